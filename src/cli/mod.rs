@@ -1,0 +1,275 @@
+//! The command line: clap definitions, `.bazelrc` expansion, and dispatch to one file per
+//! command. Exit codes follow Bazel's.
+
+mod query;
+pub mod rc;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+
+use crate::workspace::find_root;
+
+/// Bazel's exit codes.
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const BUILD_FAILED: i32 = 1;
+    pub const BAD_COMMAND_LINE: i32 = 2;
+    pub const PARTIAL: i32 = 3;
+    pub const ANALYSIS_OR_QUERY_FAILED: i32 = 7;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ocib",
+    version,
+    about = "Build, test and publish container images from Bazel BUILD files, without Bazel",
+    long_about = "ocib evaluates a monorepo's BUILD/BUILD.bazel files and .bzl macros (rules_go, rules_pkg, \
+                  rules_oci, container_structure_test) and answers Bazel's commands on them.\n\n\
+                  Flags follow Bazel: --flag=value, --[no]flag, and .bazelrc with --config=NAME."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build targets (not implemented yet).
+    Build(PatternArgs),
+    /// Build and run tests (not implemented yet).
+    Test(PatternArgs),
+    /// Build and run one executable target (not implemented yet).
+    Run(PatternArgs),
+    /// Query the target graph: `ocib query 'kind(oci_push, //...)'`.
+    Query(query::QueryArgs),
+    /// Query the configured graph (not implemented yet).
+    Cquery(PatternArgs),
+    /// Remove outputs (not implemented yet).
+    Clean(PatternArgs),
+    /// Print facts about the workspace.
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Expand the options of `NAME` sections of .bazelrc (handled before parsing).
+    #[arg(long = "config", value_name = "NAME")]
+    pub config: Vec<String>,
+    /// Continue past errors, reporting what could be done.
+    #[arg(long = "keep_going", short = 'k', num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool, default_value = "false")]
+    pub keep_going: bool,
+    /// Colour in output: yes, no, auto.
+    #[arg(long = "color", default_value = "auto")]
+    pub color: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PatternArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Target patterns.
+    #[arg(allow_hyphen_values = true)]
+    pub patterns: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// One key to print (workspace, execution_root, output_base, release).
+    pub key: Option<String>,
+}
+
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("'{other}' is not a boolean (use true or false)")),
+    }
+}
+
+/// Startup options that come before the command.
+struct Startup {
+    rc: rc::RcOptions,
+}
+
+fn split_startup(args: &[String]) -> Result<(Startup, Option<String>, Vec<String>), String> {
+    let mut rc = rc::RcOptions { system_rc: true, workspace_rc: true, home_rc: true, extra: Vec::new() };
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        let a = &args[i];
+        match a.as_str() {
+            "-h" | "--help" | "-V" | "--version" => return Ok((Startup { rc }, None, args.to_vec())),
+            "--nosystem_rc" => rc.system_rc = false,
+            "--noworkspace_rc" => rc.workspace_rc = false,
+            "--nohome_rc" => rc.home_rc = false,
+            "--ignore_all_rc_files" => {
+                rc.system_rc = false;
+                rc.workspace_rc = false;
+                rc.home_rc = false;
+            }
+            _ if a.starts_with("--bazelrc=") => rc.extra.push(PathBuf::from(&a["--bazelrc=".len()..])),
+            _ => return Err(format!("unknown startup option '{a}'")),
+        }
+        i += 1;
+    }
+    let command = args.get(i).cloned();
+    Ok((Startup { rc }, command, args.get(i + 1..).map(<[String]>::to_vec).unwrap_or_default()))
+}
+
+/// Long and short flag names the command accepts.
+fn known_flags(command: &str) -> (Vec<String>, Vec<char>) {
+    let cmd = Cli::command();
+    let Some(sub) = cmd.get_subcommands().find(|s| s.get_name() == command) else { return (vec![], vec![]) };
+    let longs = sub.get_arguments().filter_map(|a| a.get_long().map(str::to_owned)).collect();
+    let shorts = sub.get_arguments().filter_map(|a| a.get_short()).collect();
+    (longs, shorts)
+}
+
+fn flag_name(arg: &str) -> Option<&str> {
+    let body = arg.strip_prefix("--")?;
+    Some(body.split_once('=').map(|(n, _)| n).unwrap_or(body))
+}
+
+/// Rewrites `--noflag` into `--flag=false` for known boolean flags, and drops flags ocib does
+/// not implement: from rc files with one warning, from the command line as an error.
+fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<String>, String> {
+    let (longs, shorts) = known_flags(command);
+    let mut out = Vec::new();
+    let mut ignored = Vec::new();
+    let mut it = args.into_iter();
+    while let Some((arg, source)) = it.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(it.map(|(a, _)| a));
+            break;
+        }
+        if let Some(name) = flag_name(&arg) {
+            if longs.iter().any(|l| l == name) {
+                out.push(arg);
+                continue;
+            }
+            if let Some(positive) = name.strip_prefix("no") {
+                if longs.iter().any(|l| l == positive) && !arg.contains('=') {
+                    out.push(format!("--{positive}=false"));
+                    continue;
+                }
+            }
+            if source == "command line" {
+                return Err(format!("Unrecognized option: {arg}"));
+            }
+            ignored.push(arg);
+            continue;
+        }
+        if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next()) {
+            if !shorts.contains(&short) && source == "command line" && !arg.starts_with("--") && arg != "-" {
+                // A lone `-x` is a negative pattern in Bazel only after `--`; treat unknown short flags as errors.
+                return Err(format!("Unrecognized option: {arg}"));
+            }
+        }
+        out.push(arg);
+    }
+    if !ignored.is_empty() {
+        eprintln!("WARNING: ignoring options from .bazelrc that ocib does not implement: {}", ignored.join(" "));
+    }
+    Ok(out)
+}
+
+/// Runs ocib with the given arguments (without the program name) and returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let (startup, command, rest) = match split_startup(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let Some(command) = command else {
+        // No command: let clap print help (or version) and pick the exit code.
+        return match Cli::try_parse_from(std::iter::once("ocib".to_owned()).chain(rest)) {
+            Ok(_) => exit::SUCCESS,
+            Err(e) => {
+                let _ = e.print();
+                if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS }
+            }
+        };
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("ERROR: cannot read the current directory: {e}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let root = find_root(&cwd);
+    let rc_files = match rc::RcFiles::read(root.as_deref(), &startup.rc) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let mut combined = rc_files.options_for(&command);
+    combined.extend(rest.into_iter().map(|a| (a, "command line".to_owned())));
+    let expanded = match rc_files.expand_configs(&command, combined) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let normalized = match normalize(&command, expanded) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let cli = match Cli::try_parse_from(["ocib".to_owned(), command.clone()].into_iter().chain(normalized)) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Query(q) => query::run(q, &cwd),
+        Command::Info(i) => info(i, &cwd),
+        Command::Build(_) | Command::Test(_) | Command::Run(_) | Command::Cquery(_) | Command::Clean(_) => {
+            eprintln!("ERROR: 'ocib {command}' is not implemented yet in this version of ocib; 'ocib query' is.");
+            exit::BAD_COMMAND_LINE
+        }
+    }
+}
+
+fn info(args: InfoArgs, cwd: &std::path::Path) -> i32 {
+    let Some(root) = find_root(cwd) else {
+        eprintln!("ERROR: 'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)");
+        return exit::BAD_COMMAND_LINE;
+    };
+    let facts = [
+        ("workspace", root.display().to_string()),
+        ("release", format!("ocib {}", env!("CARGO_PKG_VERSION"))),
+    ];
+    match args.key {
+        Some(key) => match facts.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => {
+                println!("{v}");
+                exit::SUCCESS
+            }
+            None => {
+                eprintln!("ERROR: unknown key: '{key}'");
+                exit::BAD_COMMAND_LINE
+            }
+        },
+        None => {
+            for (k, v) in facts {
+                println!("{k}: {v}");
+            }
+            exit::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `ocib query EXPR`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{CommonArgs, exit};
+use crate::load::Loader;
+use crate::query::eval::QueryEngine;
+use crate::query::output::{OutputFormat, render};
+use crate::query::{QueryError, parse};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Output format.
+    #[arg(long = "output", value_enum, default_value = "label")]
+    pub output: OutputFormat,
+    /// Accepted for compatibility; output is in label order.
+    #[arg(long = "order_output", default_value = "auto")]
+    pub order_output: String,
+    /// Accepted for compatibility; ocib reports no implicit dependencies.
+    #[arg(long = "implicit_deps", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub implicit_deps: bool,
+    /// The query expression (several words are joined with spaces).
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub expression: Vec<String>,
+}
+
+pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
+    let expression = args.expression.join(" ");
+    let expr = match parse::parse(&expression) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let ws = match Workspace::open(cwd) {
+        Ok(ws) => Arc::new(ws),
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    for w in &ws.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    let loader = Loader::new(ws.clone());
+    let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
+    let result = engine.eval(&expr).and_then(|set| render(&engine, &set, args.output).map(|out| (set, out)));
+    match result {
+        Ok((set, out)) => {
+            print!("{out}");
+            let errors = engine.errors.into_inner().unwrap_or_default();
+            for e in &errors {
+                eprintln!("ERROR: {e}");
+            }
+            if set.is_empty() {
+                eprintln!("INFO: Empty results");
+            }
+            if errors.is_empty() {
+                exit::SUCCESS
+            } else {
+                eprintln!("WARNING: --keep_going specified, ignoring errors. Results may be inaccurate");
+                exit::PARTIAL
+            }
+        }
+        Err(QueryError { message, syntax }) => {
+            eprintln!("ERROR: {message}");
+            eprintln!("ERROR: Evaluation of query \"{expression}\" failed");
+            if syntax { exit::BAD_COMMAND_LINE } else { exit::ANALYSIS_OR_QUERY_FAILED }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Facts read from a BUILD file's syntax tree before it runs: for each top-level call, where
+//! its `(` is (Bazel reports rule locations there) and its literal `name = "..."` (the
+//! generator name of every rule a macro call creates).
+
+use std::collections::HashMap;
+
+use starlark::syntax::AstModule;
+use starlark::syntax::ast::{ArgumentP, AstExpr, AstLiteral, AstStmt, ExprP, StmtP};
+
+/// A top-level call, keyed by the 0-based line its expression starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSite {
+    /// 1-based line and column of the call's `(`.
+    pub paren_line: u32,
+    pub paren_column: u32,
+    pub name: Option<String>,
+}
+
+pub fn top_level_call_names(ast: &AstModule) -> HashMap<u32, CallSite> {
+    let mut out = HashMap::new();
+    visit_stmt(ast, ast.statement(), &mut out);
+    out
+}
+
+fn visit_stmt(ast: &AstModule, stmt: &AstStmt, out: &mut HashMap<u32, CallSite>) {
+    match &stmt.node {
+        StmtP::Statements(stmts) => stmts.iter().for_each(|s| visit_stmt(ast, s, out)),
+        StmtP::Expression(e) => visit_expr(ast, e, out),
+        _ => {}
+    }
+}
+
+fn visit_expr(ast: &AstModule, expr: &AstExpr, out: &mut HashMap<u32, CallSite>) {
+    match &expr.node {
+        ExprP::Call(callee, args) => {
+            let begin = ast.file_span(expr.span).resolve_span().begin;
+            let paren = ast.file_span(callee.span).resolve_span().end;
+            let name = args.args.iter().find_map(|a| match &a.node {
+                ArgumentP::Named(n, v) if n.node == "name" => match &v.node {
+                    ExprP::Literal(AstLiteral::String(s)) => Some(s.node.clone()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            out.entry(begin.line as u32).or_insert(CallSite {
+                paren_line: paren.line as u32 + 1,
+                paren_column: paren.column as u32 + 1,
+                name,
+            });
+        }
+        // `[macro(name = n) for n in NAMES]` at the top level.
+        ExprP::ListComprehension(e, _, _) => visit_expr(ast, e, out),
+        _ => {}
+    }
+}

@@ -1,0 +1,140 @@
+//! The state an evaluation carries in `Evaluator::extra`: what a BUILD file has declared so
+//! far, or the repositories a WORKSPACE / MODULE.bazel file declares.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use starlark::any::ProvidesStaticType;
+use starlark::eval::Evaluator;
+
+use crate::graph::{Package, Raw, Rule};
+use crate::label::{Label, PackageId};
+use crate::workspace::{Repo, Workspace};
+
+/// Evaluation state of one BUILD file.
+#[derive(ProvidesStaticType)]
+pub struct BuildContext<'a> {
+    pub ws: &'a Workspace,
+    pub package: PackageId,
+    /// The package directory on disk, for `glob` (None for virtual packages).
+    pub dir: Option<PathBuf>,
+    /// How the BUILD file is named in messages and locations.
+    pub build_file_display: String,
+    pub build_file: PathBuf,
+    /// Top-level calls by 0-based line: where their `(` is and their literal name.
+    pub call_sites: HashMap<u32, super::ast_info::CallSite>,
+    pub state: RefCell<PackageState>,
+    /// One listing of the package directory, shared by every `glob` call.
+    pub listing: OnceCell<super::glob::Listing>,
+}
+
+#[derive(Default)]
+pub struct PackageState {
+    pub rules: BTreeMap<String, Rule>,
+    /// Output file name → generating rule name.
+    pub outputs: BTreeMap<String, String>,
+    pub exported: BTreeSet<String>,
+    /// Files of this package that rules refer to by label.
+    pub referenced: BTreeSet<String>,
+    pub default_visibility: Vec<Label>,
+    pub package_called: bool,
+}
+
+impl<'a> BuildContext<'a> {
+    pub fn from_eval<'e>(eval: &'e Evaluator) -> Result<&'e BuildContext<'e>> {
+        eval.extra
+            .and_then(|e| e.downcast_ref::<BuildContext>())
+            .ok_or_else(|| anyhow!("this function can only be called while a BUILD file is being evaluated (from a BUILD file or a macro it calls), not at the top level of a .bzl file"))
+    }
+
+    pub fn map_repo(&self, apparent: &str) -> Option<String> {
+        self.ws.map_repo(apparent)
+    }
+
+    /// Adds a rule, checking that its name and outputs are free.
+    pub fn add_rule(&self, rule: Rule) -> Result<()> {
+        let mut state = self.state.borrow_mut();
+        let name = rule.label.name.clone();
+        if state.rules.contains_key(&name) || state.outputs.contains_key(&name) {
+            bail!("{}: target '{}' is already defined in package '{}'", rule.label, name, self.package);
+        }
+        let outputs = rule.outputs();
+        for out in &outputs {
+            if out.package_id() != self.package {
+                bail!("{}: output '{}' is not in the rule's package", rule.label, out);
+            }
+            if state.rules.contains_key(&out.name) || state.outputs.contains_key(&out.name) {
+                bail!("{}: generated file '{}' conflicts with an existing target", rule.label, out.name);
+            }
+        }
+        for out in outputs {
+            state.outputs.insert(out.name, name.clone());
+        }
+        for dep in rule.deps() {
+            if dep.package_id() == self.package {
+                state.referenced.insert(dep.name);
+            }
+        }
+        state.rules.insert(name, rule);
+        Ok(())
+    }
+
+    /// The finished package.
+    pub fn finish(self, loads: BTreeSet<Label>) -> Package {
+        let state = self.state.into_inner();
+        let build_name = self.build_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut source_files: BTreeSet<String> = state
+            .referenced
+            .into_iter()
+            .chain(state.exported)
+            .filter(|n| !state.rules.contains_key(n) && !state.outputs.contains_key(n))
+            .collect();
+        if !build_name.is_empty() && !state.rules.contains_key(&build_name) {
+            source_files.insert(build_name);
+        }
+        Package {
+            id: self.package,
+            build_file: self.build_file,
+            build_file_display: self.build_file_display,
+            rules: state.rules,
+            outputs: state.outputs,
+            source_files,
+            loads,
+            default_visibility: state.default_visibility,
+        }
+    }
+}
+
+/// Evaluation state of WORKSPACE(.bazel) or MODULE.bazel: the repositories declared.
+#[derive(ProvidesStaticType, Default)]
+pub struct RepoFileContext {
+    pub kind: RepoFileKind,
+    pub workspace_name: RefCell<Option<String>>,
+    pub repos: RefCell<Vec<Repo>>,
+    /// apparent name → canonical name (MODULE.bazel `bazel_dep(repo_name=)`).
+    pub aliases: RefCell<Vec<(String, String)>>,
+    pub warnings: RefCell<Vec<String>>,
+    /// `local_path_override(module_name, path)`.
+    pub overrides: RefCell<HashMap<String, PathBuf>>,
+    /// `bazel_dep` names (module name, repo name).
+    pub deps: RefCell<Vec<(String, String)>>,
+    /// Extension tag calls, e.g. `oci.pull(...)`: (extension id, tag, attributes).
+    pub tags: RefCell<Vec<(String, String, BTreeMap<String, Raw>)>>,
+    /// Repositories named by `use_repo`: (apparent, name inside the extension).
+    pub used_repos: RefCell<Vec<(String, String)>>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RepoFileKind {
+    #[default]
+    Workspace,
+    Module,
+}
+
+impl RepoFileContext {
+    pub fn from_eval<'e>(eval: &'e Evaluator) -> Option<&'e RepoFileContext> {
+        eval.extra.and_then(|e| e.downcast_ref::<RepoFileContext>())
+    }
+}

@@ -1,0 +1,119 @@
+//! `glob()`: files of a package matching patterns, not descending into subpackages.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use walkdir::WalkDir;
+
+use crate::workspace::{BUILD_FILE_NAMES, Workspace, is_repo_boundary};
+
+/// Every file and directory of one package, relative to its directory, sorted. Listed once
+/// per package however many `glob` calls it has.
+pub struct Listing {
+    entries: Vec<(String, bool)>,
+}
+
+impl Listing {
+    pub fn read(ws: &Workspace, repo: &str, package: &str, dir: &Path) -> Result<Listing> {
+        let mut entries = Vec::new();
+        let mut it = WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
+        while let Some(entry) = it.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                // A dangling symlink or an unreadable directory is not part of any glob.
+                Err(_) => continue,
+            };
+            if entry.depth() == 0 {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let is_dir = entry.file_type().is_dir();
+            if is_dir {
+                let ws_rel = if package.is_empty() { rel.clone() } else { format!("{package}/{rel}") };
+                // Subpackages, nested repositories and ignored directories end the glob.
+                let is_subpackage = BUILD_FILE_NAMES.iter().any(|n| entry.path().join(n).is_file());
+                if is_subpackage || is_repo_boundary(entry.path()) || ws.is_ignored(repo, &ws_rel) {
+                    it.skip_current_dir();
+                    continue;
+                }
+            }
+            entries.push((rel, is_dir));
+        }
+        entries.sort();
+        Ok(Listing { entries })
+    }
+
+    pub fn empty() -> Listing {
+        Listing { entries: Vec::new() }
+    }
+
+    /// Paths matching any of `include` and none of `exclude`, sorted.
+    pub fn glob(&self, include: &[&str], exclude: &[&str], exclude_directories: bool) -> Result<Vec<String>> {
+        let inc = compile(include)?;
+        let exc = compile(exclude)?;
+        Ok(self
+            .entries
+            .iter()
+            .filter(|(path, is_dir)| !(exclude_directories && *is_dir))
+            .filter(|(path, _)| inc.is_match(path) && !exc.is_match(path))
+            .map(|(path, _)| path.clone())
+            .collect())
+    }
+}
+
+fn compile(patterns: &[&str]) -> Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for p in patterns {
+        validate(p)?;
+        let glob = GlobBuilder::new(p).literal_separator(true).backslash_escape(false).build()?;
+        set.add(glob);
+    }
+    Ok(set.build()?)
+}
+
+/// Bazel's pattern rules: relative, no `..` or `.` segments, `**` only as a whole segment.
+fn validate(p: &str) -> Result<()> {
+    if p.is_empty() {
+        bail!("glob pattern '' is empty");
+    }
+    if p.starts_with('/') {
+        bail!("glob pattern '{p}' is absolute; patterns are relative to the package");
+    }
+    if p.split('/').any(|seg| seg == ".." || seg == ".") {
+        bail!("glob pattern '{p}' contains '.' or '..' segments");
+    }
+    if p.split('/').any(|seg| seg.contains("**") && seg != "**") {
+        bail!("recursive wildcard '**' must be a whole path segment in glob pattern '{p}'");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(entries: &[(&str, bool)]) -> Listing {
+        let mut entries: Vec<(String, bool)> = entries.iter().map(|(p, d)| ((*p).to_owned(), *d)).collect();
+        entries.sort();
+        Listing { entries }
+    }
+
+    #[test]
+    fn star_does_not_cross_directories() {
+        let l = listing(&[("a.go", false), ("b_test.go", false), ("sub", true), ("sub/c.go", false)]);
+        assert_eq!(l.glob(&["*.go"], &[], true).unwrap(), ["a.go", "b_test.go"]);
+        assert_eq!(l.glob(&["**/*.go"], &["*_test.go"], true).unwrap(), ["a.go", "sub/c.go"]);
+        assert_eq!(l.glob(&["*"], &[], false).unwrap(), ["a.go", "b_test.go", "sub"]);
+        assert_eq!(l.glob(&["*"], &[], true).unwrap(), ["a.go", "b_test.go"]);
+    }
+
+    #[test]
+    fn bad_patterns_are_errors() {
+        let l = listing(&[]);
+        assert!(l.glob(&["../x"], &[], true).is_err());
+        assert!(l.glob(&["/x"], &[], true).is_err());
+        assert!(l.glob(&["a**"], &[], true).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! Starlark value types ocib adds to the interpreter (`select()`, `Label`, `depset`, `attr.*`
+//! descriptors, providers) and the conversion of Starlark values into [`Raw`] data.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use allocative::Allocative;
+use starlark::any::ProvidesStaticType;
+use starlark::collections::SmallMap;
+use starlark::starlark_simple_value;
+use starlark::values::dict::{AllocDict, DictRef};
+use starlark::values::list::{AllocList, ListRef};
+use starlark::values::structs::AllocStruct;
+use starlark::values::tuple::TupleRef;
+use starlark::values::{
+    Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, UnpackValue, Value, ValueLike, starlark_value,
+};
+
+use crate::graph::{AttrType, Raw, SelectPart};
+use crate::label::Label;
+
+/// Converts a Starlark value into plain data. Fails on values that cannot be attribute
+/// values (functions, structs, ...), naming their type.
+pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
+    if v.is_none() {
+        return Ok(Raw::None);
+    }
+    if let Some(b) = v.unpack_bool() {
+        return Ok(Raw::Bool(b));
+    }
+    if let Some(s) = v.unpack_str() {
+        return Ok(Raw::String(s.to_owned()));
+    }
+    if let Ok(Some(i)) = i64::unpack_value(v) {
+        return Ok(Raw::Int(i));
+    }
+    if let Some(list) = ListRef::from_value(v) {
+        return Ok(Raw::List(list.iter().map(to_raw).collect::<anyhow::Result<_>>()?));
+    }
+    if let Some(tuple) = TupleRef::from_value(v) {
+        return Ok(Raw::List(tuple.iter().map(to_raw).collect::<anyhow::Result<_>>()?));
+    }
+    if let Some(dict) = DictRef::from_value(v) {
+        return Ok(Raw::Dict(dict.iter().map(|(k, v)| Ok((to_raw(k)?, to_raw(v)?))).collect::<anyhow::Result<_>>()?));
+    }
+    if let Some(label) = v.downcast_ref::<LabelValue>() {
+        return Ok(Raw::Label(label.0.clone()));
+    }
+    if let Some(select) = v.downcast_ref::<SelectValue>() {
+        return Ok(Raw::Select(select.parts.clone()));
+    }
+    if let Some(depset) = v.downcast_ref::<DepsetValue>() {
+        return Ok(Raw::List(depset.items.clone()));
+    }
+    anyhow::bail!("a value of type '{}' cannot be used here: {}", v.get_type(), v.to_repr())
+}
+
+/// Turns plain data back into a Starlark value (for `native.existing_rule()` and friends).
+pub fn raw_to_value<'v>(heap: Heap<'v>, raw: &Raw) -> Value<'v> {
+    match raw {
+        Raw::None => Value::new_none(),
+        Raw::Bool(b) => Value::new_bool(*b),
+        Raw::Int(i) => heap.alloc(*i),
+        Raw::String(s) => heap.alloc(s.as_str()),
+        Raw::Label(l) => heap.alloc(LabelValue(l.clone())),
+        Raw::List(items) => heap.alloc(AllocList(items.iter().map(|i| raw_to_value(heap, i)))),
+        Raw::Dict(entries) => {
+            heap.alloc(AllocDict(entries.iter().map(|(k, v)| (raw_to_value(heap, k), raw_to_value(heap, v)))))
+        }
+        Raw::Select(parts) => heap.alloc(SelectValue { parts: parts.clone() }),
+    }
+}
+
+/// `select({...})`, possibly concatenated with plain values: `select(a) + [x] + select(b)`.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct SelectValue {
+    #[allocative(skip)]
+    pub parts: Vec<SelectPart<Raw>>,
+}
+starlark_simple_value!(SelectValue);
+
+impl fmt::Display for SelectValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", Raw::Select(self.parts.clone()))
+    }
+}
+
+impl SelectValue {
+    fn concat<'v>(left: Value<'v>, right: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
+        let mut parts = Vec::new();
+        for v in [left, right] {
+            match v.downcast_ref::<SelectValue>() {
+                Some(s) => parts.extend(s.parts.iter().cloned()),
+                None => {
+                    let raw = to_raw(v).map_err(starlark::Error::new_other)?;
+                    if !matches!(raw, Raw::List(_) | Raw::Dict(_) | Raw::String(_)) {
+                        return Err(starlark::Error::new_other(anyhow::anyhow!(
+                            "select() can only be concatenated with a list, dict or string, not '{}'",
+                            v.get_type()
+                        )));
+                    }
+                    parts.push(SelectPart::Plain(raw));
+                }
+            }
+        }
+        Ok(heap.alloc(SelectValue { parts }))
+    }
+}
+
+#[starlark_value(type = "select")]
+impl<'v> StarlarkValue<'v> for SelectValue {
+    fn add(&self, rhs: Value<'v>, heap: Heap<'v>) -> Option<starlark::Result<Value<'v>>> {
+        Some(SelectValue::concat(heap.alloc(self.clone()), rhs, heap))
+    }
+
+    fn radd(&self, lhs: Value<'v>, heap: Heap<'v>) -> Option<starlark::Result<Value<'v>>> {
+        Some(SelectValue::concat(lhs, heap.alloc(self.clone()), heap))
+    }
+}
+
+/// A `Label` object.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct LabelValue(#[allocative(skip)] pub Label);
+starlark_simple_value!(LabelValue);
+
+impl fmt::Display for LabelValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[starlark_value(type = "Label")]
+impl<'v> StarlarkValue<'v> for LabelValue {
+    fn collect_repr(&self, collector: &mut String) {
+        collector.push_str(&format!("Label(\"{}\")", self.0));
+    }
+
+    fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
+        Ok(other.downcast_ref::<LabelValue>().is_some_and(|o| o.0 == self.0))
+    }
+
+    fn get_attr(&self, attribute: &str, heap: Heap<'v>) -> Option<Value<'v>> {
+        let l = &self.0;
+        Some(match attribute {
+            "name" => heap.alloc(l.name.as_str()),
+            "package" => heap.alloc(l.package.as_str()),
+            "workspace_name" | "repo_name" => heap.alloc(l.repo.as_str()),
+            "workspace_root" => {
+                heap.alloc(if l.repo.is_empty() { String::new() } else { format!("external/{}", l.repo) })
+            }
+            _ => return None,
+        })
+    }
+
+    fn dir_attr(&self) -> Vec<String> {
+        ["name", "package", "workspace_name", "repo_name", "workspace_root"].map(String::from).to_vec()
+    }
+}
+
+/// `depset(direct, transitive=...)`: an ordered set; at load time only its contents matter.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct DepsetValue {
+    #[allocative(skip)]
+    pub items: Vec<Raw>,
+}
+starlark_simple_value!(DepsetValue);
+
+impl fmt::Display for DepsetValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "depset({})", Raw::List(self.items.clone()))
+    }
+}
+
+#[starlark_value(type = "depset")]
+impl<'v> StarlarkValue<'v> for DepsetValue {
+    fn get_methods() -> Option<&'static starlark::environment::Methods> {
+        static RES: starlark::environment::MethodsStatic =
+            starlark::environment::MethodsStatic::new("depset", depset_methods);
+        Some(RES.methods())
+    }
+}
+
+#[starlark::starlark_module]
+fn depset_methods(builder: &mut starlark::environment::MethodsBuilder) {
+    fn to_list<'v>(this: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        let d = this.downcast_ref::<DepsetValue>().ok_or_else(|| anyhow::anyhow!("not a depset"))?;
+        Ok(raw_to_value(heap, &Raw::List(d.items.clone())))
+    }
+}
+
+/// What `attr.string(...)`, `attr.label_list(...)`, ... return.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct AttrDescriptor {
+    #[allocative(skip)]
+    pub ty: AttrType,
+    pub mandatory: bool,
+    #[allocative(skip)]
+    pub default: Option<Raw>,
+}
+starlark_simple_value!(AttrDescriptor);
+
+impl fmt::Display for AttrDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<attr.{}>", self.ty.describe())
+    }
+}
+
+#[starlark_value(type = "Attribute")]
+impl<'v> StarlarkValue<'v> for AttrDescriptor {}
+
+/// `provider(...)`: calling it makes a struct; its name comes from the variable it is
+/// assigned to, as in Bazel.
+#[derive(Debug, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct ProviderValue {
+    #[allocative(skip)]
+    pub name: OnceLock<String>,
+}
+starlark_simple_value!(ProviderValue);
+
+impl fmt::Display for ProviderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<provider {}>", self.name.get().map(String::as_str).unwrap_or("anonymous"))
+    }
+}
+
+#[starlark_value(type = "Provider")]
+impl<'v> StarlarkValue<'v> for ProviderValue {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        args: &starlark::eval::Arguments<'v, '_>,
+        eval: &mut starlark::eval::Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        args.no_positional_args(eval.heap())?;
+        let fields: SmallMap<String, Value<'v>> =
+            args.names_map()?.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+        Ok(eval.heap().alloc(AllocStruct(fields)))
+    }
+
+    fn export_as(&self, variable_name: &str, _eval: &mut starlark::eval::Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+        let _ = self.name.set(variable_name.to_owned());
+        Ok(())
+    }
+}
+
+/// A value that only needs to exist at load time (`DefaultInfo`, `platform_common`,
+/// `transition(...)` results, `aspect(...)` results). Any attribute or call yields another
+/// such value, so `.bzl` files that mention them evaluate.
+#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+pub struct Opaque {
+    pub name: String,
+}
+starlark_simple_value!(Opaque);
+
+impl fmt::Display for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.name)
+    }
+}
+
+#[starlark_value(type = "opaque")]
+impl<'v> StarlarkValue<'v> for Opaque {
+    fn invoke(
+        &self,
+        _me: Value<'v>,
+        _args: &starlark::eval::Arguments<'v, '_>,
+        eval: &mut starlark::eval::Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        Ok(eval.heap().alloc(Opaque { name: format!("{}()", self.name) }))
+    }
+
+    fn get_attr(&self, attribute: &str, heap: Heap<'v>) -> Option<Value<'v>> {
+        Some(heap.alloc(Opaque { name: format!("{}.{}", self.name, attribute) }))
+    }
+}

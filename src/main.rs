@@ -1,0 +1,17 @@
+//! ocib: builds, tests and publishes container images from Bazel BUILD files.
+//!
+//! The pipeline is Bazel's: workspace → load → analysis → execution → commands.
+
+mod cli;
+mod graph;
+mod label;
+mod load;
+mod pattern;
+mod query;
+mod rules;
+mod workspace;
+
+fn main() {
+    let code = cli::run(std::env::args_os().skip(1).collect());
+    std::process::exit(code);
+}

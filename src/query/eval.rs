@@ -1,0 +1,455 @@
+//! Evaluating a query expression to a set of targets, loading only the packages it needs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use regex::Regex;
+
+use super::QueryError;
+use super::parse::{Arg, Expr, SetOp};
+use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
+use crate::label::{Label, PackageId};
+use crate::load::Loader;
+use crate::pattern::{Selection, TargetPattern};
+
+pub type TargetSet = BTreeSet<Label>;
+
+pub struct QueryEngine<'a> {
+    pub loader: &'a Loader,
+    pub cwd: PackageId,
+    pub keep_going: bool,
+    /// Errors skipped under `--keep_going`.
+    pub errors: Mutex<Vec<String>>,
+}
+
+impl<'a> QueryEngine<'a> {
+    pub fn new(loader: &'a Loader, cwd: PackageId, keep_going: bool) -> Self {
+        QueryEngine { loader, cwd, keep_going, errors: Mutex::default() }
+    }
+
+    fn skip_or_fail(&self, message: String) -> Result<(), QueryError> {
+        if self.keep_going {
+            self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+            Ok(())
+        } else {
+            Err(QueryError::eval(message))
+        }
+    }
+
+    pub fn package(&self, id: &PackageId) -> Result<Arc<Package>, QueryError> {
+        self.loader.package(id).map_err(|e| QueryError::eval(e.message))
+    }
+
+    /// Loads packages in parallel; failures are errors or, under `--keep_going`, skipped.
+    fn packages(&self, ids: &[PackageId]) -> Result<Vec<Arc<Package>>, QueryError> {
+        let mut out = Vec::new();
+        for result in self.loader.packages(ids) {
+            match result {
+                Ok(p) => out.push(p),
+                Err(e) => self.skip_or_fail(e.message)?,
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn eval(&self, expr: &Expr) -> Result<TargetSet, QueryError> {
+        self.eval_in(expr, &HashMap::new())
+    }
+
+    fn eval_in(&self, expr: &Expr, vars: &HashMap<String, TargetSet>) -> Result<TargetSet, QueryError> {
+        match expr {
+            Expr::Pattern(p) => self.pattern(p),
+            Expr::Var(v) => vars.get(v).cloned().ok_or_else(|| QueryError::eval(format!("undefined variable '{v}'"))),
+            Expr::Set(words) => {
+                let mut out = TargetSet::new();
+                for w in words {
+                    out.extend(self.pattern(w)?);
+                }
+                Ok(out)
+            }
+            Expr::Let { name, value, body } => {
+                let v = self.eval_in(value, vars)?;
+                let mut vars = vars.clone();
+                vars.insert(name.clone(), v);
+                self.eval_in(body, &vars)
+            }
+            Expr::Binary { op, left, right } => {
+                let l = self.eval_in(left, vars)?;
+                let r = self.eval_in(right, vars)?;
+                Ok(match op {
+                    SetOp::Union => l.union(&r).cloned().collect(),
+                    SetOp::Except => l.difference(&r).cloned().collect(),
+                    SetOp::Intersect => l.intersection(&r).cloned().collect(),
+                })
+            }
+            Expr::Call { func, args } => self.call(func, args, vars),
+        }
+    }
+
+    /// The targets a pattern names.
+    pub fn pattern(&self, text: &str) -> Result<TargetSet, QueryError> {
+        let ws = self.loader.workspace();
+        let pattern = TargetPattern::parse(text, &self.cwd, &|r| ws.map_repo(r)).map_err(|e| QueryError::eval(e.to_string()))?;
+        match pattern {
+            TargetPattern::Target(label) => self.single(&label),
+            TargetPattern::Path { repo, path } => {
+                let label = TargetPattern::resolve_path(&repo, &path, &|p| self.loader.is_package(p))
+                    .ok_or_else(|| QueryError::eval(format!("no such target '{path}': no package contains it")))?;
+                self.single(&label)
+            }
+            TargetPattern::Package { package, selection } => {
+                let pkg = self.package(&package)?;
+                Ok(select_targets(&pkg, selection))
+            }
+            TargetPattern::Recursive { prefix, selection } => {
+                let ids = ws.packages_under(&prefix).map_err(|e| QueryError::eval(format!("{e:#}")))?;
+                if ids.is_empty() {
+                    return Err(QueryError::eval(format!("no targets found beneath '{}'", prefix.package)));
+                }
+                let mut out = TargetSet::new();
+                for pkg in self.packages(&ids)? {
+                    out.extend(select_targets(&pkg, selection));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn single(&self, label: &Label) -> Result<TargetSet, QueryError> {
+        let pkg = self.package(&label.package_id())?;
+        if pkg.target(&label.name).is_some() {
+            return Ok(TargetSet::from([label.clone()]));
+        }
+        Err(QueryError::eval(no_such_target(self.loader, &pkg, label)))
+    }
+
+    /// The direct dependencies of each target (rules: label attributes; generated files:
+    /// their rule; source files: none), loading packages a level at a time in parallel.
+    fn direct_deps(&self, labels: &[Label]) -> Result<BTreeMap<Label, Vec<Label>>, QueryError> {
+        let ids: Vec<PackageId> = labels.iter().map(Label::package_id).collect::<BTreeSet<_>>().into_iter().collect();
+        let packages: HashMap<PackageId, Arc<Package>> = self.packages(&ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let mut out = BTreeMap::new();
+        for label in labels {
+            let Some(pkg) = packages.get(&label.package_id()) else { continue };
+            let deps = match pkg.target(&label.name) {
+                Some(TargetRef::Rule(r)) => r.deps().into_iter().collect(),
+                Some(TargetRef::Generated { rule, .. }) => vec![rule.label.clone()],
+                Some(TargetRef::Source { .. }) => vec![],
+                None => {
+                    self.skip_or_fail(no_such_target(self.loader, pkg, label))?;
+                    vec![]
+                }
+            };
+            out.insert(label.clone(), deps);
+        }
+        Ok(out)
+    }
+
+    /// The transitive closure of `roots` (depth-limited), with the edges traversed.
+    fn closure(&self, roots: &TargetSet, depth: Option<i64>) -> Result<(TargetSet, BTreeMap<Label, Vec<Label>>), QueryError> {
+        let mut seen = roots.clone();
+        let mut edges = BTreeMap::new();
+        let mut frontier: Vec<Label> = roots.iter().cloned().collect();
+        let mut level = 0;
+        while !frontier.is_empty() && depth.is_none_or(|d| level < d) {
+            let deps = self.direct_deps(&frontier)?;
+            let mut next = Vec::new();
+            for (from, tos) in deps {
+                for to in &tos {
+                    if seen.insert(to.clone()) {
+                        next.push(to.clone());
+                    }
+                }
+                edges.insert(from, tos);
+            }
+            frontier = next;
+            level += 1;
+        }
+        Ok((seen, edges))
+    }
+
+    fn call(&self, func: &str, args: &[Arg], vars: &HashMap<String, TargetSet>) -> Result<TargetSet, QueryError> {
+        let expr = |i: usize| -> Result<TargetSet, QueryError> {
+            match args.get(i) {
+                Some(Arg::Expr(e)) => self.eval_in(e, vars),
+                _ => Err(QueryError::syntax(format!("{func}(): argument {} must be an expression", i + 1))),
+            }
+        };
+        let word = |i: usize| -> Result<&str, QueryError> {
+            match args.get(i) {
+                Some(Arg::Word(w)) => Ok(w.as_str()),
+                _ => Err(QueryError::syntax(format!("{func}(): argument {} must be a word", i + 1))),
+            }
+        };
+        let depth = |i: usize| match args.get(i) {
+            Some(Arg::Int(n)) => Some(*n),
+            _ => None,
+        };
+        let regex = |pattern: &str| Regex::new(pattern).map_err(|e| QueryError::eval(format!("illegal regular expression '{pattern}': {e}")));
+        match func {
+            "deps" => Ok(self.closure(&expr(0)?, depth(1))?.0),
+            "rdeps" => {
+                let universe = self.closure(&expr(0)?, None)?.1;
+                let targets = expr(1)?;
+                let mut reverse: BTreeMap<&Label, Vec<&Label>> = BTreeMap::new();
+                for (from, tos) in &universe {
+                    for to in tos {
+                        reverse.entry(to).or_default().push(from);
+                    }
+                }
+                let mut seen: TargetSet = targets.iter().filter(|t| universe.contains_key(*t) || reverse.contains_key(t)).cloned().collect();
+                let mut queue: VecDeque<(Label, i64)> = seen.iter().map(|l| (l.clone(), 0)).collect();
+                let max = depth(2);
+                while let Some((label, d)) = queue.pop_front() {
+                    if max.is_some_and(|m| d >= m) {
+                        continue;
+                    }
+                    for from in reverse.get(&label).into_iter().flatten() {
+                        if seen.insert((*from).clone()) {
+                            queue.push_back(((*from).clone(), d + 1));
+                        }
+                    }
+                }
+                Ok(seen)
+            }
+            "kind" => {
+                let re = regex(word(0)?)?;
+                self.filter_targets(expr(1)?, |t| re.is_match(&t.kind()))
+            }
+            "filter" => {
+                let re = regex(word(0)?)?;
+                Ok(expr(1)?.into_iter().filter(|l| re.is_match(&l.to_string())).collect())
+            }
+            "attr" => {
+                let name = word(0)?.to_owned();
+                let re = regex(word(1)?)?;
+                self.filter_targets(expr(2)?, |t| match t {
+                    TargetRef::Rule(r) => attr_strings(r, &name).iter().any(|s| re.is_match(s)),
+                    _ => false,
+                })
+            }
+            "labels" => {
+                let name = word(0)?;
+                let mut out = TargetSet::new();
+                for label in expr(1)? {
+                    let pkg = self.package(&label.package_id())?;
+                    if let Some(TargetRef::Rule(r)) = pkg.target(&label.name) {
+                        if let Some(v) = r.attrs.get(name) {
+                            out.extend(v.labels().into_iter().cloned());
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            "tests" => self.tests(expr(0)?),
+            "somepath" | "allpaths" => {
+                let from = expr(0)?;
+                let to = expr(1)?;
+                let (_, edges) = self.closure(&from, None)?;
+                let mut reverse: BTreeMap<&Label, Vec<&Label>> = BTreeMap::new();
+                for (f, tos) in &edges {
+                    for t in tos {
+                        reverse.entry(t).or_default().push(f);
+                    }
+                }
+                // Nodes that reach `to`, walking backwards from it.
+                let mut reaches: TargetSet = to.iter().filter(|t| from.contains(*t) || reverse.contains_key(t)).cloned().collect();
+                let mut queue: Vec<Label> = reaches.iter().cloned().collect();
+                while let Some(l) = queue.pop() {
+                    for f in reverse.get(&l).into_iter().flatten() {
+                        if reaches.insert((*f).clone()) {
+                            queue.push((*f).clone());
+                        }
+                    }
+                }
+                if func == "allpaths" {
+                    let forward = self.closure(&from, None)?.0;
+                    return Ok(forward.intersection(&reaches).cloned().collect());
+                }
+                // One path: from a start that reaches the end, always step to a dep that does.
+                let Some(start) = from.iter().find(|s| reaches.contains(*s)) else { return Ok(TargetSet::new()) };
+                let mut path = TargetSet::from([start.clone()]);
+                let mut cur = start.clone();
+                while !to.contains(&cur) {
+                    let Some(next) = edges.get(&cur).and_then(|tos| tos.iter().find(|t| reaches.contains(*t) && !path.contains(*t))) else { break };
+                    path.insert(next.clone());
+                    cur = next.clone();
+                }
+                Ok(path)
+            }
+            "siblings" => {
+                let ids: BTreeSet<PackageId> = expr(0)?.iter().map(Label::package_id).collect();
+                let mut out = TargetSet::new();
+                for pkg in self.packages(&ids.into_iter().collect::<Vec<_>>())? {
+                    out.extend(select_targets(&pkg, Selection::AllTargets));
+                }
+                Ok(out)
+            }
+            "buildfiles" | "loadfiles" => {
+                let ids: BTreeSet<PackageId> = expr(0)?.iter().map(Label::package_id).collect();
+                let mut out = TargetSet::new();
+                for pkg in self.packages(&ids.into_iter().collect::<Vec<_>>())? {
+                    out.extend(pkg.loads.iter().cloned());
+                    if func == "buildfiles" {
+                        if let Some(name) = pkg.build_file.file_name() {
+                            out.insert(pkg.id.label(name.to_string_lossy()));
+                        }
+                        for bzl in &pkg.loads {
+                            if let Ok(p) = self.loader.package(&bzl.package_id()) {
+                                if let Some(name) = p.build_file.file_name() {
+                                    out.insert(p.id.label(name.to_string_lossy()));
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            "some" => {
+                let set = expr(0)?;
+                let first = set.into_iter().next().ok_or_else(|| QueryError::eval("argument set of some() is empty".into()))?;
+                Ok(TargetSet::from([first]))
+            }
+            "same_pkg_direct_rdeps" => {
+                let targets = expr(0)?;
+                let mut out = TargetSet::new();
+                let ids: BTreeSet<PackageId> = targets.iter().map(Label::package_id).collect();
+                for pkg in self.packages(&ids.into_iter().collect::<Vec<_>>())? {
+                    for rule in pkg.rules.values() {
+                        if rule.deps().iter().any(|d| targets.contains(d)) {
+                            out.insert(rule.label.clone());
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            // Visibility is not enforced at load time; every target is visible.
+            "visible" => expr(1),
+            other => Err(QueryError::syntax(format!("unknown function '{other}'"))),
+        }
+    }
+
+    fn filter_targets(&self, set: TargetSet, keep: impl Fn(&TargetRef) -> bool) -> Result<TargetSet, QueryError> {
+        let mut out = TargetSet::new();
+        for label in set {
+            let pkg = self.package(&label.package_id())?;
+            if pkg.target(&label.name).is_some_and(|t| keep(&t)) {
+                out.insert(label);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `tests(x)`: test rules in x, with `test_suite`s expanded.
+    fn tests(&self, set: TargetSet) -> Result<TargetSet, QueryError> {
+        let mut out = TargetSet::new();
+        let mut queue: Vec<Label> = set.into_iter().collect();
+        let mut seen = TargetSet::new();
+        while let Some(label) = queue.pop() {
+            if !seen.insert(label.clone()) {
+                continue;
+            }
+            let pkg = self.package(&label.package_id())?;
+            let Some(TargetRef::Rule(rule)) = pkg.target(&label.name) else { continue };
+            if rule.is_test() {
+                out.insert(label);
+            } else if rule.kind == "test_suite" {
+                match rule.attrs.get("tests") {
+                    Some(AttrValue::LabelList(tests)) if !tests.is_empty() => queue.extend(tests.iter().cloned()),
+                    _ => {
+                        for r in pkg.rules.values() {
+                            if r.is_test() && !r.tags().iter().any(|t| t == "manual") {
+                                out.insert(r.label.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn select_targets(pkg: &Package, selection: Selection) -> TargetSet {
+    match selection {
+        Selection::Rules => pkg.rules.values().map(|r| r.label.clone()).collect(),
+        Selection::AllTargets => pkg.all_targets().iter().map(|t| t.label().clone()).collect(),
+    }
+}
+
+pub fn no_such_target(loader: &Loader, pkg: &Package, label: &Label) -> String {
+    let mut msg = format!(
+        "no such target '{label}': target '{}' not declared in package '{}'",
+        label.name,
+        if label.repo.is_empty() { label.package.clone() } else { format!("@{}//{}", label.repo, label.package) }
+    );
+    if let Some(dir) = loader.workspace().package_dir(&pkg.id) {
+        if dir.join(&label.name).exists() {
+            msg.push_str(&format!(
+                "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
+                label.name, pkg.build_file_display
+            ));
+        }
+    }
+    msg.push_str(&format!(" defined by {}", pkg.build_file.display()));
+    msg
+}
+
+/// The strings `attr(name, regex, ...)` matches: the value (or default) as Bazel prints it;
+/// for a `select()`, each value the concatenation can take. An unset label matches nothing.
+fn attr_strings(rule: &crate::graph::Rule, name: &str) -> Vec<String> {
+    if let Some(g) = &rule.generator {
+        match name {
+            "generator_name" => return vec![g.name.clone()],
+            "generator_function" => return vec![g.function.clone()],
+            "generator_location" => return vec![g.location.clone()],
+            _ => {}
+        }
+    }
+    let Some(value) = rule.attr(name) else { return vec![] };
+    let mut out = Vec::new();
+    for v in possible_values(&value) {
+        if !matches!(v, AttrValue::None) {
+            out.push(v.query_string());
+        }
+    }
+    out
+}
+
+/// Every value a (possibly `select()`-containing) attribute can take, bounded.
+fn possible_values(value: &AttrValue) -> Vec<AttrValue> {
+    let AttrValue::Select(parts) = value else { return vec![value.clone()] };
+    let mut acc: Vec<Option<AttrValue>> = vec![None];
+    for part in parts {
+        let options: Vec<&AttrValue> = match part {
+            SelectPart::Plain(v) => vec![v],
+            SelectPart::Select { branches, .. } => branches.iter().map(|(_, v)| v).collect(),
+        };
+        let mut next = Vec::new();
+        for prefix in &acc {
+            for opt in &options {
+                next.push(Some(match prefix {
+                    None => (*opt).clone(),
+                    Some(p) => concat(p, opt),
+                }));
+                if next.len() >= 256 {
+                    break;
+                }
+            }
+        }
+        acc = next;
+    }
+    acc.into_iter().flatten().collect()
+}
+
+fn concat(a: &AttrValue, b: &AttrValue) -> AttrValue {
+    use AttrValue::*;
+    match (a, b) {
+        (StringList(x), StringList(y)) => StringList(x.iter().chain(y).cloned().collect()),
+        (LabelList(x), LabelList(y)) => LabelList(x.iter().chain(y).cloned().collect()),
+        (IntList(x), IntList(y)) => IntList(x.iter().chain(y).cloned().collect()),
+        (String(x), String(y)) => String(format!("{x}{y}")),
+        (StringDict(x), StringDict(y)) => StringDict(x.iter().chain(y).cloned().collect()),
+        (_, other) => other.clone(),
+    }
+}

@@ -1,0 +1,296 @@
+//! Rule kinds: one file per rule with its attribute schema (and, in later phases, its
+//! analysis). This module holds the schema type and the registry of native rules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::graph::{AttrType, AttrValue};
+
+mod alias;
+mod config_setting;
+mod constraint;
+mod container_structure_test;
+mod copy_file;
+mod expand_template;
+mod filegroup;
+mod genrule;
+mod go_binary;
+mod go_cross_binary;
+mod go_library;
+mod go_test;
+mod oci_image;
+mod oci_image_index;
+mod oci_load;
+mod oci_push;
+mod oci_tarball;
+mod pkg_files;
+mod pkg_filegroup;
+mod pkg_mkdirs;
+mod pkg_mklink;
+mod pkg_tar;
+mod platform;
+mod sh_binary;
+mod sh_test;
+mod test_suite;
+mod write_file;
+
+#[derive(Debug, Clone)]
+pub struct AttrSpec {
+    pub name: String,
+    pub ty: AttrType,
+    pub mandatory: bool,
+    pub default: AttrValue,
+    /// A label attribute that is not a dependency edge (e.g. `visibility`).
+    pub nodep: bool,
+}
+
+#[derive(Debug)]
+pub struct RuleSchema {
+    /// The rule class name, as `query` reports it.
+    pub kind: String,
+    pub attrs: Vec<AttrSpec>,
+    index: HashMap<String, usize>,
+    pub executable: bool,
+    pub test: bool,
+    /// Outputs every target of this kind has, as templates over `%{name}`.
+    pub implicit_outputs: Vec<String>,
+    /// False for kinds that only record their arguments (a rule of an unknown rule set).
+    pub typed: bool,
+}
+
+impl RuleSchema {
+    pub fn attr(&self, name: &str) -> Option<&AttrSpec> {
+        self.index.get(name).map(|&i| &self.attrs[i])
+    }
+
+    /// A schema that accepts any attribute and keeps values untyped: the stand-in for rules
+    /// whose definition ocib does not have.
+    pub fn untyped(kind: &str) -> RuleSchema {
+        let mut b = SchemaBuilder::new(kind);
+        b.typed = false;
+        b.build()
+    }
+}
+
+/// Builds a [`RuleSchema`] starting from the attributes every rule has.
+pub struct SchemaBuilder {
+    kind: String,
+    attrs: Vec<AttrSpec>,
+    executable: bool,
+    test: bool,
+    implicit_outputs: Vec<String>,
+    typed: bool,
+}
+
+impl SchemaBuilder {
+    pub fn new(kind: &str) -> SchemaBuilder {
+        let mut b = SchemaBuilder {
+            kind: kind.to_owned(),
+            attrs: Vec::new(),
+            executable: false,
+            test: false,
+            implicit_outputs: Vec::new(),
+            typed: true,
+        };
+        b = b.mandatory("name", AttrType::String);
+        for (name, ty) in [
+            ("visibility", AttrType::LabelList),
+            ("tags", AttrType::StringList),
+            ("testonly", AttrType::Bool),
+            ("deprecation", AttrType::String),
+            ("features", AttrType::StringList),
+            ("target_compatible_with", AttrType::LabelList),
+            ("exec_compatible_with", AttrType::LabelList),
+            ("compatible_with", AttrType::LabelList),
+            ("restricted_to", AttrType::LabelList),
+            ("toolchains", AttrType::LabelList),
+            ("applicable_licenses", AttrType::LabelList),
+            ("package_metadata", AttrType::LabelList),
+            ("aspect_hints", AttrType::LabelList),
+            ("exec_properties", AttrType::StringDict),
+            ("transitive_configs", AttrType::StringList),
+        ] {
+            b = b.attr(name, ty);
+        }
+        b.nodep("visibility");
+        b.nodep("applicable_licenses");
+        b.nodep("package_metadata");
+        b
+    }
+
+    fn push(mut self, name: &str, ty: AttrType, mandatory: bool, default: AttrValue) -> Self {
+        self.attrs.retain(|a| a.name != name);
+        self.attrs.push(AttrSpec { name: name.to_owned(), ty, mandatory, default, nodep: false });
+        self
+    }
+
+    pub fn attr(self, name: &str, ty: AttrType) -> Self {
+        self.push(name, ty, false, ty.zero())
+    }
+
+    pub fn mandatory(self, name: &str, ty: AttrType) -> Self {
+        self.push(name, ty, true, ty.zero())
+    }
+
+    pub fn default(self, name: &str, ty: AttrType, default: AttrValue) -> Self {
+        self.push(name, ty, false, default)
+    }
+
+    fn nodep(&mut self, name: &str) {
+        if let Some(a) = self.attrs.iter_mut().find(|a| a.name == name) {
+            a.nodep = true;
+        }
+    }
+
+    /// An executable rule (`ocib run`-able). Like a Starlark `rule(executable = True)`, this
+    /// adds only `args`; rules that take `env` declare it.
+    pub fn executable(mut self) -> Self {
+        self.executable = true;
+        self.attr("args", AttrType::StringList).attr("output_licenses", AttrType::StringList)
+    }
+
+    /// A test rule: executable, plus the attributes Bazel gives every test rule.
+    pub fn test(mut self) -> Self {
+        self.test = true;
+        self.executable()
+            .default("size", AttrType::String, AttrValue::String("medium".into()))
+            .attr("timeout", AttrType::String)
+            .attr("flaky", AttrType::Bool)
+            .default("shard_count", AttrType::Int, AttrValue::Int(-1))
+            .attr("local", AttrType::Bool)
+    }
+
+    /// Attributes only Bazel's built-in (Java) rules have.
+    pub fn native(self) -> Self {
+        self.default("licenses", AttrType::StringList, AttrValue::StringList(vec!["none".into()]))
+            .attr("distribs", AttrType::StringList)
+    }
+
+    pub fn implicit_output(mut self, template: &str) -> Self {
+        self.implicit_outputs.push(template.to_owned());
+        self
+    }
+
+    pub fn build(self) -> RuleSchema {
+        let index = self.attrs.iter().enumerate().map(|(i, a)| (a.name.clone(), i)).collect();
+        RuleSchema {
+            kind: self.kind,
+            attrs: self.attrs,
+            index,
+            executable: self.executable,
+            test: self.test,
+            implicit_outputs: self.implicit_outputs,
+            typed: self.typed,
+        }
+    }
+}
+
+/// Shorthands for schema defaults.
+pub(crate) fn s(v: &str) -> AttrValue {
+    AttrValue::String(v.to_owned())
+}
+pub(crate) fn b(v: bool) -> AttrValue {
+    AttrValue::Bool(v)
+}
+pub(crate) fn i(v: i64) -> AttrValue {
+    AttrValue::Int(v)
+}
+pub(crate) fn sl(v: &[&str]) -> AttrValue {
+    AttrValue::StringList(v.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// Every native rule ocib implements, keyed by kind.
+pub fn native_rules() -> &'static HashMap<String, Arc<RuleSchema>> {
+    static RULES: OnceLock<HashMap<String, Arc<RuleSchema>>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        [
+            alias::schema(),
+            config_setting::schema(),
+            constraint::setting_schema(),
+            constraint::value_schema(),
+            container_structure_test::schema(),
+            copy_file::schema("_copy_file"),
+            copy_file::schema("_copy_xfile"),
+            copy_file::jq_schema(),
+            copy_file::copy_to_directory_schema(),
+            copy_file::directory_path_schema(),
+            expand_template::schema(),
+            filegroup::schema(),
+            genrule::schema(),
+            go_binary::schema("go_binary"),
+            go_binary::schema("go_non_executable_binary"),
+            go_cross_binary::schema(),
+            go_library::schema(),
+            go_test::schema(),
+            oci_image::schema(),
+            oci_image_index::schema(),
+            oci_load::schema(),
+            oci_push::schema(),
+            oci_tarball::schema(),
+            pkg_files::schema(),
+            pkg_filegroup::schema(),
+            pkg_mkdirs::schema(),
+            pkg_mklink::schema(),
+            pkg_tar::schema(),
+            platform::schema(),
+            sh_binary::schema(),
+            sh_test::schema(),
+            test_suite::schema(),
+            write_file::schema("_write_file"),
+            write_file::schema("_write_xfile"),
+        ]
+        .into_iter()
+        .map(|s| (s.kind.clone(), Arc::new(s)))
+        .collect()
+    })
+}
+
+/// Native rules that BUILD files see as globals (Bazel's own rules). Rule-set rules are
+/// reached through `load()` of the prelude instead.
+pub const BUILD_GLOBAL_RULES: &[&str] = &[
+    "alias",
+    "config_setting",
+    "constraint_setting",
+    "constraint_value",
+    "filegroup",
+    "genrule",
+    "platform",
+    "sh_binary",
+    "sh_test",
+    "test_suite",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_has_common_attributes() {
+        for (kind, schema) in native_rules() {
+            for common in ["name", "visibility", "tags", "testonly", "features", "target_compatible_with"] {
+                assert!(schema.attr(common).is_some(), "{kind} lacks {common}");
+            }
+            assert!(schema.attr("name").is_some_and(|a| a.mandatory));
+        }
+    }
+
+    #[test]
+    fn starlark_rules_have_no_native_only_attributes() {
+        // Bazel gives `env` only to native tests; container_structure_test does not take it.
+        assert!(native_rules()["container_structure_test"].attr("env").is_none());
+        assert!(native_rules()["sh_test"].attr("env").is_some());
+        assert!(native_rules()["go_binary"].attr("licenses").is_none());
+        assert!(native_rules()["genrule"].attr("licenses").is_some());
+    }
+
+    #[test]
+    fn tests_have_test_attributes() {
+        for kind in ["go_test", "sh_test", "container_structure_test"] {
+            let schema = &native_rules()[kind];
+            assert!(schema.test, "{kind}");
+            for attr in ["size", "timeout", "flaky", "shard_count", "args"] {
+                assert!(schema.attr(attr).is_some(), "{kind} lacks {attr}");
+            }
+        }
+    }
+}

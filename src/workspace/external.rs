@@ -1,0 +1,281 @@
+//! Evaluating MODULE.bazel and WORKSPACE(.bazel) into the workspace's repositories.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use starlark::environment::{FrozenModule, Module};
+use starlark::eval::{Evaluator, ReturnFileLoader};
+use starlark::syntax::{AstModule, Dialect};
+
+use super::{OciPullSpec, Repo, RepoSource, Workspace};
+use crate::graph::{Raw, quote};
+use crate::label::{Label, PackageId};
+use crate::load::context::{RepoFileContext, RepoFileKind};
+use crate::load::repo_globals::{self, WORKSPACE_OCI_PULL};
+use crate::load::{Loader, bzl_dialect};
+
+pub(super) fn evaluate_repository_files(ws: &mut Workspace) -> Result<()> {
+    let module = ws.root.join("MODULE.bazel");
+    if module.is_file() {
+        evaluate(ws, &module, RepoFileKind::Module)?;
+    }
+    for name in ["WORKSPACE.bazel", "WORKSPACE"] {
+        let path = ws.root.join(name);
+        if path.is_file() {
+            evaluate(ws, &path, RepoFileKind::Workspace)?;
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind) -> Result<()> {
+    let display = path.strip_prefix(&ws.root).unwrap_or(path).to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let dialect = match kind {
+        RepoFileKind::Workspace => Dialect { enable_def: false, ..bzl_dialect() },
+        RepoFileKind::Module => Dialect { enable_def: false, enable_load: false, ..bzl_dialect() },
+    };
+    let ast = AstModule::parse(&display, text, &dialect).map_err(|e| anyhow!("{e}"))?;
+
+    // .bzl files loaded here see the repositories known so far (the prelude's rule sets and
+    // whatever MODULE.bazel declared).
+    let mut boot = Workspace::bootstrap(ws.root.clone(), ws.ignored.clone());
+    boot.repos = ws.repos.clone();
+    boot.name = ws.name.clone();
+    let loader = Loader::new(Arc::new(boot));
+    let mut modules: Vec<(String, FrozenModule)> = Vec::new();
+    for load in ast.loads() {
+        let label = Label::parse(load.module_id, &PackageId::main(""), &|r| loader.workspace().map_repo(r))
+            .map_err(|e| anyhow!("{}: {e}", load.span))?;
+        let module = loader.load_for_repository_file(&label).map_err(|e| anyhow!("{}: {e}", load.span))?;
+        modules.push((load.module_id.to_owned(), module));
+    }
+
+    let ctx = RepoFileContext { kind, ..Default::default() };
+    let globals = match kind {
+        RepoFileKind::Workspace => repo_globals::workspace_globals(),
+        RepoFileKind::Module => repo_globals::module_globals(),
+    };
+    let refs: HashMap<&str, &FrozenModule> = modules.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let file_loader = ReturnFileLoader { modules: &refs };
+    Module::with_temp_heap(|module| -> Result<()> {
+        let mut eval = Evaluator::new(&module);
+        eval.set_loader(&file_loader);
+        eval.extra = Some(&ctx);
+        eval.eval_module(ast, &globals).map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    })?;
+    apply(ws, ctx)
+}
+
+/// Known rule sets by module name: what a `bazel_dep` on them maps to.
+fn prelude_module(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "rules_oci" => "rules_oci",
+        "rules_pkg" => "rules_pkg",
+        "rules_go" | "io_bazel_rules_go" => "io_bazel_rules_go",
+        "container_structure_test" => "container_structure_test",
+        "aspect_bazel_lib" | "bazel_lib" => "aspect_bazel_lib",
+        "bazel_skylib" => "bazel_skylib",
+        "platforms" => "platforms",
+        _ => return None,
+    })
+}
+
+fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
+    if let Some(name) = ctx.workspace_name.into_inner() {
+        ws.name = name;
+    }
+    let overrides = ctx.overrides.into_inner();
+    for (module, repo_name) in ctx.deps.into_inner() {
+        if let Some(path) = overrides.get(&module) {
+            ws.repos.add(Repo { name: repo_name, source: RepoSource::Local(ws.root.join(path)) });
+        } else if let Some(canonical) = prelude_module(&module) {
+            ws.repos.alias(&repo_name, canonical);
+        } else if ws.repos.get(&repo_name).is_none() {
+            ws.repos.add(Repo { name: repo_name, source: RepoSource::Unknown { rule: format!("bazel_dep({module})") } });
+        }
+    }
+    for mut repo in ctx.repos.into_inner() {
+        if let RepoSource::Local(path) = &repo.source {
+            repo.source = RepoSource::Local(ws.root.join(path));
+        }
+        // http_archive of a rule set ocib embeds is the embedded one.
+        if matches!(repo.source, RepoSource::Unknown { .. }) && ws.repos.is_prelude(&repo.name) {
+            continue;
+        }
+        ws.repos.add(repo);
+    }
+    let mut provided = Vec::new();
+    for (extension, tag, attrs) in ctx.tags.into_inner() {
+        let is_oci = extension == WORKSPACE_OCI_PULL || extension.ends_with("//oci:extensions.bzl%oci");
+        if is_oci && tag == "pull" {
+            let (repos, warnings) = oci_pull_repos(&attrs)?;
+            ws.warnings.extend(warnings);
+            for repo in repos {
+                provided.push(repo.name.clone());
+                ws.repos.add(repo);
+            }
+        }
+    }
+    for (apparent, name) in ctx.used_repos.into_inner() {
+        if ws.repos.get(&name).is_some() {
+            ws.repos.alias(&apparent, &name);
+        } else if !provided.contains(&name) {
+            ws.repos.add(Repo { name: apparent, source: RepoSource::Unknown { rule: "use_repo".into() } });
+        }
+    }
+    Ok(())
+}
+
+/// rules_oci's table of platforms the `@name` alias can select on.
+const PLATFORM_CPUS: &[(&str, &str)] = &[
+    ("linux/amd64", "@platforms//cpu:x86_64"),
+    ("linux/arm64", "@platforms//cpu:arm64"),
+    ("linux/arm64/v8", "@platforms//cpu:arm64"),
+    ("linux/arm/v7", "@platforms//cpu:armv7"),
+    ("linux/ppc64le", "@platforms//cpu:ppc"),
+    ("linux/s390x", "@platforms//cpu:s390x"),
+    ("linux/386", "@platforms//cpu:i386"),
+    ("linux/mips64le", "@platforms//cpu:mips64"),
+];
+
+fn string_attr(attrs: &BTreeMap<String, Raw>, key: &str) -> Option<String> {
+    match attrs.get(key) {
+        Some(Raw::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn list_attr(attrs: &BTreeMap<String, Raw>, key: &str) -> Vec<String> {
+    match attrs.get(key) {
+        Some(Raw::List(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Raw::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// The repositories one `oci_pull` / `oci.pull` declares, as rules_oci names them: one per
+/// platform (`<name>_linux_amd64`) or `<name>_single`, plus the alias repository `<name>`.
+pub fn oci_pull_repos(attrs: &BTreeMap<String, Raw>) -> Result<(Vec<Repo>, Vec<String>)> {
+    let name = string_attr(attrs, "name").ok_or_else(|| anyhow!("oci_pull: 'name' is required"))?;
+    crate::label::validate_repo_name(&name, &name)?;
+    let image = string_attr(attrs, "image");
+    let split = (string_attr(attrs, "registry"), string_attr(attrs, "repository"));
+    match (&image, &split) {
+        (Some(_), (None, None)) | (None, (Some(_), Some(_))) => {}
+        (Some(_), _) => bail!("oci_pull({name}): 'image' cannot be combined with 'registry'/'repository'"),
+        (None, _) => bail!("oci_pull({name}): give either 'image', or both 'registry' and 'repository'"),
+    }
+    let digest = string_attr(attrs, "digest");
+    let tag = string_attr(attrs, "tag");
+    let image_has_digest = image.as_deref().is_some_and(|i| i.contains("@sha256:"));
+    let image_has_tag = image.as_deref().is_some_and(|i| i.rsplit('/').next().is_some_and(|last| last.contains(':')));
+    if digest.is_none() && tag.is_none() && !image_has_digest && !image_has_tag {
+        bail!("oci_pull({name}): one of 'digest' or 'tag' must be set");
+    }
+    let reproducible = !matches!(attrs.get("reproducible"), Some(Raw::Bool(false)));
+    let mut warnings = Vec::new();
+    if digest.is_none() && !image_has_digest && reproducible {
+        warnings.push(format!(
+            "oci_pull({name}) uses a tag without a digest, so builds are not reproducible: pin it with digest = \"sha256:...\" (or set reproducible = False to silence this)"
+        ));
+    }
+    let tags = list_attr(attrs, "bazel_tags");
+    let platforms = list_attr(attrs, "platforms");
+    let mut repos = Vec::new();
+    let alias_actual = if platforms.is_empty() {
+        let single = format!("{name}_single");
+        repos.push(pulled_repo(&single, None, &name, attrs, &tags));
+        quote(&format!("@{single}//:{single}"))
+    } else {
+        let mut branches = Vec::new();
+        for platform in &platforms {
+            let repo_name = format!("{name}_{}", platform.replace('/', "_"));
+            repos.push(pulled_repo(&repo_name, Some(platform.clone()), &name, attrs, &tags));
+            if let Some((_, cpu)) = PLATFORM_CPUS.iter().find(|(p, _)| p == platform) {
+                if !branches.iter().any(|(c, _): &(&str, String)| c == cpu) {
+                    branches.push((*cpu, format!("@{repo_name}")));
+                }
+            }
+        }
+        if branches.is_empty() {
+            bail!("oci_pull({name}): none of the platforms {platforms:?} is one rules_oci can select on");
+        }
+        let entries: Vec<String> = branches.iter().map(|(cpu, repo)| format!("{}: {}", quote(cpu), quote(repo))).collect();
+        format!(
+            "select({{{}}}, no_match_error = {})",
+            entries.join(", "),
+            quote(&format!("No matching platform for image {name}; available platforms: {}", platforms.join(", ")))
+        )
+    };
+    let alias_build = format!(
+        "alias(\n    name = {n},\n    actual = {alias_actual},\n    visibility = [\"//visibility:public\"],\n)\n\nfilegroup(\n    name = \"digest\",\n    srcs = [\"digest.txt\"],\n    visibility = [\"//visibility:public\"],\n)\n",
+        n = quote(&name)
+    );
+    repos.push(Repo { name: name.clone(), source: RepoSource::Generated { build_file: alias_build, pull: None } });
+    Ok((repos, warnings))
+}
+
+fn pulled_repo(repo_name: &str, platform: Option<String>, pull_name: &str, attrs: &BTreeMap<String, Raw>, tags: &[String]) -> Repo {
+    let tag_list: Vec<String> = tags.iter().map(|t| quote(t)).collect();
+    let build_file = format!(
+        "load(\"@aspect_bazel_lib//lib:copy_to_directory.bzl\", \"copy_to_directory\")\n\ncopy_to_directory(\n    name = {n},\n    out = \"layout\",\n    hardlink = \"on\",\n    include_external_repositories = [\"*\"],\n    srcs = glob([\"blobs/**\"]) + [\"oci-layout\", \"index.json\"],\n    tags = [{tags}],\n    visibility = [\"//visibility:public\"],\n)\n",
+        n = quote(repo_name),
+        tags = tag_list.join(", ")
+    );
+    let spec = OciPullSpec { name: pull_name.to_owned(), platform, attrs: attrs.clone() };
+    Repo { name: repo_name.to_owned(), source: RepoSource::Generated { build_file, pull: Some(spec) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, Raw)]) -> BTreeMap<String, Raw> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn platforms_give_one_repo_each_plus_alias() {
+        let a = attrs(&[
+            ("name", Raw::String("base".into())),
+            ("image", Raw::String("example.com/base".into())),
+            ("digest", Raw::String("sha256:abc".into())),
+            ("platforms", Raw::List(vec![Raw::String("linux/amd64".into()), Raw::String("linux/arm64/v8".into())])),
+        ]);
+        let (repos, warnings) = oci_pull_repos(&a).unwrap();
+        let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["base_linux_amd64", "base_linux_arm64_v8", "base"]);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn single_platform_and_tag_warning() {
+        let a = attrs(&[("name", Raw::String("b".into())), ("image", Raw::String("x/y".into())), ("tag", Raw::String("1".into()))]);
+        let (repos, warnings) = oci_pull_repos(&a).unwrap();
+        assert_eq!(repos[0].name, "b_single");
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn invalid_combinations_fail() {
+        let no_ref = attrs(&[("name", Raw::String("b".into())), ("image", Raw::String("x/y".into()))]);
+        assert!(oci_pull_repos(&no_ref).is_err());
+        let both = attrs(&[
+            ("name", Raw::String("b".into())),
+            ("image", Raw::String("x/y".into())),
+            ("registry", Raw::String("r".into())),
+            ("digest", Raw::String("sha256:1".into())),
+        ]);
+        assert!(oci_pull_repos(&both).is_err());
+    }
+}
