@@ -1,0 +1,3 @@
+"""ocib's @rules_oci//oci:pull.bzl: `oci_pull` declares the repositories rules_oci would."""
+
+oci_pull = ocib.oci_pull
