@@ -580,6 +580,8 @@ pub struct Package {
     pub build_file: PathBuf,
     /// How messages name the BUILD file.
     pub build_file_display: String,
+    /// `BUILD.bazel` or `BUILD`: the BUILD file's own target name.
+    pub build_file_name: String,
     pub rules: BTreeMap<String, Rule>,
     /// Output file name → name of the rule that generates it.
     pub outputs: BTreeMap<String, String>,

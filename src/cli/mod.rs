@@ -69,8 +69,7 @@ pub struct CommonArgs {
 pub struct PatternArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Target patterns.
-    #[arg(allow_hyphen_values = true)]
+    /// Target patterns (negative ones, `-//x/...`, after `--`).
     pub patterns: Vec<String>,
 }
 

@@ -24,7 +24,7 @@ pub struct QueryArgs {
     #[arg(long = "implicit_deps", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
     pub implicit_deps: bool,
     /// The query expression (several words are joined with spaces).
-    #[arg(required = true, allow_hyphen_values = true)]
+    #[arg(required = true)]
     pub expression: Vec<String>,
 }
 

@@ -84,7 +84,7 @@ impl<'a> BuildContext<'a> {
     /// The finished package.
     pub fn finish(self, loads: BTreeSet<Label>) -> Package {
         let state = self.state.into_inner();
-        let build_name = self.build_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let build_name = self.build_file_display.rsplit([':', '/']).next().unwrap_or_default().to_owned();
         let mut source_files: BTreeSet<String> = state
             .referenced
             .into_iter()
@@ -92,12 +92,13 @@ impl<'a> BuildContext<'a> {
             .filter(|n| !state.rules.contains_key(n) && !state.outputs.contains_key(n))
             .collect();
         if !build_name.is_empty() && !state.rules.contains_key(&build_name) {
-            source_files.insert(build_name);
+            source_files.insert(build_name.clone());
         }
         Package {
             id: self.package,
             build_file: self.build_file,
             build_file_display: self.build_file_display,
+            build_file_name: build_name.clone(),
             rules: state.rules,
             outputs: state.outputs,
             source_files,

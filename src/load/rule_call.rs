@@ -145,7 +145,9 @@ fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evalu
 /// Where in the BUILD file the rule came from, and which macro (if any) created it.
 fn call_site(ctx: &BuildContext, eval: &Evaluator, rule_name: &str) -> (Location, Option<Generator>) {
     let stack = eval.call_stack();
-    // Frames run from the BUILD file's top level inward; native calls have no location.
+    // Each frame names a called function and where it was called from, outermost first: the
+    // first is the call in the BUILD file. If that call was not the rule itself, it was a
+    // macro: the generator.
     let frames: Vec<_> = stack.frames.iter().filter(|f| f.location.is_some()).collect();
     let build_frame = frames.first().and_then(|f| f.location.as_ref());
     let begin = build_frame.map(|s| s.resolve_span().begin);
@@ -158,7 +160,7 @@ fn call_site(ctx: &BuildContext, eval: &Evaluator, rule_name: &str) -> (Location
     let generator = if frames.len() > 1 {
         Some(Generator {
             name: site.and_then(|s| s.name.clone()).unwrap_or_else(|| rule_name.to_owned()),
-            function: frames[1].name.clone(),
+            function: frames[0].name.clone(),
             location: format!("{}:{}:{}", ctx.build_file_display, location.line, location.column),
         })
     } else {

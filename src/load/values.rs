@@ -135,6 +135,18 @@ impl<'v> StarlarkValue<'v> for LabelValue {
         collector.push_str(&format!("Label(\"{}\")", self.0));
     }
 
+    /// `str(Label("//a:b"))` is `//a:b`.
+    fn collect_str(&self, collector: &mut String) {
+        collector.push_str(&self.0.to_string());
+    }
+
+    /// Labels are dict keys in `select()`s that macros build.
+    fn write_hash(&self, hasher: &mut starlark::collections::StarlarkHasher) -> starlark::Result<()> {
+        use std::hash::Hash;
+        self.0.to_string().hash(hasher);
+        Ok(())
+    }
+
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
         Ok(other.downcast_ref::<LabelValue>().is_some_and(|o| o.0 == self.0))
     }

@@ -291,14 +291,10 @@ impl<'a> QueryEngine<'a> {
                 for pkg in self.packages(&ids.into_iter().collect::<Vec<_>>())? {
                     out.extend(pkg.loads.iter().cloned());
                     if func == "buildfiles" {
-                        if let Some(name) = pkg.build_file.file_name() {
-                            out.insert(pkg.id.label(name.to_string_lossy()));
-                        }
+                        out.insert(pkg.id.label(pkg.build_file_name.clone()));
                         for bzl in &pkg.loads {
                             if let Ok(p) = self.loader.package(&bzl.package_id()) {
-                                if let Some(name) = p.build_file.file_name() {
-                                    out.insert(p.id.label(name.to_string_lossy()));
-                                }
+                                out.insert(p.id.label(p.build_file_name.clone()));
                             }
                         }
                     }

@@ -11,6 +11,7 @@ use crate::graph::{AttrValue, Package, Rule, TargetRef};
 use crate::label::Label;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum OutputFormat {
     Label,
     LabelKind,

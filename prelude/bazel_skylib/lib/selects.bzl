@@ -1,6 +1,7 @@
 # ocib's implementation of bazel-skylib's lib/selects.bzl (select() helpers and config_setting_group).
 
-_TRUE_TARGET = "@bazel_skylib//lib:always_true"
+# Resolved against this file, so it is @bazel_skylib//lib:always_true whatever the user calls the repo.
+_TRUE_TARGET = Label("//lib:always_true")
 
 def _with_or_dict(input_dict):
     output = {}
@@ -22,14 +23,19 @@ def _check_duplicates(settings):
             fail(s + " appears more than once. Duplicates not allowed.")
         seen[s] = True
 
+def _label_key(setting):
+    # skylib keys the select by native.package_relative_label(setting). ocib's Label values are
+    # not hashable (and str() gives their repr), so spell the resolved label out as a string.
+    l = native.package_relative_label(setting)
+    repo = "@" + l.repo_name if l.repo_name else ""
+    return repo + "//" + l.package + ":" + l.name
+
 def _chain(name, settings, visibility, match_all):
     # n settings -> aliases name, name_2, ..., name_{n-1}; the last one falls through to settings[-1].
     nexts = [name + "_" + str(i) for i in range(2, len(settings))] + [settings[-1]]
     for i in range(1, len(settings)):
         setting = settings[i - 1]
-        # skylib keys the select by the Label itself; ocib's Label values are not
-        # hashable, so use its string form (the same key select() would record).
-        key = str(native.package_relative_label(setting))
+        key = _label_key(setting)
         if match_all:
             branches = {key: nexts[i - 1], "//conditions:default": setting}
         else:
