@@ -58,7 +58,11 @@ impl<'a> BuildContext<'a> {
         let mut state = self.state.borrow_mut();
         let name = rule.label.name.clone();
         if state.rules.contains_key(&name) || state.outputs.contains_key(&name) {
-            bail!("{}: target '{}' is already defined in package '{}'", rule.label, name, self.package);
+            let at = &rule.location;
+            bail!(
+                "{}:{}:{}: {}: target '{}' is already defined in package '{}'",
+                self.build_file_display, at.line, at.column, rule.label, name, self.package
+            );
         }
         let outputs = rule.outputs();
         for out in &outputs {

@@ -387,7 +387,7 @@ fn select_to_raw(v: &AttrValue) -> Vec<SelectPart<Raw>> {
 #[starlark_module]
 fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     fn rule<'v>(
-        #[starlark(require = pos)] implementation: Value<'v>,
+        implementation: Value<'v>,
         #[starlark(require = named, default = NoneOr::None)] attrs: NoneOr<Value<'v>>,
         #[starlark(require = named, default = false)] executable: bool,
         #[starlark(require = named, default = false)] test: bool,
@@ -428,7 +428,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn provider<'v>(
-        #[starlark(require = pos, default = "")] doc: &str,
+        #[starlark(default = "")] doc: &str,
         #[starlark(require = named, default = NoneOr::None)] fields: NoneOr<Value<'v>>,
         #[starlark(require = named, default = NoneOr::None)] init: NoneOr<Value<'v>>,
         heap: Heap<'v>,
@@ -440,7 +440,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn repository_rule<'v>(
-        #[starlark(require = pos)] implementation: Value<'v>,
+        implementation: Value<'v>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
     ) -> anyhow::Result<RuleCallable> {
         let _ = implementation;
@@ -452,7 +452,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn aspect<'v>(
-        #[starlark(require = pos)] implementation: Value<'v>,
+        implementation: Value<'v>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
     ) -> anyhow::Result<Opaque> {
         let _ = implementation;
@@ -460,7 +460,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn module_extension<'v>(
-        #[starlark(require = pos)] implementation: Value<'v>,
+        implementation: Value<'v>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
     ) -> anyhow::Result<Opaque> {
         let _ = implementation;

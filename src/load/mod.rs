@@ -41,7 +41,8 @@ impl LoadError {
     }
 
     fn starlark(e: starlark::Error) -> LoadError {
-        LoadError::new(format!("{e}").trim_end().to_owned())
+        let text = format!("{e}");
+        LoadError::new(text.strip_prefix("error: ").unwrap_or(&text).trim_end().to_owned())
     }
 }
 

@@ -98,6 +98,9 @@ fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evalu
     };
     label::validate_target_name(&name, &name).map_err(|e| anyhow!("{kind} rule: invalid target name '{name}': {}", e.reason))?;
     let target = ctx.package.label(name.clone());
+    // Errors name the call in the BUILD file, even when a macro made the call.
+    let (location, generator) = call_site(ctx, eval, &name);
+    let at = format!("{}:{}:{}", ctx.build_file_display, location.line, location.column);
 
     let map_repo = |r: &str| ctx.map_repo(r);
     let label_ctx = LabelContext { package: &ctx.package, map_repo: &map_repo };
@@ -112,25 +115,24 @@ fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evalu
             continue;
         }
         let Some(spec) = schema.attr(&attr) else {
-            bail!("{target}: no such attribute '{attr}' in '{kind}' rule");
+            bail!("{at}: {target}: no such attribute '{attr}' in '{kind}' rule");
         };
         // Passing None is the same as not passing the attribute.
         if raw == Raw::None {
             continue;
         }
         let value = AttrValue::coerce(spec.ty, &raw, &label_ctx)
-            .map_err(|e| anyhow!("{target}: attribute '{attr}' of '{kind}' rule: {e}"))?;
+            .map_err(|e| anyhow!("{at}: {target}: attribute '{attr}' of '{kind}' rule: {e}"))?;
         attrs.insert(attr, value);
     }
     if schema.typed {
         for spec in &schema.attrs {
             if spec.mandatory && !attrs.contains_key(&spec.name) {
-                bail!("{target}: missing value for mandatory attribute '{}' in '{kind}' rule", spec.name);
+                bail!("{at}: {target}: missing value for mandatory attribute '{}' in '{kind}' rule", spec.name);
             }
         }
     }
 
-    let (location, generator) = call_site(ctx, eval, &name);
     let rule = Rule {
         label: target,
         kind: kind.to_owned(),
