@@ -33,11 +33,19 @@ pub struct LoadError {
     pub message: String,
     /// The package could not be found at all (as opposed to failing to evaluate).
     pub no_such_package: bool,
+    /// The message already names a file location; otherwise the `load()` that led to it
+    /// prefixes its own.
+    pub located: bool,
 }
 
 impl LoadError {
     fn new(message: impl Into<String>) -> LoadError {
-        LoadError { message: message.into(), no_such_package: false }
+        LoadError { message: message.into(), no_such_package: false, located: true }
+    }
+
+    /// An error about a file that a `load()` names, to be located at that `load()`.
+    fn unlocated(message: impl Into<String>) -> LoadError {
+        LoadError { located: false, ..LoadError::new(message) }
     }
 
     fn starlark(e: starlark::Error) -> LoadError {
@@ -184,7 +192,7 @@ impl Loader {
                 message.push_str(&format!("\n - {}", dir.display()));
             }
         }
-        LoadError { message, no_such_package: true }
+        LoadError { message, no_such_package: true, located: true }
     }
 
     fn evaluate_package(&self, id: &PackageId) -> Result<Package, LoadError> {
@@ -246,10 +254,13 @@ impl Loader {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
             let loaded = if self.is_known_repo(&label.repo) {
-                self.load_bzl(&label, chain)?
+                self.load_bzl(&label, chain)
             } else {
-                self.unknown_repo_module(&label, load.symbols.values().copied())?
+                self.unknown_repo_module(&label, load.symbols.values().copied())
             };
+            let loaded = loaded.map_err(|e| {
+                if e.located { e } else { LoadError::new(format!("{}: {}", load.span, e.message)) }
+            })?;
             files.extend(loaded.files.iter().cloned());
             out.push((spec.to_owned(), loaded));
         }
@@ -284,7 +295,7 @@ impl Loader {
 
     /// The text of a .bzl file and how to name it.
     fn read_bzl(&self, label: &Label) -> Result<(String, String, bool), LoadError> {
-        let missing = |why: &str| LoadError::new(format!("cannot load '{label}': {why}"));
+        let missing = |why: &str| LoadError::unlocated(format!("cannot load '{label}': {why}"));
         if let Some(RepoSource::Prelude(dir)) = self.ws.repos.get(&label.repo).map(|r| &r.source) {
             let path = if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
             let text = prelude_file(&path).ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;

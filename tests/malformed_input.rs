@@ -1,0 +1,100 @@
+//! Malformed BUILD, .bzl, WORKSPACE and MODULE.bazel files: ocib must fail with a message that
+//! names the file, line and column (or the label and attribute) — never panic, never succeed.
+
+mod common;
+
+use common::{ocib, workspace};
+use regex::Regex;
+
+/// (case name, files, text the error must contain, location the error must contain)
+type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str, &'static str);
+
+fn cases() -> Vec<Case> {
+    vec![
+        ("syntax error", vec![("p/BUILD", "genrule(name = \"a\", outs = [\"a\"]\nfilegroup(name = \"b\")\n")], "Parse error", "p/BUILD:"),
+        ("unclosed string", vec![("p/BUILD", "filegroup(name = \"a)\n")], "", "p/BUILD:1:"),
+        ("unknown attribute on a native rule", vec![("p/BUILD", "filegroup(name = \"a\", bogus = 1)\n")], "no such attribute 'bogus' in 'filegroup' rule", "p/BUILD:1:10"),
+        (
+            "unknown attribute through a rule-set macro",
+            vec![("p/BUILD", "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\")\n\noci_image(name = \"i\", os = \"linux\", architecture = \"amd64\", entrypoints = [\"/x\"])\n")],
+            "no such attribute 'entrypoints' in 'oci_image' rule",
+            "p/BUILD:3:10",
+        ),
+        ("missing mandatory attribute", vec![("p/BUILD", "genrule(name = \"g\", cmd = \"x\")\n")], "missing value for mandatory attribute 'outs' in 'genrule' rule", "p/BUILD:1:8"),
+        (
+            "wrong attribute type",
+            vec![("p/BUILD", "load(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n\npkg_tar(name = \"t\", srcs = \"notalist\")\n")],
+            "attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
+            "p/BUILD:3:8",
+        ),
+        ("bad label in an attribute", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [\"//x//y:z\"])\n")], "invalid label '//x//y:z'", "p/BUILD:1:10"),
+        ("duplicate target", vec![("p/BUILD", "filegroup(name = \"a\")\nfilegroup(name = \"a\")\n")], "target 'a' is already defined", "p/BUILD:2:10"),
+        ("output clashes with a rule", vec![("p/BUILD", "filegroup(name = \"a.txt\")\ngenrule(name = \"g\", outs = [\"a.txt\"], cmd = \"\")\n")], "conflicts", "p/BUILD:2"),
+        ("name is not a string", vec![("p/BUILD", "filegroup(name = 3)\n")], "attribute 'name' must be a string", "p/BUILD:1"),
+        ("invalid target name", vec![("p/BUILD", "filegroup(name = \"a:b\")\n")], "invalid target name 'a:b'", "p/BUILD:1"),
+        ("positional argument to a rule", vec![("p/BUILD", "filegroup(\"a\")\n")], "", "p/BUILD:1:1"),
+        ("def in a BUILD file", vec![("p/BUILD", "def f():\n    pass\n")], "", "p/BUILD:1:1"),
+        ("top-level if", vec![("p/BUILD", "if True:\n    filegroup(name = \"a\")\n")], "", "p/BUILD:1:1"),
+        ("undefined name", vec![("p/BUILD", "filegroup(name = nope)\n")], "nope", "p/BUILD:1:18"),
+        ("fail() in a macro", vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm(name = \"z\")\n"), ("p/m.bzl", "def m(name):\n    fail(\"boom in \" + name)\n")], "boom in z", "p/m.bzl:2:5"),
+        ("type error in a macro", vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm()\n"), ("p/m.bzl", "def m():\n    x = 1 + \"a\"\n")], "", "p/m.bzl:2:9"),
+        ("rule called at .bzl top level", vec![("p/BUILD", "load(\":m.bzl\", \"x\")\n"), ("p/m.bzl", "native.filegroup(name = \"x\")\nx = 1\n")], "can only be called while a BUILD file is being evaluated", "p/m.bzl:1:1"),
+        ("load of a missing symbol", vec![("p/BUILD", "load(\"@rules_oci//oci:defs.bzl\", \"oci_imagez\")\n")], "oci_imagez", "p/BUILD:1:34"),
+        ("load of a missing file", vec![("p/BUILD", "load(\":nope.bzl\", \"x\")\n")], "cannot load '//p:nope.bzl'", "p/BUILD:1:6"),
+        ("load of a file outside any package", vec![("p/BUILD", "load(\"//nopkg:x.bzl\", \"x\")\n"), ("nopkg/x.bzl", "x = 1\n")], "no such package 'nopkg'", "p/BUILD:1:6"),
+        ("load cycle", vec![("p/BUILD", "load(\":a.bzl\", \"A\")\n"), ("p/a.bzl", "load(\":b.bzl\", \"B\")\nA = 1\n"), ("p/b.bzl", "load(\":a.bzl\", \"A\")\nB = 1\n")], "cycle detected in extension files", "//p:a.bzl"),
+        ("syntax error in a .bzl", vec![("p/BUILD", "load(\":a.bzl\", \"A\")\n"), ("p/a.bzl", "A = [\n")], "", "p/a.bzl:"),
+        ("select with a non-dict", vec![("p/BUILD", "filegroup(name = \"a\", srcs = select([\"x\"]))\n")], "select() expects a dict", "p/BUILD:1:30"),
+        ("select concatenated with an int", vec![("p/BUILD", "filegroup(name = \"a\", srcs = select({\"//conditions:default\": []}) + 1)\n")], "can only be concatenated", "p/BUILD:1:30"),
+        ("bad glob pattern", vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"../x\"]))\n")], "contains '.' or '..' segments", "p/BUILD:1:30"),
+        ("empty glob with allow_empty = False", vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"*.nothing\"], allow_empty = False))\n")], "didn't match anything", "p/BUILD:1:30"),
+        ("package() after a rule", vec![("p/BUILD", "filegroup(name = \"a\")\npackage(default_visibility = [\"//visibility:public\"])\n")], "package() must be called before any rule", "p/BUILD:2:1"),
+        ("bad Label()", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [Label(\"//a//b\")])\n")], "invalid label", "p/BUILD:1:31"),
+        ("not UTF-8", vec![("p/BUILD", "filegroup(name = \"\u{0}\u{1}\")\n")], "", "p/BUILD"),
+        ("WORKSPACE syntax error", vec![("WORKSPACE", "workspace(name = \n")], "", "WORKSPACE:"),
+        ("unknown function in MODULE.bazel", vec![("MODULE.bazel", "module(name = \"m\")\nno_such_directive()\n")], "no_such_directive", "MODULE.bazel:2:1"),
+        ("oci.pull without a digest or tag", vec![("MODULE.bazel", "oci = use_extension(\"@rules_oci//oci:extensions.bzl\", \"oci\")\noci.pull(name = \"b\", image = \"x/y\")\n")], "one of 'digest' or 'tag' must be set", "oci_pull(b)"),
+    ]
+}
+
+#[test]
+fn malformed_inputs_fail_with_a_location() {
+    let location = Regex::new(r":\d+(:\d+)?").expect("regex");
+    let mut failures = Vec::new();
+    for (name, mut files, message, at) in cases() {
+        if !files.iter().any(|(p, _)| *p == "WORKSPACE" || *p == "MODULE.bazel") {
+            files.push(("WORKSPACE", ""));
+        }
+        let ws = workspace(&files);
+        let out = ocib(ws.path(), &["query", "//..."]);
+        let problems: Vec<String> = [
+            (out.code == 0).then(|| "exited 0".to_owned()),
+            (out.code == 101 || out.stderr.contains("panicked")).then(|| "panicked".to_owned()),
+            (!out.stderr.contains(message)).then(|| format!("message lacks '{message}'")),
+            (!out.stderr.contains(at)).then(|| format!("message lacks location '{at}'")),
+            (!at.starts_with("oci_pull") && !at.starts_with("//") && !location.is_match(&out.stderr)).then(|| "no line number".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            failures.push(format!("{name}: {} (exit {})\n{}", problems.join(", "), out.code, out.stderr));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn binary_garbage_never_panics() {
+    // Bytes that are not text at all, in each file ocib reads.
+    let garbage = "\u{feff}\u{0}\u{7f}(((\"\\\u{ffff}";
+    for file in ["p/BUILD", "p/x.bzl", "WORKSPACE", "MODULE.bazel", ".bazelrc", ".bazelignore"] {
+        let mut files = vec![("WORKSPACE", ""), ("p/BUILD", "load(\":x.bzl\", \"X\")\n"), ("p/x.bzl", "X = 1\n")];
+        files.retain(|(p, _)| *p != file);
+        files.push((file, garbage));
+        let ws = workspace(&files);
+        let out = ocib(ws.path(), &["query", "//..."]);
+        assert_ne!(out.code, 101, "{file}: panicked:\n{}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{file}: {}", out.stderr);
+    }
+}
