@@ -24,6 +24,8 @@ pub mod exit {
 #[command(
     name = "ocib",
     version,
+    // Bazel: a flag given twice (rc file, then command line) takes the later value.
+    args_override_self = true,
     about = "Build, test and publish container images from Bazel BUILD files, without Bazel",
     long_about = "ocib evaluates a monorepo's BUILD/BUILD.bazel files and .bzl macros (rules_go, rules_pkg, \
                   rules_oci, container_structure_test) and answers Bazel's commands on them.\n\n\
