@@ -86,6 +86,16 @@ pub struct Loader {
     build_prelude: OnceLock<Result<Option<LoadedBzl>, LoadError>>,
 }
 
+/// `print()` goes to stderr as Bazel's `DEBUG:` lines, never into command output.
+struct DebugPrint;
+
+impl starlark::PrintHandler for DebugPrint {
+    fn println(&self, text: &str) -> starlark::Result<()> {
+        eprintln!("DEBUG: {text}");
+        Ok(())
+    }
+}
+
 pub fn bzl_dialect() -> Dialect {
     Dialect { enable_load_reexport: false, enable_f_strings: false, ..Dialect::Standard }
 }
@@ -230,6 +240,7 @@ impl Loader {
             }
             let mut eval = Evaluator::new(&module);
             eval.set_loader(&loader);
+            eval.set_print_handler(&DebugPrint);
             eval.extra = Some(&ctx);
             eval.eval_module(ast, &self.build_globals).map_err(LoadError::starlark)?;
             Ok(())
@@ -353,6 +364,7 @@ impl Loader {
             {
                 let mut eval = Evaluator::new(&module);
                 eval.set_loader(&loader);
+                eval.set_print_handler(&DebugPrint);
                 eval.eval_module(ast, globals).map_err(LoadError::starlark)?;
             }
             module
