@@ -106,11 +106,13 @@ impl<'a> QueryEngine<'a> {
                 if ids.is_empty() {
                     return Err(QueryError::eval(format!("no targets found beneath '{}'", prefix.package)));
                 }
-                let mut out = TargetSet::new();
+                // Collected then built in one go: a BTreeSet bulk-builds from a sorted sequence far
+                // faster than it takes ~10^4 single inserts.
+                let mut labels = Vec::new();
                 for pkg in self.packages(&ids)? {
-                    out.extend(select_targets(&pkg, selection));
+                    labels.extend(select_targets(&pkg, selection));
                 }
-                Ok(out)
+                Ok(labels.into_iter().collect())
             }
         }
     }
