@@ -115,12 +115,8 @@ impl<'a> BuildContext<'a> {
 /// Evaluation state of WORKSPACE(.bazel) or MODULE.bazel: the repositories declared.
 #[derive(ProvidesStaticType, Default)]
 pub struct RepoFileContext {
-    pub kind: RepoFileKind,
     pub workspace_name: RefCell<Option<String>>,
     pub repos: RefCell<Vec<Repo>>,
-    /// apparent name → canonical name (MODULE.bazel `bazel_dep(repo_name=)`).
-    pub aliases: RefCell<Vec<(String, String)>>,
-    pub warnings: RefCell<Vec<String>>,
     /// `local_path_override(module_name, path)`.
     pub overrides: RefCell<HashMap<String, PathBuf>>,
     /// `bazel_dep` names (module name, repo name).
@@ -131,9 +127,8 @@ pub struct RepoFileContext {
     pub used_repos: RefCell<Vec<(String, String)>>,
 }
 
-#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RepoFileKind {
-    #[default]
     Workspace,
     Module,
 }

@@ -56,7 +56,7 @@ impl Listing {
         Ok(self
             .entries
             .iter()
-            .filter(|(path, is_dir)| !(exclude_directories && *is_dir))
+            .filter(|(_, is_dir)| !(exclude_directories && *is_dir))
             .filter(|(path, _)| inc.is_match(path) && !exc.is_match(path))
             .map(|(path, _)| path.clone())
             .collect())

@@ -396,10 +396,6 @@ impl Loader {
             Err(LoadError::new(format!("cannot load '{label}': repository '@{}' is not known to ocib", label.repo)))
         }
     }
-
-    pub(crate) fn prelude_globals(&self) -> &Globals {
-        &self.prelude_globals
-    }
 }
 
 /// `//pkg` or `@repo//pkg`, as "no such package" messages print it.

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use starlark::any::ProvidesStaticType;
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_simple_value;
-use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value};
+use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, starlark_value};
 
 use super::context::{BuildContext, RepoFileContext};
 use super::values::to_raw;

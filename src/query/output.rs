@@ -94,7 +94,7 @@ pub fn build_form(rule: &Rule) -> String {
     let _ = writeln!(out, "# {}:{}:{}", loc.file.display(), loc.line, loc.column);
     let _ = writeln!(out, "{}(", rule.kind);
     let mut printed = BTreeSet::new();
-    let mut line = |out: &mut String, name: &str, value: &AttrValue| {
+    let line = |out: &mut String, name: &str, value: &AttrValue| {
         let value = match (name, value) {
             // Bazel prints these two sorted.
             ("tags", AttrValue::StringList(v)) => {

@@ -54,7 +54,7 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind) -> Result<()> {
         modules.push((load.module_id.to_owned(), module));
     }
 
-    let ctx = RepoFileContext { kind, ..Default::default() };
+    let ctx = RepoFileContext::default();
     let globals = match kind {
         RepoFileKind::Workspace => repo_globals::workspace_globals(),
         RepoFileKind::Module => repo_globals::module_globals(),

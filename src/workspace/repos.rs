@@ -120,10 +120,6 @@ impl Repos {
     pub fn is_prelude(&self, canonical: &str) -> bool {
         matches!(self.get(canonical).map(|r| &r.source), Some(RepoSource::Prelude(_)))
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Repo> {
-        self.repos.values()
-    }
 }
 
 /// The text of an embedded prelude file, by path under `prelude/`.
