@@ -156,3 +156,22 @@ fn workspace_macros_local_repositories_and_module_deps() {
     // Nested repositories are not part of //...
     assert_eq!(query_ok(ws.path(), &["query", "//..."]), ["//app:l", "//app:m"]);
 }
+
+#[test]
+fn only_the_packages_an_expression_needs_are_loaded() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("good/BUILD", "filegroup(name = \"a\", srcs = [\"//dep:b\"])\n"),
+        ("dep/BUILD", "filegroup(name = \"b\")\n"),
+        ("broken/BUILD", "this does not parse (\n"),
+    ]);
+    // deps() loads good and dep, never broken.
+    assert_eq!(query_ok(ws.path(), &["query", "deps(//good:a)"]), ["//dep:b", "//good:a"]);
+    // A wildcard does load it, and fails.
+    assert_eq!(ocib(ws.path(), &["query", "//..."]).code, 7);
+    // Unless --keep_going: then the good packages are still reported, with exit 3.
+    let kept = ocib(ws.path(), &["query", "//...", "--keep_going"]);
+    assert_eq!(kept.code, 3, "{}", kept.stderr);
+    assert_eq!(kept.stdout, "//dep:b\n//good:a\n");
+    assert!(kept.stderr.contains("broken/BUILD:1:"), "{}", kept.stderr);
+}
