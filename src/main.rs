@@ -2,13 +2,17 @@
 //!
 //! The pipeline is Bazel's: workspace → load → analysis → execution → commands.
 
+mod actions;
+mod analysis;
 mod cli;
+mod exec;
 mod graph;
 mod label;
 mod load;
 mod pattern;
 mod query;
 mod rules;
+mod stamp;
 mod workspace;
 
 fn main() {

@@ -1,6 +1,9 @@
 //! The command line: clap definitions, `.bazelrc` expansion, and dispatch to one file per
 //! command. Exit codes follow Bazel's.
 
+mod build;
+mod clean;
+mod cquery;
 mod query;
 pub mod rc;
 
@@ -38,18 +41,18 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Build targets (not implemented yet).
-    Build(PatternArgs),
+    /// Build targets: `ocib build //...`.
+    Build(build::BuildArgs),
     /// Build and run tests (not implemented yet).
     Test(PatternArgs),
     /// Build and run one executable target (not implemented yet).
     Run(PatternArgs),
     /// Query the target graph: `ocib query 'kind(oci_push, //...)'`.
     Query(query::QueryArgs),
-    /// Query the configured graph (not implemented yet).
-    Cquery(PatternArgs),
-    /// Remove outputs (not implemented yet).
-    Clean(PatternArgs),
+    /// Query the configured graph: `ocib cquery //x:y --output=files`.
+    Cquery(cquery::CqueryArgs),
+    /// Remove outputs (`--expunge`: the cache too).
+    Clean(clean::CleanArgs),
     /// Print facts about the workspace.
     Info(InfoArgs),
 }
@@ -239,8 +242,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match cli.command {
         Command::Query(q) => query::run(q, &cwd),
         Command::Info(i) => info(i, &cwd),
-        Command::Build(_) | Command::Test(_) | Command::Run(_) | Command::Cquery(_) | Command::Clean(_) => {
-            eprintln!("ERROR: 'ocib {command}' is not implemented yet in this version of ocib; 'ocib query' is.");
+        Command::Build(b) => build::run(b, &cwd),
+        Command::Cquery(c) => cquery::run(c, &cwd),
+        Command::Clean(c) => clean::run(c, &cwd),
+        Command::Test(_) | Command::Run(_) => {
+            eprintln!("ERROR: 'ocib {command}' is not implemented yet in this version of ocib.");
             exit::BAD_COMMAND_LINE
         }
     }

@@ -1,13 +1,13 @@
 //! `container_structure_test`: file, metadata and command tests against an image.
 use super::{RuleSchema, SchemaBuilder, s};
-use crate::graph::AttrType::*;
+use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("container_structure_test")
         .test()
-        .attr("image", Label)
-        .mandatory("configs", LabelList)
-        .default("driver", String, s("docker"))
-        .default("platform", String, s("linux/amd64"))
+        .attr("image", A::Label)
+        .mandatory("configs", A::LabelList)
+        .default("driver", A::String, s("docker"))
+        .default("platform", A::String, s("linux/amd64"))
         .build()
 }

@@ -33,6 +33,7 @@ mod sh_binary;
 mod sh_test;
 mod test_suite;
 mod write_file;
+pub mod pkg_paths;
 
 #[derive(Debug, Clone)]
 pub struct AttrSpec {
@@ -243,6 +244,42 @@ pub fn native_rules() -> &'static HashMap<String, Arc<RuleSchema>> {
         .map(|s| (s.kind.clone(), Arc::new(s)))
         .collect()
     })
+}
+
+/// Turns a rule target into providers and actions, by kind.
+pub fn analyze(ctx: &mut crate::analysis::RuleContext) -> Result<crate::analysis::Providers, crate::analysis::AnalysisError> {
+    use crate::analysis::{AnalysisError, Providers};
+    let kind = ctx.rule.kind.clone();
+    match kind.as_str() {
+        "alias" => alias::analyze(ctx),
+        "config_setting" => config_setting::analyze(ctx),
+        "constraint_value" => constraint::analyze_value(ctx),
+        "constraint_setting" | "platform" | "test_suite" => Ok(Providers::default()),
+        "filegroup" => filegroup::analyze(ctx),
+        "genrule" => genrule::analyze(ctx),
+        "_write_file" | "_write_xfile" => write_file::analyze(ctx),
+        "expand_template" => expand_template::analyze(ctx),
+        "_copy_file" | "_copy_xfile" => copy_file::analyze(ctx),
+        "sh_binary" => sh_binary::analyze(ctx),
+        "go_library" => go_library::analyze(ctx),
+        "go_binary" | "go_non_executable_binary" => go_binary::analyze(ctx),
+        "go_cross_binary" => go_cross_binary::analyze(ctx),
+        "pkg_tar_impl" => pkg_tar::analyze(ctx),
+        "pkg_files" => pkg_files::analyze(ctx),
+        "pkg_mkdirs" => pkg_mkdirs::analyze(ctx),
+        "pkg_mklink_impl" => pkg_mklink::analyze(ctx),
+        "pkg_filegroup" => pkg_filegroup::analyze(ctx),
+        _ if !ctx.rule.schema.typed => Err(AnalysisError::new(format!(
+            "'{kind}' comes from a rule set ocib does not know, so it cannot be built"
+        ))),
+        _ => Err(AnalysisError::new(format!("building '{kind}' targets is not supported yet"))),
+    }
+}
+
+/// A package's path as part of an exec path: `pkg` or `external/<repo>/pkg`.
+pub(crate) fn package_path(pkg: &crate::label::PackageId) -> String {
+    let p = if pkg.repo.is_empty() { pkg.package.clone() } else { format!("external/{}/{}", pkg.repo, pkg.package) };
+    p.trim_end_matches('/').to_owned()
 }
 
 /// Native rules that BUILD files see as globals (Bazel's own rules). Rule-set rules are

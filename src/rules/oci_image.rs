@@ -1,24 +1,24 @@
 //! rules_oci `oci_image`: an OCI image layout built from a base and layer tars.
 use super::{RuleSchema, SchemaBuilder, s};
-use crate::graph::AttrType::*;
+use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("oci_image")
-        .attr("base", Label)
-        .attr("tars", LabelList)
-        .attr("entrypoint", Label)
-        .attr("cmd", Label)
-        .attr("env", Label)
-        .attr("user", String)
-        .attr("workdir", String)
-        .attr("exposed_ports", Label)
-        .attr("volumes", Label)
-        .attr("labels", Label)
-        .attr("annotations", Label)
-        .attr("os", String)
-        .attr("architecture", String)
-        .attr("variant", String)
-        .attr("created", Label)
-        .default("resource_set", String, s("default"))
+        .attr("base", A::Label)
+        .attr("tars", A::LabelList)
+        .attr("entrypoint", A::Label)
+        .attr("cmd", A::Label)
+        .attr("env", A::Label)
+        .attr("user", A::String)
+        .attr("workdir", A::String)
+        .attr("exposed_ports", A::Label)
+        .attr("volumes", A::Label)
+        .attr("labels", A::Label)
+        .attr("annotations", A::Label)
+        .attr("os", A::String)
+        .attr("architecture", A::String)
+        .attr("variant", A::String)
+        .attr("created", A::Label)
+        .default("resource_set", A::String, s("default"))
         .build()
 }

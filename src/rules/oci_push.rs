@@ -1,13 +1,13 @@
 //! rules_oci `oci_push`: pushes an image to a registry at `ocib run` time.
 use super::{RuleSchema, SchemaBuilder};
-use crate::graph::AttrType::*;
+use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("oci_push")
         .executable()
-        .mandatory("image", Label)
-        .attr("repository", String)
-        .attr("repository_file", Label)
-        .attr("remote_tags", Label)
+        .mandatory("image", A::Label)
+        .attr("repository", A::String)
+        .attr("repository_file", A::Label)
+        .attr("remote_tags", A::Label)
         .build()
 }

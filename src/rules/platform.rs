@@ -1,15 +1,15 @@
 //! `platform`: a named set of constraint values.
 use super::{RuleSchema, SchemaBuilder};
-use crate::graph::AttrType::*;
+use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("platform").native()
-        .attr("constraint_values", LabelList)
-        .attr("parents", LabelList)
-        .attr("exec_properties", StringDict)
-        .attr("flags", StringList)
-        .attr("remote_execution_properties", String)
-        .attr("required_settings", LabelList)
-        .attr("missing_toolchain_error", String)
+        .attr("constraint_values", A::LabelList)
+        .attr("parents", A::LabelList)
+        .attr("exec_properties", A::StringDict)
+        .attr("flags", A::StringList)
+        .attr("remote_execution_properties", A::String)
+        .attr("required_settings", A::LabelList)
+        .attr("missing_toolchain_error", A::String)
         .build()
 }

@@ -1,15 +1,15 @@
 //! `sh_test`: a shell script run by `ocib test`.
 use super::{RuleSchema, SchemaBuilder};
-use crate::graph::AttrType::*;
+use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("sh_test")
         .native()
         .test()
-        .attr("env", StringDict)
-        .attr("env_inherit", StringList)
-        .mandatory("srcs", LabelList)
-        .attr("deps", LabelList)
-        .attr("data", LabelList)
+        .attr("env", A::StringDict)
+        .attr("env_inherit", A::StringList)
+        .mandatory("srcs", A::LabelList)
+        .attr("deps", A::LabelList)
+        .attr("data", A::LabelList)
         .build()
 }

@@ -69,10 +69,16 @@ impl Workspace {
         Some(if pkg.package.is_empty() { base } else { base.join(&pkg.package) })
     }
 
-    /// Whether `rel` (relative to the main repository root) is excluded by `.bazelignore`.
+    /// Whether `rel` (relative to the main repository root) is excluded by `.bazelignore`, or
+    /// is an output tree (`ocib-out`, its `ocib-*` links, Bazel's `bazel-*` links).
     pub fn is_ignored(&self, repo: &str, rel: &str) -> bool {
-        repo.is_empty()
-            && self.ignored.iter().any(|i| rel == i || (rel.starts_with(i.as_str()) && rel.as_bytes().get(i.len()) == Some(&b'/')))
+        if !repo.is_empty() {
+            return false;
+        }
+        let top = rel.split('/').next().unwrap_or(rel);
+        matches!(top, "ocib-out" | "ocib-bin" | "ocib-testlogs")
+            || top.starts_with("bazel-")
+            || self.ignored.iter().any(|i| rel == i || (rel.starts_with(i.as_str()) && rel.as_bytes().get(i.len()) == Some(&b'/')))
     }
 
     /// The package's directory relative to the working directory `cwd` (for the package

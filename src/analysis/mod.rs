@@ -1,0 +1,252 @@
+//! Analysis: turns targets into configured targets (providers) and actions. `select()`s are
+//! resolved against the configuration, visibility is enforced, and each rule's `analyze()`
+//! declares its outputs and the actions that make them. Nothing here touches the disk.
+
+mod context;
+mod providers;
+mod select;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+pub use context::RuleContext;
+pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers};
+
+use crate::exec::{Action, Artifact};
+use crate::graph::TargetRef;
+use crate::label::Label;
+use crate::load::Loader;
+
+/// The build configuration: what `select()` and the rules see.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub goos: String,
+    pub goarch: String,
+    pub stamp: bool,
+    pub compilation_mode: String,
+    pub defines: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { goos: "linux".into(), goarch: "amd64".into(), stamp: false, compilation_mode: "fastbuild".into(), defines: Vec::new() }
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct AnalysisError {
+    pub message: String,
+}
+
+impl AnalysisError {
+    pub fn new(message: impl Into<String>) -> AnalysisError {
+        AnalysisError { message: message.into() }
+    }
+}
+
+impl From<anyhow::Error> for AnalysisError {
+    fn from(e: anyhow::Error) -> Self {
+        AnalysisError::new(format!("{e:#}"))
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfiguredTarget {
+    pub label: Label,
+    /// `go_binary rule`, `source file`, ...
+    pub kind: String,
+    pub providers: Providers,
+}
+
+/// The analysis of one build: every target analyzed so far, and the actions they declared.
+pub struct Analysis<'a> {
+    pub loader: &'a Loader,
+    pub config: Config,
+    /// Keyed by label and configuration (a go_binary with goos/goarch analyzes its deps in
+    /// another one).
+    targets: HashMap<(Label, String), Arc<ConfiguredTarget>>,
+    /// Where ocib's cache lives (Go toolchain facts, Go's build cache).
+    pub cache_dir: std::path::PathBuf,
+    go: Option<(std::path::PathBuf, crate::actions::go::GoToolchain)>,
+    stdlib: HashMap<String, Arc<std::collections::BTreeMap<String, Artifact>>>,
+    in_progress: Vec<Label>,
+    pub actions: Vec<Action>,
+    /// exec path → owner, to catch two actions declaring one output.
+    declared: HashMap<String, Label>,
+}
+
+impl<'a> Analysis<'a> {
+    pub fn new(loader: &'a Loader, config: Config, cache_dir: std::path::PathBuf) -> Analysis<'a> {
+        Analysis {
+            loader,
+            config,
+            targets: HashMap::new(),
+            cache_dir,
+            go: None,
+            stdlib: HashMap::new(),
+            in_progress: Vec::new(),
+            actions: Vec::new(),
+            declared: HashMap::new(),
+        }
+    }
+
+    fn config_key(&self) -> String {
+        format!("{}_{}", self.config.goos, self.config.goarch)
+    }
+
+    /// The directory derived files of the current configuration go to: `ocib-out/bin` for the
+    /// default (linux/amd64), `ocib-out/<goos>_<goarch>/bin` otherwise.
+    pub fn bin_dir(&self) -> String {
+        if self.config.goos == "linux" && self.config.goarch == "amd64" {
+            crate::exec::BIN_DIR.to_owned()
+        } else {
+            format!("ocib-out/{}/bin", self.config_key())
+        }
+    }
+
+    /// The Go toolchain (found on first use) and the standard library's archives for the
+    /// current configuration (one action per platform, registered on first use).
+    pub fn go_stdlib(&mut self) -> Result<(crate::actions::go::GoToolchain, Arc<std::collections::BTreeMap<String, Artifact>>), AnalysisError> {
+        if self.go.is_none() {
+            let tc = crate::actions::go::GoToolchain::discover(&self.cache_dir)?;
+            let from = std::env::var_os("OCIB_GO").map(std::path::PathBuf::from).unwrap_or_else(|| tc.go.clone());
+            self.go = Some((from, tc));
+        }
+        let key = self.config_key();
+        let (goos, goarch) = (self.config.goos.clone(), self.config.goarch.clone());
+        let cache_dir = self.cache_dir.clone();
+        let bin = self.bin_dir();
+        let Some((from, tc)) = self.go.as_mut() else { return Err(AnalysisError::new("internal: no Go toolchain")) };
+        if let Some(std) = self.stdlib.get(&key) {
+            return Ok((tc.clone(), std.clone()));
+        }
+        let before = tc.std.len();
+        let packages = tc.std_packages(&goos, &goarch, &cache_dir)?;
+        if tc.std.len() != before {
+            tc.persist(&cache_dir, from);
+        }
+        let tc = tc.clone();
+        let archives: std::collections::BTreeMap<String, Artifact> = packages
+            .iter()
+            .map(|p| (p.clone(), Artifact { exec_path: format!("{bin}/_go_stdlib/{p}.a"), kind: crate::exec::ArtifactKind::Derived }))
+            .collect();
+        let code = crate::actions::go::GoStdlib {
+            goos,
+            goarch,
+            toolchain: tc.clone(),
+            tool_id: tc.id.clone(),
+            outputs: archives.iter().map(|(p, a)| (p.clone(), a.exec_path.clone())).collect(),
+            gocache: crate::actions::go::go_cache_dir(&self.cache_dir),
+        };
+        let owner = Label { repo: "io_bazel_rules_go".into(), package: String::new(), name: format!("stdlib_{key}") };
+        let mut action = Action::new("GoStdlib", &owner, crate::exec::ActionKind::Run(Arc::new(code)));
+        action.tool_id = tc.id.clone();
+        for a in archives.values() {
+            action = action.output(a.clone());
+        }
+        self.register(&owner, action)?;
+        let archives = Arc::new(archives);
+        self.stdlib.insert(key, archives.clone());
+        Ok((tc, archives))
+    }
+
+    /// The configured target for `label`, analyzing it (and its dependencies) if needed.
+    pub fn analyze(&mut self, label: &Label) -> Result<Arc<ConfiguredTarget>, AnalysisError> {
+        let cache_key = (label.clone(), self.config_key());
+        if let Some(t) = self.targets.get(&cache_key) {
+            return Ok(t.clone());
+        }
+        if let Some(pos) = self.in_progress.iter().position(|l| l == label) {
+            let mut cycle: Vec<String> = self.in_progress[pos..].iter().map(Label::to_string).collect();
+            cycle.push(label.to_string());
+            return Err(AnalysisError::new(format!("cycle in dependency graph:\n    {}", cycle.join("\n -> "))));
+        }
+        let pkg = self.loader.package(&label.package_id()).map_err(|e| AnalysisError::new(e.message))?;
+        let target = pkg.target(&label.name).ok_or_else(|| {
+            AnalysisError::new(crate::query::eval::no_such_target(self.loader, &pkg, label))
+        })?;
+        let configured = match target {
+            TargetRef::Source { label } => {
+                let artifact = self.source_artifact(&label)?;
+                ConfiguredTarget {
+                    label: label.clone(),
+                    kind: "source file".into(),
+                    providers: Providers { files: vec![artifact], ..Default::default() },
+                }
+            }
+            TargetRef::Generated { label, rule } => {
+                let rule_target = self.analyze(&rule.label)?;
+                let path = format!("{}/{}", self.bin_dir(), source_exec_path(&label));
+                let file = rule_target
+                    .providers
+                    .declared
+                    .iter()
+                    .find(|a| a.exec_path == path)
+                    .cloned()
+                    .ok_or_else(|| AnalysisError::new(format!("{}: rule {} does not produce '{}'", label, rule.label, label.name)))?;
+                ConfiguredTarget { label: label.clone(), kind: "generated file".into(), providers: Providers { files: vec![file], ..Default::default() } }
+            }
+            TargetRef::Rule(rule) => {
+                self.in_progress.push(label.clone());
+                let result = crate::rules::analyze(&mut RuleContext::new(self, rule, &pkg));
+                self.in_progress.pop();
+                let providers = result.map_err(|e| {
+                    let at = &rule.location;
+                    AnalysisError::new(format!(
+                        "{}:{}:{}: in {} rule {}: {}",
+                        at.file.display(),
+                        at.line,
+                        at.column,
+                        rule.kind,
+                        rule.label,
+                        e.message
+                    ))
+                })?;
+                ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
+            }
+        };
+        let configured = Arc::new(configured);
+        self.targets.insert(cache_key, configured.clone());
+        Ok(configured)
+    }
+
+    /// A source file's artifact: exec path `<pkg>/<name>`, or `external/<repo>/...`.
+    fn source_artifact(&self, label: &Label) -> Result<Artifact, AnalysisError> {
+        let ws = self.loader.workspace();
+        let dir = ws
+            .package_dir(&label.package_id())
+            .ok_or_else(|| AnalysisError::new(format!("{label}: source files of repository '@{}' are not available to build with", label.repo)))?;
+        Ok(Artifact::source(source_exec_path(label), dir.join(&label.name)))
+    }
+
+    fn register(&mut self, owner: &Label, action: Action) -> Result<(), AnalysisError> {
+        for out in &action.outputs {
+            if let Some(other) = self.declared.insert(out.exec_path.clone(), owner.clone()) {
+                if &other != owner || action.outputs.iter().filter(|o| o.exec_path == out.exec_path).count() > 1 {
+                    return Err(AnalysisError::new(format!("output '{}' is declared by both {other} and {owner}", out.exec_path)));
+                }
+            }
+        }
+        self.actions.push(action);
+        Ok(())
+    }
+}
+
+/// The exec path of a source file: `<pkg>/<name>` in the main repository,
+/// `external/<repo>/<pkg>/<name>` in others.
+pub fn source_exec_path(label: &Label) -> String {
+    let pkg_path = join(&label.package, &label.name);
+    if label.repo.is_empty() { pkg_path } else { format!("external/{}/{pkg_path}", label.repo) }
+}
+
+/// The exec path of a derived file named like `label` (`ocib-out/bin/<pkg>/<name>`).
+pub fn derived_path(label: &Label) -> String {
+    format!("{}/{}", crate::exec::BIN_DIR, source_exec_path(label))
+}
+
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() { b.to_owned() } else { format!("{a}/{b}") }
+}

@@ -1,0 +1,65 @@
+//! What a configured target offers its dependents (Bazel's providers).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::exec::Artifact;
+
+#[derive(Debug, Default, Clone)]
+pub struct Providers {
+    /// DefaultInfo's files: what `build` produces and what `srcs` of a dependent see.
+    pub files: Vec<Artifact>,
+    pub executable: Option<Artifact>,
+    /// Files the executable needs at run time (`data`).
+    pub runfiles: Vec<Artifact>,
+    pub output_groups: BTreeMap<String, Vec<Artifact>>,
+    /// Every output the rule declared (generated-file targets resolve among these).
+    pub declared: Vec<Artifact>,
+    pub go: Option<Arc<GoInfo>>,
+    pub pkg: Option<Arc<PkgInfo>>,
+    /// For `config_setting` and `constraint_value`: whether it matches the configuration.
+    pub condition: Option<bool>,
+}
+
+/// A compiled Go package.
+#[derive(Debug, Clone)]
+pub struct GoInfo {
+    pub importpath: String,
+    /// The link-time path (`importmap`, default = importpath).
+    pub importmap: String,
+    pub archive: Artifact,
+    /// Sources (for `embed`ding into another package).
+    pub srcs: Vec<Artifact>,
+    pub embedsrcs: Vec<Artifact>,
+    /// Direct Go dependencies, for embedding libraries (their deps become the embedder's).
+    pub deps: Vec<Arc<GoInfo>>,
+    /// Every package this one needs at link time, itself excluded: importmap → archive.
+    pub transitive: BTreeMap<String, Artifact>,
+    /// x_defs collected from the transitive closure: `pkg.Var` → value (dependents override).
+    pub x_defs: BTreeMap<String, String>,
+    pub gc_goopts: Vec<String>,
+}
+
+/// File attributes rules_pkg's `pkg_attributes()` can set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PkgAttrs {
+    pub mode: Option<u32>,
+    pub uid: Option<u64>,
+    pub gid: Option<u64>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// An entry that rules_pkg's mapping rules (`pkg_files`, `pkg_mklink`, `pkg_mkdirs`,
+/// `pkg_filegroup`) place in a package, with its destination already computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PkgEntry {
+    File { src: Artifact, dest: String, attrs: PkgAttrs },
+    Dir { dest: String, attrs: PkgAttrs },
+    Symlink { dest: String, target: String, attrs: PkgAttrs },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PkgInfo {
+    pub entries: Vec<PkgEntry>,
+}

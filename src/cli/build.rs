@@ -1,0 +1,276 @@
+//! `ocib build PATTERNS`: load, analyze, execute; Bazel's summary and exit codes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{CommonArgs, exit};
+use crate::analysis::{Analysis, Config, ConfiguredTarget};
+use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
+use crate::label::Label;
+use crate::load::Loader;
+use crate::pattern::{SignedPattern, TargetPattern};
+use crate::query::eval::QueryEngine;
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub opts: BuildOptions,
+    /// Target patterns; negative ones (`-//x/...`) after `--`.
+    pub patterns: Vec<String>,
+}
+
+/// Options of every command that builds (build, test, run, cquery).
+#[derive(clap::Args, Debug)]
+pub struct BuildOptions {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Number of actions run at once (default: the number of cores).
+    #[arg(long = "jobs", short = 'j')]
+    pub jobs: Option<usize>,
+    /// Stamp outputs with the workspace status (x_defs placeholders, stamp = -1 rules).
+    #[arg(long = "stamp", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
+    pub stamp: bool,
+    /// Command whose `KEY VALUE` lines are added to the workspace status.
+    #[arg(long = "workspace_status_command", default_value = "")]
+    pub workspace_status_command: String,
+    /// Value of BUILD_EMBED_LABEL in the workspace status.
+    #[arg(long = "embed_label", default_value = "")]
+    pub embed_label: String,
+    /// Cache directory (content-addressed store and action cache); default ~/.cache/ocib.
+    #[arg(long = "disk_cache")]
+    pub disk_cache: Option<PathBuf>,
+    /// Show progress while building.
+    #[arg(long = "show_progress", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub show_progress: bool,
+    /// Output groups to build besides the default outputs (`+tarball`, or `tarball` alone).
+    #[arg(long = "output_groups", default_value = "")]
+    pub output_groups: String,
+    /// fastbuild, dbg or opt (what `compilation_mode` config_settings see).
+    #[arg(long = "compilation_mode", short = 'c', default_value = "fastbuild")]
+    pub compilation_mode: String,
+    /// `--define name=value` for config_settings.
+    #[arg(long = "define")]
+    pub define: Vec<String>,
+}
+
+/// Everything `build`-like commands share: the workspace, what the patterns name, and the
+/// analysis of those targets.
+pub struct Prepared {
+    pub ws: Arc<Workspace>,
+    pub loader: Loader,
+    pub labels: Vec<Label>,
+}
+
+pub fn cache_dir(args: &BuildOptions) -> PathBuf {
+    args.disk_cache.clone().unwrap_or_else(crate::exec::default_cache_dir)
+}
+
+pub fn config(args: &BuildOptions) -> Config {
+    Config {
+        stamp: args.stamp,
+        compilation_mode: args.compilation_mode.clone(),
+        defines: args.define.iter().map(|d| d.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((d.clone(), String::new()))).collect(),
+        ..Config::default()
+    }
+}
+
+/// Loads the workspace and expands the patterns (wildcards skip `manual` targets, as
+/// `bazel build` does). Errors are printed; the exit code is returned.
+pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> Result<Prepared, i32> {
+    if patterns.is_empty() {
+        eprintln!("ERROR: no targets given; try 'ocib build //...'");
+        return Err(exit::BAD_COMMAND_LINE);
+    }
+    let ws = match Workspace::open(cwd) {
+        Ok(ws) => Arc::new(ws),
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return Err(exit::BAD_COMMAND_LINE);
+        }
+    };
+    for w in &ws.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    let loader = Loader::new(ws.clone());
+    let cwd_pkg = ws.package_of_dir(cwd);
+    let engine = QueryEngine::new(&loader, cwd_pkg.clone(), keep_going);
+    let mut selected: BTreeSet<Label> = BTreeSet::new();
+    for text in patterns {
+        let signed = match SignedPattern::parse(text, &cwd_pkg, &|r| ws.map_repo(r)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                return Err(exit::BAD_COMMAND_LINE);
+            }
+        };
+        let wildcard = matches!(signed.pattern, TargetPattern::Package { .. } | TargetPattern::Recursive { .. });
+        let body = if signed.negative { &text[1..] } else { text.as_str() };
+        let labels = match engine.pattern(body) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ERROR: Skipping '{text}': {}", e.message);
+                if keep_going {
+                    continue;
+                }
+                return Err(exit::BUILD_FAILED);
+            }
+        };
+        for label in labels {
+            if signed.negative {
+                selected.remove(&label);
+                continue;
+            }
+            if wildcard || tests_only {
+                let Ok(pkg) = loader.package(&label.package_id()) else { continue };
+                let Some(crate::graph::TargetRef::Rule(rule)) = pkg.target(&label.name) else {
+                    if !tests_only {
+                        selected.insert(label);
+                    }
+                    continue;
+                };
+                if wildcard && rule.tags().iter().any(|t| t == "manual") {
+                    continue;
+                }
+                if tests_only && !rule.is_test() {
+                    continue;
+                }
+            }
+            selected.insert(label);
+        }
+    }
+    for e in engine.errors.into_inner().unwrap_or_default() {
+        eprintln!("ERROR: {e}");
+    }
+    Ok(Prepared { ws, loader, labels: selected.into_iter().collect() })
+}
+
+/// The files `build` produces for a target: its default outputs, plus requested groups.
+pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artifact> {
+    let (replace, groups): (bool, Vec<&str>) = {
+        let groups: Vec<&str> = output_groups.split(',').filter(|g| !g.is_empty()).collect();
+        let replace = !groups.is_empty() && groups.iter().all(|g| !g.starts_with('+'));
+        (replace, groups.iter().map(|g| g.trim_start_matches('+')).collect())
+    };
+    let mut files = if replace { vec![] } else { target.providers.files.clone() };
+    if !replace {
+        files.extend(target.providers.executable.iter().cloned());
+    }
+    for g in groups {
+        files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());
+    }
+    let mut seen = BTreeSet::new();
+    files.retain(|f| seen.insert(f.exec_path.clone()));
+    files
+}
+
+/// How a derived file is shown to the user: through the `ocib-bin` link.
+pub fn display_path(a: &Artifact, root: &Path) -> String {
+    if let Some(rest) = a.exec_path.strip_prefix("ocib-out/bin/") {
+        return format!("ocib-bin/{rest}");
+    }
+    match &a.kind {
+        crate::exec::ArtifactKind::Source(p) => p.strip_prefix(root).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string()),
+        crate::exec::ArtifactKind::Derived => a.exec_path.clone(),
+    }
+}
+
+pub fn run(args: BuildArgs, cwd: &Path) -> i32 {
+    let prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match build(&args.opts, &prepared) {
+        Ok(_) => exit::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Analyzes and builds `prepared.labels`; prints the summary. Returns the configured targets
+/// that built, or the exit code.
+pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<ConfiguredTarget>>, i32> {
+    let cache_dir = cache_dir(args);
+    let mut analysis = Analysis::new(&prepared.loader, config(args), cache_dir.clone());
+    let mut targets = Vec::new();
+    let mut analysis_failed = false;
+    for label in &prepared.labels {
+        match analysis.analyze(label) {
+            Ok(t) => targets.push(t),
+            Err(e) => {
+                eprintln!("ERROR: {}", e.message);
+                analysis_failed = true;
+                if !args.common.keep_going {
+                    eprintln!("ERROR: Analysis of target '{label}' failed; build aborted");
+                    return Err(exit::BUILD_FAILED);
+                }
+            }
+        }
+    }
+    eprintln!("INFO: Analyzed {} target{}.", targets.len(), if targets.len() == 1 { "" } else { "s" });
+    let root = prepared.ws.root.clone();
+    let base = match OutputBase::open(&root) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return Err(exit::BUILD_FAILED);
+        }
+    };
+    let status = if args.stamp {
+        let cmd = (!args.workspace_status_command.is_empty()).then_some(args.workspace_status_command.as_str());
+        match crate::stamp::compute(&root, cmd, &args.embed_label).and_then(|s| base.write_status(&s).map(|_| s)) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("ERROR: {e:#}");
+                return Err(exit::BUILD_FAILED);
+            }
+        }
+    } else {
+        None
+    };
+    process::install_interrupt_handler();
+    let opts = ExecOptions {
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        keep_going: args.common.keep_going,
+        show_progress: args.show_progress,
+    };
+    let executor = match Executor::new(&base, &cache_dir, status, opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return Err(exit::BUILD_FAILED);
+        }
+    };
+    let wanted: Vec<Artifact> = targets.iter().flat_map(|t| wanted_files(t, &args.output_groups)).filter(|a| !a.is_source()).collect();
+    let report = executor.execute(&analysis.actions, &wanted);
+    for f in &report.failures {
+        eprintln!("ERROR: {} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message);
+    }
+    if report.interrupted {
+        eprintln!("ERROR: build interrupted");
+        return Err(8);
+    }
+    let failed_owners: BTreeSet<&Label> = report.failures.iter().map(|f| &f.owner).collect();
+    for t in &targets {
+        let files = wanted_files(t, &args.output_groups);
+        if failed_owners.contains(&t.label) {
+            continue;
+        }
+        if files.is_empty() {
+            eprintln!("Target {} up-to-date (nothing to build)", t.label);
+        } else {
+            eprintln!("Target {} up-to-date:", t.label);
+            for f in files {
+                eprintln!("  {}", display_path(&f, &root));
+            }
+        }
+    }
+    let summary = format!("{} total actions ({} executed, {} cache hits)", report.total, report.executed, report.cache_hits);
+    if report.failures.is_empty() && !analysis_failed {
+        eprintln!("INFO: Build completed successfully, {summary}");
+        Ok(targets)
+    } else {
+        eprintln!("ERROR: Build did NOT complete successfully, {summary}");
+        Err(exit::BUILD_FAILED)
+    }
+}

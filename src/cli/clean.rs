@@ -1,0 +1,70 @@
+//! `ocib clean`: removes the outputs; `--expunge` also empties the cache.
+
+use std::path::{Path, PathBuf};
+
+use super::{CommonArgs, exit};
+use crate::exec::cache::{Cache, make_writable};
+use crate::exec::OutputBase;
+use crate::workspace::find_root;
+
+#[derive(clap::Args, Debug)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Also remove the content-addressed store and action cache.
+    #[arg(long = "expunge", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
+    pub expunge: bool,
+    #[arg(long = "disk_cache")]
+    pub disk_cache: Option<PathBuf>,
+}
+
+pub fn run(args: CleanArgs, cwd: &Path) -> i32 {
+    let Some(root) = find_root(cwd) else {
+        eprintln!("ERROR: 'ocib clean' must be run inside a workspace");
+        return exit::BAD_COMMAND_LINE;
+    };
+    // Hold the output base's lock so a running build is not cut under.
+    let base = match OutputBase::open(&root) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BUILD_FAILED;
+        }
+    };
+    for sub in ["bin", "tmp", "testlogs"] {
+        let dir = base.root.join(sub);
+        if dir.exists() {
+            make_writable(&dir);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!("ERROR: removing {}: {e}", dir.display());
+                return exit::BUILD_FAILED;
+            }
+        }
+    }
+    for entry in std::fs::read_dir(&base.root).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n != ".lock") {
+            if path.is_dir() {
+                make_writable(&path);
+                let _ = std::fs::remove_dir_all(&path);
+            } else {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    for link in ["ocib-bin", "ocib-testlogs"] {
+        let _ = std::fs::remove_file(root.join(link));
+    }
+    if args.expunge {
+        let dir = args.disk_cache.unwrap_or_else(crate::exec::default_cache_dir);
+        match Cache::open(&dir).and_then(|c| c.expunge()) {
+            Ok(()) => eprintln!("INFO: removed the cache at {}", dir.display()),
+            Err(e) => {
+                eprintln!("ERROR: removing the cache at {}: {e}", dir.display());
+                return exit::BUILD_FAILED;
+            }
+        }
+    }
+    eprintln!("INFO: Starting clean.");
+    exit::SUCCESS
+}

@@ -1,0 +1,91 @@
+//! `ocib cquery EXPR`: the query evaluated, then each target configured (analyzed);
+//! `--output=files` prints their default outputs as paths relative to the workspace root.
+
+use std::path::Path;
+
+use super::build::{BuildOptions, config, cache_dir, display_path, wanted_files};
+use super::exit;
+use crate::analysis::Analysis;
+use crate::exec::ArtifactKind;
+use crate::load::Loader;
+use crate::query::eval::QueryEngine;
+use crate::query::parse;
+use crate::workspace::Workspace;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CqueryOutput {
+    Label,
+    LabelKind,
+    Files,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CqueryArgs {
+    #[command(flatten)]
+    pub opts: BuildOptions,
+    #[arg(long = "output", value_enum, default_value = "label")]
+    pub output: CqueryOutput,
+    /// The query expression.
+    #[arg(required = true)]
+    pub expression: Vec<String>,
+}
+
+pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
+    let expression = args.expression.join(" ");
+    let expr = match parse::parse(&expression) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let ws = match Workspace::open(cwd) {
+        Ok(ws) => std::sync::Arc::new(ws),
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BAD_COMMAND_LINE;
+        }
+    };
+    let loader = Loader::new(ws.clone());
+    let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.opts.common.keep_going);
+    let labels = match engine.eval(&expr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ERROR: {}", e.message);
+            return if e.syntax { exit::BAD_COMMAND_LINE } else { exit::ANALYSIS_OR_QUERY_FAILED };
+        }
+    };
+    let config = config(&args.opts);
+    // Bazel prints a configuration id; ours names the platform and stamping.
+    let config_id = crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
+    let mut analysis = Analysis::new(&loader, config, cache_dir(&args.opts));
+    let mut out = String::new();
+    for label in &labels {
+        let target = match analysis.analyze(label) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ERROR: {}", e.message);
+                return exit::ANALYSIS_OR_QUERY_FAILED;
+            }
+        };
+        let is_source = target.kind == "source file";
+        let id = if is_source { "null".to_owned() } else { config_id.clone() };
+        match args.output {
+            CqueryOutput::Label => out.push_str(&format!("{label} ({id})\n")),
+            CqueryOutput::LabelKind => out.push_str(&format!("{} {label} ({id})\n", target.kind)),
+            CqueryOutput::Files => {
+                for f in wanted_files(&target, &args.opts.output_groups) {
+                    let shown = match &f.kind {
+                        ArtifactKind::Derived => f.exec_path.clone(),
+                        ArtifactKind::Source(_) => display_path(&f, &ws.root),
+                    };
+                    out.push_str(&shown);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    print!("{out}");
+    exit::SUCCESS
+}

@@ -1,0 +1,168 @@
+//! Actions: what analysis asks execution to do. An action reads input artifacts and writes
+//! output artifacts, either by running a process in a private exec root or by running
+//! ocib's own code (writing a file, a tar, ...). Its key covers everything that can change
+//! its outputs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::label::Label;
+
+/// A file an action reads or writes, named by its exec path: the path relative to an exec
+/// root (`cmd/worker/main.go`, `external/base/x.txt`, `ocib-out/bin/cmd/worker/worker_/worker`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Artifact {
+    pub exec_path: String,
+    pub kind: ArtifactKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactKind {
+    /// A file in a source repository, at this absolute path.
+    Source(PathBuf),
+    /// A file an action produces, under `ocib-out/bin`.
+    Derived,
+}
+
+/// Where derived files live, relative to the workspace root.
+pub const BIN_DIR: &str = "ocib-out/bin";
+
+impl Artifact {
+    pub fn source(exec_path: impl Into<String>, abs: PathBuf) -> Artifact {
+        Artifact { exec_path: exec_path.into(), kind: ArtifactKind::Source(abs) }
+    }
+
+    /// A derived file at `<BIN_DIR>/<rel>`.
+    pub fn derived(rel: &str) -> Artifact {
+        Artifact { exec_path: format!("{BIN_DIR}/{rel}"), kind: ArtifactKind::Derived }
+    }
+
+    pub fn is_source(&self) -> bool {
+        matches!(self.kind, ArtifactKind::Source(_))
+    }
+
+    /// The path relative to the repository root the file belongs to: what rules_pkg calls the
+    /// short path (`cmd/worker/worker_/worker` for a derived file).
+    pub fn short_path(&self) -> &str {
+        // Derived files live under `ocib-out/bin/` or `ocib-out/<config>/bin/`.
+        let p = match self.exec_path.strip_prefix("ocib-out/") {
+            Some(rest) => rest.split_once("bin/").map(|(_, p)| p).unwrap_or(rest),
+            None => &self.exec_path,
+        };
+        match p.strip_prefix("external/") {
+            Some(rest) => rest.split_once('/').map(|(_, r)| r).unwrap_or(rest),
+            None => p,
+        }
+    }
+
+    pub fn basename(&self) -> &str {
+        self.exec_path.rsplit('/').next().unwrap_or(&self.exec_path)
+    }
+}
+
+impl fmt::Display for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.exec_path)
+    }
+}
+
+/// Code ocib runs itself for an action. `params` must describe everything the run depends on
+/// besides its input files, deterministically (it goes into the action key).
+pub trait InProcess: Send + Sync {
+    fn params(&self) -> String;
+    fn run(&self, ctx: &mut ActionContext) -> anyhow::Result<()>;
+}
+
+pub enum ActionKind {
+    /// Runs `argv` with `env` in a fresh exec root holding only the inputs (by symlink).
+    /// `$EXECROOT` in arguments and environment is replaced by the exec root's path at run
+    /// time (so the key does not depend on it).
+    Spawn { argv: Vec<String>, env: BTreeMap<String, String> },
+    /// Writes fixed content.
+    Write { content: Vec<u8>, executable: bool },
+    /// Runs ocib's own code.
+    Run(Arc<dyn InProcess>),
+}
+
+pub struct Action {
+    pub mnemonic: &'static str,
+    pub owner: Label,
+    pub inputs: Vec<Artifact>,
+    pub outputs: Vec<Artifact>,
+    /// Outputs that are executable.
+    pub executable_outputs: Vec<String>,
+    pub kind: ActionKind,
+    /// Identity of tools the action runs that are not inputs (e.g. the Go toolchain).
+    pub tool_id: String,
+    /// Whether the action reads the workspace status (it then has stable-status.txt as an
+    /// input, and volatile-status.txt readable but not keyed).
+    pub stamped: bool,
+    /// The progress line: `GoCompilePkg //cmd/worker:worker_lib`.
+    pub progress: String,
+}
+
+impl Action {
+    pub fn new(mnemonic: &'static str, owner: &Label, kind: ActionKind) -> Action {
+        Action {
+            mnemonic,
+            owner: owner.clone(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            executable_outputs: Vec::new(),
+            kind,
+            tool_id: String::new(),
+            stamped: false,
+            progress: format!("{mnemonic} {owner}"),
+        }
+    }
+
+    pub fn inputs(mut self, inputs: impl IntoIterator<Item = Artifact>) -> Action {
+        self.inputs.extend(inputs);
+        self
+    }
+
+    pub fn output(mut self, out: Artifact) -> Action {
+        self.outputs.push(out);
+        self
+    }
+
+    pub fn executable_output(mut self, out: Artifact) -> Action {
+        self.executable_outputs.push(out.exec_path.clone());
+        self.outputs.push(out);
+        self
+    }
+}
+
+/// What a running action sees: where to read inputs and write outputs, and a way to run
+/// processes that an interrupt can stop.
+pub struct ActionContext {
+    /// A scratch directory private to this run, inside the output base.
+    pub exec_root: PathBuf,
+    /// exec path → readable location, for every input.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// exec path → where to write, for every output.
+    pub outputs: BTreeMap<String, PathBuf>,
+    /// The workspace status, for stamped actions.
+    pub stable_status: Option<BTreeMap<String, String>>,
+    pub volatile_status: Option<BTreeMap<String, String>>,
+    /// What the action printed, shown when it fails.
+    pub log: String,
+}
+
+impl ActionContext {
+    pub fn input(&self, exec_path: &str) -> anyhow::Result<&PathBuf> {
+        self.inputs.get(exec_path).ok_or_else(|| anyhow::anyhow!("internal: '{exec_path}' is not an input of this action"))
+    }
+
+    pub fn output(&self, exec_path: &str) -> anyhow::Result<&PathBuf> {
+        self.outputs.get(exec_path).ok_or_else(|| anyhow::anyhow!("internal: '{exec_path}' is not an output of this action"))
+    }
+
+    /// Runs a process to completion (killed if ocib is interrupted); fails with its output
+    /// if it exits non-zero.
+    pub fn run(&mut self, argv: &[String], env: &BTreeMap<String, String>, cwd: &std::path::Path) -> anyhow::Result<()> {
+        super::process::run(argv, env, cwd, &mut self.log)
+    }
+}

@@ -1,0 +1,130 @@
+//! The content-addressed store (CAS) of output files and the action cache (action key →
+//! output digests), under `~/.cache/ocib` or `--disk_cache`.
+//!
+//! Entries are only ever renamed into place complete; CAS files are read-only. An entry whose
+//! file is missing, truncated or changed since it was stored is a miss, never used.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::digest::file_sha256;
+use super::fs::{temp_sibling, write_atomic};
+
+/// One output as the action cache records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputRecord {
+    pub exec_path: String,
+    pub digest: String,
+    pub size: u64,
+    pub executable: bool,
+    /// The CAS file's mtime when stored: a CAS file whose stat changed is not trusted.
+    pub cas_mtime_ns: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub mnemonic: String,
+    pub outputs: Vec<OutputRecord>,
+}
+
+pub struct Cache {
+    root: PathBuf,
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> io::Result<Cache> {
+        fs::create_dir_all(root.join("cas"))?;
+        fs::create_dir_all(root.join("ac"))?;
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Executable and plain copies of the same bytes are separate entries: hardlinks share
+    /// their mode.
+    pub fn cas_path(&self, digest: &str, executable: bool) -> PathBuf {
+        let shard = digest.get(..2).unwrap_or("00");
+        let name = if executable { format!("{digest}.x") } else { digest.to_owned() };
+        self.root.join("cas").join(shard).join(name)
+    }
+
+    /// Moves a finished file into the CAS and returns its record.
+    pub fn insert(&self, file: &Path, exec_path: &str, executable: bool) -> io::Result<OutputRecord> {
+        let (digest, size) = file_sha256(file)?;
+        let dest = self.cas_path(&digest, executable);
+        if let Some(meta) = fs::metadata(&dest).ok().filter(|m| m.len() == size) {
+            // Same bytes already stored (by us or a concurrent ocib).
+            let _ = fs::remove_file(file);
+            return Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta) });
+        }
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::set_permissions(file, fs::Permissions::from_mode(if executable { 0o555 } else { 0o444 }))?;
+        fs::File::open(file)?.sync_all()?;
+        let tmp = temp_sibling(&dest);
+        fs::rename(file, &tmp)?;
+        fs::rename(&tmp, &dest)?;
+        let meta = fs::metadata(&dest)?;
+        Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta) })
+    }
+
+    /// Whether the CAS still holds the output exactly as recorded.
+    pub fn holds(&self, out: &OutputRecord) -> bool {
+        match fs::metadata(self.cas_path(&out.digest, out.executable)) {
+            Ok(meta) => meta.len() == out.size && mtime_ns(&meta) == out.cas_mtime_ns,
+            Err(_) => false,
+        }
+    }
+
+    fn ac_path(&self, key: &str) -> PathBuf {
+        self.root.join("ac").join(key.get(..2).unwrap_or("00")).join(format!("{key}.json"))
+    }
+
+    /// The record for `key`, if there is a usable one.
+    pub fn lookup(&self, key: &str) -> Option<ActionRecord> {
+        let bytes = fs::read(self.ac_path(key)).ok()?;
+        let record: ActionRecord = serde_json::from_slice(&bytes).ok()?;
+        record.outputs.iter().all(|o| self.holds(o)).then_some(record)
+    }
+
+    pub fn store(&self, key: &str, record: &ActionRecord) -> io::Result<()> {
+        let data = serde_json::to_vec(record).map_err(io::Error::other)?;
+        write_atomic(&self.ac_path(key), &data, false)
+    }
+
+    /// Removes everything (`clean --expunge`).
+    pub fn expunge(&self) -> io::Result<()> {
+        for sub in ["cas", "ac"] {
+            let dir = self.root.join(sub);
+            if dir.exists() {
+                make_writable(&dir);
+                fs::remove_dir_all(&dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Read-only files inside read-only trees cannot always be removed; restore write bits first.
+pub fn make_writable(dir: &Path) {
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if let Ok(meta) = entry.metadata() {
+            let mut perms = meta.permissions();
+            if meta.is_dir() {
+                perms.set_mode(perms.mode() | 0o700);
+                let _ = fs::set_permissions(entry.path(), perms);
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Execution: runs the actions analysis produced, in parallel, each at most once per input
+//! state. An action's key hashes everything that can change its outputs; a key found in the
+//! action cache reuses the stored outputs (hardlinked from the CAS into `ocib-out/bin`).
+
+pub mod action;
+pub mod cache;
+pub mod digest;
+pub mod fs;
+pub mod process;
+mod schedule;
+pub mod tar_writer;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind, BIN_DIR, InProcess};
+pub use schedule::{ExecOptions, ExecReport};
+
+use crate::stamp::{self, WorkspaceStatus};
+use cache::Cache;
+use digest::StatCache;
+
+/// Bumped whenever an action's meaning changes without its inputs changing, so old cache
+/// entries are not reused.
+pub const ACTION_SALT: &str = "ocib-actions-v1";
+
+/// The output base (`<workspace>/ocib-out`) of one command, held locked while it runs.
+pub struct OutputBase {
+    pub root: PathBuf,
+    pub workspace: PathBuf,
+    _lock: File,
+}
+
+impl OutputBase {
+    /// Opens (creating) `<workspace>/ocib-out` and takes its lock, waiting for another ocib
+    /// that holds it.
+    pub fn open(workspace: &Path) -> Result<OutputBase> {
+        let root = workspace.join("ocib-out");
+        std::fs::create_dir_all(root.join("bin")).with_context(|| format!("creating {}", root.display()))?;
+        let lock_path = root.join(".lock");
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            eprintln!("INFO: another ocib command holds {}; waiting for it to finish...", lock_path.display());
+            lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+        }
+        // Convenience links at the workspace root, as bazel-bin is.
+        for (link, target) in [("ocib-bin", "ocib-out/bin"), ("ocib-testlogs", "ocib-out/testlogs")] {
+            let path = workspace.join(link);
+            if std::fs::read_link(&path).ok().as_deref() != Some(Path::new(target)) {
+                let tmp = fs::temp_sibling(&path);
+                if std::os::unix::fs::symlink(target, &tmp).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+        }
+        Ok(OutputBase { root, workspace: workspace.to_path_buf(), _lock: lock })
+    }
+
+    pub fn stat_cache_path(&self) -> PathBuf {
+        self.root.join("stat_cache.json")
+    }
+
+    /// Writes the status files: stable only when it changed (so its mtime and digest stay),
+    /// volatile every time.
+    pub fn write_status(&self, status: &WorkspaceStatus) -> Result<()> {
+        let stable = stamp::format(&status.stable);
+        let stable_path = self.root.join("stable-status.txt");
+        if std::fs::read_to_string(&stable_path).ok().as_deref() != Some(stable.as_str()) {
+            fs::write_atomic(&stable_path, stable.as_bytes(), false)?;
+        }
+        fs::write_atomic(&self.root.join("volatile-status.txt"), stamp::format(&status.volatile).as_bytes(), false)?;
+        Ok(())
+    }
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/ocib` or `~/.cache/ocib`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("ocib");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("ocib")
+}
+
+/// Everything an execution needs besides the actions.
+pub struct Executor<'a> {
+    pub base: &'a OutputBase,
+    pub cache: Cache,
+    pub stat_cache: StatCache,
+    pub status: Option<WorkspaceStatus>,
+    pub opts: ExecOptions,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(base: &'a OutputBase, cache_dir: &Path, status: Option<WorkspaceStatus>, opts: ExecOptions) -> Result<Executor<'a>> {
+        let cache = Cache::open(cache_dir).with_context(|| format!("opening the cache at {}", cache_dir.display()))?;
+        let stat_cache = StatCache::load(&base.stat_cache_path());
+        Ok(Executor { base, cache, stat_cache, status, opts })
+    }
+
+    /// Runs what is needed to produce `wanted`, and saves the stat cache.
+    pub fn execute(&self, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
+        let report = schedule::run(self, actions, wanted);
+        if let Err(e) = self.stat_cache.save(&self.base.stat_cache_path()) {
+            eprintln!("WARNING: could not save the stat cache: {e}");
+        }
+        report
+    }
+
+    /// Where an artifact can be read once it exists.
+    pub fn real_path(&self, a: &Artifact) -> PathBuf {
+        match &a.kind {
+            ArtifactKind::Source(p) => p.clone(),
+            ArtifactKind::Derived => self.base.workspace.join(&a.exec_path),
+        }
+    }
+
+    fn status_maps(&self) -> (Option<BTreeMap<String, String>>, Option<BTreeMap<String, String>>) {
+        match &self.status {
+            Some(s) => (Some(s.stable.clone()), Some(s.volatile.clone())),
+            None => (Some(BTreeMap::new()), Some(BTreeMap::new())),
+        }
+    }
+}

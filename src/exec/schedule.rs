@@ -1,0 +1,387 @@
+//! The scheduler: runs the actions needed for the wanted artifacts on a rayon pool, each as
+//! soon as its inputs exist, and reports what ran.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
+use super::cache::{ActionRecord, OutputRecord};
+use super::digest::sha256_hex;
+use super::{ACTION_SALT, Executor, fs, process};
+use crate::label::Label;
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub show_progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub owner: Label,
+    pub mnemonic: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ExecReport {
+    /// Actions needed for the wanted artifacts.
+    pub total: usize,
+    pub executed: usize,
+    pub cache_hits: usize,
+    pub failures: Vec<Failure>,
+    pub interrupted: bool,
+}
+
+/// Everything that goes into an action key.
+#[derive(Serialize)]
+struct KeyMaterial<'a> {
+    salt: &'a str,
+    mnemonic: &'a str,
+    how: String,
+    tool: &'a str,
+    inputs: Vec<(&'a str, &'a str)>,
+    outputs: Vec<(&'a str, bool)>,
+    stable_status: Option<String>,
+}
+
+enum Outcome {
+    Hit(Vec<OutputRecord>),
+    Executed(Vec<OutputRecord>),
+}
+
+pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
+    let mut report = ExecReport::default();
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in actions.iter().enumerate() {
+        for o in &a.outputs {
+            producer.insert(o.exec_path.as_str(), i);
+        }
+    }
+    // The actions the wanted artifacts need, transitively.
+    let mut needed: Vec<usize> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<usize> = wanted.iter().filter_map(|w| producer.get(w.exec_path.as_str()).copied()).collect();
+    while let Some(i) = stack.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        needed.push(i);
+        for input in &actions[i].inputs {
+            if let Some(&p) = producer.get(input.exec_path.as_str()) {
+                stack.push(p);
+            }
+        }
+    }
+    needed.sort();
+    report.total = needed.len();
+
+    let mut waiting_on: HashMap<usize, usize> = HashMap::new();
+    let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut ready = Vec::new();
+    for &i in &needed {
+        let deps: HashSet<usize> = actions[i].inputs.iter().filter_map(|inp| producer.get(inp.exec_path.as_str()).copied()).collect();
+        for &d in &deps {
+            dependents.entry(d).or_default().push(i);
+        }
+        if deps.is_empty() {
+            ready.push(i);
+        } else {
+            waiting_on.insert(i, deps.len());
+        }
+    }
+    ready.reverse();
+
+    let progress = Progress::new(ex.opts.show_progress, report.total);
+    let mut digests: HashMap<String, String> = HashMap::new();
+    let mut failed: HashSet<usize> = HashSet::new();
+    let mut stop = false;
+    let jobs = ex.opts.jobs.max(1);
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(jobs).thread_name(|i| format!("ocib-exec-{i}")).build() {
+        Ok(p) => p,
+        Err(e) => {
+            report.failures.push(Failure { owner: Label::parse_absolute("//:ocib").unwrap_or_else(|_| Label { repo: String::new(), package: String::new(), name: "ocib".into() }), mnemonic: "Scheduler".into(), message: format!("cannot start worker threads: {e}") });
+            return report;
+        }
+    };
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Outcome>)>();
+    let mut finished = 0usize;
+    pool.in_place_scope(|scope| {
+        let mut running = 0usize;
+        loop {
+            while running < jobs && !stop {
+                let Some(i) = ready.pop() else { break };
+                let action = &actions[i];
+                let input_digests: BTreeMap<String, String> = action
+                    .inputs
+                    .iter()
+                    .filter_map(|inp| digests.get(&inp.exec_path).map(|d| (inp.exec_path.clone(), d.clone())))
+                    .collect();
+                let tx = done_tx.clone();
+                running += 1;
+                scope.spawn(move |_| {
+                    let result = run_one(ex, action, &input_digests);
+                    let _ = tx.send((i, result));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, result)) = done_rx.recv() else { break };
+            running -= 1;
+            finished += 1;
+            let action = &actions[i];
+            match result {
+                Ok(outcome) => {
+                    let records = match outcome {
+                        Outcome::Hit(r) => {
+                            report.cache_hits += 1;
+                            r
+                        }
+                        Outcome::Executed(r) => {
+                            report.executed += 1;
+                            progress.executed(finished, &action.progress);
+                            r
+                        }
+                    };
+                    for r in records {
+                        digests.insert(r.exec_path, r.digest);
+                    }
+                    for &d in dependents.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
+                        if failed.contains(&d) {
+                            continue;
+                        }
+                        if let Some(n) = waiting_on.get_mut(&d) {
+                            *n -= 1;
+                            if *n == 0 {
+                                ready.push(d);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if process::interrupted() {
+                        report.interrupted = true;
+                    } else {
+                        report.failures.push(Failure { owner: action.owner.clone(), mnemonic: action.mnemonic.to_owned(), message: format!("{e:#}") });
+                    }
+                    // Nothing that depends on a failed action can run.
+                    let mut stack = vec![i];
+                    while let Some(f) = stack.pop() {
+                        if failed.insert(f) {
+                            stack.extend(dependents.get(&f).into_iter().flatten().copied());
+                        }
+                    }
+                    if !ex.opts.keep_going || report.interrupted {
+                        stop = true;
+                    }
+                }
+            }
+            if process::interrupted() {
+                report.interrupted = true;
+                stop = true;
+            }
+        }
+    });
+    progress.finish();
+    report
+}
+
+struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    total: usize,
+}
+
+impl Progress {
+    fn new(show: bool, total: usize) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (show && tty).then(|| {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template("[{pos} / {len}] {wide_msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, plain: show && !tty, total }
+    }
+
+    fn executed(&self, finished: usize, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(finished as u64);
+            bar.set_message(what.to_owned());
+        } else if self.plain {
+            eprintln!("[{finished} / {}] {what}", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A description of how the action makes its outputs, for the key.
+fn how(action: &Action) -> String {
+    match &action.kind {
+        ActionKind::Spawn { argv, env } => format!("spawn {argv:?} {env:?}"),
+        ActionKind::Write { content, executable } => format!("write {} {executable}", sha256_hex(content)),
+        ActionKind::Run(p) => format!("run {}", p.params()),
+    }
+}
+
+fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<Outcome> {
+    let mut inputs: Vec<(&str, String)> = Vec::with_capacity(action.inputs.len());
+    for input in &action.inputs {
+        let digest = match &input.kind {
+            ArtifactKind::Derived => derived
+                .get(&input.exec_path)
+                .cloned()
+                .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path))?,
+            ArtifactKind::Source(path) => ex
+                .stat_cache
+                .digest(path)
+                .map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path))?,
+        };
+        inputs.push((input.exec_path.as_str(), digest));
+    }
+    inputs.sort();
+    inputs.dedup();
+    let stable_status = if action.stamped {
+        ex.status.as_ref().map(|s| sha256_hex(crate::stamp::format(&s.stable).as_bytes()))
+    } else {
+        None
+    };
+    let mut outputs: Vec<(&str, bool)> =
+        action.outputs.iter().map(|o| (o.exec_path.as_str(), action.executable_outputs.contains(&o.exec_path))).collect();
+    outputs.sort();
+    let material = KeyMaterial {
+        salt: ACTION_SALT,
+        mnemonic: action.mnemonic,
+        how: how(action),
+        tool: &action.tool_id,
+        inputs: inputs.iter().map(|(p, d)| (*p, d.as_str())).collect(),
+        outputs,
+        stable_status,
+    };
+    let key = sha256_hex(&serde_json::to_vec(&material)?);
+
+    if let Some(record) = ex.cache.lookup(&key) {
+        if record.outputs.len() == action.outputs.len() {
+            materialize(ex, &record.outputs)?;
+            return Ok(Outcome::Hit(record.outputs));
+        }
+    }
+    let records = execute(ex, action, &key)?;
+    ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
+    materialize(ex, &records)?;
+    Ok(Outcome::Executed(records))
+}
+
+/// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there).
+fn materialize(ex: &Executor, records: &[OutputRecord]) -> Result<()> {
+    for r in records {
+        let src = ex.cache.cas_path(&r.digest, r.executable);
+        let dest = ex.base.workspace.join(&r.exec_path);
+        let same = match (std::fs::metadata(&src), std::fs::symlink_metadata(&dest)) {
+            (Ok(s), Ok(d)) => s.dev() == d.dev() && s.ino() == d.ino(),
+            _ => false,
+        };
+        let same_copy = !same
+            && std::fs::symlink_metadata(&dest).is_ok_and(|d| d.is_file() && d.len() == r.size)
+            && ex.stat_cache.digest(&dest).is_ok_and(|d| d == r.digest);
+        if !same && !same_copy {
+            fs::link_or_copy(&src, &dest).with_context(|| format!("placing {}", dest.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn exec_root(ex: &Executor, key: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    ex.base.root.join("tmp").join(format!("{}.{}.{n}", &key[..16.min(key.len())], std::process::id()))
+}
+
+fn execute(ex: &Executor, action: &Action, key: &str) -> Result<Vec<OutputRecord>> {
+    let root = exec_root(ex, key);
+    let result = execute_in(ex, action, &root);
+    if root.exists() {
+        super::cache::make_writable(&root);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path) -> Result<Vec<OutputRecord>> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
+    let mut ctx = ActionContext {
+        exec_root: root.to_path_buf(),
+        inputs: action.inputs.iter().map(|i| (i.exec_path.clone(), ex.real_path(i))).collect(),
+        outputs: action.outputs.iter().map(|o| (o.exec_path.clone(), root.join(&o.exec_path))).collect(),
+        stable_status: stable,
+        volatile_status: volatile,
+        log: String::new(),
+    };
+    for out in ctx.outputs.values() {
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    let result = match &action.kind {
+        ActionKind::Write { content, .. } => {
+            let out = action.outputs.first().ok_or_else(|| anyhow!("internal: write action without output"))?;
+            std::fs::write(ctx.output(&out.exec_path)?, content).map_err(anyhow::Error::from)
+        }
+        ActionKind::Run(code) => code.run(&mut ctx),
+        ActionKind::Spawn { argv, env } => {
+            // Only the declared inputs exist in the exec root.
+            for (exec_path, real) in &ctx.inputs {
+                let link = root.join(exec_path);
+                if let Some(parent) = link.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                if !link.exists() {
+                    std::os::unix::fs::symlink(real, &link).with_context(|| format!("linking input {exec_path}"))?;
+                }
+            }
+            let root_str = root.to_string_lossy();
+            let argv: Vec<String> = argv.iter().map(|a| a.replace("$EXECROOT", &root_str)).collect();
+            let mut env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.clone(), v.replace("$EXECROOT", &root_str))).collect();
+            env.entry("PATH".into()).or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+            let mut log = String::new();
+            let r = process::run(&argv, &env, root, &mut log);
+            ctx.log.push_str(&log);
+            r
+        }
+    };
+    if let Err(e) = result {
+        let log = ctx.log.trim_end();
+        if log.is_empty() {
+            bail!("{e:#}");
+        }
+        bail!("{e:#}\n{log}");
+    }
+    let mut records = Vec::new();
+    for out in &action.outputs {
+        let path = ctx.output(&out.exec_path)?.clone();
+        let meta = std::fs::symlink_metadata(&path).map_err(|_| anyhow!("the action did not create its output '{}'", out.exec_path))?;
+        if !meta.is_file() {
+            bail!("output '{}' is not a regular file", out.exec_path);
+        }
+        let executable = action.executable_outputs.contains(&out.exec_path);
+        records.push(ex.cache.insert(&path, &out.exec_path, executable).with_context(|| format!("storing {}", out.exec_path))?);
+    }
+    Ok(records)
+}
