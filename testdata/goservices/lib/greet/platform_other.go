@@ -1,0 +1,5 @@
+//go:build !linux
+
+package greet
+
+func platform() string { return "other" }
