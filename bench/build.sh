@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): `ocib build //...` on a generated workspace of N Go services
+# (default 50) sharing 5 library packages. Each service is a go_library (package main,
+# importing fmt and 1-2 of the libraries), a go_binary embedding it with an x_defs entry, and
+# a pkg_tar of the binary, all made by one shared macro. Measured in one run, each with wall
+# time, actions executed and cache hits (from ocib's summary line):
+#   1. cold build with a fresh --disk_cache;
+#   2. no-op build (median of RUNS runs);
+#   3. rebuild after changing a string in one service's main.go, checking from the progress
+#      lines (one `[n / m] Mnemonic //label` per executed action) that only that service's
+#      actions ran.
+# As a baseline it times the same no-op without ocib's stat cache (ocib-out/stat_cache.json
+# removed before each run, so every source file is hashed again) and prints the ratio.
+#
+# Targets: no-op <= 150 ms for 50 services; the one-file edit re-runs only that service's
+# compile(s), link and tar actions.
+#
+# Usage: bench/build.sh [N]        env: RUNS (no-op runs, default 7), OCIB_GO, GOCACHE
+set -euo pipefail
+
+n=${1:-50}
+runs=${RUNS:-7}
+[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/build.sh [N]" >&2; exit 2; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+export GOCACHE=${GOCACHE:-$root/target/bench-gocache} # the standard library compiles once
+if [[ -z ${OCIB_GO:-} ]] && ! command -v go > /dev/null; then
+    echo "FAIL: no Go toolchain: put go on PATH or set OCIB_GO" >&2; exit 1
+fi
+
+ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
+trap 'rm -rf "$ws"' EXIT
+cache=$ws/.disk-cache
+
+echo "building ocib (release)..." >&2
+(cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
+    || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+
+# --- workspace --------------------------------------------------------------------------
+cat > "$ws/MODULE.bazel" <<'EOF'
+module(name = "bench")
+
+bazel_dep(name = "rules_go", version = "0.62.0", repo_name = "io_bazel_rules_go")
+bazel_dep(name = "rules_pkg", version = "1.3.0")
+EOF
+
+mkdir -p "$ws/tools"
+: > "$ws/tools/BUILD.bazel"
+cat > "$ws/tools/service.bzl" <<'EOF'
+"""One service: its main package, the binary (named by x_defs) and a layer holding it."""
+
+load("@io_bazel_rules_go//go:def.bzl", "go_binary", "go_library")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+def service(name, deps = []):
+    importpath = "example.com/bench/svc/" + name
+    go_library(name = name + "_lib", srcs = ["main.go"], importpath = importpath, deps = deps)
+    go_binary(name = name, embed = [":" + name + "_lib"], x_defs = {importpath + ".name": name})
+    pkg_tar(name = name + "_layer", srcs = [":" + name], package_dir = "/app")
+EOF
+
+for ((l = 0; l < 5; l++)); do
+    mkdir -p "$ws/lib/l$l"
+    printf 'package l%d\n\n// Name names this library.\nfunc Name() string { return "l%d" }\n' "$l" "$l" \
+        > "$ws/lib/l$l/l$l.go"
+    cat > "$ws/lib/l$l/BUILD.bazel" <<EOF
+load("@io_bazel_rules_go//go:def.bzl", "go_library")
+
+go_library(name = "l$l", srcs = ["l$l.go"], importpath = "example.com/bench/lib/l$l",
+           visibility = ["//visibility:public"])
+EOF
+done
+
+for ((i = 0; i < n; i++)); do
+    svc=$(printf 's%04d' "$i")
+    d=$ws/svc/$svc
+    mkdir -p "$d"
+    libs=($((i % 5)))
+    ((i % 2 == 0)) && libs+=($(((i + 2) % 5)))
+    deps="" imports="" calls=""
+    for l in "${libs[@]}"; do
+        deps+="${deps:+, }\"//lib/l$l\""
+        imports+=$'\t'"\"example.com/bench/lib/l$l\""$'\n'
+        calls+=", l$l.Name()"
+    done
+    printf 'load("//tools:service.bzl", "service")\n\nservice(name = "%s", deps = [%s])\n' "$svc" "$deps" \
+        > "$d/BUILD.bazel"
+    printf 'package main\n\nimport (\n\t"fmt"\n\n%s)\n\nvar name = "unset"\n\nfunc main() { fmt.Println("hello from", name%s) }\n' \
+        "$imports" "$calls" > "$d/main.go"
+done
+
+# --- measurements -----------------------------------------------------------------------
+cd "$ws"
+errlog=$ws/.stderr
+
+now_ns() { date +%s%N; }
+
+# One `ocib build //...` with extra flags ($@), stderr to $errlog; sets $dur (ns) and
+# $total/$executed/$hits from the summary line. Fails loudly.
+build() {
+    local t0 t1 rc
+    t0=$(now_ns)
+    "$ocib" build --disk_cache="$cache" "$@" //... > /dev/null 2> "$errlog" \
+        || { rc=$?; echo "FAIL: ocib build $* //... exited with $rc:" >&2; cat "$errlog" >&2; exit 1; }
+    t1=$(now_ns)
+    dur=$((t1 - t0))
+    read -r total executed hits <<< "$(sed -n 's/^INFO: Build completed successfully, \([0-9]*\) total actions (\([0-9]*\) executed, \([0-9]*\) cache hits)$/\1 \2 \3/p' "$errlog")"
+    [[ -n ${hits:-} ]] || { echo "FAIL: no summary line from ocib build:" >&2; cat "$errlog" >&2; exit 1; }
+}
+
+# Runs the no-op build $runs times (after `$1` each time); prints its median in ms and fails
+# if any run executed an action.
+noop_median() {
+    local prep=$1 r d=()
+    shift
+    for ((r = 0; r < runs; r++)); do
+        eval "$prep"
+        build --noshow_progress
+        ((executed == 0)) || { echo "FAIL: no-op build executed $executed actions:" >&2; cat "$errlog" >&2; exit 1; }
+        d+=("$dur")
+    done
+    printf '%s\n' "${d[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f\n", a[int((NR + 1) / 2)] / 1e6 }'
+}
+ms() { awk -v d="$1" 'BEGIN { printf "%.1f", d / 1e6 }'; }
+
+# 1. cold
+build --noshow_progress
+cold_ms=$(ms "$dur") cold="$total total, $executed executed, $hits cache hits"
+((hits == 0)) || { echo "FAIL: cold build had $hits cache hits (disk cache not fresh?)" >&2; exit 1; }
+out=$(./ocib-bin/svc/s0000/s0000_/s0000) || { echo "FAIL: running //svc/s0000 failed" >&2; exit 1; }
+[[ $out == "hello from s0000 "* ]] || { echo "FAIL: x_defs not applied: s0000 printed '$out'" >&2; exit 1; }
+
+# 2. no-op, and the baseline without the stat cache
+noop_ms=$(noop_median :)
+noop="$total total, $executed executed, $hits cache hits"
+nostat_ms=$(noop_median 'rm ocib-out/stat_cache.json')
+
+# 3. one edit, with progress lines (stderr is not a terminal: one line per executed action)
+svc=$(printf 's%04d' $((n / 2)))
+sed -i 's/"hello from"/"hi from"/' "svc/$svc/main.go"
+grep -q '"hi from"' "svc/$svc/main.go" || { echo "FAIL: could not edit svc/$svc/main.go" >&2; exit 1; }
+build
+edit_ms=$(ms "$dur") edit="$total total, $executed executed, $hits cache hits"
+grep '^\[[0-9]* / [0-9]*\] ' "$errlog" | awk '{ print $4, $5 }' > "$ws/.ran" || true
+ran=$(wc -l < "$ws/.ran")
+outside=$(awk -v p="//svc/$svc:" 'index($2, p) != 1' "$ws/.ran")
+if [[ -n $outside ]] || ((ran != executed || ran == 0)); then
+    echo "FAIL: editing svc/$svc/main.go ran $ran progress lines for $executed executed actions;" \
+        "actions outside //svc/$svc:" >&2
+    printf '%s\n' "${outside:-(none)}" >&2
+    cat "$errlog" >&2
+    exit 1
+fi
+mnemonics=$(awk '{ print $1 }' "$ws/.ran" | sort | uniq -c | awk '{ printf "%s%s x%d", s, $2, $1; s = ", " }')
+out=$("./ocib-bin/svc/$svc/${svc}_/$svc") || { echo "FAIL: running //svc/$svc failed" >&2; exit 1; }
+[[ $out == "hi from $svc "* ]] || { echo "FAIL: edited //svc/$svc printed '$out'" >&2; exit 1; }
+
+echo "workspace:       $n services (go_library + go_binary with x_defs + pkg_tar), 5 shared libs"
+echo "go:              $("${OCIB_GO:-go}" version 2>/dev/null || echo unknown); GOCACHE=$GOCACHE"
+echo "cold build:      $cold_ms ms ($cold)"
+echo "no-op build:     median of $runs: $noop_ms ms ($noop)   target <= 150 ms for 50 services"
+echo "one-file edit:   $edit_ms ms ($edit)   target: only //svc/$svc's compiles, link, tar"
+echo "                 ran $ran actions, all in //svc/$svc: $mnemonics"
+echo "baseline:        no-op without the stat cache (re-hash every source): median of $runs: $nostat_ms ms"
+echo "ratio:           $(awk -v a="$noop_ms" -v b="$nostat_ms" 'BEGIN { printf "%.2f", a / b }')x baseline"
