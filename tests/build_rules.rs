@@ -196,3 +196,29 @@ fn no_op_build_is_all_cache_hits_and_clean_expunge_empties_the_cache() {
     assert!(!ws.path().join("ocib-bin").exists());
     assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:g"])), (1, 0));
 }
+
+#[test]
+fn an_interrupted_build_stops_with_exit_8_and_leaves_no_partial_output() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "genrule(name = \"slow\", outs = [\"slow.txt\"], cmd = \"echo partial > $@; sleep 30; echo done >> $@\")\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//p:slow"])
+        .current_dir(ws.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    // SAFETY: plain kill(2) of our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the build stopped promptly (its sleep was killed)");
+    assert_eq!(status.code(), Some(8));
+    assert!(!ws.path().join("ocib-bin/p/slow.txt").exists(), "no partial output at the output path");
+    assert!(std::fs::read_dir(ws.path().join("ocib-out/tmp")).map(|d| d.count()).unwrap_or(0) == 0, "scratch directories removed");
+}

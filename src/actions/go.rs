@@ -201,18 +201,13 @@ impl InProcess for GoStdlib {
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
-        let out = Command::new(&self.toolchain.go)
-            .args(["list", "-export", "-trimpath", "-f", "{{.ImportPath}} {{.Export}}", "std"])
-            .env_clear()
-            .envs(&env)
-            .current_dir(&ctx.exec_root)
-            .output()
-            .context("running 'go list -export std'")?;
-        ctx.log.push_str(&String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() {
-            bail!("'go list -export std' failed");
-        }
-        let listed: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        let argv: Vec<String> = [self.toolchain.go.display().to_string()]
+            .into_iter()
+            .chain(["list", "-export", "-trimpath", "-f", "{{.ImportPath}} {{.Export}}", "std"].map(String::from))
+            .collect();
+        let root = ctx.exec_root.clone();
+        let stdout = crate::exec::process::output(&argv, &env, &root, &mut ctx.log)?;
+        let listed: BTreeMap<String, String> = stdout
             .lines()
             .filter_map(|l| l.split_once(' '))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -216,8 +216,10 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
             return Err(exit::BUILD_FAILED);
         }
     };
-    let status = if args.stamp {
-        let cmd = (!args.workspace_status_command.is_empty()).then_some(args.workspace_status_command.as_str());
+    // The status always has the built-in keys (rules with stamp = 1 read them even without
+    // --stamp); the status command runs only when stamping.
+    let status = {
+        let cmd = (args.stamp && !args.workspace_status_command.is_empty()).then_some(args.workspace_status_command.as_str());
         match crate::stamp::compute(&root, cmd, &args.embed_label).and_then(|s| base.write_status(&s).map(|_| s)) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -225,8 +227,6 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
                 return Err(exit::BUILD_FAILED);
             }
         }
-    } else {
-        None
     };
     process::install_interrupt_handler();
     let opts = ExecOptions {

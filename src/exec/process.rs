@@ -41,6 +41,13 @@ pub fn install_interrupt_handler() {
 /// Runs `argv` with exactly `env` (plus nothing from ocib's own environment), in `cwd`.
 /// Its stdout and stderr are appended to `log`.
 pub fn run(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: &mut String) -> Result<()> {
+    let stdout = output(argv, env, cwd, log)?;
+    log.insert_str(0, &stdout);
+    Ok(())
+}
+
+/// Like [`run`], but returns stdout instead of logging it (stderr still goes to `log`).
+pub fn output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: &mut String) -> Result<String> {
     let Some((program, args)) = argv.split_first() else { bail!("internal: empty command") };
     if interrupted() {
         bail!("interrupted");
@@ -72,7 +79,6 @@ pub fn run(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: &mu
         c.remove(&pid);
     }
     let err = err_thread.join().unwrap_or_default();
-    log.push_str(&String::from_utf8_lossy(&out));
     log.push_str(&String::from_utf8_lossy(&err));
     let status = status.with_context(|| format!("waiting for '{program}'"))?;
     if interrupted() {
@@ -80,9 +86,10 @@ pub fn run(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: &mu
     }
     if !status.success() {
         let code = status.code().map(|c| format!("exit code {c}")).unwrap_or_else(|| "killed by a signal".into());
+        log.insert_str(0, &String::from_utf8_lossy(&out));
         bail!("command failed ({code}): {}", shell_join(argv));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A command line as a user could paste it into a shell.

@@ -346,6 +346,12 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path) -> Result<
         }
         ActionKind::Run(code) => code.run(&mut ctx),
         ActionKind::Spawn { argv, env } => {
+            // Stamped commands read the status files where Bazel's do.
+            if action.stamped {
+                for name in ["stable-status.txt", "volatile-status.txt"] {
+                    ctx.inputs.insert(format!("ocib-out/{name}"), ex.base.root.join(name));
+                }
+            }
             // Only the declared inputs exist in the exec root.
             for (exec_path, real) in &ctx.inputs {
                 let link = root.join(exec_path);
