@@ -93,6 +93,8 @@ pub struct Action {
     pub outputs: Vec<Artifact>,
     /// Outputs that are executable.
     pub executable_outputs: Vec<String>,
+    /// Outputs that are directories (tree artifacts, e.g. an OCI image layout).
+    pub tree_outputs: Vec<String>,
     pub kind: ActionKind,
     /// Identity of tools the action runs that are not inputs (e.g. the Go toolchain).
     pub tool_id: String,
@@ -111,6 +113,7 @@ impl Action {
             inputs: Vec::new(),
             outputs: Vec::new(),
             executable_outputs: Vec::new(),
+            tree_outputs: Vec::new(),
             kind,
             tool_id: String::new(),
             stamped: false,
@@ -124,6 +127,13 @@ impl Action {
     }
 
     pub fn output(mut self, out: Artifact) -> Action {
+        self.outputs.push(out);
+        self
+    }
+
+    /// A directory output: every file the action leaves in it is an output.
+    pub fn tree_output(mut self, out: Artifact) -> Action {
+        self.tree_outputs.push(out.exec_path.clone());
         self.outputs.push(out);
         self
     }
@@ -144,6 +154,9 @@ pub struct ActionContext {
     pub inputs: BTreeMap<String, PathBuf>,
     /// exec path → where to write, for every output.
     pub outputs: BTreeMap<String, PathBuf>,
+    /// Content digests (hex sha256) of the inputs and of the files inside input directories
+    /// (`<dir exec path>/<relative path>`), so an action can name blobs without hashing them.
+    pub input_digests: BTreeMap<String, String>,
     /// The workspace status, for stamped actions.
     pub stable_status: Option<BTreeMap<String, String>>,
     pub volatile_status: Option<BTreeMap<String, String>>,

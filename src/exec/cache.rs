@@ -23,6 +23,9 @@ pub struct OutputRecord {
     pub executable: bool,
     /// The CAS file's mtime when stored: a CAS file whose stat changed is not trusted.
     pub cas_mtime_ns: i128,
+    /// For a file inside a directory output: that directory's exec path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ impl Cache {
         if let Some(meta) = fs::metadata(&dest).ok().filter(|m| m.len() == size) {
             // Same bytes already stored (by us or a concurrent ocib).
             let _ = fs::remove_file(file);
-            return Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta) });
+            return Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta), tree: None });
         }
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
@@ -76,7 +79,14 @@ impl Cache {
         fs::rename(file, &tmp)?;
         fs::rename(&tmp, &dest)?;
         let meta = fs::metadata(&dest)?;
-        Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta) })
+        Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta), tree: None })
+    }
+
+    /// The record of a file already in the CAS (a directory output's member that is a hardlink
+    /// of an input), without hashing it again.
+    pub fn existing(&self, digest: &str, exec_path: &str, executable: bool) -> Option<OutputRecord> {
+        let meta = fs::metadata(self.cas_path(digest, executable)).ok()?;
+        Some(OutputRecord { exec_path: exec_path.to_owned(), digest: digest.to_owned(), size: meta.len(), executable, cas_mtime_ns: mtime_ns(&meta), tree: None })
     }
 
     /// Whether the CAS still holds the output exactly as recorded.

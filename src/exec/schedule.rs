@@ -56,7 +56,8 @@ struct KeyMaterial<'a> {
 
 enum Outcome {
     Hit(Vec<OutputRecord>),
-    Executed(Vec<OutputRecord>),
+    /// Ran, with what it printed (shown even on success, as Bazel's "INFO: From ..." does).
+    Executed(Vec<OutputRecord>, String),
 }
 
 pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
@@ -103,6 +104,8 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
 
     let progress = Progress::new(ex.opts.show_progress, report.total);
     let mut digests: HashMap<String, String> = HashMap::new();
+    // Directory outputs' members, for actions that read those directories.
+    let mut tree_members: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut failed: HashSet<usize> = HashSet::new();
     let mut stop = false;
     let jobs = ex.opts.jobs.max(1);
@@ -121,11 +124,15 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
             while running < jobs && !stop {
                 let Some(i) = ready.pop() else { break };
                 let action = &actions[i];
-                let input_digests: BTreeMap<String, String> = action
-                    .inputs
-                    .iter()
-                    .filter_map(|inp| digests.get(&inp.exec_path).map(|d| (inp.exec_path.clone(), d.clone())))
-                    .collect();
+                let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
+                for inp in &action.inputs {
+                    if let Some(d) = digests.get(&inp.exec_path) {
+                        input_digests.insert(inp.exec_path.clone(), d.clone());
+                    }
+                    for (member, d) in tree_members.get(&inp.exec_path).into_iter().flatten() {
+                        input_digests.insert(member.clone(), d.clone());
+                    }
+                }
                 let tx = done_tx.clone();
                 running += 1;
                 scope.spawn(move |_| {
@@ -147,14 +154,27 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                             report.cache_hits += 1;
                             r
                         }
-                        Outcome::Executed(r) => {
+                        Outcome::Executed(r, log) => {
                             report.executed += 1;
                             progress.executed(finished, &action.progress);
+                            let log = log.trim_end();
+                            if !log.is_empty() {
+                                progress.println(&format!("INFO: From {}:\n{log}", action.progress));
+                            }
                             r
                         }
                     };
+                    let mut trees: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
                     for r in records {
+                        if let Some(dir) = &r.tree {
+                            trees.entry(dir.clone()).or_default().push((r.exec_path.clone(), r.digest.clone()));
+                        }
                         digests.insert(r.exec_path, r.digest);
+                    }
+                    for dir in &action.tree_outputs {
+                        let members = trees.remove(dir).unwrap_or_default();
+                        digests.insert(dir.clone(), tree_digest(dir, &members));
+                        tree_members.insert(dir.clone(), members);
                     }
                     for &d in dependents.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
                         if failed.contains(&d) {
@@ -224,11 +244,26 @@ impl Progress {
         }
     }
 
+    /// A message between progress updates (above the bar on a terminal).
+    fn println(&self, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// A directory output's digest: over its members' relative paths and digests.
+fn tree_digest(dir: &str, members: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = members.iter().map(|(p, d)| format!("{}\0{d}\n", p.strip_prefix(dir).unwrap_or(p))).collect();
+    lines.sort();
+    sha256_hex(lines.concat().as_bytes())
 }
 
 /// A description of how the action makes its outputs, for the key.
@@ -277,19 +312,39 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
     let key = sha256_hex(&serde_json::to_vec(&material)?);
 
     if let Some(record) = ex.cache.lookup(&key) {
-        if record.outputs.len() == action.outputs.len() {
-            materialize(ex, &record.outputs)?;
+        let complete = action
+            .outputs
+            .iter()
+            .filter(|o| !action.tree_outputs.contains(&o.exec_path))
+            .all(|o| record.outputs.iter().any(|r| r.exec_path == o.exec_path));
+        if complete {
+            materialize(ex, action, &record.outputs)?;
             return Ok(Outcome::Hit(record.outputs));
         }
     }
-    let records = execute(ex, action, &key)?;
+    let mut known: BTreeMap<String, String> = derived.clone();
+    for (p, d) in &inputs {
+        known.insert((*p).to_owned(), d.clone());
+    }
+    let (records, log) = execute(ex, action, &key, known)?;
     ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
-    materialize(ex, &records)?;
-    Ok(Outcome::Executed(records))
+    materialize(ex, action, &records)?;
+    Ok(Outcome::Executed(records, log))
 }
 
-/// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there).
-fn materialize(ex: &Executor, records: &[OutputRecord]) -> Result<()> {
+/// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there),
+/// and removes files a directory output no longer has.
+fn materialize(ex: &Executor, action: &Action, records: &[OutputRecord]) -> Result<()> {
+    for dir in &action.tree_outputs {
+        let real = ex.base.workspace.join(dir);
+        std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
+        let keep: HashSet<PathBuf> = records.iter().filter(|r| r.tree.as_deref() == Some(dir.as_str())).map(|r| ex.base.workspace.join(&r.exec_path)).collect();
+        for entry in walkdir::WalkDir::new(&real).into_iter().flatten() {
+            if !entry.file_type().is_dir() && !keep.contains(entry.path()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     for r in records {
         let src = ex.cache.cas_path(&r.digest, r.executable);
         let dest = ex.base.workspace.join(&r.exec_path);
@@ -313,9 +368,9 @@ fn exec_root(ex: &Executor, key: &str) -> PathBuf {
     ex.base.root.join("tmp").join(format!("{}.{}.{n}", &key[..16.min(key.len())], std::process::id()))
 }
 
-fn execute(ex: &Executor, action: &Action, key: &str) -> Result<Vec<OutputRecord>> {
+fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String)> {
     let root = exec_root(ex, key);
-    let result = execute_in(ex, action, &root);
+    let result = execute_in(ex, action, &root, known);
     if root.exists() {
         super::cache::make_writable(&root);
         let _ = std::fs::remove_dir_all(&root);
@@ -323,19 +378,22 @@ fn execute(ex: &Executor, action: &Action, key: &str) -> Result<Vec<OutputRecord
     result
 }
 
-fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path) -> Result<Vec<OutputRecord>> {
+fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String)> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {
         exec_root: root.to_path_buf(),
         inputs: action.inputs.iter().map(|i| (i.exec_path.clone(), ex.real_path(i))).collect(),
         outputs: action.outputs.iter().map(|o| (o.exec_path.clone(), root.join(&o.exec_path))).collect(),
+        input_digests: known,
         stable_status: stable,
         volatile_status: volatile,
         log: String::new(),
     };
-    for out in ctx.outputs.values() {
-        if let Some(parent) = out.parent() {
+    for (exec_path, out) in &ctx.outputs {
+        if action.tree_outputs.contains(exec_path) {
+            std::fs::create_dir_all(out)?;
+        } else if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent)?;
         }
     }
@@ -380,8 +438,41 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path) -> Result<
         bail!("{e:#}\n{log}");
     }
     let mut records = Vec::new();
+    // Files of directory outputs that are hardlinks of inputs (image layers, base blobs) are
+    // already in the CAS: recognize them by inode instead of hashing them again.
+    let mut by_inode: HashMap<(u64, u64), String> = HashMap::new();
+    if !action.tree_outputs.is_empty() {
+        for (exec_path, digest) in &ctx.input_digests {
+            if let Ok(meta) = std::fs::metadata(ex.base.workspace.join(exec_path)) {
+                by_inode.insert((meta.dev(), meta.ino()), digest.clone());
+            }
+        }
+    }
     for out in &action.outputs {
         let path = ctx.output(&out.exec_path)?.clone();
+        if action.tree_outputs.contains(&out.exec_path) {
+            for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
+                let entry = entry.with_context(|| format!("reading output directory {}", out.exec_path))?;
+                if entry.file_type().is_dir() {
+                    continue;
+                }
+                if !entry.file_type().is_file() {
+                    bail!("output directory '{}' contains '{}', which is not a regular file", out.exec_path, entry.path().display());
+                }
+                let rel = entry.path().strip_prefix(&path).unwrap_or(entry.path()).to_string_lossy().into_owned();
+                let member = format!("{}/{rel}", out.exec_path);
+                let meta = entry.metadata()?;
+                let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+                let existing = by_inode.get(&(meta.dev(), meta.ino())).and_then(|d| ex.cache.existing(d, &member, executable));
+                let mut record = match existing {
+                    Some(r) => r,
+                    None => ex.cache.insert(entry.path(), &member, executable).with_context(|| format!("storing {member}"))?,
+                };
+                record.tree = Some(out.exec_path.clone());
+                records.push(record);
+            }
+            continue;
+        }
         let meta = std::fs::symlink_metadata(&path).map_err(|_| anyhow!("the action did not create its output '{}'", out.exec_path))?;
         if !meta.is_file() {
             bail!("output '{}' is not a regular file", out.exec_path);
@@ -389,5 +480,5 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path) -> Result<
         let executable = action.executable_outputs.contains(&out.exec_path);
         records.push(ex.cache.insert(&path, &out.exec_path, executable).with_context(|| format!("storing {}", out.exec_path))?);
     }
-    Ok(records)
+    Ok((records, ctx.log))
 }

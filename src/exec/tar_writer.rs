@@ -46,6 +46,10 @@ pub struct TarEntry {
     pub uname: String,
     pub gname: String,
     pub mtime: u64,
+    /// What the entry sorts by: rules_pkg orders members by their manifest key, the path
+    /// before `package_dir` is prefixed. Empty means `dest`.
+    #[serde(default)]
+    pub sort_key: String,
 }
 
 /// Output compression.
@@ -128,7 +132,8 @@ fn write_uncompressed(manifest: &TarManifest, out: impl Write) -> Result<Vec<Str
     };
 
     let mut entries: Vec<&TarEntry> = manifest.entries.iter().collect();
-    entries.sort_by(|a, b| a.dest.as_bytes().cmp(b.dest.as_bytes()));
+    let key = |e: &TarEntry| if e.sort_key.is_empty() { e.dest.clone() } else { e.sort_key.clone() };
+    entries.sort_by(|a, b| key(a).as_bytes().cmp(key(b).as_bytes()));
     for entry in entries {
         w.add_entry(entry)?;
     }
@@ -741,7 +746,7 @@ mod tests {
             gid: 0,
             uname: String::new(),
             gname: String::new(),
-            mtime: 946_684_800,
+            mtime: 946_684_800, sort_key: String::new(),
         }
     }
 

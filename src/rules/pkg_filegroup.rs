@@ -16,7 +16,9 @@ pub fn schema() -> RuleSchema {
 /// The entries of `srcs` (pkg_files, pkg_mklink, pkg_mkdirs, pkg_filegroup) under `prefix`.
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let prefix = ctx.string("prefix")?;
-    let under = |d: &str| if prefix.is_empty() { d.to_owned() } else { format!("{}/{d}", prefix.trim_end_matches('/')) };
+    let under = |d: &str| {
+        if prefix.is_empty() { d.to_owned() } else { format!("{}/{}", prefix.trim_end_matches('/'), d.trim_start_matches('/')) }
+    };
     let mut entries = Vec::new();
     for t in ctx.deps("srcs")? {
         let pkg = t.providers.pkg.as_ref().ok_or_else(|| {

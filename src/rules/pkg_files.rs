@@ -59,7 +59,8 @@ fn strip(short_path: &str, package: &str, strip_prefix: &str) -> String {
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let prefix = ctx.string("prefix")?;
     let strip_prefix = ctx.string("strip_prefix")?;
-    let attrs = parse_attributes(&ctx.string("attributes")?, None)?;
+    // rules_pkg's pkg_files gives its files mode 0644 unless the attributes say otherwise.
+    let attrs = parse_attributes(&ctx.string("attributes")?, Some(0o644))?;
     let package = ctx.label().package.clone();
     let excluded: Vec<String> = ctx.files("excludes")?.into_iter().map(|a| a.exec_path).collect();
     let mut renames = Vec::new();

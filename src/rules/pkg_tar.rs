@@ -94,7 +94,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         let mode = if forced_mode { mode } else { modes.iter().find(|(k, _)| k == key).map(|(_, m)| *m).unwrap_or(mode) };
         let (uid, gid) = owners.iter().find(|(k, _)| k == key).map(|(_, o)| *o).unwrap_or((uid, gid));
         let (uname, gname) = ownernames.iter().find(|(k, _)| k == key).map(|(_, o)| o.clone()).unwrap_or((uname.clone(), gname.clone()));
-        TarEntry { dest, kind, mode, uid, gid, uname, gname, mtime }
+        TarEntry { dest, kind, mode, uid, gid, uname, gname, mtime, sort_key: key.to_owned() }
     };
 
     let mut entries = Vec::new();
@@ -113,10 +113,11 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
                     }
                 };
                 let mut t = entry(&key, pkg_paths::normalize_dest(&key, &package_dir), kind, attrs.mode.unwrap_or(default), attrs.mode.is_some());
+                // build_tar.py: a uid without a gid is used for both.
                 if let Some(u) = attrs.uid {
                     t.uid = u;
-                }
-                if let Some(g) = attrs.gid {
+                    t.gid = attrs.gid.unwrap_or(u);
+                } else if let Some(g) = attrs.gid {
                     t.gid = g;
                 }
                 if let Some(u) = &attrs.user {
@@ -136,8 +137,9 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         for f in files {
             let raw = pkg_paths::remap(&pkg_paths::strip_path(f.short_path(), &package, &strip_prefix), &remap_paths);
             let key = pkg_paths::manifest_key(&raw);
-            // Executables of *_binary targets get 0755, whatever `modes` says.
-            let executable = target.providers.executable.as_ref() == Some(&f);
+            // Executables of *_binary targets get 0755, whatever `modes` says. rules_pkg detects
+            // them by their runfiles, which a genrule's executable output does not have.
+            let executable = target.providers.executable.as_ref() == Some(&f) && target.kind != "genrule rule";
             let dest = pkg_paths::normalize_dest(&key, &package_dir);
             entries.push(entry(&key, dest, EntryKind::File { src: f.exec_path.clone().into() }, if executable { 0o755 } else { default_mode }, executable));
             inputs.push(f);
