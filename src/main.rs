@@ -9,6 +9,7 @@ mod exec;
 mod graph;
 mod label;
 mod load;
+mod oci;
 mod pattern;
 mod query;
 mod rules;

@@ -5,4 +5,5 @@
 pub mod files;
 pub mod go;
 pub mod go_source;
+pub mod oci;
 pub mod pkg_tar;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::{RuleSchema, SchemaBuilder, b, s};
 use crate::actions::files::CopyFile;
+use crate::actions::oci::{CopyFromDirectory, JqPath};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
@@ -16,6 +17,30 @@ pub fn schema(kind: &str) -> RuleSchema {
         .mandatory("is_executable", A::Bool)
         .mandatory("allow_symlink", A::Bool)
         .build()
+}
+
+/// `directory_path`: names a file inside a directory output (for `copy_file`).
+pub fn analyze_directory_path(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    let label = ctx.labels("directory")?.into_iter().next().ok_or_else(|| AnalysisError::new("directory_path needs 'directory'"))?;
+    let target = ctx.dep(&label)?;
+    let dir = target.providers.oci_layout.clone().or_else(|| target.providers.files.first().cloned())
+        .ok_or_else(|| AnalysisError::new(format!("attribute 'directory': '{label}' produces no directory")))?;
+    let path = ctx.string("path")?;
+    Ok(Providers { directory_path: Some((dir, path)), ..Default::default() })
+}
+
+/// `_jq_rule` with the path filters rules_oci uses.
+pub fn analyze_jq(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    let srcs = ctx.files("srcs")?;
+    let [src] = srcs.as_slice() else {
+        return Err(AnalysisError::new(format!("attribute 'srcs': ocib's jq takes exactly one input, got {}", srcs.len())));
+    };
+    let out = ctx.outputs_of("out")?.into_iter().next().ok_or_else(|| AnalysisError::new("jq needs 'out'"))?;
+    let args = ctx.string_list("args")?;
+    let raw = args.iter().any(|a| a == "--raw-output" || a == "-r");
+    let code = JqPath { src: src.exec_path.clone(), filter: ctx.string("filter")?, raw, out: out.exec_path.clone() };
+    ctx.register(Action::new("Jq", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([src.clone()]).output(out.clone()))?;
+    Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
 }
 
 /// bazel-lib `jq` (rule class `_jq_rule`): rules_oci's `<name>.digest` target.
@@ -57,13 +82,20 @@ pub fn directory_path_schema() -> RuleSchema {
         .build()
 }
 
-/// `copy_file`: `src`'s single file at `out`.
+/// `copy_file`: `src`'s single file (or a `directory_path` into a directory) at `out`.
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
-    let src = ctx.single_file("src")?.ok_or_else(|| AnalysisError::new("copy_file needs 'src'"))?;
     let out = ctx.outputs_of("out")?.into_iter().next().ok_or_else(|| AnalysisError::new("copy_file needs 'out'"))?;
     let executable = ctx.bool("is_executable")?;
-    let code = CopyFile { src: src.exec_path.clone(), out: out.exec_path.clone() };
-    let action = Action::new("CopyFile", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([src]);
+    let src_label = ctx.labels("src")?.into_iter().next().ok_or_else(|| AnalysisError::new("copy_file needs 'src'"))?;
+    let src_target = ctx.dep(&src_label)?;
+    let action = if let Some((dir, path)) = src_target.providers.directory_path.clone() {
+        let code = CopyFromDirectory { dir: dir.exec_path.clone(), path, out: out.exec_path.clone() };
+        Action::new("CopyFile", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([dir])
+    } else {
+        let src = ctx.single_file("src")?.ok_or_else(|| AnalysisError::new("copy_file needs 'src'"))?;
+        let code = CopyFile { src: src.exec_path.clone(), out: out.exec_path.clone() };
+        Action::new("CopyFile", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([src])
+    };
     let action = if executable { action.executable_output(out.clone()) } else { action.output(out.clone()) };
     ctx.register(action)?;
     Ok(Providers { files: vec![out.clone()], executable: executable.then_some(out), declared: ctx.declared(), ..Default::default() })

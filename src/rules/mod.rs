@@ -269,6 +269,12 @@ pub fn analyze(ctx: &mut crate::analysis::RuleContext) -> Result<crate::analysis
         "pkg_mkdirs" => pkg_mkdirs::analyze(ctx),
         "pkg_mklink_impl" => pkg_mklink::analyze(ctx),
         "pkg_filegroup" => pkg_filegroup::analyze(ctx),
+        "oci_image" => oci_image::analyze(ctx),
+        "oci_image_index" => oci_image_index::analyze(ctx),
+        "oci_tarball" => oci_tarball::analyze(ctx),
+        "oci_load" => oci_load::analyze(ctx),
+        "directory_path" => copy_file::analyze_directory_path(ctx),
+        "_jq_rule" => copy_file::analyze_jq(ctx),
         _ if !ctx.rule.schema.typed => Err(AnalysisError::new(format!(
             "'{kind}' comes from a rule set ocib does not know, so it cannot be built"
         ))),

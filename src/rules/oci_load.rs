@@ -1,5 +1,6 @@
 //! rules_oci 2.x `oci_load`: loads an image into a container engine at `ocib run` time.
 use super::{RuleSchema, SchemaBuilder, s};
+use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
@@ -10,4 +11,13 @@ pub fn schema() -> RuleSchema {
         .default("format", A::String, s("docker"))
         .attr("loader", A::Label)
         .build()
+}
+
+/// rules_oci 2.x: the tarball is built only on request (`--output_groups=+tarball`); by
+/// default nothing (ocib loads the image itself at `ocib run`).
+pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    let out = super::oci_tarball::tarball(ctx)?;
+    let mut output_groups = std::collections::BTreeMap::new();
+    output_groups.insert("tarball".to_owned(), vec![out]);
+    Ok(Providers { output_groups, declared: ctx.declared(), ..Default::default() })
 }

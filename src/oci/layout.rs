@@ -1,0 +1,61 @@
+//! Writing an OCI image layout directory: `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
+//! Blobs that already exist as files (layers, a base image's blobs) are hardlinked, never
+//! copied or re-hashed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The hex part of a `sha256:<hex>` digest, checked.
+pub fn digest_hex(digest: &str) -> Result<&str> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        bail!("'{digest}' is not a sha256 digest");
+    }
+    Ok(hex)
+}
+
+pub struct LayoutWriter {
+    dir: PathBuf,
+}
+
+impl LayoutWriter {
+    pub fn create(dir: &Path) -> Result<LayoutWriter> {
+        std::fs::create_dir_all(dir.join("blobs").join("sha256")).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("oci-layout"), OCI_LAYOUT)?;
+        Ok(LayoutWriter { dir: dir.to_path_buf() })
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.dir.join("blobs").join("sha256").join(digest_hex(digest)?))
+    }
+
+    /// Adds a blob that exists as a file, by hardlink (copy across filesystems).
+    pub fn link_blob(&self, digest: &str, file: &Path) -> Result<()> {
+        let dest = self.blob_path(digest)?;
+        if dest.exists() {
+            return Ok(());
+        }
+        if std::fs::hard_link(file, &dest).is_err() {
+            std::fs::copy(file, &dest).with_context(|| format!("copying {} into the image", file.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a blob from bytes; returns its digest.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<String> {
+        let digest = super::image_config::sha256_digest(bytes);
+        let dest = self.blob_path(&digest)?;
+        if !dest.exists() {
+            std::fs::write(&dest, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    pub fn write_index(&self, index: &serde_json::Value) -> Result<()> {
+        std::fs::write(self.dir.join("index.json"), super::image_config::canonical_json(index))?;
+        Ok(())
+    }
+}
