@@ -190,3 +190,31 @@ fn skopeo_and_umoci_accept_the_layout() {
     assert!(bundle.join("rootfs/worker").is_file());
     assert_eq!(std::fs::read_to_string(bundle.join("rootfs/etc/worker/worker.conf")).unwrap(), "threads = 4\n");
 }
+
+#[test]
+fn ocib_run_loads_an_oci_load_target_and_skips_an_image_the_engine_has() {
+    if !require_go() || !require_tool("docker", &["info"]) {
+        return;
+    }
+    let ws = copy_workspace("images");
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        common::ocib_env(
+            ws.path(),
+            &["run", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//cmd/worker:image_load"],
+            &[("GOCACHE", common::go_cache().to_str().unwrap())],
+        )
+    };
+    let _ = Command::new("docker").args(["rmi", "ocib-test/worker:load"]).output();
+    let first = run();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // No tarball was written: it was streamed into `docker load`.
+    assert!(!ws.path().join("ocib-bin/cmd/worker/image_load/tarball.tar").exists());
+    let out = Command::new("docker").args(["run", "--rm", "-e", "SANITY_CHECK=true", "ocib-test/worker:load"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sanity check passed\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // Loading again sends no layer: the engine has the image, so only the tag is set.
+    let second = run();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("no layers sent"), "{}", second.stderr);
+    let _ = Command::new("docker").args(["rmi", "ocib-test/worker:load"]).output();
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use context::RuleContext;
-pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers};
+pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction};
 
 use crate::exec::{Action, Artifact};
 use crate::graph::TargetRef;

@@ -23,6 +23,15 @@ pub struct Providers {
     pub oci_layout: Option<Artifact>,
     /// `directory_path`: a path inside a directory output.
     pub directory_path: Option<(Artifact, String)>,
+    /// What `ocib run` does with the target besides running an executable.
+    pub run: Option<RunAction>,
+}
+
+/// Run-time behaviour of targets that are not plain executables.
+#[derive(Debug, Clone)]
+pub enum RunAction {
+    /// Load an image into a container engine (`oci_tarball`, `oci_load`).
+    LoadImage { layout: Artifact, repo_tags: Artifact, loader: Option<Artifact> },
 }
 
 /// A compiled Go package.

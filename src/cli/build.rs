@@ -156,6 +156,11 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
     let mut files = if replace { vec![] } else { target.providers.files.clone() };
     if !replace {
         files.extend(target.providers.executable.iter().cloned());
+        // What `ocib run` needs: an image to load is built with the target.
+        if let Some(crate::analysis::RunAction::LoadImage { layout, repo_tags, loader }) = &target.providers.run {
+            files.extend([layout.clone(), repo_tags.clone()]);
+            files.extend(loader.iter().cloned());
+        }
     }
     for g in groups {
         files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());

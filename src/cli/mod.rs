@@ -6,6 +6,7 @@ mod clean;
 mod cquery;
 mod query;
 pub mod rc;
+mod run;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -45,8 +46,8 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Build and run tests (not implemented yet).
     Test(PatternArgs),
-    /// Build and run one executable target (not implemented yet).
-    Run(PatternArgs),
+    /// Build and run one target: executables run, images load into docker/podman/nerdctl.
+    Run(run::RunArgs),
     /// Query the target graph: `ocib query 'kind(oci_push, //...)'`.
     Query(query::QueryArgs),
     /// Query the configured graph: `ocib cquery //x:y --output=files`.
@@ -245,7 +246,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Build(b) => build::run(b, &cwd),
         Command::Cquery(c) => cquery::run(c, &cwd),
         Command::Clean(c) => clean::run(c, &cwd),
-        Command::Test(_) | Command::Run(_) => {
+        Command::Run(r) => run::run(r, &cwd),
+        Command::Test(_) => {
             eprintln!("ERROR: 'ocib {command}' is not implemented yet in this version of ocib.");
             exit::BAD_COMMAND_LINE
         }

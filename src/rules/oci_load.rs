@@ -16,8 +16,8 @@ pub fn schema() -> RuleSchema {
 /// rules_oci 2.x: the tarball is built only on request (`--output_groups=+tarball`); by
 /// default nothing (ocib loads the image itself at `ocib run`).
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
-    let out = super::oci_tarball::tarball(ctx)?;
+    let (out, run) = super::oci_tarball::tarball(ctx)?;
     let mut output_groups = std::collections::BTreeMap::new();
     output_groups.insert("tarball".to_owned(), vec![out]);
-    Ok(Providers { output_groups, declared: ctx.declared(), ..Default::default() })
+    Ok(Providers { output_groups, run: Some(run), declared: ctx.declared(), ..Default::default() })
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::{RuleSchema, SchemaBuilder, s};
 use crate::actions::oci::WriteTarball;
-use crate::analysis::{AnalysisError, Providers, RuleContext};
+use crate::analysis::{AnalysisError, Providers, RuleContext, RunAction};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
 
@@ -19,7 +19,7 @@ pub fn schema() -> RuleSchema {
 
 /// The tarball action both oci_tarball (1.x, default output) and oci_load (2.x, output group
 /// `tarball`) use: `<name>/tarball.tar`.
-pub(super) fn tarball(ctx: &mut RuleContext) -> Result<crate::exec::Artifact, AnalysisError> {
+pub(super) fn tarball(ctx: &mut RuleContext) -> Result<(crate::exec::Artifact, RunAction), AnalysisError> {
     let image = ctx.labels("image")?.into_iter().next().ok_or_else(|| AnalysisError::new("needs 'image'"))?;
     let target = ctx.dep(&image)?;
     let layout = target.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'image': '{image}' is not an image")))?;
@@ -30,15 +30,16 @@ pub(super) fn tarball(ctx: &mut RuleContext) -> Result<crate::exec::Artifact, An
     }
     let out = ctx.declare(&format!("{}/tarball.tar", ctx.label().name));
     let code = WriteTarball { image: layout.exec_path.clone(), repo_tags: tags.exec_path.clone(), format, out: out.exec_path.clone() };
-    let action = Action::new("OCITarball", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([layout, tags]).output(out.clone());
+    let action = Action::new("OCITarball", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([layout.clone(), tags.clone()]).output(out.clone());
     ctx.register(action)?;
-    Ok(out)
+    let loader = ctx.single_file("loader")?;
+    Ok((out, RunAction::LoadImage { layout, repo_tags: tags, loader }))
 }
 
 /// rules_oci 1.x: `bazel build :image_tarball` builds the tarball.
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
-    let out = tarball(ctx)?;
+    let (out, run) = tarball(ctx)?;
     let mut output_groups = std::collections::BTreeMap::new();
     output_groups.insert("tarball".to_owned(), vec![out.clone()]);
-    Ok(Providers { files: vec![out], output_groups, declared: ctx.declared(), ..Default::default() })
+    Ok(Providers { files: vec![out], output_groups, run: Some(run), declared: ctx.declared(), ..Default::default() })
 }
