@@ -108,18 +108,17 @@ build() {
     [[ -n ${hits:-} ]] || { echo "FAIL: no summary line from ocib build:" >&2; cat "$errlog" >&2; exit 1; }
 }
 
-# Runs the no-op build $runs times (after `$1` each time); prints its median in ms and fails
-# if any run executed an action.
+# Runs the no-op build $runs times (after `$1` each time); sets $med (ms) to its median and
+# fails if any run executed an action.
 noop_median() {
     local prep=$1 r d=()
-    shift
     for ((r = 0; r < runs; r++)); do
         eval "$prep"
         build --noshow_progress
         ((executed == 0)) || { echo "FAIL: no-op build executed $executed actions:" >&2; cat "$errlog" >&2; exit 1; }
         d+=("$dur")
     done
-    printf '%s\n' "${d[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f\n", a[int((NR + 1) / 2)] / 1e6 }'
+    med=$(printf '%s\n' "${d[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1e6 }')
 }
 ms() { awk -v d="$1" 'BEGIN { printf "%.1f", d / 1e6 }'; }
 
@@ -131,9 +130,10 @@ out=$(./ocib-bin/svc/s0000/s0000_/s0000) || { echo "FAIL: running //svc/s0000 fa
 [[ $out == "hello from s0000 "* ]] || { echo "FAIL: x_defs not applied: s0000 printed '$out'" >&2; exit 1; }
 
 # 2. no-op, and the baseline without the stat cache
-noop_ms=$(noop_median :)
-noop="$total total, $executed executed, $hits cache hits"
-nostat_ms=$(noop_median 'rm ocib-out/stat_cache.json')
+noop_median :
+noop_ms=$med noop="$total total, $executed executed, $hits cache hits"
+noop_median 'rm ocib-out/stat_cache.json'
+nostat_ms=$med
 
 # 3. one edit, with progress lines (stderr is not a terminal: one line per executed action)
 svc=$(printf 's%04d' $((n / 2)))
