@@ -16,6 +16,8 @@ use crate::stamp;
 /// The Go toolchain ocib runs: found through `OCIB_GO`, else `go` on PATH.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GoToolchain {
+    /// The `go` that was found (OCIB_GO or PATH), which keys the cached facts.
+    pub found: PathBuf,
     pub go: PathBuf,
     pub goroot: PathBuf,
     pub version: String,
@@ -69,7 +71,14 @@ impl GoToolchain {
         let goroot = PathBuf::from(lines.next().unwrap_or_default().trim());
         let version = lines.next().unwrap_or_default().trim().to_owned();
         let real_go = goroot.join("bin").join("go");
-        let mut tc = GoToolchain { go: if real_go.is_file() { real_go } else { go.clone() }, goroot, version, id: String::new(), std: BTreeMap::new() };
+        let mut tc = GoToolchain {
+            found: go.clone(),
+            go: if real_go.is_file() { real_go } else { go.clone() },
+            goroot,
+            version,
+            id: String::new(),
+            std: BTreeMap::new(),
+        };
         let mut id = tc.version.clone();
         for tool in [tc.go.clone(), tc.compile_tool(), tc.link_tool()] {
             let (digest, _) = file_sha256(&tool).with_context(|| format!("reading Go tool {}", tool.display()))?;
@@ -109,15 +118,15 @@ impl GoToolchain {
         }
         let list: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|p| !p.is_empty()).collect();
         self.std.insert(key, list.clone());
-        let stamp_meta = std::fs::metadata(&self.go).ok();
-        let _ = stamp_meta;
         Ok(list)
     }
 
-    /// Saves what was learned (e.g. std package lists) for the next run.
-    pub fn persist(&self, cache_dir: &Path, discovered_from: &Path) {
-        if let Ok(meta) = std::fs::metadata(discovered_from) {
-            let stamp = format!("{}|{}|{:?}", discovered_from.display(), meta.len(), meta.modified().ok());
+    /// Saves what was learned (e.g. std package lists) for the next run, under the same key
+    /// `discover` looks it up by.
+    pub fn persist(&self, cache_dir: &Path) {
+        let found = &self.found;
+        if let Ok(meta) = std::fs::metadata(found) {
+            let stamp = format!("{}|{}|{:?}", found.display(), meta.len(), meta.modified().ok());
             let file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
             self.save(&file);
         }
@@ -188,8 +197,9 @@ pub struct GoStdlib {
     #[serde(skip)]
     pub toolchain: GoToolchain,
     pub tool_id: String,
-    /// importpath → output exec path.
-    pub outputs: BTreeMap<String, String>,
+    /// The output directory; each package's archive goes to `<dir>/<importpath>.a`.
+    pub dir: String,
+    pub packages: Vec<String>,
     #[serde(skip)]
     pub gocache: PathBuf,
 }
@@ -212,14 +222,18 @@ impl InProcess for GoStdlib {
             .filter_map(|l| l.split_once(' '))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        for (pkg, exec_path) in &self.outputs {
-            let dest = ctx.output(exec_path)?;
+        let out_dir = ctx.output(&self.dir)?.clone();
+        for pkg in &self.packages {
+            let dest = out_dir.join(format!("{pkg}.a"));
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
             match listed.get(pkg).filter(|p| !p.is_empty()) {
                 Some(src) => {
-                    std::fs::copy(src, dest).with_context(|| format!("copying the archive of '{pkg}'"))?;
+                    std::fs::copy(src, &dest).with_context(|| format!("copying the archive of '{pkg}'"))?;
                 }
                 // Packages with no Go files for this platform have no archive.
-                None => std::fs::write(dest, b"")?,
+                None => std::fs::write(&dest, b"")?,
             }
         }
         Ok(())
@@ -487,7 +501,7 @@ mod tests {
             goos: "linux".into(),
             goarch: "amd64".into(),
             out: "x".into(),
-            toolchain: GoToolchain { go: "go".into(), goroot: "/g".into(), version: "go1.27".into(), id: String::new(), std: BTreeMap::new() },
+            toolchain: GoToolchain { found: "go".into(), go: "go".into(), goroot: "/g".into(), version: "go1.27".into(), id: String::new(), std: BTreeMap::new() },
             gocache: PathBuf::new(),
         }
     }

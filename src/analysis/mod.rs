@@ -19,6 +19,15 @@ use crate::graph::TargetRef;
 use crate::label::Label;
 use crate::load::Loader;
 
+/// The standard library's archives for one platform: one directory output (so actions
+/// depend on one input, not hundreds), and each package's archive path inside it.
+#[derive(Debug)]
+pub struct GoStdlibInfo {
+    pub dir: Artifact,
+    /// importpath → exec path of its archive.
+    pub archives: std::collections::BTreeMap<String, String>,
+}
+
 /// The build configuration: what `select()` and the rules see.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -70,8 +79,8 @@ pub struct Analysis<'a> {
     targets: HashMap<(Label, String), Arc<ConfiguredTarget>>,
     /// Where ocib's cache lives (Go toolchain facts, Go's build cache).
     pub cache_dir: std::path::PathBuf,
-    go: Option<(std::path::PathBuf, crate::actions::go::GoToolchain)>,
-    stdlib: HashMap<String, Arc<std::collections::BTreeMap<String, Artifact>>>,
+    go: Option<crate::actions::go::GoToolchain>,
+    stdlib: HashMap<String, Arc<GoStdlibInfo>>,
     in_progress: Vec<Label>,
     pub actions: Vec<Action>,
     /// exec path → owner, to catch two actions declaring one output.
@@ -109,48 +118,43 @@ impl<'a> Analysis<'a> {
 
     /// The Go toolchain (found on first use) and the standard library's archives for the
     /// current configuration (one action per platform, registered on first use).
-    pub fn go_stdlib(&mut self) -> Result<(crate::actions::go::GoToolchain, Arc<std::collections::BTreeMap<String, Artifact>>), AnalysisError> {
+    pub fn go_stdlib(&mut self) -> Result<(crate::actions::go::GoToolchain, Arc<GoStdlibInfo>), AnalysisError> {
         if self.go.is_none() {
-            let tc = crate::actions::go::GoToolchain::discover(&self.cache_dir)?;
-            let from = std::env::var_os("OCIB_GO").map(std::path::PathBuf::from).unwrap_or_else(|| tc.go.clone());
-            self.go = Some((from, tc));
+            self.go = Some(crate::actions::go::GoToolchain::discover(&self.cache_dir)?);
         }
         let key = self.config_key();
         let (goos, goarch) = (self.config.goos.clone(), self.config.goarch.clone());
         let cache_dir = self.cache_dir.clone();
         let bin = self.bin_dir();
-        let Some((from, tc)) = self.go.as_mut() else { return Err(AnalysisError::new("internal: no Go toolchain")) };
+        let Some(tc) = self.go.as_mut() else { return Err(AnalysisError::new("internal: no Go toolchain")) };
         if let Some(std) = self.stdlib.get(&key) {
             return Ok((tc.clone(), std.clone()));
         }
         let before = tc.std.len();
         let packages = tc.std_packages(&goos, &goarch, &cache_dir)?;
         if tc.std.len() != before {
-            tc.persist(&cache_dir, from);
+            tc.persist(&cache_dir);
         }
         let tc = tc.clone();
-        let archives: std::collections::BTreeMap<String, Artifact> = packages
-            .iter()
-            .map(|p| (p.clone(), Artifact { exec_path: format!("{bin}/_go_stdlib/{p}.a"), kind: crate::exec::ArtifactKind::Derived }))
-            .collect();
+        let dir = Artifact { exec_path: format!("{bin}/_go_stdlib"), kind: crate::exec::ArtifactKind::Derived };
+        let archives: std::collections::BTreeMap<String, String> =
+            packages.iter().map(|p| (p.clone(), format!("{}/{p}.a", dir.exec_path))).collect();
         let code = crate::actions::go::GoStdlib {
             goos,
             goarch,
             toolchain: tc.clone(),
             tool_id: tc.id.clone(),
-            outputs: archives.iter().map(|(p, a)| (p.clone(), a.exec_path.clone())).collect(),
+            dir: dir.exec_path.clone(),
+            packages: packages.clone(),
             gocache: crate::actions::go::go_cache_dir(&self.cache_dir),
         };
         let owner = Label { repo: "io_bazel_rules_go".into(), package: String::new(), name: format!("stdlib_{key}") };
-        let mut action = Action::new("GoStdlib", &owner, crate::exec::ActionKind::Run(Arc::new(code)));
+        let mut action = Action::new("GoStdlib", &owner, crate::exec::ActionKind::Run(Arc::new(code))).tree_output(dir.clone());
         action.tool_id = tc.id.clone();
-        for a in archives.values() {
-            action = action.output(a.clone());
-        }
         self.register(&owner, action)?;
-        let archives = Arc::new(archives);
-        self.stdlib.insert(key, archives.clone());
-        Ok((tc, archives))
+        let info = Arc::new(GoStdlibInfo { dir, archives });
+        self.stdlib.insert(key, info.clone());
+        Ok((tc, info))
     }
 
     /// The configured target for `label`, analyzing it (and its dependencies) if needed.

@@ -85,7 +85,7 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
         main_archive: main.archive.exec_path.clone(),
         main_importmap: main.importmap.clone(),
         deps: deps.iter().map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() }).collect(),
-        std: std.iter().map(|(p, a)| (p.clone(), a.exec_path.clone())).collect(),
+        std: std.archives.clone(),
         x_defs: main.x_defs.clone(),
         stamp: ctx.config().stamp,
         gc_linkopts: ctx.string_list("gc_linkopts")?,
@@ -98,7 +98,7 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
     let mut action = Action::new("GoLink", ctx.label(), ActionKind::Run(Arc::new(code)))
         .inputs([main.archive.clone()])
         .inputs(deps.values().cloned())
-        .inputs(std.values().cloned())
+        .inputs([std.dir.clone()])
         .executable_output(exe.clone());
     action.tool_id = toolchain.id.clone();
     action.stamped = stamp;

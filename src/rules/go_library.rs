@@ -106,7 +106,7 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(),
         embedsrcs: embedsrcs.iter().map(|s| s.exec_path.clone()).collect(),
         deps: deps.iter().map(|d| GoArchiveRef { importpath: d.importpath.clone(), importmap: d.importmap.clone(), archive: d.archive.exec_path.clone() }).collect(),
-        std: std.iter().map(|(p, a)| (p.clone(), a.exec_path.clone())).collect(),
+        std: std.archives.clone(),
         gc_goopts: gc_goopts.clone(),
         goos: config.goos.clone(),
         goarch: config.goarch.clone(),
@@ -119,7 +119,7 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         .inputs(srcs.iter().cloned())
         .inputs(embedsrcs.iter().cloned())
         .inputs(deps.iter().map(|d| d.archive.clone()))
-        .inputs(std.values().cloned())
+        .inputs([std.dir.clone()])
         .output(archive.clone());
     action.tool_id = toolchain.id.clone();
     ctx.register(action)?;
