@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): image assembly with ocib against `docker build` (BuildKit, on this
+# machine's Docker engine) on equivalent work, measured in one run:
+#   1. A generated workspace of N services (default 10), like testdata/images: each a Go
+#      binary (small main.go + one shared lib), a pkg_tar of it, an oci_image on the shared
+#      //base:base_image (testdata/images/base) and an oci_tarball. For docker the same base
+#      is loaded into the engine (built by ocib as an oci_tarball, `docker load`), and each
+#      service has a Dockerfile FROM it with COPY of the SAME prebuilt Go binary, ENTRYPOINT
+#      and ENV equal to the oci_image's. Both sides start from built binaries; timed:
+#      ocib = `ocib build` of every :image_tarball (binaries re-checked, cache hits);
+#      docker = `docker build -q` of every service, sequentially.
+#      cold (fresh disk cache for the image actions / --no-cache), no-op (median of RUNS),
+#      one-service edit (new binary for one service, then rebuild everything).
+#   2. A ~1 GiB layer (BIG_MIB files of 1 MiB random data): cold `ocib build //big:big_image`
+#      against `tar cf - tree | wc -c` on the same tree, both with a warm page cache.
+#
+# Targets: no-op >= 20x faster than docker build's no-op; one-service edit >= 5x faster;
+# 1 GiB layer <= 1.5x the tar baseline.
+#
+# Usage: bench/images.sh [N]     env: RUNS (no-op runs, default 5), BIG_MIB (default 1024),
+#                                     GOCACHE, DOCKER (a client with BuildKit)
+set -euo pipefail
+
+n=${1:-10}
+runs=${RUNS:-5}
+big_mib=${BIG_MIB:-1024}
+[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/images.sh [N]" >&2; exit 2; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+export GOCACHE=${GOCACHE:-$root/target/bench-gocache} DOCKER_BUILDKIT=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# A docker client that can use BuildKit: with the buildx plugin, or older than 23 (built in).
+docker=""
+for d in ${DOCKER:-} docker /usr/bin/docker; do
+    command -v "$d" > /dev/null || continue
+    if "$d" buildx version > /dev/null 2>&1; then docker=$d; break; fi
+    v=$("$d" version --format '{{.Client.Version}}' 2> /dev/null) || continue
+    ((${v%%.*} < 23)) && { docker=$d; break; }
+done
+[[ -n $docker ]] || fail "no docker client with BuildKit (install buildx or set DOCKER)"
+"$docker" info > /dev/null 2>&1 || fail "the Docker engine is not reachable"
+
+ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
+ids=$ws/.docker-ids # every image id/tag this run created, removed at exit
+cleanup() {
+    if [[ -s $ids ]]; then sort -u "$ids" | xargs "$docker" rmi -f > /dev/null 2>&1 || true; fi
+    rm -rf "$ws"
+}
+trap cleanup EXIT
+cache=$ws/.disk-cache
+
+echo "building ocib (release)..." >&2
+(cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
+    || { cat "$ws/.build.log" >&2; fail "cargo build --release"; }
+
+# --- workspace --------------------------------------------------------------------------
+cp "$root/testdata/images/MODULE.bazel" "$ws/"
+cp -r "$root/testdata/images/base" "$ws/base"
+mkdir -p "$ws/dockerbase" "$ws/lib/shared" "$ws/big/tree"
+cat > "$ws/dockerbase/BUILD.bazel" <<'EOF'
+load("@rules_oci//oci:defs.bzl", "oci_tarball")
+
+oci_tarball(name = "tarball", image = "//base:base_image", repo_tags = ["ocib-bench/base:latest"])
+EOF
+printf 'package shared\n\n// Greeting greets a service.\nfunc Greeting(name string) string { return "hello from " + name }\n' \
+    > "$ws/lib/shared/shared.go"
+cat > "$ws/lib/shared/BUILD.bazel" <<'EOF'
+load("@io_bazel_rules_go//go:def.bzl", "go_library")
+
+go_library(name = "shared", srcs = ["shared.go"], importpath = "example.com/bench/lib/shared",
+           visibility = ["//visibility:public"])
+EOF
+svcs=() tarballs=()
+for ((i = 0; i < n; i++)); do
+    s=$(printf 's%04d' "$i")
+    svcs+=("$s") tarballs+=("//svc/$s:image_tarball")
+    mkdir -p "$ws/svc/$s" "$ws/docker/$s"
+    printf 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/bench/lib/shared"\n)\n\nfunc main() { fmt.Println(shared.Greeting("%s")) }\n' \
+        "$s" > "$ws/svc/$s/main.go"
+    cat > "$ws/svc/$s/BUILD.bazel" <<EOF
+load("@io_bazel_rules_go//go:def.bzl", "go_binary", "go_library")
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_tarball")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+go_library(name = "${s}_lib", srcs = ["main.go"], importpath = "example.com/bench/svc/$s",
+           deps = ["//lib/shared"])
+go_binary(name = "$s", embed = [":${s}_lib"])
+pkg_tar(name = "tar_$s", files = {":$s": "svc"}, mode = "0755")
+oci_image(
+    name = "image",
+    base = "//base:base_image",
+    entrypoint = ["/sbin/tini", "--", "/svc"],
+    env = {"SERVICE": "$s", "LOG_LEVEL": "info"},
+    tars = [":tar_$s"],
+)
+oci_tarball(name = "image_tarball", image = ":image", repo_tags = ["ocib-bench/$s:latest"])
+EOF
+    cat > "$ws/docker/$s/Dockerfile" <<EOF
+FROM ocib-bench/base:latest
+COPY svc /svc
+ENTRYPOINT ["/sbin/tini", "--", "/svc"]
+ENV SERVICE=$s LOG_LEVEL=info
+EOF
+done
+cat > "$ws/big/BUILD.bazel" <<'EOF'
+load("@rules_oci//oci:defs.bzl", "oci_image")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+pkg_tar(name = "big", srcs = glob(["tree/**"]), strip_prefix = ".")
+oci_image(name = "big_image", os = "linux", architecture = "amd64", tars = [":big"])
+EOF
+
+# --- helpers ----------------------------------------------------------------------------
+cd "$ws"
+errlog=$ws/.stderr
+now_ns() { date +%s%N; }
+ms() { awk -v d="$1" 'BEGIN { printf "%.1f", d / 1e6 }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+verdict() { awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == ">=" ? r >= t : r <= t;
+    printf "%s (target %s %sx)", ok ? "met" : "MISSED", op, t }'; }
+
+# `ocib build` of $@ with a fresh-or-kept disk cache; sets $dur (ns) and $summary.
+ob() {
+    local t0 t1 rc
+    t0=$(now_ns)
+    "$ocib" build --disk_cache="$cache" --noshow_progress "$@" > /dev/null 2> "$errlog" \
+        || { rc=$?; cat "$errlog" >&2; fail "ocib build $* exited with $rc"; }
+    t1=$(now_ns)
+    dur=$((t1 - t0))
+    summary=$(sed -n 's/^INFO: Build completed successfully, \(.*\)$/\1/p' "$errlog")
+    [[ -n $summary ]] || { cat "$errlog" >&2; fail "no summary line from ocib build $*"; }
+}
+# `docker build` of every service, sequentially ($@: extra flags); sets $dur (ns).
+db() {
+    local t0 t1 s id
+    t0=$(now_ns)
+    for s in "${svcs[@]}"; do
+        id=$("$docker" build -q "$@" -t "ocib-bench/$s:docker" "docker/$s" 2> "$errlog") \
+            || { cat "$errlog" >&2; fail "docker build of $s"; }
+        echo "$id" >> "$ids"
+    done
+    t1=$(now_ns)
+    dur=$((t1 - t0))
+}
+copy_bin() { cp "ocib-bin/svc/$1/$1_/$1" "docker/$1/svc"; }
+
+# --- services: preparation (untimed) ----------------------------------------------------
+"$ocib" query 'kind(go_binary, //svc/...)' > .binaries 2> "$errlog" || { cat "$errlog" >&2; fail "ocib query"; }
+[[ $(wc -l < .binaries) -eq $n ]] || fail "expected $n go_binary targets, got $(wc -l < .binaries)"
+mapfile -t binaries < .binaries
+ob "${binaries[@]}"
+ob //dockerbase:tarball
+echo "ocib-bench/base:latest" >> "$ids"
+"$docker" load -i ocib-bin/dockerbase/tarball/tarball.tar > /dev/null 2> "$errlog" \
+    || { cat "$errlog" >&2; fail "docker load of the base"; }
+for s in "${svcs[@]}"; do copy_bin "$s"; echo "ocib-bench/$s:docker" >> "$ids"; done
+
+# --- services: cold, no-op, one-service edit --------------------------------------------
+ob "${tarballs[@]}"; o_cold=$dur o_cold_sum=$summary
+db --no-cache; d_cold=$dur
+out=$("$docker" run --rm "ocib-bench/${svcs[0]}:docker") || fail "docker run of ${svcs[0]}"
+[[ $out == "hello from ${svcs[0]}" ]] || fail "${svcs[0]} printed '$out'"
+
+o=() d=()
+for ((r = 0; r < runs; r++)); do
+    ob "${tarballs[@]}"; o+=("$dur")
+    [[ $summary == *"(0 executed"* ]] || fail "no-op ocib build executed actions: $summary"
+    o_noop_sum=$summary
+done
+for ((r = 0; r < runs; r++)); do db; d+=("$dur"); done
+o_noop=$(median "${o[@]}") d_noop=$(median "${d[@]}")
+
+s=${svcs[n / 2]}
+sed -i 's/fmt.Println(/fmt.Println("edited", /' "svc/$s/main.go"
+ob "//svc/$s:$s" # the new binary, untimed: both sides start from it
+copy_bin "$s"
+ob "${tarballs[@]}"; o_edit=$dur o_edit_sum=$summary
+db; d_edit=$dur
+# Informational: an edit including ocib's Go compile and link.
+s2=${svcs[0]}
+sed -i 's/fmt.Println(/fmt.Println("edited", /' "svc/$s2/main.go"
+ob "${tarballs[@]}"; o_edit_go=$dur o_edit_go_sum=$summary
+
+# --- the 1 GiB layer --------------------------------------------------------------------
+head -c $((big_mib << 20)) /dev/urandom | split -b 1M -a 4 -d - big/tree/f
+[[ $(find big/tree -type f | wc -l) -eq $big_mib ]] || fail "expected $big_mib files in big/tree"
+(cd big && tar cf - tree | wc -c) > /dev/null # warm-up
+t0=$(now_ns); bytes=$(cd big && tar cf - tree | wc -c); t1=$(now_ns); t_tar=$((t1 - t0))
+cat big/tree/* > /dev/null # warm-up read before ocib, too
+ob //big:big_image; o_big=$dur o_big_sum=$summary
+layer=$(stat -c %s ocib-bin/big/big.tar)
+
+# --- report -----------------------------------------------------------------------------
+echo "workspace:       $n services (go_binary + pkg_tar + oci_image on //base:base_image + oci_tarball)"
+echo "docker:          $("$docker" version --format 'client {{.Client.Version}}, engine {{.Server.Version}}'), BuildKit, sequential, -q"
+echo "go:              $(go version 2>/dev/null || echo unknown); GOCACHE=$GOCACHE"
+echo "cold:            ocib $(ms "$o_cold") ms ($o_cold_sum); docker --no-cache $(ms "$d_cold") ms;" \
+    "docker/ocib $(ratio "$d_cold" "$o_cold")x"
+echo "no-op:           median of $runs: ocib $(ms "$o_noop") ms ($o_noop_sum); docker $(ms "$d_noop") ms;" \
+    "docker/ocib $(ratio "$d_noop" "$o_noop")x: $(verdict "$(ratio "$d_noop" "$o_noop")" 20 ">=")"
+echo "one-svc edit:    //svc/$s new binary: ocib $(ms "$o_edit") ms ($o_edit_sum); docker $(ms "$d_edit") ms;" \
+    "docker/ocib $(ratio "$d_edit" "$o_edit")x: $(verdict "$(ratio "$d_edit" "$o_edit")" 5 ">=")"
+echo "  incl. Go:      edit of //svc/$s2 main.go, ocib compile+link+images: $(ms "$o_edit_go") ms ($o_edit_go_sum)"
+echo "1 GiB layer:     ocib build //big:big_image cold $(ms "$o_big") ms ($o_big_sum), layer $layer bytes"
+echo "  baseline:      tar cf - tree | wc -c ($bytes bytes, warm): $(ms "$t_tar") ms;" \
+    "ocib/tar $(ratio "$o_big" "$t_tar")x: $(verdict "$(ratio "$o_big" "$t_tar")" 1.5 "<=")"
