@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::exec::tar_writer::{EntryKind, TarManifest, write_tar};
+use crate::exec::digest::HashingWriter;
 use crate::exec::{ActionContext, InProcess};
 
 pub struct PkgTar {
@@ -40,11 +41,14 @@ impl InProcess for PkgTar {
         manifest.deps = manifest.deps.iter().map(|d| ctx.input(&d.to_string_lossy()).cloned()).collect::<Result<Vec<PathBuf>>>()?;
         let out = ctx.output(&self.out)?.clone();
         let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        // Hashed as it is written: a large layer is never read back to be stored.
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         for warning in write_tar(&manifest, &mut writer)? {
             ctx.log.push_str(&format!("WARNING: {warning}\n"));
         }
         std::io::Write::flush(&mut writer)?;
+        let (_, digest) = writer.finish();
+        ctx.output_digests.insert(self.out.clone(), digest);
         Ok(())
     }
 }

@@ -162,6 +162,9 @@ pub struct ActionContext {
     pub volatile_status: Option<BTreeMap<String, String>>,
     /// What the action printed, shown when it fails.
     pub log: String,
+    /// Digests of outputs the action computed while writing them (hex sha256), so they are
+    /// not read again to be stored.
+    pub output_digests: BTreeMap<String, String>,
 }
 
 impl ActionContext {

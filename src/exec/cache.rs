@@ -61,9 +61,17 @@ impl Cache {
         self.root.join("cas").join(shard).join(name)
     }
 
-    /// Moves a finished file into the CAS and returns its record.
-    pub fn insert(&self, file: &Path, exec_path: &str, executable: bool) -> io::Result<OutputRecord> {
-        let (digest, size) = file_sha256(file)?;
+    /// Moves a finished file into the CAS and returns its record. `known` is the digest when
+    /// the action computed it while writing (so a large output is not read twice).
+    ///
+    /// Entries are not fsynced one by one: a crash can lose at most entries whose size or
+    /// mtime then no longer match their record, and those are rebuilt (SIGKILL loses nothing,
+    /// the page cache survives it); syncing every file made large layers 3x slower.
+    pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
+        let (digest, size) = match known {
+            Some(d) => (d.to_owned(), fs::metadata(file)?.len()),
+            None => file_sha256(file)?,
+        };
         let dest = self.cas_path(&digest, executable);
         if let Some(meta) = fs::metadata(&dest).ok().filter(|m| m.len() == size) {
             // Same bytes already stored (by us or a concurrent ocib).
@@ -74,7 +82,6 @@ impl Cache {
             fs::create_dir_all(parent)?;
         }
         fs::set_permissions(file, fs::Permissions::from_mode(if executable { 0o555 } else { 0o444 }))?;
-        fs::File::open(file)?.sync_all()?;
         let tmp = temp_sibling(&dest);
         fs::rename(file, &tmp)?;
         fs::rename(&tmp, &dest)?;

@@ -102,3 +102,58 @@ impl StatCache {
         super::fs::write_atomic(path, &data, false)
     }
 }
+
+/// A writer that hashes what passes through it on another thread, so an action can report
+/// its output's digest without reading the file back, and hashing overlaps the writing.
+pub struct HashingWriter<W> {
+    inner: W,
+    chunk: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<String>>,
+}
+
+const HASH_CHUNK: usize = 1 << 20;
+
+impl<W: std::io::Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let hasher = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for chunk in rx {
+                h.update(&chunk);
+            }
+            hex(&h.finalize())
+        });
+        HashingWriter { inner, chunk: Vec::with_capacity(HASH_CHUNK), tx: Some(tx), hasher: Some(hasher) }
+    }
+
+    /// The inner writer and the hex digest of everything written.
+    pub fn finish(mut self) -> (W, String) {
+        let last = std::mem::take(&mut self.chunk);
+        if let Some(tx) = self.tx.take() {
+            if !last.is_empty() {
+                let _ = tx.send(last);
+            }
+        }
+        let digest = self.hasher.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        (self.inner, digest)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() >= HASH_CHUNK {
+            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(HASH_CHUNK));
+            if let Some(tx) = &self.tx {
+                tx.send(full).map_err(|_| io::Error::other("hashing thread stopped"))?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -276,20 +276,21 @@ fn how(action: &Action) -> String {
 }
 
 fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<Outcome> {
-    let mut inputs: Vec<(&str, String)> = Vec::with_capacity(action.inputs.len());
-    for input in &action.inputs {
-        let digest = match &input.kind {
+    // Source digests come from the stat cache; new or changed files are hashed, in parallel
+    // (a layer of a thousand files is hashed on every core).
+    let digest_of = |input: &Artifact| -> Result<String> {
+        match &input.kind {
             ArtifactKind::Derived => derived
                 .get(&input.exec_path)
                 .cloned()
-                .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path))?,
-            ArtifactKind::Source(path) => ex
-                .stat_cache
-                .digest(path)
-                .map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path))?,
-        };
-        inputs.push((input.exec_path.as_str(), digest));
-    }
+                .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path)),
+            ArtifactKind::Source(path) => ex.stat_cache.digest(path).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path)),
+        }
+    };
+    let mut inputs: Vec<(&str, String)> = {
+        use rayon::prelude::*;
+        action.inputs.par_iter().map(|input| Ok((input.exec_path.as_str(), digest_of(input)?))).collect::<Result<Vec<_>>>()?
+    };
     inputs.sort();
     inputs.dedup();
     let stable_status = if action.stamped {
@@ -389,6 +390,7 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
         stable_status: stable,
         volatile_status: volatile,
         log: String::new(),
+        output_digests: BTreeMap::new(),
     };
     for (exec_path, out) in &ctx.outputs {
         if action.tree_outputs.contains(exec_path) {
@@ -466,7 +468,7 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
                 let existing = by_inode.get(&(meta.dev(), meta.ino())).and_then(|d| ex.cache.existing(d, &member, executable));
                 let mut record = match existing {
                     Some(r) => r,
-                    None => ex.cache.insert(entry.path(), &member, executable).with_context(|| format!("storing {member}"))?,
+                    None => ex.cache.insert(entry.path(), &member, executable, None).with_context(|| format!("storing {member}"))?,
                 };
                 record.tree = Some(out.exec_path.clone());
                 records.push(record);
@@ -478,7 +480,8 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
             bail!("output '{}' is not a regular file", out.exec_path);
         }
         let executable = action.executable_outputs.contains(&out.exec_path);
-        records.push(ex.cache.insert(&path, &out.exec_path, executable).with_context(|| format!("storing {}", out.exec_path))?);
+        let known = ctx.output_digests.get(&out.exec_path).map(String::as_str);
+        records.push(ex.cache.insert(&path, &out.exec_path, executable, known).with_context(|| format!("storing {}", out.exec_path))?);
     }
     Ok((records, ctx.log))
 }
