@@ -367,6 +367,244 @@ impl InProcess for GoCompile {
     }
 }
 
+/// Scanned sources of one Go package, filtered by build constraints.
+struct ScannedFile {
+    exec_path: String,
+    file: go_source::GoFile,
+    text: String,
+}
+
+fn scan_sources(label: &str, srcs: &[String], ctx: &ActionContext, build: &BuildContext) -> Result<Vec<ScannedFile>> {
+    let mut out = Vec::new();
+    for src in srcs.iter().filter(|s| s.ends_with(".go")) {
+        let bytes = std::fs::read(ctx.input(src)?).with_context(|| format!("reading {src}"))?;
+        let name = src.rsplit('/').next().unwrap_or(src);
+        let file = go_source::scan_bytes(src, &bytes).map_err(|e| anyhow!("{label}: {e}"))?;
+        if go_source::matches(name, &file, build)? {
+            out.push(ScannedFile { exec_path: src.clone(), file, text: String::from_utf8_lossy(&bytes).into_owned() });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `compile` on one package: strict dependencies (every import must be in `available`,
+/// importpath → archive exec path), an importcfg naming only what is imported.
+#[allow(clippy::too_many_arguments)]
+fn compile_package_files(
+    ctx: &mut ActionContext,
+    toolchain: &GoToolchain,
+    env: &BTreeMap<String, String>,
+    label: &str,
+    package_path: &str,
+    files: &[&ScannedFile],
+    available: &BTreeMap<String, String>,
+    gc_goopts: &[String],
+    out: &str,
+) -> Result<()> {
+    let imports: BTreeSet<&str> = files.iter().flat_map(|f| f.file.imports.iter().map(String::as_str)).collect();
+    let mut importcfg = String::new();
+    let mut missing = Vec::new();
+    for imp in imports {
+        if imp == "unsafe" {
+            continue;
+        }
+        if imp == "C" {
+            bail!("{label}: cgo is not supported (ocib builds pure Go, CGO_ENABLED=0)");
+        }
+        match available.get(imp) {
+            Some(archive) => importcfg.push_str(&format!("packagefile {imp}={archive}\n")),
+            None => missing.push(imp.to_owned()),
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing strict dependencies:\n{}\nNo dependencies were provided for these imports; add the go_library that provides each to 'deps'",
+            missing.iter().map(|m| format!("\t{label}: import of \"{m}\"")).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let root = ctx.exec_root.clone();
+    let cfg_name = format!("{}.importcfg", out.replace('/', "_"));
+    std::fs::write(root.join(&cfg_name), importcfg)?;
+    let mut argv: Vec<String> = vec![
+        toolchain.compile_tool().display().to_string(),
+        "-o".into(),
+        out.to_owned(),
+        "-p".into(),
+        package_path.to_owned(),
+        "-importcfg".into(),
+        cfg_name,
+        "-trimpath".into(),
+        format!("{}=>", root.display()),
+        "-pack".into(),
+        "-complete".into(),
+    ];
+    argv.extend(gc_goopts.iter().cloned());
+    argv.push("--".into());
+    argv.extend(files.iter().map(|f| f.exec_path.clone()));
+    ctx.run(&argv, env, &root)
+}
+
+/// The test functions of test files, as `go test` finds them: `TestXxx(t *testing.T)` where
+/// Xxx does not start with a lower-case letter; and whether a `TestMain` exists.
+fn test_functions(files: &[&ScannedFile]) -> (Vec<String>, bool) {
+    let re = regex::Regex::new(r"(?m)^func\s+(Test\w*)\s*\(\s*\w+\s+\*testing\.(T|M)\s*\)").expect("valid regex");
+    let mut tests = Vec::new();
+    let mut has_main = false;
+    for f in files {
+        for caps in re.captures_iter(&f.text) {
+            let name = &caps[1];
+            if name == "TestMain" && &caps[2] == "M" {
+                has_main = true;
+            } else if &caps[2] == "T" && !name[4..].starts_with(|c: char| c.is_lowercase()) {
+                tests.push(name.to_owned());
+            }
+        }
+    }
+    (tests, has_main)
+}
+
+/// A go_test's binary: the package compiled with its internal test files, the external
+/// `<importpath>_test` package, a generated test main, all linked.
+#[derive(Serialize)]
+pub struct GoTestBinary {
+    pub label: String,
+    pub importpath: String,
+    pub srcs: Vec<String>,
+    pub embedsrcs: Vec<String>,
+    /// Import paths of the direct dependencies (what the test sources may import).
+    pub direct_deps: Vec<String>,
+    /// Every archive the binary links (transitively), importmap → archive.
+    pub archives: Vec<GoArchiveRef>,
+    pub std: BTreeMap<String, String>,
+    pub gc_goopts: Vec<String>,
+    pub goos: String,
+    pub goarch: String,
+    pub go_minor: u32,
+    pub out: String,
+    #[serde(skip)]
+    pub toolchain: GoToolchain,
+    #[serde(skip)]
+    pub gocache: PathBuf,
+}
+
+impl InProcess for GoTestBinary {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let build = BuildContext { goos: self.goos.clone(), goarch: self.goarch.clone(), cgo_enabled: false, tags: vec![], go_version_minor: self.go_minor };
+        let files = scan_sources(&self.label, &self.srcs, ctx, &build)?;
+        // The package under test is that of the non-test files (or of the test files not in
+        // a `_test` package); test files in `<that>_test` form the external test package.
+        let base = files
+            .iter()
+            .find(|f| !f.file.is_test)
+            .or_else(|| files.iter().find(|f| !f.file.package.ends_with("_test")))
+            .map(|f| f.file.package.clone());
+        let (external, internal): (Vec<&ScannedFile>, Vec<&ScannedFile>) =
+            files.iter().partition(|f| f.file.is_test && f.file.package.ends_with("_test") && Some(&f.file.package) != base.as_ref());
+        if internal.is_empty() && external.is_empty() {
+            bail!("{}: no Go source files", self.label);
+        }
+        link_inputs(ctx)?;
+        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
+        let mut available: BTreeMap<String, String> = self.std.clone();
+        for a in &self.archives {
+            if self.direct_deps.contains(&a.importpath) {
+                available.insert(a.importpath.clone(), a.archive.clone());
+            }
+        }
+        std::fs::create_dir_all(ctx.exec_root.join("_test"))?;
+        let internal_archive = "_test/internal.a".to_owned();
+        let external_archive = "_test/external.a".to_owned();
+        if !internal.is_empty() {
+            compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.importpath, &internal, &available, &self.gc_goopts, &internal_archive)?;
+        }
+        let xpath = format!("{}_test", self.importpath);
+        if !external.is_empty() {
+            let mut with_internal = available.clone();
+            if !internal.is_empty() {
+                with_internal.insert(self.importpath.clone(), internal_archive.clone());
+            }
+            compile_package_files(ctx, &self.toolchain, &env, &self.label, &xpath, &external, &with_internal, &self.gc_goopts, &external_archive)?;
+        }
+        // The generated main, as `go test` writes it.
+        let (internal_tests, internal_main) = test_functions(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
+        let (external_tests, external_main) = test_functions(&external);
+        let mut main = String::from("package main\n\nimport (\n\t\"os\"\n\t\"testing\"\n\t\"testing/internal/testdeps\"\n");
+        let use_internal = !internal_tests.is_empty() || internal_main;
+        let use_external = !external_tests.is_empty() || external_main;
+        if !internal.is_empty() {
+            main.push_str(&format!("\t{} {:?}\n", if use_internal { "_test" } else { "_" }, self.importpath));
+        }
+        if !external.is_empty() {
+            main.push_str(&format!("\t{} {:?}\n", if use_external { "_xtest" } else { "_" }, xpath));
+        }
+        main.push_str(")\n\nvar tests = []testing.InternalTest{\n");
+        for t in &internal_tests {
+            main.push_str(&format!("\t{{{t:?}, _test.{t}}},\n"));
+        }
+        for t in &external_tests {
+            main.push_str(&format!("\t{{{t:?}, _xtest.{t}}},\n"));
+        }
+        main.push_str("}\n\nfunc main() {\n");
+        main.push_str(&format!("\ttestdeps.ImportPath = {:?}\n", self.importpath));
+        main.push_str("\tm := testing.MainStart(testdeps.TestDeps{}, tests, nil, nil, nil)\n");
+        if internal_main {
+            main.push_str("\t_test.TestMain(m)\n");
+        } else if external_main {
+            main.push_str("\t_xtest.TestMain(m)\n");
+        } else {
+            main.push_str("\tos.Exit(m.Run())\n");
+        }
+        main.push_str("}\n");
+        std::fs::write(ctx.exec_root.join("_test/testmain.go"), &main)?;
+        let main_file = ScannedFile {
+            exec_path: "_test/testmain.go".into(),
+            file: go_source::scan("_test/testmain.go", &main).map_err(|e| anyhow!("{e}"))?,
+            text: main.clone(),
+        };
+        let mut for_main = self.std.clone();
+        if !internal.is_empty() {
+            for_main.insert(self.importpath.clone(), internal_archive.clone());
+        }
+        if !external.is_empty() {
+            for_main.insert(xpath.clone(), external_archive.clone());
+        }
+        compile_package_files(ctx, &self.toolchain, &env, &self.label, "main", &[&main_file], &for_main, &[], "_test/main.a")?;
+        // Link everything.
+        let root = ctx.exec_root.clone();
+        let mut importcfg = String::new();
+        for a in &self.archives {
+            importcfg.push_str(&format!("packagefile {}={}\n", a.importmap, a.archive));
+        }
+        if !internal.is_empty() {
+            importcfg.push_str(&format!("packagefile {}={internal_archive}\n", self.importpath));
+        }
+        if !external.is_empty() {
+            importcfg.push_str(&format!("packagefile {xpath}={external_archive}\n"));
+        }
+        for (pkg, archive) in &self.std {
+            if std::fs::metadata(root.join(archive)).map(|m| m.len() > 0).unwrap_or(false) {
+                importcfg.push_str(&format!("packagefile {pkg}={archive}\n"));
+            }
+        }
+        std::fs::write(root.join("_test/link.importcfg"), importcfg)?;
+        let argv: Vec<String> = vec![
+            self.toolchain.link_tool().display().to_string(),
+            "-o".into(),
+            self.out.clone(),
+            "-importcfg".into(),
+            "_test/link.importcfg".into(),
+            "-buildid=".into(),
+            "-linkmode=internal".into(),
+            "_test/main.a".into(),
+        ];
+        ctx.run(&argv, &env, &root)
+    }
+}
+
 /// The `-embedcfg` JSON: each `//go:embed` pattern → matching files among `embedsrcs`
 /// (paths relative to the package directory).
 fn embedcfg(label: &str, srcs: &[String], patterns: &[String], embedsrcs: &[String]) -> Result<String> {

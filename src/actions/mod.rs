@@ -7,3 +7,4 @@ pub mod go;
 pub mod go_source;
 pub mod oci;
 pub mod pkg_tar;
+pub mod test;

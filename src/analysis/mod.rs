@@ -12,7 +12,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use context::RuleContext;
-pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction};
+pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, TestRun};
 
 use crate::exec::{Action, Artifact};
 use crate::graph::TargetRef;

@@ -25,6 +25,17 @@ pub struct Providers {
     pub directory_path: Option<(Artifact, String)>,
     /// What `ocib run` does with the target besides running an executable.
     pub run: Option<RunAction>,
+    /// How `ocib test` runs the target.
+    pub test: Option<TestRun>,
+}
+
+/// How a test target runs.
+#[derive(Debug, Clone)]
+pub enum TestRun {
+    /// An executable, with its arguments, environment and run-time files.
+    Exec { executable: Artifact, args: Vec<String>, env: BTreeMap<String, String>, runfiles: Vec<Artifact> },
+    /// container_structure_test: configs against an image layout (or a tarball).
+    Structure { image: Artifact, configs: Vec<Artifact>, driver: String, platform: String },
 }
 
 /// Run-time behaviour of targets that are not plain executables.

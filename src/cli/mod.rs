@@ -7,6 +7,7 @@ mod cquery;
 mod query;
 pub mod rc;
 mod run;
+mod test;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -44,8 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Build targets: `ocib build //...`.
     Build(build::BuildArgs),
-    /// Build and run tests (not implemented yet).
-    Test(PatternArgs),
+    /// Build and run tests: `ocib test //...`.
+    Test(test::TestArgs),
     /// Build and run one target: executables run, images load into docker/podman/nerdctl.
     Run(run::RunArgs),
     /// Query the target graph: `ocib query 'kind(oci_push, //...)'`.
@@ -71,13 +72,6 @@ pub struct CommonArgs {
     pub color: String,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct PatternArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Target patterns (negative ones, `-//x/...`, after `--`).
-    pub patterns: Vec<String>,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
@@ -247,10 +241,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Cquery(c) => cquery::run(c, &cwd),
         Command::Clean(c) => clean::run(c, &cwd),
         Command::Run(r) => run::run(r, &cwd),
-        Command::Test(_) => {
-            eprintln!("ERROR: 'ocib {command}' is not implemented yet in this version of ocib.");
-            exit::BAD_COMMAND_LINE
-        }
+        Command::Test(t) => test::run(t, &cwd),
     }
 }
 

@@ -103,6 +103,8 @@ pub struct Action {
     pub stamped: bool,
     /// The progress line: `GoCompilePkg //cmd/worker:worker_lib`.
     pub progress: String,
+    /// Run even if the cache has a result (`--cache_test_results=no`).
+    pub skip_cache_lookup: bool,
 }
 
 impl Action {
@@ -118,6 +120,7 @@ impl Action {
             tool_id: String::new(),
             stamped: false,
             progress: format!("{mnemonic} {owner}"),
+            skip_cache_lookup: false,
         }
     }
 
@@ -165,6 +168,8 @@ pub struct ActionContext {
     /// Digests of outputs the action computed while writing them (hex sha256), so they are
     /// not read again to be stored.
     pub output_digests: BTreeMap<String, String>,
+    /// Set by an action whose result must not be reused (a failed test is run again).
+    pub uncacheable: bool,
 }
 
 impl ActionContext {

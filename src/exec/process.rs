@@ -92,6 +92,56 @@ pub fn output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: 
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// How a test process ended.
+pub enum TestExit {
+    Code(i32),
+    Signal,
+    TimedOut,
+}
+
+/// Runs a test: stdout and stderr both go to `log_file`; killed (with its process group)
+/// after `timeout`.
+pub fn run_test(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log_file: &Path, timeout: std::time::Duration) -> Result<TestExit> {
+    let Some((program, args)) = argv.split_first() else { bail!("internal: empty command") };
+    let log = std::fs::File::create(log_file).with_context(|| format!("creating {}", log_file.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).env_clear().envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().with_context(|| format!("cannot run '{program}'"))?;
+    let pid = child.id();
+    if let Ok(mut c) = children().lock() {
+        c.insert(pid);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline || interrupted() {
+            // SAFETY: kill(2) of the process group the test leads.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if let Ok(mut c) = children().lock() {
+        c.remove(&pid);
+    }
+    if interrupted() {
+        bail!("interrupted");
+    }
+    Ok(match status {
+        None => TestExit::TimedOut,
+        Some(s) => match s.code() {
+            Some(c) => TestExit::Code(c),
+            None => TestExit::Signal,
+        },
+    })
+}
+
 /// A command line as a user could paste it into a shell.
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()

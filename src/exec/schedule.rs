@@ -40,6 +40,8 @@ pub struct ExecReport {
     pub cache_hits: usize,
     pub failures: Vec<Failure>,
     pub interrupted: bool,
+    /// First output of every action that was a cache hit.
+    pub hits: HashSet<String>,
 }
 
 /// Everything that goes into an action key.
@@ -152,6 +154,9 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     let records = match outcome {
                         Outcome::Hit(r) => {
                             report.cache_hits += 1;
+                            if let Some(o) = action.outputs.first() {
+                                report.hits.insert(o.exec_path.clone());
+                            }
                             r
                         }
                         Outcome::Executed(r, log) => {
@@ -312,7 +317,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
     };
     let key = sha256_hex(&serde_json::to_vec(&material)?);
 
-    if let Some(record) = ex.cache.lookup(&key) {
+    if let Some(record) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
         let complete = action
             .outputs
             .iter()
@@ -327,8 +332,10 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
     for (p, d) in &inputs {
         known.insert((*p).to_owned(), d.clone());
     }
-    let (records, log) = execute(ex, action, &key, known)?;
-    ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
+    let (records, log, uncacheable) = execute(ex, action, &key, known)?;
+    if !uncacheable {
+        ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
+    }
     materialize(ex, action, &records)?;
     Ok(Outcome::Executed(records, log))
 }
@@ -369,7 +376,7 @@ fn exec_root(ex: &Executor, key: &str) -> PathBuf {
     ex.base.root.join("tmp").join(format!("{}.{}.{n}", &key[..16.min(key.len())], std::process::id()))
 }
 
-fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String)> {
+fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String, bool)> {
     let root = exec_root(ex, key);
     let result = execute_in(ex, action, &root, known);
     if root.exists() {
@@ -379,7 +386,7 @@ fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, St
     result
 }
 
-fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String)> {
+fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String, bool)> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {
@@ -391,6 +398,7 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
         volatile_status: volatile,
         log: String::new(),
         output_digests: BTreeMap::new(),
+        uncacheable: false,
     };
     for (exec_path, out) in &ctx.outputs {
         if action.tree_outputs.contains(exec_path) {
@@ -483,5 +491,5 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
         let known = ctx.output_digests.get(&out.exec_path).map(String::as_str);
         records.push(ex.cache.insert(&path, &out.exec_path, executable, known).with_context(|| format!("storing {}", out.exec_path))?);
     }
-    Ok((records, ctx.log))
+    Ok((records, ctx.log, ctx.uncacheable))
 }

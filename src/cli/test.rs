@@ -1,0 +1,210 @@
+//! `ocib test PATTERNS`: builds what the tests need, runs them in parallel as cached actions,
+//! and prints Bazel's summary. Exit 3 when a test fails, 4 when no test matched.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::build::{BuildOptions, cache_dir, config, prepare};
+use super::exit;
+use crate::actions::test::{RunTest, TestKind, TestStatus};
+use crate::analysis::{Analysis, TestRun};
+use crate::exec::{Action, ActionKind, Artifact, ArtifactKind, ExecOptions, Executor, OutputBase, process};
+use crate::label::Label;
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub opts: BuildOptions,
+    /// Reuse passing results whose inputs did not change (`no`: run every test).
+    #[arg(long = "cache_test_results", default_value = "auto")]
+    pub cache_test_results: String,
+    /// summary, errors (show logs of failing tests), all, streamed.
+    #[arg(long = "test_output", default_value = "summary")]
+    pub test_output: String,
+    /// `NAME=VALUE` (or `NAME` to pass through from the environment).
+    #[arg(long = "test_env")]
+    pub test_env: Vec<String>,
+    /// Seconds; overrides the `timeout`/`size` of every test.
+    #[arg(long = "test_timeout")]
+    pub test_timeout: Option<u64>,
+    /// Comma-separated tags; `-tag` excludes.
+    #[arg(long = "test_tag_filters", default_value = "")]
+    pub test_tag_filters: String,
+    /// Target patterns; negative ones after `--`.
+    pub patterns: Vec<String>,
+}
+
+/// Seconds a test may run: `timeout` if set, else from `size` (Bazel's defaults).
+fn timeout_secs(timeout: &str, size: &str) -> u64 {
+    match (timeout, size) {
+        ("short", _) => 60,
+        ("moderate", _) => 300,
+        ("long", _) => 900,
+        ("eternal", _) => 3600,
+        (_, "small") => 60,
+        (_, "large") => 900,
+        (_, "enormous") => 3600,
+        _ => 300,
+    }
+}
+
+fn tags_match(tags: &[String], filters: &str) -> bool {
+    let filters: Vec<&str> = filters.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
+    let (excluded, required): (Vec<&str>, Vec<&str>) = filters.iter().partition(|f| f.starts_with('-'));
+    if excluded.iter().any(|e| tags.iter().any(|t| t == &e[1..])) {
+        return false;
+    }
+    required.is_empty() || required.iter().any(|r| tags.iter().any(|t| t == r))
+}
+
+pub fn run(args: TestArgs, cwd: &Path) -> i32 {
+    let prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, true) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let root = prepared.ws.root.clone();
+    let mut analysis = Analysis::new(&prepared.loader, config(&args.opts), cache_dir(&args.opts));
+    let mut tests: Vec<(Label, String, String, String)> = Vec::new();
+    let mut analysis_failed = false;
+    let test_env: BTreeMap<String, String> = args
+        .test_env
+        .iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (e.clone(), std::env::var(e).unwrap_or_default()),
+        })
+        .collect();
+    for label in &prepared.labels {
+        let Ok(pkg) = prepared.loader.package(&label.package_id()) else { continue };
+        let Some(crate::graph::TargetRef::Rule(rule)) = pkg.target(&label.name) else { continue };
+        if !tags_match(&rule.tags(), &args.test_tag_filters) {
+            continue;
+        }
+        let target = match analysis.analyze(label) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ERROR: {}", e.message);
+                analysis_failed = true;
+                if !args.opts.common.keep_going {
+                    return exit::BUILD_FAILED;
+                }
+                continue;
+            }
+        };
+        let Some(test) = target.providers.test.clone() else { continue };
+        let string_attr = |name: &str| match rule.attr(name) {
+            Some(crate::graph::AttrValue::String(s)) => s,
+            _ => String::new(),
+        };
+        let timeout = args.test_timeout.unwrap_or_else(|| timeout_secs(&string_attr("timeout"), &string_attr("size")));
+        let logdir = format!("ocib-out/testlogs/{}", crate::analysis::source_exec_path(label));
+        let art = |name: &str| Artifact { exec_path: format!("{logdir}/{name}"), kind: ArtifactKind::Derived };
+        let (log, xml, status) = (art("test.log"), art("test.xml"), art("test.status"));
+        let (kind, inputs): (TestKind, Vec<Artifact>) = match test {
+            TestRun::Exec { executable, args: targs, env, runfiles } => {
+                let mut inputs = vec![executable.clone()];
+                inputs.extend(runfiles);
+                (TestKind::Exec { executable: executable.exec_path.clone(), args: targs, env }, inputs)
+            }
+            TestRun::Structure { image, configs, driver, platform } => {
+                let mut inputs = vec![image.clone()];
+                inputs.extend(configs.iter().cloned());
+                (TestKind::Structure { image: image.exec_path.clone(), configs: configs.iter().map(|c| c.exec_path.clone()).collect(), driver, platform }, inputs)
+            }
+        };
+        let code = RunTest {
+            label: label.to_string(),
+            kind,
+            timeout_secs: timeout,
+            test_env: test_env.clone(),
+            log: log.exec_path.clone(),
+            xml: xml.exec_path.clone(),
+            status: status.exec_path.clone(),
+            workspace: root.clone(),
+        };
+        let mut action = Action::new("TestRunner", label, ActionKind::Run(Arc::new(code))).inputs(inputs).output(status.clone()).output(log.clone()).output(xml);
+        action.progress = format!("Testing {label}");
+        action.skip_cache_lookup = args.cache_test_results == "no" || args.cache_test_results == "false" || args.cache_test_results == "0";
+        analysis.actions.push(action);
+        tests.push((label.clone(), status.exec_path.clone(), log.exec_path.clone(), rule.kind.clone()));
+    }
+    if tests.is_empty() && !analysis_failed {
+        eprintln!("ERROR: No test targets were found, yet testing was requested");
+        return 4;
+    }
+    let base = match OutputBase::open(&root) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BUILD_FAILED;
+        }
+    };
+    process::install_interrupt_handler();
+    let opts = ExecOptions {
+        jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        keep_going: true,
+        show_progress: args.opts.show_progress,
+    };
+    let executor = match Executor::new(&base, &cache_dir(&args.opts), None, opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            return exit::BUILD_FAILED;
+        }
+    };
+    let wanted: Vec<Artifact> = tests.iter().map(|(_, s, _, _)| Artifact { exec_path: s.clone(), kind: ArtifactKind::Derived }).collect();
+    let report = executor.execute(&analysis.actions, &wanted);
+    for f in &report.failures {
+        eprintln!("ERROR: {} failed to build: {}", f.owner, f.message);
+    }
+    if report.interrupted {
+        return 8;
+    }
+    let (mut passed, mut failed, mut executed) = (0, 0, 0);
+    let width = tests.iter().map(|(l, ..)| l.to_string().len()).max().unwrap_or(0) + 3;
+    let mut lines = Vec::new();
+    for (label, status_path, log_path, _) in &tests {
+        let status: Option<TestStatus> = std::fs::read(root.join(status_path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let cached = report.hits.contains(status_path);
+        let built = !report.failures.iter().any(|f| &f.owner == label);
+        let shown_log = format!("ocib-testlogs/{}", log_path.trim_start_matches("ocib-out/testlogs/"));
+        match status {
+            Some(s) if built => {
+                if !cached {
+                    executed += 1;
+                }
+                let word = if s.passed { "PASSED" } else if s.timed_out { "TIMEOUT" } else { "FAILED" };
+                let prefix = if cached { "(cached) " } else { "" };
+                lines.push(format!("{:<width$}{prefix}{word} in {:.1}s", label.to_string(), s.duration_ms as f64 / 1000.0));
+                if s.passed {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                    lines.push(format!("  {shown_log}"));
+                }
+                let show = args.test_output == "all" || args.test_output == "streamed" || (!s.passed && args.test_output == "errors");
+                if show {
+                    eprintln!("==================== Test output for {label}:");
+                    eprint!("{}", std::fs::read_to_string(root.join(log_path)).unwrap_or_default());
+                    eprintln!("================================================================================");
+                }
+            }
+            _ => {
+                failed += 1;
+                lines.push(format!("{:<width$}FAILED TO BUILD", label.to_string()));
+            }
+        }
+    }
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    let total = tests.len();
+    if failed == 0 {
+        eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" });
+        if analysis_failed { exit::BUILD_FAILED } else { exit::SUCCESS }
+    } else {
+        eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass and {failed} fail{}.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" }, if failed == 1 { "s" } else { "" });
+        if report.failures.is_empty() { exit::PARTIAL } else { exit::BUILD_FAILED }
+    }
+}

@@ -1,0 +1,13 @@
+package calc_test
+
+import (
+	"testing"
+
+	"example.com/gotests/calc"
+)
+
+func TestAdd(t *testing.T) {
+	if got := calc.Add(2, 3); got != 5 {
+		t.Fatalf("Add(2, 3) = %d", got)
+	}
+}
