@@ -5,6 +5,7 @@
 mod actions;
 mod analysis;
 mod cli;
+mod cst;
 mod exec;
 mod graph;
 mod label;

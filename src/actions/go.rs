@@ -284,86 +284,35 @@ impl InProcess for GoCompile {
             tags: vec![],
             go_version_minor: self.go_minor,
         };
-        let mut files = Vec::new();
-        let mut package: Option<String> = None;
-        let mut imports: BTreeSet<String> = BTreeSet::new();
-        let mut embed_patterns: Vec<String> = Vec::new();
-        for src in &self.srcs {
-            if !src.ends_with(".go") {
-                continue;
-            }
-            let bytes = std::fs::read(ctx.input(src)?).with_context(|| format!("reading {src}"))?;
-            let name = src.rsplit('/').next().unwrap_or(src);
-            let file = go_source::scan_bytes(src, &bytes)?;
-            if file.is_test || !go_source::matches(name, &file, &build)? {
-                continue;
-            }
-            match &package {
-                None => package = Some(file.package.clone()),
-                Some(p) if *p != file.package => bail!("{}: found packages {p} and {} in one go package ({src})", self.label, file.package),
-                Some(_) => {}
-            }
-            imports.extend(file.imports.iter().cloned());
-            embed_patterns.extend(file.embed_patterns.iter().cloned());
-            files.push(src.clone());
-        }
-        if files.is_empty() {
+        let files: Vec<ScannedFile> = scan_sources(&self.label, &self.srcs, ctx, &build)?.into_iter().filter(|f| !f.file.is_test).collect();
+        let Some(first) = files.first() else {
             bail!("{}: no buildable Go source files for {}/{}", self.label, self.goos, self.goarch);
+        };
+        let package = first.file.package.clone();
+        if let Some(other) = files.iter().find(|f| f.file.package != package) {
+            bail!("{}: found packages {package} and {} in one go package ({})", self.label, other.file.package, other.exec_path);
         }
-        if self.package_path == "main" && package.as_deref() != Some("main") {
-            bail!("{}: a go_binary's sources must be package main, not {}", self.label, package.unwrap_or_default());
+        if self.package_path == "main" && package != "main" {
+            bail!("{}: a go_binary's sources must be package main, not {package}", self.label);
         }
-        // Strict dependencies: every import comes from `deps` or the standard library.
-        let mut importcfg = String::new();
-        let mut missing = Vec::new();
-        for imp in &imports {
-            if imp == "unsafe" || imp == "embed" && self.std.contains_key("embed") && false {
-                continue;
-            }
-            if imp == "C" {
-                bail!("{}: cgo is not supported (ocib builds pure Go, CGO_ENABLED=0)", self.label);
-            }
-            if let Some(dep) = self.deps.iter().find(|d| d.importpath == *imp) {
-                if dep.importmap != dep.importpath {
-                    importcfg.push_str(&format!("importmap {}={}\n", dep.importpath, dep.importmap));
-                }
-                importcfg.push_str(&format!("packagefile {}={}\n", dep.importmap, dep.archive));
-            } else if let Some(archive) = self.std.get(imp) {
-                importcfg.push_str(&format!("packagefile {imp}={archive}\n"));
-            } else {
-                missing.push(imp.clone());
-            }
-        }
-        if !missing.is_empty() {
-            bail!(
-                "missing strict dependencies:\n{}\nNo dependencies were provided for these imports; add the go_library that provides each to 'deps'",
-                missing.iter().map(|m| format!("\t{}: import of \"{m}\"", self.label)).collect::<Vec<_>>().join("\n")
-            );
+        // Strict dependencies: imports may come from `deps` or the standard library.
+        let mut available: BTreeMap<String, (String, String)> =
+            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+        for d in &self.deps {
+            available.insert(d.importpath.clone(), (d.importmap.clone(), d.archive.clone()));
         }
         link_inputs(ctx)?;
-        let root = ctx.exec_root.clone();
-        std::fs::write(root.join("importcfg"), importcfg)?;
-        let mut argv: Vec<String> = vec![
-            self.toolchain.compile_tool().display().to_string(),
-            "-o".into(),
-            self.out.clone(),
-            "-p".into(),
-            self.package_path.clone(),
-            "-importcfg".into(),
-            "importcfg".into(),
-            "-trimpath".into(),
-            format!("{}=>", root.display()),
-            "-pack".into(),
-            "-complete".into(),
-        ];
-        if !embed_patterns.is_empty() {
-            std::fs::write(root.join("embedcfg"), embedcfg(&self.label, &files, &embed_patterns, &self.embedsrcs)?)?;
-            argv.extend(["-embedcfg".into(), "embedcfg".into()]);
-        }
-        argv.extend(self.gc_goopts.iter().cloned());
-        argv.push("--".into());
-        argv.extend(files);
-        ctx.run(&argv, &go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache), &root)
+        let patterns: Vec<String> = files.iter().flat_map(|f| f.file.embed_patterns.iter().cloned()).collect();
+        let embed = if patterns.is_empty() {
+            None
+        } else {
+            let names: Vec<String> = files.iter().map(|f| f.exec_path.clone()).collect();
+            std::fs::write(ctx.exec_root.join("embedcfg"), embedcfg(&self.label, &names, &patterns, &self.embedsrcs)?)?;
+            Some("embedcfg")
+        };
+        let refs: Vec<&ScannedFile> = files.iter().collect();
+        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
+        compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.package_path, &refs, &available, embed, &self.gc_goopts, &self.out)
     }
 }
 
@@ -397,7 +346,8 @@ fn compile_package_files(
     label: &str,
     package_path: &str,
     files: &[&ScannedFile],
-    available: &BTreeMap<String, String>,
+    available: &BTreeMap<String, (String, String)>,
+    embedcfg: Option<&str>,
     gc_goopts: &[String],
     out: &str,
 ) -> Result<()> {
@@ -412,7 +362,12 @@ fn compile_package_files(
             bail!("{label}: cgo is not supported (ocib builds pure Go, CGO_ENABLED=0)");
         }
         match available.get(imp) {
-            Some(archive) => importcfg.push_str(&format!("packagefile {imp}={archive}\n")),
+            Some((importmap, archive)) => {
+                if importmap != imp {
+                    importcfg.push_str(&format!("importmap {imp}={importmap}\n"));
+                }
+                importcfg.push_str(&format!("packagefile {importmap}={archive}\n"));
+            }
             None => missing.push(imp.to_owned()),
         }
     }
@@ -438,6 +393,9 @@ fn compile_package_files(
         "-pack".into(),
         "-complete".into(),
     ];
+    if let Some(cfg) = embedcfg {
+        argv.extend(["-embedcfg".into(), cfg.to_owned()]);
+    }
     argv.extend(gc_goopts.iter().cloned());
     argv.push("--".into());
     argv.extend(files.iter().map(|f| f.exec_path.clone()));
@@ -509,25 +467,26 @@ impl InProcess for GoTestBinary {
         }
         link_inputs(ctx)?;
         let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
-        let mut available: BTreeMap<String, String> = self.std.clone();
+        let mut available: BTreeMap<String, (String, String)> =
+            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         for a in &self.archives {
             if self.direct_deps.contains(&a.importpath) {
-                available.insert(a.importpath.clone(), a.archive.clone());
+                available.insert(a.importpath.clone(), (a.importmap.clone(), a.archive.clone()));
             }
         }
         std::fs::create_dir_all(ctx.exec_root.join("_test"))?;
         let internal_archive = "_test/internal.a".to_owned();
         let external_archive = "_test/external.a".to_owned();
         if !internal.is_empty() {
-            compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.importpath, &internal, &available, &self.gc_goopts, &internal_archive)?;
+            compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.importpath, &internal, &available, None, &self.gc_goopts, &internal_archive)?;
         }
         let xpath = format!("{}_test", self.importpath);
         if !external.is_empty() {
             let mut with_internal = available.clone();
             if !internal.is_empty() {
-                with_internal.insert(self.importpath.clone(), internal_archive.clone());
+                with_internal.insert(self.importpath.clone(), (self.importpath.clone(), internal_archive.clone()));
             }
-            compile_package_files(ctx, &self.toolchain, &env, &self.label, &xpath, &external, &with_internal, &self.gc_goopts, &external_archive)?;
+            compile_package_files(ctx, &self.toolchain, &env, &self.label, &xpath, &external, &with_internal, None, &self.gc_goopts, &external_archive)?;
         }
         // The generated main, as `go test` writes it.
         let (internal_tests, internal_main) = test_functions(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
@@ -565,14 +524,15 @@ impl InProcess for GoTestBinary {
             file: go_source::scan("_test/testmain.go", &main).map_err(|e| anyhow!("{e}"))?,
             text: main.clone(),
         };
-        let mut for_main = self.std.clone();
+        let mut for_main: BTreeMap<String, (String, String)> =
+            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         if !internal.is_empty() {
-            for_main.insert(self.importpath.clone(), internal_archive.clone());
+            for_main.insert(self.importpath.clone(), (self.importpath.clone(), internal_archive.clone()));
         }
         if !external.is_empty() {
-            for_main.insert(xpath.clone(), external_archive.clone());
+            for_main.insert(xpath.clone(), (xpath.clone(), external_archive.clone()));
         }
-        compile_package_files(ctx, &self.toolchain, &env, &self.label, "main", &[&main_file], &for_main, &[], "_test/main.a")?;
+        compile_package_files(ctx, &self.toolchain, &env, &self.label, "main", &[&main_file], &for_main, None, &[], "_test/main.a")?;
         // Link everything.
         let root = ctx.exec_root.clone();
         let mut importcfg = String::new();

@@ -94,6 +94,64 @@ fn hash_reader(r: &mut impl Read) -> Result<String> {
 pub enum BaseRef {
     /// An OCI layout directory (another oci_image, or a pulled image).
     Layout(String),
+    /// A `docker save` tarball or an OCI-layout tarball (beyond rules_oci, #700/#413).
+    Tarball(String),
+}
+
+/// Unpacks a base image tarball into an OCI layout directory: an OCI-layout tarball as it is;
+/// a `docker save` archive by turning its manifest.json into an OCI manifest.
+fn base_from_tarball(tarball: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let unpacked = dir.join("_unpacked");
+    let file = std::fs::File::open(tarball).with_context(|| format!("opening base tarball {}", tarball.display()))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+            bail!("base tarball {}: unsafe member name {}", tarball.display(), path.display());
+        }
+        if entry.header().entry_type().is_file() {
+            let dest = unpacked.join(&path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            entry.unpack(&dest)?;
+        }
+    }
+    if unpacked.join("index.json").is_file() && unpacked.join("oci-layout").is_file() {
+        std::fs::rename(&unpacked, dir.join("layout"))?;
+        return Ok(());
+    }
+    let manifest: Value = serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).with_context(|| format!("base tarball {}: neither an OCI layout nor a docker save archive", tarball.display()))?)?;
+    let entry = manifest.get(0).context("docker save manifest.json is empty")?;
+    let config_bytes = std::fs::read(unpacked.join(entry["Config"].as_str().context("manifest.json without Config")?))?;
+    let writer = LayoutWriter::create(&dir.join("layout"))?;
+    let config_digest = writer.write_blob(&config_bytes)?;
+    let mut layers = Vec::new();
+    for l in entry["Layers"].as_array().context("manifest.json without Layers")? {
+        let path = unpacked.join(l.as_str().context("layer path")?);
+        let (hex, size) = crate::exec::digest::file_sha256(&path)?;
+        let digest = format!("sha256:{hex}");
+        let mut head = [0u8; 4];
+        let n = std::fs::File::open(&path)?.read(&mut head)?;
+        writer.link_blob(&digest, &path)?;
+        layers.push(serde_json::json!({
+            "mediaType": image_config::layer_media_type(image_config::sniff_compression(&head[..n]), false),
+            "digest": digest,
+            "size": size,
+        }));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": image_config::OCI_MANIFEST,
+        "config": {"mediaType": image_config::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let bytes = image_config::canonical_json(&manifest);
+    let digest = writer.write_blob(&bytes)?;
+    writer.write_index(&image_config::layout_index(image_config::OCI_MANIFEST, &digest, bytes.len() as u64))?;
+    Ok(())
 }
 
 /// The files of oci_image's file attributes (exec paths), as rules_oci's macro writes them.
@@ -142,9 +200,18 @@ impl InProcess for BuildImage {
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let out_dir = ctx.output(&self.out_dir)?.clone();
         let writer = LayoutWriter::create(&out_dir)?;
-        let base = match &self.base {
-            Some(BaseRef::Layout(dir)) => {
-                let layout = Layout::read(ctx.input(dir)?).with_context(|| format!("reading the base image {dir}"))?;
+        let base_dir = match &self.base {
+            Some(BaseRef::Layout(dir)) => Some(ctx.input(dir)?.clone()),
+            Some(BaseRef::Tarball(tar)) => {
+                let dir = ctx.exec_root.join("_base");
+                base_from_tarball(ctx.input(tar)?, &dir)?;
+                Some(dir.join("layout"))
+            }
+            None => None,
+        };
+        let base = match &base_dir {
+            Some(dir) => {
+                let layout = Layout::read(dir).with_context(|| format!("reading the base image {}", dir.display()))?;
                 // The base's blobs are linked, not copied.
                 let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
                 digests.extend(layout.layer_digests.iter().cloned());
@@ -362,5 +429,27 @@ mod tests {
         assert_eq!(jq_path(&v, ".manifests[0].digest").unwrap(), "sha256:abc");
         assert!(jq_path(&v, ".manifests | length").is_err());
         assert_eq!(jq_path(&v, ".nope").unwrap(), &Value::Null);
+    }
+}
+
+/// Fetches an `oci_pull` image into a layout directory (by digest when one is given, so the
+/// result is reproducible and the action key never goes stale).
+#[derive(Serialize)]
+pub struct PullImage {
+    pub reference: String,
+    pub platform: Option<String>,
+    pub out_dir: String,
+}
+
+impl InProcess for PullImage {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let reference = crate::oci::registry::Reference::parse(&self.reference)?;
+        let client = crate::oci::registry::Client::new(&[])?;
+        let dest = ctx.output(&self.out_dir)?.clone();
+        crate::oci::push::pull(&client, &reference, self.platform.as_deref(), &dest)
     }
 }

@@ -106,8 +106,22 @@ impl InProcess for RunTest {
 /// the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, text
 /// report, JUnit report).
 fn run_structure_tests(image: &std::path::Path, configs: &[std::path::PathBuf], driver: &str, platform: &str) -> Result<(bool, String, Option<String>)> {
-    let _ = (image, configs, driver, platform);
-    anyhow::bail!("container_structure_test cannot run yet: ocib's structure test runner is not part of this build")
+    let mut parsed = Vec::new();
+    for c in configs {
+        parsed.push(crate::cst::parse_config(c)?);
+    }
+    let driver = match driver {
+        "docker" => {
+            let tag = crate::cst::default_image_tag(image)?;
+            crate::cst::load_layout_into_docker(image, &tag)?;
+            crate::cst::Driver::Docker { image: tag }
+        }
+        "tar" => crate::cst::Driver::Layout { dir: image.to_path_buf() },
+        other => anyhow::bail!("the '{other}' driver is not supported by ocib's structure test runner"),
+    };
+    let results = crate::cst::run(&parsed, &driver, platform)?;
+    let passed = !results.is_empty() && results.iter().all(|r| r.pass);
+    Ok((passed, crate::cst::format_text(&results), Some(crate::cst::format_junit(&results, "container-structure-test.test"))))
 }
 
 fn xml_escape(s: &str) -> String {

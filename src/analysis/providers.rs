@@ -43,6 +43,9 @@ pub enum TestRun {
 pub enum RunAction {
     /// Load an image into a container engine (`oci_tarball`, `oci_load`).
     LoadImage { layout: Artifact, repo_tags: Artifact, loader: Option<Artifact> },
+    /// Push an image to a registry (`oci_push`); `{KEY}` in the repository and tags are
+    /// stamped when `stamp`.
+    Push { layout: Artifact, repository: Option<String>, repository_file: Option<Artifact>, remote_tags: Option<Artifact>, stamp: bool },
 }
 
 /// A compiled Go package.

@@ -157,9 +157,17 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
     if !replace {
         files.extend(target.providers.executable.iter().cloned());
         // What `ocib run` needs: an image to load is built with the target.
-        if let Some(crate::analysis::RunAction::LoadImage { layout, repo_tags, loader }) = &target.providers.run {
-            files.extend([layout.clone(), repo_tags.clone()]);
-            files.extend(loader.iter().cloned());
+        match &target.providers.run {
+            Some(crate::analysis::RunAction::LoadImage { layout, repo_tags, loader }) => {
+                files.extend([layout.clone(), repo_tags.clone()]);
+                files.extend(loader.iter().cloned());
+            }
+            Some(crate::analysis::RunAction::Push { layout, repository_file, remote_tags, .. }) => {
+                files.push(layout.clone());
+                files.extend(repository_file.iter().cloned());
+                files.extend(remote_tags.iter().cloned());
+            }
+            None => {}
         }
     }
     for g in groups {

@@ -4,6 +4,7 @@
 mod build;
 mod clean;
 mod cquery;
+mod push;
 mod query;
 pub mod rc;
 mod run;
@@ -51,6 +52,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Query the target graph: `ocib query 'kind(oci_push, //...)'`.
     Query(query::QueryArgs),
+    /// Build and push every `oci_push` target of the patterns: `ocib push --stamp //...`.
+    Push(push::PushArgs),
     /// Query the configured graph: `ocib cquery //x:y --output=files`.
     Cquery(cquery::CqueryArgs),
     /// Remove outputs (`--expunge`: the cache too).
@@ -241,6 +244,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Cquery(c) => cquery::run(c, &cwd),
         Command::Clean(c) => clean::run(c, &cwd),
         Command::Run(r) => run::run(r, &cwd),
+        Command::Push(p) => push::run(p, &cwd),
         Command::Test(t) => test::run(t, &cwd),
     }
 }

@@ -169,6 +169,7 @@ pub fn command_chain(command: &str) -> Vec<&'static str> {
     let mut chain = vec!["common"];
     match command {
         "build" => chain.push("build"),
+        "push" => chain.extend(["build", "run"]),
         "test" | "run" | "clean" | "info" | "cquery" | "aquery" | "print_action" | "config" | "mobile-install" => {
             chain.push("build");
             chain.push(match command {

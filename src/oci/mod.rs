@@ -3,4 +3,6 @@
 
 pub mod image_config;
 pub mod layout;
+pub mod push;
+pub mod registry;
 pub mod tarball;

@@ -21,6 +21,7 @@ mod go_test;
 mod oci_image;
 mod oci_image_index;
 mod oci_load;
+mod oci_pull;
 mod oci_push;
 mod oci_tarball;
 mod pkg_files;
@@ -273,6 +274,8 @@ pub fn analyze(ctx: &mut crate::analysis::RuleContext) -> Result<crate::analysis
         "pkg_mklink_impl" => pkg_mklink::analyze(ctx),
         "pkg_filegroup" => pkg_filegroup::analyze(ctx),
         "oci_image" => oci_image::analyze(ctx),
+        "oci_push" => oci_push::analyze(ctx),
+        "copy_to_directory" => oci_pull::analyze(ctx),
         "oci_image_index" => oci_image_index::analyze(ctx),
         "oci_tarball" => oci_tarball::analyze(ctx),
         "oci_load" => oci_load::analyze(ctx),

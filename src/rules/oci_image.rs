@@ -36,11 +36,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         None => None,
         Some(label) => {
             let target = ctx.dep(&label)?;
-            match &target.providers.oci_layout {
-                Some(layout) => Some(layout.clone()),
-                None => {
+            match (&target.providers.oci_layout, target.providers.files.as_slice()) {
+                (Some(layout), _) => Some((layout.clone(), false)),
+                // A docker save or OCI-layout tarball.
+                (None, [one]) if one.exec_path.ends_with(".tar") => Some((one.clone(), true)),
+                _ => {
                     return Err(AnalysisError::new(format!(
-                        "attribute 'base': '{label}' is not an image (oci_image, oci_image_index or a pulled image)"
+                        "attribute 'base': '{label}' is not an image (oci_image, oci_image_index, a pulled image, or an image .tar)"
                     )));
                 }
             }
@@ -91,7 +93,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         volumes: file_attr(ctx, "volumes", &mut inputs)?,
         created: file_attr(ctx, "created", &mut inputs)?,
     };
-    if let Some(b) = &base {
+    if let Some((b, _)) = &base {
         inputs.push(b.clone());
     }
     let out_dir = ctx.declare(&name);
@@ -100,7 +102,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let workdir = Some(ctx.string("workdir")?).filter(|s| !s.is_empty());
     let code = BuildImage {
         label: ctx.label().to_string(),
-        base: base.as_ref().map(|b| BaseRef::Layout(b.exec_path.clone())),
+        base: base.as_ref().map(|(b, tarball)| if *tarball { BaseRef::Tarball(b.exec_path.clone()) } else { BaseRef::Layout(b.exec_path.clone()) }),
         layers,
         files,
         user,

@@ -1,0 +1,63 @@
+//! `ocib push PATTERNS`: the CI step that stamps and pushes every `oci_push` target of the
+//! patterns, in parallel, with one summary (`repository@digest tags`), and a non-zero exit if
+//! any push failed.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::build::{BuildOptions, build, prepare};
+use super::exit;
+use crate::analysis::RunAction;
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub opts: BuildOptions,
+    /// Extra tag for every image.
+    #[arg(long = "tag", short = 't')]
+    pub tag: Vec<String>,
+    /// Target patterns; only `oci_push` targets are pushed.
+    pub patterns: Vec<String>,
+}
+
+pub fn run(args: PushArgs, cwd: &Path) -> i32 {
+    let mut prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    prepared.labels.retain(|l| {
+        prepared.loader.package(&l.package_id()).ok().is_some_and(|p| {
+            matches!(p.target(&l.name), Some(crate::graph::TargetRef::Rule(r)) if r.kind == "oci_push")
+        })
+    });
+    if prepared.labels.is_empty() {
+        eprintln!("ERROR: no oci_push targets in {}", args.patterns.join(" "));
+        return exit::BAD_COMMAND_LINE;
+    }
+    let targets = match build(&args.opts, &prepared) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let root = prepared.ws.root.clone();
+    let extra: Vec<String> = args.tag.iter().flat_map(|t| ["--tag".to_owned(), t.clone()]).collect();
+    let results: Vec<(String, anyhow::Result<String>)> = targets
+        .par_iter()
+        .filter_map(|t| match &t.providers.run {
+            Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), super::run::push_target(push, &root, &extra))),
+            _ => None,
+        })
+        .collect();
+    let mut failed = 0;
+    for (label, result) in &results {
+        match result {
+            Ok(summary) => println!("{label}: {summary}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("ERROR: {label}: push failed: {e:#}");
+            }
+        }
+    }
+    eprintln!("INFO: pushed {} of {} images", results.len() - failed, results.len());
+    if failed == 0 { exit::SUCCESS } else { exit::BUILD_FAILED }
+}

@@ -1,0 +1,126 @@
+//! Pushing an image layout to a registry (rules_oci's `oci_push`): every blob the registry
+//! does not have (HEAD first, so an unchanged image uploads nothing), in parallel; then the
+//! manifest by digest; then the tags. Tags are set only after the image is complete, so a
+//! failed push never leaves a tag pointing at a partial image.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+
+use super::registry::{Client, Reference};
+use super::tarball::Layout;
+
+/// What one push did.
+pub struct PushResult {
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub blobs_uploaded: usize,
+    pub blobs_present: usize,
+}
+
+/// `registry/path` without tag or digest, as `oci_push`'s `repository` must be.
+pub fn check_repository(repository: &str) -> Result<Reference> {
+    let reference = Reference::parse(repository).with_context(|| format!("repository '{repository}'"))?;
+    if reference.tag.is_some() || reference.digest.is_some() {
+        bail!("repository '{repository}' must not contain a tag or digest; use remote_tags or --tag");
+    }
+    Ok(reference)
+}
+
+/// Pushes the image (or index) in `layout_dir` to `repository`, then tags it.
+pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String]) -> Result<PushResult> {
+    let reference = check_repository(repository)?;
+    let (registry, repo) = (reference.registry.as_str(), reference.repository.as_str());
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout_dir.join("index.json")).with_context(|| format!("reading {}/index.json", layout_dir.display()))?)?;
+    let top = index["manifests"].as_array().and_then(|m| m.first()).context("index.json names no manifest")?;
+    let top_digest = top["digest"].as_str().context("index.json: manifest without digest")?.to_owned();
+    let top_type = top["mediaType"].as_str().unwrap_or(super::image_config::OCI_MANIFEST).to_owned();
+    let blob = |d: &str| -> Result<std::path::PathBuf> { Ok(layout_dir.join("blobs/sha256").join(super::layout::digest_hex(d)?)) };
+
+    // The manifests to put (children before a parent index) and the blobs they reference.
+    let mut manifests: Vec<(String, String)> = Vec::new();
+    let mut blobs: Vec<String> = Vec::new();
+    let mut pending = vec![(top_digest.clone(), top_type.clone())];
+    while let Some((digest, media_type)) = pending.pop() {
+        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(&digest)?)?)?;
+        if let Some(children) = body["manifests"].as_array() {
+            for c in children {
+                let d = c["digest"].as_str().context("index entry without digest")?;
+                let t = c["mediaType"].as_str().unwrap_or(super::image_config::OCI_MANIFEST);
+                pending.push((d.to_owned(), t.to_owned()));
+            }
+        } else {
+            blobs.push(body["config"]["digest"].as_str().context("manifest without config")?.to_owned());
+            for l in body["layers"].as_array().into_iter().flatten() {
+                blobs.push(l["digest"].as_str().context("layer without digest")?.to_owned());
+            }
+        }
+        manifests.push((digest, media_type));
+    }
+    blobs.sort();
+    blobs.dedup();
+    let uploads: Vec<Result<bool>> = blobs.par_iter().map(|d| client.upload_blob(registry, repo, d, &blob(d)?)).collect();
+    let mut uploaded = 0;
+    for u in uploads {
+        if u? {
+            uploaded += 1;
+        }
+    }
+    // Children first: the top manifest (pushed by digest) last.
+    for (digest, media_type) in manifests.iter().rev() {
+        let body = std::fs::read(blob(digest)?)?;
+        client.put_manifest(registry, repo, digest, media_type, &body)?;
+    }
+    let top_body = std::fs::read(blob(&top_digest)?)?;
+    for tag in tags {
+        client.put_manifest(registry, repo, tag, &top_type, &top_body).with_context(|| format!("tagging {tag}"))?;
+    }
+    Ok(PushResult {
+        repository: format!("{registry}/{repo}"),
+        digest: top_digest,
+        tags: tags.to_vec(),
+        blobs_uploaded: uploaded,
+        blobs_present: blobs.len() - uploaded,
+    })
+}
+
+/// Fetches an image into an OCI layout directory: the manifest (the platform's one from an
+/// index), its config and layers, each verified by digest.
+pub fn pull(client: &Client, image: &Reference, platform: Option<&str>, dest: &Path) -> Result<()> {
+    let writer = super::layout::LayoutWriter::create(dest)?;
+    let (registry, repo) = (image.registry.as_str(), image.repository.as_str());
+    let reference = image.digest.clone().or_else(|| image.tag.clone()).context("an image to pull needs a digest or a tag")?;
+    let (mut media_type, mut body, mut digest) = client.get_manifest(registry, repo, &reference)?;
+    let parsed: serde_json::Value = serde_json::from_slice(&body)?;
+    if let Some(entries) = parsed["manifests"].as_array() {
+        let want = platform.unwrap_or("linux/amd64");
+        let mut parts = want.split('/');
+        let (os, arch, variant) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
+        let entry = entries
+            .iter()
+            .find(|e| {
+                let p = &e["platform"];
+                p["os"] == os && p["architecture"] == arch && variant.is_none_or(|v| p["variant"] == v)
+            })
+            .with_context(|| format!("{registry}/{repo}:{reference} has no image for {want}"))?;
+        let child = entry["digest"].as_str().context("index entry without digest")?.to_owned();
+        (media_type, body, digest) = client.get_manifest(registry, repo, &child)?;
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&body)?;
+    let blobs_dir = dest.join("blobs/sha256");
+    let mut wanted = vec![manifest["config"]["digest"].as_str().context("manifest without config")?.to_owned()];
+    for l in manifest["layers"].as_array().into_iter().flatten() {
+        wanted.push(l["digest"].as_str().context("layer without digest")?.to_owned());
+    }
+    for d in &wanted {
+        client.get_blob(registry, repo, d, &blobs_dir.join(super::layout::digest_hex(d)?))?;
+    }
+    let written = writer.write_blob(&body)?;
+    if written != digest {
+        bail!("manifest of {registry}/{repo} has digest {written}, expected {digest}");
+    }
+    writer.write_index(&super::image_config::layout_index(&media_type, &digest, body.len() as u64))?;
+    Ok(())
+}

@@ -1,0 +1,1418 @@
+//! A small blocking client for the OCI distribution API: exactly what `oci_push` and `oci_pull`
+//! need (blob HEAD/upload/mount/download, manifest PUT/GET), with Docker's auth flows
+//! (Basic, and Bearer tokens from `WWW-Authenticate`), docker config credentials (see
+//! [`auth`]) and retries with backoff.
+//!
+//! Blocking because callers run pushes and pulls from rayon/thread pools; one
+//! `reqwest::blocking::Client` is shared so connections are pooled across calls and threads.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use regex::Regex;
+use reqwest::blocking::{Body, RequestBuilder, Response};
+use reqwest::header::{self, HeaderMap};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Credentials (docker config, credential helpers): part of the client, so it lives below it.
+pub mod auth;
+
+use auth::{Credential, Keychain};
+use crate::exec::digest::{hex, sha256_hex};
+
+/// Blobs up to this size go up in one PUT; larger ones in PATCH chunks, so that a registry
+/// (or a proxy in front of it) with a request size limit still accepts them.
+const MONOLITHIC_LIMIT: u64 = 64 << 20;
+/// Chunk size for chunked uploads (registries may ask for more with `OCI-Chunk-Min-Length`).
+const CHUNK_SIZE: u64 = 32 << 20;
+/// Attempts for one idempotent step (the first try included).
+const ATTEMPTS: u32 = 4;
+/// First backoff delay; doubled each retry.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// A `Retry-After` longer than this is not honoured: the step fails instead of hanging.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Manifests are small; a registry sending more is broken or hostile.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Timeout for requests without a large body (also the per-read stall timeout of downloads).
+const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The manifest media types we can handle, in order of preference.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
+
+static REPOSITORY_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$").expect("valid regex")
+});
+static TAG_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("valid regex"));
+static DIGEST_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").expect("valid regex"));
+static SHA256_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("valid regex"));
+static REGISTRY_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
+        .expect("valid regex")
+});
+
+/// An image reference, `registry/repository[:tag][@digest]`, normalised like Docker does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Parses by Docker's rules (which `oci_pull`'s `image` attribute follows): the first path
+    /// component is a registry only if it has a `.` or `:` or is `localhost`, otherwise the
+    /// reference is on Docker Hub (`index.docker.io`, with `library/` for one-component names);
+    /// `docker.io` and `registry-1.docker.io` are Hub aliases. An `http(s)://` prefix is accepted
+    /// and dropped, as rules_oci does.
+    pub fn parse(s: &str) -> Result<Reference> {
+        let bad = |why: &str| anyhow!("invalid image reference {s:?}: {why}");
+        let rest = s.trim();
+        let rest = rest.strip_prefix("https://").or_else(|| rest.strip_prefix("http://")).unwrap_or(rest);
+        if rest.is_empty() {
+            return Err(bad("empty"));
+        }
+        let (rest, digest) = match rest.split_once('@') {
+            Some((r, d)) => {
+                if !DIGEST_RE.is_match(d) {
+                    return Err(bad("malformed digest"));
+                }
+                if d.starts_with("sha256:") && !SHA256_RE.is_match(d) {
+                    return Err(bad("a sha256 digest is 64 lower-case hex digits"));
+                }
+                (r, Some(d.to_string()))
+            }
+            None => (rest, None),
+        };
+        // A ':' after the last '/' starts the tag; one before it is a registry port.
+        let (name, tag) = match rest.rfind(':') {
+            Some(i) if i > rest.rfind('/').unwrap_or(0) || !rest.contains('/') => {
+                let tag = &rest[i + 1..];
+                if !TAG_RE.is_match(tag) {
+                    return Err(bad("malformed tag"));
+                }
+                (&rest[..i], Some(tag.to_string()))
+            }
+            _ => (rest, None),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, path)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+                (first.to_string(), path.to_string())
+            }
+            _ => (auth::DOCKER_HUB.to_string(), name.to_string()),
+        };
+        let registry = match registry.to_ascii_lowercase().as_str() {
+            "docker.io" | "registry-1.docker.io" | "index.docker.io" => auth::DOCKER_HUB.to_string(),
+            _ => registry,
+        };
+        let repository =
+            if registry == auth::DOCKER_HUB && !repository.contains('/') { format!("library/{repository}") } else { repository };
+        if !REGISTRY_RE.is_match(&registry) {
+            return Err(bad("malformed registry host"));
+        }
+        if !REPOSITORY_RE.is_match(&repository) {
+            return Err(bad("repository must be lower-case letters, digits and separators (. _ __ - /)"));
+        }
+        Ok(Reference { registry, repository, tag, digest })
+    }
+
+    /// What to ask the registry for: the digest if there is one (it pins the content), else
+    /// the tag, else `latest` (Docker's default).
+    pub fn reference(&self) -> &str {
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One challenge from a `WWW-Authenticate` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Basic { realm: Option<String> },
+    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+}
+
+/// Parses `WWW-Authenticate` (RFC 7235: `scheme param=value, param="quoted, value"`). Returns
+/// the first Basic or Bearer challenge; other schemes are skipped.
+pub fn parse_www_authenticate(value: &str) -> Option<Challenge> {
+    let mut chars = value.trim().chars().peekable();
+    let mut challenges: Vec<(String, HashMap<String, String>)> = Vec::new();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        let mut token = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() || c == ',' || c == '=' {
+                break;
+            }
+            token.push(c);
+            chars.next();
+        }
+        if token.is_empty() {
+            break;
+        }
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+            chars.next();
+        }
+        if chars.peek() == Some(&'=') {
+            // A parameter of the current challenge.
+            chars.next();
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            let mut val = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => val.extend(chars.next()),
+                        '"' => break,
+                        c => val.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c.is_whitespace() {
+                        break;
+                    }
+                    val.push(c);
+                    chars.next();
+                }
+            }
+            if let Some((_, params)) = challenges.last_mut() {
+                params.insert(token.to_ascii_lowercase(), val);
+            }
+        } else {
+            challenges.push((token.to_ascii_lowercase(), HashMap::new()));
+        }
+    }
+    challenges.into_iter().find_map(|(scheme, mut p)| match scheme.as_str() {
+        "basic" => Some(Challenge::Basic { realm: p.remove("realm") }),
+        "bearer" => Some(Challenge::Bearer { realm: p.remove("realm")?, service: p.remove("service"), scope: p.remove("scope") }),
+        _ => None,
+    })
+}
+
+/// An `Authorization` header value. Its own type so that `Debug` can never print it.
+#[derive(Clone)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    header: Secret,
+    expires: Instant,
+}
+
+/// What we know about authenticating to one registry.
+#[derive(Debug, Default)]
+struct RegistryAuth {
+    /// Set once the registry asked for Basic auth: then every request carries it up front.
+    basic: Option<Secret>,
+    /// Bearer tokens by scope string.
+    tokens: HashMap<String, CachedToken>,
+}
+
+/// The registry, repository and access one request needs; also the context for its errors.
+struct Target<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    /// Token scopes, e.g. `repository:foo:pull,push`.
+    scopes: Vec<String>,
+}
+
+impl Target<'_> {
+    fn scope_key(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+/// How one attempt at a step failed: worth retrying (5xx, 429, connection trouble) or not.
+enum Failure {
+    Retry { error: anyhow::Error, after: Option<Duration> },
+    Fatal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Fatal(e)
+    }
+}
+
+type Attempt<T> = std::result::Result<T, Failure>;
+
+/// The registry client. `Send + Sync`: share one across threads.
+pub struct Client {
+    http: reqwest::blocking::Client,
+    insecure: Vec<String>,
+    keychain: Keychain,
+    auth: Mutex<HashMap<String, RegistryAuth>>,
+    requests: AtomicU64,
+}
+
+/// Hand-written: the auth cache holds tokens and Basic credentials.
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("insecure", &self.insecure)
+            .field("keychain", &self.keychain)
+            .field("requests_sent", &self.requests_sent())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// `insecure`: registries to talk plain http to (localhost and 127.0.0.1 always are, like
+    /// Docker). Credentials come from the docker config of the environment.
+    pub fn new(insecure: &[String]) -> Result<Client> {
+        Client::with_keychain(insecure, Keychain::from_env())
+    }
+
+    /// Like [`Client::new`] with an explicit keychain (tests, or a `config` attribute).
+    pub fn with_keychain(insecure: &[String], keychain: Keychain) -> Result<Client> {
+        // reqwest is built without a default crypto provider; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::blocking::Client::builder()
+            .user_agent(concat!("ocib/", env!("CARGO_PKG_VERSION")))
+            // No overall timeout: a large blob legitimately takes long. Small requests set
+            // their own; stalled uploads are caught by TCP_USER_TIMEOUT and keepalives.
+            .timeout(None)
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_user_timeout(Duration::from_secs(120))
+            // Blob downloads redirect to object storage; reqwest drops Authorization on
+            // cross-host redirects, which is what S3/GCS signed URLs require.
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .context("cannot create the HTTP client")?;
+        Ok(Client {
+            http,
+            insecure: insecure.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            keychain,
+            auth: Mutex::default(),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// HTTP requests sent so far (token requests and retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn blob_exists(&self, registry: &str, repository: &str, digest: &str) -> Result<bool> {
+        check_names(registry, repository)?;
+        check_digest(digest)?;
+        let target = Target { registry, repository, scopes: vec![pull_scope(repository)] };
+        let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
+        self.retrying(&target, "HEAD blob", || {
+            let resp = self.send(&target, || Ok(self.http.head(url.clone()).timeout(SMALL_REQUEST_TIMEOUT)))?;
+            match resp.status() {
+                StatusCode::OK => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(status_failure(&target, &format!("HEAD blob {digest}"), resp)),
+            }
+        })
+    }
+
+    /// Uploads the blob at `path` (whose sha256 is `digest`), unless the registry has it already
+    /// (then only a HEAD is sent and the result is false). Up to 64 MiB go in one PUT; larger
+    /// blobs in PATCH chunks. The file is streamed, never read whole. A failed attempt starts
+    /// a new upload session: registries do not agree on how to resume one.
+    pub fn upload_blob(&self, registry: &str, repository: &str, digest: &str, path: &Path) -> Result<bool> {
+        if self.blob_exists(registry, repository, digest)? {
+            return Ok(false);
+        }
+        let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+        let target = Target { registry, repository, scopes: vec![push_scope(repository)] };
+        self.retrying(&target, "blob upload", || {
+            let location = self.start_upload(&target)?;
+            let result = if size <= MONOLITHIC_LIMIT {
+                self.put_monolithic(&target, &location, digest, path, size)
+            } else {
+                self.put_chunked(&target, location.clone(), digest, path, size)
+            };
+            if result.is_err() {
+                self.cancel_upload(&target, &location);
+            }
+            result
+        })?;
+        Ok(true)
+    }
+
+    /// Asks the registry to mount `digest` from `from_repository` into `repository` without
+    /// uploading. `Ok(false)` when it declines (it may not have the blob, or not let us read
+    /// the source): the caller then uploads. The upload session a decline opens is cancelled.
+    pub fn mount_blob(&self, registry: &str, repository: &str, digest: &str, from_repository: &str) -> Result<bool> {
+        check_names(registry, repository)?;
+        check_names(registry, from_repository)?;
+        check_digest(digest)?;
+        let target = Target { registry, repository, scopes: vec![push_scope(repository), pull_scope(from_repository)] };
+        let mut url = self.url(registry, &format!("/v2/{repository}/blobs/uploads/"))?;
+        url.query_pairs_mut().append_pair("mount", digest).append_pair("from", from_repository);
+        let what = format!("mount {digest} from {from_repository}");
+        self.retrying(&target, &what, || {
+            let resp =
+                self.send(&target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
+            match resp.status() {
+                StatusCode::CREATED => Ok(true),
+                StatusCode::ACCEPTED => {
+                    if let Ok(location) = self.location(&target, &resp) {
+                        self.cancel_upload(&target, &location);
+                    }
+                    Ok(false)
+                }
+                _ => Err(status_failure(&target, &what, resp)),
+            }
+        })
+    }
+
+    /// PUTs a manifest under `reference` (a tag or a digest) and returns its digest: the one the
+    /// registry reports, else the sha256 of `body`. Pushing by digest checks they agree.
+    pub fn put_manifest(&self, registry: &str, repository: &str, reference: &str, media_type: &str, body: &[u8]) -> Result<String> {
+        check_names(registry, repository)?;
+        check_reference(reference)?;
+        let target = Target { registry, repository, scopes: vec![push_scope(repository)] };
+        let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
+        let computed = format!("sha256:{}", sha256_hex(body));
+        let what = format!("PUT manifest {reference}");
+        let reported = self.retrying(&target, &what, || {
+            let resp = self.send(&target, || {
+                Ok(self
+                    .http
+                    .put(url.clone())
+                    .header(header::CONTENT_TYPE, media_type)
+                    .body(body.to_vec())
+                    .timeout(SMALL_REQUEST_TIMEOUT))
+            })?;
+            match resp.status() {
+                StatusCode::CREATED | StatusCode::OK | StatusCode::ACCEPTED => Ok(header_str(resp.headers(), "docker-content-digest")),
+                _ => Err(status_failure(&target, &what, resp)),
+            }
+        })?;
+        let digest = reported.unwrap_or_else(|| computed.clone());
+        if reference.contains(':') && digest != reference {
+            bail!("{}: manifest pushed as {reference} but the registry stored it as {digest}", context(&target));
+        }
+        Ok(digest)
+    }
+
+    /// GETs a manifest by tag or digest: (media type, bytes, digest). The digest is computed
+    /// from the bytes, and must equal `reference` when that is a digest: a registry (or a cache
+    /// in front of it) must not be able to substitute content.
+    pub fn get_manifest(&self, registry: &str, repository: &str, reference: &str) -> Result<(String, Vec<u8>, String)> {
+        check_names(registry, repository)?;
+        check_reference(reference)?;
+        let target = Target { registry, repository, scopes: vec![pull_scope(repository)] };
+        let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
+        let what = format!("GET manifest {reference}");
+        let (content_type, body) = self.retrying(&target, &what, || {
+            let resp = self.send(&target, || {
+                Ok(self.http.get(url.clone()).header(header::ACCEPT, MANIFEST_ACCEPT).timeout(SMALL_REQUEST_TIMEOUT))
+            })?;
+            if resp.status() != StatusCode::OK {
+                return Err(status_failure(&target, &what, resp));
+            }
+            let content_type = header_str(resp.headers(), "content-type");
+            let mut body = Vec::new();
+            resp.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut body).map_err(|e| transient(&target, &what, e.into()))?;
+            if body.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(Failure::Fatal(anyhow!("{}: {what}: manifest larger than {MAX_MANIFEST_BYTES} bytes", context(&target))));
+            }
+            Ok((content_type, body))
+        })?;
+        let digest = format!("sha256:{}", sha256_hex(&body));
+        if reference.contains(':') && digest != reference {
+            bail!("{}: manifest {reference} has digest {digest}: content does not match", context(&target));
+        }
+        let media_type = content_type
+            .map(|c| c.split(';').next().unwrap_or_default().trim().to_string())
+            .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain")
+            .or_else(|| media_type_field(&body))
+            .ok_or_else(|| anyhow!("{}: manifest {reference} has no media type", context(&target)))?;
+        Ok((media_type, body, digest))
+    }
+
+    /// Downloads a blob into `dest`, verifying its sha256 while streaming. Written to a
+    /// temporary file next to `dest` and renamed, so `dest` is either absent or complete and
+    /// correct. Redirects (to S3/GCS) are followed.
+    pub fn get_blob(&self, registry: &str, repository: &str, digest: &str, dest: &Path) -> Result<()> {
+        check_names(registry, repository)?;
+        check_digest(digest)?;
+        let Some(expected) = digest.strip_prefix("sha256:") else {
+            bail!("{registry}/{repository}: cannot verify blob {digest}: only sha256 digests are supported");
+        };
+        let target = Target { registry, repository, scopes: vec![pull_scope(repository)] };
+        let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
+        let what = format!("GET blob {digest}");
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = dest.file_name().ok_or_else(|| anyhow!("{} is not a file path", dest.display()))?;
+        // Unique per process and call, so concurrent downloads of one blob cannot collide.
+        static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
+        let n = DOWNLOADS.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{}.{}-{n}.tmp", name.to_string_lossy(), std::process::id()));
+        let result = self.retrying(&target, &what, || {
+            let mut resp = self.send(&target, || Ok(self.http.get(url.clone()).timeout(SMALL_REQUEST_TIMEOUT)))?;
+            if resp.status() != StatusCode::OK {
+                return Err(status_failure(&target, &what, resp));
+            }
+            let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let mut writer = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new() };
+            // Errors mid-body are connection trouble: retry from the start.
+            resp.copy_to(&mut writer).map_err(|e| transient(&target, &what, reqwest_error(e)))?;
+            let file = writer.inner.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
+            file.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
+            let actual = hex(&writer.hasher.finalize());
+            if actual != expected {
+                return Err(Failure::Fatal(anyhow!("{}: blob {digest} downloaded with digest sha256:{actual}", context(&target))));
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => std::fs::rename(&tmp, dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    // ---- upload steps ----
+
+    /// POST …/blobs/uploads/ → the session URL.
+    fn start_upload(&self, target: &Target) -> Attempt<Url> {
+        let url = self.url(target.registry, &format!("/v2/{}/blobs/uploads/", target.repository))?;
+        let resp = self.send(target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(status_failure(target, "start blob upload", resp));
+        }
+        self.location(target, &resp).map_err(Failure::Fatal)
+    }
+
+    fn put_monolithic(&self, target: &Target, location: &Url, digest: &str, path: &Path, size: u64) -> Attempt<()> {
+        let mut url = location.clone();
+        url.query_pairs_mut().append_pair("digest", digest);
+        let resp = self.send(target, || {
+            let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(self
+                .http
+                .put(url.clone())
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Body::sized(file, size)))
+        })?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(status_failure(target, &format!("upload blob {digest}"), resp));
+        }
+        Ok(())
+    }
+
+    /// PATCH chunks with `Content-Range`, following the `Location` each response returns, then
+    /// PUT ?digest= with no body to close the session.
+    fn put_chunked(&self, target: &Target, mut location: Url, digest: &str, path: &Path, size: u64) -> Attempt<()> {
+        let mut offset = 0u64;
+        while offset < size {
+            let len = CHUNK_SIZE.min(size - offset);
+            let resp = self.send(target, || {
+                let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+                file.seek(SeekFrom::Start(offset)).with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(self
+                    .http
+                    .patch(location.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_RANGE, format!("{}-{}", offset, offset + len - 1))
+                    .body(Body::sized(file.take(len), len)))
+            })?;
+            if resp.status() != StatusCode::ACCEPTED {
+                return Err(status_failure(target, &format!("upload chunk of blob {digest} at offset {offset}"), resp));
+            }
+            location = self.location(target, &resp)?;
+            offset += len;
+        }
+        let mut url = location;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let resp = self.send(target, || Ok(self.http.put(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(status_failure(target, &format!("finish upload of blob {digest}"), resp));
+        }
+        Ok(())
+    }
+
+    /// Best effort: DELETE an upload session we abandon, so the registry can free it early
+    /// (it would expire it anyway).
+    fn cancel_upload(&self, target: &Target, location: &Url) {
+        let _ = self.send(target, || Ok(self.http.delete(location.clone()).timeout(SMALL_REQUEST_TIMEOUT)));
+    }
+
+    /// The `Location` of an upload response, resolved against the registry URL (it may be
+    /// relative or absolute).
+    fn location(&self, target: &Target, resp: &Response) -> Result<Url> {
+        let loc = header_str(resp.headers(), "location")
+            .ok_or_else(|| anyhow!("{}: upload response has no Location header", context(target)))?;
+        let base = self.url(target.registry, "/")?;
+        base.join(&loc).map_err(|_| anyhow!("{}: upload response has an invalid Location header", context(target)))
+    }
+
+    // ---- plumbing ----
+
+    /// `http://` for localhost and registries marked insecure, `https://` otherwise.
+    fn url(&self, registry: &str, path: &str) -> Result<Url> {
+        let host = registry.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(registry, |(h, _)| h);
+        let plain = matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+            || self.insecure.iter().any(|i| i.eq_ignore_ascii_case(registry) || i.eq_ignore_ascii_case(host));
+        let scheme = if plain { "http" } else { "https" };
+        Url::parse(&format!("{scheme}://{registry}{path}")).map_err(|e| anyhow!("invalid registry URL for {registry}: {e}"))
+    }
+
+    /// Runs `step` up to [`ATTEMPTS`] times, sleeping with exponential backoff (or the
+    /// registry's `Retry-After`, if short) between attempts that failed transiently.
+    fn retrying<T>(&self, target: &Target, what: &str, mut step: impl FnMut() -> Attempt<T>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match step() {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retry { error, after }) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(error.context(format!("{}: {what} failed after {ATTEMPTS} attempts", context(target))));
+                    }
+                    let backoff = BACKOFF_BASE * 2u32.pow(attempt - 1);
+                    std::thread::sleep(after.filter(|a| *a <= MAX_RETRY_AFTER).unwrap_or(backoff));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends one request (built by `build`, which is called again for the retry), answering a
+    /// 401 challenge once. Connection errors are transient failures; every HTTP response,
+    /// errors included, is returned for the caller to judge — except 5xx and 429, which are
+    /// transient failures here so no caller can forget to retry them.
+    fn send(&self, target: &Target, build: impl Fn() -> Result<RequestBuilder>) -> Attempt<Response> {
+        let mut answered_challenge = false;
+        loop {
+            let mut req = build()?;
+            if let Some(h) = self.cached_auth(target) {
+                req = req.header(header::AUTHORIZATION, h.0);
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = req.send().map_err(|e| transient(target, "request", reqwest_error(e)))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !answered_challenge {
+                let challenge = resp.headers().get_all(header::WWW_AUTHENTICATE).iter().find_map(|v| parse_www_authenticate(v.to_str().ok()?));
+                let Some(challenge) = challenge else {
+                    return Err(status_failure(target, "request", resp));
+                };
+                self.authenticate(target, &challenge)?;
+                answered_challenge = true;
+                continue;
+            }
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(status_failure(target, "request", resp));
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// The Authorization header to send up front: a live token for this scope, or Basic.
+    fn cached_auth(&self, target: &Target) -> Option<Secret> {
+        let mut map = self.auth.lock().ok()?;
+        let entry = map.get_mut(target.registry)?;
+        let key = target.scope_key();
+        if let Some(t) = entry.tokens.get(&key) {
+            if t.expires > Instant::now() {
+                return Some(t.header.clone());
+            }
+            entry.tokens.remove(&key);
+        }
+        entry.basic.clone()
+    }
+
+    /// Answers a challenge: Basic → the docker config credential; Bearer → a token from the
+    /// realm, requested with our scopes (plus the one the registry named), with Basic
+    /// credentials or a refresh token if we have them, anonymously otherwise.
+    fn authenticate(&self, target: &Target, challenge: &Challenge) -> Attempt<()> {
+        let credential = self.keychain.get(target.registry)?;
+        match challenge {
+            Challenge::Basic { .. } => {
+                let header = credential.as_ref().and_then(Credential::basic_header).ok_or_else(|| {
+                    anyhow!(
+                        "{}: the registry requires authentication and no username/password for {} was found in the docker config",
+                        context(target),
+                        target.registry
+                    )
+                })?;
+                if let Ok(mut map) = self.auth.lock() {
+                    map.entry(target.registry.to_string()).or_default().basic = Some(Secret(header));
+                }
+                Ok(())
+            }
+            Challenge::Bearer { realm, service, scope } => {
+                let mut scopes = target.scopes.clone();
+                if let Some(s) = scope {
+                    for s in s.split(' ').filter(|s| !s.is_empty()) {
+                        if !scopes.iter().any(|x| x == s) {
+                            scopes.push(s.to_string());
+                        }
+                    }
+                }
+                let token = self.fetch_token(target, realm, service.as_deref(), &scopes, credential.as_ref())?;
+                if let Ok(mut map) = self.auth.lock() {
+                    map.entry(target.registry.to_string()).or_default().tokens.insert(target.scope_key(), token);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The token request of Docker's token auth spec: GET realm?service=&scope= with Basic
+    /// credentials, or the OAuth2 refresh-token POST when the credential is an identity token.
+    fn fetch_token(
+        &self,
+        target: &Target,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        credential: Option<&Credential>,
+    ) -> Attempt<CachedToken> {
+        let mut url = Url::parse(realm).map_err(|_| anyhow!("{}: the registry's token realm is not a URL", context(target)))?;
+        let realm_host = url.host_str().unwrap_or_default().to_string();
+        let what = format!("token request to {realm_host}");
+        let req = match credential {
+            Some(Credential::IdentityToken(refresh)) => {
+                let mut form = Url::parse("http://form.invalid/").map_err(|e| anyhow!("{e}"))?;
+                {
+                    let mut q = form.query_pairs_mut();
+                    q.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh).append_pair("client_id", "ocib");
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    q.append_pair("scope", &scopes.join(" "));
+                }
+                let body = form.query().unwrap_or_default().to_string();
+                self.http.post(url).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body)
+            }
+            other => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s);
+                    }
+                }
+                let req = self.http.get(url);
+                match other.and_then(Credential::basic_header) {
+                    Some(h) => req.header(header::AUTHORIZATION, h),
+                    None => req,
+                }
+            }
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = req.timeout(SMALL_REQUEST_TIMEOUT).send().map_err(|e| transient(target, &what, reqwest_error(e)))?;
+        if !resp.status().is_success() {
+            let hint = if resp.status() == StatusCode::UNAUTHORIZED && credential.is_none() {
+                " (no credentials for this registry in the docker config)"
+            } else {
+                ""
+            };
+            return Err(match status_failure(target, &what, resp) {
+                Failure::Fatal(e) => Failure::Fatal(anyhow!("{e:#}{hint}").context(format!("{}: authentication failed", context(target)))),
+                retry => retry,
+            });
+        }
+        #[derive(Deserialize)]
+        struct TokenReply {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let reply: TokenReply = resp.json().map_err(|_| anyhow!("{}: {what}: the reply is not token JSON", context(target)))?;
+        let token = reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| anyhow!("{}: {what}: the reply has no token", context(target)))?;
+        // The spec's default lifetime is 60 s; renew a little early.
+        let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(60).max(60)).saturating_sub(Duration::from_secs(10));
+        Ok(CachedToken { header: Secret(format!("Bearer {token}")), expires: Instant::now() + lifetime })
+    }
+}
+
+fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// Error context: the registry and repository, never a URL (those can carry signed tokens).
+fn context(target: &Target) -> String {
+    format!("registry {}, repository {}", target.registry, target.repository)
+}
+
+/// reqwest's messages include the URL; redirect targets and upload locations may carry
+/// signatures or state tokens, so drop it.
+fn reqwest_error(e: reqwest::Error) -> anyhow::Error {
+    anyhow::Error::new(e.without_url())
+}
+
+fn transient(target: &Target, what: &str, e: anyhow::Error) -> Failure {
+    Failure::Retry { error: e.context(format!("{}: {what}", context(target))), after: None }
+}
+
+/// Turns an unexpected response into an error naming the status and the registry's own
+/// message (OCI error JSON `errors[].code/message`). 5xx and 429 are transient.
+fn status_failure(target: &Target, what: &str, resp: Response) -> Failure {
+    let status = resp.status();
+    let retry_after = header_str(resp.headers(), "retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+    let mut body = Vec::new();
+    let _ = resp.take(64 << 10).read_to_end(&mut body);
+    let detail = registry_message(&body);
+    let error = anyhow!("{}: {what}: HTTP {status}{}", context(target), detail.map(|d| format!(": {d}")).unwrap_or_default());
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Failure::Retry { error, after: retry_after }
+    } else {
+        Failure::Fatal(error)
+    }
+}
+
+/// `CODE: message; …` from an OCI error body, or a short plain-text body.
+fn registry_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if let Ok(e) = serde_json::from_slice::<Errors>(body) {
+        let parts: Vec<String> = e
+            .errors
+            .into_iter()
+            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => format!("{}: {}", e.code, e.message),
+                (false, true) => e.code,
+                _ => e.message,
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            return Some(parts.join("; "));
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('<') {
+        return None; // empty, or an HTML error page
+    }
+    Some(text.chars().take(200).collect())
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The `mediaType` field of a manifest, for registries that serve it as plain JSON.
+fn media_type_field(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct M {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<M>(body).ok()?.media_type
+}
+
+fn check_names(registry: &str, repository: &str) -> Result<()> {
+    if !REGISTRY_RE.is_match(registry) {
+        bail!("invalid registry {registry:?}");
+    }
+    if !REPOSITORY_RE.is_match(repository) {
+        bail!("invalid repository name {repository:?} for registry {registry}");
+    }
+    Ok(())
+}
+
+fn check_digest(digest: &str) -> Result<()> {
+    if !DIGEST_RE.is_match(digest) || (digest.starts_with("sha256:") && !SHA256_RE.is_match(digest)) {
+        bail!("invalid digest {digest:?}");
+    }
+    Ok(())
+}
+
+fn check_reference(reference: &str) -> Result<()> {
+    if reference.contains(':') { check_digest(reference) } else if TAG_RE.is_match(reference) { Ok(()) } else { bail!("invalid tag {reference:?}") }
+}
+
+/// Hashes what it writes: the download is verified without reading the file back.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use std::io::{BufRead, BufReader};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+
+    fn r(registry: &str, repository: &str, tag: Option<&str>, digest: Option<&str>) -> Reference {
+        Reference { registry: registry.into(), repository: repository.into(), tag: tag.map(Into::into), digest: digest.map(Into::into) }
+    }
+
+    #[test]
+    fn parses_references() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let hub = "index.docker.io";
+        let cases: Vec<(String, Reference)> = vec![
+            ("ubuntu".into(), r(hub, "library/ubuntu", None, None)),
+            ("ubuntu:22.04".into(), r(hub, "library/ubuntu", Some("22.04"), None)),
+            ("library/ubuntu".into(), r(hub, "library/ubuntu", None, None)),
+            ("bitnami/redis:7".into(), r(hub, "bitnami/redis", Some("7"), None)),
+            ("docker.io/ubuntu".into(), r(hub, "library/ubuntu", None, None)),
+            ("docker.io/library/ubuntu:latest".into(), r(hub, "library/ubuntu", Some("latest"), None)),
+            ("registry-1.docker.io/foo/bar".into(), r(hub, "foo/bar", None, None)),
+            ("index.docker.io/foo/bar".into(), r(hub, "foo/bar", None, None)),
+            ("gcr.io/distroless/base".into(), r("gcr.io", "distroless/base", None, None)),
+            (format!("gcr.io/distroless/base@{d}"), r("gcr.io", "distroless/base", None, Some(&d))),
+            (format!("gcr.io/distroless/base:nonroot@{d}"), r("gcr.io", "distroless/base", Some("nonroot"), Some(&d))),
+            ("localhost/foo".into(), r("localhost", "foo", None, None)),
+            ("localhost:5000/foo/bar:v1".into(), r("localhost:5000", "foo/bar", Some("v1"), None)),
+            ("127.0.0.1:5000/a/b/c".into(), r("127.0.0.1:5000", "a/b/c", None, None)),
+            ("https://ghcr.io/owner/img:1.2.3".into(), r("ghcr.io", "owner/img", Some("1.2.3"), None)),
+            ("http://my.reg:8080/x".into(), r("my.reg:8080", "x", None, None)),
+            ("[::1]:5000/img".into(), r("[::1]:5000", "img", None, None)),
+            ("reg.example/a_b/c-d/e__f.g:T_1".into(), r("reg.example", "a_b/c-d/e__f.g", Some("T_1"), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Reference::parse(&input).unwrap(), want, "{input}");
+        }
+        assert_eq!(Reference::parse("gcr.io/a/b:t").unwrap().to_string(), "gcr.io/a/b:t");
+        assert_eq!(Reference::parse("ubuntu").unwrap().reference(), "latest");
+        assert_eq!(Reference::parse(&format!("ubuntu:1@{d}")).unwrap().reference(), d);
+        for bad in ["", "Ubuntu", "gcr.io/Foo/bar", "ubuntu:", "ubuntu@sha256:abc", "ubuntu:-bad", "a//b", "gcr.io/", "ubuntu@nodigest", "a/b:t/c"] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn parses_www_authenticate() {
+        assert_eq!(
+            parse_www_authenticate(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:samalba/my-app:pull,push".into()),
+            })
+        );
+        assert_eq!(parse_www_authenticate(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic { realm: Some("Registry Realm".into()) }));
+        assert_eq!(parse_www_authenticate("basic"), Some(Challenge::Basic { realm: None }));
+        // Scheme case, spaces around '=', unquoted values, escapes, unknown params and schemes.
+        assert_eq!(
+            parse_www_authenticate(r#"Negotiate abc, BEARER realm = "https://x/t\"q", service=svc , error="invalid_token""#),
+            Some(Challenge::Bearer { realm: "https://x/t\"q".into(), service: Some("svc".into()), scope: None })
+        );
+        assert_eq!(parse_www_authenticate(r#"Bearer service="no realm""#), None);
+        assert_eq!(parse_www_authenticate(""), None);
+    }
+
+    #[test]
+    fn registry_error_messages() {
+        let body = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"X","message":""}]}"#;
+        assert_eq!(registry_message(body).as_deref(), Some("MANIFEST_INVALID: manifest invalid; X"));
+        assert_eq!(registry_message(b"  plain text\n").as_deref(), Some("plain text"));
+        assert_eq!(registry_message(b"<html>bad gateway</html>"), None);
+        assert_eq!(registry_message(b""), None);
+    }
+
+    #[test]
+    fn url_schemes() {
+        let c = Client::with_keychain(&["reg.internal:5000".into(), "plain.example".into()], Keychain::anonymous()).unwrap();
+        let scheme = |r: &str| c.url(r, "/v2/").unwrap().scheme().to_string();
+        assert_eq!(scheme("localhost:5000"), "http");
+        assert_eq!(scheme("127.0.0.1:1234"), "http");
+        assert_eq!(scheme("reg.internal:5000"), "http");
+        assert_eq!(scheme("reg.internal:5001"), "https");
+        assert_eq!(scheme("plain.example:443"), "http");
+        assert_eq!(scheme("gcr.io"), "https");
+    }
+
+    // ---- a real registry (Debian's docker-registry, i.e. CNCF distribution) ----
+
+    const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+    /// Whether to run registry tests: the binary is required under CI, optional elsewhere.
+    fn have_tool(path: &str, what: &str) -> bool {
+        if Path::new(path).exists() {
+            return true;
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{path} is missing ({what}); CI must install it");
+        }
+        eprintln!("skipping: {path} not found (install {what})");
+        false
+    }
+
+    /// A registry process on a free loopback port, killed on drop.
+    struct TestRegistry {
+        child: Child,
+        port: u16,
+        dir: tempfile::TempDir,
+    }
+
+    impl Drop for TestRegistry {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl TestRegistry {
+        fn start(htpasswd: Option<&Path>) -> TestRegistry {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let auth = htpasswd
+                .map(|p| format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", p.display()))
+                .unwrap_or_default();
+            let config = format!(
+                "version: 0.1\n\
+                 log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: 127.0.0.1:{port}\n\
+                 {auth}",
+                dir.path().join("storage").display()
+            );
+            let config_path = dir.path().join("config.yml");
+            std::fs::write(&config_path, config).unwrap();
+            let log = File::create(dir.path().join("registry.log")).unwrap();
+            let child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let mut reg = TestRegistry { child, port, dir };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = reg.child.try_wait() {
+                    panic!("registry exited with {status}: {}", std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default());
+                }
+                assert!(Instant::now() < deadline, "registry did not start listening on port {port}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            reg.port = port;
+            reg
+        }
+
+        fn host(&self) -> String {
+            format!("127.0.0.1:{}", self.port)
+        }
+
+        /// The stored file of a blob (distribution's filesystem layout), to corrupt it.
+        fn blob_data(&self, digest: &str) -> PathBuf {
+            let hex = digest.strip_prefix("sha256:").unwrap();
+            self.dir.path().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// Writes `len` pseudo-random bytes and returns the file's digest.
+    fn write_blob(path: &Path, len: usize, seed: u64) -> String {
+        let mut state = seed | 1;
+        let mut data = Vec::with_capacity(len);
+        while data.len() < len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.extend_from_slice(&state.to_le_bytes());
+        }
+        data.truncate(len);
+        std::fs::write(path, &data).unwrap();
+        format!("sha256:{}", sha256_hex(&data))
+    }
+
+    fn manifest_for(config: (&str, usize), layer: (&str, usize)) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.0, "size": layer.1}],
+        }))
+        .unwrap()
+    }
+
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    #[test]
+    fn push_and_pull_against_registry() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") {
+            return;
+        }
+        let started = Instant::now();
+        let reg = TestRegistry::start(None);
+        let host = reg.host();
+        let tmp = tempfile::tempdir().unwrap();
+        let client = Client::new(&[]).unwrap();
+
+        // Small blob: monolithic upload; a second upload is just the HEAD.
+        let small = tmp.path().join("small");
+        let small_digest = write_blob(&small, 1000, 1);
+        assert!(!client.blob_exists(&host, "test/a", &small_digest).unwrap());
+        assert!(client.upload_blob(&host, "test/a", &small_digest, &small).unwrap());
+        assert!(client.blob_exists(&host, "test/a", &small_digest).unwrap());
+        let before = client.requests_sent();
+        assert!(!client.upload_blob(&host, "test/a", &small_digest, &small).unwrap());
+        assert_eq!(client.requests_sent() - before, 1, "an existing blob costs one HEAD, no POST/PUT");
+
+        // Large blob: over the monolithic limit, so HEAD, POST, 3 PATCHes (32+32+1 MiB), PUT.
+        let big = tmp.path().join("big");
+        let big_len = (MONOLITHIC_LIMIT + (1 << 20) + 123) as usize;
+        let big_digest = write_blob(&big, big_len, 2);
+        let before = client.requests_sent();
+        assert!(client.upload_blob(&host, "test/a", &big_digest, &big).unwrap());
+        assert_eq!(client.requests_sent() - before, 6);
+        assert!(client.blob_exists(&host, "test/a", &big_digest).unwrap());
+        let before = client.requests_sent();
+        assert!(!client.upload_blob(&host, "test/a", &big_digest, &big).unwrap());
+        assert_eq!(client.requests_sent() - before, 1);
+
+        // Cross-repository mount, and a declined one (the source does not have the blob).
+        assert!(!client.blob_exists(&host, "test/b", &small_digest).unwrap());
+        assert!(client.mount_blob(&host, "test/b", &small_digest, "test/a").unwrap());
+        assert!(client.blob_exists(&host, "test/b", &small_digest).unwrap());
+        let absent = format!("sha256:{}", "0".repeat(64));
+        assert!(!client.mount_blob(&host, "test/b", &absent, "test/a").unwrap());
+
+        // Manifests by digest and by tag.
+        let config = tmp.path().join("config");
+        std::fs::write(&config, br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#).unwrap();
+        let (config_hex, config_len) = crate::exec::digest::file_sha256(&config).unwrap();
+        let config_digest = format!("sha256:{config_hex}");
+        assert!(client.upload_blob(&host, "test/a", &config_digest, &config).unwrap());
+        let manifest = manifest_for((&config_digest, config_len as usize), (&small_digest, 1000));
+        let manifest_digest = format!("sha256:{}", sha256_hex(&manifest));
+        assert_eq!(client.put_manifest(&host, "test/a", &manifest_digest, OCI_MANIFEST, &manifest).unwrap(), manifest_digest);
+        assert_eq!(client.put_manifest(&host, "test/a", "v1", OCI_MANIFEST, &manifest).unwrap(), manifest_digest);
+        for reference in ["v1", manifest_digest.as_str()] {
+            let (media_type, body, digest) = client.get_manifest(&host, "test/a", reference).unwrap();
+            assert_eq!((media_type.as_str(), body.as_slice(), digest.as_str()), (OCI_MANIFEST, manifest.as_slice(), manifest_digest.as_str()));
+        }
+        let err = format!("{:#}", client.get_manifest(&host, "test/a", "nope").unwrap_err());
+        assert!(err.contains("404") && err.contains("MANIFEST_UNKNOWN") && err.contains("test/a") && err.contains(&host), "{err}");
+        // A manifest referencing a blob the repository lacks: the registry's message is reported.
+        let bad = manifest_for((&config_digest, config_len as usize), (&absent, 1));
+        let err = format!("{:#}", client.put_manifest(&host, "test/a", "bad", OCI_MANIFEST, &bad).unwrap_err());
+        assert!(err.contains("400") && err.contains("MANIFEST_BLOB_UNKNOWN"), "{err}");
+
+        // Downloads verify the digest.
+        let out = tmp.path().join("out/big");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        client.get_blob(&host, "test/a", &big_digest, &out).unwrap();
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), big_len as u64);
+        assert_eq!(format!("sha256:{}", crate::exec::digest::file_sha256(&out).unwrap().0), big_digest);
+        std::fs::write(reg.blob_data(&small_digest), b"tampered").unwrap();
+        let out_small = tmp.path().join("out/small");
+        let err = format!("{:#}", client.get_blob(&host, "test/a", &small_digest, &out_small).unwrap_err());
+        assert!(err.contains(&small_digest) && err.contains("downloaded with digest"), "{err}");
+        assert!(!out_small.exists());
+        assert_eq!(std::fs::read_dir(out.parent().unwrap()).unwrap().count(), 1, "no temp files left behind");
+        std::fs::write(reg.blob_data(&manifest_digest), b"{}").unwrap();
+        assert!(client.get_manifest(&host, "test/a", &manifest_digest).is_err());
+        eprintln!("push_and_pull_against_registry: {:?}, {} requests", started.elapsed(), client.requests_sent());
+    }
+
+    fn config_json(dir: &Path, host: &str, user: &str, pass: &str) -> PathBuf {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        let path = dir.join("config.json");
+        std::fs::write(&path, serde_json::to_vec(&serde_json::json!({"auths": {host: {"auth": auth}}})).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn basic_auth_against_registry() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") || !have_tool("/usr/bin/htpasswd", "Debian package apache2-utils") {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let htpasswd = tmp.path().join("htpasswd");
+        let out = Command::new("/usr/bin/htpasswd").args(["-Bbn", "ocib-user", "s3cret-pw"]).output().unwrap();
+        assert!(out.status.success());
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let reg = TestRegistry::start(Some(&htpasswd));
+        let host = reg.host();
+
+        // Credentials from a temp DOCKER_CONFIG (resolved as the environment would be).
+        let docker_config = tmp.path().join("docker");
+        std::fs::create_dir_all(&docker_config).unwrap();
+        config_json(&docker_config, &host, "ocib-user", "s3cret-pw");
+        let path = auth::config_path_from(|k| (k == "DOCKER_CONFIG").then(|| docker_config.display().to_string())).unwrap();
+        let client = Client::with_keychain(&[], Keychain::from_file(&path)).unwrap();
+        let blob = tmp.path().join("blob");
+        let digest = write_blob(&blob, 5000, 3);
+        assert!(client.upload_blob(&host, "private/x", &digest, &blob).unwrap());
+        // Once the registry asked for Basic, it is sent up front: one request, no 401 round trip.
+        let before = client.requests_sent();
+        assert!(client.blob_exists(&host, "private/x", &digest).unwrap());
+        assert_eq!(client.requests_sent() - before, 1);
+        assert!(!format!("{client:?}").contains("s3cret"));
+
+        // No credentials, and wrong ones: clear errors that never show the password.
+        let anon = Client::with_keychain(&[], Keychain::anonymous()).unwrap();
+        let err = format!("{:#}", anon.blob_exists(&host, "private/x", &digest).unwrap_err());
+        assert!(err.contains("requires authentication") && err.contains(&host), "{err}");
+        let wrong_dir = tmp.path().join("wrong");
+        std::fs::create_dir_all(&wrong_dir).unwrap();
+        let wrong = Client::with_keychain(&[], Keychain::from_file(&config_json(&wrong_dir, &host, "ocib-user", "wrong-pw"))).unwrap();
+        let err = format!("{:#}", wrong.blob_exists(&host, "private/x", &digest).unwrap_err());
+        assert!(err.contains("401") && !err.contains("wrong-pw") && !err.contains("ocib-user"), "{err}");
+    }
+
+    // ---- an in-test HTTP proxy that injects failures and auth challenges ----
+
+    struct Head {
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+    }
+
+    impl Head {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+    }
+
+    enum Action {
+        Forward,
+        Respond(String),
+        Drop,
+    }
+
+    fn respond(status: &str, headers: &str, body: &str) -> Action {
+        Action::Respond(format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
+    }
+
+    type Handler = Arc<dyn Fn(&Head) -> Action + Send + Sync>;
+
+    /// Starts a proxy to the registry on `upstream`; returns its port. One request per
+    /// connection (`Connection: close` both ways) so every request passes the handler. The
+    /// accept thread lives until the test process exits.
+    fn start_proxy(upstream: u16, handler: Handler) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let handler = handler.clone();
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, upstream, &handler);
+                });
+            }
+        });
+        port
+    }
+
+    fn proxy_one(conn: TcpStream, upstream: u16, handler: &Handler) -> std::io::Result<()> {
+        let mut reader = BufReader::new(conn.try_clone()?);
+        let mut first = String::new();
+        reader.read_line(&mut first)?;
+        let mut parts = first.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.trim_end().split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let head = Head { method, path, headers };
+        let body_len: u64 = head.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut conn = conn;
+        match handler(&head) {
+            Action::Respond(resp) => {
+                std::io::copy(&mut (&mut reader).take(body_len), &mut std::io::sink())?;
+                conn.write_all(resp.as_bytes())?;
+            }
+            Action::Drop => {
+                std::io::copy(&mut (&mut reader).take(body_len), &mut std::io::sink())?;
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+            Action::Forward => {
+                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+                let mut out = first.clone();
+                for (k, v) in &head.headers {
+                    if !k.eq_ignore_ascii_case("connection") && !k.eq_ignore_ascii_case("authorization") {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                }
+                out.push_str("Connection: close\r\n\r\n");
+                up.write_all(out.as_bytes())?;
+                std::io::copy(&mut (&mut reader).take(body_len), &mut up)?;
+                std::io::copy(&mut up, &mut conn)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn retries_server_errors_and_dropped_connections() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") {
+            return;
+        }
+        let reg = TestRegistry::start(None);
+        let faults: Arc<Mutex<Vec<(&'static str, Action)>>> = Arc::new(Mutex::new(vec![
+            ("HEAD", respond("500 Internal Server Error", "", r#"{"errors":[{"code":"UNKNOWN","message":"injected"}]}"#)),
+            ("HEAD", Action::Drop),
+            ("PUT", Action::Drop),
+            ("GET", respond("429 Too Many Requests", "Retry-After: 0\r\n", "")),
+            ("GET", respond("503 Service Unavailable", "", "")),
+        ]));
+        let always_fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handler: Handler = {
+            let (faults, always_fail) = (faults.clone(), always_fail.clone());
+            Arc::new(move |head: &Head| {
+                if always_fail.load(Ordering::Relaxed) {
+                    return respond("502 Bad Gateway", "", r#"{"errors":[{"code":"UNAVAILABLE","message":"injected outage"}]}"#);
+                }
+                let mut faults = faults.lock().unwrap();
+                match faults.iter().position(|(m, _)| *m == head.method) {
+                    Some(i) => faults.remove(i).1,
+                    None => Action::Forward,
+                }
+            })
+        };
+        let proxy = format!("127.0.0.1:{}", start_proxy(reg.port, handler));
+        let client = Client::new(&[]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let blob = tmp.path().join("blob");
+        let digest = write_blob(&blob, 3000, 4);
+
+        // HEAD 500, HEAD dropped, HEAD 404; POST, PUT dropped, (DELETE of the session); POST, PUT.
+        assert!(client.upload_blob(&proxy, "retry/x", &digest, &blob).unwrap());
+        assert_eq!(client.requests_sent(), 8);
+        let direct = Client::new(&[]).unwrap();
+        assert!(direct.blob_exists(&reg.host(), "retry/x", &digest).unwrap());
+
+        // GET 429 (Retry-After: 0), GET 503, GET ok.
+        let manifest = manifest_for((&digest, 3000), (&digest, 3000));
+        let manifest_digest = direct.put_manifest(&reg.host(), "retry/x", "t", OCI_MANIFEST, &manifest).unwrap();
+        let before = client.requests_sent();
+        assert_eq!(client.get_manifest(&proxy, "retry/x", "t").unwrap().2, manifest_digest);
+        assert_eq!(client.requests_sent() - before, 3);
+        assert!(faults.lock().unwrap().is_empty());
+
+        // A persistent outage fails after the attempts, with the registry's message.
+        always_fail.store(true, Ordering::Relaxed);
+        let before = client.requests_sent();
+        let err = format!("{:#}", client.get_manifest(&proxy, "retry/x", "t").unwrap_err());
+        assert_eq!(client.requests_sent() - before, u64::from(ATTEMPTS));
+        assert!(err.contains("502") && err.contains("injected outage") && err.contains("retry/x"), "{err}");
+    }
+
+    #[test]
+    fn bearer_token_flow() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") {
+            return;
+        }
+        let reg = TestRegistry::start(None);
+        let expected_basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("tok-user:tok-pw"));
+        let token_requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let handler: Handler = {
+            let token_requests = token_requests.clone();
+            Arc::new(move |head: &Head| {
+                if let Some(query) = head.path.strip_prefix("/token?") {
+                    if head.header("authorization") != Some(expected_basic.as_str()) {
+                        return respond("401 Unauthorized", "", r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#);
+                    }
+                    token_requests.lock().unwrap().push(query.to_string());
+                    return respond("200 OK", "Content-Type: application/json\r\n", r#"{"token":"tok-1","expires_in":300}"#);
+                }
+                if head.header("authorization") == Some("Bearer tok-1") {
+                    return Action::Forward;
+                }
+                let host = head.header("host").unwrap_or_default();
+                let action = if matches!(head.method.as_str(), "GET" | "HEAD") { "pull" } else { "pull,push" };
+                let challenge = format!(
+                    "WWW-Authenticate: Bearer realm=\"http://{host}/token\",service=\"test-registry\",scope=\"repository:bt/x:{action}\"\r\n"
+                );
+                respond("401 Unauthorized", &challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
+            })
+        };
+        let proxy = format!("127.0.0.1:{}", start_proxy(reg.port, handler));
+        let tmp = tempfile::tempdir().unwrap();
+        let client = Client::with_keychain(&[], Keychain::from_file(&config_json(tmp.path(), &proxy, "tok-user", "tok-pw"))).unwrap();
+        let blob = tmp.path().join("blob");
+        let digest = write_blob(&blob, 2000, 5);
+        // HEAD 401, token, HEAD 404; POST 401, token (push scope), POST; PUT with the cached token.
+        assert!(client.upload_blob(&proxy, "bt/x", &digest, &blob).unwrap());
+        assert_eq!(client.requests_sent(), 7);
+        assert_eq!(
+            *token_requests.lock().unwrap(),
+            ["service=test-registry&scope=repository%3Abt%2Fx%3Apull", "service=test-registry&scope=repository%3Abt%2Fx%3Apull%2Cpush"]
+        );
+        // The pull token is cached.
+        assert!(client.blob_exists(&proxy, "bt/x", &digest).unwrap());
+        assert_eq!(client.requests_sent(), 8);
+
+        let wrong = Client::with_keychain(&[], Keychain::from_file(&config_json(tmp.path(), &proxy, "tok-user", "nope-pw"))).unwrap();
+        let err = format!("{:#}", wrong.blob_exists(&proxy, "bt/x", &digest).unwrap_err());
+        assert!(err.contains("authentication failed") && err.contains("bad credentials") && !err.contains("nope-pw"), "{err}");
+    }
+}
