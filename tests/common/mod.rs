@@ -125,3 +125,57 @@ pub fn run_program(path: &Path) -> String {
     assert!(out.status.success(), "{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A real registry (Debian's docker-registry, i.e. CNCF distribution) on a free loopback
+/// port, stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// None when the registry is not installed (outside CI; under CI=true that fails).
+    pub fn start(htpasswd: Option<&Path>) -> Option<Registry> {
+        let bin = Path::new("/usr/bin/docker-registry");
+        if !bin.exists() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "docker-registry is needed in CI (.ci/run installs it)");
+            eprintln!("skipping: no docker-registry");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let auth = htpasswd.map(|p| format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", p.display())).unwrap_or_default();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry { child, port, _dir: dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(reg)
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
