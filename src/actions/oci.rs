@@ -1,7 +1,6 @@
 //! Image actions: layer descriptors, `oci_image`, `oci_image_index`, tarballs, and the small
 //! helpers rules_oci's macros use (`directory_path` + copy, `jq` for `.digest`).
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,7 @@ use serde_json::Value;
 
 use crate::exec::{ActionContext, InProcess};
 use crate::oci::image_config::{self, Compression, ImageSpec, NewLayer};
-use crate::oci::layout::{LayoutWriter, digest_hex};
+use crate::oci::layout::LayoutWriter;
 use crate::oci::tarball::{self, Layout};
 
 /// What a layer descriptor file holds.
@@ -405,19 +404,6 @@ impl InProcess for JqPath {
         Ok(())
     }
 }
-
-/// Checks an image layout's blob digest string; used by rules that read layouts.
-pub fn check_digest(d: &str) -> Result<()> {
-    digest_hex(d).map(|_| ())
-}
-
-/// The manifest digest a layout's index.json names (for `ocib run`/push).
-pub fn layout_digest(dir: &Path) -> Result<String> {
-    Ok(Layout::read(dir)?.manifest_digest)
-}
-
-#[allow(dead_code)]
-fn unused(_: BTreeMap<String, String>) {}
 
 #[cfg(test)]
 mod tests {

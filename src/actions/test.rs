@@ -119,9 +119,18 @@ fn run_structure_tests(image: &std::path::Path, configs: &[std::path::PathBuf], 
         "tar" => crate::cst::Driver::Layout { dir: image.to_path_buf() },
         other => anyhow::bail!("the '{other}' driver is not supported by ocib's structure test runner"),
     };
-    let results = crate::cst::run(&parsed, &driver, platform)?;
-    let passed = !results.is_empty() && results.iter().all(|r| r.pass);
-    Ok((passed, crate::cst::format_text(&results), Some(crate::cst::format_junit(&results, "container-structure-test.test"))))
+    // One run per config file, so the text report has CST's per-file banners.
+    let mut per_file = Vec::new();
+    for (path, config) in configs.iter().zip(parsed) {
+        per_file.push((path.as_path(), crate::cst::run(std::slice::from_ref(&config), &driver, platform)?));
+    }
+    let all: Vec<crate::cst::TestResult> = per_file.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+    let files: Vec<(&std::path::Path, &[crate::cst::TestResult])> = per_file.iter().map(|(p, r)| (*p, r.as_slice())).collect();
+    Ok((
+        crate::cst::all_passed(&all),
+        crate::cst::format_text_files(&files),
+        Some(crate::cst::format_junit(&all, crate::cst::DEFAULT_JUNIT_SUITE_NAME)),
+    ))
 }
 
 fn xml_escape(s: &str) -> String {

@@ -12,7 +12,6 @@ use crate::label::Label;
 pub struct RuleContext<'r, 'a> {
     pub analysis: &'r mut Analysis<'a>,
     pub rule: &'r Rule,
-    pub package: &'r Package,
     declared: Vec<Artifact>,
 }
 
@@ -20,7 +19,8 @@ type Result<T> = std::result::Result<T, AnalysisError>;
 
 impl<'r, 'a> RuleContext<'r, 'a> {
     pub fn new(analysis: &'r mut Analysis<'a>, rule: &'r Rule, package: &'r Package) -> Self {
-        RuleContext { analysis, rule, package, declared: Vec::new() }
+        let _ = package;
+        RuleContext { analysis, rule, declared: Vec::new() }
     }
 
     pub fn label(&self) -> &Label {

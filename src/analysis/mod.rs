@@ -246,11 +246,6 @@ pub fn source_exec_path(label: &Label) -> String {
     if label.repo.is_empty() { pkg_path } else { format!("external/{}/{pkg_path}", label.repo) }
 }
 
-/// The exec path of a derived file named like `label` (`ocib-out/bin/<pkg>/<name>`).
-pub fn derived_path(label: &Label) -> String {
-    format!("{}/{}", crate::exec::BIN_DIR, source_exec_path(label))
-}
-
 fn join(a: &str, b: &str) -> String {
     if a.is_empty() { b.to_owned() } else { format!("{a}/{b}") }
 }

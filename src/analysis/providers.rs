@@ -64,7 +64,6 @@ pub struct GoInfo {
     pub transitive: BTreeMap<String, Artifact>,
     /// x_defs collected from the transitive closure: `pkg.Var` → value (dependents override).
     pub x_defs: BTreeMap<String, String>,
-    pub gc_goopts: Vec<String>,
 }
 
 /// File attributes rules_pkg's `pkg_attributes()` can set.

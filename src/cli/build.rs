@@ -156,7 +156,20 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
     let mut files = if replace { vec![] } else { target.providers.files.clone() };
     if !replace {
         files.extend(target.providers.executable.iter().cloned());
-        // What `ocib run` needs: an image to load is built with the target.
+    }
+    for g in groups {
+        files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());
+    }
+    let mut seen = BTreeSet::new();
+    files.retain(|f| seen.insert(f.exec_path.clone()));
+    files
+}
+
+/// What building a target for `ocib run`/`ocib push` needs besides its default outputs: the
+/// image to load or push.
+pub fn run_files(target: &ConfiguredTarget) -> Vec<Artifact> {
+    let mut files = Vec::new();
+    {
         match &target.providers.run {
             Some(crate::analysis::RunAction::LoadImage { layout, repo_tags, loader }) => {
                 files.extend([layout.clone(), repo_tags.clone()]);
@@ -170,11 +183,6 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
             None => {}
         }
     }
-    for g in groups {
-        files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());
-    }
-    let mut seen = BTreeSet::new();
-    files.retain(|f| seen.insert(f.exec_path.clone()));
     files
 }
 
@@ -254,7 +262,12 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
             return Err(exit::BUILD_FAILED);
         }
     };
-    let wanted: Vec<Artifact> = targets.iter().flat_map(|t| wanted_files(t, &args.output_groups)).filter(|a| !a.is_source()).collect();
+    // `ocib build` of an oci_load/oci_push target builds its image too (what `run` needs).
+    let wanted: Vec<Artifact> = targets
+        .iter()
+        .flat_map(|t| wanted_files(t, &args.output_groups).into_iter().chain(run_files(t)))
+        .filter(|a| !a.is_source())
+        .collect();
     let report = executor.execute(&analysis.actions, &wanted);
     for f in &report.failures {
         eprintln!("ERROR: {} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message);

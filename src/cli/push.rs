@@ -41,13 +41,24 @@ pub fn run(args: PushArgs, cwd: &Path) -> i32 {
     };
     let root = prepared.ws.root.clone();
     let extra: Vec<String> = args.tag.iter().flat_map(|t| ["--tag".to_owned(), t.clone()]).collect();
-    let results: Vec<(String, anyhow::Result<String>)> = targets
-        .par_iter()
-        .filter_map(|t| match &t.providers.run {
-            Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), super::run::push_target(push, &root, &extra))),
-            _ => None,
-        })
-        .collect();
+    // Pushing waits on the network, not the CPU: more pushes (and their blob uploads) at
+    // once than there are cores.
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(16).build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ERROR: cannot start push threads: {e}");
+            return exit::BUILD_FAILED;
+        }
+    };
+    let results: Vec<(String, anyhow::Result<String>)> = pool.install(|| {
+        targets
+            .par_iter()
+            .filter_map(|t| match &t.providers.run {
+                Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), super::run::push_target(push, &root, &extra))),
+                _ => None,
+            })
+            .collect()
+    });
     let mut failed = 0;
     for (label, result) in &results {
         match result {

@@ -105,7 +105,7 @@ pub fn push_target(push: &RunAction, root: &Path, run_args: &[String]) -> anyhow
     };
     let mut repo_flag = None;
     let mut tags: Vec<String> = Vec::new();
-    let mut insecure = Vec::new();
+    let mut insecure = false;
     let mut it = run_args.iter();
     while let Some(a) = it.next() {
         let value = |it: &mut std::slice::Iter<String>, a: &str, long: &str| -> anyhow::Result<String> {
@@ -119,7 +119,7 @@ pub fn push_target(push: &RunAction, root: &Path, run_args: &[String]) -> anyhow
         } else if a == "-t" || a == "--tag" || a.starts_with("--tag=") {
             tags.push(value(&mut it, a, "--tag")?);
         } else if a == "--insecure" {
-            insecure.push("*".to_owned());
+            insecure = true;
         } else {
             anyhow::bail!("unknown push argument '{a}' (known: --repository/-r, --tag/-t, --insecure)");
         }
@@ -143,6 +143,8 @@ pub fn push_target(push: &RunAction, root: &Path, run_args: &[String]) -> anyhow
     } else {
         (repository, tags)
     };
+    // --insecure: plain http to this registry (localhost always is, like Docker).
+    let insecure: Vec<String> = if insecure { vec![crate::oci::push::check_repository(&repository)?.registry] } else { vec![] };
     let client = crate::oci::registry::Client::new(&insecure)?;
     let result = crate::oci::push::push(&client, &root.join(&layout.exec_path), &repository, &tags)?;
     let tag_text = if result.tags.is_empty() { String::new() } else { format!(" tags: {}", result.tags.join(" ")) };

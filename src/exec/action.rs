@@ -35,6 +35,7 @@ impl Artifact {
     }
 
     /// A derived file at `<BIN_DIR>/<rel>`.
+    #[cfg(test)]
     pub fn derived(rel: &str) -> Artifact {
         Artifact { exec_path: format!("{BIN_DIR}/{rel}"), kind: ArtifactKind::Derived }
     }

@@ -49,10 +49,6 @@ impl Cache {
         Ok(Cache { root: root.to_path_buf() })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Executable and plain copies of the same bytes are separate entries: hardlinks share
     /// their mode.
     pub fn cas_path(&self, digest: &str, executable: bool) -> PathBuf {

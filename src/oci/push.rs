@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use super::registry::{Client, Reference};
-use super::tarball::Layout;
 
 /// What one push did.
 pub struct PushResult {

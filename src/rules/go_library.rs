@@ -123,7 +123,7 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         .output(archive.clone());
     action.tool_id = toolchain.id.clone();
     ctx.register(action)?;
-    Ok(Arc::new(GoInfo { importpath, importmap, archive, srcs, embedsrcs, deps, transitive, x_defs: transitive_x, gc_goopts }))
+    Ok(Arc::new(GoInfo { importpath, importmap, archive, srcs, embedsrcs, deps, transitive, x_defs: transitive_x }))
 }
 
 /// A go_library: its package archive, and what dependents need to compile and link with it.

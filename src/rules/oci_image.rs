@@ -73,7 +73,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             inputs.push(descriptor);
         }
     }
-    let mut file_attr = |ctx: &mut RuleContext, attr: &str, inputs: &mut Vec<Artifact>| -> Result<Option<String>, AnalysisError> {
+    let file_attr = |ctx: &mut RuleContext, attr: &str, inputs: &mut Vec<Artifact>| -> Result<Option<String>, AnalysisError> {
         match ctx.single_file(attr)? {
             Some(f) => {
                 let p = f.exec_path.clone();

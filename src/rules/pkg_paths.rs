@@ -12,6 +12,7 @@
 
 use anyhow::{Result, bail};
 
+#[cfg(test)]
 /// Destination of a source file in the tar per rules_pkg, without `remap_paths` (see
 /// [`dest_path_remapped`]).
 ///
@@ -24,6 +25,7 @@ pub fn dest_path(short_path: &str, package: &str, strip_prefix: &str, package_di
     dest_path_remapped(short_path, package, strip_prefix, package_dir, &[])
 }
 
+#[cfg(test)]
 /// [`dest_path`] with `remap_paths` applied at the point rules_pkg applies it.
 pub fn dest_path_remapped(
     short_path: &str,
