@@ -10,7 +10,7 @@
 #      compile, link, tar and image) uploads new blobs for that image only.
 #   Baseline: `skopeo copy oci:ocib-bin/svc/sNNNN/image docker://PORT/baseline/sNNNN:latest`
 #   of every layout, sequentially, cold and unchanged (median of RUNS). Blob counts come from
-#   ocib's summary lines ("(U blobs uploaded, P already present)").
+#   ocib's summary lines ("(U blobs uploaded, M mounted, P already present)").
 #
 # Target: unchanged re-push of 50 images under 1 s.
 #
@@ -110,10 +110,10 @@ op() {
     "$ocib" push --disk_cache="$cache" --noshow_progress //... > "$tmp/push.out" 2> "$errlog" \
         || { rc=$?; cat "$errlog" "$tmp/push.out" >&2; fail "ocib push //... exited with $rc"; }
     dur=$(($(now_ns) - t0))
-    lines=$(grep -cE "^//svc/s[0-9]{4}:push: $host/bench/s[0-9]{4}@sha256:[0-9a-f]{64} tags: latest \([0-9]+ blobs uploaded, [0-9]+ already present\)$" \
+    lines=$(grep -cE "^//svc/s[0-9]{4}:push: $host/bench/s[0-9]{4}@sha256:[0-9a-f]{64} tags: latest \([0-9]+ blobs uploaded, [0-9]+ mounted, [0-9]+ already present\)$" \
         "$tmp/push.out" || true)
     [[ $lines -eq $n ]] || { cat "$tmp/push.out" >&2; fail "expected $n push summary lines, got $lines"; }
-    read -r up present changed < <(sed -E 's|^//svc/(s[0-9]+):push: .*\(([0-9]+) blobs uploaded, ([0-9]+) already present\)$|\1 \2 \3|' \
+    read -r up present changed < <(sed -E 's|^//svc/(s[0-9]+):push: .*\(([0-9]+) blobs uploaded, [0-9]+ mounted, ([0-9]+) already present\)$|\1 \2 \3|' \
         "$tmp/push.out" | awk '{ u += $2; p += $3; if ($2 > 0) c = c (c ? "," : "") $1 ":" $2 }
                                END { print u + 0, p + 0, (c ? c : "-") }')
 }

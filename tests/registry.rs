@@ -119,11 +119,12 @@ fn an_image_on_a_pulled_base_builds_loads_and_runs() {
         (
             "app/BUILD.bazel",
             concat!(
-                "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\", \"oci_tarball\")\n",
+                "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\", \"oci_push\", \"oci_tarball\")\n",
                 "load(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n",
                 "pkg_tar(name = \"extra\", srcs = [\"hello.txt\"], mode = \"0644\")\n",
                 "oci_image(name = \"image\", base = \"@worker_base\", tars = [\":extra\"], entrypoint = [\"/bin/cat\", \"/hello.txt\"])\n",
                 "oci_tarball(name = \"tarball\", image = \":image\", repo_tags = [\"ocib-test/pulled:latest\"])\n",
+                "oci_push(name = \"push\", image = \":image\")\n",
             ),
         ),
         ("app/hello.txt", "hello from a pulled base\n"),
@@ -131,6 +132,15 @@ fn an_image_on_a_pulled_base_builds_loads_and_runs() {
     let child_cache = tempfile::tempdir().unwrap();
     let built = common::build(child.path(), child_cache.path(), &["//app:tarball"]);
     assert_eq!(built.code, 0, "{}", built.stderr);
+    // Pushing it to another repository of the same registry mounts the base's blobs (config
+    // and 5 layers) from where they were pulled, and uploads only the new ones.
+    let pushed = ocib_env(
+        child.path(),
+        &["run", "--noshow_progress", &format!("--disk_cache={}", child_cache.path().display()), "//app:push", "--", "--repository", &format!("{}/ocib/child", registry.host())],
+        &[("GOCACHE", common::go_cache().to_str().unwrap())],
+    );
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert!(pushed.stdout.contains("(2 blobs uploaded, 5 mounted, 0 already present)"), "{}", pushed.stdout);
     // Fetched once: with the registry gone, a clean rebuild of the outputs still works offline.
     drop(registry);
     assert_eq!(common::ocib(child.path(), &["clean"]).code, 0);

@@ -250,6 +250,10 @@ impl InProcess for BuildImage {
                 created_by: format!("bazel build {created_by}"),
             });
         }
+        // Where the base's blobs can be mounted from, carried into this image.
+        if let Some(dir) = &base_dir {
+            crate::oci::layout::write_origins(&out_dir, &crate::oci::layout::read_origins(dir))?;
+        }
         let config = image_config::build_config(base.as_ref().map(|b| &b.config), &spec, &layers).with_context(|| self.label.clone())?;
         let config_bytes = image_config::canonical_json(&config);
         let config_digest = writer.write_blob(&config_bytes)?;

@@ -149,8 +149,8 @@ pub fn push_target(push: &RunAction, root: &Path, run_args: &[String]) -> anyhow
     let result = crate::oci::push::push(&client, &root.join(&layout.exec_path), &repository, &tags)?;
     let tag_text = if result.tags.is_empty() { String::new() } else { format!(" tags: {}", result.tags.join(" ")) };
     Ok(format!(
-        "{}@{}{tag_text} ({} blobs uploaded, {} already present)",
-        result.repository, result.digest, result.blobs_uploaded, result.blobs_present
+        "{}@{}{tag_text} ({} blobs uploaded, {} mounted, {} already present)",
+        result.repository, result.digest, result.blobs_uploaded, result.blobs_mounted, result.blobs_present
     ))
 }
 

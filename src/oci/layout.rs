@@ -8,6 +8,23 @@ use anyhow::{Context, Result, bail};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// A file ocib keeps beside the OCI files of a layout: for blobs that came from a registry
+/// (an `oci_pull` base), the repository they came from, so a push to the same registry can
+/// mount them instead of uploading them. Tools that read layouts ignore it.
+pub const ORIGIN_FILE: &str = "ocib-origin.json";
+
+/// blob digest → `registry/repository` it can be mounted from.
+pub fn read_origins(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read(dir.join(ORIGIN_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+pub fn write_origins(dir: &Path, origins: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if !origins.is_empty() {
+        std::fs::write(dir.join(ORIGIN_FILE), serde_json::to_vec(origins)?)?;
+    }
+    Ok(())
+}
+
 /// The hex part of a `sha256:<hex>` digest, checked.
 pub fn digest_hex(digest: &str) -> Result<&str> {
     let hex = digest.strip_prefix("sha256:").unwrap_or("");

@@ -16,6 +16,8 @@ pub struct PushResult {
     pub digest: String,
     pub tags: Vec<String>,
     pub blobs_uploaded: usize,
+    /// Mounted from the repository a pulled base came from, instead of uploaded.
+    pub blobs_mounted: usize,
     pub blobs_present: usize,
 }
 
@@ -60,11 +62,33 @@ pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String
     }
     blobs.sort();
     blobs.dedup();
-    let uploads: Vec<Result<bool>> = blobs.par_iter().map(|d| client.upload_blob(registry, repo, d, &blob(d)?)).collect();
-    let mut uploaded = 0;
-    for u in uploads {
-        if u? {
-            uploaded += 1;
+    let origins = super::layout::read_origins(layout_dir);
+    #[derive(PartialEq)]
+    enum Sent {
+        Present,
+        Mounted,
+        Uploaded,
+    }
+    let send = |d: &String| -> Result<Sent> {
+        if client.blob_exists(registry, repo, d)? {
+            return Ok(Sent::Present);
+        }
+        // A blob of a pulled base on this registry is mounted from where it came from.
+        if let Some(from) = origins.get(d).and_then(|o| Reference::parse(o).ok()) {
+            if from.registry == registry && from.repository != repo && client.mount_blob(registry, repo, d, &from.repository)? {
+                return Ok(Sent::Mounted);
+            }
+        }
+        client.upload_blob(registry, repo, d, &blob(d)?)?;
+        Ok(Sent::Uploaded)
+    };
+    let sent: Vec<Result<Sent>> = blobs.par_iter().map(send).collect();
+    let (mut uploaded, mut mounted) = (0, 0);
+    for s in sent {
+        match s? {
+            Sent::Uploaded => uploaded += 1,
+            Sent::Mounted => mounted += 1,
+            Sent::Present => {}
         }
     }
     // Children first: the top manifest (pushed by digest) last.
@@ -81,7 +105,8 @@ pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String
         digest: top_digest,
         tags: tags.to_vec(),
         blobs_uploaded: uploaded,
-        blobs_present: blobs.len() - uploaded,
+        blobs_mounted: mounted,
+        blobs_present: blobs.len() - uploaded - mounted,
     })
 }
 
@@ -120,6 +145,8 @@ pub fn pull(client: &Client, image: &Reference, platform: Option<&str>, dest: &P
     if written != digest {
         bail!("manifest of {registry}/{repo} has digest {written}, expected {digest}");
     }
+    let origin = format!("{registry}/{repo}");
+    super::layout::write_origins(dest, &wanted.iter().map(|d| (d.clone(), origin.clone())).collect())?;
     writer.write_index(&super::image_config::layout_index(&media_type, &digest, body.len() as u64))?;
     Ok(())
 }
