@@ -2,9 +2,6 @@
 //! and its `String()` form (`-rwxr-xr-x`, `drwxr-xr-x`, `Lrwxrwxrwx`, `urwxr-xr-x`).
 
 pub const MODE_DIR: u32 = 1 << 31;
-pub const MODE_APPEND: u32 = 1 << 30;
-pub const MODE_EXCLUSIVE: u32 = 1 << 29;
-pub const MODE_TEMPORARY: u32 = 1 << 28;
 pub const MODE_SYMLINK: u32 = 1 << 27;
 pub const MODE_DEVICE: u32 = 1 << 26;
 pub const MODE_NAMED_PIPE: u32 = 1 << 25;
@@ -13,7 +10,6 @@ pub const MODE_SETUID: u32 = 1 << 23;
 pub const MODE_SETGID: u32 = 1 << 22;
 pub const MODE_CHAR_DEVICE: u32 = 1 << 21;
 pub const MODE_STICKY: u32 = 1 << 20;
-pub const MODE_IRREGULAR: u32 = 1 << 19;
 
 /// Go `tar.Header.FileInfo().Mode()` from the header's mode field and type flag byte.
 pub fn from_tar(header_mode: u32, typeflag: u8) -> u32 {

@@ -47,16 +47,6 @@ pub fn text_banner(config_file: &Path) -> String {
     format!("\n{line}\n{file_str}\n{line}\n")
 }
 
-/// Text output of all results, then the summary (no per-file banners; see [`format_text_files`]).
-pub fn format_text(results: &[TestResult]) -> String {
-    let mut out = String::new();
-    for r in results {
-        out.push_str(&format_result(r));
-    }
-    out.push_str(&summary_text(results, DEFAULT_BANNER_LENGTH));
-    out
-}
-
 /// Text output exactly as CST prints it for several `--config` files: each file's banner and
 /// results, then the summary, whose width follows the last banner.
 pub fn format_text_files(files: &[(&Path, &[TestResult])]) -> String {
@@ -103,56 +93,6 @@ fn summary_text(results: &[TestResult], mut banner_length: usize) -> String {
     let _ = writeln!(out, "Total tests: {}", results.len());
     let _ = writeln!(out);
     out.push_str(if fail == 0 { "PASS\n" } else { "FAIL\n" });
-    out
-}
-
-/// `{"Pass":n,"Fail":n,"Total":n,"Duration":ns,"Results":[...]}` + newline, as Go marshals it
-/// (empty Stdout/Stderr/Errors omitted, `<`, `>`, `&` escaped as `\u003c` etc.).
-pub fn format_json(results: &[TestResult]) -> String {
-    use serde_json::{Map, Value, json};
-    let pass = results.iter().filter(|r| r.pass).count();
-    let total: Duration = results.iter().map(|r| r.duration).sum();
-    let mut summary = Map::new();
-    summary.insert("Pass".into(), json!(pass));
-    summary.insert("Fail".into(), json!(results.len() - pass));
-    summary.insert("Total".into(), json!(results.len()));
-    summary.insert("Duration".into(), json!(nanos(total)));
-    if !results.is_empty() {
-        let items = results
-            .iter()
-            .map(|r| {
-                let mut m = Map::new();
-                m.insert("Name".into(), json!(r.name));
-                m.insert("Pass".into(), json!(r.pass));
-                if !r.stdout.is_empty() {
-                    m.insert("Stdout".into(), json!(r.stdout));
-                }
-                if !r.stderr.is_empty() {
-                    m.insert("Stderr".into(), json!(r.stderr));
-                }
-                if !r.errors.is_empty() {
-                    m.insert("Errors".into(), json!(r.errors));
-                }
-                m.insert("Duration".into(), json!(nanos(r.duration)));
-                Value::Object(m)
-            })
-            .collect();
-        summary.insert("Results".into(), Value::Array(items));
-    }
-    let text = serde_json::to_string(&Value::Object(summary)).expect("JSON of plain values");
-    // Go's encoding/json HTML-escapes; these characters only occur inside strings here.
-    let mut out = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.push('\n');
     out
 }
 
@@ -332,35 +272,21 @@ mod tests {
 
     #[test]
     fn text_format() {
-        let text = format_text(&results());
-        let expected = "=== RUN: Command Test: echo\n--- PASS\nduration: 1.5s\nstdout: hi\n\n\
-            === RUN: Metadata Test\n--- FAIL\nduration: 12.345µs\n\
-            Error: Image user root does not match config user: <nobody>\n\
-            \n===========================\n========= RESULTS =========\n===========================\n\
-            Passes:      1\nFailures:    1\nDuration:    1.500012345s\nTotal tests: 2\n\nFAIL\n";
-        assert_eq!(text, expected);
-        assert_eq!(format_text(&[]), "No tests run! Check config file format.\n");
+        assert_eq!(format_text_files(&[]), "No tests run! Check config file format.\n");
         let files = format_text_files(&[(Path::new("a/x.yaml"), &results()[..1])]);
         assert!(
             files.starts_with("\n===============================\n====== Test file: x.yaml ======\n"),
             "{files}"
         );
         assert!(files.ends_with("===============================\n=========== RESULTS ===========\n===============================\nPasses:      1\nFailures:    0\nDuration:    1.5s\nTotal tests: 1\n\nPASS\n"), "{files}");
+        let both = format_text_files(&[(Path::new("t.yaml"), &results()[..])]);
+        assert!(both.contains(
+            "=== RUN: Command Test: echo\n--- PASS\nduration: 1.5s\nstdout: hi\n\n\
+             === RUN: Metadata Test\n--- FAIL\nduration: 12.345µs\n\
+             Error: Image user root does not match config user: <nobody>\n"
+        ), "{both}");
+        assert!(both.ends_with("Passes:      1\nFailures:    1\nDuration:    1.500012345s\nTotal tests: 2\n\nFAIL\n"), "{both}");
         assert!(!all_passed(&results()) && all_passed(&results()[..1]) && !all_passed(&[]));
-    }
-
-    #[test]
-    fn json_format() {
-        assert_eq!(
-            format_json(&results()),
-            "{\"Pass\":1,\"Fail\":1,\"Total\":2,\"Duration\":1500012345,\"Results\":[\
-             {\"Name\":\"Command Test: echo\",\"Pass\":true,\"Stdout\":\"hi\\n\",\"Duration\":1500000000},\
-             {\"Name\":\"Metadata Test\",\"Pass\":false,\"Errors\":[\"Image user root does not match config user: \\u003cnobody\\u003e\"],\"Duration\":12345}]}\n"
-        );
-        assert_eq!(
-            format_json(&[]),
-            "{\"Pass\":0,\"Fail\":0,\"Total\":0,\"Duration\":0}\n"
-        );
     }
 
     #[test]

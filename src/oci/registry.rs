@@ -128,12 +128,6 @@ impl Reference {
         }
         Ok(Reference { registry, repository, tag, digest })
     }
-
-    /// What to ask the registry for: the digest if there is one (it pins the content), else
-    /// the tag, else `latest` (Docker's default).
-    pub fn reference(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
-    }
 }
 
 impl fmt::Display for Reference {
@@ -937,8 +931,6 @@ mod tests {
             assert_eq!(Reference::parse(&input).unwrap(), want, "{input}");
         }
         assert_eq!(Reference::parse("gcr.io/a/b:t").unwrap().to_string(), "gcr.io/a/b:t");
-        assert_eq!(Reference::parse("ubuntu").unwrap().reference(), "latest");
-        assert_eq!(Reference::parse(&format!("ubuntu:1@{d}")).unwrap().reference(), d);
         for bad in ["", "Ubuntu", "gcr.io/Foo/bar", "ubuntu:", "ubuntu@sha256:abc", "ubuntu:-bad", "a//b", "gcr.io/", "ubuntu@nodigest", "a/b:t/c"] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should not parse");
         }

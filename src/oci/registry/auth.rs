@@ -159,6 +159,7 @@ impl Keychain {
     }
 
     /// Looks for credential helpers in `dir` first (tests install fake helpers there).
+    #[cfg(test)]
     pub fn with_helper_dir(mut self, dir: &Path) -> Keychain {
         self.helper_dir = Some(dir.to_path_buf());
         self
