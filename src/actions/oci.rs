@@ -54,7 +54,12 @@ impl InProcess for DescribeLayer {
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let path = ctx.input(&self.tar)?.clone();
-        let hex = ctx.input_digests.get(&self.tar).cloned().ok_or_else(|| anyhow!("internal: no digest for {}", self.tar))?;
+        // A built tar's sha256 is known from its action; a source tar (`tars = ["layer.tar"]`)
+        // is hashed here (source digests in keys are BLAKE3, not OCI digests).
+        let hex = match ctx.input_digests.get(&self.tar) {
+            Some(hex) => hex.clone(),
+            None => crate::exec::digest::file_sha256(&path).with_context(|| format!("reading layer {}", self.tar))?.0,
+        };
         let size = std::fs::metadata(&path)?.len();
         let mut head = [0u8; 4];
         let n = std::fs::File::open(&path)?.read(&mut head)?;

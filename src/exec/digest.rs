@@ -1,4 +1,8 @@
-//! Content digests (sha256) and the stat cache that avoids re-reading unchanged files.
+//! Content digests and the stat cache that avoids re-reading unchanged files.
+//!
+//! Outputs are named by sha256 (the CAS, OCI descriptors). Source files are named by BLAKE3 in
+//! action keys: the key only has to change when the content does, and a layer of a thousand
+//! inputs is hashed several times faster.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -42,6 +46,33 @@ pub fn file_sha256(path: &Path) -> io::Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), size))
 }
 
+/// BLAKE3 of a file's content, streamed, as `blake3:<hex>` so it can never be mistaken for a
+/// sha256.
+pub fn file_blake3(path: &Path) -> io::Result<(String, u64)> {
+    let mut f = File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((format!("blake3:{}", blake3::Hasher::finalize(&hasher).to_hex()), size))
+}
+
+/// Which digest a [`StatCache`] lookup wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestKind {
+    /// For action keys (source files).
+    Key,
+    /// The CAS name (checking a copied output against its record).
+    Sha256,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StatEntry {
     size: u64,
@@ -69,7 +100,7 @@ impl StatCache {
     }
 
     /// The digest of a file, from the cache if its stat is unchanged.
-    pub fn digest(&self, path: &Path) -> io::Result<String> {
+    pub fn digest(&self, path: &Path, kind: DigestKind) -> io::Result<String> {
         let meta = std::fs::metadata(path)?;
         if !meta.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
@@ -77,12 +108,16 @@ impl StatCache {
         let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
         if let Ok(map) = self.entries.lock() {
             if let Some(e) = map.get(path) {
-                if e.size == meta.len() && e.mtime_ns == mtime_ns && e.ino == meta.ino() {
+                let same_kind = e.digest.starts_with("blake3:") == (kind == DigestKind::Key);
+                if same_kind && e.size == meta.len() && e.mtime_ns == mtime_ns && e.ino == meta.ino() {
                     return Ok(e.digest.clone());
                 }
             }
         }
-        let (digest, size) = file_sha256(path)?;
+        let (digest, size) = match kind {
+            DigestKind::Key => file_blake3(path)?,
+            DigestKind::Sha256 => file_sha256(path)?,
+        };
         if let Ok(mut map) = self.entries.lock() {
             map.insert(path.to_path_buf(), StatEntry { size, mtime_ns, ino: meta.ino(), digest: digest.clone() });
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -155,5 +190,33 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cache_gives_each_kind_its_own_digest_and_rehashes_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").unwrap();
+        let cache = StatCache::default();
+        // Known answers: sha256("abc") and BLAKE3("abc").
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let b3 = "blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
+        assert_eq!(cache.digest(&file, DigestKind::Key).unwrap(), b3);
+        assert_eq!(cache.digest(&file, DigestKind::Sha256).unwrap(), sha);
+        assert_eq!(cache.digest(&file, DigestKind::Key).unwrap(), b3);
+        std::fs::write(&file, b"abd").unwrap();
+        // Same size and inode: only the mtime tells (set it, timestamps can be coarse).
+        let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        File::options().write(true).open(&file).unwrap().set_modified(past).unwrap();
+        assert_ne!(cache.digest(&file, DigestKind::Key).unwrap(), b3);
+        let saved = dir.path().join("stat.json");
+        cache.save(&saved).unwrap();
+        let reloaded = StatCache::load(&saved);
+        assert_eq!(reloaded.digest(&file, DigestKind::Key).unwrap(), cache.digest(&file, DigestKind::Key).unwrap());
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
-use super::digest::sha256_hex;
+use super::digest::{DigestKind, sha256_hex};
 use super::{ACTION_SALT, Executor, fs, process};
 use crate::label::Label;
 
@@ -289,7 +289,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
                 .get(&input.exec_path)
                 .cloned()
                 .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path)),
-            ArtifactKind::Source(path) => ex.stat_cache.digest(path).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path)),
+            ArtifactKind::Source(path) => ex.stat_cache.digest(path, DigestKind::Key).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path)),
         }
     };
     let mut inputs: Vec<(&str, String)> = {
@@ -362,7 +362,7 @@ fn materialize(ex: &Executor, action: &Action, records: &[OutputRecord]) -> Resu
         };
         let same_copy = !same
             && std::fs::symlink_metadata(&dest).is_ok_and(|d| d.is_file() && d.len() == r.size)
-            && ex.stat_cache.digest(&dest).is_ok_and(|d| d == r.digest);
+            && ex.stat_cache.digest(&dest, DigestKind::Sha256).is_ok_and(|d| d == r.digest);
         if !same && !same_copy {
             fs::link_or_copy(&src, &dest).with_context(|| format!("placing {}", dest.display()))?;
         }
