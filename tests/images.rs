@@ -218,3 +218,41 @@ fn ocib_run_loads_an_oci_load_target_and_skips_an_image_the_engine_has() {
     assert!(second.stderr.contains("no layers sent"), "{}", second.stderr);
     let _ = Command::new("docker").args(["rmi", "ocib-test/worker:load"]).output();
 }
+
+#[test]
+fn a_checked_in_layer_tar_is_used_as_is_and_its_edit_rebuilds_the_image() {
+    // A source tar in `tars` (a vendored layer) becomes a layer byte for byte: its digest is
+    // the file's sha256, and editing it changes the image.
+    let ws = common::workspace(&[
+        ("MODULE.bazel", ""),
+        (
+            "BUILD.bazel",
+            "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\")\n\
+             oci_image(name = \"image\", os = \"linux\", architecture = \"amd64\", tars = [\"vendor.tar\"])\n",
+        ),
+    ]);
+    let tar_file = |content: &str| {
+        std::fs::write(ws.path().join("hello.txt"), content).unwrap();
+        let status = Command::new("tar").args(["cf", "vendor.tar", "hello.txt"]).current_dir(ws.path()).status().unwrap();
+        assert!(status.success());
+        let bytes = std::fs::read(ws.path().join("vendor.tar")).unwrap();
+        format!("sha256:{}", sha256_hex(&bytes))
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for content in ["one\n", "two\n"] {
+        let want = tar_file(content);
+        let out = build(ws.path(), cache.path(), &["//:image"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let (digest, manifest, config) = image(&ws.path().join("ocib-bin/image"));
+        assert_eq!(manifest["layers"][0]["digest"], want.as_str());
+        assert_eq!(config["rootfs"]["diff_ids"][0], want.as_str(), "an uncompressed layer's diff_id is its digest");
+        digests.push(digest);
+    }
+    assert_ne!(digests[0], digests[1], "editing the vendored tar changes the image");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

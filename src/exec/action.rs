@@ -158,8 +158,9 @@ pub struct ActionContext {
     pub inputs: BTreeMap<String, PathBuf>,
     /// exec path → where to write, for every output.
     pub outputs: BTreeMap<String, PathBuf>,
-    /// Content digests (hex sha256) of the inputs and of the files inside input directories
-    /// (`<dir exec path>/<relative path>`), so an action can name blobs without hashing them.
+    /// Content digests (hex sha256) of the derived inputs and of the files inside input
+    /// directories (`<dir exec path>/<relative path>`), so an action can name blobs without
+    /// hashing them. Source files are absent: their key digests are BLAKE3.
     pub input_digests: BTreeMap<String, String>,
     /// The workspace status, for stamped actions.
     pub stable_status: Option<BTreeMap<String, String>>,

@@ -29,38 +29,35 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-/// sha256 of a file's content, streamed.
-pub fn file_sha256(path: &Path) -> io::Result<(String, u64)> {
+/// Feeds a file's content to `consume` in 1 MiB pieces; returns its size.
+fn stream_file(path: &Path, mut consume: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut f = File::open(path)?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(size);
         }
         size += n as u64;
-        hasher.update(&buf[..n]);
+        consume(&buf[..n]);
     }
+}
+
+/// sha256 of a file's content, streamed.
+pub fn file_sha256(path: &Path) -> io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let size = stream_file(path, |piece| hasher.update(piece))?;
     Ok((hex(&hasher.finalize()), size))
 }
 
 /// BLAKE3 of a file's content, streamed, as `blake3:<hex>` so it can never be mistaken for a
 /// sha256.
 pub fn file_blake3(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        hasher.update(&buf[..n]);
-    }
+    let size = stream_file(path, |piece| {
+        hasher.update(piece);
+    })?;
     Ok((format!("blake3:{}", blake3::Hasher::finalize(&hasher).to_hex()), size))
 }
 

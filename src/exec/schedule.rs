@@ -328,11 +328,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
             return Ok(Outcome::Hit(record.outputs));
         }
     }
-    let mut known: BTreeMap<String, String> = derived.clone();
-    for (p, d) in &inputs {
-        known.insert((*p).to_owned(), d.clone());
-    }
-    let (records, log, uncacheable) = execute(ex, action, &key, known)?;
+    let (records, log, uncacheable) = execute(ex, action, &key, derived.clone())?;
     if !uncacheable {
         ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
     }
