@@ -83,16 +83,7 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
         eprintln!("ERROR: no targets given; try 'ocib build //...'");
         return Err(exit::BAD_COMMAND_LINE);
     }
-    let ws = match Workspace::open(cwd) {
-        Ok(ws) => Arc::new(ws),
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return Err(exit::BAD_COMMAND_LINE);
-        }
-    };
-    for w in &ws.warnings {
-        eprintln!("WARNING: {w}");
-    }
+    let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone());
     let cwd_pkg = ws.package_of_dir(cwd);
     let engine = QueryEngine::new(&loader, cwd_pkg.clone(), keep_going);

@@ -9,8 +9,6 @@ use crate::analysis::Analysis;
 use crate::exec::ArtifactKind;
 use crate::load::Loader;
 use crate::query::eval::QueryEngine;
-use crate::query::parse;
-use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -32,20 +30,13 @@ pub struct CqueryArgs {
 }
 
 pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
-    let expression = args.expression.join(" ");
-    let expr = match parse::parse(&expression) {
+    let expr = match super::parse_expression(&args.expression) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return exit::BAD_COMMAND_LINE;
-        }
+        Err(code) => return code,
     };
-    let ws = match Workspace::open(cwd) {
-        Ok(ws) => std::sync::Arc::new(ws),
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BAD_COMMAND_LINE;
-        }
+    let ws = match super::open_workspace(cwd) {
+        Ok(ws) => ws,
+        Err(code) => return code,
     };
     let loader = Loader::new(ws.clone());
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.opts.common.keep_going);

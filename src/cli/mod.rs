@@ -249,6 +249,32 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// Opens the workspace around `cwd` and prints its warnings. An error is printed and turned
+/// into the exit code (a command-line error, as Bazel outside a workspace).
+fn open_workspace(cwd: &std::path::Path) -> Result<std::sync::Arc<crate::workspace::Workspace>, i32> {
+    match crate::workspace::Workspace::open(cwd) {
+        Ok(ws) => {
+            for w in &ws.warnings {
+                eprintln!("WARNING: {w}");
+            }
+            Ok(std::sync::Arc::new(ws))
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            Err(exit::BAD_COMMAND_LINE)
+        }
+    }
+}
+
+/// A query expression given as words (joined with spaces, as Bazel does); a syntax error is
+/// printed and turned into the exit code.
+fn parse_expression(words: &[String]) -> Result<crate::query::parse::Expr, i32> {
+    crate::query::parse::parse(&words.join(" ")).map_err(|e| {
+        eprintln!("ERROR: {e}");
+        exit::BAD_COMMAND_LINE
+    })
+}
+
 fn info(args: InfoArgs, cwd: &std::path::Path) -> i32 {
     let Some(root) = find_root(cwd) else {
         eprintln!("ERROR: 'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)");

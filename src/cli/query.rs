@@ -1,14 +1,12 @@
 //! `ocib query EXPR`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::{CommonArgs, exit};
 use crate::load::Loader;
 use crate::query::eval::QueryEngine;
 use crate::query::output::{OutputFormat, render};
-use crate::query::{QueryError, parse};
-use crate::workspace::Workspace;
+use crate::query::QueryError;
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
@@ -29,24 +27,14 @@ pub struct QueryArgs {
 }
 
 pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
-    let expression = args.expression.join(" ");
-    let expr = match parse::parse(&expression) {
+    let expr = match super::parse_expression(&args.expression) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return exit::BAD_COMMAND_LINE;
-        }
+        Err(code) => return code,
     };
-    let ws = match Workspace::open(cwd) {
-        Ok(ws) => Arc::new(ws),
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BAD_COMMAND_LINE;
-        }
+    let ws = match super::open_workspace(cwd) {
+        Ok(ws) => ws,
+        Err(code) => return code,
     };
-    for w in &ws.warnings {
-        eprintln!("WARNING: {w}");
-    }
     let loader = Loader::new(ws.clone());
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
     let result = engine.eval(&expr).and_then(|set| render(&engine, &set, args.output).map(|out| (set, out)));
@@ -69,7 +57,7 @@ pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
         }
         Err(QueryError { message, syntax }) => {
             eprintln!("ERROR: {message}");
-            eprintln!("ERROR: Evaluation of query \"{expression}\" failed");
+            eprintln!("ERROR: Evaluation of query \"{}\" failed", args.expression.join(" "));
             if syntax { exit::BAD_COMMAND_LINE } else { exit::ANALYSIS_OR_QUERY_FAILED }
         }
     }
