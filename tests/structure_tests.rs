@@ -49,6 +49,8 @@ fn image_test_passes_then_is_cached_and_a_broken_expectation_fails_with_junit() 
     assert!(broken.stderr.contains("FAILED"), "{}", broken.stderr);
     let junit = std::fs::read_to_string(ws.path().join("ocib-testlogs/cmd/worker/image_test/test.xml")).unwrap();
     assert!(junit.contains("Command Test: binary is runnable") && junit.contains("<failure"), "{junit}");
+    let log = std::fs::read_to_string(ws.path().join("ocib-testlogs/cmd/worker/image_test/test.log")).unwrap();
+    assert!(log.contains("Error: Expected string 'sanity check failed' not found in output '"), "CST's message: {log}");
 }
 
 #[test]

@@ -315,40 +315,24 @@ fn run_command(t: &CommandTest, driver: &mut dyn Backend, v1: bool) -> TestResul
             return result;
         }
     };
-    for p in &t.expected_error {
-        if !regex_check(p, &stderr, true) {
-            result.error(if v1 {
-                format!("Expected string '{p}' not found in error")
-            } else {
-                format!("Expected string '{p}' not found in error '{stderr}'")
-            });
-        }
-    }
-    for p in &t.excluded_error {
-        if !regex_check(p, &stderr, false) {
-            result.error(if v1 {
-                format!("Excluded string '{p}' found in error")
-            } else {
-                format!("Excluded string '{p}' found in error '{stderr}'")
-            });
-        }
-    }
-    for p in &t.expected_output {
-        if !regex_check(p, &stdout, true) {
-            result.error(if v1 {
-                format!("Expected string '{p}' not found in output")
-            } else {
-                format!("Expected string '{p}' not found in output '{stdout}'")
-            });
-        }
-    }
-    for p in &t.excluded_output {
-        if !regex_check(p, &stdout, false) {
-            result.error(if v1 {
-                format!("Excluded string '{p}' found in output")
-            } else {
-                format!("Excluded string '{p}' found in output '{stdout}'")
-            });
+    // CST's messages: "<Expected|Excluded> string '<p>' <not found|found> in <error|output>",
+    // with the stream's text appended in schema 2.
+    let checks = [
+        (&t.expected_error, &stderr, true, "error"),
+        (&t.excluded_error, &stderr, false, "error"),
+        (&t.expected_output, &stdout, true, "output"),
+        (&t.excluded_output, &stdout, false, "output"),
+    ];
+    for (patterns, text, expected, stream) in checks {
+        for p in patterns {
+            if !regex_check(p, text, expected) {
+                let (what, found) = if expected { ("Expected", "not found") } else { ("Excluded", "found") };
+                result.error(if v1 {
+                    format!("{what} string '{p}' {found} in {stream}")
+                } else {
+                    format!("{what} string '{p}' {found} in {stream} '{text}'")
+                });
+            }
         }
     }
     if t.exit_code != exit_code {
