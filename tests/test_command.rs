@@ -27,7 +27,7 @@ fn go_and_sh_tests_pass_then_are_cached() {
     assert!(out.stderr.contains("Executed 2 out of 2 tests: 2 tests pass."), "{}", out.stderr);
     // The go test ran verbosely into its log, with every test function of both packages.
     let log = std::fs::read_to_string(ws.path().join("ocib-testlogs/calc/calc_test/test.log")).unwrap();
-    for name in ["TestDouble", "TestEnvAndData", "TestAdd"] {
+    for name in ["TestDouble", "TestEnvAndData", "TestAdd", "ExampleAdd"] {
         assert!(log.contains(&format!("--- PASS: {name}")), "{log}");
     }
     let sh_log = std::fs::read_to_string(ws.path().join("ocib-testlogs/scripts/passes/test.log")).unwrap();
@@ -46,6 +46,14 @@ fn go_and_sh_tests_pass_then_are_cached() {
     // A different --test_env is a different result: the Go test checks it and fails.
     let other_env = test(ws.path(), cache.path(), &["--test_env=OCIB_TEST_FLAG=off", "//calc:all"]);
     assert_eq!(other_env.code, 3, "{}", other_env.stderr);
+    // An example whose output comment no longer matches fails the test, as with `go test`.
+    let example = ws.path().join("calc/calc_external_test.go");
+    let text = std::fs::read_to_string(&example).unwrap().replace("// Output: 5", "// Output: 6");
+    std::fs::write(&example, text).unwrap();
+    let wrong = test(ws.path(), cache.path(), &["--test_env=OCIB_TEST_FLAG=on", "//calc:all"]);
+    assert_eq!(wrong.code, 3, "{}", wrong.stderr);
+    let log = std::fs::read_to_string(ws.path().join("ocib-testlogs/calc/calc_test/test.log")).unwrap();
+    assert!(log.contains("--- FAIL: ExampleAdd") && log.contains("got:\n5\nwant:\n6"), "{log}");
 }
 
 #[test]

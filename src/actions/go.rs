@@ -421,6 +421,91 @@ fn test_functions(files: &[&ScannedFile]) -> (Vec<String>, bool) {
     (tests, has_main)
 }
 
+/// An example `go test` runs: `ExampleXxx()` whose body ends with an output comment.
+#[derive(Debug, PartialEq, Eq)]
+struct Example {
+    name: String,
+    output: String,
+    unordered: bool,
+}
+
+/// The examples of test files that have an output comment, as `go test` (go/doc) finds them:
+/// the last comment group of the body, if it starts with `Output:` or `Unordered output:`
+/// (any case). Examples without one are compiled, not run. Assumes gofmt'd sources (the
+/// body ends at the first `}` line at column 0).
+fn examples(files: &[&ScannedFile]) -> Vec<Example> {
+    let re = regex::Regex::new(r"(?m)^func\s+(Example\w*)\s*\(\s*\)\s*\{[^\n]*$").expect("valid regex");
+    let prefix = regex::Regex::new(r"(?i)^\s*(unordered )?output:").expect("valid regex");
+    let mut found = Vec::new();
+    for f in files {
+        for caps in re.captures_iter(&f.text) {
+            let name = &caps[1];
+            if name[7..].starts_with(|c: char| c.is_lowercase()) {
+                continue;
+            }
+            let Some(whole) = caps.get(0) else { continue };
+            let rest = &f.text[whole.end()..];
+            let body = rest.find("\n}").map_or(rest, |end| &rest[..end]);
+            // The last comment group: the trailing run of adjacent `//` lines (a blank line
+            // ends a group).
+            let mut lines: Vec<&str> = body.lines().map(str::trim).collect();
+            while lines.last().is_some_and(|l| l.is_empty()) {
+                lines.pop();
+            }
+            let start = lines.iter().rposition(|l| !l.starts_with("//")).map_or(0, |i| i + 1);
+            let group = &lines[start..];
+            if group.is_empty() {
+                continue;
+            }
+            let text = comment_text(group);
+            let Some(m) = prefix.captures(&text) else { continue };
+            let unordered = m.get(1).is_some();
+            let after = text[m.get(0).map_or(0, |g| g.end())..].trim_start_matches(' ');
+            let output = after.strip_prefix('\n').unwrap_or(after).to_owned();
+            found.push(Example { name: name.to_owned(), output, unordered });
+        }
+    }
+    found
+}
+
+/// go/ast's `CommentGroup.Text()` for `//` lines: markers and the first space removed,
+/// trailing spaces trimmed, leading/trailing blank lines dropped, newline-terminated.
+fn comment_text(lines: &[&str]) -> String {
+    let mut out: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            let body = l.strip_prefix("//").unwrap_or(l);
+            body.strip_prefix(' ').unwrap_or(body).trim_end()
+        })
+        .collect();
+    while out.first().is_some_and(|l| l.is_empty()) {
+        out.remove(0);
+    }
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out.dedup_by(|a, b| a.is_empty() && b.is_empty());
+    if out.is_empty() { String::new() } else { out.join("\n") + "\n" }
+}
+
+/// A Go interpreted string literal.
+fn go_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A go_test's binary: the package compiled with its internal test files, the external
 /// `<importpath>_test` package, a generated test main, all linked.
 #[derive(Serialize)]
@@ -491,9 +576,11 @@ impl InProcess for GoTestBinary {
         // The generated main, as `go test` writes it.
         let (internal_tests, internal_main) = test_functions(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
         let (external_tests, external_main) = test_functions(&external);
+        let internal_examples = examples(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
+        let external_examples = examples(&external);
         let mut main = String::from("package main\n\nimport (\n\t\"os\"\n\t\"testing\"\n\t\"testing/internal/testdeps\"\n");
-        let use_internal = !internal_tests.is_empty() || internal_main;
-        let use_external = !external_tests.is_empty() || external_main;
+        let use_internal = !internal_tests.is_empty() || !internal_examples.is_empty() || internal_main;
+        let use_external = !external_tests.is_empty() || !external_examples.is_empty() || external_main;
         if !internal.is_empty() {
             main.push_str(&format!("\t{} {:?}\n", if use_internal { "_test" } else { "_" }, self.importpath));
         }
@@ -507,9 +594,21 @@ impl InProcess for GoTestBinary {
         for t in &external_tests {
             main.push_str(&format!("\t{{{t:?}, _xtest.{t}}},\n"));
         }
+        main.push_str("}\n\nvar examples = []testing.InternalExample{\n");
+        for (pkg, list) in [("_test", &internal_examples), ("_xtest", &external_examples)] {
+            for e in list {
+                main.push_str(&format!(
+                    "\t{{Name: {:?}, F: {pkg}.{}, Output: {}, Unordered: {}}},\n",
+                    e.name,
+                    e.name,
+                    go_string(&e.output),
+                    e.unordered
+                ));
+            }
+        }
         main.push_str("}\n\nfunc main() {\n");
         main.push_str(&format!("\ttestdeps.ImportPath = {:?}\n", self.importpath));
-        main.push_str("\tm := testing.MainStart(testdeps.TestDeps{}, tests, nil, nil, nil)\n");
+        main.push_str("\tm := testing.MainStart(testdeps.TestDeps{}, tests, nil, nil, examples)\n");
         if internal_main {
             main.push_str("\t_test.TestMain(m)\n");
         } else if external_main {
@@ -685,6 +784,28 @@ impl InProcess for GoLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn examples_with_output_comments_like_go_doc() {
+        let text = "package calc_test\n\n\
+            func ExampleAdd() {\n\tfmt.Println(calc.Add(1, 2))\n\t// Output: 3\n}\n\n\
+            func ExampleAdd_lines() {\n\tfmt.Println(\"a\\nb\")\n\t// Output:\n\t// a\n\t// b\n}\n\n\
+            func ExampleDouble() {\n\tfmt.Println(2, 1)\n\t// unordered OUTPUT: 1\n\t// 2\n}\n\n\
+            func ExampleNoOutput() {\n\tfmt.Println(1)\n}\n\n\
+            func ExampleLater() {\n\t// Output: 1\n\n\t// a note\n}\n\n\
+            func Examplelower() {\n\t// Output: x\n}\n";
+        let file = ScannedFile {
+            exec_path: "x_test.go".into(),
+            file: go_source::scan("x_test.go", text).unwrap(),
+            text: text.into(),
+        };
+        let want = |name: &str, output: &str, unordered: bool| Example { name: name.into(), output: output.into(), unordered };
+        assert_eq!(
+            examples(&[&file]),
+            [want("ExampleAdd", "3\n", false), want("ExampleAdd_lines", "a\nb\n", false), want("ExampleDouble", "1\n2\n", true)]
+        );
+        assert_eq!(go_string("a\"b\\\n\u{1}é"), "\"a\\\"b\\\\\\n\\x01é\"");
+    }
 
     fn link(x_defs: &[(&str, &str)], stamp: bool) -> GoLink {
         GoLink {
