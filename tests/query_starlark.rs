@@ -175,3 +175,21 @@ fn only_the_packages_an_expression_needs_are_loaded() {
     assert_eq!(kept.stdout, "//dep:b\n//good:a\n");
     assert!(kept.stderr.contains("broken/BUILD:1:"), "{}", kept.stderr);
 }
+
+#[test]
+fn keep_going_reports_the_targets_a_failing_package_created_before_its_error() {
+    // As Bazel 4 (`bazel query //... --keep_going` prints //half:before, not //half:after).
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("good/BUILD", "filegroup(name = \"a\")\n"),
+        ("half/BUILD", "filegroup(name = \"before\")\nfail(\"stop here\")\nfilegroup(name = \"after\")\n"),
+    ]);
+    let strict = ocib(ws.path(), &["query", "//..."]);
+    assert_eq!(strict.code, 7, "{}", strict.stderr);
+    assert!(strict.stdout.is_empty(), "{}", strict.stdout);
+    let kept = ocib(ws.path(), &["query", "//...", "--keep_going"]);
+    assert_eq!(kept.code, 3, "{}", kept.stderr);
+    assert_eq!(kept.stdout, "//good:a\n//half:before\n");
+    assert!(kept.stderr.contains("half/BUILD:2:") && kept.stderr.contains("stop here"), "{}", kept.stderr);
+    assert_eq!(ocib(ws.path(), &["query", "--keep_going", "//half:before"]).stdout, "//half:before\n");
+}

@@ -36,11 +36,14 @@ pub struct LoadError {
     /// The message already names a file location; otherwise the `load()` that led to it
     /// prefixes its own.
     pub located: bool,
+    /// The targets created before evaluation failed (Bazel's package "in error"), which
+    /// `query --keep_going` still reports.
+    pub partial: Option<Arc<Package>>,
 }
 
 impl LoadError {
     fn new(message: impl Into<String>) -> LoadError {
-        LoadError { message: message.into(), no_such_package: false, located: true }
+        LoadError { message: message.into(), no_such_package: false, located: true, partial: None }
     }
 
     /// An error about a file that a `load()` names, to be located at that `load()`.
@@ -202,7 +205,7 @@ impl Loader {
                 message.push_str(&format!("\n - {}", dir.display()));
             }
         }
-        LoadError { message, no_such_package: true, located: true }
+        LoadError { message, no_such_package: true, located: true, partial: None }
     }
 
     fn evaluate_package(&self, id: &PackageId) -> Result<Package, LoadError> {
@@ -234,7 +237,7 @@ impl Loader {
         };
         let refs: HashMap<&str, &FrozenModule> = modules.iter().map(|(k, v)| (k.as_str(), &v.module)).collect();
         let loader = ReturnFileLoader { modules: &refs };
-        Module::with_temp_heap(|module| -> Result<(), LoadError> {
+        let evaluated = Module::with_temp_heap(|module| -> Result<(), LoadError> {
             if let Some(p) = &prelude {
                 module.import_public_symbols(&p.module);
             }
@@ -244,8 +247,11 @@ impl Loader {
             eval.extra = Some(&ctx);
             eval.eval_module(ast, &self.build_globals).map_err(LoadError::starlark)?;
             Ok(())
-        })?;
-        Ok(ctx.finish(files))
+        });
+        match evaluated {
+            Ok(()) => Ok(ctx.finish(files)),
+            Err(e) => Err(LoadError { partial: Some(Arc::new(ctx.finish(files))), ..e }),
+        }
     }
 
     /// Loads every module `ast` loads; keys are the strings as written in `load()`.

@@ -9,7 +9,7 @@ use super::QueryError;
 use super::parse::{Arg, Expr, SetOp};
 use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
 use crate::label::{Label, PackageId};
-use crate::load::Loader;
+use crate::load::{LoadError, Loader};
 use crate::pattern::{Selection, TargetPattern};
 
 pub type TargetSet = BTreeSet<Label>;
@@ -29,24 +29,40 @@ impl<'a> QueryEngine<'a> {
 
     fn skip_or_fail(&self, message: String) -> Result<(), QueryError> {
         if self.keep_going {
-            self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+            let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+            if !errors.contains(&message) {
+                errors.push(message);
+            }
             Ok(())
         } else {
             Err(QueryError::eval(message))
         }
     }
 
+    /// A package; under `--keep_going`, a package whose evaluation failed gives the targets
+    /// created before the error (the error is recorded), as Bazel's query does.
     pub fn package(&self, id: &PackageId) -> Result<Arc<Package>, QueryError> {
-        self.loader.package(id).map_err(|e| QueryError::eval(e.message))
+        match self.loader.package(id) {
+            Ok(p) => Ok(p),
+            Err(LoadError { message, partial: Some(p), .. }) if self.keep_going => {
+                self.skip_or_fail(message)?;
+                Ok(p)
+            }
+            Err(e) => Err(QueryError::eval(e.message)),
+        }
     }
 
-    /// Loads packages in parallel; failures are errors or, under `--keep_going`, skipped.
+    /// Loads packages in parallel; failures are errors or, under `--keep_going`, skipped
+    /// (keeping what a failed package defined before its error).
     fn packages(&self, ids: &[PackageId]) -> Result<Vec<Arc<Package>>, QueryError> {
         let mut out = Vec::new();
         for result in self.loader.packages(ids) {
             match result {
                 Ok(p) => out.push(p),
-                Err(e) => self.skip_or_fail(e.message)?,
+                Err(e) => {
+                    self.skip_or_fail(e.message)?;
+                    out.extend(e.partial);
+                }
             }
         }
         Ok(out)
