@@ -95,4 +95,19 @@ fn the_tar_driver_reads_the_layout_without_a_daemon() {
     let cache = tempfile::tempdir().unwrap();
     let out = test(ws.path(), cache.path(), &["--test_output=errors", "//cmd/worker:files_test"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // `args` pass CST's report flags on, as the Bazel rule does: a JSON log and a named suite.
+    let build = std::fs::read_to_string(ws.path().join("cmd/worker/BUILD.bazel")).unwrap().replace(
+        "    driver = \"tar\",\n",
+        "    driver = \"tar\",\n    args = [\"--output\", \"json\", \"--junit-suite-name=worker-files\"],\n",
+    );
+    std::fs::write(ws.path().join("cmd/worker/BUILD.bazel"), build).unwrap();
+    let out = test(ws.path(), cache.path(), &["//cmd/worker:files_test"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let logs = ws.path().join("ocib-testlogs/cmd/worker/files_test");
+    let log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(logs.join("test.log")).unwrap()).unwrap();
+    assert_eq!((log["Pass"].as_u64(), log["Fail"].as_u64(), log["Total"].as_u64()), (Some(4), Some(0), Some(4)), "{log}");
+    assert_eq!(log["Results"][0]["Name"], "File Content Test: config", "{log}");
+    let junit = std::fs::read_to_string(logs.join("test.xml")).unwrap();
+    assert!(junit.contains("<testsuite name=\"worker-files\">"), "{junit}");
 }

@@ -23,7 +23,7 @@ pub struct TestStatus {
 #[derive(Serialize)]
 pub enum TestKind {
     Exec { executable: String, args: Vec<String>, env: BTreeMap<String, String> },
-    Structure { image: String, configs: Vec<String>, driver: String, platform: String },
+    Structure { image: String, configs: Vec<String>, driver: String, platform: String, output: String, junit_suite_name: String },
 }
 
 #[derive(Serialize)]
@@ -75,10 +75,10 @@ impl InProcess for RunTest {
                     TestExit::TimedOut => (false, true, None, wrote),
                 }
             }
-            TestKind::Structure { image, configs, driver, platform } => {
+            TestKind::Structure { image, configs, driver, platform, output, junit_suite_name } => {
                 let image_path = ctx.input(image)?.clone();
                 let config_paths = configs.iter().map(|c| ctx.input(c).cloned()).collect::<Result<Vec<_>>>()?;
-                let outcome = run_structure_tests(&image_path, &config_paths, driver, platform);
+                let outcome = run_structure_tests(&image_path, &config_paths, driver, platform, output, junit_suite_name);
                 let (passed, text, junit) = match outcome {
                     Ok((passed, text, junit)) => (passed, text, junit),
                     Err(e) => (false, format!("ERROR: {e:#}\n"), None),
@@ -103,9 +103,16 @@ impl InProcess for RunTest {
 }
 
 /// Structure tests with ocib's own runner: the docker driver loads the layout under the tag
-/// the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, text
-/// report, JUnit report).
-fn run_structure_tests(image: &std::path::Path, configs: &[std::path::PathBuf], driver: &str, platform: &str) -> Result<(bool, String, Option<String>)> {
+/// the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, the report
+/// for the log in CST's `--output` format, JUnit report for test.xml).
+fn run_structure_tests(
+    image: &std::path::Path,
+    configs: &[std::path::PathBuf],
+    driver: &str,
+    platform: &str,
+    output: &str,
+    junit_suite_name: &str,
+) -> Result<(bool, String, Option<String>)> {
     let mut parsed = Vec::new();
     for c in configs {
         parsed.push(crate::cst::parse_config(c)?);
@@ -126,11 +133,13 @@ fn run_structure_tests(image: &std::path::Path, configs: &[std::path::PathBuf], 
     }
     let all: Vec<crate::cst::TestResult> = per_file.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
     let files: Vec<(&std::path::Path, &[crate::cst::TestResult])> = per_file.iter().map(|(p, r)| (*p, r.as_slice())).collect();
-    Ok((
-        crate::cst::all_passed(&all),
-        crate::cst::format_text_files(&files),
-        Some(crate::cst::format_junit(&all, crate::cst::DEFAULT_JUNIT_SUITE_NAME)),
-    ))
+    let junit = crate::cst::format_junit(&all, junit_suite_name);
+    let log = match output {
+        "json" => crate::cst::format_json(&all),
+        "junit" => junit.clone(),
+        _ => crate::cst::format_text_files(&files),
+    };
+    Ok((crate::cst::all_passed(&all), log, Some(junit)))
 }
 
 fn xml_escape(s: &str) -> String {

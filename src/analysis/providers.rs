@@ -35,7 +35,9 @@ pub enum TestRun {
     /// An executable, with its arguments, environment and run-time files.
     Exec { executable: Artifact, args: Vec<String>, env: BTreeMap<String, String>, runfiles: Vec<Artifact> },
     /// container_structure_test: configs against an image layout (or a tarball).
-    Structure { image: Artifact, configs: Vec<Artifact>, driver: String, platform: String },
+    /// `output` is CST's `--output` (text, json or junit) for the log; `junit_suite_name` its
+    /// `--junit-suite-name`: both from the target's `args`, which the Bazel rule passes on.
+    Structure { image: Artifact, configs: Vec<Artifact>, driver: String, platform: String, output: String, junit_suite_name: String },
 }
 
 /// Run-time behaviour of targets that are not plain executables.

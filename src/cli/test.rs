@@ -107,10 +107,10 @@ pub fn run(args: TestArgs, cwd: &Path) -> i32 {
                 inputs.extend(runfiles);
                 (TestKind::Exec { executable: executable.exec_path.clone(), args: targs, env }, inputs)
             }
-            TestRun::Structure { image, configs, driver, platform } => {
+            TestRun::Structure { image, configs, driver, platform, output, junit_suite_name } => {
                 let mut inputs = vec![image.clone()];
                 inputs.extend(configs.iter().cloned());
-                (TestKind::Structure { image: image.exec_path.clone(), configs: configs.iter().map(|c| c.exec_path.clone()).collect(), driver, platform }, inputs)
+                (TestKind::Structure { image: image.exec_path.clone(), configs: configs.iter().map(|c| c.exec_path.clone()).collect(), driver, platform, output, junit_suite_name }, inputs)
             }
         };
         let code = RunTest {

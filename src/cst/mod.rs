@@ -21,7 +21,7 @@ use backend::{Backend, ImageConfig};
 use config::{CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest};
 pub use config::{SchemaVersion, StructureTests, parse_config};
 pub use load::{default_image_tag, load_layout_into_docker};
-pub use report::{DEFAULT_JUNIT_SUITE_NAME, all_passed, format_junit, format_text_files};
+pub use report::{all_passed, format_json, format_junit, format_text_files};
 
 /// Where the image under test comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

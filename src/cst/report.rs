@@ -96,6 +96,56 @@ fn summary_text(results: &[TestResult], mut banner_length: usize) -> String {
     out
 }
 
+/// `{"Pass":n,"Fail":n,"Total":n,"Duration":ns,"Results":[...]}` + newline, as Go marshals it
+/// (empty Stdout/Stderr/Errors omitted, `<`, `>`, `&` escaped as `\u003c` etc.).
+pub fn format_json(results: &[TestResult]) -> String {
+    use serde_json::{Map, Value, json};
+    let pass = results.iter().filter(|r| r.pass).count();
+    let total: Duration = results.iter().map(|r| r.duration).sum();
+    let mut summary = Map::new();
+    summary.insert("Pass".into(), json!(pass));
+    summary.insert("Fail".into(), json!(results.len() - pass));
+    summary.insert("Total".into(), json!(results.len()));
+    summary.insert("Duration".into(), json!(nanos(total)));
+    if !results.is_empty() {
+        let items = results
+            .iter()
+            .map(|r| {
+                let mut m = Map::new();
+                m.insert("Name".into(), json!(r.name));
+                m.insert("Pass".into(), json!(r.pass));
+                if !r.stdout.is_empty() {
+                    m.insert("Stdout".into(), json!(r.stdout));
+                }
+                if !r.stderr.is_empty() {
+                    m.insert("Stderr".into(), json!(r.stderr));
+                }
+                if !r.errors.is_empty() {
+                    m.insert("Errors".into(), json!(r.errors));
+                }
+                m.insert("Duration".into(), json!(nanos(r.duration)));
+                Value::Object(m)
+            })
+            .collect();
+        summary.insert("Results".into(), Value::Array(items));
+    }
+    let text = serde_json::to_string(&Value::Object(summary)).expect("JSON of plain values");
+    // Go's encoding/json HTML-escapes; these characters only occur inside strings here.
+    let mut out = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// JUnit XML as CST writes it (one line, Go `encoding/xml`), suite name defaulting to
 /// `container-structure-test.test` when empty.
 pub fn format_junit(results: &[TestResult], suite_name: &str) -> String {
@@ -287,6 +337,20 @@ mod tests {
         ), "{both}");
         assert!(both.ends_with("Passes:      1\nFailures:    1\nDuration:    1.500012345s\nTotal tests: 2\n\nFAIL\n"), "{both}");
         assert!(!all_passed(&results()) && all_passed(&results()[..1]) && !all_passed(&[]));
+    }
+
+    #[test]
+    fn json_format() {
+        assert_eq!(
+            format_json(&results()),
+            "{\"Pass\":1,\"Fail\":1,\"Total\":2,\"Duration\":1500012345,\"Results\":[\
+             {\"Name\":\"Command Test: echo\",\"Pass\":true,\"Stdout\":\"hi\\n\",\"Duration\":1500000000},\
+             {\"Name\":\"Metadata Test\",\"Pass\":false,\"Errors\":[\"Image user root does not match config user: \\u003cnobody\\u003e\"],\"Duration\":12345}]}\n"
+        );
+        assert_eq!(
+            format_json(&[]),
+            "{\"Pass\":0,\"Fail\":0,\"Total\":0,\"Duration\":0}\n"
+        );
     }
 
     #[test]
