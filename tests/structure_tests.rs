@@ -111,3 +111,25 @@ fn the_tar_driver_reads_the_layout_without_a_daemon() {
     let junit = std::fs::read_to_string(logs.join("test.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"worker-files\">"), "{junit}");
 }
+
+#[test]
+fn the_host_driver_and_unknown_cst_flags_are_analysis_errors() {
+    let ws = common::workspace(&[
+        ("MODULE.bazel", ""),
+        ("c.yaml", "schemaVersion: \"2.0.0\"\n"),
+        ("img.tar", ""),
+        (
+            "BUILD.bazel",
+            "load(\"@container_structure_test//:defs.bzl\", \"container_structure_test\")\n\
+             container_structure_test(name = \"host\", configs = [\"c.yaml\"], driver = \"host\", image = \"img.tar\")\n\
+             container_structure_test(name = \"flags\", configs = [\"c.yaml\"], driver = \"tar\", image = \"img.tar\", args = [\"--pull\"])\n",
+        ),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let host = test(ws.path(), cache.path(), &["//:host"]);
+    assert_eq!(host.code, 1, "{}", host.stderr);
+    assert!(host.stderr.contains("//:host") && host.stderr.contains("'host' cannot test an image"), "{}", host.stderr);
+    let flags = test(ws.path(), cache.path(), &["//:flags"]);
+    assert_eq!(flags.code, 1, "{}", flags.stderr);
+    assert!(flags.stderr.contains("attribute 'args': '--pull' is not supported"), "{}", flags.stderr);
+}

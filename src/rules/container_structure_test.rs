@@ -27,6 +27,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     if !["docker", "tar", "host"].contains(&driver.as_str()) {
         return Err(AnalysisError::new(format!("attribute 'driver': '{driver}' must be docker, tar or host")));
     }
+    if driver == "host" {
+        // CST's host driver tests the machine it runs on and refuses --image, which the rule
+        // always passes: under Bazel such a test can only fail. Say so before building.
+        return Err(AnalysisError::new(
+            "attribute 'driver': 'host' cannot test an image (container-structure-test's host driver takes no --image); use docker or tar",
+        ));
+    }
     let configs = ctx.files("configs")?;
     let platform = ctx.string("platform")?;
     let (output, junit_suite_name) = report_options(&ctx.string_list("args")?)?;
