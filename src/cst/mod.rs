@@ -116,6 +116,23 @@ impl Factory {
     }
 }
 
+/// A file test in a fresh driver; schema 2 sets the global env first, as CST does.
+fn run_file_test(
+    st: &StructureTests,
+    factory: &Factory,
+    name: &str,
+    run: impl FnOnce(&mut dyn Backend) -> TestResult,
+) -> TestResult {
+    let mut driver = factory.driver(st);
+    let env = if st.schema_version == SchemaVersion::V1 { Ok(()) } else { driver.set_env(&st.global_env_vars) };
+    let result = match env {
+        Ok(()) => run(driver.as_mut()),
+        Err(e) => TestResult::failed(name, vec![format!("error setting env vars: {e:#}")]),
+    };
+    driver.destroy();
+    result
+}
+
 fn run_file(st: &StructureTests, factory: &Factory, out: &mut Vec<TestResult>) {
     let v1 = st.schema_version == SchemaVersion::V1;
     for test in &st.command_tests {
@@ -156,19 +173,7 @@ fn run_file(st: &StructureTests, factory: &Factory, out: &mut Vec<TestResult>) {
             }
             continue;
         }
-        let mut driver = factory.driver(st);
-        match if v1 {
-            Ok(())
-        } else {
-            driver.set_env(&st.global_env_vars)
-        } {
-            Ok(()) => out.push(run_file_content(test, driver.as_mut(), v1)),
-            Err(e) => out.push(TestResult::failed(
-                &test.name,
-                vec![format!("error setting env vars: {e:#}")],
-            )),
-        }
-        driver.destroy();
+        out.push(run_file_test(st, factory, &test.name, |driver| run_file_content(test, driver, v1)));
     }
     for test in &st.file_existence_tests {
         if let Err(errors) = validate_path_test(&test.name, &test.path) {
@@ -183,19 +188,7 @@ fn run_file(st: &StructureTests, factory: &Factory, out: &mut Vec<TestResult>) {
                 continue;
             }
         }
-        let mut driver = factory.driver(st);
-        match if v1 {
-            Ok(())
-        } else {
-            driver.set_env(&st.global_env_vars)
-        } {
-            Ok(()) => out.push(run_file_existence(test, driver.as_mut(), v1)),
-            Err(e) => out.push(TestResult::failed(
-                &test.name,
-                vec![format!("error setting env vars: {e:#}")],
-            )),
-        }
-        driver.destroy();
+        out.push(run_file_test(st, factory, &test.name, |driver| run_file_existence(test, driver, v1)));
     }
     for test in &st.license_tests {
         let mut driver = factory.driver(st);
