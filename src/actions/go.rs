@@ -574,9 +574,10 @@ impl InProcess for GoTestBinary {
             compile_package_files(ctx, &self.toolchain, &env, &self.label, &xpath, &external, &with_internal, None, &self.gc_goopts, &external_archive)?;
         }
         // The generated main, as `go test` writes it.
-        let (internal_tests, internal_main) = test_functions(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
+        let internal_test_files: Vec<&ScannedFile> = internal.iter().filter(|f| f.file.is_test).copied().collect();
+        let (internal_tests, internal_main) = test_functions(&internal_test_files);
         let (external_tests, external_main) = test_functions(&external);
-        let internal_examples = examples(&internal.iter().filter(|f| f.file.is_test).copied().collect::<Vec<_>>());
+        let internal_examples = examples(&internal_test_files);
         let external_examples = examples(&external);
         let mut main = String::from("package main\n\nimport (\n\t\"os\"\n\t\"testing\"\n\t\"testing/internal/testdeps\"\n");
         let use_internal = !internal_tests.is_empty() || !internal_examples.is_empty() || internal_main;
