@@ -493,6 +493,28 @@ fn go_list(v: &[String]) -> String {
     format!("[{}]", v.join(" "))
 }
 
+/// Expected env vars or labels against the image's: equal, or matching when `isRegex`.
+/// `missing` is CST's message for an absent key, with `{}` for the key.
+fn check_pairs(
+    result: &mut TestResult,
+    pairs: &[EnvVar],
+    actual: &std::collections::BTreeMap<String, String>,
+    noun: &str,
+    missing: &str,
+) {
+    for pair in pairs {
+        match actual.get(&pair.key) {
+            Some(val) => {
+                let ok = if pair.is_regex { regex_check(&pair.value, val, true) } else { &pair.value == val };
+                if !ok {
+                    result.error(format!("{noun} {} value {val} does not match expected value: {}", pair.key, pair.value));
+                }
+            }
+            None => result.error(missing.replace("{}", &pair.key)),
+        }
+    }
+}
+
 fn run_metadata(m: &MetadataTest, driver: &mut dyn Backend) -> TestResult {
     let mut result = TestResult::new("Metadata Test".to_owned());
     let config = match driver.config() {
@@ -502,24 +524,7 @@ fn run_metadata(m: &MetadataTest, driver: &mut dyn Backend) -> TestResult {
             return result;
         }
     };
-    for pair in &m.env_vars {
-        match config.env.get(&pair.key) {
-            Some(val) => {
-                let ok = if pair.is_regex {
-                    regex_check(&pair.value, val, true)
-                } else {
-                    &pair.value == val
-                };
-                if !ok {
-                    result.error(format!(
-                        "env var {} value {val} does not match expected value: {}",
-                        pair.key, pair.value
-                    ));
-                }
-            }
-            None => result.error(format!("variable {} not found in image env", pair.key)),
-        }
-    }
+    check_pairs(&mut result, &m.env_vars, &config.env, "env var", "variable {} not found in image env");
     for pair in &m.unbound_env_vars {
         if config.env.contains_key(&pair.key) {
             result.error(format!(
@@ -528,24 +533,7 @@ fn run_metadata(m: &MetadataTest, driver: &mut dyn Backend) -> TestResult {
             ));
         }
     }
-    for pair in &m.labels {
-        match config.labels.get(&pair.key) {
-            Some(val) => {
-                let ok = if pair.is_regex {
-                    regex_check(&pair.value, val, true)
-                } else {
-                    &pair.value == val
-                };
-                if !ok {
-                    result.error(format!(
-                        "label {} value {val} does not match expected value: {}",
-                        pair.key, pair.value
-                    ));
-                }
-            }
-            None => result.error(format!("label {} not found in image metadata", pair.key)),
-        }
-    }
+    check_pairs(&mut result, &m.labels, &config.labels, "label", "label {} not found in image metadata");
     if let Some(cmd) = &m.cmd {
         if cmd.len() != config.cmd.len() {
             result.error(format!(
@@ -632,6 +620,21 @@ mod tests {
         assert!(regex_check("goodbye", "hello", false));
         assert!(!regex_check("(unclosed", "(unclosed", true));
         assert!(!regex_check("(unclosed", "x", false));
+    }
+
+    #[test]
+    fn metadata_pairs_match_exactly_or_by_regex_with_csts_messages() {
+        let pair = |key: &str, value: &str, is_regex| EnvVar { key: key.into(), value: value.into(), is_regex };
+        let actual = std::collections::BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]);
+        let mut result = TestResult::new("Metadata Test".into());
+        check_pairs(&mut result, &[pair("PATH", "/usr/bin:/bin", false), pair("PATH", "^/usr", true)], &actual, "env var", "variable {} not found in image env");
+        assert!(result.pass && result.errors.is_empty(), "{:?}", result.errors);
+        check_pairs(&mut result, &[pair("PATH", "/bin", false), pair("HOME", "/root", false)], &actual, "label", "label {} not found in image metadata");
+        assert!(!result.pass);
+        assert_eq!(
+            result.errors,
+            ["label PATH value /usr/bin:/bin does not match expected value: /bin", "label HOME not found in image metadata"]
+        );
     }
 
     #[test]
