@@ -40,7 +40,17 @@ pub(super) enum GoPackageKind {
 
 /// Compiles one Go package (a go_library, or a binary's main package with its `embed`ded
 /// libraries' sources) and returns what dependents and the linker need.
-pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Result<Arc<GoInfo>, AnalysisError> {
+/// A Go rule's own sources and dependencies with those of the libraries it `embed`s merged
+/// in (as rules_go does); the importpath falls back to the first embedded library's.
+pub(super) struct GoSources {
+    pub srcs: Vec<Artifact>,
+    pub embedsrcs: Vec<Artifact>,
+    pub deps: Vec<Arc<GoInfo>>,
+    pub importpath: String,
+    pub x_defs: BTreeMap<String, String>,
+}
+
+pub(super) fn collect_sources(ctx: &mut RuleContext) -> Result<GoSources, AnalysisError> {
     let mut srcs = ctx.files("srcs")?;
     let mut embedsrcs = ctx.files("embedsrcs")?;
     let mut deps: Vec<Arc<GoInfo>> = Vec::new();
@@ -60,6 +70,11 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         let info = target.providers.go.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'deps': '{}' is not a Go library", target.label)))?;
         deps.push(info);
     }
+    Ok(GoSources { srcs, embedsrcs, deps, importpath, x_defs })
+}
+
+pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Result<Arc<GoInfo>, AnalysisError> {
+    let GoSources { srcs, embedsrcs, mut deps, mut importpath, x_defs } = collect_sources(ctx)?;
     let mut seen = std::collections::HashSet::new();
     deps.retain(|d| seen.insert(d.importmap.clone()));
     if importpath.is_empty() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{RuleSchema, SchemaBuilder};
 use crate::actions::go::{GoArchiveRef, GoTestBinary};
-use crate::analysis::{AnalysisError, GoInfo, Providers, RuleContext, TestRun};
+use crate::analysis::{AnalysisError, Providers, RuleContext, TestRun};
 use crate::exec::{Action, ActionKind, Artifact};
 use crate::graph::AttrType as A;
 
@@ -22,22 +22,8 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     if goos != "auto" {
         return Err(AnalysisError::new("go_test with goos/goarch is not supported: tests run on this machine"));
     }
-    let mut srcs = ctx.files("srcs")?;
-    let mut embedsrcs = ctx.files("embedsrcs")?;
-    let mut deps: Vec<Arc<GoInfo>> = Vec::new();
-    let mut importpath = ctx.string("importpath")?;
-    for target in ctx.deps("embed")? {
-        let info = target.providers.go.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'embed': '{}' is not a Go library", target.label)))?;
-        srcs.extend(info.srcs.iter().cloned());
-        embedsrcs.extend(info.embedsrcs.iter().cloned());
-        deps.extend(info.deps.iter().cloned());
-        if importpath.is_empty() {
-            importpath = info.importpath.clone();
-        }
-    }
-    for target in ctx.deps("deps")? {
-        deps.push(target.providers.go.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'deps': '{}' is not a Go library", target.label)))?);
-    }
+    // x_defs of embedded libraries are not applied to test binaries (yet).
+    let super::go_library::GoSources { srcs, embedsrcs, deps, mut importpath, x_defs: _ } = super::go_library::collect_sources(ctx)?;
     if importpath.is_empty() {
         importpath = format!("{}/{}", ctx.label().package, ctx.label().name).trim_start_matches('/').to_owned();
     }
