@@ -1,23 +1,8 @@
 //! ocib: builds, tests and publishes container images from Bazel BUILD files.
 //!
-//! The pipeline is Bazel's: workspace → load → analysis → execution → commands.
-
-mod actions;
-mod analysis;
-mod cli;
-mod cst;
-mod exec;
-mod graph;
-mod label;
-mod load;
-mod oci;
-mod pattern;
-mod query;
-mod rules;
-mod stamp;
-mod workspace;
+//! A thin wrapper: everything lives in the library (`src/lib.rs`).
 
 fn main() {
-    let code = cli::run(std::env::args_os().skip(1).collect());
+    let code = ocib::cli::run(std::env::args_os().skip(1).collect());
     std::process::exit(code);
 }
