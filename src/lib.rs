@@ -4,10 +4,8 @@
 //! (`src/main.rs`) is a thin wrapper around [`cli::run`]; the library exists so integration
 //! tests, fuzz targets and benchmarks reach the same code the command line runs.
 
-pub mod actions;
 pub mod analysis;
 pub mod cli;
-pub mod cst;
 pub mod exec;
 pub mod graph;
 pub mod label;

@@ -79,7 +79,7 @@ pub struct Analysis<'a> {
     targets: HashMap<(Label, String), Arc<ConfiguredTarget>>,
     /// Where ocib's cache lives (Go toolchain facts, Go's build cache).
     pub cache_dir: std::path::PathBuf,
-    go: Option<crate::actions::go::GoToolchain>,
+    go: Option<crate::rules::go::actions::GoToolchain>,
     stdlib: HashMap<String, Arc<GoStdlibInfo>>,
     in_progress: Vec<Label>,
     pub actions: Vec<Action>,
@@ -118,9 +118,9 @@ impl<'a> Analysis<'a> {
 
     /// The Go toolchain (found on first use) and the standard library's archives for the
     /// current configuration (one action per platform, registered on first use).
-    pub fn go_stdlib(&mut self) -> Result<(crate::actions::go::GoToolchain, Arc<GoStdlibInfo>), AnalysisError> {
+    pub fn go_stdlib(&mut self) -> Result<(crate::rules::go::actions::GoToolchain, Arc<GoStdlibInfo>), AnalysisError> {
         if self.go.is_none() {
-            self.go = Some(crate::actions::go::GoToolchain::discover(&self.cache_dir)?);
+            self.go = Some(crate::rules::go::actions::GoToolchain::discover(&self.cache_dir)?);
         }
         let key = self.config_key();
         let (goos, goarch) = (self.config.goos.clone(), self.config.goarch.clone());
@@ -139,14 +139,14 @@ impl<'a> Analysis<'a> {
         let dir = Artifact { exec_path: format!("{bin}/_go_stdlib"), kind: crate::exec::ArtifactKind::Derived };
         let archives: std::collections::BTreeMap<String, String> =
             packages.iter().map(|p| (p.clone(), format!("{}/{p}.a", dir.exec_path))).collect();
-        let code = crate::actions::go::GoStdlib {
+        let code = crate::rules::go::actions::GoStdlib {
             goos,
             goarch,
             toolchain: tc.clone(),
             tool_id: tc.id.clone(),
             dir: dir.exec_path.clone(),
             packages: packages.clone(),
-            gocache: crate::actions::go::go_cache_dir(&self.cache_dir),
+            gocache: crate::rules::go::actions::go_cache_dir(&self.cache_dir),
         };
         let owner = Label { repo: "io_bazel_rules_go".into(), package: String::new(), name: format!("stdlib_{key}") };
         let mut action = Action::new("GoStdlib", &owner, crate::exec::ActionKind::Run(Arc::new(code))).tree_output(dir.clone());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::build::{BuildOptions, cache_dir, config, prepare};
 use super::exit;
-use crate::actions::test::{RunTest, TestKind, TestStatus};
+use crate::rules::test::{RunTest, TestKind, TestStatus};
 use crate::analysis::{Analysis, TestRun};
 use crate::exec::{Action, ActionKind, Artifact, ArtifactKind, ExecOptions, Executor, OutputBase, process};
 use crate::label::Label;

@@ -8,7 +8,6 @@ pub mod digest;
 pub mod fs;
 pub mod process;
 mod schedule;
-pub mod tar_writer;
 
 use std::collections::BTreeMap;
 use std::fs::File;

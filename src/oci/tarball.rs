@@ -23,7 +23,7 @@ const MTIME: u64 = 1_672_560_000;
 /// Permission bits of every member, rules_oci's mtree `mode=`.
 const MODE: u32 = 0o755;
 
-use super::image_config::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use super::spec::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 /// The annotation containerd (and `docker load` with the containerd image store) reads the image
 /// name from in an OCI-layout tarball.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";

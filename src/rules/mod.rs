@@ -6,35 +6,13 @@ use std::sync::{Arc, OnceLock};
 
 use crate::graph::{AttrType, AttrValue};
 
-mod alias;
-mod config_setting;
-mod constraint;
-mod container_structure_test;
-mod copy_file;
-mod expand_template;
-mod filegroup;
-mod genrule;
-mod go_binary;
-mod go_cross_binary;
-mod go_library;
-mod go_test;
-mod oci_image;
-mod oci_image_index;
-mod oci_load;
-mod oci_pull;
-mod oci_push;
-mod oci_tarball;
-mod pkg_files;
-mod pkg_filegroup;
-mod pkg_mkdirs;
-mod pkg_mklink;
-mod pkg_tar;
-mod platform;
-mod sh_binary;
-mod sh_test;
-mod test_suite;
-mod write_file;
-pub mod pkg_paths;
+pub mod cst;
+pub mod go;
+pub mod lib;
+pub mod native;
+pub mod oci;
+pub mod pkg;
+pub mod test;
 
 #[derive(Debug, Clone)]
 pub struct AttrSpec {
@@ -206,40 +184,40 @@ pub fn native_rules() -> &'static HashMap<String, Arc<RuleSchema>> {
     static RULES: OnceLock<HashMap<String, Arc<RuleSchema>>> = OnceLock::new();
     RULES.get_or_init(|| {
         [
-            alias::schema(),
-            config_setting::schema(),
-            constraint::setting_schema(),
-            constraint::value_schema(),
-            container_structure_test::schema(),
-            copy_file::schema("_copy_file"),
-            copy_file::schema("_copy_xfile"),
-            copy_file::jq_schema(),
-            copy_file::copy_to_directory_schema(),
-            copy_file::directory_path_schema(),
-            expand_template::schema(),
-            filegroup::schema(),
-            genrule::schema(),
-            go_binary::schema("go_binary"),
-            go_binary::schema("go_non_executable_binary"),
-            go_cross_binary::schema(),
-            go_library::schema(),
-            go_test::schema(),
-            oci_image::schema(),
-            oci_image_index::schema(),
-            oci_load::schema(),
-            oci_push::schema(),
-            oci_tarball::schema(),
-            pkg_files::schema(),
-            pkg_filegroup::schema(),
-            pkg_mkdirs::schema(),
-            pkg_mklink::schema(),
-            pkg_tar::schema(),
-            platform::schema(),
-            sh_binary::schema(),
-            sh_test::schema(),
-            test_suite::schema(),
-            write_file::schema("_write_file"),
-            write_file::schema("_write_xfile"),
+            native::alias::schema(),
+            native::config_setting::schema(),
+            native::constraint::setting_schema(),
+            native::constraint::value_schema(),
+            cst::container_structure_test::schema(),
+            lib::copy_file::schema("_copy_file"),
+            lib::copy_file::schema("_copy_xfile"),
+            lib::copy_file::jq_schema(),
+            lib::copy_file::copy_to_directory_schema(),
+            lib::copy_file::directory_path_schema(),
+            lib::expand_template::schema(),
+            native::filegroup::schema(),
+            native::genrule::schema(),
+            go::go_binary::schema("go_binary"),
+            go::go_binary::schema("go_non_executable_binary"),
+            go::go_cross_binary::schema(),
+            go::go_library::schema(),
+            go::go_test::schema(),
+            oci::oci_image::schema(),
+            oci::oci_image_index::schema(),
+            oci::oci_load::schema(),
+            oci::oci_push::schema(),
+            oci::oci_tarball::schema(),
+            pkg::pkg_files::schema(),
+            pkg::pkg_filegroup::schema(),
+            pkg::pkg_mkdirs::schema(),
+            pkg::pkg_mklink::schema(),
+            pkg::pkg_tar::schema(),
+            native::platform::schema(),
+            native::sh_binary::schema(),
+            native::sh_test::schema(),
+            native::test_suite::schema(),
+            lib::write_file::schema("_write_file"),
+            lib::write_file::schema("_write_xfile"),
         ]
         .into_iter()
         .map(|s| (s.kind.clone(), Arc::new(s)))
@@ -252,35 +230,35 @@ pub fn analyze(ctx: &mut crate::analysis::RuleContext) -> Result<crate::analysis
     use crate::analysis::{AnalysisError, Providers};
     let kind = ctx.rule.kind.clone();
     match kind.as_str() {
-        "alias" => alias::analyze(ctx),
-        "config_setting" => config_setting::analyze(ctx),
-        "constraint_value" => constraint::analyze_value(ctx),
+        "alias" => native::alias::analyze(ctx),
+        "config_setting" => native::config_setting::analyze(ctx),
+        "constraint_value" => native::constraint::analyze_value(ctx),
         "constraint_setting" | "platform" | "test_suite" => Ok(Providers::default()),
-        "filegroup" => filegroup::analyze(ctx),
-        "genrule" => genrule::analyze(ctx),
-        "_write_file" | "_write_xfile" => write_file::analyze(ctx),
-        "expand_template" => expand_template::analyze(ctx),
-        "_copy_file" | "_copy_xfile" => copy_file::analyze(ctx),
-        "sh_binary" => sh_binary::analyze(ctx),
-        "sh_test" => sh_test::analyze(ctx),
-        "go_test" => go_test::analyze(ctx),
-        "container_structure_test" => container_structure_test::analyze(ctx),
-        "go_library" => go_library::analyze(ctx),
-        "go_binary" | "go_non_executable_binary" => go_binary::analyze(ctx),
-        "go_cross_binary" => go_cross_binary::analyze(ctx),
-        "pkg_tar_impl" => pkg_tar::analyze(ctx),
-        "pkg_files" => pkg_files::analyze(ctx),
-        "pkg_mkdirs" => pkg_mkdirs::analyze(ctx),
-        "pkg_mklink_impl" => pkg_mklink::analyze(ctx),
-        "pkg_filegroup" => pkg_filegroup::analyze(ctx),
-        "oci_image" => oci_image::analyze(ctx),
-        "oci_push" => oci_push::analyze(ctx),
-        "copy_to_directory" => oci_pull::analyze(ctx),
-        "oci_image_index" => oci_image_index::analyze(ctx),
-        "oci_tarball" => oci_tarball::analyze(ctx),
-        "oci_load" => oci_load::analyze(ctx),
-        "directory_path" => copy_file::analyze_directory_path(ctx),
-        "_jq_rule" => copy_file::analyze_jq(ctx),
+        "filegroup" => native::filegroup::analyze(ctx),
+        "genrule" => native::genrule::analyze(ctx),
+        "_write_file" | "_write_xfile" => lib::write_file::analyze(ctx),
+        "expand_template" => lib::expand_template::analyze(ctx),
+        "_copy_file" | "_copy_xfile" => lib::copy_file::analyze(ctx),
+        "sh_binary" => native::sh_binary::analyze(ctx),
+        "sh_test" => native::sh_test::analyze(ctx),
+        "go_test" => go::go_test::analyze(ctx),
+        "container_structure_test" => cst::container_structure_test::analyze(ctx),
+        "go_library" => go::go_library::analyze(ctx),
+        "go_binary" | "go_non_executable_binary" => go::go_binary::analyze(ctx),
+        "go_cross_binary" => go::go_cross_binary::analyze(ctx),
+        "pkg_tar_impl" => pkg::pkg_tar::analyze(ctx),
+        "pkg_files" => pkg::pkg_files::analyze(ctx),
+        "pkg_mkdirs" => pkg::pkg_mkdirs::analyze(ctx),
+        "pkg_mklink_impl" => pkg::pkg_mklink::analyze(ctx),
+        "pkg_filegroup" => pkg::pkg_filegroup::analyze(ctx),
+        "oci_image" => oci::oci_image::analyze(ctx),
+        "oci_push" => oci::oci_push::analyze(ctx),
+        "copy_to_directory" => oci::oci_pull::analyze(ctx),
+        "oci_image_index" => oci::oci_image_index::analyze(ctx),
+        "oci_tarball" => oci::oci_tarball::analyze(ctx),
+        "oci_load" => oci::oci_load::analyze(ctx),
+        "directory_path" => lib::copy_file::analyze_directory_path(ctx),
+        "_jq_rule" => lib::copy_file::analyze_jq(ctx),
         _ if !ctx.rule.schema.typed => Err(AnalysisError::new(format!(
             "'{kind}' comes from a rule set ocib does not know, so it cannot be built"
         ))),

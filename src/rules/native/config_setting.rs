@@ -1,0 +1,59 @@
+//! `config_setting`: a condition `select()` keys on.
+use crate::rules::{RuleSchema, SchemaBuilder};
+use crate::analysis::{AnalysisError, Providers, RuleContext};
+use crate::graph::AttrType as A;
+
+pub fn schema() -> RuleSchema {
+    SchemaBuilder::new("config_setting").native()
+        .attr("values", A::StringDict)
+        .attr("define_values", A::StringDict)
+        .attr("flag_values", A::LabelKeyedStringDict)
+        .attr("constraint_values", A::LabelList)
+        .build()
+}
+
+/// Whether the configuration matches every condition given.
+pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    let mut matches = true;
+    for (key, want) in ctx.string_dict("values")? {
+        let config = ctx.config().clone();
+        let have = match key.as_str() {
+            "stamp" => Some(if config.stamp { "1" } else { "0" }.to_owned()),
+            "compilation_mode" => Some(config.compilation_mode.clone()),
+            "cpu" => Some(match config.goarch.as_str() {
+                "amd64" => "k8".to_owned(),
+                "arm64" => "aarch64".to_owned(),
+                other => other.to_owned(),
+            }),
+            "define" => {
+                let (k, v) = want.split_once('=').unwrap_or((want.as_str(), ""));
+                Some(if config.defines.iter().any(|(dk, dv)| dk == k && dv == v) { want.clone() } else { String::new() })
+            }
+            _ => None,
+        };
+        let normalized = |s: &str| match s {
+            "true" => "1".to_owned(),
+            "false" => "0".to_owned(),
+            other => other.to_owned(),
+        };
+        if have.map(|h| normalized(&h)) != Some(normalized(&want)) {
+            matches = false;
+        }
+    }
+    for (k, v) in ctx.string_dict("define_values")? {
+        if !ctx.config().defines.iter().any(|(dk, dv)| *dk == k && *dv == v) {
+            matches = false;
+        }
+    }
+    for constraint in ctx.labels("constraint_values")? {
+        let target = ctx.dep(&constraint)?;
+        if target.providers.condition != Some(true) {
+            matches = false;
+        }
+    }
+    if !ctx.labels("flag_values")?.is_empty() {
+        // Build settings are not supported: such a condition never matches.
+        matches = false;
+    }
+    Ok(Providers { condition: Some(matches), ..Default::default() })
+}

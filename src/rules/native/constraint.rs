@@ -1,0 +1,40 @@
+//! `constraint_setting` and `constraint_value`: the vocabulary of platforms.
+use crate::rules::{RuleSchema, SchemaBuilder};
+use crate::analysis::{AnalysisError, Providers, RuleContext};
+use crate::graph::AttrType as A;
+
+pub fn setting_schema() -> RuleSchema {
+    SchemaBuilder::new("constraint_setting").native().attr("default_constraint_value", A::Label).build()
+}
+
+pub fn value_schema() -> RuleSchema {
+    SchemaBuilder::new("constraint_value").native().mandatory("constraint_setting", A::Label).build()
+}
+
+/// `@platforms//os:<os>` and `@platforms//cpu:<cpu>` of the target platform.
+fn platform_constraints(goos: &str, goarch: &str) -> Vec<String> {
+    let os = match goos {
+        "darwin" => "macos",
+        other => other,
+    };
+    let cpus: &[&str] = match goarch {
+        "amd64" => &["x86_64"],
+        "arm64" => &["arm64", "aarch64"],
+        "386" => &["i386"],
+        "arm" => &["armv7"],
+        "ppc64le" => &["ppc"],
+        "s390x" => &["s390x"],
+        "mips64le" => &["mips64"],
+        _ => &[],
+    };
+    let mut out = vec![format!("@platforms//os:{os}")];
+    out.extend(cpus.iter().map(|c| format!("@platforms//cpu:{c}")));
+    out
+}
+
+/// A constraint value holds when the target platform has it.
+pub fn analyze_value(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    let config = ctx.config();
+    let holds = platform_constraints(&config.goos, &config.goarch).contains(&ctx.label().to_string());
+    Ok(Providers { condition: Some(holds), ..Default::default() })
+}

@@ -1,0 +1,450 @@
+//! Image actions: layer descriptors, `oci_image`, `oci_image_index`, tarballs, and the small
+//! helpers rules_oci's macros use (`directory_path` + copy, `jq` for `.digest`).
+
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::exec::{ActionContext, InProcess};
+use super::image_config::{self, Compression, ImageSpec, NewLayer};
+use crate::oci::layout::LayoutWriter;
+use crate::oci::tarball::{self, Layout};
+
+/// What a layer descriptor file holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerDescriptor {
+    pub digest: String,
+    pub diff_id: String,
+    pub size: u64,
+    pub compression: String,
+}
+
+/// Computes a layer's digest and diff_id once per layer content (rules_oci's OCIDescriptor):
+/// the digest is the file's content digest, already known; only a compressed layer is read,
+/// to hash its decompressed bytes.
+#[derive(Serialize)]
+pub struct DescribeLayer {
+    pub tar: String,
+    pub out: String,
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    }
+}
+
+fn compression_from(name: &str) -> Compression {
+    match name {
+        "gzip" => Compression::Gzip,
+        "zstd" => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
+impl InProcess for DescribeLayer {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let path = ctx.input(&self.tar)?.clone();
+        // A built tar's sha256 is known from its action; a source tar (`tars = ["layer.tar"]`)
+        // is hashed here (source digests in keys are BLAKE3, not OCI digests).
+        let hex = match ctx.input_digests.get(&self.tar) {
+            Some(hex) => hex.clone(),
+            None => crate::exec::digest::file_sha256(&path).with_context(|| format!("reading layer {}", self.tar))?.0,
+        };
+        let size = std::fs::metadata(&path)?.len();
+        let mut head = [0u8; 4];
+        let n = std::fs::File::open(&path)?.read(&mut head)?;
+        let compression = image_config::sniff_compression(&head[..n]);
+        let diff_id = match compression {
+            Compression::None => hex.clone(),
+            Compression::Gzip => {
+                let file = std::fs::File::open(&path)?;
+                let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+                hash_reader(&mut decoder).with_context(|| format!("decompressing layer {}", self.tar))?
+            }
+            Compression::Zstd => bail!("layer {}: zstd-compressed layers are not supported yet", self.tar),
+        };
+        let desc = LayerDescriptor { digest: format!("sha256:{hex}"), diff_id: format!("sha256:{diff_id}"), size, compression: compression_name(compression).into() };
+        std::fs::write(ctx.output(&self.out)?, serde_json::to_vec(&desc)?)?;
+        Ok(())
+    }
+}
+
+fn hash_reader(r: &mut impl Read) -> Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::exec::digest::hex(&hasher.finalize()))
+}
+
+/// Where an image's base comes from.
+#[derive(Debug, Clone, Serialize)]
+pub enum BaseRef {
+    /// An OCI layout directory (another oci_image, or a pulled image).
+    Layout(String),
+    /// A `docker save` tarball or an OCI-layout tarball (beyond rules_oci, #700/#413).
+    Tarball(String),
+}
+
+/// Unpacks a base image tarball into an OCI layout directory: an OCI-layout tarball as it is;
+/// a `docker save` archive by turning its manifest.json into an OCI manifest.
+fn base_from_tarball(tarball: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let unpacked = dir.join("_unpacked");
+    let file = std::fs::File::open(tarball).with_context(|| format!("opening base tarball {}", tarball.display()))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+            bail!("base tarball {}: unsafe member name {}", tarball.display(), path.display());
+        }
+        if entry.header().entry_type().is_file() {
+            let dest = unpacked.join(&path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            entry.unpack(&dest)?;
+        }
+    }
+    if unpacked.join("index.json").is_file() && unpacked.join("oci-layout").is_file() {
+        std::fs::rename(&unpacked, dir.join("layout"))?;
+        return Ok(());
+    }
+    let manifest: Value = serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).with_context(|| format!("base tarball {}: neither an OCI layout nor a docker save archive", tarball.display()))?)?;
+    let entry = manifest.get(0).context("docker save manifest.json is empty")?;
+    let config_bytes = std::fs::read(unpacked.join(entry["Config"].as_str().context("manifest.json without Config")?))?;
+    let writer = LayoutWriter::create(&dir.join("layout"))?;
+    let config_digest = writer.write_blob(&config_bytes)?;
+    let mut layers = Vec::new();
+    for l in entry["Layers"].as_array().context("manifest.json without Layers")? {
+        let path = unpacked.join(l.as_str().context("layer path")?);
+        let (hex, size) = crate::exec::digest::file_sha256(&path)?;
+        let digest = format!("sha256:{hex}");
+        let mut head = [0u8; 4];
+        let n = std::fs::File::open(&path)?.read(&mut head)?;
+        writer.link_blob(&digest, &path)?;
+        layers.push(serde_json::json!({
+            "mediaType": image_config::layer_media_type(image_config::sniff_compression(&head[..n]), false),
+            "digest": digest,
+            "size": size,
+        }));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": image_config::OCI_MANIFEST,
+        "config": {"mediaType": image_config::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let bytes = image_config::canonical_json(&manifest);
+    let digest = writer.write_blob(&bytes)?;
+    writer.write_index(&image_config::layout_index(image_config::OCI_MANIFEST, &digest, bytes.len() as u64))?;
+    Ok(())
+}
+
+/// The files of oci_image's file attributes (exec paths), as rules_oci's macro writes them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImageFiles {
+    pub entrypoint: Option<String>,
+    pub cmd: Option<String>,
+    pub env: Option<String>,
+    pub labels: Option<String>,
+    pub annotations: Option<String>,
+    pub exposed_ports: Option<String>,
+    pub volumes: Option<String>,
+    pub created: Option<String>,
+}
+
+/// `oci_image`: a layout directory with the base's blobs, the new layers (hardlinked, never
+/// copied) and a new config and manifest.
+#[derive(Serialize)]
+pub struct BuildImage {
+    pub label: String,
+    pub base: Option<BaseRef>,
+    /// (tar exec path, descriptor exec path, tar label for history).
+    pub layers: Vec<(String, String, String)>,
+    pub files: ImageFiles,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
+    pub out_dir: String,
+    pub digest_out: String,
+}
+
+fn read_text(ctx: &ActionContext, exec_path: &Option<String>) -> Result<Option<String>> {
+    match exec_path {
+        Some(p) => Ok(Some(std::fs::read_to_string(ctx.input(p)?).with_context(|| format!("reading {p}"))?)),
+        None => Ok(None),
+    }
+}
+
+impl InProcess for BuildImage {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let out_dir = ctx.output(&self.out_dir)?.clone();
+        let writer = LayoutWriter::create(&out_dir)?;
+        let base_dir = match &self.base {
+            Some(BaseRef::Layout(dir)) => Some(ctx.input(dir)?.clone()),
+            Some(BaseRef::Tarball(tar)) => {
+                let dir = ctx.exec_root.join("_base");
+                base_from_tarball(ctx.input(tar)?, &dir)?;
+                Some(dir.join("layout"))
+            }
+            None => None,
+        };
+        let base = match &base_dir {
+            Some(dir) => {
+                let layout = Layout::read(dir).with_context(|| format!("reading the base image {}", dir.display()))?;
+                // The base's blobs are linked, not copied.
+                let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
+                digests.extend(layout.layer_digests.iter().cloned());
+                for d in &digests {
+                    writer.link_blob(d, &layout.blob_path(d)?)?;
+                }
+                Some(layout)
+            }
+            None => None,
+        };
+        let f = &self.files;
+        let spec = ImageSpec {
+            entrypoint: read_text(ctx, &f.entrypoint)?.map(|t| image_config::parse_lines(&t)),
+            cmd: read_text(ctx, &f.cmd)?.map(|t| image_config::parse_lines(&t)),
+            env: read_text(ctx, &f.env)?.map(|t| image_config::parse_key_values(&t)).transpose()?.unwrap_or_default(),
+            labels: read_text(ctx, &f.labels)?.map(|t| image_config::parse_key_values(&t)).transpose()?.unwrap_or_default(),
+            annotations: read_text(ctx, &f.annotations)?.map(|t| image_config::parse_key_values(&t)).transpose()?.unwrap_or_default(),
+            exposed_ports: read_text(ctx, &f.exposed_ports)?.map(|t| image_config::parse_comma_list(&t)).unwrap_or_default(),
+            volumes: read_text(ctx, &f.volumes)?.map(|t| image_config::parse_comma_list(&t)).unwrap_or_default(),
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone(),
+            created: read_text(ctx, &f.created)?,
+        };
+        let mut layers = Vec::new();
+        for (tar, descriptor, created_by) in &self.layers {
+            let desc: LayerDescriptor = serde_json::from_slice(&std::fs::read(ctx.input(descriptor)?)?)
+                .with_context(|| format!("reading layer descriptor {descriptor}"))?;
+            writer.link_blob(&desc.digest, ctx.input(tar)?)?;
+            layers.push(NewLayer {
+                digest: desc.digest,
+                diff_id: desc.diff_id,
+                size: desc.size,
+                compression: compression_from(&desc.compression),
+                created_by: format!("bazel build {created_by}"),
+            });
+        }
+        // Where the base's blobs can be mounted from, carried into this image.
+        if let Some(dir) = &base_dir {
+            crate::oci::layout::write_origins(&out_dir, &crate::oci::layout::read_origins(dir))?;
+        }
+        let config = image_config::build_config(base.as_ref().map(|b| &b.config), &spec, &layers).with_context(|| self.label.clone())?;
+        let config_bytes = image_config::canonical_json(&config);
+        let config_digest = writer.write_blob(&config_bytes)?;
+        let manifest = image_config::build_manifest(base.as_ref().map(|b| &b.manifest), &config_digest, config_bytes.len() as u64, &layers, &spec.annotations)?;
+        let manifest_bytes = image_config::canonical_json(&manifest);
+        let manifest_digest = writer.write_blob(&manifest_bytes)?;
+        let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or(image_config::OCI_MANIFEST).to_owned();
+        writer.write_index(&image_config::layout_index(&media_type, &manifest_digest, manifest_bytes.len() as u64))?;
+        std::fs::write(ctx.output(&self.digest_out)?, format!("{manifest_digest}\n"))?;
+        Ok(())
+    }
+}
+
+/// `oci_image_index`: one index over several images, every blob linked into one layout.
+#[derive(Serialize)]
+pub struct BuildIndex {
+    pub images: Vec<String>,
+    pub annotations: Option<String>,
+    pub out_dir: String,
+}
+
+impl InProcess for BuildIndex {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let writer = LayoutWriter::create(&ctx.output(&self.out_dir)?.clone())?;
+        let mut entries = Vec::new();
+        for dir in &self.images {
+            let layout = Layout::read(ctx.input(dir)?).with_context(|| format!("reading image {dir}"))?;
+            let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
+            digests.extend(layout.layer_digests.iter().cloned());
+            for d in &digests {
+                writer.link_blob(d, &layout.blob_path(d)?)?;
+            }
+            let size = std::fs::metadata(layout.blob_path(&layout.manifest_digest)?)?.len();
+            let desc = serde_json::json!({"mediaType": layout.manifest_media_type, "digest": layout.manifest_digest, "size": size});
+            entries.push((desc, layout.config.clone()));
+        }
+        let annotations = match &self.annotations {
+            Some(p) => image_config::parse_key_values(&std::fs::read_to_string(ctx.input(p)?)?)?,
+            None => vec![],
+        };
+        let index = image_config::build_image_index(&entries, &annotations);
+        let bytes = image_config::canonical_json(&index);
+        let digest = writer.write_blob(&bytes)?;
+        writer.write_index(&image_config::layout_index(image_config::OCI_INDEX, &digest, bytes.len() as u64))?;
+        Ok(())
+    }
+}
+
+/// A `docker load` (or OCI-layout) tarball of an image layout.
+#[derive(Serialize)]
+pub struct WriteTarball {
+    pub image: String,
+    pub repo_tags: String,
+    pub format: String,
+    pub out: String,
+}
+
+impl InProcess for WriteTarball {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let layout = Layout::read(ctx.input(&self.image)?).with_context(|| format!("reading image {}", self.image))?;
+        let tags = tarball::parse_repo_tags(&std::fs::read_to_string(ctx.input(&self.repo_tags)?)?);
+        let out = ctx.output(&self.out)?.clone();
+        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
+        match self.format.as_str() {
+            "oci" => tarball::write_oci_tarball(&layout, &tags, &mut w)?,
+            _ => tarball::write_docker_tarball(&layout, &tags, &mut w)?,
+        }
+        std::io::Write::flush(&mut w)?;
+        Ok(())
+    }
+}
+
+/// A file inside a directory output, copied out (rules_oci's `<name>_index_json_cp`).
+#[derive(Serialize)]
+pub struct CopyFromDirectory {
+    pub dir: String,
+    pub path: String,
+    pub out: String,
+}
+
+impl InProcess for CopyFromDirectory {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let src: PathBuf = ctx.input(&self.dir)?.join(&self.path);
+        std::fs::copy(&src, ctx.output(&self.out)?).with_context(|| format!("copying {}/{}", self.dir, self.path))?;
+        Ok(())
+    }
+}
+
+/// The subset of `jq` rules_oci uses (`.digest`'s `.manifests[0].digest` with `--raw-output`):
+/// a path of fields and indexes.
+#[derive(Serialize)]
+pub struct JqPath {
+    pub src: String,
+    pub filter: String,
+    pub raw: bool,
+    pub out: String,
+}
+
+/// Evaluates a jq path such as `.manifests[0].digest`.
+pub fn jq_path<'v>(value: &'v Value, filter: &str) -> Result<&'v Value> {
+    let mut cur = value;
+    let mut rest = filter.trim();
+    if rest == "." {
+        return Ok(cur);
+    }
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or_else(|| anyhow!("jq filter '{filter}': unclosed '['"))?;
+            let idx: usize = r[..end].trim().parse().map_err(|_| anyhow!("jq filter '{filter}': only numeric indexes are supported"))?;
+            cur = cur.get(idx).unwrap_or(&Value::Null);
+            rest = &r[end + 1..];
+        } else if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || key.is_empty() {
+                bail!("jq filter '{filter}' is not supported by ocib (only paths like .a[0].b are)");
+            }
+            cur = cur.get(key).unwrap_or(&Value::Null);
+            rest = &r[end..];
+        } else {
+            bail!("jq filter '{filter}' is not supported by ocib (only paths like .a[0].b are)");
+        }
+    }
+    Ok(cur)
+}
+
+impl InProcess for JqPath {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let value: Value = serde_json::from_slice(&std::fs::read(ctx.input(&self.src)?)?).with_context(|| format!("parsing {}", self.src))?;
+        let result = jq_path(&value, &self.filter)?;
+        let text = match (result, self.raw) {
+            (Value::String(s), true) => format!("{s}\n"),
+            (v, _) => format!("{}\n", serde_json::to_string_pretty(v)?),
+        };
+        std::fs::write(ctx.output(&self.out)?, text)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jq_paths() {
+        let v: Value = serde_json::json!({"manifests": [{"digest": "sha256:abc"}]});
+        assert_eq!(jq_path(&v, ".manifests[0].digest").unwrap(), "sha256:abc");
+        assert!(jq_path(&v, ".manifests | length").is_err());
+        assert_eq!(jq_path(&v, ".nope").unwrap(), &Value::Null);
+    }
+}
+
+/// Fetches an `oci_pull` image into a layout directory (by digest when one is given, so the
+/// result is reproducible and the action key never goes stale).
+#[derive(Serialize)]
+pub struct PullImage {
+    pub reference: String,
+    pub platform: Option<String>,
+    pub out_dir: String,
+}
+
+impl InProcess for PullImage {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let reference = crate::oci::registry::Reference::parse(&self.reference)?;
+        let client = crate::oci::registry::Client::new(&[])?;
+        let dest = ctx.output(&self.out_dir)?.clone();
+        crate::oci::push::pull(&client, &reference, self.platform.as_deref(), &dest)
+    }
+}

@@ -1,0 +1,54 @@
+//! Writing a `pkg_tar`: the manifest analysis computed, with input files named by exec path
+//! until the action runs.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::tar_writer::{EntryKind, TarManifest, write_tar};
+use crate::exec::digest::HashingWriter;
+use crate::exec::{ActionContext, InProcess};
+
+pub struct PkgTar {
+    /// `File { src }` and `deps` hold exec paths here.
+    pub manifest: TarManifest,
+    pub out: String,
+    /// `stamp = 1`: every member's mtime is the build's BUILD_TIMESTAMP.
+    pub stamp_mtime: bool,
+}
+
+impl InProcess for PkgTar {
+    fn params(&self) -> String {
+        format!("{} stamp={}", serde_json::to_string(&self.manifest).unwrap_or_default(), self.stamp_mtime)
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let mut manifest = self.manifest.clone();
+        if self.stamp_mtime {
+            let timestamp = ctx.volatile_status.as_ref().and_then(|v| v.get("BUILD_TIMESTAMP")).and_then(|t| t.parse::<u64>().ok());
+            if let Some(t) = timestamp {
+                for e in &mut manifest.entries {
+                    e.mtime = t;
+                }
+            }
+        }
+        for entry in &mut manifest.entries {
+            if let EntryKind::File { src } = &mut entry.kind {
+                *src = ctx.input(&src.to_string_lossy())?.clone();
+            }
+        }
+        manifest.deps = manifest.deps.iter().map(|d| ctx.input(&d.to_string_lossy()).cloned()).collect::<Result<Vec<PathBuf>>>()?;
+        let out = ctx.output(&self.out)?.clone();
+        let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+        // Hashed as it is written: a large layer is never read back to be stored.
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        for warning in write_tar(&manifest, &mut writer)? {
+            ctx.log.push_str(&format!("WARNING: {warning}\n"));
+        }
+        std::io::Write::flush(&mut writer)?;
+        let (_, digest) = writer.finish();
+        ctx.output_digests.insert(self.out.clone(), digest);
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Running a test target: an executable (sh_test, go_test) or structure tests against an
+//! image. The result is written as `test.log`, `test.xml` (JUnit) and `test.status`; a failed
+//! test is not cached, so it runs again next time, as in Bazel.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::exec::process::{TestExit, run_test};
+use crate::exec::{ActionContext, InProcess};
+
+/// What `test.status` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestStatus {
+    pub passed: bool,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Serialize)]
+pub enum TestKind {
+    Exec { executable: String, args: Vec<String>, env: BTreeMap<String, String> },
+    Structure { image: String, configs: Vec<String>, driver: String, platform: String, output: String, junit_suite_name: String },
+}
+
+#[derive(Serialize)]
+pub struct RunTest {
+    pub label: String,
+    pub kind: TestKind,
+    pub timeout_secs: u64,
+    /// `--test_env` values (part of the key, as in Bazel).
+    pub test_env: BTreeMap<String, String>,
+    pub log: String,
+    pub xml: String,
+    pub status: String,
+    /// The workspace root the test runs in (not part of the key: outputs do not depend on it).
+    #[serde(skip)]
+    pub workspace: std::path::PathBuf,
+}
+
+impl InProcess for RunTest {
+    fn params(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let log_path = ctx.output(&self.log)?.clone();
+        let xml_path = ctx.output(&self.xml)?.clone();
+        let started = Instant::now();
+        let (passed, timed_out, exit_code, wrote_xml) = match &self.kind {
+            TestKind::Exec { executable, args, env } => {
+                let tmp = ctx.exec_root.join("_tmp");
+                std::fs::create_dir_all(&tmp)?;
+                let mut full_env: BTreeMap<String, String> = BTreeMap::from([
+                    ("PATH".to_owned(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())),
+                    ("HOME".to_owned(), tmp.display().to_string()),
+                    ("TEST_TMPDIR".to_owned(), tmp.display().to_string()),
+                    ("TEST_TARGET".to_owned(), self.label.clone()),
+                    ("XML_OUTPUT_FILE".to_owned(), xml_path.display().to_string()),
+                    ("TEST_SRCDIR".to_owned(), self.workspace.display().to_string()),
+                    ("TEST_WORKSPACE".to_owned(), "_main".to_owned()),
+                ]);
+                full_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                full_env.extend(self.test_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let mut argv = vec![ctx.input(executable)?.display().to_string()];
+                argv.extend(args.iter().cloned());
+                let exit = run_test(&argv, &full_env, &self.workspace, &log_path, Duration::from_secs(self.timeout_secs))?;
+                let wrote = xml_path.exists();
+                match exit {
+                    TestExit::Code(c) => (c == 0, false, Some(c), wrote),
+                    TestExit::Signal => (false, false, None, wrote),
+                    TestExit::TimedOut => (false, true, None, wrote),
+                }
+            }
+            TestKind::Structure { image, configs, driver, platform, output, junit_suite_name } => {
+                let image_path = ctx.input(image)?.clone();
+                let config_paths = configs.iter().map(|c| ctx.input(c).cloned()).collect::<Result<Vec<_>>>()?;
+                let outcome = run_structure_tests(&image_path, &config_paths, driver, platform, output, junit_suite_name);
+                let (passed, text, junit) = match outcome {
+                    Ok((passed, text, junit)) => (passed, text, junit),
+                    Err(e) => (false, format!("ERROR: {e:#}\n"), None),
+                };
+                std::fs::write(&log_path, text)?;
+                if let Some(junit) = &junit {
+                    std::fs::write(&xml_path, junit)?;
+                }
+                (passed, false, None, junit.is_some())
+            }
+        };
+        let duration = started.elapsed();
+        if !wrote_xml {
+            std::fs::write(&xml_path, junit_for(&self.label, passed, timed_out, duration, &std::fs::read_to_string(&log_path).unwrap_or_default()))?;
+        }
+        let status = TestStatus { passed, timed_out, duration_ms: duration.as_millis() as u64, exit_code };
+        std::fs::write(ctx.output(&self.status)?, serde_json::to_vec(&status).context("status")?)?;
+        // A failing test runs again next time.
+        ctx.uncacheable = !passed;
+        Ok(())
+    }
+}
+
+/// Structure tests with ocib's own runner: the docker driver loads the layout under the tag
+/// the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, the report
+/// for the log in CST's `--output` format, JUnit report for test.xml).
+fn run_structure_tests(
+    image: &std::path::Path,
+    configs: &[std::path::PathBuf],
+    driver: &str,
+    platform: &str,
+    output: &str,
+    junit_suite_name: &str,
+) -> Result<(bool, String, Option<String>)> {
+    let mut parsed = Vec::new();
+    for c in configs {
+        parsed.push(crate::rules::cst::runner::parse_config(c)?);
+    }
+    let driver = match driver {
+        "docker" => {
+            let tag = crate::rules::cst::runner::default_image_tag(image)?;
+            crate::rules::cst::runner::load_layout_into_docker(image, &tag)?;
+            crate::rules::cst::runner::Driver::Docker { image: tag }
+        }
+        "tar" => crate::rules::cst::runner::Driver::Layout { dir: image.to_path_buf() },
+        other => anyhow::bail!("the '{other}' driver is not supported by ocib's structure test runner"),
+    };
+    // One run per config file, so the text report has CST's per-file banners.
+    let mut per_file = Vec::new();
+    for (path, config) in configs.iter().zip(parsed) {
+        per_file.push((path.as_path(), crate::rules::cst::runner::run(std::slice::from_ref(&config), &driver, platform)?));
+    }
+    let all: Vec<crate::rules::cst::runner::TestResult> = per_file.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+    let files: Vec<(&std::path::Path, &[crate::rules::cst::runner::TestResult])> = per_file.iter().map(|(p, r)| (*p, r.as_slice())).collect();
+    let junit = crate::rules::cst::runner::format_junit(&all, junit_suite_name);
+    let log = match output {
+        "json" => crate::rules::cst::runner::format_json(&all),
+        "junit" => junit.clone(),
+        _ => crate::rules::cst::runner::format_text_files(&files),
+    };
+    Ok((crate::rules::cst::runner::all_passed(&all), log, Some(junit)))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A JUnit file for a test that wrote none: one test case named by the label.
+fn junit_for(label: &str, passed: bool, timed_out: bool, duration: Duration, log: &str) -> String {
+    let secs = duration.as_secs_f64();
+    let failure = if passed {
+        String::new()
+    } else {
+        let msg = if timed_out { "timed out" } else { "exited with a non-zero status" };
+        format!("<failure message=\"{msg}\"></failure>")
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"{n}\" tests=\"1\" failures=\"{f}\" errors=\"0\" time=\"{secs:.3}\">\n<testcase name=\"{n}\" status=\"run\" time=\"{secs:.3}\">{failure}</testcase>\n<system-out><![CDATA[{out}]]></system-out>\n</testsuite>\n</testsuites>\n",
+        n = xml_escape(label),
+        f = if passed { 0 } else { 1 },
+        out = log.replace("]]>", "]]]]><![CDATA[>")
+    )
+}
