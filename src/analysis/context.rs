@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Analysis, AnalysisError, Config, ConfiguredTarget};
 use crate::exec::{Action, Artifact, ArtifactKind};
 use crate::graph::{AttrValue, Package, Rule};
-use crate::label::Label;
+use crate::graph::label::Label;
 
 pub struct RuleContext<'r, 'a> {
     pub analysis: &'r mut Analysis<'a>,

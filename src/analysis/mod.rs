@@ -16,7 +16,7 @@ pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, T
 
 use crate::exec::{Action, Artifact};
 use crate::graph::TargetRef;
-use crate::label::Label;
+use crate::graph::label::Label;
 use crate::load::Loader;
 
 /// The standard library's archives for one platform: one directory output (so actions

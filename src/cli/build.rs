@@ -7,9 +7,9 @@ use std::sync::Arc;
 use super::{CommonArgs, exit};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
-use crate::label::Label;
+use crate::graph::label::Label;
 use crate::load::Loader;
-use crate::pattern::{SignedPattern, TargetPattern};
+use crate::graph::pattern::{SignedPattern, TargetPattern};
 use crate::query::eval::QueryEngine;
 use crate::workspace::Workspace;
 

@@ -10,7 +10,7 @@ use super::exit;
 use crate::rules::test::{RunTest, TestKind, TestStatus};
 use crate::analysis::{Analysis, TestRun};
 use crate::exec::{Action, ActionKind, Artifact, ArtifactKind, ExecOptions, Executor, OutputBase, process};
-use crate::label::Label;
+use crate::graph::label::Label;
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::label::Label;
+use crate::graph::label::Label;
 
 /// A file an action reads or writes, named by its exec path: the path relative to an exec
 /// root (`cmd/worker/main.go`, `external/base/x.txt`, `ocib-out/bin/cmd/worker/worker_/worker`).

@@ -16,7 +16,7 @@ use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
 use super::digest::{DigestKind, sha256_hex};
 use super::{ACTION_SALT, Executor, fs, process};
-use crate::label::Label;
+use crate::graph::label::Label;
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {

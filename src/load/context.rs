@@ -10,7 +10,7 @@ use starlark::any::ProvidesStaticType;
 use starlark::eval::Evaluator;
 
 use crate::graph::{Package, Raw, Rule};
-use crate::label::{Label, PackageId};
+use crate::graph::label::{Label, PackageId};
 use crate::workspace::{Repo, Workspace};
 
 /// Evaluation state of one BUILD file.

@@ -23,7 +23,7 @@ use super::values::{
     AttrDescriptor, DepsetValue, LabelValue, Opaque, ProviderValue, SelectValue, raw_to_value, to_raw,
 };
 use crate::graph::{AttrType, AttrValue, Raw, SelectPart};
-use crate::label::{Label, PackageId};
+use crate::graph::label::{Label, PackageId};
 use crate::rules::{BUILD_GLOBAL_RULES, RuleSchema, SchemaBuilder, native_rules};
 
 /// Globals of BUILD files.
@@ -266,7 +266,7 @@ fn build_functions(builder: &mut GlobalsBuilder) {
         let files = unpack_strings(srcs, "exports_files()")?;
         let mut state = ctx.state.borrow_mut();
         for f in files {
-            crate::label::validate_target_name(&f, &f)?;
+            crate::graph::label::validate_target_name(&f, &f)?;
             state.exported.insert(f);
         }
         Ok(NoneType)

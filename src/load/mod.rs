@@ -22,7 +22,7 @@ use starlark::values::FrozenHeapName;
 use thiserror::Error;
 
 use crate::graph::Package;
-use crate::label::{Label, PackageId};
+use crate::graph::label::{Label, PackageId};
 use crate::workspace::{BUILD_FILE_NAMES, RepoSource, Workspace, prelude_file};
 use context::BuildContext;
 

@@ -63,7 +63,7 @@ pub(crate) fn workspace_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        crate::label::validate_repo_name(name, name)?;
+        crate::graph::label::validate_repo_name(name, name)?;
         ctx(eval)?.repos.borrow_mut().push(Repo { name: name.to_owned(), source: RepoSource::Local(PathBuf::from(path)) });
         Ok(NoneType)
     }

@@ -15,8 +15,8 @@ use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, 
 use super::context::{BuildContext, RepoFileContext};
 use super::values::to_raw;
 use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule};
-use crate::label;
-use crate::rules::RuleSchema;
+use crate::graph::label;
+use crate::graph::schema::RuleSchema;
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an

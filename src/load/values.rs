@@ -17,7 +17,7 @@ use starlark::values::{
 };
 
 use crate::graph::{AttrType, Raw, SelectPart};
-use crate::label::Label;
+use crate::graph::label::Label;
 
 /// Converts a Starlark value into plain data. Fails on values that cannot be attribute
 /// values (functions, structs, ...), naming their type.

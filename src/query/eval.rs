@@ -8,9 +8,9 @@ use regex::Regex;
 use super::QueryError;
 use super::parse::{Arg, Expr, SetOp};
 use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
-use crate::label::{Label, PackageId};
+use crate::graph::label::{Label, PackageId};
 use crate::load::{LoadError, Loader};
-use crate::pattern::{Selection, TargetPattern};
+use crate::graph::pattern::{Selection, TargetPattern};
 
 pub type TargetSet = BTreeSet<Label>;
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
 use super::{RepoSource, Workspace};
-use crate::label::PackageId;
+use crate::graph::label::PackageId;
 
 pub const BUILD_FILE_NAMES: [&str; 2] = ["BUILD.bazel", "BUILD"];
 const BOUNDARY_FILES: [&str; 4] = ["MODULE.bazel", "REPO.bazel", "WORKSPACE", "WORKSPACE.bazel"];

@@ -11,7 +11,7 @@ use starlark::syntax::{AstModule, Dialect};
 
 use super::{OciPullSpec, Repo, RepoSource, Workspace};
 use crate::graph::{Raw, quote};
-use crate::label::{Label, PackageId};
+use crate::graph::label::{Label, PackageId};
 use crate::load::context::{RepoFileContext, RepoFileKind};
 use crate::load::repo_globals::{self, WORKSPACE_OCI_PULL};
 use crate::load::{Loader, bzl_dialect};
@@ -167,7 +167,7 @@ fn list_attr(attrs: &BTreeMap<String, Raw>, key: &str) -> Vec<String> {
 /// platform (`<name>_linux_amd64`) or `<name>_single`, plus the alias repository `<name>`.
 pub fn oci_pull_repos(attrs: &BTreeMap<String, Raw>) -> Result<(Vec<Repo>, Vec<String>)> {
     let name = string_attr(attrs, "name").ok_or_else(|| anyhow!("oci_pull: 'name' is required"))?;
-    crate::label::validate_repo_name(&name, &name)?;
+    crate::graph::label::validate_repo_name(&name, &name)?;
     let image = string_attr(attrs, "image");
     let split = (string_attr(attrs, "registry"), string_attr(attrs, "repository"));
     match (&image, &split) {

@@ -13,7 +13,7 @@ pub use discovery::{BUILD_FILE_NAMES, find_root, is_repo_boundary};
 pub use repos::prelude_file;
 pub use repos::{OciPullSpec, Repo, RepoSource, Repos};
 
-use crate::label::PackageId;
+use crate::graph::label::PackageId;
 
 pub struct Workspace {
     pub root: PathBuf,

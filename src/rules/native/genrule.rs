@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use crate::rules::{RuleSchema, SchemaBuilder, b, i};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind, Artifact};
-use crate::label::Label;
+use crate::graph::label::Label;
 use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {

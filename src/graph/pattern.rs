@@ -1,7 +1,7 @@
 //! Target patterns: `//...`, `//pkg/...`, `//pkg:all`, `:*`, `:all-targets`, `//pkg:name`,
 //! relative forms resolved against the working directory's package, and `-pattern` negation.
 
-use crate::label::{self, Label, LabelError, PackageId};
+use crate::graph::label::{self, Label, LabelError, PackageId};
 
 /// Which targets of a package a wildcard selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,18 @@
 //! The target graph produced by loading: packages, rules with typed attribute values, source
-//! files and generated files.
+//! files and generated files; below it, labels (`label`), target patterns (`pattern`) and rule
+//! schemas (`schema`). Every phase uses these types; this module imports no other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::label::{Label, PackageId};
-use crate::rules::RuleSchema;
+pub mod label;
+pub mod pattern;
+pub mod schema;
+
+use label::{Label, PackageId};
+use schema::RuleSchema;
 
 /// An untyped Starlark value as a rule call received it, before the schema gives it a type.
 #[derive(Debug, Clone, PartialEq)]
