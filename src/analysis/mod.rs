@@ -19,6 +19,14 @@ use crate::graph::TargetRef;
 use crate::graph::label::Label;
 use crate::load::Loader;
 
+/// A rule kind's analysis: reads the target and its dependencies' providers, declares outputs
+/// and actions, returns the target's providers.
+pub type AnalyzeFn = fn(&mut RuleContext) -> Result<Providers, AnalysisError>;
+
+/// Analysis functions by kind, injected by the command layer (`rules::registry()`), so
+/// analysis knows no rule set.
+pub type RuleImpls = HashMap<String, AnalyzeFn>;
+
 /// The standard library's archives for one platform: one directory output (so actions
 /// depend on one input, not hundreds), and each package's archive path inside it.
 #[derive(Debug)]
@@ -73,6 +81,7 @@ pub struct ConfiguredTarget {
 /// The analysis of one build: every target analyzed so far, and the actions they declared.
 pub struct Analysis<'a> {
     pub loader: &'a Loader,
+    impls: &'a RuleImpls,
     pub config: Config,
     /// Keyed by label and configuration (a go_binary with goos/goarch analyzes its deps in
     /// another one).
@@ -88,9 +97,10 @@ pub struct Analysis<'a> {
 }
 
 impl<'a> Analysis<'a> {
-    pub fn new(loader: &'a Loader, config: Config, cache_dir: std::path::PathBuf) -> Analysis<'a> {
+    pub fn new(loader: &'a Loader, impls: &'a RuleImpls, config: Config, cache_dir: std::path::PathBuf) -> Analysis<'a> {
         Analysis {
             loader,
+            impls,
             config,
             targets: HashMap::new(),
             cache_dir,
@@ -195,7 +205,14 @@ impl<'a> Analysis<'a> {
             }
             TargetRef::Rule(rule) => {
                 self.in_progress.push(label.clone());
-                let result = crate::rules::analyze(&mut RuleContext::new(self, rule, &pkg));
+                let result = match self.impls.get(&rule.kind).copied() {
+                    Some(analyze) => analyze(&mut RuleContext::new(self, rule, &pkg)),
+                    None if !rule.schema.typed => Err(AnalysisError::new(format!(
+                        "'{}' comes from a rule set ocib does not know, so it cannot be built",
+                        rule.kind
+                    ))),
+                    None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
+                };
                 self.in_progress.pop();
                 let providers = result.map_err(|e| {
                     let at = &rule.location;

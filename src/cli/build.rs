@@ -203,7 +203,7 @@ pub fn run(args: BuildArgs, cwd: &Path) -> i32 {
 /// that built, or the exit code.
 pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<ConfiguredTarget>>, i32> {
     let cache_dir = cache_dir(args);
-    let mut analysis = Analysis::new(&prepared.loader, config(args), cache_dir.clone());
+    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(args), cache_dir.clone());
     let mut targets = Vec::new();
     let mut analysis_failed = false;
     for label in &prepared.labels {

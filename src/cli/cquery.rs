@@ -50,7 +50,7 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
     let config = config(&args.opts);
     // Bazel prints a configuration id; ours names the platform and stamping.
     let config_id = crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
-    let mut analysis = Analysis::new(&loader, config, cache_dir(&args.opts));
+    let mut analysis = Analysis::new(&loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
     let mut out = String::new();
     for label in &labels {
         let target = match analysis.analyze(label) {

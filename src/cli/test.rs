@@ -64,7 +64,7 @@ pub fn run(args: TestArgs, cwd: &Path) -> i32 {
         Err(code) => return code,
     };
     let root = prepared.ws.root.clone();
-    let mut analysis = Analysis::new(&prepared.loader, config(&args.opts), cache_dir(&args.opts));
+    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(&args.opts), cache_dir(&args.opts));
     let mut tests: Vec<(Label, String, String, String)> = Vec::new();
     let mut analysis_failed = false;
     let test_env: BTreeMap<String, String> = args

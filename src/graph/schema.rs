@@ -3,6 +3,7 @@
 //! values. It sits below both, as Buck2 keeps `Rule` and `AttributeSpec` in `buck2_node`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{AttrType, AttrValue};
 
@@ -158,4 +159,16 @@ impl SchemaBuilder {
             typed: self.typed,
         }
     }
+}
+
+/// The rule kinds loading knows natively: every kind's schema, and the kinds BUILD files see
+/// as globals (Bazel's own rules; rule sets' kinds are reached through the prelude's `load()`s).
+/// The command layer builds it from the rule sets' tables (`rules::registry()`) and hands it to
+/// the loader, so loading does not depend on any rule set.
+#[derive(Debug, Default)]
+pub struct RuleKinds {
+    /// Schema by kind.
+    pub schemas: HashMap<String, Arc<RuleSchema>>,
+    /// Kinds that are globals of BUILD files and of `native`.
+    pub build_globals: Vec<String>,
 }

@@ -1,10 +1,14 @@
-//! Rule kinds: one file per rule with its attribute schema (and, in later phases, its
-//! analysis). This module holds the schema type and the registry of native rules.
+//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`), each kind's
+//! schema, analysis and in-process actions in one file of its set, and each set's `KINDS`
+//! table. This module joins the tables into the [`registry`] the command layer injects into
+//! loading and analysis.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use crate::analysis::{AnalysisError, AnalyzeFn, Providers, RuleContext, RuleImpls};
 use crate::graph::AttrValue;
+use crate::graph::schema::RuleKinds;
 pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
 
 pub mod cst;
@@ -29,91 +33,47 @@ pub(crate) fn sl(v: &[&str]) -> AttrValue {
     AttrValue::StringList(v.iter().map(|s| (*s).to_owned()).collect())
 }
 
-/// Every native rule ocib implements, keyed by kind.
-pub fn native_rules() -> &'static HashMap<String, Arc<RuleSchema>> {
-    static RULES: OnceLock<HashMap<String, Arc<RuleSchema>>> = OnceLock::new();
-    RULES.get_or_init(|| {
-        [
-            native::alias::schema(),
-            native::config_setting::schema(),
-            native::constraint::setting_schema(),
-            native::constraint::value_schema(),
-            cst::container_structure_test::schema(),
-            lib::copy_file::schema("_copy_file"),
-            lib::copy_file::schema("_copy_xfile"),
-            lib::copy_file::jq_schema(),
-            lib::copy_file::copy_to_directory_schema(),
-            lib::copy_file::directory_path_schema(),
-            lib::expand_template::schema(),
-            native::filegroup::schema(),
-            native::genrule::schema(),
-            go::go_binary::schema("go_binary"),
-            go::go_binary::schema("go_non_executable_binary"),
-            go::go_cross_binary::schema(),
-            go::go_library::schema(),
-            go::go_test::schema(),
-            oci::oci_image::schema(),
-            oci::oci_image_index::schema(),
-            oci::oci_load::schema(),
-            oci::oci_push::schema(),
-            oci::oci_tarball::schema(),
-            pkg::pkg_files::schema(),
-            pkg::pkg_filegroup::schema(),
-            pkg::pkg_mkdirs::schema(),
-            pkg::pkg_mklink::schema(),
-            pkg::pkg_tar::schema(),
-            native::platform::schema(),
-            native::sh_binary::schema(),
-            native::sh_test::schema(),
-            native::test_suite::schema(),
-            lib::write_file::schema("_write_file"),
-            lib::write_file::schema("_write_xfile"),
-        ]
-        .into_iter()
-        .map(|s| (s.kind.clone(), Arc::new(s)))
-        .collect()
+/// One rule kind: its schema and its analysis. Each rule set lists its kinds in a `KINDS`
+/// table; adding a kind is one file and one row there.
+pub struct Kind {
+    pub schema: fn() -> RuleSchema,
+    pub analyze: AnalyzeFn,
+}
+
+/// Analysis of kinds that only carry attributes (`platform`, `constraint_setting`,
+/// `test_suite`): no providers, no actions.
+pub(crate) fn no_providers(_: &mut RuleContext) -> Result<Providers, AnalysisError> {
+    Ok(Providers::default())
+}
+
+/// Every rule set's kind table.
+pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS];
+
+/// Every native rule kind ocib implements: what the command layer injects into loading
+/// (schemas) and analysis (analysis functions).
+pub struct Registry {
+    pub kinds: RuleKinds,
+    pub analyzers: RuleImpls,
+}
+
+/// The registry of all rule sets, built once.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut kinds = RuleKinds { schemas: HashMap::new(), build_globals: BUILD_GLOBAL_RULES.iter().map(|k| (*k).to_owned()).collect() };
+        let mut analyzers = RuleImpls::new();
+        for kind in RULE_SETS.iter().flat_map(|set| set.iter()) {
+            let schema = (kind.schema)();
+            analyzers.insert(schema.kind.clone(), kind.analyze);
+            kinds.schemas.insert(schema.kind.clone(), Arc::new(schema));
+        }
+        Registry { kinds, analyzers }
     })
 }
 
-/// Turns a rule target into providers and actions, by kind.
-pub fn analyze(ctx: &mut crate::analysis::RuleContext) -> Result<crate::analysis::Providers, crate::analysis::AnalysisError> {
-    use crate::analysis::{AnalysisError, Providers};
-    let kind = ctx.rule.kind.clone();
-    match kind.as_str() {
-        "alias" => native::alias::analyze(ctx),
-        "config_setting" => native::config_setting::analyze(ctx),
-        "constraint_value" => native::constraint::analyze_value(ctx),
-        "constraint_setting" | "platform" | "test_suite" => Ok(Providers::default()),
-        "filegroup" => native::filegroup::analyze(ctx),
-        "genrule" => native::genrule::analyze(ctx),
-        "_write_file" | "_write_xfile" => lib::write_file::analyze(ctx),
-        "expand_template" => lib::expand_template::analyze(ctx),
-        "_copy_file" | "_copy_xfile" => lib::copy_file::analyze(ctx),
-        "sh_binary" => native::sh_binary::analyze(ctx),
-        "sh_test" => native::sh_test::analyze(ctx),
-        "go_test" => go::go_test::analyze(ctx),
-        "container_structure_test" => cst::container_structure_test::analyze(ctx),
-        "go_library" => go::go_library::analyze(ctx),
-        "go_binary" | "go_non_executable_binary" => go::go_binary::analyze(ctx),
-        "go_cross_binary" => go::go_cross_binary::analyze(ctx),
-        "pkg_tar_impl" => pkg::pkg_tar::analyze(ctx),
-        "pkg_files" => pkg::pkg_files::analyze(ctx),
-        "pkg_mkdirs" => pkg::pkg_mkdirs::analyze(ctx),
-        "pkg_mklink_impl" => pkg::pkg_mklink::analyze(ctx),
-        "pkg_filegroup" => pkg::pkg_filegroup::analyze(ctx),
-        "oci_image" => oci::oci_image::analyze(ctx),
-        "oci_push" => oci::oci_push::analyze(ctx),
-        "copy_to_directory" => oci::oci_pull::analyze(ctx),
-        "oci_image_index" => oci::oci_image_index::analyze(ctx),
-        "oci_tarball" => oci::oci_tarball::analyze(ctx),
-        "oci_load" => oci::oci_load::analyze(ctx),
-        "directory_path" => lib::copy_file::analyze_directory_path(ctx),
-        "_jq_rule" => lib::copy_file::analyze_jq(ctx),
-        _ if !ctx.rule.schema.typed => Err(AnalysisError::new(format!(
-            "'{kind}' comes from a rule set ocib does not know, so it cannot be built"
-        ))),
-        _ => Err(AnalysisError::new(format!("building '{kind}' targets is not supported yet"))),
-    }
+/// Every native rule ocib implements, keyed by kind.
+pub fn native_rules() -> &'static HashMap<String, Arc<RuleSchema>> {
+    &registry().kinds.schemas
 }
 
 /// A package's path as part of an exec path: `pkg` or `external/<repo>/pkg`.

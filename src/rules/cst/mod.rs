@@ -3,3 +3,8 @@
 
 pub mod container_structure_test;
 pub mod runner;
+
+use super::Kind;
+
+/// container_structure_test's kind.
+pub const KINDS: &[Kind] = &[Kind { schema: container_structure_test::schema, analyze: container_structure_test::analyze }];

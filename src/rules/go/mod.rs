@@ -8,3 +8,14 @@ pub mod go_cross_binary;
 pub mod go_library;
 pub mod go_source;
 pub mod go_test;
+
+use super::Kind;
+
+/// rules_go's kinds.
+pub const KINDS: &[Kind] = &[
+    Kind { schema: || go_binary::schema("go_binary"), analyze: go_binary::analyze },
+    Kind { schema: || go_binary::schema("go_non_executable_binary"), analyze: go_binary::analyze },
+    Kind { schema: go_cross_binary::schema, analyze: go_cross_binary::analyze },
+    Kind { schema: go_library::schema, analyze: go_library::analyze },
+    Kind { schema: go_test::schema, analyze: go_test::analyze },
+];

@@ -5,3 +5,16 @@ pub mod copy_file;
 pub mod expand_template;
 pub mod files;
 pub mod write_file;
+
+use super::Kind;
+
+/// bazel_skylib's and aspect_bazel_lib's kinds (the private rules their macros call).
+pub const KINDS: &[Kind] = &[
+    Kind { schema: || copy_file::schema("_copy_file"), analyze: copy_file::analyze },
+    Kind { schema: || copy_file::schema("_copy_xfile"), analyze: copy_file::analyze },
+    Kind { schema: copy_file::jq_schema, analyze: copy_file::analyze_jq },
+    Kind { schema: copy_file::directory_path_schema, analyze: copy_file::analyze_directory_path },
+    Kind { schema: expand_template::schema, analyze: expand_template::analyze },
+    Kind { schema: || write_file::schema("_write_file"), analyze: write_file::analyze },
+    Kind { schema: || write_file::schema("_write_xfile"), analyze: write_file::analyze },
+];
