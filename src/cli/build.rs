@@ -84,7 +84,7 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
         return Err(exit::BAD_COMMAND_LINE);
     }
     let ws = super::open_workspace(cwd)?;
-    let loader = Loader::new(ws.clone());
+    let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let cwd_pkg = ws.package_of_dir(cwd);
     let engine = QueryEngine::new(&loader, cwd_pkg.clone(), keep_going);
     let mut selected: BTreeSet<Label> = BTreeSet::new();

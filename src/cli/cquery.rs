@@ -38,7 +38,7 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
         Ok(ws) => ws,
         Err(code) => return code,
     };
-    let loader = Loader::new(ws.clone());
+    let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.opts.common.keep_going);
     let labels = match engine.eval(&expr) {
         Ok(l) => l,

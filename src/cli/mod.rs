@@ -252,7 +252,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 /// Opens the workspace around `cwd` and prints its warnings. An error is printed and turned
 /// into the exit code (a command-line error, as Bazel outside a workspace).
 fn open_workspace(cwd: &std::path::Path) -> Result<std::sync::Arc<crate::workspace::Workspace>, i32> {
-    match crate::workspace::Workspace::open(cwd) {
+    match crate::load::external::open_workspace(cwd, &crate::rules::registry().kinds) {
         Ok(ws) => {
             for w in &ws.warnings {
                 eprintln!("WARNING: {w}");

@@ -35,7 +35,7 @@ pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
         Ok(ws) => ws,
         Err(code) => return code,
     };
-    let loader = Loader::new(ws.clone());
+    let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
     let result = engine.eval(&expr).and_then(|set| render(&engine, &set, args.output).map(|out| (set, out)));
     match result {

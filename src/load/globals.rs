@@ -24,24 +24,24 @@ use super::values::{
 };
 use crate::graph::{AttrType, AttrValue, Raw, SelectPart};
 use crate::graph::label::{Label, PackageId};
-use crate::rules::{BUILD_GLOBAL_RULES, RuleSchema, SchemaBuilder, native_rules};
+use crate::graph::schema::{RuleKinds, RuleSchema, SchemaBuilder};
 
 /// Globals of BUILD files.
-pub fn build_globals() -> Globals {
+pub fn build_globals(kinds: &RuleKinds) -> Globals {
     let mut b = base_builder();
     build_functions(&mut b);
-    add_rules(&mut b, BUILD_GLOBAL_RULES);
+    add_rules(&mut b, kinds, &kinds.build_globals);
     b.build()
 }
 
 /// Globals of .bzl files; `internal` adds the `ocib` namespace the prelude uses.
-pub fn bzl_globals(internal: bool) -> Globals {
+pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
     let mut b = base_builder();
     rule_definition_functions(&mut b);
     b.namespace("native", |n| {
         build_functions(n);
         repo_globals::workspace_functions(n);
-        add_rules(n, BUILD_GLOBAL_RULES);
+        add_rules(n, kinds, &kinds.build_globals);
     });
     b.namespace("attr", attr_functions);
     b.namespace("config", opaque_functions);
@@ -50,8 +50,8 @@ pub fn bzl_globals(internal: bool) -> Globals {
     }
     if internal {
         b.namespace("ocib", |n| {
-            let kinds: Vec<&str> = native_rules().keys().map(String::as_str).collect();
-            add_rules(n, &kinds);
+            let all: Vec<String> = kinds.schemas.keys().cloned().collect();
+            add_rules(n, kinds, &all);
             ocib_functions(n);
             repo_globals::workspace_oci_functions(n);
         });
@@ -72,9 +72,9 @@ fn base_builder() -> GlobalsBuilder {
     b
 }
 
-fn add_rules(b: &mut GlobalsBuilder, kinds: &[&str]) {
-    for kind in kinds {
-        if let Some(schema) = native_rules().get(*kind) {
+fn add_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds, names: &[String]) {
+    for kind in names {
+        if let Some(schema) = kinds.schemas.get(kind) {
             b.set(kind, RuleCallable::native(schema.clone()));
         }
     }

@@ -4,6 +4,7 @@
 
 mod ast_info;
 pub(crate) mod context;
+pub mod external;
 mod glob;
 mod globals;
 pub(crate) mod repo_globals;
@@ -22,6 +23,7 @@ use starlark::values::FrozenHeapName;
 use thiserror::Error;
 
 use crate::graph::Package;
+use crate::graph::schema::RuleKinds;
 use crate::graph::label::{Label, PackageId};
 use crate::workspace::{BUILD_FILE_NAMES, RepoSource, Workspace, prelude_file};
 use context::BuildContext;
@@ -108,12 +110,14 @@ fn build_dialect() -> Dialect {
 }
 
 impl Loader {
-    pub fn new(ws: Arc<Workspace>) -> Loader {
+    /// A loader for `ws` whose BUILD and .bzl files see the native rule kinds `kinds`
+    /// (injected by the command layer: loading knows no rule set).
+    pub fn new(ws: Arc<Workspace>, kinds: &RuleKinds) -> Loader {
         Loader {
             ws,
-            build_globals: globals::build_globals(),
-            bzl_globals: globals::bzl_globals(false),
-            prelude_globals: globals::bzl_globals(true),
+            build_globals: globals::build_globals(kinds),
+            bzl_globals: globals::bzl_globals(false, kinds),
+            prelude_globals: globals::bzl_globals(true, kinds),
             bzl_cache: Mutex::default(),
             packages: Mutex::default(),
             warned_repos: Mutex::default(),

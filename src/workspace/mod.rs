@@ -1,8 +1,7 @@
 //! The workspace: its root, `.bazelignore`, which directories are packages, and the external
-//! repositories declared in WORKSPACE / MODULE.bazel.
+//! repositories (which `load::external` fills from WORKSPACE / MODULE.bazel).
 
 mod discovery;
-mod external;
 mod repos;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +26,10 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Opens the workspace containing `dir`: finds the root, reads `.bazelignore`, and
-    /// evaluates MODULE.bazel and WORKSPACE(.bazel) to learn the external repositories.
-    pub fn open(dir: &Path) -> Result<Workspace> {
+    /// Finds the workspace containing `dir`: its root and `.bazelignore`, with only the prelude
+    /// rule sets as repositories. Loading (`load::external::open_workspace`) then evaluates
+    /// MODULE.bazel and WORKSPACE(.bazel) to learn the external repositories.
+    pub fn find(dir: &Path) -> Result<Workspace> {
         let root = find_root(dir).with_context(|| {
             format!(
                 "'{}' is not inside a workspace: no MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel in it or any parent directory",
@@ -37,9 +37,7 @@ impl Workspace {
             )
         })?;
         let ignored = discovery::read_bazelignore(&root)?;
-        let mut ws = Workspace { root, name: String::new(), ignored, repos: Repos::with_prelude(), warnings: Vec::new() };
-        external::evaluate_repository_files(&mut ws)?;
-        Ok(ws)
+        Ok(Workspace { root, name: String::new(), ignored, repos: Repos::with_prelude(), warnings: Vec::new() })
     }
 
     /// A workspace with only the main repository and the prelude rule sets (no WORKSPACE or

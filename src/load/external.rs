@@ -9,29 +9,39 @@ use starlark::environment::{FrozenModule, Module};
 use starlark::eval::{Evaluator, ReturnFileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
-use super::{OciPullSpec, Repo, RepoSource, Workspace};
+use crate::workspace::{OciPullSpec, Repo, RepoSource, Workspace};
 use crate::graph::{Raw, quote};
 use crate::graph::label::{Label, PackageId};
-use crate::load::context::{RepoFileContext, RepoFileKind};
-use crate::load::repo_globals::{self, WORKSPACE_OCI_PULL};
-use crate::load::{Loader, bzl_dialect};
+use crate::graph::schema::RuleKinds;
+use super::context::{RepoFileContext, RepoFileKind};
+use super::repo_globals::{self, WORKSPACE_OCI_PULL};
+use super::{Loader, bzl_dialect};
 
-pub(super) fn evaluate_repository_files(ws: &mut Workspace) -> Result<()> {
+/// Opens the workspace containing `dir` ([`Workspace::find`]) and evaluates MODULE.bazel and
+/// WORKSPACE(.bazel) to learn its external repositories. The .bzl files those load see the
+/// native rule kinds `kinds`.
+pub fn open_workspace(dir: &Path, kinds: &RuleKinds) -> Result<Workspace> {
+    let mut ws = Workspace::find(dir)?;
+    evaluate_repository_files(&mut ws, kinds)?;
+    Ok(ws)
+}
+
+fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds) -> Result<()> {
     let module = ws.root.join("MODULE.bazel");
     if module.is_file() {
-        evaluate(ws, &module, RepoFileKind::Module)?;
+        evaluate(ws, &module, RepoFileKind::Module, kinds)?;
     }
     for name in ["WORKSPACE.bazel", "WORKSPACE"] {
         let path = ws.root.join(name);
         if path.is_file() {
-            evaluate(ws, &path, RepoFileKind::Workspace)?;
+            evaluate(ws, &path, RepoFileKind::Workspace, kinds)?;
             break;
         }
     }
     Ok(())
 }
 
-fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind) -> Result<()> {
+fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds) -> Result<()> {
     let display = path.strip_prefix(&ws.root).unwrap_or(path).to_string_lossy().into_owned();
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let dialect = match kind {
@@ -45,7 +55,7 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind) -> Result<()> {
     let mut boot = Workspace::bootstrap(ws.root.clone(), ws.ignored.clone());
     boot.repos = ws.repos.clone();
     boot.name = ws.name.clone();
-    let loader = Loader::new(Arc::new(boot));
+    let loader = Loader::new(Arc::new(boot), kinds);
     let mut modules: Vec<(String, FrozenModule)> = Vec::new();
     for load in ast.loads() {
         let label = Label::parse(load.module_id, &PackageId::main(""), &|r| loader.workspace().map_repo(r))
