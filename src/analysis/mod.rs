@@ -180,7 +180,7 @@ impl<'a> Analysis<'a> {
         }
         let pkg = self.loader.package(&label.package_id()).map_err(|e| AnalysisError::new(e.message))?;
         let target = pkg.target(&label.name).ok_or_else(|| {
-            AnalysisError::new(crate::query::eval::no_such_target(self.loader, &pkg, label))
+            AnalysisError::new(pkg.no_such_target(label, self.loader.workspace().package_dir(&pkg.id).as_deref()))
         })?;
         let configured = match target {
             TargetRef::Source { label } => {

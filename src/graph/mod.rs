@@ -598,6 +598,24 @@ pub struct Package {
 }
 
 impl Package {
+    /// Bazel's "no such target" message for `label` in this package; `dir` is the package's
+    /// directory, to suggest `exports_files` when a source file of that name exists.
+    pub fn no_such_target(&self, label: &Label, dir: Option<&std::path::Path>) -> String {
+        let mut msg = format!(
+            "no such target '{label}': target '{}' not declared in package '{}'",
+            label.name,
+            if label.repo.is_empty() { label.package.clone() } else { format!("@{}//{}", label.repo, label.package) }
+        );
+        if dir.is_some_and(|d| d.join(&label.name).exists()) {
+            msg.push_str(&format!(
+                "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
+                label.name, self.build_file_display
+            ));
+        }
+        msg.push_str(&format!(" defined by {}", self.build_file.display()));
+        msg
+    }
+
     pub fn target(&self, name: &str) -> Option<TargetRef<'_>> {
         let id = &self.id;
         if let Some(r) = self.rules.get(name) {
