@@ -6,6 +6,7 @@ mod context;
 mod providers;
 mod select;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,15 +27,6 @@ pub type AnalyzeFn = fn(&mut RuleContext) -> Result<Providers, AnalysisError>;
 /// Analysis functions by kind, injected by the command layer (`rules::registry()`), so
 /// analysis knows no rule set.
 pub type RuleImpls = HashMap<String, AnalyzeFn>;
-
-/// The standard library's archives for one platform: one directory output (so actions
-/// depend on one input, not hundreds), and each package's archive path inside it.
-#[derive(Debug)]
-pub struct GoStdlibInfo {
-    pub dir: Artifact,
-    /// importpath → exec path of its archive.
-    pub archives: std::collections::BTreeMap<String, String>,
-}
 
 /// The build configuration: what `select()` and the rules see.
 #[derive(Debug, Clone)]
@@ -88,8 +80,7 @@ pub struct Analysis<'a> {
     targets: HashMap<(Label, String), Arc<ConfiguredTarget>>,
     /// Where ocib's cache lives (Go toolchain facts, Go's build cache).
     pub cache_dir: std::path::PathBuf,
-    go: Option<crate::rules::go::actions::GoToolchain>,
-    stdlib: HashMap<String, Arc<GoStdlibInfo>>,
+    shared: HashMap<String, Arc<dyn Any + Send + Sync>>,
     in_progress: Vec<Label>,
     pub actions: Vec<Action>,
     /// exec path → owner, to catch two actions declaring one output.
@@ -104,8 +95,7 @@ impl<'a> Analysis<'a> {
             config,
             targets: HashMap::new(),
             cache_dir,
-            go: None,
-            stdlib: HashMap::new(),
+            shared: HashMap::new(),
             in_progress: Vec::new(),
             actions: Vec::new(),
             declared: HashMap::new(),
@@ -126,45 +116,25 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    /// The Go toolchain (found on first use) and the standard library's archives for the
-    /// current configuration (one action per platform, registered on first use).
-    pub fn go_stdlib(&mut self) -> Result<(crate::rules::go::actions::GoToolchain, Arc<GoStdlibInfo>), AnalysisError> {
-        if self.go.is_none() {
-            self.go = Some(crate::rules::go::actions::GoToolchain::discover(&self.cache_dir)?);
+    /// A value shared by every target of this analysis (and configuration, when `key` says
+    /// so), made by `init` on first use: how a rule set keeps per-build singletons (e.g. the
+    /// Go standard library action) without analysis knowing the rule set.
+    pub fn shared<T: Any + Send + Sync>(
+        &mut self,
+        key: &str,
+        init: impl FnOnce(&mut Analysis<'a>) -> Result<Arc<T>, AnalysisError>,
+    ) -> Result<Arc<T>, AnalysisError> {
+        if let Some(v) = self.shared.get(key).and_then(|v| v.clone().downcast::<T>().ok()) {
+            return Ok(v);
         }
-        let key = self.config_key();
-        let (goos, goarch) = (self.config.goos.clone(), self.config.goarch.clone());
-        let cache_dir = self.cache_dir.clone();
-        let bin = self.bin_dir();
-        let Some(tc) = self.go.as_mut() else { return Err(AnalysisError::new("internal: no Go toolchain")) };
-        if let Some(std) = self.stdlib.get(&key) {
-            return Ok((tc.clone(), std.clone()));
-        }
-        let before = tc.std.len();
-        let packages = tc.std_packages(&goos, &goarch, &cache_dir)?;
-        if tc.std.len() != before {
-            tc.persist(&cache_dir);
-        }
-        let tc = tc.clone();
-        let dir = Artifact { exec_path: format!("{bin}/_go_stdlib"), kind: crate::exec::ArtifactKind::Derived };
-        let archives: std::collections::BTreeMap<String, String> =
-            packages.iter().map(|p| (p.clone(), format!("{}/{p}.a", dir.exec_path))).collect();
-        let code = crate::rules::go::actions::GoStdlib {
-            goos,
-            goarch,
-            toolchain: tc.clone(),
-            tool_id: tc.id.clone(),
-            dir: dir.exec_path.clone(),
-            packages: packages.clone(),
-            gocache: crate::rules::go::actions::go_cache_dir(&self.cache_dir),
-        };
-        let owner = Label { repo: "io_bazel_rules_go".into(), package: String::new(), name: format!("stdlib_{key}") };
-        let mut action = Action::new("GoStdlib", &owner, crate::exec::ActionKind::Run(Arc::new(code))).tree_output(dir.clone());
-        action.tool_id = tc.id.clone();
-        self.register(&owner, action)?;
-        let info = Arc::new(GoStdlibInfo { dir, archives });
-        self.stdlib.insert(key, info.clone());
-        Ok((tc, info))
+        let v = init(self)?;
+        self.shared.insert(key.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    /// The configuration's short name (`<goos>_<goarch>`), for keys of [`Self::shared`] values.
+    pub fn config_name(&self) -> String {
+        self.config_key()
     }
 
     /// The configured target for `label`, analyzing it (and its dependencies) if needed.
@@ -243,7 +213,8 @@ impl<'a> Analysis<'a> {
         Ok(Artifact::source(source_exec_path(label), dir.join(&label.name)))
     }
 
-    fn register(&mut self, owner: &Label, action: Action) -> Result<(), AnalysisError> {
+    /// Adds an action, checking that no other target declared its outputs.
+    pub fn register(&mut self, owner: &Label, action: Action) -> Result<(), AnalysisError> {
         for out in &action.outputs {
             if let Some(other) = self.declared.insert(out.exec_path.clone(), owner.clone()) {
                 if &other != owner || action.outputs.iter().filter(|o| o.exec_path == out.exec_path).count() > 1 {

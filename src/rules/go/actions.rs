@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,8 +24,6 @@ pub struct GoToolchain {
     pub version: String,
     /// Identity for action keys: version and digests of go, compile and link.
     pub id: String,
-    /// `go list std` per `goos_goarch`.
-    pub std: BTreeMap<String, Vec<String>>,
 }
 
 impl GoToolchain {
@@ -77,7 +76,6 @@ impl GoToolchain {
             goroot,
             version,
             id: String::new(),
-            std: BTreeMap::new(),
         };
         let mut id = tc.version.clone();
         for tool in [tc.go.clone(), tc.compile_tool(), tc.link_tool()] {
@@ -100,37 +98,59 @@ impl GoToolchain {
     pub fn minor(&self) -> u32 {
         self.version.strip_prefix("go1.").and_then(|r| r.split('.').next()).and_then(|m| m.parse().ok()).unwrap_or(0)
     }
+}
 
-    /// The standard library's packages for a platform (`go list std`), cached with the
-    /// toolchain.
-    pub fn std_packages(&mut self, goos: &str, goarch: &str, cache_dir: &Path) -> Result<Vec<String>> {
-        let key = format!("{goos}_{goarch}");
-        if let Some(list) = self.std.get(&key) {
-            return Ok(list.clone());
-        }
-        let out = Command::new(&self.go)
-            .args(["list", "-f", "{{.ImportPath}}", "std"])
-            .envs(go_env(self, goos, goarch, &go_cache_dir(cache_dir)))
-            .output()
-            .with_context(|| format!("running '{} list std'", self.go.display()))?;
-        if !out.status.success() {
-            bail!("'go list std' failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let list: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|p| !p.is_empty()).collect();
-        self.std.insert(key, list.clone());
-        Ok(list)
+/// The Go toolchain, found on first use during execution and never during analysis, so that
+/// `query` and `cquery` work on a machine without Go. Clones share one lookup.
+#[derive(Debug, Clone)]
+pub struct LazyGoToolchain {
+    cache_dir: PathBuf,
+    cell: Arc<OnceLock<Result<GoToolchain, String>>>,
+}
+
+impl LazyGoToolchain {
+    /// A toolchain to be looked up (`OCIB_GO`, else `go` on PATH) when first needed.
+    pub fn new(cache_dir: PathBuf) -> LazyGoToolchain {
+        LazyGoToolchain { cache_dir, cell: Arc::new(OnceLock::new()) }
     }
 
-    /// Saves what was learned (e.g. std package lists) for the next run, under the same key
-    /// `discover` looks it up by.
-    pub fn persist(&self, cache_dir: &Path) {
-        let found = &self.found;
-        if let Ok(meta) = std::fs::metadata(found) {
-            let stamp = format!("{}|{}|{:?}", found.display(), meta.len(), meta.modified().ok());
-            let file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
-            self.save(&file);
+    /// The toolchain, found now if it was not yet.
+    pub fn get(&self) -> Result<&GoToolchain> {
+        self.cell
+            .get_or_init(|| GoToolchain::discover(&self.cache_dir).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The toolchain's identity for action keys (go version and tool digests). When no
+    /// toolchain is found the key holds the error; the action then fails when it runs.
+    pub fn id(&self) -> String {
+        match self.get() {
+            Ok(tc) => tc.id.clone(),
+            Err(e) => format!("unavailable: {e}"),
         }
     }
+}
+
+/// The standard library's archives in the GoStdlib output directory `std_dir`, as
+/// importpath → exec path. Read when an action runs, so analysis never asks Go for the list.
+fn std_archives(ctx: &ActionContext, std_dir: &str) -> Result<BTreeMap<String, String>> {
+    let root = ctx.input(std_dir)?.clone();
+    let mut out = BTreeMap::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading the Go standard library at {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Some(rel) = path.strip_prefix(&root).ok().and_then(|r| r.to_str()) {
+                if let Some(pkg) = rel.strip_suffix(".a") {
+                    out.insert(pkg.to_owned(), format!("{std_dir}/{rel}"));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Where `go list` keeps its build cache: `$GOCACHE` if set, else inside ocib's cache.
@@ -195,23 +215,22 @@ pub struct GoStdlib {
     pub goos: String,
     pub goarch: String,
     #[serde(skip)]
-    pub toolchain: GoToolchain,
-    pub tool_id: String,
+    pub toolchain: LazyGoToolchain,
     /// The output directory; each package's archive goes to `<dir>/<importpath>.a`.
     pub dir: String,
-    pub packages: Vec<String>,
     #[serde(skip)]
     pub gocache: PathBuf,
 }
 
 impl InProcess for GoStdlib {
     fn params(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
-        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
-        let argv: Vec<String> = [self.toolchain.go.display().to_string()]
+        let tc = self.toolchain.get()?;
+        let env = go_env(tc, &self.goos, &self.goarch, &self.gocache);
+        let argv: Vec<String> = [tc.go.display().to_string()]
             .into_iter()
             .chain(["list", "-export", "-trimpath", "-f", "{{.ImportPath}} {{.Export}}", "std"].map(String::from))
             .collect();
@@ -223,7 +242,7 @@ impl InProcess for GoStdlib {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let out_dir = ctx.output(&self.dir)?.clone();
-        for pkg in &self.packages {
+        for pkg in listed.keys() {
             let dest = out_dir.join(format!("{pkg}.a"));
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -258,31 +277,32 @@ pub struct GoCompile {
     pub srcs: Vec<String>,
     pub embedsrcs: Vec<String>,
     pub deps: Vec<GoArchiveRef>,
-    /// Standard library importpath → archive exec path.
-    pub std: BTreeMap<String, String>,
+    /// The standard library's archive directory (GoStdlib's output).
+    pub std_dir: String,
     pub gc_goopts: Vec<String>,
     pub goos: String,
     pub goarch: String,
-    pub go_minor: u32,
     pub out: String,
     #[serde(skip)]
-    pub toolchain: GoToolchain,
+    pub toolchain: LazyGoToolchain,
     #[serde(skip)]
     pub gocache: PathBuf,
 }
 
 impl InProcess for GoCompile {
     fn params(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
+        let tc = self.toolchain.get()?;
+        let std = std_archives(ctx, &self.std_dir)?;
         let build = BuildContext {
             goos: self.goos.clone(),
             goarch: self.goarch.clone(),
             cgo_enabled: false,
             tags: vec![],
-            go_version_minor: self.go_minor,
+            go_version_minor: tc.minor(),
         };
         let files: Vec<ScannedFile> = scan_sources(&self.label, &self.srcs, ctx, &build)?.into_iter().filter(|f| !f.file.is_test).collect();
         let Some(first) = files.first() else {
@@ -297,7 +317,7 @@ impl InProcess for GoCompile {
         }
         // Strict dependencies: imports may come from `deps` or the standard library.
         let mut available: BTreeMap<String, (String, String)> =
-            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         for d in &self.deps {
             available.insert(d.importpath.clone(), (d.importmap.clone(), d.archive.clone()));
         }
@@ -311,8 +331,8 @@ impl InProcess for GoCompile {
             Some("embedcfg")
         };
         let refs: Vec<&ScannedFile> = files.iter().collect();
-        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
-        compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.package_path, &refs, &available, embed, &self.gc_goopts, &self.out)
+        let env = go_env(tc, &self.goos, &self.goarch, &self.gocache);
+        compile_package_files(ctx, tc, &env, &self.label, &self.package_path, &refs, &available, embed, &self.gc_goopts, &self.out)
     }
 }
 
@@ -518,25 +538,26 @@ pub struct GoTestBinary {
     pub direct_deps: Vec<String>,
     /// Every archive the binary links (transitively), importmap → archive.
     pub archives: Vec<GoArchiveRef>,
-    pub std: BTreeMap<String, String>,
+    pub std_dir: String,
     pub gc_goopts: Vec<String>,
     pub goos: String,
     pub goarch: String,
-    pub go_minor: u32,
     pub out: String,
     #[serde(skip)]
-    pub toolchain: GoToolchain,
+    pub toolchain: LazyGoToolchain,
     #[serde(skip)]
     pub gocache: PathBuf,
 }
 
 impl InProcess for GoTestBinary {
     fn params(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
-        let build = BuildContext { goos: self.goos.clone(), goarch: self.goarch.clone(), cgo_enabled: false, tags: vec![], go_version_minor: self.go_minor };
+        let tc = self.toolchain.get()?;
+        let std = std_archives(ctx, &self.std_dir)?;
+        let build = BuildContext { goos: self.goos.clone(), goarch: self.goarch.clone(), cgo_enabled: false, tags: vec![], go_version_minor: tc.minor() };
         let files = scan_sources(&self.label, &self.srcs, ctx, &build)?;
         // The package under test is that of the non-test files (or of the test files not in
         // a `_test` package); test files in `<that>_test` form the external test package.
@@ -551,9 +572,9 @@ impl InProcess for GoTestBinary {
             bail!("{}: no Go source files", self.label);
         }
         link_inputs(ctx)?;
-        let env = go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache);
+        let env = go_env(tc, &self.goos, &self.goarch, &self.gocache);
         let mut available: BTreeMap<String, (String, String)> =
-            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         for a in &self.archives {
             if self.direct_deps.contains(&a.importpath) {
                 available.insert(a.importpath.clone(), (a.importmap.clone(), a.archive.clone()));
@@ -563,7 +584,7 @@ impl InProcess for GoTestBinary {
         let internal_archive = "_test/internal.a".to_owned();
         let external_archive = "_test/external.a".to_owned();
         if !internal.is_empty() {
-            compile_package_files(ctx, &self.toolchain, &env, &self.label, &self.importpath, &internal, &available, None, &self.gc_goopts, &internal_archive)?;
+            compile_package_files(ctx, tc, &env, &self.label, &self.importpath, &internal, &available, None, &self.gc_goopts, &internal_archive)?;
         }
         let xpath = format!("{}_test", self.importpath);
         if !external.is_empty() {
@@ -571,7 +592,7 @@ impl InProcess for GoTestBinary {
             if !internal.is_empty() {
                 with_internal.insert(self.importpath.clone(), (self.importpath.clone(), internal_archive.clone()));
             }
-            compile_package_files(ctx, &self.toolchain, &env, &self.label, &xpath, &external, &with_internal, None, &self.gc_goopts, &external_archive)?;
+            compile_package_files(ctx, tc, &env, &self.label, &xpath, &external, &with_internal, None, &self.gc_goopts, &external_archive)?;
         }
         // The generated main, as `go test` writes it.
         let internal_test_files: Vec<&ScannedFile> = internal.iter().filter(|f| f.file.is_test).copied().collect();
@@ -625,14 +646,14 @@ impl InProcess for GoTestBinary {
             text: main.clone(),
         };
         let mut for_main: BTreeMap<String, (String, String)> =
-            self.std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         if !internal.is_empty() {
             for_main.insert(self.importpath.clone(), (self.importpath.clone(), internal_archive.clone()));
         }
         if !external.is_empty() {
             for_main.insert(xpath.clone(), (xpath.clone(), external_archive.clone()));
         }
-        compile_package_files(ctx, &self.toolchain, &env, &self.label, "main", &[&main_file], &for_main, None, &[], "_test/main.a")?;
+        compile_package_files(ctx, tc, &env, &self.label, "main", &[&main_file], &for_main, None, &[], "_test/main.a")?;
         // Link everything.
         let root = ctx.exec_root.clone();
         let mut importcfg = String::new();
@@ -645,14 +666,14 @@ impl InProcess for GoTestBinary {
         if !external.is_empty() {
             importcfg.push_str(&format!("packagefile {xpath}={external_archive}\n"));
         }
-        for (pkg, archive) in &self.std {
+        for (pkg, archive) in &std {
             if std::fs::metadata(root.join(archive)).map(|m| m.len() > 0).unwrap_or(false) {
                 importcfg.push_str(&format!("packagefile {pkg}={archive}\n"));
             }
         }
         std::fs::write(root.join("_test/link.importcfg"), importcfg)?;
         let argv: Vec<String> = vec![
-            self.toolchain.link_tool().display().to_string(),
+            tc.link_tool().display().to_string(),
             "-o".into(),
             self.out.clone(),
             "-importcfg".into(),
@@ -701,7 +722,7 @@ pub struct GoLink {
     /// The binary's own import path: `-X` on it is rewritten to `main`.
     pub main_importmap: String,
     pub deps: Vec<GoArchiveRef>,
-    pub std: BTreeMap<String, String>,
+    pub std_dir: String,
     pub x_defs: BTreeMap<String, String>,
     pub stamp: bool,
     pub gc_linkopts: Vec<String>,
@@ -709,7 +730,7 @@ pub struct GoLink {
     pub goarch: String,
     pub out: String,
     #[serde(skip)]
-    pub toolchain: GoToolchain,
+    pub toolchain: LazyGoToolchain,
     #[serde(skip)]
     pub gocache: PathBuf,
 }
@@ -744,17 +765,19 @@ impl GoLink {
 
 impl InProcess for GoLink {
     fn params(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         link_inputs(ctx)?;
+        let tc = self.toolchain.get()?;
+        let std = std_archives(ctx, &self.std_dir)?;
         let root = ctx.exec_root.clone();
         let mut importcfg = String::new();
         for dep in &self.deps {
             importcfg.push_str(&format!("packagefile {}={}\n", dep.importmap, dep.archive));
         }
-        for (pkg, archive) in &self.std {
+        for (pkg, archive) in &std {
             // Empty placeholders stand for packages with nothing to build on this platform.
             if std::fs::metadata(root.join(archive)).map(|m| m.len() > 0).unwrap_or(false) {
                 importcfg.push_str(&format!("packagefile {pkg}={archive}\n"));
@@ -764,7 +787,7 @@ impl InProcess for GoLink {
         let stable = ctx.stable_status.clone().unwrap_or_default();
         let volatile = ctx.volatile_status.clone().unwrap_or_default();
         let mut argv: Vec<String> = vec![
-            self.toolchain.link_tool().display().to_string(),
+            tc.link_tool().display().to_string(),
             "-o".into(),
             self.out.clone(),
             "-importcfg".into(),
@@ -778,7 +801,7 @@ impl InProcess for GoLink {
         }
         argv.extend(self.gc_linkopts.iter().cloned());
         argv.push(self.main_archive.clone());
-        ctx.run(&argv, &go_env(&self.toolchain, &self.goos, &self.goarch, &self.gocache), &root)
+        ctx.run(&argv, &go_env(tc, &self.goos, &self.goarch, &self.gocache), &root)
     }
 }
 
@@ -814,14 +837,14 @@ mod tests {
             main_archive: "x.a".into(),
             main_importmap: "example.com/cmd/x".into(),
             deps: vec![],
-            std: BTreeMap::new(),
+            std_dir: String::new(),
             x_defs: x_defs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             stamp,
             gc_linkopts: vec![],
             goos: "linux".into(),
             goarch: "amd64".into(),
             out: "x".into(),
-            toolchain: GoToolchain { found: "go".into(), go: "go".into(), goroot: "/g".into(), version: "go1.27".into(), id: String::new(), std: BTreeMap::new() },
+            toolchain: LazyGoToolchain::new(PathBuf::new()),
             gocache: PathBuf::new(),
         }
     }

@@ -69,7 +69,7 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
         return Err(AnalysisError::new("pure = \"off\" needs cgo, which ocib does not support"));
     }
     let main = super::go_library::compile_package(ctx, super::go_library::GoPackageKind::Main)?;
-    let (toolchain, std) = ctx.analysis.go_stdlib()?;
+    let (toolchain, std) = super::stdlib(ctx)?;
     let name = ctx.label().name.clone();
     let out_attr = ctx.string("out")?;
     let basename = Some(ctx.string("basename")?).filter(|b| !b.is_empty()).unwrap_or_else(|| name.clone());
@@ -85,7 +85,7 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
         main_archive: main.archive.exec_path.clone(),
         main_importmap: main.importmap.clone(),
         deps: deps.iter().map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() }).collect(),
-        std: std.archives.clone(),
+        std_dir: std.dir.exec_path.clone(),
         x_defs: main.x_defs.clone(),
         stamp: ctx.config().stamp,
         gc_linkopts: ctx.string_list("gc_linkopts")?,
@@ -100,7 +100,6 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
         .inputs(deps.values().cloned())
         .inputs([std.dir.clone()])
         .executable_output(exe.clone());
-    action.tool_id = toolchain.id.clone();
     action.stamped = stamp;
     ctx.register(action)?;
     let runfiles = ctx.files("data")?;

@@ -107,7 +107,7 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         transitive.insert(d.importmap.clone(), d.archive.clone());
     }
 
-    let (toolchain, std) = ctx.analysis.go_stdlib()?;
+    let (toolchain, std) = super::stdlib(ctx)?;
     let name = ctx.label().name.clone();
     let archive = match kind {
         GoPackageKind::Library => ctx.declare(&format!("{name}.a")),
@@ -121,22 +121,20 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(),
         embedsrcs: embedsrcs.iter().map(|s| s.exec_path.clone()).collect(),
         deps: deps.iter().map(|d| GoArchiveRef { importpath: d.importpath.clone(), importmap: d.importmap.clone(), archive: d.archive.exec_path.clone() }).collect(),
-        std: std.archives.clone(),
+        std_dir: std.dir.exec_path.clone(),
         gc_goopts: gc_goopts.clone(),
         goos: config.goos.clone(),
         goarch: config.goarch.clone(),
-        go_minor: toolchain.minor(),
         out: archive.exec_path.clone(),
         gocache: super::actions::go_cache_dir(&ctx.analysis.cache_dir),
         toolchain: toolchain.clone(),
     };
-    let mut action = Action::new("GoCompilePkg", ctx.label(), ActionKind::Run(Arc::new(code)))
+    let action = Action::new("GoCompilePkg", ctx.label(), ActionKind::Run(Arc::new(code)))
         .inputs(srcs.iter().cloned())
         .inputs(embedsrcs.iter().cloned())
         .inputs(deps.iter().map(|d| d.archive.clone()))
         .inputs([std.dir.clone()])
         .output(archive.clone());
-    action.tool_id = toolchain.id.clone();
     ctx.register(action)?;
     Ok(Arc::new(GoInfo { importpath, importmap, archive, srcs, embedsrcs, deps, transitive, x_defs: transitive_x }))
 }

@@ -33,7 +33,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         all.insert(d.importmap.clone(), d.archive.clone());
     }
     let direct: Vec<String> = deps.iter().map(|d| d.importpath.clone()).collect();
-    let (toolchain, std) = ctx.analysis.go_stdlib()?;
+    let (toolchain, std) = super::stdlib(ctx)?;
     let name = ctx.label().name.clone();
     let exe = ctx.declare(&format!("{name}_/{name}"));
     let config = ctx.config().clone();
@@ -44,22 +44,20 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         embedsrcs: embedsrcs.iter().map(|s| s.exec_path.clone()).collect(),
         direct_deps: direct,
         archives: all.iter().map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() }).collect(),
-        std: std.archives.clone(),
+        std_dir: std.dir.exec_path.clone(),
         gc_goopts: ctx.string_list("gc_goopts")?,
         goos: config.goos,
         goarch: config.goarch,
-        go_minor: toolchain.minor(),
         out: exe.exec_path.clone(),
         gocache: super::actions::go_cache_dir(&ctx.analysis.cache_dir),
         toolchain: toolchain.clone(),
     };
-    let mut action = Action::new("GoTestLink", ctx.label(), ActionKind::Run(Arc::new(code)))
+    let action = Action::new("GoTestLink", ctx.label(), ActionKind::Run(Arc::new(code)))
         .inputs(srcs)
         .inputs(embedsrcs)
         .inputs(all.values().cloned())
         .inputs([std.dir.clone()])
         .executable_output(exe.clone());
-    action.tool_id = toolchain.id.clone();
     ctx.register(action)?;
     let runfiles = ctx.files("data")?;
     // Verbose, so the log lists every test function.

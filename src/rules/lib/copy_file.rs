@@ -2,7 +2,7 @@
 //! macros create (e.g. rules_oci's `<name>_index_json`).
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, b, s};
+use crate::rules::{RuleSchema, SchemaBuilder, b};
 use super::files::CopyFile;
 use crate::rules::oci::actions::{CopyFromDirectory, JqPath};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -53,25 +53,6 @@ pub fn jq_schema() -> RuleSchema {
         .mandatory("out", A::Output)
         .attr("data", A::LabelList)
         .default("expand_args", A::Bool, b(false))
-        .build()
-}
-
-pub fn copy_to_directory_schema() -> RuleSchema {
-    SchemaBuilder::new("copy_to_directory")
-        .attr("srcs", A::LabelList)
-        .attr("out", A::String)
-        .default("root_paths", A::StringList, crate::rules::sl(&["."]))
-        .attr("include_external_repositories", A::StringList)
-        .attr("include_srcs_packages", A::StringList)
-        .attr("exclude_srcs_packages", A::StringList)
-        .attr("include_srcs_patterns", A::StringList)
-        .attr("exclude_srcs_patterns", A::StringList)
-        .attr("replace_prefixes", A::StringDict)
-        .default("hardlink", A::String, s("auto"))
-        .attr("preserve_mtime", A::Bool)
-        .default("add_directory_to_runfiles", A::Bool, b(true))
-        .attr("allow_overwrites", A::Bool)
-        .attr("verbose", A::Bool)
         .build()
 }
 

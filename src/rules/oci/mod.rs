@@ -21,5 +21,5 @@ pub const KINDS: &[Kind] = &[
     Kind { schema: oci_load::schema, analyze: oci_load::analyze },
     Kind { schema: oci_push::schema, analyze: oci_push::analyze },
     Kind { schema: oci_tarball::schema, analyze: oci_tarball::analyze },
-    Kind { schema: crate::rules::lib::copy_file::copy_to_directory_schema, analyze: oci_pull::analyze },
+    Kind { schema: oci_pull::copy_to_directory_schema, analyze: oci_pull::analyze },
 ];

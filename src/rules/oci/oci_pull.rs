@@ -8,7 +8,31 @@ use super::actions::PullImage;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::Raw;
+use crate::graph::AttrType as A;
+use crate::graph::schema::{RuleSchema, SchemaBuilder};
+use crate::rules::{b, s};
 use crate::workspace::RepoSource;
+
+/// aspect_bazel_lib's `copy_to_directory`, as far as the BUILD file rules_oci generates for a
+/// pulled image uses it.
+pub fn copy_to_directory_schema() -> RuleSchema {
+    SchemaBuilder::new("copy_to_directory")
+        .attr("srcs", A::LabelList)
+        .attr("out", A::String)
+        .default("root_paths", A::StringList, crate::rules::sl(&["."]))
+        .attr("include_external_repositories", A::StringList)
+        .attr("include_srcs_packages", A::StringList)
+        .attr("exclude_srcs_packages", A::StringList)
+        .attr("include_srcs_patterns", A::StringList)
+        .attr("exclude_srcs_patterns", A::StringList)
+        .attr("replace_prefixes", A::StringDict)
+        .default("hardlink", A::String, s("auto"))
+        .attr("preserve_mtime", A::Bool)
+        .default("add_directory_to_runfiles", A::Bool, b(true))
+        .attr("allow_overwrites", A::Bool)
+        .attr("verbose", A::Bool)
+        .build()
+}
 
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let repo = ctx.label().repo.clone();
