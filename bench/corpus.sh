@@ -64,6 +64,7 @@ fails=$tmp/fails.tsv # class \t example
 start=$SECONDS
 total=0
 loaded=0
+per_repo=()
 
 is_ws_root() {
     [[ -f $1/WORKSPACE || -f $1/WORKSPACE.bazel || -f $1/MODULE.bazel || -f $1/REPO.bazel ]]
@@ -145,6 +146,8 @@ for co in "${checkouts[@]}"; do
         echo "== $name: no WORKSPACE/MODULE.bazel found, skipped"
         continue
     fi
+    co_total=0
+    co_loaded=0
     for rel in "${roots[@]}"; do
         if [[ -n $rel ]] && [[ $rel =~ $skip_nested ]]; then
             continue
@@ -184,7 +187,10 @@ for co in "${checkouts[@]}"; do
         [[ ${#report[@]} -gt 0 ]] && printf '%s\n' "${report[@]}"
         total=$((total + ws_total))
         loaded=$((loaded + ws_loaded))
+        co_total=$((co_total + ws_total))
+        co_loaded=$((co_loaded + ws_loaded))
     done
+    per_repo+=("$(printf '%9s  %s' "$co_loaded/$co_total" "$name")")
 done
 
 echo
@@ -193,6 +199,15 @@ awk -F'\t' '{ n[$1]++; if (!($1 in ex)) ex[$1] = $2 }
     END { for (c in n) printf "%d\t%s\t%s\n", n[c], c, ex[c] }' "$fails" \
     | LC_ALL=C sort -t$'\t' -k1,1nr -k2,2 \
     | awk -F'\t' '{ printf "%6d  %s\n        e.g. %s\n", $1, $2, $3 }'
+echo
+echo "== failed loads by what is missing (unknown repository, or file the prelude lacks)"
+cut -f2 "$fails" | grep -oE "cannot load '[^']*': (repository '[^']*' is not known|no such file in ocib's prelude)" \
+    | sed -E "s/^cannot load '[^']*': repository '([^']*)'.*/unknown repository \\1/
+              s/^cannot load '([^']*)': no such file.*/prelude lacks \\1/" \
+    | LC_ALL=C sort | uniq -c | LC_ALL=C sort -k1,1nr -k2 | head -40
+echo
+echo "== per repository (all its workspaces)"
+[[ ${#per_repo[@]} -gt 0 ]] && printf '%s\n' "${per_repo[@]}"
 echo
 pct=$(awk -v l="$loaded" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * l / t : 0 }')
 echo "corpus: $loaded/$total packages loaded ($pct %)"
