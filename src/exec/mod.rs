@@ -46,6 +46,7 @@ impl OutputBase {
             eprintln!("INFO: another ocib command holds {}; waiting for it to finish...", lock_path.display());
             lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
         }
+        remove_stale_exec_roots(&root.join("tmp"));
         // Convenience links at the workspace root, as bazel-bin is.
         for (link, target) in [("ocib-bin", "ocib-out/bin"), ("ocib-testlogs", "ocib-out/testlogs")] {
             let path = workspace.join(link);
@@ -73,6 +74,32 @@ impl OutputBase {
         }
         fs::write_atomic(&self.root.join("volatile-status.txt"), stamp::format(&status.volatile).as_bytes(), false)?;
         Ok(())
+    }
+}
+
+/// Removes exec roots (`ocib-out/tmp/<key>.<pid>.<n>`) other ocib processes left behind.
+/// Only the holder of the output base's lock creates exec roots there, and it removes its
+/// own when each action ends, so with the lock held every one not named with our pid
+/// belongs to a build that was killed (SIGKILL skips all cleanup) and is garbage, whether
+/// or not its pid has since been reused.
+fn remove_stale_exec_roots(tmp: &Path) {
+    let own = std::process::id();
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name.to_string_lossy().split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid == Some(own) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            cache::make_writable(&path);
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(e) = removed {
+            eprintln!("WARNING: could not remove the stale scratch directory {}: {e}", path.display());
+        }
     }
 }
 
