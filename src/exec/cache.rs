@@ -49,7 +49,7 @@ pub struct ActionRecord {
 
 /// What `stat` says about a CAS file: everything that must be unchanged for its content to
 /// be trusted without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     size: u64,
     mtime_ns: i128,
@@ -103,9 +103,10 @@ pub struct VerifyReport {
 
 pub struct Cache {
     root: PathBuf,
-    /// CAS files hashed (or stored) by this process and the stat they had then, so a file
-    /// several records share is hashed at most once per command.
-    verified: Mutex<HashMap<PathBuf, Stamp>>,
+    /// CAS files known good and the stat they had then, so a file several records share is
+    /// hashed at most once: those this process hashed, stored or linked (`true`), and those
+    /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
+    verified: Mutex<HashMap<PathBuf, (Stamp, bool)>>,
 }
 
 impl Cache {
@@ -127,8 +128,46 @@ impl Cache {
 
     fn remember(&self, path: PathBuf, stamp: Stamp) {
         if let Ok(mut v) = self.verified.lock() {
-            v.insert(path, stamp);
+            v.insert(path, (stamp, true));
         }
+    }
+
+    /// Loads the stats [`Cache::save_stamps`] kept.
+    pub fn load_stamps(&self, path: &Path) {
+        let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let Ok(mut v) = self.verified.lock() {
+            v.extend(saved.into_iter().map(|(p, s)| (p, (s, false))));
+        }
+    }
+
+    /// Keeps the stat of the CAS files this command used, for the next command. Building
+    /// moves ctimes of entries it did not rewrite: an image action hardlinks layers into its
+    /// exec root and removes them, the link count changes and so does ctime. Without this,
+    /// the next build would hash every such layer again. Only entries whose inode, size and
+    /// mtime are unchanged since this command checked them take their new ctime (a content
+    /// write moves mtime; only a write *during* the build with the mtime put back would slip
+    /// through, until `clean --verify`).
+    pub fn save_stamps(&self, path: &Path) -> io::Result<()> {
+        let used: Vec<(PathBuf, Stamp)> = {
+            let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
+            v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
+        };
+        let mut keep = Vec::with_capacity(used.len());
+        for (p, old) in used {
+            if let Ok(meta) = fs::metadata(&p) {
+                let now = Stamp::of(&meta);
+                if (Stamp { ctime_ns: now.ctime_ns, ..old }) == now {
+                    keep.push((p, now));
+                }
+            }
+        }
+        keep.sort_by(|a, b| a.0.cmp(&b.0));
+        let data = serde_json::to_vec(&keep).map_err(io::Error::other)?;
+        // A no-op build changes nothing: skip the write (and its fsync).
+        if fs::read(path).is_ok_and(|old| old == data) {
+            return Ok(());
+        }
+        write_atomic(path, &data, false)
     }
 
     fn record(exec_path: &str, digest: String, executable: bool, stamp: Stamp) -> OutputRecord {
@@ -193,9 +232,10 @@ impl Cache {
             return Check::Bad;
         }
         if now == Stamp::recorded(out) {
+            self.remember(path, now);
             return Check::Same;
         }
-        let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).copied()) == Some(now);
+        let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).map(|(s, _)| *s)) == Some(now);
         if known_good || file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size) {
             self.remember(path, now);
             now.set(out);

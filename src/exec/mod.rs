@@ -64,6 +64,11 @@ impl OutputBase {
         self.root.join("stat_cache.json")
     }
 
+    /// Where the stats of CAS files known good are kept between commands.
+    pub fn cas_stamps_path(&self) -> PathBuf {
+        self.root.join("cas_stamps.json")
+    }
+
     /// Writes the status files: stable only when it changed (so its mtime and digest stay),
     /// volatile every time.
     pub fn write_status(&self, status: &WorkspaceStatus) -> Result<()> {
@@ -125,6 +130,7 @@ impl<'a> Executor<'a> {
     pub fn new(base: &'a OutputBase, cache_dir: &Path, status: Option<WorkspaceStatus>, opts: ExecOptions) -> Result<Executor<'a>> {
         let cache = Cache::open(cache_dir).with_context(|| format!("opening the cache at {}", cache_dir.display()))?;
         let stat_cache = StatCache::load(&base.stat_cache_path());
+        cache.load_stamps(&base.cas_stamps_path());
         Ok(Executor { base, cache, stat_cache, status, opts })
     }
 
@@ -133,6 +139,9 @@ impl<'a> Executor<'a> {
         let report = schedule::run(self, actions, wanted);
         if let Err(e) = self.stat_cache.save(&self.base.stat_cache_path()) {
             eprintln!("WARNING: could not save the stat cache: {e}");
+        }
+        if let Err(e) = self.cache.save_stamps(&self.base.cas_stamps_path()) {
+            eprintln!("WARNING: could not save the cache's file stats: {e}");
         }
         report
     }
