@@ -196,7 +196,20 @@ impl Cache {
     /// Entries are not fsynced one by one: a crash can lose at most entries whose stat then
     /// no longer matches their record, and those are hashed again (SIGKILL loses nothing, the
     /// page cache survives it); syncing every file made large layers 3x slower.
+    ///
+    /// The file's inode becomes the CAS entry (renamed, made read-only), so it must be the
+    /// action's own: a file with other links (an action that hardlinked an input, such as a
+    /// user's source file, into its output) is first replaced by a private copy, and the other
+    /// names keep their inode, mode and bytes.
     pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
+        if fs::symlink_metadata(file)?.nlink() > 1 {
+            let copy = temp_sibling(file);
+            let replaced = fs::copy(file, &copy).and_then(|_| fs::rename(&copy, file));
+            if replaced.is_err() {
+                let _ = fs::remove_file(&copy);
+            }
+            replaced?;
+        }
         let (digest, size) = match known {
             Some(d) => (d.to_owned(), fs::metadata(file).map_err(|e| with_path(e, "reading", file))?.len()),
             None => file_sha256(file).map_err(|e| with_path(e, "hashing", file))?,
@@ -397,5 +410,26 @@ mod tests {
         assert_eq!(report, VerifyReport { checked: 2, dropped: 1, stale_temps: 0 });
         assert!(cache.cas_path(&good.digest, false).exists());
         assert!(!bad_path.exists());
+    }
+
+    #[test]
+    fn insert_never_takes_over_a_file_with_other_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        // A user's file, hardlinked into an action's output.
+        let theirs = dir.path().join("vendor.tar");
+        fs::write(&theirs, b"user bytes").unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o640)).unwrap();
+        let output = dir.path().join("out.tar");
+        fs::hard_link(&theirs, &output).unwrap();
+
+        let record = cache.insert(&output, "out.tar", false, None).unwrap();
+        let meta = fs::metadata(&theirs).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "the user's file keeps its mode");
+        assert_eq!(meta.nlink(), 1, "the CAS entry is not the user's inode");
+        let cas = cache.cas_path(&record.digest, false);
+        assert_ne!(fs::metadata(&cas).unwrap().ino(), meta.ino());
+        assert_eq!(fs::read(&cas).unwrap(), b"user bytes");
+        assert_eq!(fs::metadata(&cas).unwrap().permissions().mode() & 0o222, 0, "CAS files are read-only");
     }
 }
