@@ -203,7 +203,7 @@ impl Cache {
     /// names keep their inode, mode and bytes.
     pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
         if fs::symlink_metadata(file)?.nlink() > 1 {
-            let copy = temp_sibling(file);
+            let copy = super::fs::temp_sibling(file);
             let replaced = fs::copy(file, &copy).and_then(|_| fs::rename(&copy, file));
             if replaced.is_err() {
                 let _ = fs::remove_file(&copy);
