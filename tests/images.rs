@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -242,8 +242,15 @@ fn a_checked_in_layer_tar_is_used_as_is_and_its_edit_rebuilds_the_image() {
     let mut digests = Vec::new();
     for content in ["one\n", "two\n"] {
         let want = tar_file(content);
+        let vendored = ws.path().join("vendor.tar");
+        std::fs::set_permissions(&vendored, std::fs::Permissions::from_mode(0o640)).unwrap();
         let out = build(ws.path(), cache.path(), &["//:image"]);
         assert_eq!(out.code, 0, "{}", out.stderr);
+        // The user's file is copied into the image, never hardlinked into the cache (which
+        // would chmod it read-only and make the CAS entry the user's inode).
+        let meta = std::fs::metadata(&vendored).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "the vendored tar's mode is left alone");
+        assert_eq!(meta.nlink(), 1, "the vendored tar is not linked into ocib-out or the cache");
         let (digest, manifest, config) = image(&ws.path().join("ocib-bin/image"));
         assert_eq!(manifest["layers"][0]["digest"], want.as_str());
         assert_eq!(config["rootfs"]["diff_ids"][0], want.as_str(), "an uncompressed layer's diff_id is its digest");

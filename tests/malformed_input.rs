@@ -98,3 +98,141 @@ fn binary_garbage_never_panics() {
         assert!(!out.stderr.contains("panicked"), "{file}: {}", out.stderr);
     }
 }
+
+/// Runs `ocib query //...` on `files` (plus an empty WORKSPACE) and asserts a located error,
+/// not a signal or a panic.
+fn assert_located_error(name: &str, files: &[(&str, &str)], args: &[&str], message: &str, at: &str) {
+    let mut files = files.to_vec();
+    files.push(("WORKSPACE", ""));
+    let ws = workspace(&files);
+    let mut all = vec!["query", "//..."];
+    all.extend_from_slice(args);
+    let out = ocib(ws.path(), &all);
+    assert!(out.code > 0 && out.code != 101, "{name}: exit {} (a signal is -1):\n{}", out.code, out.stderr);
+    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("overflow"), "{name}:\n{}", out.stderr);
+    assert!(out.stderr.contains(message), "{name}: message lacks '{message}':\n{}", out.stderr);
+    assert!(out.stderr.contains(at), "{name}: message lacks location '{at}':\n{}", out.stderr);
+}
+
+#[test]
+fn deep_nesting_is_a_located_error_not_a_stack_overflow() {
+    // Before: the process aborted (SIGABRT, "has overflowed its stack") naming no file.
+    for n in [5_000, 50_000] {
+        let plus = format!("x = [1]{}\n", " + [1]".repeat(n));
+        let brackets = format!("\nx = {}{}\n", "[".repeat(n), "]".repeat(n));
+        assert_located_error(&format!("{n} + in a BUILD file"), &[("p/BUILD", &plus)], &[], "nested more than", "p/BUILD:1:");
+        assert_located_error(&format!("{n} [ in a BUILD file"), &[("p/BUILD", &brackets)], &[], "nested more than", "p/BUILD:2:1005");
+        let bzl = format!("def f():\n    return {}1{}\n", "(".repeat(n), ")".repeat(n));
+        assert_located_error(&format!("{n} ( in a .bzl file"), &[("p/BUILD", "load(\":m.bzl\", \"f\")\n"), ("p/m.bzl", &bzl)], &[], "nested more than", "p/m.bzl:2:");
+    }
+    // Real nesting well below the limit still evaluates (on a loader thread).
+    let deep_ok = format!("filegroup(name = \"a\", srcs = {}[]{})\n", "[".repeat(900), "][0]".repeat(900));
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &deep_ok), ("q/BUILD", &deep_ok)]);
+    let out = ocib(ws.path(), &["query", "//..."]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//p:a", "//q:a"]);
+}
+
+#[test]
+fn runaway_loops_and_memory_bombs_stop_at_their_line() {
+    // Before: a 10^9-iteration comprehension ran on (and grew memory) until killed, and
+    // string doubling allocated until the allocator aborted.
+    assert_located_error(
+        "huge comprehension",
+        &[("p/BUILD", "filegroup(name = \"a\")\nx = [i for i in range(1000000000)]\n")],
+        &["--starlark_max_steps=100000"],
+        "--starlark_max_steps",
+        "p/BUILD:2:1",
+    );
+    assert_located_error(
+        "loop in a macro",
+        &[("p/BUILD", "load(\":m.bzl\", \"f\")\nf()\n"), ("p/m.bzl", "def f():\n    for i in range(1000000000):\n        pass\n")],
+        &["--starlark_max_steps=100000"],
+        "--starlark_max_steps",
+        "p/m.bzl:2:5",
+    );
+    let doubling = format!("s = \"x\"\n{}", "s = s + s\n".repeat(40));
+    assert_located_error("string doubling", &[("p/BUILD", &doubling)], &["--starlark_max_heap_mb=16"], "Starlark heap exceeded 16 MiB", "p/BUILD:");
+}
+
+#[test]
+fn latin1_bytes_in_build_files_load() {
+    // Bazel reads BUILD files as Latin-1; before, 0xE9 failed with "stream did not contain
+    // valid UTF-8" and no location.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "")]);
+    std::fs::write(ws.path().join("p/BUILD"), b"# caf\xe9\nfilegroup(name = \"a\", tags = [\"caf\xe9\"])\n").expect("write BUILD");
+    std::fs::write(ws.path().join("p/m.bzl"), b"X = \"\xe9\" # \xe9\n").expect("write bzl");
+    std::fs::write(ws.path().join("q/BUILD"), b"").ok();
+    let out = ocib(ws.path(), &["query", "attr(tags, 'caf\u{e9}', //...)"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//p:a"]);
+    std::fs::write(ws.path().join("p/BUILD"), b"load(\":m.bzl\", \"X\")\nfilegroup(name = \"b\" + X)\n").expect("write BUILD");
+    let out = ocib(ws.path(), &["query", "//p:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//p:b\u{e9}"]);
+}
+
+#[test]
+fn deeply_nested_queries_are_syntax_errors() {
+    // Before: both aborted with a stack overflow.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n")]);
+    for expr in [format!("{}//p:a{}", "deps(".repeat(10_000), ")".repeat(10_000)), format!("{}//p:a{}", "(".repeat(20_000), ")".repeat(20_000))] {
+        let out = ocib(ws.path(), &["query", &expr]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("nested more than") && out.stderr.contains("at column"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_thousand_nested_lets_evaluate() {
+    // Before: every `let` copied every outer binding (with its target set): 1,000 levels took
+    // seconds and gigabytes. v1 = all targets, v2..v999 copy the previous one, v1000 = one
+    // target; the body needs both ends of the chain.
+    let build: String = (0..50).map(|i| format!("filegroup(name = \"t{i}\")\n")).collect();
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &build)]);
+    let mut expr = String::from("let v1 = //p:all in ");
+    for i in 2..1000 {
+        expr.push_str(&format!("let v{i} = $v{} in ", i - 1));
+    }
+    expr.push_str("let v1000 = //p:t7 in $v999 - $v1000");
+    let out = ocib(ws.path(), &["query", &expr]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut want: Vec<String> = (0..50).filter(|i| *i != 7).map(|i| format!("//p:t{i}")).collect();
+    want.sort();
+    assert_eq!(out.lines(), want);
+}
+
+#[test]
+fn bad_bazelrc_values_name_the_rc_line() {
+    // Before: clap's "invalid value 'abc' for '--jobs'" named no file.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n"), (".bazelrc", "common --keep_going\n\ncommon --jobs=abc\n")]);
+    let out = ocib(ws.path(), &["build", "//p:a"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(".bazelrc:3: invalid value 'abc' for '--jobs"), "{}", out.stderr);
+    // The same bad value on the command line is the command line's.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n")]);
+    let out = ocib(ws.path(), &["build", "--jobs=abc", "//p:a"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!out.stderr.contains(".bazelrc"), "{}", out.stderr);
+}
+
+#[test]
+fn announce_rc_shows_where_options_come_from() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "filegroup(name = \"a\")\n"),
+        (".bazelrc", "common --keep_going\nquery --output=label\nquery:ci --order_output=auto\n"),
+    ]);
+    let out = ocib(ws.path(), &["query", "--announce_rc", "--config=ci", "//p:a"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//p:a"]);
+    for want in [
+        "INFO: Reading rc options for 'query' from ",
+        "/.bazelrc:\n  Inherited 'common' options: --keep_going\n",
+        "/.bazelrc:\n  'query' options: --output=label\n",
+        "INFO: Found applicable config definition query:ci in file ",
+        "/.bazelrc: --order_output=auto\n",
+    ] {
+        assert!(out.stderr.contains(want), "lacks {want:?}:\n{}", out.stderr);
+    }
+}

@@ -186,3 +186,184 @@ fn pushes_with_credentials_from_the_docker_config() {
     assert!(!with_creds.stderr.contains("s3cret") && !with_creds.stdout.contains("s3cret"), "credentials are never printed");
     assert!(!no_creds.stderr.contains("s3cret"));
 }
+
+/// Runs `ocib ARGS` in `dir` and fails the test if it has not finished by `limit`: a push
+/// through a faulty network must end (succeed or fail), never hang.
+fn ocib_within(dir: &std::path::Path, args: &[&str], limit: std::time::Duration) -> common::Output {
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ocib {args:?} still running after {limit:?}:\n{}", std::fs::read_to_string(&err_path).unwrap_or_default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    common::Output {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap(),
+        stderr: std::fs::read_to_string(&err_path).unwrap(),
+    }
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Checks, directly against the registry at `base` (not through any proxy), that every tag of
+/// `repo` names a manifest that is stored under its digest and whose config and layers (or,
+/// for an index, child manifests) are all present with the right digests and sizes. Returns
+/// each tag with its digest.
+fn complete_tags(http: &reqwest::blocking::Client, base: &str, repo: &str) -> Vec<(String, String)> {
+    let resp = http.get(format!("{base}/v2/{repo}/tags/list")).send().unwrap();
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Vec::new(); // Nothing pushed to this repository yet.
+    }
+    assert!(resp.status().is_success(), "tags/list of {repo}: {}", resp.status());
+    let list: serde_json::Value = resp.json().unwrap();
+    let tags: Vec<String> = list["tags"].as_array().into_iter().flatten().map(|t| t.as_str().unwrap().to_owned()).collect();
+    let check_blob = |digest: &str, size: u64, what: &str| {
+        let resp = http.get(format!("{base}/v2/{repo}/blobs/{digest}")).send().unwrap();
+        assert!(resp.status().is_success(), "{repo}: {what} {digest} is missing: {}", resp.status());
+        let body = resp.bytes().unwrap();
+        assert_eq!((sha256_digest(&body), body.len() as u64), (digest.to_owned(), size), "{repo}: {what} {digest} stored wrong");
+    };
+    fn manifest(http: &reqwest::blocking::Client, base: &str, repo: &str, reference: &str) -> (String, serde_json::Value) {
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+                      application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+        let resp = http.get(format!("{base}/v2/{repo}/manifests/{reference}")).header("Accept", accept).send().unwrap();
+        assert!(resp.status().is_success(), "{repo}:{reference}: manifest missing: {}", resp.status());
+        let body = resp.bytes().unwrap();
+        (sha256_digest(&body), serde_json::from_slice(&body).unwrap())
+    }
+    let mut result = Vec::new();
+    for tag in tags {
+        let (digest, top) = manifest(http, base, repo, &tag);
+        let (by_digest, _) = manifest(http, base, repo, &digest);
+        assert_eq!(by_digest, digest, "{repo}:{tag} is also stored under its digest");
+        let mut pending = vec![top];
+        while let Some(m) = pending.pop() {
+            if let Some(children) = m["manifests"].as_array() {
+                for c in children {
+                    let child = c["digest"].as_str().unwrap();
+                    let (d, body) = manifest(http, base, repo, child);
+                    assert_eq!(d, child, "{repo}:{tag}: child manifest {child} stored wrong");
+                    pending.push(body);
+                }
+                continue;
+            }
+            check_blob(m["config"]["digest"].as_str().unwrap(), m["config"]["size"].as_u64().unwrap(), "config");
+            for l in m["layers"].as_array().unwrap() {
+                check_blob(l["digest"].as_str().unwrap(), l["size"].as_u64().unwrap(), "layer");
+            }
+        }
+        result.push((tag, digest));
+    }
+    result
+}
+
+/// The fault campaign: `ocib push` of a few images, repeatedly, through a proxy in front of a
+/// real registry that injects 5xx, 429, connection resets in the middle of uploads and
+/// truncated answers at random (seeded: `OCIB_FAULT_SEED`; `OCIB_FAULT_PUSHES` attempts,
+/// 3 by default). Each attempt may succeed or fail, but must end; afterwards, looking at the
+/// registry directly, no tag may point at an incomplete image, and a push that reported
+/// success must have set every tag to the image it built. A last push without faults succeeds.
+#[test]
+fn pushes_through_injected_faults_never_tag_an_incomplete_image() {
+    use common::fault_proxy::{FaultPlan, Handler};
+    use std::sync::Arc;
+
+    let Some(registry) = Registry::start(None) else { return };
+    let seed: u64 = std::env::var("OCIB_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_240_509);
+    let pushes: usize = std::env::var("OCIB_FAULT_PUSHES").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    const FAULTS_PER_MILLE: u32 = 200;
+    let plan = Arc::new(FaultPlan::new(seed, FAULTS_PER_MILLE));
+    let handler: Handler = {
+        let plan = plan.clone();
+        Arc::new(move |head| plan.decide(head))
+    };
+    let proxy = common::fault_proxy::start(registry.port, handler);
+
+    // Three images sharing one layer, each with a layer of its own that changes every attempt
+    // (so every attempt uploads new blobs and moves `latest`).
+    const IMAGES: usize = 3;
+    let mut build = String::from("load(\"@rules_oci//oci:defs.bzl\", \"oci_image\", \"oci_push\")\nload(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n");
+    build.push_str("pkg_tar(name = \"common\", srcs = [\"common.txt\"], mode = \"0644\")\n");
+    for i in 0..IMAGES {
+        build.push_str(&format!(
+            "pkg_tar(name = \"layer{i}\", srcs = [\"data{i}.bin\"], mode = \"0644\")\n\
+             oci_image(name = \"img{i}\", os = \"linux\", architecture = \"amd64\", tars = [\":common\", \":layer{i}\"])\n\
+             oci_push(name = \"push{i}\", image = \":img{i}\", repository = \"127.0.0.1:{proxy}/fault/img{i}\")\n"
+        ));
+    }
+    let ws = common::workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", &build), ("common.txt", "shared by every image\n")]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_flag = format!("--disk_cache={}", cache.path().display());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let base = format!("http://{}", registry.host());
+    let mut state = seed | 1;
+    let (mut succeeded, mut failed) = (0, 0);
+    for attempt in 0..=pushes {
+        let faulty = attempt < pushes;
+        plan.set_per_mille(if faulty { FAULTS_PER_MILLE } else { 0 });
+        for i in 0..IMAGES {
+            // 192 KiB of xorshift noise: incompressible, so uploads are big enough to be cut.
+            let mut data = Vec::with_capacity(192 << 10);
+            while data.len() < 192 << 10 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                data.extend_from_slice(&state.to_le_bytes());
+            }
+            std::fs::write(ws.path().join(format!("data{i}.bin")), data).unwrap();
+        }
+        let tag = format!("attempt-{attempt}");
+        let out = ocib_within(
+            ws.path(),
+            &["push", "--noshow_progress", &cache_flag, "--tag", "latest", "--tag", &tag, "//..."],
+            std::time::Duration::from_secs(300),
+        );
+        let context = format!("seed {seed}, attempt {attempt}, {} faults injected so far", plan.injected.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(!out.stderr.contains("panicked"), "{context}: ocib panicked:\n{}", out.stderr);
+        for i in 0..IMAGES {
+            let repo = format!("fault/img{i}");
+            let tags = complete_tags(&http, &base, &repo);
+            if out.code == 0 {
+                let layout: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(ws.path().join(format!("ocib-bin/img{i}/index.json"))).unwrap()).unwrap();
+                let built = layout["manifests"][0]["digest"].as_str().unwrap().to_owned();
+                for t in ["latest", tag.as_str()] {
+                    assert!(tags.contains(&(t.to_owned(), built.clone())), "{context}: push succeeded but {repo}:{t} is not {built}: {tags:?}");
+                }
+            }
+        }
+        if out.code == 0 {
+            succeeded += 1;
+        } else {
+            failed += 1;
+            assert!(faulty, "{context}: the push without faults failed:\n{}", out.stderr);
+            assert_eq!(out.code, 1, "{context}: {}", out.stderr);
+            assert!(out.stderr.contains("push failed"), "{context}: {}", out.stderr);
+        }
+    }
+    eprintln!(
+        "fault campaign (seed {seed}): {succeeded} pushes succeeded, {failed} failed, {} faults injected",
+        plan.injected.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(plan.injected.load(std::sync::atomic::Ordering::Relaxed) > 0 || pushes == 0, "the campaign injected no fault");
+}

@@ -73,6 +73,35 @@ pub struct CommonArgs {
     /// Colour in output: yes, no, auto.
     #[arg(long = "color", default_value = "auto")]
     pub color: String,
+    /// Most Starlark steps (function calls and loop iterations) one BUILD, .bzl, WORKSPACE or
+    /// MODULE.bazel file may take; 0: no limit. Bazel's `--max_computation_steps` is accepted.
+    #[arg(long = "starlark_max_steps", visible_alias = "max_computation_steps", value_name = "N", default_value_t = crate::load::EvalLimits::default().max_steps)]
+    pub starlark_max_steps: u64,
+    /// Most Starlark heap (MiB) the evaluation of one file may use; 0: no limit.
+    #[arg(long = "starlark_max_heap_mb", value_name = "MIB", default_value_t = crate::load::EvalLimits::default().max_heap_bytes >> 20)]
+    pub starlark_max_heap_mb: usize,
+}
+
+impl CommonArgs {
+    /// The Starlark evaluation limits these options ask for.
+    fn eval_limits(&self) -> crate::load::EvalLimits {
+        crate::load::EvalLimits { max_steps: self.starlark_max_steps, max_heap_bytes: self.starlark_max_heap_mb.saturating_mul(1 << 20) }
+    }
+}
+
+impl Command {
+    fn common(&self) -> Option<&CommonArgs> {
+        Some(match self {
+            Command::Build(b) => &b.opts.common,
+            Command::Test(t) => &t.opts.common,
+            Command::Run(r) => &r.opts.common,
+            Command::Push(p) => &p.opts.common,
+            Command::Cquery(c) => &c.opts.common,
+            Command::Query(q) => &q.common,
+            Command::Clean(c) => &c.common,
+            Command::Info(i) => &i.common,
+        })
+    }
 }
 
 
@@ -125,7 +154,7 @@ fn split_startup(args: &[String]) -> Result<(Startup, Option<String>, Vec<String
 fn known_flags(command: &str) -> (Vec<String>, Vec<char>) {
     let cmd = Cli::command();
     let Some(sub) = cmd.get_subcommands().find(|s| s.get_name() == command) else { return (vec![], vec![]) };
-    let longs = sub.get_arguments().filter_map(|a| a.get_long().map(str::to_owned)).collect();
+    let longs = sub.get_arguments().flat_map(|a| a.get_long_and_visible_aliases().unwrap_or_default()).map(str::to_owned).collect();
     let shorts = sub.get_arguments().filter_map(|a| a.get_short()).collect();
     (longs, shorts)
 }
@@ -137,25 +166,25 @@ fn flag_name(arg: &str) -> Option<&str> {
 
 /// Rewrites `--noflag` into `--flag=false` for known boolean flags, and drops flags ocib does
 /// not implement: from rc files with one warning, from the command line as an error.
-fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<String>, String> {
+fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, String)>, String> {
     let (longs, shorts) = known_flags(command);
     let mut out = Vec::new();
     let mut ignored = Vec::new();
     let mut it = args.into_iter();
     while let Some((arg, source)) = it.next() {
         if arg == "--" {
-            out.push(arg);
-            out.extend(it.map(|(a, _)| a));
+            out.push((arg, source));
+            out.extend(it);
             break;
         }
         if let Some(name) = flag_name(&arg) {
             if longs.iter().any(|l| l == name) {
-                out.push(arg);
+                out.push((arg, source));
                 continue;
             }
             if let Some(positive) = name.strip_prefix("no") {
                 if longs.iter().any(|l| l == positive) && !arg.contains('=') {
-                    out.push(format!("--{positive}=false"));
+                    out.push((format!("--{positive}=false"), source));
                     continue;
                 }
             }
@@ -171,7 +200,7 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<String>, 
                 return Err(format!("Unrecognized option: {arg}"));
             }
         }
-        out.push(arg);
+        out.push((arg, source));
     }
     if !ignored.is_empty() {
         eprintln!("WARNING: ignoring options from .bazelrc that ocib does not implement: {}", ignored.join(" "));
@@ -179,8 +208,77 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<String>, 
     Ok(out)
 }
 
+/// Stack of the thread that runs a command. Query parsing and evaluation recurse once per
+/// nesting level (up to [`crate::query::parse::MAX_NESTING`]), which in a debug build takes
+/// about 8 KiB a level: more than the main thread's usual 8 MiB. Reserved, not committed,
+/// until used.
+const COMMAND_STACK_SIZE: usize = 64 << 20;
+
+/// Removes `--announce_rc` (`--noannounce_rc`, `--announce_rc=BOOL`) from the options and
+/// says whether the last one asks to announce. Handled here, before clap, because it is about
+/// the rc expansion itself.
+fn take_announce_rc(args: &mut Vec<(String, String)>) -> Option<bool> {
+    let mut announce = None;
+    let end = args.iter().position(|(a, _)| a == "--").unwrap_or(args.len());
+    let mut i = 0;
+    let mut end = end;
+    while i < end {
+        let value = match args[i].0.as_str() {
+            "--announce_rc" => Some(true),
+            "--noannounce_rc" => Some(false),
+            a => a.strip_prefix("--announce_rc=").and_then(|v| parse_bool(v).ok()),
+        };
+        if let Some(v) = value {
+            announce = Some(v);
+            args.remove(i);
+            end -= 1;
+        } else {
+            i += 1;
+        }
+    }
+    announce
+}
+
+/// The `file:line` of the rc option clap rejected, if an rc file (not the command line) gave
+/// it: clap names the flag and the bad value; the last option that gave that value to that
+/// flag is the one that counted.
+fn rc_source_of_error(e: &clap::Error, args: &[(String, String)]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let text = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let flag = text(ContextKind::InvalidArg)?;
+    let flag = flag.split([' ', '=', '[']).next().unwrap_or_default().to_owned();
+    let value = text(ContextKind::InvalidValue);
+    let matches = |i: usize| {
+        let (arg, _) = &args[i];
+        let named = arg == &flag || arg.starts_with(&format!("{flag}="));
+        let prev_named = i > 0 && args[i - 1].0 == flag;
+        match &value {
+            Some(v) => (named && arg.strip_prefix(&format!("{flag}=")) == Some(v.as_str())) || (prev_named && arg == v),
+            None => named,
+        }
+    };
+    let i = (0..args.len()).rev().find(|&i| matches(i))?;
+    let source = &args[i].1;
+    (source != "command line").then(|| source.clone())
+}
+
 /// Runs ocib with the given arguments (without the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
+    let thread = std::thread::Builder::new().name("ocib".into()).stack_size(COMMAND_STACK_SIZE).spawn(move || run_command(args));
+    match thread {
+        Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => {
+            eprintln!("ERROR: cannot start the command thread: {e}");
+            exit::BUILD_FAILED
+        }
+    }
+}
+
+fn run_command(args: Vec<OsString>) -> i32 {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let (startup, command, rest) = match split_startup(&args) {
         Ok(x) => x,
@@ -216,13 +314,26 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let mut combined = rc_files.options_for(&command);
     combined.extend(rest.into_iter().map(|a| (a, "command line".to_owned())));
-    let expanded = match rc_files.expand_configs(&command, combined) {
-        Ok(e) => e,
+    let announce = take_announce_rc(&mut combined).unwrap_or(false);
+    if announce {
+        for line in rc_files.announce(&command) {
+            eprintln!("{line}");
+        }
+    }
+    let mut expanded = match rc_files.expand_configs_announced(&command, combined) {
+        Ok((expanded, notes)) => {
+            if announce {
+                notes.iter().for_each(|n| eprintln!("{n}"));
+            }
+            expanded
+        }
         Err(e) => {
             eprintln!("ERROR: {e:#}");
             return exit::BAD_COMMAND_LINE;
         }
     };
+    // Inside a --config it comes too late to announce anything; accept it all the same.
+    take_announce_rc(&mut expanded);
     let normalized = match normalize(&command, expanded) {
         Ok(n) => n,
         Err(e) => {
@@ -230,13 +341,25 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return exit::BAD_COMMAND_LINE;
         }
     };
-    let cli = match Cli::try_parse_from(["ocib".to_owned(), command.clone()].into_iter().chain(normalized)) {
+    let words = normalized.iter().map(|(a, _)| a.clone());
+    let cli = match Cli::try_parse_from(["ocib".to_owned(), command.clone()].into_iter().chain(words)) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            match rc_source_of_error(&e, &normalized) {
+                Some(source) => {
+                    let rendered = e.render().to_string();
+                    eprint!("ERROR: {source}: {}", rendered.strip_prefix("error: ").unwrap_or(&rendered));
+                }
+                None => {
+                    let _ = e.print();
+                }
+            }
             return if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS };
         }
     };
+    if let Some(common) = cli.command.common() {
+        crate::load::set_eval_limits(common.eval_limits());
+    }
     match cli.command {
         Command::Query(q) => query::run(q, &cwd),
         Command::Info(i) => info(i, &cwd),

@@ -12,7 +12,10 @@ pub struct RcLine {
     pub command: String,
     pub config: Option<String>,
     pub args: Vec<String>,
+    /// `file:line`, for messages.
     pub source: String,
+    /// The file, for `--announce_rc`.
+    pub file: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -93,7 +96,8 @@ impl RcFiles {
                 Some((c, cfg)) => (c.to_owned(), Some(cfg.to_owned())),
                 None => (first.clone(), None),
             };
-            self.lines.push(RcLine { command, config, args: rest.iter().map(|a| expand(a)).collect(), source });
+            let file = path.display().to_string();
+            self.lines.push(RcLine { command, config, args: rest.iter().map(|a| expand(a)).collect(), source, file });
         }
         stack.pop();
         Ok(())
@@ -113,12 +117,47 @@ impl RcFiles {
         out
     }
 
-    /// Expands every `--config=NAME` (or `--config NAME`) in `args`, in place and recursively.
-    pub fn expand_configs(&self, command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
-        self.expand(command, args, &mut Vec::new())
+    /// What `--announce_rc` prints about the options [`RcFiles::options_for`] gives `command`,
+    /// in Bazel's shape: per command of the chain and per file, `INFO: Reading rc options for
+    /// 'build' from FILE:` then `  Inherited 'common' options: ...` (or `  'build' options:`).
+    pub fn announce(&self, command: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for cmd in command_chain(command) {
+            let mut files: Vec<&str> = Vec::new();
+            for line in self.lines.iter().filter(|l| l.command == cmd && l.config.is_none()) {
+                if !files.contains(&line.file.as_str()) {
+                    files.push(&line.file);
+                }
+            }
+            for file in files {
+                let args: Vec<&str> = self
+                    .lines
+                    .iter()
+                    .filter(|l| l.command == cmd && l.config.is_none() && l.file == file)
+                    .flat_map(|l| l.args.iter().map(String::as_str))
+                    .collect();
+                let which = if cmd == command { format!("'{cmd}'") } else { format!("Inherited '{cmd}'") };
+                out.push(format!("INFO: Reading rc options for '{command}' from {file}:\n  {which} options: {}", args.join(" ")));
+            }
+        }
+        out
     }
 
-    fn expand(&self, command: &str, args: Vec<(String, String)>, active: &mut Vec<String>) -> Result<Vec<(String, String)>> {
+    /// Expands every `--config=NAME` (or `--config NAME`) in `args`, in place and recursively.
+    pub fn expand_configs(&self, command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+        self.expand(command, args, &mut Vec::new(), &mut None)
+    }
+
+    /// [`RcFiles::expand_configs`], also returning the `--announce_rc` lines for each config
+    /// definition used (Bazel's `INFO: Found applicable config definition build:ci in file
+    /// FILE: ...`).
+    pub fn expand_configs_announced(&self, command: &str, args: Vec<(String, String)>) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let mut notes = Some(Vec::new());
+        let out = self.expand(command, args, &mut Vec::new(), &mut notes)?;
+        Ok((out, notes.unwrap_or_default()))
+    }
+
+    fn expand(&self, command: &str, args: Vec<(String, String)>, active: &mut Vec<String>, notes: &mut Option<Vec<String>>) -> Result<Vec<(String, String)>> {
         let chain = command_chain(command);
         let mut out = Vec::new();
         let mut it = args.into_iter().peekable();
@@ -148,6 +187,9 @@ impl RcFiles {
                 for line in &self.lines {
                     if &line.command == cmd && line.config.as_deref() == Some(name.as_str()) {
                         found = true;
+                        if let Some(notes) = notes.as_mut() {
+                            notes.push(format!("INFO: Found applicable config definition {cmd}:{name} in file {}: {}", line.file, line.args.join(" ")));
+                        }
                         expansion.extend(line.args.iter().map(|a| (a.clone(), line.source.clone())));
                     }
                 }
@@ -156,7 +198,7 @@ impl RcFiles {
                 bail!("Config value '{name}' is not defined in any .rc file");
             }
             active.push(name);
-            out.extend(self.expand(command, expansion, active)?);
+            out.extend(self.expand(command, expansion, active, notes)?);
             active.pop();
         }
         Ok(out)
@@ -285,6 +327,21 @@ mod tests {
     fn recursive_config_is_an_error() {
         let rc = rc("build:a --config=b\nbuild:b --config=a\n");
         assert!(rc.expand_configs("build", vec![("--config=a".into(), "cli".into())]).is_err());
+    }
+
+    #[test]
+    fn announce_names_each_file_and_command_as_bazel_does() {
+        let rc = rc("common --keep_going\nbuild --stamp\nbuild:ci --jobs=2\n");
+        let file = &rc.lines[0].file;
+        assert_eq!(
+            rc.announce("build"),
+            [
+                format!("INFO: Reading rc options for 'build' from {file}:\n  Inherited 'common' options: --keep_going"),
+                format!("INFO: Reading rc options for 'build' from {file}:\n  'build' options: --stamp"),
+            ]
+        );
+        let (_, notes) = rc.expand_configs_announced("build", vec![("--config=ci".into(), "command line".into())]).unwrap();
+        assert_eq!(notes, [format!("INFO: Found applicable config definition build:ci in file {file}: --jobs=2")]);
     }
 
     #[test]

@@ -1,18 +1,24 @@
 //! The content-addressed store (CAS) of output files and the action cache (action key →
 //! output digests), under `~/.cache/ocib` or `--disk_cache`.
 //!
-//! Entries are only ever renamed into place complete; CAS files are read-only. An entry whose
-//! file is missing, truncated or changed since it was stored is a miss, never used.
+//! Entries are only ever renamed into place complete; CAS files are read-only. Each record
+//! keeps the stat of its CAS file when its content was last known good (mtime, ctime, inode,
+//! device). Only the kernel sets ctime — a write, chmod, `touch -d` or link all move it to
+//! "now" — so a file whose stat still matches has not been touched since. A file whose stat
+//! moved is hashed again before it is used: if its content is still right the record takes
+//! the new stat (hashed once), otherwise the entry is removed and the action runs again.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use super::digest::file_sha256;
-use super::fs::{temp_sibling, write_atomic};
+use super::fs::{move_file, pid_alive, temp_owner, with_path, write_atomic};
 
 /// One output as the action cache records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +27,15 @@ pub struct OutputRecord {
     pub digest: String,
     pub size: u64,
     pub executable: bool,
-    /// The CAS file's mtime when stored: a CAS file whose stat changed is not trusted.
+    /// The CAS file's stat when its content was last known good (records written before
+    /// ctime/inode/device were kept read as 0: they are verified once, then updated).
     pub cas_mtime_ns: i128,
+    #[serde(default)]
+    pub cas_ctime_ns: i128,
+    #[serde(default)]
+    pub cas_ino: u64,
+    #[serde(default)]
+    pub cas_dev: u64,
     /// For a file inside a directory output: that directory's exec path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<String>,
@@ -34,19 +47,75 @@ pub struct ActionRecord {
     pub outputs: Vec<OutputRecord>,
 }
 
-pub struct Cache {
-    root: PathBuf,
+/// What `stat` says about a CAS file: everything that must be unchanged for its content to
+/// be trusted without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
 }
 
-fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+
+    fn recorded(out: &OutputRecord) -> Stamp {
+        Stamp { size: out.size, mtime_ns: out.cas_mtime_ns, ctime_ns: out.cas_ctime_ns, ino: out.cas_ino, dev: out.cas_dev }
+    }
+
+    fn set(self, out: &mut OutputRecord) {
+        out.cas_mtime_ns = self.mtime_ns;
+        out.cas_ctime_ns = self.ctime_ns;
+        out.cas_ino = self.ino;
+        out.cas_dev = self.dev;
+    }
+}
+
+/// The result of checking a record against the CAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Unchanged since it was recorded.
+    Same,
+    /// Its stat moved but its content is still right; the record now has the new stat.
+    Restamped,
+    /// Missing, or its content is wrong (then removed from the CAS).
+    Bad,
+}
+
+/// What `ocib clean --verify` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub checked: usize,
+    pub dropped: usize,
+    /// Temporary files of processes that no longer exist (a killed build's half-copied entries).
+    pub stale_temps: usize,
+}
+
+pub struct Cache {
+    root: PathBuf,
+    /// CAS files known good and the stat they had then, so a file several records share is
+    /// hashed at most once: those this process hashed, stored or linked (`true`), and those
+    /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
+    verified: Mutex<HashMap<PathBuf, (Stamp, bool)>>,
 }
 
 impl Cache {
     pub fn open(root: &Path) -> io::Result<Cache> {
-        fs::create_dir_all(root.join("cas"))?;
-        fs::create_dir_all(root.join("ac"))?;
-        Ok(Cache { root: root.to_path_buf() })
+        for sub in ["cas", "ac"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| with_path(e, "creating directory", &dir))?;
+        }
+        Ok(Cache { root: root.to_path_buf(), verified: Mutex::default() })
     }
 
     /// Executable and plain copies of the same bytes are separate entries: hardlinks share
@@ -57,46 +126,148 @@ impl Cache {
         self.root.join("cas").join(shard).join(name)
     }
 
+    fn remember(&self, path: PathBuf, stamp: Stamp) {
+        if let Ok(mut v) = self.verified.lock() {
+            v.insert(path, (stamp, true));
+        }
+    }
+
+    /// Loads the stats [`Cache::save_stamps`] kept.
+    pub fn load_stamps(&self, path: &Path) {
+        let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let Ok(mut v) = self.verified.lock() {
+            v.extend(saved.into_iter().map(|(p, s)| (p, (s, false))));
+        }
+    }
+
+    /// Keeps the stat of the CAS files this command used, for the next command. Building
+    /// moves ctimes of entries it did not rewrite: an image action hardlinks layers into its
+    /// exec root and removes them, the link count changes and so does ctime. Without this,
+    /// the next build would hash every such layer again. Only entries whose inode, size and
+    /// mtime are unchanged since this command checked them take their new ctime (a content
+    /// write moves mtime; only a write *during* the build with the mtime put back would slip
+    /// through, until `clean --verify`).
+    pub fn save_stamps(&self, path: &Path) -> io::Result<()> {
+        let used: Vec<(PathBuf, Stamp)> = {
+            let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
+            v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
+        };
+        let mut keep = Vec::with_capacity(used.len());
+        for (p, old) in used {
+            if let Ok(meta) = fs::metadata(&p) {
+                let now = Stamp::of(&meta);
+                if (Stamp { ctime_ns: now.ctime_ns, ..old }) == now {
+                    keep.push((p, now));
+                }
+            }
+        }
+        keep.sort_by(|a, b| a.0.cmp(&b.0));
+        let data = serde_json::to_vec(&keep).map_err(io::Error::other)?;
+        // A no-op build changes nothing: skip the write (and its fsync).
+        if fs::read(path).is_ok_and(|old| old == data) {
+            return Ok(());
+        }
+        write_atomic(path, &data, false)
+    }
+
+    fn record(exec_path: &str, digest: String, executable: bool, stamp: Stamp) -> OutputRecord {
+        let mut r = OutputRecord {
+            exec_path: exec_path.to_owned(),
+            digest,
+            size: stamp.size,
+            executable,
+            cas_mtime_ns: 0,
+            cas_ctime_ns: 0,
+            cas_ino: 0,
+            cas_dev: 0,
+            tree: None,
+        };
+        stamp.set(&mut r);
+        r
+    }
+
     /// Moves a finished file into the CAS and returns its record. `known` is the digest when
     /// the action computed it while writing (so a large output is not read twice).
     ///
-    /// Entries are not fsynced one by one: a crash can lose at most entries whose size or
-    /// mtime then no longer match their record, and those are rebuilt (SIGKILL loses nothing,
-    /// the page cache survives it); syncing every file made large layers 3x slower.
+    /// The new file always replaces an entry already there (atomically): that entry's bytes
+    /// are not trusted without hashing them, and a rename costs less than a hash. Across
+    /// filesystems the file is copied beside the entry and renamed.
+    ///
+    /// Entries are not fsynced one by one: a crash can lose at most entries whose stat then
+    /// no longer matches their record, and those are hashed again (SIGKILL loses nothing, the
+    /// page cache survives it); syncing every file made large layers 3x slower.
+    ///
+    /// The file's inode becomes the CAS entry (renamed, made read-only), so it must be the
+    /// action's own: a file with other links (an action that hardlinked an input, such as a
+    /// user's source file, into its output) is first replaced by a private copy, and the other
+    /// names keep their inode, mode and bytes.
     pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
+        if fs::symlink_metadata(file)?.nlink() > 1 {
+            let copy = super::fs::temp_sibling(file);
+            let replaced = fs::copy(file, &copy).and_then(|_| fs::rename(&copy, file));
+            if replaced.is_err() {
+                let _ = fs::remove_file(&copy);
+            }
+            replaced?;
+        }
         let (digest, size) = match known {
-            Some(d) => (d.to_owned(), fs::metadata(file)?.len()),
-            None => file_sha256(file)?,
+            Some(d) => (d.to_owned(), fs::metadata(file).map_err(|e| with_path(e, "reading", file))?.len()),
+            None => file_sha256(file).map_err(|e| with_path(e, "hashing", file))?,
         };
         let dest = self.cas_path(&digest, executable);
-        if let Some(meta) = fs::metadata(&dest).ok().filter(|m| m.len() == size) {
-            // Same bytes already stored (by us or a concurrent ocib).
-            let _ = fs::remove_file(file);
-            return Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta), tree: None });
+        let mode = if executable { 0o555 } else { 0o444 };
+        fs::set_permissions(file, fs::Permissions::from_mode(mode)).map_err(|e| with_path(e, "setting the mode of", file))?;
+        move_file(file, &dest)?;
+        let meta = fs::metadata(&dest).map_err(|e| with_path(e, "reading", &dest))?;
+        if meta.len() != size {
+            return Err(io::Error::other(format!("{} changed while it was stored: {size} bytes became {}", dest.display(), meta.len())));
         }
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::set_permissions(file, fs::Permissions::from_mode(if executable { 0o555 } else { 0o444 }))?;
-        let tmp = temp_sibling(&dest);
-        fs::rename(file, &tmp)?;
-        fs::rename(&tmp, &dest)?;
-        let meta = fs::metadata(&dest)?;
-        Ok(OutputRecord { exec_path: exec_path.to_owned(), digest, size, executable, cas_mtime_ns: mtime_ns(&meta), tree: None })
+        let stamp = Stamp::of(&meta);
+        self.remember(dest, stamp);
+        Ok(Self::record(exec_path, digest, executable, stamp))
     }
 
     /// The record of a file already in the CAS (a directory output's member that is a hardlink
     /// of an input), without hashing it again.
     pub fn existing(&self, digest: &str, exec_path: &str, executable: bool) -> Option<OutputRecord> {
         let meta = fs::metadata(self.cas_path(digest, executable)).ok()?;
-        Some(OutputRecord { exec_path: exec_path.to_owned(), digest: digest.to_owned(), size: meta.len(), executable, cas_mtime_ns: mtime_ns(&meta), tree: None })
+        Some(Self::record(exec_path, digest.to_owned(), executable, Stamp::of(&meta)))
     }
 
-    /// Whether the CAS still holds the output exactly as recorded.
-    pub fn holds(&self, out: &OutputRecord) -> bool {
-        match fs::metadata(self.cas_path(&out.digest, out.executable)) {
-            Ok(meta) => meta.len() == out.size && mtime_ns(&meta) == out.cas_mtime_ns,
-            Err(_) => false,
+    /// Whether the CAS still holds the output exactly as recorded; hashes it when its stat
+    /// moved, and removes it when its content is wrong.
+    pub fn check(&self, out: &mut OutputRecord) -> Check {
+        let path = self.cas_path(&out.digest, out.executable);
+        let Ok(meta) = fs::metadata(&path) else { return Check::Bad };
+        let now = Stamp::of(&meta);
+        if now.size != out.size {
+            let _ = fs::remove_file(&path);
+            return Check::Bad;
+        }
+        if now == Stamp::recorded(out) {
+            self.remember(path, now);
+            return Check::Same;
+        }
+        let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).map(|(s, _)| *s)) == Some(now);
+        if known_good || file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size) {
+            self.remember(path, now);
+            now.set(out);
+            return Check::Restamped;
+        }
+        let _ = fs::remove_file(&path);
+        Check::Bad
+    }
+
+    /// Takes the CAS file's current stat into the record, after this process linked it
+    /// (linking moves ctime) right after storing or checking it.
+    pub fn restamp(&self, out: &mut OutputRecord) {
+        let path = self.cas_path(&out.digest, out.executable);
+        if let Ok(meta) = fs::metadata(&path) {
+            let now = Stamp::of(&meta);
+            if now.size == out.size {
+                self.remember(path, now);
+                now.set(out);
+            }
         }
     }
 
@@ -104,16 +275,58 @@ impl Cache {
         self.root.join("ac").join(key.get(..2).unwrap_or("00")).join(format!("{key}.json"))
     }
 
-    /// The record for `key`, if there is a usable one.
-    pub fn lookup(&self, key: &str) -> Option<ActionRecord> {
+    /// The record for `key`, if there is a usable one, and whether it was restamped (and
+    /// should be stored again, so its files are not hashed next time).
+    pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
         let bytes = fs::read(self.ac_path(key)).ok()?;
-        let record: ActionRecord = serde_json::from_slice(&bytes).ok()?;
-        record.outputs.iter().all(|o| self.holds(o)).then_some(record)
+        let mut record: ActionRecord = serde_json::from_slice(&bytes).ok()?;
+        let mut restamped = false;
+        for out in &mut record.outputs {
+            match self.check(out) {
+                Check::Same => {}
+                Check::Restamped => restamped = true,
+                Check::Bad => return None,
+            }
+        }
+        Some((record, restamped))
     }
 
     pub fn store(&self, key: &str, record: &ActionRecord) -> io::Result<()> {
         let data = serde_json::to_vec(record).map_err(io::Error::other)?;
         write_atomic(&self.ac_path(key), &data, false)
+    }
+
+    /// Hashes every CAS file, removes those whose content does not match their name, and
+    /// removes temporary files left by processes that no longer exist (`clean --verify`).
+    pub fn verify_all(&self) -> io::Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let cas = self.root.join("cas");
+        for entry in walkdir::WalkDir::new(&cas).min_depth(2).max_depth(2) {
+            let entry = entry.map_err(|e| io::Error::other(format!("reading {}: {e}", cas.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy();
+            if let Some(pid) = temp_owner(&name) {
+                if !pid_alive(pid) {
+                    fs::remove_file(path).map_err(|e| with_path(e, "removing", path))?;
+                    report.stale_temps += 1;
+                }
+                continue;
+            }
+            let digest = name.strip_suffix(".x").unwrap_or(&name);
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            report.checked += 1;
+            let (actual, _) = file_sha256(path).map_err(|e| with_path(e, "hashing", path))?;
+            if actual != digest {
+                fs::remove_file(path).map_err(|e| with_path(e, "removing", path))?;
+                report.dropped += 1;
+            }
+        }
+        Ok(report)
     }
 
     /// Removes everything (`clean --expunge`).
@@ -139,5 +352,84 @@ pub fn make_writable(dir: &Path) {
                 let _ = fs::set_permissions(entry.path(), perms);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// File timestamps advance by the kernel's clock tick: let one pass so a change is seen.
+    fn tick() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    fn stored(cache: &Cache, dir: &Path, content: &[u8]) -> OutputRecord {
+        let f = dir.join("out");
+        fs::write(&f, content).unwrap();
+        cache.insert(&f, "ocib-out/bin/out", false, None).unwrap()
+    }
+
+    #[test]
+    fn a_cas_file_changed_in_place_or_replaced_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let mut rec = stored(&cache, dir.path(), b"hello");
+        assert_eq!(cache.check(&mut rec.clone()), Check::Same);
+        let path = cache.cas_path(&rec.digest, false);
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        // Same size, mtime restored: only ctime tells.
+        tick();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&path, b"jello").unwrap();
+        fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        assert_eq!(cache.check(&mut rec), Check::Bad);
+        assert!(!path.exists(), "the bad entry is removed");
+
+        // A good entry whose stat moved (a hardlink made elsewhere) is restamped once.
+        let mut rec = stored(&cache, dir.path(), b"hello");
+        let path = cache.cas_path(&rec.digest, false);
+        tick();
+        fs::hard_link(&path, dir.path().join("link")).unwrap();
+        let fresh = Cache::open(&dir.path().join("cache")).unwrap();
+        assert_eq!(fresh.check(&mut rec), Check::Restamped);
+        assert_eq!(fresh.check(&mut rec), Check::Same);
+    }
+
+    #[test]
+    fn verify_all_drops_only_corrupted_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let good = stored(&cache, dir.path(), b"good");
+        let bad = stored(&cache, dir.path(), b"bad!");
+        let bad_path = cache.cas_path(&bad.digest, false);
+        fs::remove_file(&bad_path).unwrap();
+        fs::write(&bad_path, b"BAD!").unwrap();
+        let report = cache.verify_all().unwrap();
+        assert_eq!(report, VerifyReport { checked: 2, dropped: 1, stale_temps: 0 });
+        assert!(cache.cas_path(&good.digest, false).exists());
+        assert!(!bad_path.exists());
+    }
+
+    #[test]
+    fn insert_never_takes_over_a_file_with_other_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        // A user's file, hardlinked into an action's output.
+        let theirs = dir.path().join("vendor.tar");
+        fs::write(&theirs, b"user bytes").unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o640)).unwrap();
+        let output = dir.path().join("out.tar");
+        fs::hard_link(&theirs, &output).unwrap();
+
+        let record = cache.insert(&output, "out.tar", false, None).unwrap();
+        let meta = fs::metadata(&theirs).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "the user's file keeps its mode");
+        assert_eq!(meta.nlink(), 1, "the CAS entry is not the user's inode");
+        let cas = cache.cas_path(&record.digest, false);
+        assert_ne!(fs::metadata(&cas).unwrap().ino(), meta.ino());
+        assert_eq!(fs::read(&cas).unwrap(), b"user bytes");
+        assert_eq!(fs::metadata(&cas).unwrap().permissions().mode() & 0o222, 0, "CAS files are read-only");
     }
 }

@@ -74,13 +74,32 @@ pub enum DigestKind {
 struct StatEntry {
     size: u64,
     mtime_ns: i128,
+    /// ctime, device and inode too: user space can set mtime back (`touch -d`) after a
+    /// same-size edit, but not ctime, which every write, chmod and utimes moves to "now".
+    /// Entries saved before these were kept read as 0, so they are hashed once again.
+    #[serde(default)]
+    ctime_ns: i128,
+    #[serde(default)]
+    dev: u64,
     ino: u64,
     digest: String,
 }
 
-/// path → (size, mtime, inode) → digest, persisted between builds: a file whose stat is
-/// unchanged is not read again. Never used to decide *whether* something changed by mtime
-/// alone: a changed stat means re-hashing, and keys use digests.
+impl StatEntry {
+    fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        let (mtime_ns, ctime_ns) = times_ns(meta);
+        self.size == meta.len() && self.mtime_ns == mtime_ns && self.ctime_ns == ctime_ns && self.ino == meta.ino() && self.dev == meta.dev()
+    }
+}
+
+fn times_ns(meta: &std::fs::Metadata) -> (i128, i128) {
+    (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128)
+}
+
+/// path → (size, mtime, ctime, device, inode) → digest, persisted between builds (as Bazel's
+/// file digest cache keys on ctime): a file whose stat is unchanged is not read again. Never
+/// used to decide *whether* something changed by mtime alone: a changed stat means
+/// re-hashing, and keys use digests.
 #[derive(Default)]
 pub struct StatCache {
     entries: Mutex<HashMap<PathBuf, StatEntry>>,
@@ -102,11 +121,11 @@ impl StatCache {
         if !meta.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
         }
-        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        let (mtime_ns, ctime_ns) = times_ns(&meta);
         if let Ok(map) = self.entries.lock() {
             if let Some(e) = map.get(path) {
                 let same_kind = e.digest.starts_with("blake3:") == (kind == DigestKind::Key);
-                if same_kind && e.size == meta.len() && e.mtime_ns == mtime_ns && e.ino == meta.ino() {
+                if same_kind && e.matches(&meta) {
                     return Ok(e.digest.clone());
                 }
             }
@@ -116,7 +135,7 @@ impl StatCache {
             DigestKind::Sha256 => file_sha256(path)?,
         };
         if let Ok(mut map) = self.entries.lock() {
-            map.insert(path.to_path_buf(), StatEntry { size, mtime_ns, ino: meta.ino(), digest: digest.clone() });
+            map.insert(path.to_path_buf(), StatEntry { size, mtime_ns, ctime_ns, dev: meta.dev(), ino: meta.ino(), digest: digest.clone() });
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(digest)
@@ -211,6 +230,12 @@ mod tests {
         let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
         File::options().write(true).open(&file).unwrap().set_modified(past).unwrap();
         assert_ne!(cache.digest(&file, DigestKind::Key).unwrap(), b3);
+        // A same-size edit with the mtime put back: ctime still moved.
+        let b3_abd = cache.digest(&file, DigestKind::Key).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20)); // one clock tick
+        std::fs::write(&file, b"abe").unwrap();
+        File::options().write(true).open(&file).unwrap().set_modified(past).unwrap();
+        assert_ne!(cache.digest(&file, DigestKind::Key).unwrap(), b3_abd);
         let saved = dir.path().join("stat.json");
         cache.save(&saved).unwrap();
         let reloaded = StatCache::load(&saved);

@@ -1,4 +1,9 @@
-//! Atomic file writes and hardlink-or-copy, the only ways execution puts files in place.
+//! Atomic file writes, moves and hardlink-or-copy, the only ways execution puts files in place.
+//!
+//! The cache (`~/.cache/ocib`, `--disk_cache`) may live on another filesystem than the
+//! workspace: a rename or hardlink between them fails with EXDEV, and the file is copied into
+//! a temporary name beside its destination and renamed instead, so it still appears complete
+//! or not at all. Every error names the paths involved.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -7,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A temporary name next to `path` (same directory, so a rename is atomic), unique within
-/// this process and across processes.
+/// this process and across processes (it carries the pid, see [`temp_owner`]).
 pub fn temp_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -15,11 +20,46 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp.{}.{n}", std::process::id()))
 }
 
+/// The pid of the process that made a [`temp_sibling`] name, if `name` is one.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp.")?;
+    let (pid, n) = tail.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether a process with this pid exists (signal 0 checks without signalling; EPERM means
+/// it exists but belongs to someone else).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 sends nothing and has no memory-safety preconditions.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// An I/O error with the path (and what was being done) in its message, keeping its kind.
+pub fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+fn create_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) => fs::create_dir_all(parent).map_err(|e| with_path(e, "creating directory", parent)),
+        None => Ok(()),
+    }
+}
+
+fn is_cross_device(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EXDEV)
+}
+
 /// Writes `data` to `path` atomically: temp file, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8], executable: bool) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
+    create_parent(path)?;
     let tmp = temp_sibling(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -33,23 +73,66 @@ pub fn write_atomic(path: &Path, data: &[u8], executable: bool) -> io::Result<()
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map_err(|e| with_path(e, "writing", path))
 }
 
-/// Makes `dest` a hardlink of `src` (a copy if they are on different filesystems), replacing
-/// whatever was there atomically.
-pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent)?;
-    }
+/// Copies `src` to a temporary name beside `dest` and renames it over `dest`.
+fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
     let tmp = temp_sibling(dest);
-    let linked = fs::hard_link(src, &tmp);
-    if linked.is_err() {
-        fs::copy(src, &tmp)?;
-    }
-    let result = fs::rename(&tmp, dest);
+    let result = fs::copy(src, &tmp).map_err(|e| with_path(e, &format!("copying {} to", src.display()), &tmp)).and_then(|_| {
+        fs::rename(&tmp, dest).map_err(|e| with_path(e, &format!("renaming {} to", tmp.display()), dest))
+    });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Moves `file` to `dest` (replacing it atomically): a rename, or across filesystems a copy
+/// beside `dest` renamed into place, then `file` removed.
+pub fn move_file(file: &Path, dest: &Path) -> io::Result<()> {
+    create_parent(dest)?;
+    match fs::rename(file, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if is_cross_device(&e) => {
+            copy_atomic(file, dest)?;
+            let _ = fs::remove_file(file);
+            Ok(())
+        }
+        Err(e) => Err(with_path(e, &format!("renaming {} to", file.display()), dest)),
+    }
+}
+
+/// Makes `dest` a hardlink of `src` (a copy if they are on different filesystems, or the
+/// filesystem has no hardlinks), replacing whatever was there atomically.
+pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
+    create_parent(dest)?;
+    let tmp = temp_sibling(dest);
+    match fs::hard_link(src, &tmp) {
+        Ok(()) => {
+            let result = fs::rename(&tmp, dest);
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            result.map_err(|e| with_path(e, &format!("renaming {} to", tmp.display()), dest))
+        }
+        // EXDEV (another filesystem), EPERM/EOPNOTSUPP (no hardlinks there), EMLINK (too many
+        // links): a copy has the same content.
+        Err(e) if is_cross_device(&e) || matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP | libc::EMLINK)) => copy_atomic(src, dest),
+        Err(e) => Err(with_path(e, &format!("linking {} to", src.display()), &tmp)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_carry_their_owner_pid() {
+        let tmp = temp_sibling(Path::new("/x/abc.tar"));
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_owner(name), Some(std::process::id()));
+        assert_eq!(temp_owner("abc.tar"), None);
+        assert!(pid_alive(std::process::id()));
+    }
 }

@@ -45,6 +45,7 @@ impl OutputBase {
             eprintln!("INFO: another ocib command holds {}; waiting for it to finish...", lock_path.display());
             lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
         }
+        remove_stale_exec_roots(&root.join("tmp"));
         // Convenience links at the workspace root, as bazel-bin is.
         for (link, target) in [("ocib-bin", "ocib-out/bin"), ("ocib-testlogs", "ocib-out/testlogs")] {
             let path = workspace.join(link);
@@ -62,6 +63,11 @@ impl OutputBase {
         self.root.join("stat_cache.json")
     }
 
+    /// Where the stats of CAS files known good are kept between commands.
+    pub fn cas_stamps_path(&self) -> PathBuf {
+        self.root.join("cas_stamps.json")
+    }
+
     /// Writes the status files: stable only when it changed (so its mtime and digest stay),
     /// volatile every time.
     pub fn write_status(&self, status: &WorkspaceStatus) -> Result<()> {
@@ -72,6 +78,32 @@ impl OutputBase {
         }
         fs::write_atomic(&self.root.join("volatile-status.txt"), stamp::format(&status.volatile).as_bytes(), false)?;
         Ok(())
+    }
+}
+
+/// Removes exec roots (`ocib-out/tmp/<key>.<pid>.<n>`) other ocib processes left behind.
+/// Only the holder of the output base's lock creates exec roots there, and it removes its
+/// own when each action ends, so with the lock held every one not named with our pid
+/// belongs to a build that was killed (SIGKILL skips all cleanup) and is garbage, whether
+/// or not its pid has since been reused.
+fn remove_stale_exec_roots(tmp: &Path) {
+    let own = std::process::id();
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name.to_string_lossy().split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid == Some(own) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            cache::make_writable(&path);
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(e) = removed {
+            eprintln!("WARNING: could not remove the stale scratch directory {}: {e}", path.display());
+        }
     }
 }
 
@@ -97,6 +129,7 @@ impl<'a> Executor<'a> {
     pub fn new(base: &'a OutputBase, cache_dir: &Path, status: Option<WorkspaceStatus>, opts: ExecOptions) -> Result<Executor<'a>> {
         let cache = Cache::open(cache_dir).with_context(|| format!("opening the cache at {}", cache_dir.display()))?;
         let stat_cache = StatCache::load(&base.stat_cache_path());
+        cache.load_stamps(&base.cas_stamps_path());
         Ok(Executor { base, cache, stat_cache, status, opts })
     }
 
@@ -105,6 +138,9 @@ impl<'a> Executor<'a> {
         let report = schedule::run(self, actions, wanted);
         if let Err(e) = self.stat_cache.save(&self.base.stat_cache_path()) {
             eprintln!("WARNING: could not save the stat cache: {e}");
+        }
+        if let Err(e) = self.cache.save_stamps(&self.base.cas_stamps_path()) {
+            eprintln!("WARNING: could not save the cache's file stats: {e}");
         }
         report
     }

@@ -317,28 +317,40 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
     };
     let key = sha256_hex(&serde_json::to_vec(&material)?);
 
-    if let Some(record) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
+    if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
         let complete = action
             .outputs
             .iter()
             .filter(|o| !action.tree_outputs.contains(&o.exec_path))
             .all(|o| record.outputs.iter().any(|r| r.exec_path == o.exec_path));
         if complete {
-            materialize(ex, action, &record.outputs)?;
+            let linked = materialize(ex, action, &mut record.outputs)?;
+            // Keep the stat the CAS files have now (linking moves ctime), so the next build
+            // does not hash them again. Only an optimisation: a failed write costs a hash.
+            if restamped || linked {
+                let _ = ex.cache.store(&key, &record);
+            }
             return Ok(Outcome::Hit(record.outputs));
         }
     }
-    let (records, log, uncacheable) = execute(ex, action, &key, derived.clone())?;
-    if !uncacheable {
-        ex.cache.store(&key, &ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() })?;
+    let (mut records, log, uncacheable) = execute(ex, action, &key, derived.clone())?;
+    materialize(ex, action, &mut records)?;
+    // This process just stored (or recognised) every output and linked some: their current
+    // stat is the known-good one.
+    for r in &mut records {
+        ex.cache.restamp(r);
     }
-    materialize(ex, action, &records)?;
+    if !uncacheable {
+        let record = ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() };
+        ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
+    }
     Ok(Outcome::Executed(records, log))
 }
 
 /// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there),
-/// and removes files a directory output no longer has.
-fn materialize(ex: &Executor, action: &Action, records: &[OutputRecord]) -> Result<()> {
+/// and removes files a directory output no longer has. Returns whether it linked any (the
+/// records then carry the CAS files' new stat).
+fn materialize(ex: &Executor, action: &Action, records: &mut [OutputRecord]) -> Result<bool> {
     for dir in &action.tree_outputs {
         let real = ex.base.workspace.join(dir);
         std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
@@ -349,6 +361,7 @@ fn materialize(ex: &Executor, action: &Action, records: &[OutputRecord]) -> Resu
             }
         }
     }
+    let mut linked = false;
     for r in records {
         let src = ex.cache.cas_path(&r.digest, r.executable);
         let dest = ex.base.workspace.join(&r.exec_path);
@@ -356,14 +369,17 @@ fn materialize(ex: &Executor, action: &Action, records: &[OutputRecord]) -> Resu
             (Ok(s), Ok(d)) => s.dev() == d.dev() && s.ino() == d.ino(),
             _ => false,
         };
+        // A copy (the cache is on another filesystem) is checked through the stat cache.
         let same_copy = !same
             && std::fs::symlink_metadata(&dest).is_ok_and(|d| d.is_file() && d.len() == r.size)
             && ex.stat_cache.digest(&dest, DigestKind::Sha256).is_ok_and(|d| d == r.digest);
         if !same && !same_copy {
-            fs::link_or_copy(&src, &dest).with_context(|| format!("placing {}", dest.display()))?;
+            fs::link_or_copy(&src, &dest).with_context(|| format!("placing {}", r.exec_path))?;
+            ex.cache.restamp(r);
+            linked = true;
         }
     }
-    Ok(())
+    Ok(linked)
 }
 
 fn exec_root(ex: &Executor, key: &str) -> PathBuf {
@@ -397,16 +413,16 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
         uncacheable: false,
     };
     for (exec_path, out) in &ctx.outputs {
-        if action.tree_outputs.contains(exec_path) {
-            std::fs::create_dir_all(out)?;
-        } else if let Some(parent) = out.parent() {
-            std::fs::create_dir_all(parent)?;
+        let dir = if action.tree_outputs.contains(exec_path) { Some(out.as_path()) } else { out.parent() };
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
     let result = match &action.kind {
         ActionKind::Write { content, .. } => {
             let out = action.outputs.first().ok_or_else(|| anyhow!("internal: write action without output"))?;
-            std::fs::write(ctx.output(&out.exec_path)?, content).map_err(anyhow::Error::from)
+            let path = ctx.output(&out.exec_path)?;
+            std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
         }
         ActionKind::Run(code) => code.run(&mut ctx),
         ActionKind::Spawn { argv, env } => {
@@ -420,7 +436,7 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
             for (exec_path, real) in &ctx.inputs {
                 let link = root.join(exec_path);
                 if let Some(parent) = link.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
                 }
                 if !link.exists() {
                     std::os::unix::fs::symlink(real, &link).with_context(|| format!("linking input {exec_path}"))?;
@@ -467,7 +483,7 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
                 }
                 let rel = entry.path().strip_prefix(&path).unwrap_or(entry.path()).to_string_lossy().into_owned();
                 let member = format!("{}/{rel}", out.exec_path);
-                let meta = entry.metadata()?;
+                let meta = entry.metadata().with_context(|| format!("reading {}", entry.path().display()))?;
                 let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
                 let existing = by_inode.get(&(meta.dev(), meta.ino())).and_then(|d| ex.cache.existing(d, &member, executable));
                 let mut record = match existing {

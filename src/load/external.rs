@@ -43,7 +43,8 @@ fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds) -> Result<()
 
 fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds) -> Result<()> {
     let display = path.strip_prefix(&ws.root).unwrap_or(path).to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::load::source::read_source(path).with_context(|| format!("reading {}", path.display()))?;
+    crate::load::source::check_nesting(&text).map_err(|at| anyhow!("{}", at.message(&display)))?;
     let dialect = match kind {
         RepoFileKind::Workspace => Dialect { enable_def: false, ..bzl_dialect() },
         RepoFileKind::Module => Dialect { enable_def: false, enable_load: false, ..bzl_dialect() },
@@ -73,9 +74,10 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKin
     let file_loader = ReturnFileLoader { modules: &refs };
     Module::with_temp_heap(|module| -> Result<()> {
         let mut eval = Evaluator::new(&module);
+        let limited = crate::load::limit_evaluator(&mut eval);
         eval.set_loader(&file_loader);
         eval.extra = Some(&ctx);
-        eval.eval_module(ast, &globals).map_err(|e| anyhow!("{e}"))?;
+        eval.eval_module(ast, &globals).map_err(|e| anyhow!("{}", limited.message(e)))?;
         Ok(())
     })?;
     apply(ws, ctx)

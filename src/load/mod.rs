@@ -9,6 +9,7 @@ mod glob;
 mod globals;
 pub(crate) mod repo_globals;
 mod rule_call;
+pub mod source;
 pub(crate) mod values;
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,8 +17,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rayon::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use starlark::codemap::{FileSpan, FileSpanRef};
 use starlark::environment::{FrozenModule, Globals, Module};
-use starlark::eval::{Evaluator, ReturnFileLoader};
+use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, ReturnFileLoader};
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::FrozenHeapName;
 use thiserror::Error;
@@ -101,6 +106,164 @@ impl starlark::PrintHandler for DebugPrint {
     }
 }
 
+/// Resource limits of one Starlark evaluation (one BUILD, .bzl, WORKSPACE or MODULE.bazel
+/// file), so a runaway loop or a memory bomb ends in an error naming the file and line
+/// instead of exhausting the machine. Both far above what real files use (measured on
+/// testdata/monorepo: at most 56 steps and 5 KiB of heap per BUILD file, macros included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalLimits {
+    /// Starlark's "ticks": function calls plus loop iterations (0: no limit). Bazel's
+    /// `--max_computation_steps` plays the same role.
+    pub max_steps: u64,
+    /// Bytes of the evaluation's Starlark heap (0: no limit).
+    pub max_heap_bytes: usize,
+}
+
+impl Default for EvalLimits {
+    fn default() -> Self {
+        EvalLimits { max_steps: 10_000_000, max_heap_bytes: 256 << 20 }
+    }
+}
+
+static LIMITS: OnceLock<EvalLimits> = OnceLock::new();
+
+/// Sets the limits every later evaluation of this process uses (the command line's
+/// `--starlark_max_steps` / `--starlark_max_heap_mb`). Only the first call takes effect.
+pub fn set_eval_limits(limits: EvalLimits) {
+    let _ = LIMITS.set(limits);
+}
+
+fn eval_limits() -> EvalLimits {
+    LIMITS.get().copied().unwrap_or_default()
+}
+
+/// `file:line:column` of a statement.
+fn span_location(span: FileSpanRef) -> String {
+    let begin = span.resolve_span().begin;
+    format!("{}:{}:{}", span.filename(), begin.line + 1, begin.column + 1)
+}
+
+/// Runs before every statement: checks the heap limit and remembers where evaluation is.
+/// Starlark's own `set_max_heap_size` is only checked every thousand calls or loop
+/// iterations, so straight-line code such as `s = s + s` repeated 40 times would allocate a
+/// terabyte first; this stops it at the first statement past the limit, and names it.
+struct StatementHook {
+    max_heap: usize,
+    last: Rc<RefCell<Option<FileSpan>>>,
+}
+
+impl<'e> BeforeStmtFuncDyn<'e> for StatementHook {
+    fn call<'v>(&mut self, span: FileSpanRef, _continued: bool, eval: &mut Evaluator<'v, '_, 'e>) -> starlark::Result<()> {
+        let used = eval.heap().allocated_bytes();
+        if self.max_heap > 0 && used > self.max_heap {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "{}: Starlark heap exceeded {} MiB (at {} MiB; raise the limit with --starlark_max_heap_mb)",
+                span_location(span),
+                self.max_heap >> 20,
+                used >> 20
+            )));
+        }
+        *self.last.borrow_mut() = Some(span.to_file_span());
+        Ok(())
+    }
+}
+
+/// The limits set on one evaluator; turns its errors into located messages.
+pub(crate) struct Limited {
+    last: Rc<RefCell<Option<FileSpan>>>,
+}
+
+impl Limited {
+    /// The message of an evaluation error. Starlark reports the step limit without a location
+    /// (its final check at the end of the module replaces the located error), so this names
+    /// the last statement that started: the loop or comprehension that ran away.
+    pub(crate) fn message(&self, e: starlark::Error) -> String {
+        let text = format!("{e}");
+        let text = text.strip_prefix("error: ").unwrap_or(&text).trim_end();
+        if !text.contains("Execution duration limit") {
+            return text.to_owned();
+        }
+        let at = match self.last.borrow().as_ref() {
+            Some(span) => format!("{}: ", span_location(span.as_ref())),
+            None => String::new(),
+        };
+        format!("{at}{text} (more than {} Starlark steps, i.e. function calls and loop iterations: a runaway loop? Raise the limit with --starlark_max_steps)", eval_limits().max_steps)
+    }
+}
+
+/// Applies [`EvalLimits`] to an evaluator, before it compiles anything.
+pub(crate) fn limit_evaluator(eval: &mut Evaluator) -> Limited {
+    let limits = eval_limits();
+    // The setter fails only when the limit is zero or already set; neither happens here.
+    if limits.max_steps > 0 {
+        let _ = eval.set_max_tick_count(limits.max_steps);
+    }
+    // Not `set_max_heap_size`: its check also runs when the module ends and then replaces
+    // the hook's located error with one that has no location.
+    let last = Rc::new(RefCell::new(None));
+    eval.before_stmt_for_dap(BeforeStmtFunc::from_dyn(Box::new(StatementHook { max_heap: limits.max_heap_bytes, last: last.clone() })));
+    Limited { last }
+}
+
+/// Stack size of the threads that evaluate Starlark. starlark-rust compiles and evaluates
+/// recursively, a few KiB of stack per nesting level; rayon's default 2 MiB overflowed (an
+/// abort) from about 650 levels. With [`source::MAX_NESTING`] levels at most, 64 MiB leaves a
+/// wide margin (the memory is reserved, not committed, until used).
+const EVAL_STACK_SIZE: usize = 64 << 20;
+
+/// The loader's own thread pool, with [`EVAL_STACK_SIZE`] stacks; None if it cannot start
+/// (evaluation then runs on the caller's threads).
+fn eval_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(EVAL_STACK_SIZE)
+            .thread_name(|i| format!("ocib-load-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `f` on the evaluation pool (directly when already on it).
+pub(crate) fn on_eval_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match eval_pool() {
+        Some(pool) if pool.current_thread_index().is_none() => pool.install(f),
+        _ => f(),
+    }
+}
+
+thread_local! {
+    /// Set while this thread evaluates Starlark: a panic then becomes a located error
+    /// rather than a backtrace.
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs an evaluation of `file`, turning a panic inside it (a bug in the interpreter or in
+/// ocib's builtins) into an error that names the file, printed once without a backtrace.
+fn catch_panics<T>(file: &str, f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CATCHING.with(|c| c.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = CATCHING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(was));
+    result.unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Err(LoadError::new(format!("{file}: internal error while evaluating this file (please report it): {what}")))
+    })
+}
+
 pub fn bzl_dialect() -> Dialect {
     Dialect { enable_load_reexport: false, enable_f_strings: false, ..Dialect::Standard }
 }
@@ -140,12 +303,12 @@ impl Loader {
             let mut map = self.packages.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(id.clone()).or_default().clone()
         };
-        cell.get_or_init(|| self.evaluate_package(id).map(Arc::new)).clone()
+        cell.get_or_init(|| on_eval_thread(|| self.evaluate_package(id)).map(Arc::new)).clone()
     }
 
     /// Loads packages in parallel, in the order given.
     pub fn packages(&self, ids: &[PackageId]) -> Vec<Result<Arc<Package>, LoadError>> {
-        ids.par_iter().map(|id| self.package(id)).collect()
+        on_eval_thread(|| ids.par_iter().map(|id| self.package(id)).collect())
     }
 
     /// Where a package's BUILD file comes from: its display name, absolute path, and text
@@ -215,6 +378,12 @@ impl Loader {
     fn evaluate_package(&self, id: &PackageId) -> Result<Package, LoadError> {
         let (display, path, text) = self.build_file_source(id).ok_or_else(|| self.no_such_package(id))?;
         let text = text.read().map_err(|e| LoadError::new(format!("{display}: {e}")))?;
+        source::check_nesting(&text).map_err(|at| LoadError::new(at.message(&display)))?;
+        let file = display.clone();
+        catch_panics(&file, || self.evaluate_build_text(id, display, path, text))
+    }
+
+    fn evaluate_build_text(&self, id: &PackageId, display: String, path: PathBuf, text: String) -> Result<Package, LoadError> {
         let ast = AstModule::parse(&display, text, &build_dialect()).map_err(LoadError::starlark)?;
         let call_sites = ast_info::top_level_call_names(&ast);
 
@@ -246,10 +415,11 @@ impl Loader {
                 module.import_public_symbols(&p.module);
             }
             let mut eval = Evaluator::new(&module);
+            let limited = limit_evaluator(&mut eval);
             eval.set_loader(&loader);
             eval.set_print_handler(&DebugPrint);
             eval.extra = Some(&ctx);
-            eval.eval_module(ast, &self.build_globals).map_err(LoadError::starlark)?;
+            eval.eval_module(ast, &self.build_globals).map_err(|e| LoadError::new(limited.message(e)))?;
             Ok(())
         });
         match evaluated {
@@ -328,7 +498,7 @@ impl Loader {
             return Err(missing(&format!("no such package '{}' (a .bzl file must be in a package)", package_display(&pkg))));
         }
         let path = dir.join(&label.name);
-        let text = std::fs::read_to_string(&path).map_err(|e| missing(&format!("{}: {e}", path.display())))?;
+        let text = source::read_source(&path).map_err(|e| missing(&format!("{}: {e}", path.display())))?;
         Ok((self.display_path(&label.repo, &path), text, false))
     }
 
@@ -352,6 +522,7 @@ impl Loader {
             if let Ok(mut map) = bzl_packages().write() {
                 map.insert(display.clone(), (label.package_id(), self.ws.clone()));
             }
+            source::check_nesting(&text).map_err(|at| LoadError::new(at.message(&display)))?;
             let ast = AstModule::parse(&display, text, &bzl_dialect()).map_err(LoadError::starlark)?;
             chain.push(label.clone());
             let mut files = BTreeSet::from([label.clone()]);
@@ -359,7 +530,7 @@ impl Loader {
             chain.pop();
             let deps = deps?;
             let globals = if is_prelude { &self.prelude_globals } else { &self.bzl_globals };
-            let module = self.freeze_module(ast, &deps, globals, &label.to_string())?;
+            let module = catch_panics(&display, || self.freeze_module(ast, &deps, globals, &label.to_string()))?;
             Ok(LoadedBzl { module, files })
         })();
         // Dependencies were loaded before taking the cell, so two threads never wait on each
@@ -373,9 +544,10 @@ impl Loader {
         Module::with_temp_heap(|module| -> Result<FrozenModule, LoadError> {
             {
                 let mut eval = Evaluator::new(&module);
+                let limited = limit_evaluator(&mut eval);
                 eval.set_loader(&loader);
                 eval.set_print_handler(&DebugPrint);
-                eval.eval_module(ast, globals).map_err(LoadError::starlark)?;
+                eval.eval_module(ast, globals).map_err(|e| LoadError::new(limited.message(e)))?;
             }
             module
                 .freeze_named(FrozenHeapName::User(Box::new(name.to_owned())))
@@ -422,7 +594,7 @@ enum BuildText {
 impl BuildText {
     fn read(self) -> std::io::Result<String> {
         match self {
-            BuildText::File(p) => std::fs::read_to_string(p),
+            BuildText::File(p) => source::read_source(&p),
             BuildText::Static(s) => Ok(s.to_owned()),
             BuildText::Owned(s) => Ok(s),
         }

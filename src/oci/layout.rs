@@ -1,6 +1,6 @@
 //! Writing an OCI image layout directory: `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
-//! Blobs that already exist as files (layers, a base image's blobs) are hardlinked, never
-//! copied or re-hashed.
+//! Blobs that already exist as files ocib made (built layers, a base image's blobs) are
+//! hardlinked, never re-hashed; files that are not ocib's own are copied.
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,10 @@ impl LayoutWriter {
         Ok(self.dir.join("blobs").join("sha256").join(digest_hex(digest)?))
     }
 
-    /// Adds a blob that exists as a file, by hardlink (copy across filesystems).
+    /// Adds a blob that exists as a file ocib created (an output in its CAS, a member it
+    /// unpacked), by hardlink (copy across filesystems). The layout's files are stored in the
+    /// CAS read-only, which chmods their inode: a file that is not ocib's own (a vendored tar in
+    /// the workspace) must go through [`LayoutWriter::copy_blob`] instead.
     pub fn link_blob(&self, digest: &str, file: &Path) -> Result<()> {
         let dest = self.blob_path(digest)?;
         if dest.exists() {
@@ -59,6 +62,26 @@ impl LayoutWriter {
             std::fs::copy(file, &dest).with_context(|| format!("copying {} into the image", file.display()))?;
         }
         Ok(())
+    }
+
+    /// Adds a blob by copying `file` (a file ocib must not link: one of the user's), through a
+    /// temporary name so the layout never holds half a blob.
+    pub fn copy_blob(&self, digest: &str, file: &Path) -> Result<()> {
+        let dest = self.blob_path(digest)?;
+        if dest.exists() {
+            return Ok(());
+        }
+        let tmp = crate::exec::fs::temp_sibling(&dest);
+        let copied = std::fs::copy(file, &tmp).and_then(|_| std::fs::rename(&tmp, &dest));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        copied.with_context(|| format!("copying {} into the image", file.display()))
+    }
+
+    /// Adds a blob by link when `owned` (the file is ocib's own), by copy otherwise.
+    pub fn add_blob(&self, digest: &str, file: &Path, owned: bool) -> Result<()> {
+        if owned { self.link_blob(digest, file) } else { self.copy_blob(digest, file) }
     }
 
     /// Adds a blob from bytes; returns its digest.

@@ -1,7 +1,8 @@
 //! Generic OCI: the documents' vocabulary (spec), the image layout on disk (layout), `docker
-//! load` / OCI tarballs (tarball), the registry client (registry) and pulling/pushing a layout
+//! load` / OCI tarballs (tarball), base images from such tarballs (base_tarball), the registry client (registry) and pulling/pushing a layout
 //! (push). Nothing here decides what to build; rules_oci's semantics are in `rules/oci/`.
 
+pub mod base_tarball;
 pub mod layout;
 pub mod push;
 pub mod registry;

@@ -304,8 +304,10 @@ impl Client {
             .connect_timeout(Duration::from_secs(30))
             .tcp_keepalive(Duration::from_secs(30))
             .tcp_user_timeout(Duration::from_secs(120))
-            // Blob downloads redirect to object storage; reqwest drops Authorization on
-            // cross-host redirects, which is what S3/GCS signed URLs require.
+            // Blob downloads redirect to object storage. reqwest drops Authorization (and
+            // cookies) when a redirect changes the scheme, host or port (its
+            // `remove_sensitive_headers`), which is what S3/GCS signed URLs require and keeps
+            // the registry's credentials on its own origin; `send` never adds them back.
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
             .context("cannot create the HTTP client")?;
@@ -610,17 +612,33 @@ impl Client {
     /// 401 challenge once. Connection errors are transient failures; every HTTP response,
     /// errors included, is returned for the caller to judge — except 5xx and 429, which are
     /// transient failures here so no caller can forget to retry them.
+    ///
+    /// Credentials (Basic, or a Bearer token) go only to the registry's own origin (scheme,
+    /// host and port, default ports normalised): an upload `Location` may name another host
+    /// (object storage, an upload service), and what is there must not see them. That is
+    /// crane's rule (its basic and bearer transports set `Authorization` only when the request
+    /// host matches the registry) and Docker's. For the same reason a 401 from another origin,
+    /// whether we sent it there or a redirect did, is not answered: its challenge could name a
+    /// token realm of its own choosing, and the registry's credentials would be sent there.
+    /// Redirects themselves are reqwest's: it drops `Authorization` when the scheme, host or
+    /// port changes.
     fn send(&self, target: &Target, build: impl Fn() -> Result<RequestBuilder>) -> Attempt<Response> {
+        let origin = self.url(target.registry, "/")?.origin();
         let mut answered_challenge = false;
         loop {
-            let mut req = build()?;
-            if let Some(h) = self.cached_auth(target) {
-                req = req.header(header::AUTHORIZATION, h.0);
+            let mut req = build()?.build().map_err(|e| Failure::Fatal(reqwest_error(e).context(format!("{}: invalid request", context(target)))))?;
+            if req.url().origin() == origin {
+                if let Some(h) = self.cached_auth(target) {
+                    let mut value = header::HeaderValue::from_str(&h.0)
+                        .map_err(|_| anyhow!("{}: the registry's token is not a valid header value", context(target)))?;
+                    value.set_sensitive(true);
+                    req.headers_mut().insert(header::AUTHORIZATION, value);
+                }
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let resp = req.send().map_err(|e| transient(target, "request", reqwest_error(e)))?;
+            let resp = self.http.execute(req).map_err(|e| transient(target, "request", reqwest_error(e)))?;
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !answered_challenge {
+            if status == StatusCode::UNAUTHORIZED && !answered_challenge && resp.url().origin() == origin {
                 let challenge = resp.headers().get_all(header::WWW_AUTHENTICATE).iter().find_map(|v| parse_www_authenticate(v.to_str().ok()?));
                 let Some(challenge) = challenge else {
                     return Err(status_failure(target, "request", resp));
@@ -889,15 +907,21 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/common).
+#[cfg(test)]
+#[path = "../../tests/common/fault_proxy.rs"]
+mod fault_proxy;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::Engine;
-    use std::io::{BufRead, BufReader};
     use std::net::{TcpListener, TcpStream};
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
+
+    use super::fault_proxy::{Action, Handler, Head, respond, start as start_proxy};
 
     fn r(registry: &str, repository: &str, tag: Option<&str>, digest: Option<&str>) -> Reference {
         Reference { registry: registry.into(), repository: repository.into(), tag: tag.map(Into::into), digest: digest.map(Into::into) }
@@ -1215,93 +1239,7 @@ mod tests {
         assert!(err.contains("401") && !err.contains("wrong-pw") && !err.contains("ocib-user"), "{err}");
     }
 
-    // ---- an in-test HTTP proxy that injects failures and auth challenges ----
-
-    struct Head {
-        method: String,
-        path: String,
-        headers: Vec<(String, String)>,
-    }
-
-    impl Head {
-        fn header(&self, name: &str) -> Option<&str> {
-            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-        }
-    }
-
-    enum Action {
-        Forward,
-        Respond(String),
-        Drop,
-    }
-
-    fn respond(status: &str, headers: &str, body: &str) -> Action {
-        Action::Respond(format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()))
-    }
-
-    type Handler = Arc<dyn Fn(&Head) -> Action + Send + Sync>;
-
-    /// Starts a proxy to the registry on `upstream`; returns its port. One request per
-    /// connection (`Connection: close` both ways) so every request passes the handler. The
-    /// accept thread lives until the test process exits.
-    fn start_proxy(upstream: u16, handler: Handler) -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let handler = handler.clone();
-                std::thread::spawn(move || {
-                    let _ = proxy_one(conn, upstream, &handler);
-                });
-            }
-        });
-        port
-    }
-
-    fn proxy_one(conn: TcpStream, upstream: u16, handler: &Handler) -> std::io::Result<()> {
-        let mut reader = BufReader::new(conn.try_clone()?);
-        let mut first = String::new();
-        reader.read_line(&mut first)?;
-        let mut parts = first.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.trim_end().split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let head = Head { method, path, headers };
-        let body_len: u64 = head.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut conn = conn;
-        match handler(&head) {
-            Action::Respond(resp) => {
-                std::io::copy(&mut (&mut reader).take(body_len), &mut std::io::sink())?;
-                conn.write_all(resp.as_bytes())?;
-            }
-            Action::Drop => {
-                std::io::copy(&mut (&mut reader).take(body_len), &mut std::io::sink())?;
-                let _ = conn.shutdown(std::net::Shutdown::Both);
-            }
-            Action::Forward => {
-                let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-                let mut out = first.clone();
-                for (k, v) in &head.headers {
-                    if !k.eq_ignore_ascii_case("connection") && !k.eq_ignore_ascii_case("authorization") {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                }
-                out.push_str("Connection: close\r\n\r\n");
-                up.write_all(out.as_bytes())?;
-                std::io::copy(&mut (&mut reader).take(body_len), &mut up)?;
-                std::io::copy(&mut up, &mut conn)?;
-            }
-        }
-        Ok(())
-    }
+    // ---- the shared fault-injecting proxy (tests/common/fault_proxy.rs) ----
 
     #[test]
     fn retries_server_errors_and_dropped_connections() {
@@ -1406,5 +1344,166 @@ mod tests {
         let wrong = Client::with_keychain(&[], Keychain::from_file(&config_json(tmp.path(), &proxy, "tok-user", "nope-pw"))).unwrap();
         let err = format!("{:#}", wrong.blob_exists(&proxy, "bt/x", &digest).unwrap_err());
         assert!(err.contains("authentication failed") && err.contains("bad credentials") && !err.contains("nope-pw"), "{err}");
+    }
+
+    // ---- credentials stay on the registry's origin ----
+
+    /// What a host other than the registry received: (method, path, Authorization header).
+    type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+    /// A stand-in for another origin (an upload service, a CDN) in front of the same registry:
+    /// records every request; while `challenge` is set it answers 401 with that
+    /// `WWW-Authenticate` (`{host}` replaced by its own address), otherwise it forwards. Its
+    /// `/token` realm only records and refuses.
+    fn other_origin(registry_port: u16, challenge: Arc<Mutex<Option<&'static str>>>) -> (u16, Seen) {
+        let seen: Seen = Arc::default();
+        let handler: Handler = {
+            let seen = seen.clone();
+            Arc::new(move |head: &Head| {
+                seen.lock().unwrap().push((head.method.clone(), head.path.clone(), head.header("authorization").map(str::to_string)));
+                if head.path.starts_with("/token") {
+                    return respond("401 Unauthorized", "", "");
+                }
+                match *challenge.lock().unwrap() {
+                    Some(c) => respond(
+                        "401 Unauthorized",
+                        &format!("WWW-Authenticate: {}\r\n", c.replace("{host}", head.header("host").unwrap_or_default())),
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"credentials wanted by another origin"}]}"#,
+                    ),
+                    None => Action::Forward,
+                }
+            })
+        };
+        (start_proxy(registry_port, handler), seen)
+    }
+
+    /// A registry front requiring `fo-user:fo-pw`, as Basic auth or (`bearer`) as the Basic
+    /// credentials of its own token realm. Upload sessions it opens are handed to
+    /// `upload_port` (an absolute `Location` there), blob GETs redirected to `blob_port`.
+    fn authenticating_front(registry_port: u16, bearer: bool, upload_port: Option<u16>, blob_port: Option<u16>) -> u16 {
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("fo-user:fo-pw"));
+        let handler: Handler = Arc::new(move |head: &Head| {
+            let host = head.header("host").unwrap_or_default().to_string();
+            let auth = head.header("authorization");
+            if head.path.starts_with("/token?") {
+                return if auth == Some(basic.as_str()) {
+                    respond("200 OK", "Content-Type: application/json\r\n", r#"{"token":"front-token","expires_in":300}"#)
+                } else {
+                    respond("401 Unauthorized", "", "")
+                };
+            }
+            let authorized = if bearer { auth == Some("Bearer front-token") } else { auth == Some(basic.as_str()) };
+            if !authorized {
+                let challenge = if bearer {
+                    format!("WWW-Authenticate: Bearer realm=\"http://{host}/token\",service=\"front\"\r\n")
+                } else {
+                    "WWW-Authenticate: Basic realm=\"front\"\r\n".to_string()
+                };
+                return respond("401 Unauthorized", &challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+            }
+            match (head.method.as_str(), upload_port, blob_port) {
+                ("POST", Some(port), _) if head.path.contains("/blobs/uploads/") => {
+                    Action::ForwardMap(Box::new(move |answer: Vec<u8>| {
+                        // distribution's Location is absolute, built from our Host header.
+                        String::from_utf8_lossy(&answer).replace(&format!("http://{host}/"), &format!("http://127.0.0.1:{port}/")).into_bytes()
+                    }))
+                }
+                ("GET", _, Some(port)) if head.path.contains("/blobs/sha256:") => {
+                    respond("307 Temporary Redirect", &format!("Location: http://127.0.0.1:{port}{}\r\n", head.path), "")
+                }
+                _ => Action::Forward,
+            }
+        });
+        start_proxy(registry_port, handler)
+    }
+
+    /// A client with `fo-user:fo-pw` for `host` in a fresh `$DOCKER_CONFIG`.
+    fn front_client(dir: &Path, host: &str) -> Client {
+        std::fs::create_dir_all(dir).unwrap();
+        config_json(dir, host, "fo-user", "fo-pw");
+        let path = auth::config_path_from(|k| (k == "DOCKER_CONFIG").then(|| dir.display().to_string())).unwrap();
+        Client::with_keychain(&[], Keychain::from_file(&path)).unwrap()
+    }
+
+    fn assert_no_credentials(seen: &Seen) {
+        let seen = seen.lock().unwrap();
+        for (method, path, auth) in seen.iter() {
+            assert!(auth.is_none(), "{method} {path} on another origin carried Authorization {auth:?}");
+            assert!(!path.starts_with("/token"), "the other origin's token realm was asked: {method} {path}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_go_to_an_upload_location_on_another_origin() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") {
+            return;
+        }
+        let reg = TestRegistry::start(None);
+        let direct = Client::new(&[]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        for (i, bearer) in [false, true].into_iter().enumerate() {
+            let challenge = Arc::new(Mutex::new(None));
+            let (upload_port, seen) = other_origin(reg.port, challenge.clone());
+            let host = format!("127.0.0.1:{}", authenticating_front(reg.port, bearer, Some(upload_port), None));
+            let client = front_client(&tmp.path().join(format!("docker-{i}")), &host);
+            let repo = format!("xo/upload{i}");
+
+            // The POST answers with a session on another port; the blob goes there, anonymously.
+            let blob = tmp.path().join(format!("blob-{i}"));
+            let digest = write_blob(&blob, 4000, 10 + i as u64);
+            assert!(client.upload_blob(&host, &repo, &digest, &blob).unwrap());
+            assert!(direct.blob_exists(&reg.host(), &repo, &digest).unwrap(), "the upload completed");
+            assert!(seen.lock().unwrap().iter().any(|(m, _, _)| m == "PUT"), "the blob went to the upload origin");
+            assert_no_credentials(&seen);
+
+            // That origin asks for credentials itself: none are sent, and the upload fails cleanly.
+            *challenge.lock().unwrap() =
+                Some(if bearer { "Bearer realm=\"http://{host}/token\",service=\"upload\"" } else { "Basic realm=\"upload\"" });
+            let blob = tmp.path().join(format!("blob-{i}-b"));
+            let digest = write_blob(&blob, 4000, 20 + i as u64);
+            let err = format!("{:#}", client.upload_blob(&host, &repo, &digest, &blob).unwrap_err());
+            assert_no_credentials(&seen);
+            assert!(err.contains("401") && err.contains("another origin") && !err.contains("fo-pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_follow_a_blob_redirect_to_another_origin() {
+        if !have_tool(REGISTRY_BIN, "Debian package docker-registry") {
+            return;
+        }
+        let reg = TestRegistry::start(None);
+        let direct = Client::new(&[]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (config, layer) = (tmp.path().join("config"), tmp.path().join("layer"));
+        let (config_digest, layer_digest) = (write_blob(&config, 300, 30), write_blob(&layer, 5000, 31));
+        for (digest, path) in [(&config_digest, &config), (&layer_digest, &layer)] {
+            direct.upload_blob(&reg.host(), "xo/pull", digest, path).unwrap();
+        }
+        let manifest = manifest_for((&config_digest, 300), (&layer_digest, 5000));
+        direct.put_manifest(&reg.host(), "xo/pull", "v1", OCI_MANIFEST, &manifest).unwrap();
+
+        for (i, bearer) in [false, true].into_iter().enumerate() {
+            let challenge = Arc::new(Mutex::new(None));
+            let (cdn_port, seen) = other_origin(reg.port, challenge.clone());
+            let host = format!("127.0.0.1:{}", authenticating_front(reg.port, bearer, None, Some(cdn_port)));
+            let client = front_client(&tmp.path().join(format!("docker-{i}")), &host);
+            let image = Reference::parse(&format!("{host}/xo/pull:v1")).unwrap();
+
+            // oci_pull: the manifest from the registry, the blobs from the CDN without credentials.
+            let dest = tmp.path().join(format!("pulled-{i}"));
+            crate::oci::push::pull(&client, &image, None, &dest).unwrap();
+            for digest in [&config_digest, &layer_digest] {
+                assert!(dest.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap()).is_file(), "{digest} pulled");
+            }
+            assert_eq!(seen.lock().unwrap().iter().filter(|(m, _, _)| m == "GET").count(), 2, "both blobs came from the CDN");
+            assert_no_credentials(&seen);
+
+            // A CDN that challenges (naming a token realm of its own) gets no credentials either.
+            *challenge.lock().unwrap() = Some("Bearer realm=\"http://{host}/token\",service=\"cdn\"");
+            let err = format!("{:#}", crate::oci::push::pull(&client, &image, None, &tmp.path().join(format!("refused-{i}"))).unwrap_err());
+            assert_no_credentials(&seen);
+            assert!(err.contains("401") && err.contains("another origin"), "{err}");
+        }
     }
 }

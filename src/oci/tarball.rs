@@ -28,6 +28,14 @@ use super::spec::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 /// name from in an OCI-layout tarball.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// Largest index.json, `oci-layout` or image manifest read. The OCI distribution spec lets
+/// registries refuse manifests over 4 MiB, and containerd and CNCF distribution do; a larger one
+/// (or a file such as `/dev/zero` standing in for one) is refused before it is read.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+/// Largest image config read. Configs are small JSON too (history and env grow them, not to
+/// megabytes); the bound is generous, and there to stop a huge file from being read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
+
 /// An OCI image layout directory (oci-layout, index.json, blobs/sha256/...) read back: the single
 /// manifest index.json names.
 #[derive(Debug, Clone)]
@@ -52,7 +60,7 @@ impl Layout {
     /// fails before any tarball bytes are written to a stream that may already be `docker load`.
     pub fn read(dir: &Path) -> Result<Layout> {
         let layout_file = dir.join("oci-layout");
-        let layout_marker = read_json(&layout_file)?;
+        let layout_marker = read_json(&layout_file, MAX_MANIFEST_BYTES)?;
         ensure!(
             layout_marker
                 .get("imageLayoutVersion")
@@ -62,7 +70,7 @@ impl Layout {
         );
 
         let index_file = dir.join("index.json");
-        let index = read_json(&index_file)?;
+        let index = read_json(&index_file, MAX_MANIFEST_BYTES)?;
         let manifests = index
             .get("manifests")
             .and_then(Value::as_array)
@@ -94,7 +102,7 @@ impl Layout {
 
         let manifest_file = blob_path_in(dir, &manifest_digest)
             .with_context(|| format!("{}: manifests[0].digest", index_file.display()))?;
-        let manifest = read_verified_json(&manifest_file, &manifest_digest)?;
+        let manifest = read_verified_json(&manifest_file, &manifest_digest, MAX_MANIFEST_BYTES)?;
         if let Some(own) = manifest.get("mediaType").and_then(Value::as_str) {
             ensure!(
                 own == manifest_media_type,
@@ -110,7 +118,7 @@ impl Layout {
             .with_context(|| format!("{}: config", manifest_file.display()))?;
         let config_file = blob_path_in(dir, &config_digest)
             .with_context(|| format!("{}: config.digest", manifest_file.display()))?;
-        let config = read_verified_json(&config_file, &config_digest)?;
+        let config = read_verified_json(&config_file, &config_digest, MAX_CONFIG_BYTES)?;
 
         let layers = manifest
             .get("layers")
@@ -123,8 +131,9 @@ impl Layout {
             let path = blob_path_in(dir, &digest)
                 .with_context(|| format!("{}: layers[{i}].digest", manifest_file.display()))?;
             // metadata() follows symlinks: rules_oci layouts link blobs to the layer tars.
-            std::fs::metadata(&path)
+            let meta = std::fs::metadata(&path)
                 .with_context(|| format!("missing layer blob {}", path.display()))?;
+            ensure!(meta.is_file(), "layer blob {} is not a regular file", path.display());
             layer_digests.push(digest);
         }
 
@@ -411,14 +420,33 @@ fn string_field(value: &Value, key: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("no {key:?} string"))
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+/// The bytes of the regular file `path`, refused (without reading them) above `limit`.
+fn read_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(io::Error::other(format!("{} bytes, more than the {limit}-byte limit", meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // take(): a file that grows after the check still stops at the limit.
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn read_json(path: &Path, limit: u64) -> Result<Value> {
+    let bytes = read_capped(path, limit).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed JSON", path.display()))
 }
 
 /// Reads a small JSON blob, checking that its bytes hash to `digest`.
-fn read_verified_json(path: &Path, digest: &str) -> Result<Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("missing blob {}", path.display()))?;
+fn read_verified_json(path: &Path, digest: &str, limit: u64) -> Result<Value> {
+    let bytes = read_capped(path, limit).with_context(|| {
+        let what = if path.exists() { "reading blob" } else { "missing blob" };
+        format!("{what} {}", path.display())
+    })?;
     let actual = format!("sha256:{}", sha256_hex(&bytes));
     ensure!(
         actual == digest,

@@ -9,6 +9,12 @@ use thiserror::Error;
 #[error("{0}")]
 pub struct SyntaxError(pub String);
 
+/// How deeply a query may nest (parentheses, function arguments, `let` bodies, operators'
+/// right-hand sides). Parsing and evaluation recurse once per level, and at about ten
+/// thousand levels the stack overflows (an abort); real queries nest a handful of levels,
+/// and a chain of 1,000 `let`s still fits.
+pub const MAX_NESTING: usize = 2000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetOp {
     Union,
@@ -43,57 +49,58 @@ enum Token {
     Word { text: String, quoted: bool },
 }
 
-fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
+/// The tokens of `input`, each with the 1-based column (in characters) where it starts.
+fn lex(input: &str) -> Result<Vec<(Token, usize)>, SyntaxError> {
     let mut out = Vec::new();
-    let mut chars = input.chars().peekable();
-    while let Some(&c) = chars.peek() {
+    let mut chars = input.chars().enumerate().map(|(i, c)| (i + 1, c)).peekable();
+    while let Some(&(column, c)) = chars.peek() {
         match c {
             c if c.is_whitespace() => {
                 chars.next();
             }
             '(' => {
                 chars.next();
-                out.push(Token::LParen);
+                out.push((Token::LParen, column));
             }
             ')' => {
                 chars.next();
-                out.push(Token::RParen);
+                out.push((Token::RParen, column));
             }
             ',' => {
                 chars.next();
-                out.push(Token::Comma);
+                out.push((Token::Comma, column));
             }
             '+' => {
                 chars.next();
-                out.push(Token::Plus);
+                out.push((Token::Plus, column));
             }
             '^' => {
                 chars.next();
-                out.push(Token::Caret);
+                out.push((Token::Caret, column));
             }
             '"' | '\'' => {
                 chars.next();
                 let mut text = String::new();
                 loop {
-                    match chars.next() {
+                    match chars.next().map(|(_, c)| c) {
                         Some(q) if q == c => break,
                         Some(other) => text.push(other),
                         None => return Err(SyntaxError(format!("unclosed quotation in '{input}'"))),
                     }
                 }
-                out.push(Token::Word { text, quoted: true });
+                out.push((Token::Word { text, quoted: true }, column));
             }
             _ => {
                 // Bazel: `+` ends a word but `-` does not.
                 let mut text = String::new();
-                while let Some(&c) = chars.peek() {
+                while let Some(&(_, c)) = chars.peek() {
                     if c.is_whitespace() || "()+,^\"'".contains(c) {
                         break;
                     }
                     text.push(c);
                     chars.next();
                 }
-                out.push(Token::Word { text, quoted: false });
+                out.push((Token::Word { text, quoted: false }, column));
             }
         }
     }
@@ -102,8 +109,12 @@ fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
 
 struct Parser {
     tokens: Vec<Token>,
+    /// 1-based column of each token.
+    columns: Vec<usize>,
     pos: usize,
     input: String,
+    /// Expressions being parsed, outermost included.
+    depth: usize,
 }
 
 const FUNCTIONS: &[&str] = &[
@@ -123,7 +134,10 @@ impl Parser {
     }
 
     fn err(&self, what: &str) -> SyntaxError {
-        SyntaxError(format!("Error while parsing '{}': {what}", self.input))
+        // A machine-made query can be megabytes long; quote its start only.
+        let shown: String = self.input.chars().take(200).collect();
+        let more = if shown.len() < self.input.len() { "..." } else { "" };
+        SyntaxError(format!("Error while parsing '{shown}{more}': {what}"))
     }
 
     fn expect(&mut self, want: Token, what: &str) -> Result<(), SyntaxError> {
@@ -139,7 +153,20 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let column = self.columns.get(self.pos).copied().unwrap_or(self.input.chars().count() + 1);
+            return Err(self.err(&format!("expression nested more than {MAX_NESTING} levels deep at column {column}")));
+        }
+        let e = self.expr_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_inner(&mut self) -> Result<Expr, SyntaxError> {
         let mut left = self.term()?;
+        // Each operator nests the left operand one level deeper (evaluation recurses into it).
+        let mut chain = 0;
         loop {
             let op = match self.peek() {
                 Some(Token::Plus) => SetOp::Union,
@@ -152,6 +179,11 @@ impl Parser {
                 },
                 _ => break,
             };
+            chain += 1;
+            if self.depth + chain > MAX_NESTING {
+                let column = self.columns.get(self.pos).copied().unwrap_or_default();
+                return Err(self.err(&format!("expression nested more than {MAX_NESTING} levels deep at column {column}")));
+            }
             self.pos += 1;
             let right = self.term()?;
             left = Expr::Binary { op, left: Box::new(left), right: Box::new(right) };
@@ -273,8 +305,8 @@ fn describe(t: &Token) -> String {
 }
 
 pub fn parse(input: &str) -> Result<Expr, SyntaxError> {
-    let tokens = lex(input)?;
-    let mut p = Parser { tokens, pos: 0, input: input.to_owned() };
+    let (tokens, columns) = lex(input)?.into_iter().unzip();
+    let mut p = Parser { tokens, columns, pos: 0, input: input.to_owned(), depth: 0 };
     let e = p.expr()?;
     if let Some(t) = p.peek() {
         return Err(p.err(&format!("unexpected token {} after query expression", describe(t))));

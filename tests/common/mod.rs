@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod fault_proxy;
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,

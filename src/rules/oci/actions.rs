@@ -2,7 +2,7 @@
 //! helpers rules_oci's macros use (`directory_path` + copy, `jq` for `.digest`).
 
 use std::io::{BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::exec::{ActionContext, InProcess};
 use super::image_config::{self, Compression, ImageSpec, NewLayer};
-use crate::oci::layout::LayoutWriter;
+use crate::oci::base_tarball::unpack_base;
+use crate::oci::layout::{LayoutWriter, digest_hex};
 use crate::oci::tarball::{self, Layout};
 
 /// What a layer descriptor file holds.
@@ -102,60 +103,11 @@ pub enum BaseRef {
     Tarball(String),
 }
 
-/// Unpacks a base image tarball into an OCI layout directory: an OCI-layout tarball as it is;
-/// a `docker save` archive by turning its manifest.json into an OCI manifest.
-fn base_from_tarball(tarball: &Path, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let unpacked = dir.join("_unpacked");
-    let file = std::fs::File::open(tarball).with_context(|| format!("opening base tarball {}", tarball.display()))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        if path.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
-            bail!("base tarball {}: unsafe member name {}", tarball.display(), path.display());
-        }
-        if entry.header().entry_type().is_file() {
-            let dest = unpacked.join(&path);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            entry.unpack(&dest)?;
-        }
-    }
-    if unpacked.join("index.json").is_file() && unpacked.join("oci-layout").is_file() {
-        std::fs::rename(&unpacked, dir.join("layout"))?;
-        return Ok(());
-    }
-    let manifest: Value = serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).with_context(|| format!("base tarball {}: neither an OCI layout nor a docker save archive", tarball.display()))?)?;
-    let entry = manifest.get(0).context("docker save manifest.json is empty")?;
-    let config_bytes = std::fs::read(unpacked.join(entry["Config"].as_str().context("manifest.json without Config")?))?;
-    let writer = LayoutWriter::create(&dir.join("layout"))?;
-    let config_digest = writer.write_blob(&config_bytes)?;
-    let mut layers = Vec::new();
-    for l in entry["Layers"].as_array().context("manifest.json without Layers")? {
-        let path = unpacked.join(l.as_str().context("layer path")?);
-        let (hex, size) = crate::exec::digest::file_sha256(&path)?;
-        let digest = format!("sha256:{hex}");
-        let mut head = [0u8; 4];
-        let n = std::fs::File::open(&path)?.read(&mut head)?;
-        writer.link_blob(&digest, &path)?;
-        layers.push(serde_json::json!({
-            "mediaType": image_config::layer_media_type(image_config::sniff_compression(&head[..n]), false),
-            "digest": digest,
-            "size": size,
-        }));
-    }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": image_config::OCI_MANIFEST,
-        "config": {"mediaType": image_config::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let bytes = image_config::canonical_json(&manifest);
-    let digest = writer.write_blob(&bytes)?;
-    writer.write_index(&image_config::layout_index(image_config::OCI_MANIFEST, &digest, bytes.len() as u64))?;
-    Ok(())
+/// Whether the input at `exec_path` is ocib's own file: a derived file (placed from the CAS, so
+/// its digest is known), not one of the user's source files. Only those may be hardlinked into
+/// a layout, whose files the CAS then makes read-only (a chmod of the shared inode).
+fn is_derived(ctx: &ActionContext, exec_path: &str) -> bool {
+    ctx.input_digests.contains_key(exec_path)
 }
 
 /// The files of oci_image's file attributes (exec paths), as rules_oci's macro writes them.
@@ -204,28 +156,45 @@ impl InProcess for BuildImage {
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let out_dir = ctx.output(&self.out_dir)?.clone();
         let writer = LayoutWriter::create(&out_dir)?;
-        let base_dir = match &self.base {
-            Some(BaseRef::Layout(dir)) => Some(ctx.input(dir)?.clone()),
+        // The base as a layout directory, and its exec path when it is an input (a tarball is
+        // unpacked into this action's own scratch directory).
+        let base_work = ctx.exec_root.join("_base");
+        let (base_dir, base_input) = match &self.base {
+            Some(BaseRef::Layout(dir)) => (Some(ctx.input(dir)?.clone()), Some(dir.as_str())),
             Some(BaseRef::Tarball(tar)) => {
-                let dir = ctx.exec_root.join("_base");
-                base_from_tarball(ctx.input(tar)?, &dir)?;
-                Some(dir.join("layout"))
+                let layout_dir = base_work.join("layout");
+                unpack_base(ctx.input(tar)?, tar, &base_work.join("members"), &layout_dir)?;
+                (Some(layout_dir), None)
             }
-            None => None,
+            None => (None, None),
         };
         let base = match &base_dir {
             Some(dir) => {
                 let layout = Layout::read(dir).with_context(|| format!("reading the base image {}", dir.display()))?;
-                // The base's blobs are linked, not copied.
+                // The base's blobs are linked, not copied, when they are ocib's (a built or
+                // pulled layout's, or unpacked from a tarball here).
                 let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
                 digests.extend(layout.layer_digests.iter().cloned());
                 for d in &digests {
-                    writer.link_blob(d, &layout.blob_path(d)?)?;
+                    let owned = match base_input {
+                        Some(dir) => is_derived(ctx, &format!("{dir}/blobs/sha256/{}", digest_hex(d)?)),
+                        None => true,
+                    };
+                    writer.add_blob(d, &layout.blob_path(d)?, owned)?;
                 }
                 Some(layout)
             }
             None => None,
         };
+        // Where the base's blobs can be mounted from, carried into this image.
+        if let Some(dir) = &base_dir {
+            crate::oci::layout::write_origins(&out_dir, &crate::oci::layout::read_origins(dir))?;
+        }
+        // The unpacked tarball is no longer needed; removing it leaves the layout's blobs with
+        // one link each, so storing them moves them into the CAS instead of copying them.
+        if base_work.exists() {
+            std::fs::remove_dir_all(&base_work).with_context(|| format!("removing {}", base_work.display()))?;
+        }
         let f = &self.files;
         let spec = ImageSpec {
             entrypoint: read_text(ctx, &f.entrypoint)?.map(|t| image_config::parse_lines(&t)),
@@ -246,7 +215,8 @@ impl InProcess for BuildImage {
         for (tar, descriptor, created_by) in &self.layers {
             let desc: LayerDescriptor = serde_json::from_slice(&std::fs::read(ctx.input(descriptor)?)?)
                 .with_context(|| format!("reading layer descriptor {descriptor}"))?;
-            writer.link_blob(&desc.digest, ctx.input(tar)?)?;
+            // A vendored (source) tar is copied: linking would make the user's file read-only.
+            writer.add_blob(&desc.digest, ctx.input(tar)?, is_derived(ctx, tar))?;
             layers.push(NewLayer {
                 digest: desc.digest,
                 diff_id: desc.diff_id,
@@ -254,10 +224,6 @@ impl InProcess for BuildImage {
                 compression: compression_from(&desc.compression),
                 created_by: format!("bazel build {created_by}"),
             });
-        }
-        // Where the base's blobs can be mounted from, carried into this image.
-        if let Some(dir) = &base_dir {
-            crate::oci::layout::write_origins(&out_dir, &crate::oci::layout::read_origins(dir))?;
         }
         let config = image_config::build_config(base.as_ref().map(|b| &b.config), &spec, &layers).with_context(|| self.label.clone())?;
         let config_bytes = image_config::canonical_json(&config);
@@ -293,7 +259,8 @@ impl InProcess for BuildIndex {
             let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
             digests.extend(layout.layer_digests.iter().cloned());
             for d in &digests {
-                writer.link_blob(d, &layout.blob_path(d)?)?;
+                let owned = is_derived(ctx, &format!("{dir}/blobs/sha256/{}", digest_hex(d)?));
+                writer.add_blob(d, &layout.blob_path(d)?, owned)?;
             }
             let size = std::fs::metadata(layout.blob_path(&layout.manifest_digest)?)?.len();
             let desc = serde_json::json!({"mediaType": layout.manifest_media_type, "digest": layout.manifest_digest, "size": size});

@@ -1,0 +1,228 @@
+//! The cache and scratch space under hostile conditions: a cache on another filesystem, a
+//! corrupted cache entry, a same-size source edit with its mtime put back, a SIGKILLed
+//! build, a full disk.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{build, copy_workspace, executed_and_hits, ocib, workspace};
+
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// File timestamps advance by the kernel's clock tick: let one pass, so the next change is
+/// visible in ctime (as it is to a user editing a file later).
+fn tick() {
+    std::thread::sleep(Duration::from_millis(30));
+}
+
+/// Where the CAS keeps a plain (non-executable) file with this content.
+fn cas_file(cache: &Path, content: &[u8]) -> PathBuf {
+    let digest = ocib::exec::digest::sha256_hex(content);
+    cache.join("cas").join(&digest[..2]).join(digest)
+}
+
+/// Rewrites `path` in place with `content` (same size), then puts its mtime and mode back:
+/// all a user can do to make it look unchanged.
+fn rewrite_in_place(path: &Path, content: &[u8]) {
+    let meta = std::fs::metadata(path).unwrap();
+    let mtime = meta.modified().unwrap();
+    tick();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(path, content).unwrap();
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(mtime).unwrap();
+    std::fs::set_permissions(path, meta.permissions()).unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().modified().unwrap(), mtime);
+}
+
+/// Replaces `path` by a new file (another inode) of the same size and mtime.
+fn replace_by_new_inode(path: &Path, content: &[u8]) {
+    let meta = std::fs::metadata(path).unwrap();
+    let tmp = path.with_extension("evil");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::File::options().write(true).open(&tmp).unwrap().set_modified(meta.modified().unwrap()).unwrap();
+    std::fs::set_permissions(&tmp, meta.permissions()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn a_disk_cache_on_another_filesystem_builds_and_is_reused() {
+    let ws = copy_workspace("pkgtar");
+    let shm = Path::new("/dev/shm");
+    let cache = match tempfile::tempdir_in(shm) {
+        Ok(c) if std::fs::metadata(c.path()).unwrap().dev() != std::fs::metadata(ws.path()).unwrap().dev() => c,
+        _ => {
+            assert!(!in_ci(), "CI needs /dev/shm on another filesystem than the temporary directory");
+            eprintln!("skipping: /dev/shm is not another filesystem here");
+            return;
+        }
+    };
+    let targets = ["//app:flat", "//app:gen_exe"];
+    let first = build(ws.path(), cache.path(), &targets);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (executed, hits) = executed_and_hits(&first);
+    assert!(executed > 0 && hits == 0, "{}", first.stderr);
+    let tar = ws.path().join("ocib-bin/app/flat.tar");
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+    assert_eq!(std::process::Command::new(ws.path().join("ocib-bin/app/gen.sh")).output().unwrap().stdout, b"gen\n");
+    // Fresh outputs: the second build materialises every output from the CAS, across devices.
+    std::fs::remove_dir_all(ws.path().join("ocib-out/bin")).unwrap();
+    let second = build(ws.path(), cache.path(), &targets);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(executed_and_hits(&second), (0, executed), "{}", second.stderr);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+    assert_eq!(std::process::Command::new(ws.path().join("ocib-bin/app/gen.sh")).output().unwrap().stdout, b"gen\n");
+}
+
+#[test]
+fn a_same_size_source_edit_with_its_mtime_restored_is_rebuilt() {
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"g\", srcs = [\"in.txt\"], outs = [\"o.txt\"], cmd = \"cat $< > $@\")\n"), ("p/in.txt", "old\n")]);
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:g"])), (1, 0));
+    rewrite_in_place(&ws.path().join("p/in.txt"), b"new\n");
+    let again = build(ws.path(), cache.path(), &["//p:g"]);
+    assert_eq!(executed_and_hits(&again), (1, 0), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/p/o.txt")).unwrap(), "new\n");
+}
+
+#[test]
+fn a_corrupted_cas_entry_is_not_served_and_is_rebuilt() {
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"g\", outs = [\"o.txt\"], cmd = \"echo good > $@\")\n")]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = ws.path().join("ocib-bin/p/o.txt");
+    assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:g"])), (1, 0));
+    let entry = cas_file(cache.path(), b"good\n");
+    assert!(entry.is_file(), "the output is stored at {}", entry.display());
+
+    // A byte flipped in place (the output in ocib-out/bin is the same inode).
+    rewrite_in_place(&entry, b"gooD\n");
+    let again = build(ws.path(), cache.path(), &["//p:g"]);
+    assert_eq!(executed_and_hits(&again), (1, 0), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "good\n");
+    assert_eq!(std::fs::read(&entry).unwrap(), b"good\n", "the entry is stored again");
+
+    // The entry replaced by another file of the same size and mtime.
+    replace_by_new_inode(&entry, b"evil\n");
+    let third = build(ws.path(), cache.path(), &["//p:g"]);
+    assert_eq!(executed_and_hits(&third), (1, 0), "{}", third.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "good\n");
+    assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:g"])), (0, 1));
+}
+
+#[test]
+fn clean_verify_drops_corrupted_entries_and_keeps_good_ones() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo aaaa > $@\")\ngenrule(name = \"b\", outs = [\"b.txt\"], cmd = \"echo bbbb > $@\")\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:a", "//p:b"])), (2, 0));
+    let entries = walkdir::WalkDir::new(cache.path().join("cas")).into_iter().flatten().filter(|e| e.file_type().is_file()).count();
+    let (good, bad) = (cas_file(cache.path(), b"aaaa\n"), cas_file(cache.path(), b"bbbb\n"));
+    replace_by_new_inode(&bad, b"BBBB\n");
+    let verified = ocib(ws.path(), &["clean", "--verify", &format!("--disk_cache={}", cache.path().display())]);
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(verified.stderr.contains(&format!("{entries} entries checked, 1 corrupted entries dropped")), "{}", verified.stderr);
+    assert!(good.is_file() && !bad.exists());
+    assert!(ws.path().join("ocib-bin/p/a.txt").is_file(), "--verify leaves the outputs alone");
+    let rebuilt = build(ws.path(), cache.path(), &["//p:a", "//p:b"]);
+    assert_eq!(executed_and_hits(&rebuilt), (1, 1), "{}", rebuilt.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/p/b.txt")).unwrap(), "bbbb\n");
+}
+
+/// Whether a process exists and is not a zombie (a zombie has exited; only its parent's
+/// wait is missing, which in a container without an init may never come).
+fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn children_die_with_a_sigkilled_build_and_the_next_build_removes_its_scratch_space() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("sleep.pid");
+    // `sleep` is a grandchild of ocib (bash runs it): PDEATHSIG alone would not reach it.
+    let build_file = format!(
+        "genrule(name = \"slow\", outs = [\"slow.txt\"], cmd = \"sleep 37 & echo $$! > {}; wait; touch $@\")\ngenrule(name = \"quick\", outs = [\"q.txt\"], cmd = \"echo q > $@\")\n",
+        marker.display()
+    );
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &build_file)]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//p:slow"])
+        .current_dir(ws.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the action to start", Duration::from_secs(60), || std::fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n')));
+    let sleep_pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    assert!(running(sleep_pid));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    wait_until("the action's sleep to be killed", Duration::from_secs(10), || !running(sleep_pid));
+
+    let scratch = ws.path().join("ocib-out/tmp");
+    let left = std::fs::read_dir(&scratch).unwrap().count();
+    assert!(left > 0, "a killed build leaves its exec root behind");
+    let next = build(ws.path(), cache.path(), &["//p:quick"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "the next build removed the stale exec root");
+}
+
+/// A 1 MiB tmpfs, unmounted when dropped.
+struct SmallTmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallTmpfs {
+    fn mount() -> Option<SmallTmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallTmpfs { dir })
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_cache_disk_names_the_path_and_the_action() {
+    let Some(fs) = SmallTmpfs::mount() else {
+        assert!(!in_ci(), "CI runs as root and must be able to mount a 1 MiB tmpfs");
+        eprintln!("skipping: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"big\", outs = [\"big.bin\"], cmd = \"head -c 2097152 /dev/zero > $@\")\n")]);
+    let cache = fs.dir.path().join("cache");
+    let out = build(ws.path(), &cache, &["//p:big"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = out.stderr.lines().find(|l| l.starts_with("ERROR: //p:big")).unwrap_or_else(|| panic!("no error line:\n{}", out.stderr));
+    assert!(error.contains("Genrule //p:big"), "names the action: {error}");
+    assert!(error.contains(&cache.join("cas").display().to_string()), "names the path: {error}");
+    assert!(error.contains("No space left on device"), "{error}");
+    assert!(!ws.path().join("ocib-bin/p/big.bin").exists());
+    let leftovers: Vec<_> = walkdir::WalkDir::new(&cache).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.path().to_owned()).collect();
+    assert!(leftovers.is_empty(), "no half-written entry is left: {leftovers:?}");
+}
