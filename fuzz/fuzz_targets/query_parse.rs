@@ -1,0 +1,9 @@
+//! Fuzzes the query-language parser (`deps(//x) except kind(rule, //y/...)`, `let`, sets):
+//! any text gives an expression or a syntax error, never a panic, hang or stack overflow.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &str| {
+    let _ = ocib::query::parse::parse(data);
+});
