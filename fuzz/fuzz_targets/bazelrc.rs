@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "stack_overflow.rs"]
+mod stack_overflow;
 use ocib::cli::rc::{RcFiles, RcOptions};
 
 /// One workspace directory for the whole run; each input overwrites its `.bazelrc`.
@@ -21,6 +24,7 @@ fn workspace() -> &'static PathBuf {
 }
 
 fuzz_target!(|data: &[u8]| {
+    stack_overflow::report_stack_overflows();
     let ws = workspace();
     std::fs::write(ws.join(".bazelrc"), data).expect("write .bazelrc");
     let opts = RcOptions { workspace_rc: true, ..RcOptions::default() };

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "stack_overflow.rs"]
+mod stack_overflow;
 use ocib::label::PackageId;
 use ocib::load::Loader;
 use ocib::workspace::Workspace;
@@ -30,6 +33,7 @@ fn workspace() -> &'static PathBuf {
 }
 
 fuzz_target!(|data: &[u8]| {
+    stack_overflow::report_stack_overflows();
     let ws_dir = workspace();
     let (build, defs) = match data.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
         Some(i) => (&data[..i], &data[i + SEPARATOR.len()..]),

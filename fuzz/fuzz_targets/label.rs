@@ -3,9 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "stack_overflow.rs"]
+mod stack_overflow;
 use ocib::label::{Label, PackageId};
 
 fuzz_target!(|data: &str| {
+    stack_overflow::report_stack_overflows();
     let identity = |r: &str| Some(r.to_owned());
     for base in [PackageId::main(""), PackageId::main("a/b"), PackageId::new("r", "p")] {
         let Ok(label) = Label::parse(data, &base, &identity) else { continue };

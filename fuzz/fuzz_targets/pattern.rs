@@ -4,10 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "stack_overflow.rs"]
+mod stack_overflow;
 use ocib::label::{Label, PackageId};
 use ocib::pattern::{SignedPattern, TargetPattern};
 
 fuzz_target!(|data: &str| {
+    stack_overflow::report_stack_overflows();
     let identity = |r: &str| Some(r.to_owned());
     for cwd in [PackageId::main(""), PackageId::main("a/b"), PackageId::new("r", "p")] {
         if let Ok(p) = SignedPattern::parse(data, &cwd, &identity) {

@@ -4,6 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "stack_overflow.rs"]
+mod stack_overflow;
+
 fuzz_target!(|data: &str| {
+    stack_overflow::report_stack_overflows();
     let _ = ocib::query::parse::parse(data);
 });
