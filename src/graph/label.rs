@@ -144,6 +144,11 @@ impl fmt::Display for Label {
 }
 
 pub fn validate_repo_name(input: &str, name: &str) -> Result<(), LabelError> {
+    // Bazel's RepositoryName.validate: `.` and `..` are not repository names (`@..` would
+    // otherwise name a target `..`, which no label can spell).
+    if name == "." || name == ".." {
+        return Err(err(input, format!("invalid repository name '@{name}': repo names are not allowed to be '@{name}'")));
+    }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.~+".contains(*c))) {
         return Err(err(input, format!("invalid repository name '@{name}': character '{c}' is not allowed")));
     }
@@ -237,5 +242,16 @@ mod tests {
         for bad in ["", "//a//b:c", "//a/:b", "//a:", "@bad repo//a", "//a:b:c", "//a/../b:c", "//:", "/a:b"] {
             assert!(parse_in(bad, "").is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn dot_repository_names_are_rejected() {
+        // Found by fuzz/fuzz_targets/label.rs: `@..` parsed as `@..//:..`, a label whose own
+        // text does not parse.
+        for s in ["@..", "@.", "@@..", "@..//:x", "@.//a:b"] {
+            let e = parse_in(s, "").expect_err(s);
+            assert!(e.to_string().contains("repo names are not allowed"), "{s}: {e}");
+        }
+        assert_eq!(parse_in("@.a//:x", "").unwrap().repo, ".a");
     }
 }

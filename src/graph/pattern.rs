@@ -67,6 +67,10 @@ impl TargetPattern {
             label::validate_repo_name(s, name)?;
             let repo = map_repo(name).unwrap_or_else(|| name.to_owned());
             if end == after.len() {
+                // `@repo` is `@repo//:repo`; a bare `@` names nothing (as in Label::parse).
+                if name.is_empty() {
+                    return Err(bad("empty repository name"));
+                }
                 return Ok(TargetPattern::Target(Label { repo, package: String::new(), name: name.to_owned() }));
             }
             (repo, after[end + 2..].to_owned(), true)
@@ -200,5 +204,10 @@ mod tests {
         assert!(parse("//a/...:foo").is_err());
         assert!(parse("").is_err());
         assert!(parse("//a//b").is_err());
+        // Found by fuzz/fuzz_targets/pattern.rs: `@` was the target `//:`, an empty name.
+        for s in ["@", "@@"] {
+            assert_eq!(parse(s).unwrap_err().reason, "empty repository name", "{s}");
+        }
+        assert_eq!(parse("@ext").unwrap(), TargetPattern::Target(Label::parse_absolute("@ext//:ext").unwrap()));
     }
 }

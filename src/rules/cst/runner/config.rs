@@ -235,9 +235,37 @@ fn decode<T: de::DeserializeOwned>(text: &str, format: Format) -> Result<T, Stri
             if text.trim().is_empty() {
                 return serde_yaml_ng::from_str("{}").map_err(|e| e.to_string());
             }
+            check_flow_depth(text)?;
             serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Deepest `[`/`{` nesting a YAML config may have. libyaml's scanner (under serde_yaml_ng)
+/// takes time quadratic in the flow nesting depth (20,000 levels: 8 s), and serde_yaml_ng
+/// refuses more than 128 levels anyway, so deeper text is refused before it is parsed.
+/// go-yaml refuses depths over 10,000 the same way ("exceeded max depth").
+const MAX_FLOW_DEPTH: usize = 1000;
+
+/// Counts brackets without regard to quoting: brackets inside strings only make the count
+/// larger, and no real config has hundreds of unclosed ones there.
+fn check_flow_depth(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (line, l) in text.lines().enumerate() {
+        for c in l.chars() {
+            match c {
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Err(format!("line {}: exceeded max depth of {MAX_FLOW_DEPTH}", line + 1));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,5 +798,17 @@ mod tests {
         let f = &t.file_existence_tests[0];
         assert!(!f.should_exist);
         assert_eq!((f.uid, f.gid), (0, 0));
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_before_parsing() {
+        // Found by fuzz/fuzz_targets/cst_config.rs: 100,000 nested `[` took minutes in the
+        // YAML scanner (quadratic in depth) before failing on serde's recursion limit.
+        let deep = format!("schemaVersion: 2.0.0\ncommandTests: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = yaml(&deep).unwrap_err().to_string();
+        assert!(e.contains("line 2: exceeded max depth of 1000"), "{e}");
+        // Brackets that close again do not add up.
+        let many = format!("schemaVersion: 2.0.0\ncommandTests: []\n{}", "# [x] {y}\n".repeat(2000));
+        assert!(yaml(&many).is_ok());
     }
 }
