@@ -12,9 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "stack_overflow.rs"]
 mod stack_overflow;
-use ocib::label::PackageId;
+use ocib::graph::label::PackageId;
 use ocib::load::Loader;
-use ocib::workspace::Workspace;
 
 const SEPARATOR: &[u8] = b"\n#---defs.bzl---\n";
 
@@ -41,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     };
     std::fs::write(ws_dir.join("BUILD.bazel"), build).expect("write BUILD.bazel");
     std::fs::write(ws_dir.join("defs.bzl"), defs).expect("write defs.bzl");
-    let Ok(ws) = Workspace::open(ws_dir) else { return };
-    let loader = Loader::new(Arc::new(ws));
+    let kinds = &ocib::rules::registry().kinds;
+    let Ok(ws) = ocib::load::external::open_workspace(ws_dir, kinds) else { return };
+    let loader = Loader::new(Arc::new(ws), kinds);
     let _ = loader.package(&PackageId::main(""));
 });

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "stack_overflow.rs"]
 mod stack_overflow;
-use ocib::cst::config::parse_config_str;
+use ocib::rules::cst::runner::config::parse_config_str;
 
 fuzz_target!(|data: &str| {
     stack_overflow::report_stack_overflows();

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "stack_overflow.rs"]
 mod stack_overflow;
-use ocib::label::{Label, PackageId};
+use ocib::graph::label::{Label, PackageId};
 
 fuzz_target!(|data: &str| {
     stack_overflow::report_stack_overflows();

@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "stack_overflow.rs"]
 mod stack_overflow;
-use ocib::label::{Label, PackageId};
-use ocib::pattern::{SignedPattern, TargetPattern};
+use ocib::graph::label::{Label, PackageId};
+use ocib::graph::pattern::{SignedPattern, TargetPattern};
 
 fuzz_target!(|data: &str| {
     stack_overflow::report_stack_overflows();

@@ -145,7 +145,7 @@ impl RcFiles {
 
     /// Expands every `--config=NAME` (or `--config NAME`) in `args`, in place and recursively.
     pub fn expand_configs(&self, command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
-        self.expand(command, args, &mut Vec::new(), &mut None)
+        self.expand(command, args, &mut Vec::new(), &mut MAX_CONFIG_EXPANSIONS.clone(), &mut None)
     }
 
     /// [`RcFiles::expand_configs`], also returning the `--announce_rc` lines for each config
@@ -153,11 +153,21 @@ impl RcFiles {
     /// FILE: ...`).
     pub fn expand_configs_announced(&self, command: &str, args: Vec<(String, String)>) -> Result<(Vec<(String, String)>, Vec<String>)> {
         let mut notes = Some(Vec::new());
-        let out = self.expand(command, args, &mut Vec::new(), &mut notes)?;
+        let out = self.expand(command, args, &mut Vec::new(), &mut MAX_CONFIG_EXPANSIONS.clone(), &mut notes)?;
         Ok((out, notes.unwrap_or_default()))
     }
 
-    fn expand(&self, command: &str, args: Vec<(String, String)>, active: &mut Vec<String>, notes: &mut Option<Vec<String>>) -> Result<Vec<(String, String)>> {
+    /// `budget` counts the `--config` expansions still allowed: configs that each expand the
+    /// next one twice (`build:c1 --config=c2 --config=c2`, ...) are not recursive, yet grow
+    /// exponentially; real rc files use a handful (found by the bazelrc fuzz target).
+    fn expand(
+        &self,
+        command: &str,
+        args: Vec<(String, String)>,
+        active: &mut Vec<String>,
+        budget: &mut usize,
+        notes: &mut Option<Vec<String>>,
+    ) -> Result<Vec<(String, String)>> {
         let chain = command_chain(command);
         let mut out = Vec::new();
         let mut it = args.into_iter().peekable();
@@ -181,6 +191,13 @@ impl RcFiles {
             if active.contains(&name) {
                 bail!("config value '{name}' is expanded recursively: {} -> {name}", active.join(" -> "));
             }
+            if *budget == 0 {
+                bail!(
+                    "config value '{name}' takes more than {MAX_CONFIG_EXPANSIONS} --config expansions ({} -> {name}): do configs expand each other repeatedly?",
+                    active.join(" -> ")
+                );
+            }
+            *budget -= 1;
             let mut found = false;
             let mut expansion = Vec::new();
             for cmd in &chain {
@@ -198,12 +215,15 @@ impl RcFiles {
                 bail!("Config value '{name}' is not defined in any .rc file");
             }
             active.push(name);
-            out.extend(self.expand(command, expansion, active, notes)?);
+            out.extend(self.expand(command, expansion, active, budget, notes)?);
             active.pop();
         }
         Ok(out)
     }
 }
+
+/// How many `--config` expansions one command line may take in all.
+const MAX_CONFIG_EXPANSIONS: usize = 10_000;
 
 /// `common` then the commands `command` inherits options from, least specific first.
 /// (`query` does not inherit `build`.)
@@ -327,6 +347,19 @@ mod tests {
     fn recursive_config_is_an_error() {
         let rc = rc("build:a --config=b\nbuild:b --config=a\n");
         assert!(rc.expand_configs("build", vec![("--config=a".into(), "cli".into())]).is_err());
+    }
+
+    #[test]
+    fn configs_doubling_each_other_are_an_error_not_a_hang() {
+        // c0 -> c1 c1 -> c2 c2 c2 c2 -> ... : 2^40 expansions without a budget.
+        let text: String = (0..40).map(|i| format!("build:c{i} --config=c{next} --config=c{next}\n", next = i + 1)).collect();
+        let doubling = rc(&(text + "build:c40 --stamp\n"));
+        let err = doubling.expand_configs("build", vec![("--config=c0".into(), "cli".into())]).unwrap_err();
+        assert!(err.to_string().contains("more than 10000 --config expansions"), "{err}");
+        // A modest diamond still expands in full.
+        let diamond = rc("build:a --config=b --config=b\nbuild:b --stamp\n");
+        let out = diamond.expand_configs("build", vec![("--config=a".into(), "cli".into())]).unwrap();
+        assert_eq!(args(&out), ["--stamp", "--stamp"]);
     }
 
     #[test]
