@@ -907,9 +907,9 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/common).
+/// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/it/common).
 #[cfg(test)]
-#[path = "../../tests/common/fault_proxy.rs"]
+#[path = "../../tests/it/common/fault_proxy.rs"]
 mod fault_proxy;
 
 #[cfg(test)]
@@ -1239,7 +1239,7 @@ mod tests {
         assert!(err.contains("401") && !err.contains("wrong-pw") && !err.contains("ocib-user"), "{err}");
     }
 
-    // ---- the shared fault-injecting proxy (tests/common/fault_proxy.rs) ----
+    // ---- the shared fault-injecting proxy (tests/it/common/fault_proxy.rs) ----
 
     #[test]
     fn retries_server_errors_and_dropped_connections() {

@@ -1,9 +1,7 @@
 //! Malformed BUILD, .bzl, WORKSPACE and MODULE.bazel files: ocib must fail with a message that
 //! names the file, line and column (or the label and attribute) — never panic, never succeed.
 
-mod common;
-
-use common::{ocib, workspace};
+use crate::common::{ocib, workspace};
 use regex::Regex;
 
 /// (case name, files, text the error must contain, location the error must contain)
