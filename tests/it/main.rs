@@ -10,6 +10,7 @@ mod build_example;
 mod build_go;
 mod build_rules;
 mod cache_robustness;
+mod cst_oracle;
 mod images;
 mod malformed_input;
 mod pkg_tar;
