@@ -627,13 +627,13 @@ impl Client {
         let mut answered_challenge = false;
         loop {
             let mut req = build()?.build().map_err(|e| Failure::Fatal(reqwest_error(e).context(format!("{}: invalid request", context(target)))))?;
-            if req.url().origin() == origin {
-                if let Some(h) = self.cached_auth(target) {
-                    let mut value = header::HeaderValue::from_str(&h.0)
-                        .map_err(|_| anyhow!("{}: the registry's token is not a valid header value", context(target)))?;
-                    value.set_sensitive(true);
-                    req.headers_mut().insert(header::AUTHORIZATION, value);
-                }
+            if req.url().origin() == origin
+                && let Some(h) = self.cached_auth(target)
+            {
+                let mut value = header::HeaderValue::from_str(&h.0)
+                    .map_err(|_| anyhow!("{}: the registry's token is not a valid header value", context(target)))?;
+                value.set_sensitive(true);
+                req.headers_mut().insert(header::AUTHORIZATION, value);
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let resp = self.http.execute(req).map_err(|e| transient(target, "request", reqwest_error(e)))?;

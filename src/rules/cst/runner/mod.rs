@@ -1,6 +1,6 @@
 //! A native container-structure-test (CST) runner: config parsing ([`config`]), the docker and
 //! OCI-layout drivers, the tests' semantics (this file, after CST's `pkg/types/v2/*.go`) and CST's
-//! text/json/junit output ([`report`]).
+//! text/json/junit output (`report.rs`).
 
 mod backend;
 pub mod config;
