@@ -22,7 +22,7 @@ fn cases() -> Vec<Case> {
         (
             "wrong attribute type",
             vec![("p/BUILD", "load(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n\npkg_tar(name = \"t\", srcs = \"notalist\")\n")],
-            "attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
+            "//p:t: attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
             "p/BUILD:3:8",
         ),
         ("bad label in an attribute", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [\"//x//y:z\"])\n")], "invalid label '//x//y:z'", "p/BUILD:1:10"),
