@@ -216,10 +216,10 @@ impl<'a> Analysis<'a> {
     /// Adds an action, checking that no other target declared its outputs.
     pub fn register(&mut self, owner: &Label, action: Action) -> Result<(), AnalysisError> {
         for out in &action.outputs {
-            if let Some(other) = self.declared.insert(out.exec_path.clone(), owner.clone()) {
-                if &other != owner || action.outputs.iter().filter(|o| o.exec_path == out.exec_path).count() > 1 {
-                    return Err(AnalysisError::new(format!("output '{}' is declared by both {other} and {owner}", out.exec_path)));
-                }
+            if let Some(other) = self.declared.insert(out.exec_path.clone(), owner.clone())
+                && (&other != owner || action.outputs.iter().filter(|o| o.exec_path == out.exec_path).count() > 1)
+            {
+                return Err(AnalysisError::new(format!("output '{}' is declared by both {other} and {owner}", out.exec_path)));
             }
         }
         self.actions.push(action);

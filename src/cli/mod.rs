@@ -182,11 +182,11 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
                 out.push((arg, source));
                 continue;
             }
-            if let Some(positive) = name.strip_prefix("no") {
-                if longs.iter().any(|l| l == positive) && !arg.contains('=') {
-                    out.push((format!("--{positive}=false"), source));
-                    continue;
-                }
+            if let Some(positive) = name.strip_prefix("no")
+                && longs.iter().any(|l| l == positive) && !arg.contains('=')
+            {
+                out.push((format!("--{positive}=false"), source));
+                continue;
             }
             if source == "command line" {
                 return Err(format!("Unrecognized option: {arg}"));
@@ -194,11 +194,11 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             ignored.push(arg);
             continue;
         }
-        if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next()) {
-            if !shorts.contains(&short) && source == "command line" && !arg.starts_with("--") && arg != "-" {
-                // A lone `-x` is a negative pattern in Bazel only after `--`; treat unknown short flags as errors.
-                return Err(format!("Unrecognized option: {arg}"));
-            }
+        if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next())
+            && !shorts.contains(&short) && source == "command line" && !arg.starts_with("--") && arg != "-"
+        {
+            // A lone `-x` is a negative pattern in Bazel only after `--`; treat unknown short flags as errors.
+            return Err(format!("Unrecognized option: {arg}"));
         }
         out.push((arg, source));
     }

@@ -32,6 +32,9 @@ pub struct RcOptions {
     pub extra: Vec<PathBuf>,
 }
 
+/// Arguments, each with where it came from ("command line" or an rc file and line).
+type SourcedArgs = Vec<(String, String)>;
+
 impl RcFiles {
     pub fn read(workspace: Option<&Path>, opts: &RcOptions) -> Result<RcFiles> {
         let mut rc = RcFiles::default();
@@ -39,15 +42,15 @@ impl RcFiles {
         if opts.system_rc {
             files.push(PathBuf::from("/etc/bazel.bazelrc"));
         }
-        if opts.workspace_rc {
-            if let Some(ws) = workspace {
-                files.push(ws.join(".bazelrc"));
-            }
+        if opts.workspace_rc
+            && let Some(ws) = workspace
+        {
+            files.push(ws.join(".bazelrc"));
         }
-        if opts.home_rc {
-            if let Some(home) = std::env::var_os("HOME") {
-                files.push(PathBuf::from(home).join(".bazelrc"));
-            }
+        if opts.home_rc
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            files.push(PathBuf::from(home).join(".bazelrc"));
         }
         for f in &opts.extra {
             if f == Path::new("/dev/null") {
@@ -151,7 +154,7 @@ impl RcFiles {
     /// [`RcFiles::expand_configs`], also returning the `--announce_rc` lines for each config
     /// definition used (Bazel's `INFO: Found applicable config definition build:ci in file
     /// FILE: ...`).
-    pub fn expand_configs_announced(&self, command: &str, args: Vec<(String, String)>) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    pub fn expand_configs_announced(&self, command: &str, args: Vec<(String, String)>) -> Result<(SourcedArgs, Vec<String>)> {
         let mut notes = Some(Vec::new());
         let out = self.expand(command, args, &mut Vec::new(), &mut MAX_CONFIG_EXPANSIONS.clone(), &mut notes)?;
         Ok((out, notes.unwrap_or_default()))

@@ -122,12 +122,12 @@ impl StatCache {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
         }
         let (mtime_ns, ctime_ns) = times_ns(&meta);
-        if let Ok(map) = self.entries.lock() {
-            if let Some(e) = map.get(path) {
-                let same_kind = e.digest.starts_with("blake3:") == (kind == DigestKind::Key);
-                if same_kind && e.matches(&meta) {
-                    return Ok(e.digest.clone());
-                }
+        if let Ok(map) = self.entries.lock()
+            && let Some(e) = map.get(path)
+        {
+            let same_kind = e.digest.starts_with("blake3:") == (kind == DigestKind::Key);
+            if same_kind && e.matches(&meta) {
+                return Ok(e.digest.clone());
             }
         }
         let (digest, size) = match kind {
@@ -181,10 +181,10 @@ impl<W: std::io::Write> HashingWriter<W> {
     /// The inner writer and the hex digest of everything written.
     pub fn finish(mut self) -> (W, String) {
         let last = std::mem::take(&mut self.chunk);
-        if let Some(tx) = self.tx.take() {
-            if !last.is_empty() {
-                let _ = tx.send(last);
-            }
+        if let Some(tx) = self.tx.take()
+            && !last.is_empty()
+        {
+            let _ = tx.send(last);
         }
         let digest = self.hasher.take().and_then(|h| h.join().ok()).unwrap_or_default();
         (self.inner, digest)

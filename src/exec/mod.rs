@@ -116,6 +116,9 @@ pub fn default_cache_dir() -> PathBuf {
     home.join(".cache").join("ocib")
 }
 
+/// A workspace-status map (stable or volatile keys) as stamping actions receive it.
+type StatusMap = BTreeMap<String, String>;
+
 /// Everything an execution needs besides the actions.
 pub struct Executor<'a> {
     pub base: &'a OutputBase,
@@ -153,7 +156,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn status_maps(&self) -> (Option<BTreeMap<String, String>>, Option<BTreeMap<String, String>>) {
+    fn status_maps(&self) -> (Option<StatusMap>, Option<StatusMap>) {
         match &self.status {
             Some(s) => (Some(s.stable.clone()), Some(s.volatile.clone())),
             None => (Some(BTreeMap::new()), Some(BTreeMap::new())),

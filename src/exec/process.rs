@@ -137,11 +137,11 @@ unsafe fn guard_main(read_end: i32) -> ! {
                 if v > 0 && count < groups.len() {
                     groups[count] = v;
                     count += 1;
-                } else if v < 0 {
-                    if let Some(i) = groups[..count].iter().position(|&g| g == -v) {
-                        count -= 1;
-                        groups[i] = groups[count];
-                    }
+                } else if v < 0
+                    && let Some(i) = groups[..count].iter().position(|&g| g == -v)
+                {
+                    count -= 1;
+                    groups[i] = groups[count];
                 }
             }
             buf.copy_within(whole..filled, 0);

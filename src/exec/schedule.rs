@@ -280,7 +280,10 @@ fn how(action: &Action) -> String {
     }
 }
 
-fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<Outcome> {
+/// The action key: a digest over everything the action's outputs depend on (see
+/// [`KeyMaterial`]): content digests of its inputs, never their mtimes; `derived` holds the
+/// digests of outputs of actions that already ran.
+fn action_key(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<String> {
     // Source digests come from the stat cache; new or changed files are hashed, in parallel
     // (a layer of a thousand files is hashed on every core).
     let digest_of = |input: &Artifact| -> Result<String> {
@@ -315,7 +318,11 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
         outputs,
         stable_status,
     };
-    let key = sha256_hex(&serde_json::to_vec(&material)?);
+    Ok(sha256_hex(&serde_json::to_vec(&material)?))
+}
+
+fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<Outcome> {
+    let key = action_key(ex, action, derived)?;
 
     if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
         let complete = action
@@ -504,4 +511,52 @@ fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTr
         records.push(ex.cache.insert(&path, &out.exec_path, executable, known).with_context(|| format!("storing {}", out.exec_path))?);
     }
     Ok((records, ctx.log, ctx.uncacheable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::OutputBase;
+    use std::fs::File;
+
+    /// A Spawn action reading one source file and one output of another action.
+    fn action(argv: &[&str], source: &std::path::Path, tool: &str) -> Action {
+        let owner = Label::parse_absolute("//p:t").unwrap();
+        let kind = ActionKind::Spawn { argv: argv.iter().map(|s| s.to_string()).collect(), env: BTreeMap::new() };
+        let mut a = Action::new("Test", &owner, kind)
+            .inputs([Artifact::source("p/in.txt", source.to_path_buf()), Artifact::derived("p/gen.txt")])
+            .output(Artifact::derived("p/out.txt"));
+        a.tool_id = tool.to_owned();
+        a
+    }
+
+    #[test]
+    fn action_key_covers_input_digests_arguments_and_tool_but_not_mtimes() {
+        let ws = tempfile::tempdir().unwrap();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let source = ws.path().join("p/in.txt");
+        std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+        std::fs::write(&source, "one").unwrap();
+        let base = OutputBase::open(ws.path()).unwrap();
+        let opts = ExecOptions { jobs: 1, keep_going: false, show_progress: false };
+        let ex = Executor::new(&base, cache_dir.path(), None, opts).unwrap();
+        let derived = BTreeMap::from([("ocib-out/bin/p/gen.txt".to_owned(), "d1".to_owned())]);
+        let key = |a: &Action, derived: &BTreeMap<String, String>| action_key(&ex, a, derived).unwrap();
+
+        let a = action(&["cat", "p/in.txt"], &source, "tool-v1");
+        let k = key(&a, &derived);
+        assert_eq!(key(&a, &derived), k, "same action, same inputs: same key (the cache is reused)");
+
+        // Only the mtime moves (a `touch`, a checkout): the content digest, hence the key, stays.
+        let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options().write(true).open(&source).unwrap().set_modified(past).unwrap();
+        assert_eq!(key(&a, &derived), k, "an mtime change alone must not rebuild");
+
+        assert_ne!(key(&action(&["cat", "-n", "p/in.txt"], &source, "tool-v1"), &derived), k, "an argument changed");
+        assert_ne!(key(&action(&["cat", "p/in.txt"], &source, "tool-v2"), &derived), k, "the tool identity changed");
+        let other = BTreeMap::from([("ocib-out/bin/p/gen.txt".to_owned(), "d2".to_owned())]);
+        assert_ne!(key(&a, &other), k, "a generated input's digest changed");
+        std::fs::write(&source, "two").unwrap();
+        assert_ne!(key(&a, &derived), k, "a source input's content changed");
+    }
 }

@@ -638,3 +638,72 @@ impl Package {
         names.into_iter().filter_map(|n| self.target(n)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Raw {
+        Raw::List(items.iter().map(|s| Raw::String(s.to_string())).collect())
+    }
+
+    /// Coerces as in package `//app`, where the apparent repository `@base` is `@base~1`.
+    fn coerce(ty: AttrType, raw: &Raw) -> Result<AttrValue, String> {
+        let package = PackageId::main("app");
+        let map_repo = |r: &str| (r == "base").then(|| "base~1".to_owned());
+        AttrValue::coerce(ty, raw, &LabelContext { package: &package, map_repo: &map_repo })
+    }
+
+    #[test]
+    fn label_list_strings_resolve_relative_to_the_package_and_through_the_repo_mapping() {
+        let value = coerce(AttrType::LabelList, &strings(&[":lib", "data.txt", "//other:x", "//tools", "@base//img:layer", "@base"])).unwrap();
+        let AttrValue::LabelList(labels) = value else { panic!("not a label list: {value:?}") };
+        let shown: Vec<String> = labels.iter().map(Label::to_string).collect();
+        assert_eq!(shown, ["//app:lib", "//app:data.txt", "//other:x", "//tools:tools", "@base~1//img:layer", "@base~1//:base"]);
+    }
+
+    #[test]
+    fn label_list_rejects_duplicates_after_resolution() {
+        // `:lib` and `//app:lib` are the same label once resolved (Bazel: "Label '//app:lib' is duplicated").
+        let err = coerce(AttrType::LabelList, &strings(&[":lib", "//app:lib"])).unwrap_err();
+        assert!(err.contains("label '//app:lib' is duplicated"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_expected_and_show_the_value() {
+        let err = coerce(AttrType::LabelList, &Raw::String("notalist".into())).unwrap_err();
+        assert_eq!(err, "expected a value of type 'list(label)', got string \"notalist\"");
+        let err = coerce(AttrType::StringList, &Raw::List(vec![Raw::String("a".into()), Raw::Int(3)])).unwrap_err();
+        assert_eq!(err, "expected a value of type 'list(string)', got list [\"a\", 3]");
+        let err = coerce(AttrType::Int, &Raw::String("3".into())).unwrap_err();
+        assert_eq!(err, "expected a value of type 'int', got string \"3\"");
+        let err = coerce(AttrType::LabelList, &strings(&["//x//y:z"])).unwrap_err();
+        assert!(err.contains("//x//y:z"), "a bad label is named: {err}");
+    }
+
+    #[test]
+    fn outputs_are_file_names_in_the_package_and_bools_take_zero_and_one() {
+        assert_eq!(coerce(AttrType::Output, &Raw::String("out/a.txt".into())).unwrap(), AttrValue::Label(Label::parse_absolute("//app:out/a.txt").unwrap()));
+        let err = coerce(AttrType::Output, &Raw::String("//app:a.txt".into())).unwrap_err();
+        assert!(err.contains("must be a file name relative to the package"), "{err}");
+        // Bazel accepts 0 and 1 for boolean attributes (e.g. `stamp = 1`), nothing else.
+        assert_eq!(coerce(AttrType::Bool, &Raw::Int(1)).unwrap(), AttrValue::Bool(true));
+        assert!(coerce(AttrType::Bool, &Raw::Int(2)).is_err());
+    }
+
+    #[test]
+    fn select_branches_are_typed_and_their_conditions_resolved() {
+        let raw = Raw::Select(vec![
+            SelectPart::Plain(strings(&[":a"])),
+            SelectPart::Select {
+                branches: vec![(":arm".into(), strings(&["b"])), ("//conditions:default".into(), strings(&[]))],
+                no_match_error: String::new(),
+            },
+        ]);
+        let AttrValue::Select(parts) = coerce(AttrType::LabelList, &raw).unwrap() else { panic!("not a select") };
+        let SelectPart::Select { branches, .. } = &parts[1] else { panic!("second part is not a select") };
+        assert_eq!(branches[0].0, "//app:arm");
+        assert_eq!(branches[0].1, AttrValue::LabelList(vec![Label::parse_absolute("//app:b").unwrap()]));
+        assert_eq!(branches[1].0, "//conditions:default");
+    }
+}

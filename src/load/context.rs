@@ -112,6 +112,9 @@ impl<'a> BuildContext<'a> {
     }
 }
 
+/// A module-extension tag call, e.g. `oci.pull(...)`: (extension id, tag, attributes).
+pub type TagCall = (String, String, BTreeMap<String, Raw>);
+
 /// Evaluation state of WORKSPACE(.bazel) or MODULE.bazel: the repositories declared.
 #[derive(ProvidesStaticType, Default)]
 pub struct RepoFileContext {
@@ -122,7 +125,7 @@ pub struct RepoFileContext {
     /// `bazel_dep` names (module name, repo name).
     pub deps: RefCell<Vec<(String, String)>>,
     /// Extension tag calls, e.g. `oci.pull(...)`: (extension id, tag, attributes).
-    pub tags: RefCell<Vec<(String, String, BTreeMap<String, Raw>)>>,
+    pub tags: RefCell<Vec<TagCall>>,
     /// Repositories named by `use_repo`: (apparent, name inside the extension).
     pub used_repos: RefCell<Vec<(String, String)>>,
 }

@@ -213,10 +213,10 @@ pub fn oci_pull_repos(attrs: &BTreeMap<String, Raw>) -> Result<(Vec<Repo>, Vec<S
         for platform in &platforms {
             let repo_name = format!("{name}_{}", platform.replace('/', "_"));
             repos.push(pulled_repo(&repo_name, Some(platform.clone()), &name, attrs, &tags));
-            if let Some((_, cpu)) = PLATFORM_CPUS.iter().find(|(p, _)| p == platform) {
-                if !branches.iter().any(|(c, _): &(&str, String)| c == cpu) {
-                    branches.push((*cpu, format!("@{repo_name}")));
-                }
+            if let Some((_, cpu)) = PLATFORM_CPUS.iter().find(|(p, _)| p == platform)
+                && !branches.iter().any(|(c, _): &(&str, String)| c == cpu)
+            {
+                branches.push((*cpu, format!("@{repo_name}")));
             }
         }
         if branches.is_empty() {

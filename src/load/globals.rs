@@ -123,7 +123,7 @@ fn common_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = "")] no_match_error: &str,
     ) -> anyhow::Result<SelectValue> {
         let dict = DictRef::from_value(x).ok_or_else(|| anyhow!("select() expects a dict, got '{}'", x.get_type()))?;
-        if dict.len() == 0 {
+        if dict.is_empty() {
             bail!("select({{}}) with no conditions is not allowed");
         }
         let mut branches = Vec::new();
@@ -156,19 +156,19 @@ fn common_functions(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<DepsetValue> {
         let _ = order;
         let mut items = Vec::new();
-        if let Some(transitive) = transitive.into_option() {
-            if let Raw::List(sets) = to_raw(transitive)? {
-                for set in sets {
-                    if let Raw::List(inner) = set {
-                        items.extend(inner);
-                    }
+        if let Some(transitive) = transitive.into_option()
+            && let Raw::List(sets) = to_raw(transitive)?
+        {
+            for set in sets {
+                if let Raw::List(inner) = set {
+                    items.extend(inner);
                 }
             }
         }
-        if let Some(direct) = direct.into_option() {
-            if let Raw::List(d) = to_raw(direct)? {
-                items.extend(d);
-            }
+        if let Some(direct) = direct.into_option()
+            && let Raw::List(d) = to_raw(direct)?
+        {
+            items.extend(d);
         }
         let mut seen = Vec::new();
         items.retain(|i| {
@@ -185,7 +185,10 @@ fn common_functions(builder: &mut GlobalsBuilder) {
 
 /// The package (and repository mapping) a call is made from: the .bzl file of the innermost
 /// Starlark frame if it is one, else the BUILD file being evaluated.
-fn caller_package<'a>(eval: &'a Evaluator) -> (PackageId, Box<dyn Fn(&str) -> Option<String> + 'a>) {
+/// Maps an apparent repository name to the canonical one, as seen from a package.
+type RepoMapping<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+fn caller_package<'a>(eval: &'a Evaluator) -> (PackageId, RepoMapping<'a>) {
     let bzl = eval
         .call_stack_top_location()
         .and_then(|loc| super::bzl_package_of_file(loc.filename()));
@@ -415,12 +418,12 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
                 b = if desc.mandatory { b.mandatory(name, desc.ty) } else { b.default(name, desc.ty, default) };
             }
         }
-        if let Some(outputs) = outputs.into_option() {
-            if let Raw::Dict(entries) = to_raw(outputs)? {
-                for (_, template) in entries {
-                    if let Raw::String(t) = template {
-                        b = b.implicit_output(&t);
-                    }
+        if let Some(outputs) = outputs.into_option()
+            && let Raw::Dict(entries) = to_raw(outputs)?
+        {
+            for (_, template) in entries {
+                if let Raw::String(t) = template {
+                    b = b.implicit_output(&t);
                 }
             }
         }

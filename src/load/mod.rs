@@ -66,6 +66,9 @@ impl LoadError {
 
 type Cell<T> = Arc<OnceLock<Result<T, LoadError>>>;
 
+/// .bzl display name → its package and workspace (see [`bzl_packages`]).
+type BzlPackages = RwLock<HashMap<String, (PackageId, Arc<Workspace>)>>;
+
 /// A frozen .bzl module and every .bzl file it loads (itself included).
 #[derive(Clone)]
 struct LoadedBzl {
@@ -75,8 +78,8 @@ struct LoadedBzl {
 
 /// Files whose display name → package, so `Label()` in a .bzl resolves against its own
 /// package. Shared by all loaders in the process (display names are unique per workspace).
-fn bzl_packages() -> &'static RwLock<HashMap<String, (PackageId, Arc<Workspace>)>> {
-    static MAP: OnceLock<RwLock<HashMap<String, (PackageId, Arc<Workspace>)>>> = OnceLock::new();
+fn bzl_packages() -> &'static BzlPackages {
+    static MAP: OnceLock<BzlPackages> = OnceLock::new();
     MAP.get_or_init(Default::default)
 }
 
@@ -354,10 +357,10 @@ impl Loader {
     /// How messages name a file on disk: relative to the workspace root for the main
     /// repository, absolute otherwise.
     fn display_path(&self, repo: &str, path: &std::path::Path) -> String {
-        if repo.is_empty() {
-            if let Ok(rel) = path.strip_prefix(&self.ws.root) {
-                return rel.to_string_lossy().replace('\\', "/");
-            }
+        if repo.is_empty()
+            && let Ok(rel) = path.strip_prefix(&self.ws.root)
+        {
+            return rel.to_string_lossy().replace('\\', "/");
         }
         path.display().to_string()
     }

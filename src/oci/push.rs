@@ -74,10 +74,10 @@ pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String
             return Ok(Sent::Present);
         }
         // A blob of a pulled base on this registry is mounted from where it came from.
-        if let Some(from) = origins.get(d).and_then(|o| Reference::parse(o).ok()) {
-            if from.registry == registry && from.repository != repo && client.mount_blob(registry, repo, d, &from.repository)? {
-                return Ok(Sent::Mounted);
-            }
+        if let Some(from) = origins.get(d).and_then(|o| Reference::parse(o).ok())
+            && from.registry == registry && from.repository != repo && client.mount_blob(registry, repo, d, &from.repository)?
+        {
+            return Ok(Sent::Mounted);
         }
         client.upload_blob(registry, repo, d, &blob(d)?)?;
         Ok(Sent::Uploaded)

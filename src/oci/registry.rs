@@ -627,13 +627,13 @@ impl Client {
         let mut answered_challenge = false;
         loop {
             let mut req = build()?.build().map_err(|e| Failure::Fatal(reqwest_error(e).context(format!("{}: invalid request", context(target)))))?;
-            if req.url().origin() == origin {
-                if let Some(h) = self.cached_auth(target) {
-                    let mut value = header::HeaderValue::from_str(&h.0)
-                        .map_err(|_| anyhow!("{}: the registry's token is not a valid header value", context(target)))?;
-                    value.set_sensitive(true);
-                    req.headers_mut().insert(header::AUTHORIZATION, value);
-                }
+            if req.url().origin() == origin
+                && let Some(h) = self.cached_auth(target)
+            {
+                let mut value = header::HeaderValue::from_str(&h.0)
+                    .map_err(|_| anyhow!("{}: the registry's token is not a valid header value", context(target)))?;
+                value.set_sensitive(true);
+                req.headers_mut().insert(header::AUTHORIZATION, value);
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let resp = self.http.execute(req).map_err(|e| transient(target, "request", reqwest_error(e)))?;
@@ -907,9 +907,9 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/common).
+/// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/it/common).
 #[cfg(test)]
-#[path = "../../tests/common/fault_proxy.rs"]
+#[path = "../../tests/it/common/fault_proxy.rs"]
 mod fault_proxy;
 
 #[cfg(test)]
@@ -1239,7 +1239,7 @@ mod tests {
         assert!(err.contains("401") && !err.contains("wrong-pw") && !err.contains("ocib-user"), "{err}");
     }
 
-    // ---- the shared fault-injecting proxy (tests/common/fault_proxy.rs) ----
+    // ---- the shared fault-injecting proxy (tests/it/common/fault_proxy.rs) ----
 
     #[test]
     fn retries_server_errors_and_dropped_connections() {

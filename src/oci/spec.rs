@@ -93,7 +93,7 @@ fn sorted(v: &Value) -> Value {
     }
 }
 
-/// "sha256:<hex>" of `bytes`, the digest form used throughout OCI.
+/// `"sha256:<hex>"` of `bytes`, the digest form used throughout OCI.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
     let mut out = String::with_capacity("sha256:".len() + hash.len() * 2);

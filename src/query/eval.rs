@@ -270,10 +270,10 @@ impl<'a> QueryEngine<'a> {
                 let mut out = TargetSet::new();
                 for label in expr(1)? {
                     let pkg = self.package(&label.package_id())?;
-                    if let Some(TargetRef::Rule(r)) = pkg.target(&label.name) {
-                        if let Some(v) = r.attrs.get(name) {
-                            out.extend(v.labels().into_iter().cloned());
-                        }
+                    if let Some(TargetRef::Rule(r)) = pkg.target(&label.name)
+                        && let Some(v) = r.attrs.get(name)
+                    {
+                        out.extend(v.labels().into_iter().cloned());
                     }
                 }
                 Ok(out)
@@ -416,13 +416,13 @@ pub fn no_such_target(loader: &Loader, pkg: &Package, label: &Label) -> String {
         label.name,
         if label.repo.is_empty() { label.package.clone() } else { format!("@{}//{}", label.repo, label.package) }
     );
-    if let Some(dir) = loader.workspace().package_dir(&pkg.id) {
-        if dir.join(&label.name).exists() {
-            msg.push_str(&format!(
-                "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
-                label.name, pkg.build_file_display
-            ));
-        }
+    if let Some(dir) = loader.workspace().package_dir(&pkg.id)
+        && dir.join(&label.name).exists()
+    {
+        msg.push_str(&format!(
+            "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
+            label.name, pkg.build_file_display
+        ));
     }
     msg.push_str(&format!(" defined by {}", pkg.build_file.display()));
     msg

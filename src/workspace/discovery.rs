@@ -69,7 +69,7 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
     let base = ws.package_dir(&PackageId::new(repo.clone(), "")).unwrap_or_else(|| ws.root.clone());
     let mut out = Vec::new();
     let walker = WalkDir::new(&start).follow_links(false).sort_by_file_name().into_iter();
-    let mut it = walker.filter_entry(|e| {
+    let it = walker.filter_entry(|e| {
         if !e.file_type().is_dir() {
             return false;
         }
@@ -84,7 +84,7 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
         }
         !ws.is_ignored(repo, &rel)
     });
-    while let Some(entry) = it.next() {
+    for entry in it {
         let entry = entry.with_context(|| format!("walking {}", start.display()))?;
         if build_file_in(entry.path()).is_some() {
             let rel = entry.path().strip_prefix(&base).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");

@@ -52,10 +52,10 @@ impl GoToolchain {
         let meta = std::fs::metadata(&go).with_context(|| format!("Go toolchain '{}'", go.display()))?;
         let stamp = format!("{}|{}|{:?}", go.display(), meta.len(), meta.modified().ok());
         let cache_file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
-        if let Some(tc) = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice::<GoToolchain>(&b).ok()) {
-            if tc.compile_tool().is_file() && tc.link_tool().is_file() {
-                return Ok(tc);
-            }
+        if let Some(tc) = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice::<GoToolchain>(&b).ok())
+            && tc.compile_tool().is_file() && tc.link_tool().is_file()
+        {
+            return Ok(tc);
         }
         let out = Command::new(&go)
             .args(["env", "GOROOT", "GOVERSION"])
@@ -143,10 +143,10 @@ fn std_archives(ctx: &ActionContext, std_dir: &str) -> Result<BTreeMap<String, S
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if let Some(rel) = path.strip_prefix(&root).ok().and_then(|r| r.to_str()) {
-                if let Some(pkg) = rel.strip_suffix(".a") {
-                    out.insert(pkg.to_owned(), format!("{std_dir}/{rel}"));
-                }
+            } else if let Some(rel) = path.strip_prefix(&root).ok().and_then(|r| r.to_str())
+                && let Some(pkg) = rel.strip_suffix(".a")
+            {
+                out.insert(pkg.to_owned(), format!("{std_dir}/{rel}"));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Scanning Go source files without running Go: package name, imports, `//go:embed` patterns and
 //! build constraints of one file ([`scan`]), and the `go build` rules deciding whether a file is
-//! part of its package for a GOOS/GOARCH/tags combination ([`matches`]).
+//! part of its package for a GOOS/GOARCH/tags combination ([`matches()`]).
 //!
 //! Like go/build, only the header (package clause and import declarations) is tokenised: the
 //! rest of the file is never parsed, so we cannot reject code that the Go toolchain accepts.

@@ -196,3 +196,75 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     ctx.register(action)?;
     Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::{Analysis, Config};
+    use crate::exec::ActionKind;
+    use crate::graph::label::Label;
+    use crate::load::Loader;
+
+    /// Analyzes `//p:layer` of a workspace holding `build` as p/BUILD (plus p/a.txt), and
+    /// returns the analysis (its actions) and the layer's output files, without running anything.
+    fn analyze_layer(ws: &std::path::Path, build: &str) -> (Vec<crate::exec::Action>, Vec<String>) {
+        std::fs::create_dir_all(ws.join("p")).unwrap();
+        std::fs::write(ws.join("MODULE.bazel"), "").unwrap();
+        std::fs::write(ws.join("p/BUILD"), build).unwrap();
+        std::fs::write(ws.join("p/a.txt"), "a\n").unwrap();
+        let registry = crate::rules::registry();
+        let workspace = crate::load::external::open_workspace(ws, &registry.kinds).unwrap();
+        let loader = Loader::new(std::sync::Arc::new(workspace), &registry.kinds);
+        let cache = tempfile::tempdir().unwrap();
+        let mut analysis = Analysis::new(&loader, &registry.analyzers, Config::default(), cache.path().to_path_buf());
+        let layer = analysis.analyze(&Label::parse_absolute("//p:layer").unwrap()).unwrap();
+        let files = layer.providers.files.iter().map(|f| f.exec_path.clone()).collect();
+        (std::mem::take(&mut analysis.actions), files)
+    }
+
+    #[test]
+    fn pkg_tar_analysis_declares_one_tar_action_with_rules_pkg_paths() {
+        let ws = tempfile::tempdir().unwrap();
+        let (actions, files) = analyze_layer(
+            ws.path(),
+            r#"load("@rules_pkg//:pkg.bzl", "pkg_tar")
+genrule(name = "gen", outs = ["sub/gen.txt"], cmd = "echo hi > $@")
+pkg_tar(
+    name = "layer",
+    srcs = ["a.txt", ":gen"],
+    package_dir = "/usr/share/app",
+    symlinks = {"usr/bin/app": "/usr/share/app/a.txt"},
+)
+"#,
+        );
+        // bazel-bin/p/layer.tar, as rules_pkg names it.
+        assert_eq!(files, ["ocib-out/bin/p/layer.tar"]);
+        let tar: Vec<_> = actions.iter().filter(|a| a.mnemonic == "PkgTar").collect();
+        let [tar] = tar.as_slice() else { panic!("one PkgTar action expected, got {}", tar.len()) };
+        assert_eq!(tar.outputs.iter().map(|o| o.exec_path.as_str()).collect::<Vec<_>>(), ["ocib-out/bin/p/layer.tar"]);
+        let mut inputs: Vec<&str> = tar.inputs.iter().map(|i| i.exec_path.as_str()).collect();
+        inputs.sort();
+        assert_eq!(inputs, ["ocib-out/bin/p/sub/gen.txt", "p/a.txt"], "the source and the genrule's output are the inputs");
+        assert!(actions.iter().any(|a| a.outputs.iter().any(|o| o.exec_path == "ocib-out/bin/p/sub/gen.txt")), "the genrule's action is declared too");
+
+        // The members, from the action's parameters (what the action key sees): rules_pkg's
+        // default strip_prefix flattens files to their basename under package_dir, mode 0555,
+        // owner 0.0, the portable mtime (2000-01-01).
+        let ActionKind::Run(code) = &tar.kind else { panic!("PkgTar runs in process") };
+        let params = code.params();
+        let json = params.rsplit_once(" stamp=").map(|(j, _)| j).unwrap_or(&params);
+        let manifest: serde_json::Value = serde_json::from_str(json).unwrap();
+        let members: Vec<(String, u64, u64)> = manifest["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["dest"].as_str().unwrap().to_owned(), e["mode"].as_u64().unwrap(), e["mtime"].as_u64().unwrap()))
+            .collect();
+        assert!(members.contains(&("usr/share/app/a.txt".to_owned(), 0o555, 946684800)), "{members:?}");
+        assert!(members.contains(&("usr/share/app/gen.txt".to_owned(), 0o555, 946684800)), "{members:?}");
+        assert!(members.iter().any(|(d, _, _)| d.ends_with("usr/bin/app")), "the symlink is a member: {members:?}");
+        assert!(manifest["entries"].as_array().unwrap().iter().all(|e| e["uid"] == 0 && e["gid"] == 0), "{manifest}");
+
+        // Analysis runs nothing and writes no output.
+        assert!(!ws.path().join("ocib-out").exists(), "analysis must not touch the output tree");
+    }
+}

@@ -1,6 +1,6 @@
 //! A native container-structure-test (CST) runner: config parsing ([`config`]), the docker and
 //! OCI-layout drivers, the tests' semantics (this file, after CST's `pkg/types/v2/*.go`) and CST's
-//! text/json/junit output ([`report`]).
+//! text/json/junit output (`report.rs`).
 
 mod backend;
 pub mod config;
@@ -10,9 +10,6 @@ mod filemode;
 mod layout;
 mod load;
 mod report;
-
-#[cfg(test)]
-mod oracle_tests;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -37,11 +34,17 @@ pub enum Driver {
 /// One test's outcome (CST's `unversioned.TestResult`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestResult {
+    /// CST's name for the test, e.g. "Command Test: say hi".
     pub name: String,
+    /// Whether every check of the test held.
     pub pass: bool,
+    /// The command's stdout (command tests only).
     pub stdout: String,
+    /// The command's stderr (command tests only).
     pub stderr: String,
+    /// Why the test failed, one message per failed check.
     pub errors: Vec<String>,
+    /// Wall time the test took.
     pub duration: Duration,
 }
 

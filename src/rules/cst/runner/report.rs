@@ -71,7 +71,7 @@ pub fn format_text_files(files: &[(&Path, &[TestResult])]) -> String {
 }
 
 fn summary_text(results: &[TestResult], mut banner_length: usize) -> String {
-    if banner_length % 2 == 0 {
+    if banner_length.is_multiple_of(2) {
         banner_length += 1;
     }
     if results.is_empty() {
@@ -220,7 +220,7 @@ pub fn go_float(f: f64) -> String {
     let (mantissa, exp) = e.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("integer exponent");
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if exp < -4 || exp >= 21 {
+    if !(-4..21).contains(&exp) {
         let mut m = digits[..1].to_owned();
         if digits.len() > 1 {
             m.push('.');

@@ -3,9 +3,7 @@
 //! declared by a WORKSPACE macro, another from `oci.pull` in MODULE.bazel, and a nested
 //! workspace listed in `.bazelignore`.
 
-mod common;
-
-use common::{ocib, query_ok, testdata};
+use crate::common::{ocib, query_ok, testdata};
 
 fn repo() -> std::path::PathBuf {
     testdata("monorepo")

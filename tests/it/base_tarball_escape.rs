@@ -6,14 +6,14 @@
 //! the entry, the host file's bytes end up nowhere under `ocib-out` or the cache, and its mode
 //! is left alone.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Output;
+use crate::common::Output;
 use serde_json::{Value, json};
 
 const BUILD: &str = "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\")\n\

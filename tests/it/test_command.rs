@@ -1,9 +1,9 @@
 //! `ocib test`: go_test (internal and external test packages, a generated main, env, data),
 //! sh_test, cached results, failures with exit 3 and JUnit files, timeouts, exit 4.
 
-mod common;
+use crate::common;
 
-use common::{copy_workspace, ocib_env, require_go};
+use crate::common::{copy_workspace, ocib_env, require_go};
 
 fn test(ws: &std::path::Path, cache: &std::path::Path, args: &[&str]) -> common::Output {
     let mut all = vec!["test", "--noshow_progress"];

@@ -1,16 +1,39 @@
-//! Oracle test: the real `container-structure-test` binary and our runner, both with the docker
-//! driver, on the same image and configs (testdata/cst/oracle/), must agree on the set of test
-//! names and on pass/fail for each. The image is built with `docker build` from a static busybox.
+//! Oracle test: the real `container-structure-test` binary and ocib's runner
+//! (`ocib::rules::cst::runner`), both with the docker driver, on the same image and configs
+//! (testdata/cst/oracle/), must agree on the set of test names and on pass/fail for each. The
+//! image is built with `docker build` from a static busybox.
 //!
 //! Skipped (with a message) when docker, busybox or container-structure-test is missing, unless
 //! `CI=true`, where that is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Driver, parse_config, run};
+use ocib::rules::cst::runner::{Driver, parse_config, run};
 
-const TAG: &str = "ocib-cst-oracle:test";
+/// The oracle image, tagged uniquely per test run (pid + counter) so two runs sharing one Docker
+/// engine never build over or remove each other's image; removed on drop, also when the test
+/// fails (unless `OCIB_CST_ORACLE_KEEP` is set, to inspect it).
+struct OracleImage {
+    tag: String,
+}
+
+impl OracleImage {
+    fn new() -> OracleImage {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        OracleImage { tag: format!("ocib-cst-oracle:test-{}-{n}", std::process::id()) }
+    }
+}
+
+impl Drop for OracleImage {
+    fn drop(&mut self) {
+        if std::env::var_os("OCIB_CST_ORACLE_KEEP").is_none() {
+            let _ = Command::new("docker").args(["rmi", "--force", &self.tag]).output();
+        }
+    }
+}
 
 fn skip_or_fail(why: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
@@ -42,7 +65,7 @@ fn sh(cmd: &mut Command) {
     );
 }
 
-fn build_image(busybox: &Path) {
+fn build_image(busybox: &Path, tag: &str) {
     use std::os::unix::fs::{PermissionsExt, symlink};
     let ctx = tempfile::tempdir().unwrap();
     let root = ctx.path().join("rootfs");
@@ -90,19 +113,19 @@ fn build_image(busybox: &Path) {
     .unwrap();
     sh(Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "-t", TAG])
+        .args(["build", "-q", "-t", tag])
         .arg(ctx.path()));
 }
 
 /// (name, pass) per test from the real CST, `-o json`.
-fn real_cst(config: &Path) -> Vec<(String, bool)> {
+fn real_cst(config: &Path, tag: &str) -> Vec<(String, bool)> {
     let out = Command::new("container-structure-test")
         .args([
             "test",
             "--driver",
             "docker",
             "--image",
-            TAG,
+            tag,
             "--platform",
             "linux/amd64",
             "-o",
@@ -151,7 +174,8 @@ fn oracle_docker_driver_matches_container_structure_test() {
     let Some(busybox) = find_busybox() else {
         return skip_or_fail("no static busybox (apt-get install -y busybox-static)");
     };
-    build_image(&busybox);
+    let image = OracleImage::new();
+    build_image(&busybox, &image.tag);
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cst/oracle");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -162,12 +186,12 @@ fn oracle_docker_driver_matches_container_structure_test() {
     let mut table = String::from("| config | test | CST | ocib |\n|---|---|---|---|\n");
     let mut mismatches = Vec::new();
     for file in &files {
-        let expected = real_cst(file);
+        let expected = real_cst(file, &image.tag);
         let config = parse_config(file).unwrap();
         let ours: Vec<(String, bool)> = run(
             &[config],
             &Driver::Docker {
-                image: TAG.to_owned(),
+                image: image.tag.clone(),
             },
             "linux/amd64",
         )
@@ -193,8 +217,5 @@ fn oracle_docker_driver_matches_container_structure_test() {
         }
     }
     eprintln!("{table}");
-    if std::env::var_os("OCIB_CST_ORACLE_KEEP").is_none() {
-        let _ = Command::new("docker").args(["rmi", TAG]).output();
-    }
     assert!(mismatches.is_empty(), "mismatches:\n{}", mismatches.join("\n"));
 }

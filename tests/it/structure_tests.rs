@@ -1,9 +1,9 @@
 //! `ocib test` of container_structure_test targets with ocib's own runner, against the real
 //! Docker engine (testdata/images: the Sourcegraph-worker-like image and its image_test.yaml).
 
-mod common;
+use crate::common;
 
-use common::{copy_workspace, ocib_env, require_go};
+use crate::common::{copy_workspace, ocib_env, require_go};
 
 fn docker_available() -> bool {
     let ok = std::process::Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false);

@@ -1,11 +1,11 @@
 //! `ocib build` on testdata/goservices: Go services sharing library packages, x_defs across
 //! packages, layers, a genrule and a stamped template. Uses the real Go toolchain.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{build, copy_workspace, executed_and_hits, ocib_env, require_go, run_program};
+use crate::common::{build, copy_workspace, executed_and_hits, ocib_env, require_go, run_program};
 
 fn bin(ws: &Path, rel: &str) -> std::path::PathBuf {
     ws.join("ocib-bin").join(rel)

@@ -2,13 +2,11 @@
 //! corrupted cache entry, a same-size source edit with its mtime put back, a SIGKILLed
 //! build, a full disk.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{build, copy_workspace, executed_and_hits, ocib, workspace};
+use crate::common::{build, copy_workspace, executed_and_hits, ocib, workspace};
 
 fn in_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")

@@ -1,9 +1,7 @@
 //! Malformed BUILD, .bzl, WORKSPACE and MODULE.bazel files: ocib must fail with a message that
 //! names the file, line and column (or the label and attribute) — never panic, never succeed.
 
-mod common;
-
-use common::{ocib, workspace};
+use crate::common::{ocib, workspace};
 use regex::Regex;
 
 /// (case name, files, text the error must contain, location the error must contain)
@@ -24,7 +22,7 @@ fn cases() -> Vec<Case> {
         (
             "wrong attribute type",
             vec![("p/BUILD", "load(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n\npkg_tar(name = \"t\", srcs = \"notalist\")\n")],
-            "attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
+            "//p:t: attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
             "p/BUILD:3:8",
         ),
         ("bad label in an attribute", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [\"//x//y:z\"])\n")], "invalid label '//x//y:z'", "p/BUILD:1:10"),

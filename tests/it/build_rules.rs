@@ -1,9 +1,7 @@
 //! `ocib build` of the non-Go rules, selects, visibility, strict deps and errors, and
 //! `cquery --output=files`.
 
-mod common;
-
-use common::{build, executed_and_hits, ocib, ocib_env, require_go, run_program, workspace};
+use crate::common::{build, executed_and_hits, ocib, ocib_env, require_go, run_program, workspace};
 
 #[test]
 fn genrule_make_variables_and_its_exec_root_holds_only_declared_inputs() {

@@ -2,7 +2,7 @@
 //! point one way (down the declared layer order, so there is no cycle), rule sets do not import
 //! each other in a cycle, and analysis does not need a Go toolchain (`cquery` runs without one).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

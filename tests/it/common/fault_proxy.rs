@@ -2,7 +2,7 @@
 //! forwards it, answers it itself (auth challenges, 5xx, 429), drops or resets the connection,
 //! or rewrites/truncates the registry's answer. Shared by the registry client's unit tests
 //! (`src/oci/registry.rs` includes this file with `#[path]`) and the integration tests
-//! (`tests/common`), so there is one fault injector.
+//! (`tests/it/common`), so there is one fault injector.
 //!
 //! One request per connection (`Connection: close` both ways) so every request passes the
 //! handler; request bodies must have a `Content-Length` (the registry client always sends one).

@@ -11,7 +11,7 @@
 //! (it runs every action over the previous outputs, and the next build starts from its
 //! half-written `ocib-out`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,14 +2,14 @@
 //! and a `sourcegraph` user): the layout's config and manifest, determinism, shared blobs, and
 //! the real Docker engine, skopeo and umoci accepting what ocib builds.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::{build, copy_workspace, ocib, require_go};
+use crate::common::{build, copy_workspace, ocib, require_go};
 use serde_json::Value;
 
 fn read_json(path: &Path) -> Value {

@@ -1,9 +1,7 @@
 //! Starlark evaluation features BUILD files rely on (testdata/starlark), and the command
 //! line's .bazelrc handling.
 
-mod common;
-
-use common::{ocib, query_ok, testdata, workspace};
+use crate::common::{ocib, query_ok, testdata, workspace};
 
 fn repo() -> std::path::PathBuf {
     testdata("starlark")

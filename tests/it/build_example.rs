@@ -1,9 +1,7 @@
 //! BUILD.example (the annotated example in the repository root) evaluates, and declares the
 //! chain of targets its comments describe.
 
-mod common;
-
-use common::{query_ok, workspace};
+use crate::common::{query_ok, workspace};
 
 #[test]
 fn build_example_evaluates() {

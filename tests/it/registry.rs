@@ -2,11 +2,11 @@
 //! oci_push through `ocib run` and `ocib push`, stamped tags, re-pushes that upload nothing,
 //! an oci_pull base that builds, loads into Docker and runs, and registry auth.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
-use common::{Registry, copy_workspace, ocib_env, require_go};
+use crate::common::{Registry, copy_workspace, ocib_env, require_go};
 
 fn run_push(ws: &std::path::Path, cache: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> common::Output {
     let cache_flag = format!("--disk_cache={}", cache.display());

@@ -13,12 +13,10 @@
 //! asserted here, and its tar bytes too (gz: the decompressed tar and the gzip header; the
 //! deflate stream differs, see `src/exec/tar_writer.rs`), except for the `#[ignore]`d cases.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use common::{Output, build, copy_workspace};
+use crate::common::{Output, build, copy_workspace};
 
 /// rules_pkg's `portable_mtime` (2000-01-01T00:00:00Z).
 const P: u64 = 946_684_800;

@@ -1,0 +1,22 @@
+//! ocib's integration tests, one crate so the suite links once (as `just` lays out its tests).
+//! Each module runs the built `ocib` binary on workspaces under `testdata/`; run one file's tests
+//! with `cargo test --test it <module>::`.
+
+mod common;
+
+mod architecture;
+mod base_tarball_escape;
+mod build_example;
+mod build_go;
+mod build_rules;
+mod cache_robustness;
+mod cst_oracle;
+mod images;
+mod kill_recovery;
+mod malformed_input;
+mod pkg_tar;
+mod query_monorepo;
+mod query_starlark;
+mod registry;
+mod structure_tests;
+mod test_command;
