@@ -35,11 +35,10 @@ impl Drop for OracleImage {
     }
 }
 
+/// The oracle comparison cannot run without its tools: that fails the test (`.ci/run`
+/// installs them), it never passes unchecked.
 fn skip_or_fail(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CST oracle test cannot run: {why}");
-    }
-    eprintln!("skipping CST oracle test: {why}");
+    panic!("CST oracle test cannot run: {why} (.ci/run installs what it needs)");
 }
 
 fn have(cmd: &str, arg: &str) -> bool {

@@ -7,10 +7,7 @@ use crate::common::{copy_workspace, ocib_env, require_go};
 
 fn docker_available() -> bool {
     let ok = std::process::Command::new("docker").arg("info").output().map(|o| o.status.success()).unwrap_or(false);
-    if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "the Docker engine is needed in CI");
-        eprintln!("skipping: no Docker engine");
-    }
+    assert!(ok, "this test needs a running Docker engine");
     ok
 }
 
