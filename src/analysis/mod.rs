@@ -18,7 +18,7 @@ pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, T
 use crate::exec::{Action, Artifact};
 use crate::graph::TargetRef;
 use crate::graph::label::Label;
-use crate::load::Loader;
+use crate::load::{LoadError, Loader};
 
 /// A rule kind's analysis: reads the target and its dependencies' providers, declares outputs
 /// and actions, returns the target's providers.
@@ -44,21 +44,70 @@ impl Default for Config {
     }
 }
 
+/// An analysis failure, kept as a chain of causes that is rendered once, at the top (`ocib`
+/// prints [`AnalysisError::render`], or anyhow's `{:#}` of it): each level's `Display` says
+/// only its own part and [`std::error::Error::source`] gives the next.
+///
+/// A failure deep in the graph reads `a/BUILD:1:10: in filegroup rule //a:a:
+/// b/BUILD:3:8: in genrule rule //b:b: attribute 'cmd': …`: one [`AnalysisError::InRule`]
+/// per target it passed through, each named once (Bazel names the failing target's
+/// location; the chain also says how the requested target reached it).
 #[derive(Debug, Error)]
-#[error("{message}")]
-pub struct AnalysisError {
-    pub message: String,
+pub enum AnalysisError {
+    /// The analysis of a rule failed; located at the rule's call in its BUILD file.
+    #[error("{location}: in {kind} rule {label}")]
+    InRule {
+        /// `file:line:col` of the rule's call.
+        location: String,
+        /// The rule's kind (`go_binary`).
+        kind: String,
+        /// The rule's label.
+        label: Label,
+        /// Why it failed (its own error, or a dependency's).
+        #[source]
+        cause: Box<AnalysisError>,
+    },
+    /// What went wrong, in words (a rule's own complaint: `attribute 'x': …`).
+    #[error("{0}")]
+    Message(String),
+    /// A package needed for the analysis failed to load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An error from code shared with other phases (I/O, parsing), with its own causes.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl AnalysisError {
+    /// An error that says what went wrong; [`Analysis::analyze`] adds which rule.
     pub fn new(message: impl Into<String>) -> AnalysisError {
-        AnalysisError { message: message.into() }
+        AnalysisError::Message(message.into())
+    }
+
+    /// Attributes `cause` to a rule, unless the rule is already the cause's own (an error
+    /// that went through the same target twice names it once).
+    fn in_rule(rule: &crate::graph::Rule, cause: AnalysisError) -> AnalysisError {
+        if matches!(&cause, AnalysisError::InRule { label, .. } if *label == rule.label) {
+            return cause;
+        }
+        let at = &rule.location;
+        AnalysisError::InRule {
+            location: format!("{}:{}:{}", at.file.display(), at.line, at.column),
+            kind: rule.kind.clone(),
+            label: rule.label.clone(),
+            cause: Box::new(cause),
+        }
+    }
+
+    /// The whole chain on one line: each level once, joined by `: `.
+    pub fn render(&self) -> String {
+        anyhow::Chain::new(self).map(|e| e.to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
     }
 }
 
 impl From<anyhow::Error> for AnalysisError {
     fn from(e: anyhow::Error) -> Self {
-        AnalysisError::new(format!("{e:#}"))
+        AnalysisError::Other(e.into())
     }
 }
 
@@ -148,7 +197,7 @@ impl<'a> Analysis<'a> {
             cycle.push(label.to_string());
             return Err(AnalysisError::new(format!("cycle in dependency graph:\n    {}", cycle.join("\n -> "))));
         }
-        let pkg = self.loader.package(&label.package_id()).map_err(|e| AnalysisError::new(e.message))?;
+        let pkg = self.loader.package(&label.package_id())?;
         let target = pkg.target(&label.name).ok_or_else(|| {
             AnalysisError::new(pkg.no_such_target(label, self.loader.workspace().package_dir(&pkg.id).as_deref()))
         })?;
@@ -184,18 +233,7 @@ impl<'a> Analysis<'a> {
                     None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
                 };
                 self.in_progress.pop();
-                let providers = result.map_err(|e| {
-                    let at = &rule.location;
-                    AnalysisError::new(format!(
-                        "{}:{}:{}: in {} rule {}: {}",
-                        at.file.display(),
-                        at.line,
-                        at.column,
-                        rule.kind,
-                        rule.label,
-                        e.message
-                    ))
-                })?;
+                let providers = result.map_err(|e| AnalysisError::in_rule(rule, e))?;
                 ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
             }
         };
