@@ -84,19 +84,26 @@ impl AnalysisError {
         AnalysisError::Message(message.into())
     }
 
-    /// Attributes `cause` to a rule, unless the rule is already the cause's own (an error
-    /// that went through the same target twice names it once).
-    fn in_rule(rule: &crate::graph::Rule, cause: AnalysisError) -> AnalysisError {
-        if matches!(&cause, AnalysisError::InRule { label, .. } if *label == rule.label) {
+    /// Attributes `cause` to the rule `kind` `label` called at `location`, unless the chain
+    /// already names that rule: an error that passes through a target twice (a generated
+    /// file and its rule, a rule set's helper re-analyzing a target) names it once.
+    pub fn in_rule(location: &crate::graph::Location, kind: &str, label: &Label, cause: AnalysisError) -> AnalysisError {
+        if cause.rules().any(|named| named == label) {
             return cause;
         }
-        let at = &rule.location;
-        AnalysisError::InRule {
-            location: format!("{}:{}:{}", at.file.display(), at.line, at.column),
-            kind: rule.kind.clone(),
-            label: rule.label.clone(),
-            cause: Box::new(cause),
-        }
+        AnalysisError::InRule { location: location.to_string(), kind: kind.to_owned(), label: label.clone(), cause: Box::new(cause) }
+    }
+
+    /// The labels of the rules the chain passes through, outermost first.
+    pub fn rules(&self) -> impl Iterator<Item = &Label> {
+        std::iter::successors(Some(self), |e| match e {
+            AnalysisError::InRule { cause, .. } => Some(cause),
+            _ => None,
+        })
+        .filter_map(|e| match e {
+            AnalysisError::InRule { label, .. } => Some(label),
+            _ => None,
+        })
     }
 
     /// The whole chain on one line: each level once, joined by `: `.
@@ -233,7 +240,7 @@ impl<'a> Analysis<'a> {
                     None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
                 };
                 self.in_progress.pop();
-                let providers = result.map_err(|e| AnalysisError::in_rule(rule, e))?;
+                let providers = result.map_err(|e| AnalysisError::in_rule(&rule.location, &rule.kind, &rule.label, e))?;
                 ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
             }
         };
@@ -274,4 +281,54 @@ pub fn source_exec_path(label: &Label) -> String {
 
 fn join(a: &str, b: &str) -> String {
     if a.is_empty() { b.to_owned() } else { format!("{a}/{b}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Location;
+
+    fn at(file: &str) -> Location {
+        Location { file: file.into(), line: 1, column: 10 }
+    }
+
+    fn label(text: &str) -> Label {
+        Label::parse_absolute(text).expect("test label")
+    }
+
+    /// //a → //b → //c, where //c has a bad attribute: each rule once, outermost first, the
+    /// rule's own complaint last, all on one line.
+    #[test]
+    fn dependency_chain_names_each_rule_once() {
+        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("attribute 'cmd': expected string, got 3"));
+        let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), c);
+        let a = AnalysisError::in_rule(&at("a/BUILD"), "filegroup", &label("//a:a"), b);
+        assert_eq!(
+            a.render(),
+            "a/BUILD:1:10: in filegroup rule //a:a: b/BUILD:1:10: in filegroup rule //b:b: c/BUILD:1:10: in genrule rule //c:c: attribute 'cmd': expected string, got 3"
+        );
+        // `{:#}` of anyhow (how `ocib` prints it) gives the same line: Display is one level.
+        assert_eq!(format!("{:#}", anyhow::Error::from(a)).matches("in genrule rule").count(), 1);
+    }
+
+    /// An error that comes back through a rule already in its chain (a generated file and
+    /// the rule that makes it) is not attributed to that rule a second time.
+    #[test]
+    fn passing_through_a_rule_again_adds_no_prefix() {
+        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("bad"));
+        let again = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), c);
+        let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), again);
+        let twice = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), b);
+        let text = twice.render();
+        assert_eq!(text, "b/BUILD:1:10: in filegroup rule //b:b: c/BUILD:1:10: in genrule rule //c:c: bad");
+        assert_eq!(twice.rules().count(), 2);
+    }
+
+    /// A cause from outside (anyhow with context) keeps its chain and prints each part once.
+    #[test]
+    fn foreign_cause_chain_is_rendered_once() {
+        let io = anyhow::Error::from(std::io::Error::other("permission denied")).context("reading p/x.json");
+        let e = AnalysisError::in_rule(&at("p/BUILD"), "jq", &label("//p:x"), io.into());
+        assert_eq!(e.render(), "p/BUILD:1:10: in jq rule //p:x: reading p/x.json: permission denied");
+    }
 }

@@ -634,3 +634,17 @@ impl BuildText {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The location and the cause are separate parts, each printed once.
+    #[test]
+    fn load_error_renders_location_and_cause_once() {
+        let e = LoadError::at("p/BUILD", std::io::Error::other("permission denied"));
+        assert_eq!(e.to_string(), "p/BUILD", "Display is this level only");
+        assert_eq!(e.render(), "p/BUILD: permission denied");
+        assert_eq!(format!("{:#}", anyhow::Error::from(e)), "p/BUILD: permission denied");
+    }
+}
