@@ -50,32 +50,38 @@ impl Default for Config {
 ///
 /// A failure deep in the graph reads `a/BUILD:1:10: in filegroup rule //a:a:
 /// b/BUILD:3:8: in genrule rule //b:b: attribute 'cmd': …`: one [`AnalysisError::InRule`]
-/// per target it passed through, each named once (Bazel names the failing target's
+/// ([`RuleFailure`]) per target it passed through, each named once (Bazel names the failing target's
 /// location; the chain also says how the requested target reached it).
 #[derive(Debug, Error)]
 pub enum AnalysisError {
-    /// The analysis of a rule failed; located at the rule's call in its BUILD file.
-    #[error("{location}: in {kind} rule {label}")]
-    InRule {
-        /// `file:line:col` of the rule's call.
-        location: String,
-        /// The rule's kind (`go_binary`).
-        kind: String,
-        /// The rule's label.
-        label: Label,
-        /// Why it failed (its own error, or a dependency's).
-        #[source]
-        cause: Box<AnalysisError>,
-    },
+    /// The analysis of a rule failed (boxed: keeps every `Result<_, AnalysisError>` small).
+    #[error(transparent)]
+    InRule(Box<RuleFailure>),
     /// What went wrong, in words (a rule's own complaint: `attribute 'x': …`).
     #[error("{0}")]
     Message(String),
-    /// A package needed for the analysis failed to load.
+    /// A package needed for the analysis failed to load (boxed: keeps every
+    /// `Result<_, AnalysisError>` small).
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(Box<LoadError>),
     /// An error from code shared with other phases (I/O, parsing), with its own causes.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// A rule whose analysis failed, located at the rule's call in its BUILD file, and why.
+#[derive(Debug, Error)]
+#[error("{location}: in {kind} rule {label}")]
+pub struct RuleFailure {
+    /// `file:line:col` of the rule's call.
+    pub location: String,
+    /// The rule's kind (`go_binary`).
+    pub kind: String,
+    /// The rule's label.
+    pub label: Label,
+    /// Why it failed (its own error, or a dependency's).
+    #[source]
+    pub cause: AnalysisError,
 }
 
 impl AnalysisError {
@@ -91,24 +97,30 @@ impl AnalysisError {
         if cause.rules().any(|named| named == label) {
             return cause;
         }
-        AnalysisError::InRule { location: location.to_string(), kind: kind.to_owned(), label: label.clone(), cause: Box::new(cause) }
+        AnalysisError::InRule(Box::new(RuleFailure { location: location.to_string(), kind: kind.to_owned(), label: label.clone(), cause }))
     }
 
     /// The labels of the rules the chain passes through, outermost first.
     pub fn rules(&self) -> impl Iterator<Item = &Label> {
-        std::iter::successors(Some(self), |e| match e {
-            AnalysisError::InRule { cause, .. } => Some(cause),
+        std::iter::successors(self.rule_failure(), |f| f.cause.rule_failure()).map(|f| &f.label)
+    }
+
+    fn rule_failure(&self) -> Option<&RuleFailure> {
+        match self {
+            AnalysisError::InRule(f) => Some(f),
             _ => None,
-        })
-        .filter_map(|e| match e {
-            AnalysisError::InRule { label, .. } => Some(label),
-            _ => None,
-        })
+        }
     }
 
     /// The whole chain on one line: each level once, joined by `: `.
     pub fn render(&self) -> String {
         anyhow::Chain::new(self).map(|e| e.to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
+    }
+}
+
+impl From<LoadError> for AnalysisError {
+    fn from(e: LoadError) -> Self {
+        AnalysisError::Load(Box::new(e))
     }
 }
 
