@@ -165,7 +165,7 @@ impl<'r, 'a> RuleContext<'r, 'a> {
         if dep.package_id() == from {
             return Ok(());
         }
-        let pkg = self.analysis.loader.package(&dep.package_id()).map_err(|e| AnalysisError::new(e.message))?;
+        let pkg = self.analysis.loader.package(&dep.package_id())?;
         let rule = match pkg.target(&dep.name) {
             Some(crate::graph::TargetRef::Rule(r)) => r,
             Some(crate::graph::TargetRef::Generated { rule, .. }) => rule,

@@ -18,7 +18,7 @@ pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, T
 use crate::exec::{Action, Artifact};
 use crate::graph::TargetRef;
 use crate::graph::label::Label;
-use crate::load::Loader;
+use crate::load::{LoadError, Loader};
 
 /// A rule kind's analysis: reads the target and its dependencies' providers, declares outputs
 /// and actions, returns the target's providers.
@@ -44,21 +44,89 @@ impl Default for Config {
     }
 }
 
+/// An analysis failure, kept as a chain of causes that is rendered once, at the top (`ocib`
+/// prints [`AnalysisError::render`], or anyhow's `{:#}` of it): each level's `Display` says
+/// only its own part and [`std::error::Error::source`] gives the next.
+///
+/// A failure deep in the graph reads `a/BUILD:1:10: in filegroup rule //a:a:
+/// b/BUILD:3:8: in genrule rule //b:b: attribute 'cmd': …`: one [`AnalysisError::InRule`]
+/// ([`RuleFailure`]) per target it passed through, each named once (Bazel names the failing target's
+/// location; the chain also says how the requested target reached it).
 #[derive(Debug, Error)]
-#[error("{message}")]
-pub struct AnalysisError {
-    pub message: String,
+pub enum AnalysisError {
+    /// The analysis of a rule failed (boxed: keeps every `Result<_, AnalysisError>` small).
+    #[error(transparent)]
+    InRule(Box<RuleFailure>),
+    /// What went wrong, in words (a rule's own complaint: `attribute 'x': …`).
+    #[error("{0}")]
+    Message(String),
+    /// A package needed for the analysis failed to load (boxed: keeps every
+    /// `Result<_, AnalysisError>` small).
+    #[error(transparent)]
+    Load(Box<LoadError>),
+    /// An error from code shared with other phases (I/O, parsing), with its own causes.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// A rule whose analysis failed, located at the rule's call in its BUILD file, and why.
+#[derive(Debug, Error)]
+#[error("{location}: in {kind} rule {label}")]
+pub struct RuleFailure {
+    /// `file:line:col` of the rule's call.
+    pub location: String,
+    /// The rule's kind (`go_binary`).
+    pub kind: String,
+    /// The rule's label.
+    pub label: Label,
+    /// Why it failed (its own error, or a dependency's).
+    #[source]
+    pub cause: AnalysisError,
 }
 
 impl AnalysisError {
+    /// An error that says what went wrong; [`Analysis::analyze`] adds which rule.
     pub fn new(message: impl Into<String>) -> AnalysisError {
-        AnalysisError { message: message.into() }
+        AnalysisError::Message(message.into())
+    }
+
+    /// Attributes `cause` to the rule `kind` `label` called at `location`, unless the chain
+    /// already names that rule: an error that passes through a target twice (a generated
+    /// file and its rule, a rule set's helper re-analyzing a target) names it once.
+    pub fn in_rule(location: &crate::graph::Location, kind: &str, label: &Label, cause: AnalysisError) -> AnalysisError {
+        if cause.rules().any(|named| named == label) {
+            return cause;
+        }
+        AnalysisError::InRule(Box::new(RuleFailure { location: location.to_string(), kind: kind.to_owned(), label: label.clone(), cause }))
+    }
+
+    /// The labels of the rules the chain passes through, outermost first.
+    pub fn rules(&self) -> impl Iterator<Item = &Label> {
+        std::iter::successors(self.rule_failure(), |f| f.cause.rule_failure()).map(|f| &f.label)
+    }
+
+    fn rule_failure(&self) -> Option<&RuleFailure> {
+        match self {
+            AnalysisError::InRule(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The whole chain on one line: each level once, joined by `: `.
+    pub fn render(&self) -> String {
+        anyhow::Chain::new(self).map(|e| e.to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
+    }
+}
+
+impl From<LoadError> for AnalysisError {
+    fn from(e: LoadError) -> Self {
+        AnalysisError::Load(Box::new(e))
     }
 }
 
 impl From<anyhow::Error> for AnalysisError {
     fn from(e: anyhow::Error) -> Self {
-        AnalysisError::new(format!("{e:#}"))
+        AnalysisError::Other(e.into())
     }
 }
 
@@ -148,7 +216,7 @@ impl<'a> Analysis<'a> {
             cycle.push(label.to_string());
             return Err(AnalysisError::new(format!("cycle in dependency graph:\n    {}", cycle.join("\n -> "))));
         }
-        let pkg = self.loader.package(&label.package_id()).map_err(|e| AnalysisError::new(e.message))?;
+        let pkg = self.loader.package(&label.package_id())?;
         let target = pkg.target(&label.name).ok_or_else(|| {
             AnalysisError::new(pkg.no_such_target(label, self.loader.workspace().package_dir(&pkg.id).as_deref()))
         })?;
@@ -184,18 +252,7 @@ impl<'a> Analysis<'a> {
                     None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
                 };
                 self.in_progress.pop();
-                let providers = result.map_err(|e| {
-                    let at = &rule.location;
-                    AnalysisError::new(format!(
-                        "{}:{}:{}: in {} rule {}: {}",
-                        at.file.display(),
-                        at.line,
-                        at.column,
-                        rule.kind,
-                        rule.label,
-                        e.message
-                    ))
-                })?;
+                let providers = result.map_err(|e| AnalysisError::in_rule(&rule.location, &rule.kind, &rule.label, e))?;
                 ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
             }
         };
@@ -236,4 +293,54 @@ pub fn source_exec_path(label: &Label) -> String {
 
 fn join(a: &str, b: &str) -> String {
     if a.is_empty() { b.to_owned() } else { format!("{a}/{b}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Location;
+
+    fn at(file: &str) -> Location {
+        Location { file: file.into(), line: 1, column: 10 }
+    }
+
+    fn label(text: &str) -> Label {
+        Label::parse_absolute(text).expect("test label")
+    }
+
+    /// //a → //b → //c, where //c has a bad attribute: each rule once, outermost first, the
+    /// rule's own complaint last, all on one line.
+    #[test]
+    fn dependency_chain_names_each_rule_once() {
+        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("attribute 'cmd': expected string, got 3"));
+        let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), c);
+        let a = AnalysisError::in_rule(&at("a/BUILD"), "filegroup", &label("//a:a"), b);
+        assert_eq!(
+            a.render(),
+            "a/BUILD:1:10: in filegroup rule //a:a: b/BUILD:1:10: in filegroup rule //b:b: c/BUILD:1:10: in genrule rule //c:c: attribute 'cmd': expected string, got 3"
+        );
+        // `{:#}` of anyhow (how `ocib` prints it) gives the same line: Display is one level.
+        assert_eq!(format!("{:#}", anyhow::Error::from(a)).matches("in genrule rule").count(), 1);
+    }
+
+    /// An error that comes back through a rule already in its chain (a generated file and
+    /// the rule that makes it) is not attributed to that rule a second time.
+    #[test]
+    fn passing_through_a_rule_again_adds_no_prefix() {
+        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("bad"));
+        let again = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), c);
+        let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), again);
+        let twice = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), b);
+        let text = twice.render();
+        assert_eq!(text, "b/BUILD:1:10: in filegroup rule //b:b: c/BUILD:1:10: in genrule rule //c:c: bad");
+        assert_eq!(twice.rules().count(), 2);
+    }
+
+    /// A cause from outside (anyhow with context) keeps its chain and prints each part once.
+    #[test]
+    fn foreign_cause_chain_is_rendered_once() {
+        let io = anyhow::Error::from(std::io::Error::other("permission denied")).context("reading p/x.json");
+        let e = AnalysisError::in_rule(&at("p/BUILD"), "jq", &label("//p:x"), io.into());
+        assert_eq!(e.render(), "p/BUILD:1:10: in jq rule //p:x: reading p/x.json: permission denied");
+    }
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{CommonArgs, exit};
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
@@ -77,11 +79,10 @@ pub fn config(args: &BuildOptions) -> Config {
 }
 
 /// Loads the workspace and expands the patterns (wildcards skip `manual` targets, as
-/// `bazel build` does). Errors are printed; the exit code is returned.
-pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> Result<Prepared, i32> {
+/// `bazel build` does). Under `--keep_going` a pattern that fails is reported and skipped.
+pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> CliResult<Prepared> {
     if patterns.is_empty() {
-        eprintln!("ERROR: no targets given; try 'ocib build //...'");
-        return Err(exit::BAD_COMMAND_LINE);
+        return Err(CliError::bad_command_line(anyhow!("no targets given; try 'ocib build //...'")));
     }
     let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
@@ -89,23 +90,18 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
     let engine = QueryEngine::new(&loader, cwd_pkg.clone(), keep_going);
     let mut selected: BTreeSet<Label> = BTreeSet::new();
     for text in patterns {
-        let signed = match SignedPattern::parse(text, &cwd_pkg, &|r| ws.map_repo(r)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("ERROR: {e}");
-                return Err(exit::BAD_COMMAND_LINE);
-            }
-        };
+        let signed = SignedPattern::parse(text, &cwd_pkg, &|r| ws.map_repo(r)).map_err(CliError::bad_command_line)?;
         let wildcard = matches!(signed.pattern, TargetPattern::Package { .. } | TargetPattern::Recursive { .. });
         let body = if signed.negative { &text[1..] } else { text.as_str() };
         let labels = match engine.pattern(body) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("ERROR: Skipping '{text}': {}", e.message);
+                let e = anyhow!(e.message).context(format!("Skipping '{text}'"));
                 if keep_going {
+                    super::error::report(&e);
                     continue;
                 }
-                return Err(exit::BUILD_FAILED);
+                return Err(CliError::build_failed(e));
             }
         };
         for label in labels {
@@ -132,7 +128,7 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
         }
     }
     for e in engine.errors.into_inner().unwrap_or_default() {
-        eprintln!("ERROR: {e}");
+        super::error::report(&anyhow!(e));
     }
     Ok(Prepared { ws, loader, labels: selected.into_iter().collect() })
 }
@@ -188,20 +184,15 @@ pub fn display_path(a: &Artifact, root: &Path) -> String {
     }
 }
 
-pub fn run(args: BuildArgs, cwd: &Path) -> i32 {
-    let prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, false) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    match build(&args.opts, &prepared) {
-        Ok(_) => exit::SUCCESS,
-        Err(code) => code,
-    }
+pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
+    let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
+    build(&args.opts, &prepared)?;
+    Ok(())
 }
 
 /// Analyzes and builds `prepared.labels`; prints the summary. Returns the configured targets
-/// that built, or the exit code.
-pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<ConfiguredTarget>>, i32> {
+/// that built.
+pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<ConfiguredTarget>>> {
     let cache_dir = cache_dir(args);
     let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(args), cache_dir.clone());
     let mut targets = Vec::new();
@@ -210,35 +201,22 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
         match analysis.analyze(label) {
             Ok(t) => targets.push(t),
             Err(e) => {
-                eprintln!("ERROR: {}", e.message);
                 analysis_failed = true;
                 if !args.common.keep_going {
-                    eprintln!("ERROR: Analysis of target '{label}' failed; build aborted");
-                    return Err(exit::BUILD_FAILED);
+                    return Err(CliError::build_failed(anyhow::Error::from(e).context(format!("Analysis of target '{label}' failed; build aborted"))));
                 }
+                super::error::report(&e.into());
             }
         }
     }
     eprintln!("INFO: Analyzed {} target{}.", targets.len(), if targets.len() == 1 { "" } else { "s" });
     let root = prepared.ws.root.clone();
-    let base = match OutputBase::open(&root) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return Err(exit::BUILD_FAILED);
-        }
-    };
+    let base = OutputBase::open(&root)?;
     // The status always has the built-in keys (rules with stamp = 1 read them even without
     // --stamp); the status command runs only when stamping.
     let status = {
         let cmd = (args.stamp && !args.workspace_status_command.is_empty()).then_some(args.workspace_status_command.as_str());
-        match crate::stamp::compute(&root, cmd, &args.embed_label).and_then(|s| base.write_status(&s).map(|_| s)) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("ERROR: {e:#}");
-                return Err(exit::BUILD_FAILED);
-            }
-        }
+        Some(crate::stamp::compute(&root, cmd, &args.embed_label).and_then(|s| base.write_status(&s).map(|_| s))?)
     };
     process::install_interrupt_handler();
     let opts = ExecOptions {
@@ -246,13 +224,7 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
         keep_going: args.common.keep_going,
         show_progress: args.show_progress,
     };
-    let executor = match Executor::new(&base, &cache_dir, status, opts) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return Err(exit::BUILD_FAILED);
-        }
-    };
+    let executor = Executor::new(&base, &cache_dir, status, opts)?;
     // `ocib build` of an oci_load/oci_push target builds its image too (what `run` needs).
     let wanted: Vec<Artifact> = targets
         .iter()
@@ -260,12 +232,12 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
         .filter(|a| !a.is_source())
         .collect();
     let report = executor.execute(&analysis.actions, &wanted);
+    // One line per failed action (Bazel's), before the summary that ends the command.
     for f in &report.failures {
-        eprintln!("ERROR: {} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message);
+        super::error::report(&anyhow!("{} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message));
     }
     if report.interrupted {
-        eprintln!("ERROR: build interrupted");
-        return Err(8);
+        return Err(CliError::interrupted(anyhow!("build interrupted")));
     }
     let failed_owners: BTreeSet<&Label> = report.failures.iter().map(|f| &f.owner).collect();
     for t in &targets {
@@ -287,7 +259,6 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> Result<Vec<Arc<Configu
         eprintln!("INFO: Build completed successfully, {summary}");
         Ok(targets)
     } else {
-        eprintln!("ERROR: Build did NOT complete successfully, {summary}");
-        Err(exit::BUILD_FAILED)
+        Err(CliError::build_failed(anyhow!("Build did NOT complete successfully, {summary}")))
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CommonArgs, exit};
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, CommonArgs};
 use crate::exec::cache::{Cache, make_writable};
 use crate::exec::OutputBase;
 use crate::workspace::find_root;
@@ -24,30 +26,20 @@ pub struct CleanArgs {
     pub disk_cache: Option<PathBuf>,
 }
 
-pub fn run(args: CleanArgs, cwd: &Path) -> i32 {
+pub fn run(args: CleanArgs, cwd: &Path) -> CliResult {
     if args.verify {
         return verify(args.disk_cache.unwrap_or_else(crate::exec::default_cache_dir));
     }
     let Some(root) = find_root(cwd) else {
-        eprintln!("ERROR: 'ocib clean' must be run inside a workspace");
-        return exit::BAD_COMMAND_LINE;
+        return Err(CliError::bad_command_line(anyhow!("'ocib clean' must be run inside a workspace")));
     };
     // Hold the output base's lock so a running build is not cut under.
-    let base = match OutputBase::open(&root) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BUILD_FAILED;
-        }
-    };
+    let base = OutputBase::open(&root)?;
     for sub in ["bin", "tmp", "testlogs"] {
         let dir = base.root.join(sub);
         if dir.exists() {
             make_writable(&dir);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                eprintln!("ERROR: removing {}: {e}", dir.display());
-                return exit::BUILD_FAILED;
-            }
+            std::fs::remove_dir_all(&dir).map_err(|e| anyhow!("removing {}: {e}", dir.display()))?;
         }
     }
     for entry in std::fs::read_dir(&base.root).into_iter().flatten().flatten() {
@@ -68,26 +60,17 @@ pub fn run(args: CleanArgs, cwd: &Path) -> i32 {
         let dir = args.disk_cache.unwrap_or_else(crate::exec::default_cache_dir);
         match Cache::open(&dir).and_then(|c| c.expunge()) {
             Ok(()) => eprintln!("INFO: removed the cache at {}", dir.display()),
-            Err(e) => {
-                eprintln!("ERROR: removing the cache at {}: {e}", dir.display());
-                return exit::BUILD_FAILED;
-            }
+            Err(e) => return Err(anyhow!("removing the cache at {}: {e}", dir.display()).into()),
         }
     }
     eprintln!("INFO: Starting clean.");
-    exit::SUCCESS
+    Ok(())
 }
 
 /// `clean --verify`: the cache is shared by workspaces, so no workspace lock is needed; a
 /// build running meanwhile at worst rebuilds an entry this removes, which was bad anyway.
-fn verify(dir: PathBuf) -> i32 {
-    let report = match Cache::open(&dir).and_then(|c| c.verify_all()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ERROR: verifying the cache at {}: {e}", dir.display());
-            return exit::BUILD_FAILED;
-        }
-    };
+fn verify(dir: PathBuf) -> CliResult {
+    let report = Cache::open(&dir).and_then(|c| c.verify_all()).map_err(|e| anyhow!("verifying the cache at {}: {e}", dir.display()))?;
     eprintln!(
         "INFO: verified the cache at {}: {} entries checked, {} corrupted entries dropped, {} stale temporary files removed",
         dir.display(),
@@ -95,5 +78,5 @@ fn verify(dir: PathBuf) -> i32 {
         report.dropped,
         report.stale_temps
     );
-    exit::SUCCESS
+    Ok(())
 }

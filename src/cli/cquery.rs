@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::build::{BuildOptions, config, cache_dir, display_path, wanted_files};
-use super::exit;
+use super::{CliError, CliResult};
 use crate::analysis::Analysis;
 use crate::exec::ArtifactKind;
 use crate::load::Loader;
@@ -29,37 +29,23 @@ pub struct CqueryArgs {
     pub expression: Vec<String>,
 }
 
-pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
-    let expr = match super::parse_expression(&args.expression) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let ws = match super::open_workspace(cwd) {
-        Ok(ws) => ws,
-        Err(code) => return code,
-    };
+pub fn run(args: CqueryArgs, cwd: &Path) -> CliResult {
+    let expr = super::parse_expression(&args.expression)?;
+    let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.opts.common.keep_going);
-    let labels = match engine.eval(&expr) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("ERROR: {}", e.message);
-            return if e.syntax { exit::BAD_COMMAND_LINE } else { exit::ANALYSIS_OR_QUERY_FAILED };
-        }
-    };
+    let labels = engine.eval(&expr).map_err(|e| {
+        let syntax = e.syntax;
+        let e = anyhow::anyhow!(e.message);
+        if syntax { CliError::bad_command_line(e) } else { CliError::analysis_or_query_failed(e) }
+    })?;
     let config = config(&args.opts);
     // Bazel prints a configuration id; ours names the platform and stamping.
     let config_id = crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
     let mut analysis = Analysis::new(&loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
     let mut out = String::new();
     for label in &labels {
-        let target = match analysis.analyze(label) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("ERROR: {}", e.message);
-                return exit::ANALYSIS_OR_QUERY_FAILED;
-            }
-        };
+        let target = analysis.analyze(label).map_err(CliError::analysis_or_query_failed)?;
         let is_source = target.kind == "source file";
         let id = if is_source { "null".to_owned() } else { config_id.clone() };
         match args.output {
@@ -78,5 +64,5 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> i32 {
         }
     }
     print!("{out}");
-    exit::SUCCESS
+    Ok(())
 }

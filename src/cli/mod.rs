@@ -4,6 +4,7 @@
 mod build;
 mod clean;
 mod cquery;
+pub mod error;
 mod push;
 mod query;
 pub mod rc;
@@ -15,15 +16,27 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
-use crate::workspace::find_root;
+use anyhow::anyhow;
 
-/// Bazel's exit codes.
+use crate::workspace::find_root;
+pub use error::{CliError, CliResult};
+
+/// Bazel's exit codes (see [`CliError`] for which failure gets which).
 pub mod exit {
+    /// Success.
     pub const SUCCESS: i32 = 0;
+    /// The build failed (loading, analysis or an action).
     pub const BUILD_FAILED: i32 = 1;
+    /// The command line, a `.bazelrc` or the workspace is wrong.
     pub const BAD_COMMAND_LINE: i32 = 2;
+    /// Partly done: tests failed, or errors skipped under `--keep_going`.
     pub const PARTIAL: i32 = 3;
+    /// Testing was requested but no test target matched.
+    pub const NO_TESTS: i32 = 4;
+    /// A query could not be evaluated, or `cquery` could not analyze a target.
     pub const ANALYSIS_OR_QUERY_FAILED: i32 = 7;
+    /// The build was interrupted (Ctrl-C).
+    pub const INTERRUPTED: i32 = 8;
 }
 
 #[derive(Parser, Debug)]
@@ -267,51 +280,32 @@ fn rc_source_of_error(e: &clap::Error, args: &[(String, String)]) -> Option<Stri
 }
 
 /// Runs ocib with the given arguments (without the program name) and returns the exit code.
+/// This is the one place a command's terminating error is printed.
 pub fn run(args: Vec<OsString>) -> i32 {
     let thread = std::thread::Builder::new().name("ocib".into()).stack_size(COMMAND_STACK_SIZE).spawn(move || run_command(args));
-    match thread {
+    let result = match thread {
         Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        Err(e) => {
-            eprintln!("ERROR: cannot start the command thread: {e}");
-            exit::BUILD_FAILED
-        }
-    }
+        Err(e) => Err(CliError::build_failed(anyhow!("cannot start the command thread: {e}"))),
+    };
+    error::finish(result)
 }
 
-fn run_command(args: Vec<OsString>) -> i32 {
+fn run_command(args: Vec<OsString>) -> CliResult {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let (startup, command, rest) = match split_startup(&args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return exit::BAD_COMMAND_LINE;
-        }
-    };
+    let (startup, command, rest) = split_startup(&args).map_err(|e| CliError::bad_command_line(anyhow!(e)))?;
     let Some(command) = command else {
         // No command: let clap print help (or version) and pick the exit code.
         return match Cli::try_parse_from(std::iter::once("ocib".to_owned()).chain(rest)) {
-            Ok(_) => exit::SUCCESS,
+            Ok(_) => Ok(()),
             Err(e) => {
                 let _ = e.print();
-                if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS }
+                if e.use_stderr() { Err(CliError::code(exit::BAD_COMMAND_LINE)) } else { Ok(()) }
             }
         };
     };
-    let cwd = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("ERROR: cannot read the current directory: {e}");
-            return exit::BAD_COMMAND_LINE;
-        }
-    };
+    let cwd = std::env::current_dir().map_err(|e| CliError::bad_command_line(anyhow!("cannot read the current directory: {e}")))?;
     let root = find_root(&cwd);
-    let rc_files = match rc::RcFiles::read(root.as_deref(), &startup.rc) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BAD_COMMAND_LINE;
-        }
-    };
+    let rc_files = rc::RcFiles::read(root.as_deref(), &startup.rc).map_err(CliError::bad_command_line)?;
     let mut combined = rc_files.options_for(&command);
     combined.extend(rest.into_iter().map(|a| (a, "command line".to_owned())));
     let announce = take_announce_rc(&mut combined).unwrap_or(false);
@@ -320,41 +314,30 @@ fn run_command(args: Vec<OsString>) -> i32 {
             eprintln!("{line}");
         }
     }
-    let mut expanded = match rc_files.expand_configs_announced(&command, combined) {
-        Ok((expanded, notes)) => {
-            if announce {
-                notes.iter().for_each(|n| eprintln!("{n}"));
-            }
-            expanded
-        }
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BAD_COMMAND_LINE;
-        }
-    };
+    let (mut expanded, notes) = rc_files.expand_configs_announced(&command, combined).map_err(CliError::bad_command_line)?;
+    if announce {
+        notes.iter().for_each(|n| eprintln!("{n}"));
+    }
     // Inside a --config it comes too late to announce anything; accept it all the same.
     take_announce_rc(&mut expanded);
-    let normalized = match normalize(&command, expanded) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return exit::BAD_COMMAND_LINE;
-        }
-    };
+    let normalized = normalize(&command, expanded).map_err(|e| CliError::bad_command_line(anyhow!(e)))?;
     let words = normalized.iter().map(|(a, _)| a.clone());
     let cli = match Cli::try_parse_from(["ocib".to_owned(), command.clone()].into_iter().chain(words)) {
         Ok(c) => c,
         Err(e) => {
-            match rc_source_of_error(&e, &normalized) {
+            let code = if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS };
+            return match rc_source_of_error(&e, &normalized) {
                 Some(source) => {
                     let rendered = e.render().to_string();
-                    eprint!("ERROR: {source}: {}", rendered.strip_prefix("error: ").unwrap_or(&rendered));
+                    let rendered = rendered.strip_prefix("error: ").unwrap_or(&rendered).trim_end();
+                    Err(CliError::new(anyhow!("{source}: {rendered}"), code))
                 }
                 None => {
+                    // clap's own rendering (usage, suggestions); help and version exit 0.
                     let _ = e.print();
+                    if code == exit::SUCCESS { Ok(()) } else { Err(CliError::code(code)) }
                 }
-            }
-            return if e.use_stderr() { exit::BAD_COMMAND_LINE } else { exit::SUCCESS };
+            };
         }
     };
     if let Some(common) = cli.command.common() {
@@ -372,36 +355,27 @@ fn run_command(args: Vec<OsString>) -> i32 {
     }
 }
 
-/// Opens the workspace around `cwd` and prints its warnings. An error is printed and turned
-/// into the exit code (a command-line error, as Bazel outside a workspace).
-fn open_workspace(cwd: &std::path::Path) -> Result<std::sync::Arc<crate::workspace::Workspace>, i32> {
-    match crate::load::external::open_workspace(cwd, &crate::rules::registry().kinds) {
-        Ok(ws) => {
-            for w in &ws.warnings {
-                eprintln!("WARNING: {w}");
-            }
-            Ok(std::sync::Arc::new(ws))
-        }
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            Err(exit::BAD_COMMAND_LINE)
-        }
+/// Opens the workspace around `cwd` and prints its warnings. An error is a command-line
+/// error, as Bazel's outside a workspace.
+fn open_workspace(cwd: &std::path::Path) -> CliResult<std::sync::Arc<crate::workspace::Workspace>> {
+    let ws = crate::load::external::open_workspace(cwd, &crate::rules::registry().kinds).map_err(CliError::bad_command_line)?;
+    for w in &ws.warnings {
+        eprintln!("WARNING: {w}");
     }
+    Ok(std::sync::Arc::new(ws))
 }
 
 /// A query expression given as words (joined with spaces, as Bazel does); a syntax error is
-/// printed and turned into the exit code.
-fn parse_expression(words: &[String]) -> Result<crate::query::parse::Expr, i32> {
-    crate::query::parse::parse(&words.join(" ")).map_err(|e| {
-        eprintln!("ERROR: {e}");
-        exit::BAD_COMMAND_LINE
-    })
+/// a command-line error.
+fn parse_expression(words: &[String]) -> CliResult<crate::query::parse::Expr> {
+    crate::query::parse::parse(&words.join(" ")).map_err(CliError::bad_command_line)
 }
 
-fn info(args: InfoArgs, cwd: &std::path::Path) -> i32 {
+fn info(args: InfoArgs, cwd: &std::path::Path) -> CliResult {
     let Some(root) = find_root(cwd) else {
-        eprintln!("ERROR: 'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)");
-        return exit::BAD_COMMAND_LINE;
+        return Err(CliError::bad_command_line(anyhow!(
+            "'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)"
+        )));
     };
     let facts = [
         ("workspace", root.display().to_string()),
@@ -411,18 +385,15 @@ fn info(args: InfoArgs, cwd: &std::path::Path) -> i32 {
         Some(key) => match facts.iter().find(|(k, _)| *k == key) {
             Some((_, v)) => {
                 println!("{v}");
-                exit::SUCCESS
+                Ok(())
             }
-            None => {
-                eprintln!("ERROR: unknown key: '{key}'");
-                exit::BAD_COMMAND_LINE
-            }
+            None => Err(CliError::bad_command_line(anyhow!("unknown key: '{key}'"))),
         },
         None => {
             for (k, v) in facts {
                 println!("{k}: {v}");
             }
-            exit::SUCCESS
+            Ok(())
         }
     }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::build::{BuildOptions, build, prepare};
-use super::exit;
+use anyhow::anyhow;
+
+use super::{CliError, CliResult};
 use crate::analysis::RunAction;
 
 #[derive(clap::Args, Debug)]
@@ -21,35 +23,22 @@ pub struct PushArgs {
     pub patterns: Vec<String>,
 }
 
-pub fn run(args: PushArgs, cwd: &Path) -> i32 {
-    let mut prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, false) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
+    let mut prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
     prepared.labels.retain(|l| {
         prepared.loader.package(&l.package_id()).ok().is_some_and(|p| {
             matches!(p.target(&l.name), Some(crate::graph::TargetRef::Rule(r)) if r.kind == "oci_push")
         })
     });
     if prepared.labels.is_empty() {
-        eprintln!("ERROR: no oci_push targets in {}", args.patterns.join(" "));
-        return exit::BAD_COMMAND_LINE;
+        return Err(CliError::bad_command_line(anyhow!("no oci_push targets in {}", args.patterns.join(" "))));
     }
-    let targets = match build(&args.opts, &prepared) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let targets = build(&args.opts, &prepared)?;
     let root = prepared.ws.root.clone();
     let extra: Vec<String> = args.tag.iter().flat_map(|t| ["--tag".to_owned(), t.clone()]).collect();
     // Pushing waits on the network, not the CPU: more pushes (and their blob uploads) at
     // once than there are cores.
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(16).build() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ERROR: cannot start push threads: {e}");
-            return exit::BUILD_FAILED;
-        }
-    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build().map_err(|e| anyhow!("cannot start push threads: {e}"))?;
     let results: Vec<(String, anyhow::Result<String>)> = pool.install(|| {
         targets
             .par_iter()
@@ -59,16 +48,18 @@ pub fn run(args: PushArgs, cwd: &Path) -> i32 {
             })
             .collect()
     });
+    let total = results.len();
     let mut failed = 0;
-    for (label, result) in &results {
+    for (label, result) in results {
         match result {
             Ok(summary) => println!("{label}: {summary}"),
             Err(e) => {
                 failed += 1;
-                eprintln!("ERROR: {label}: push failed: {e:#}");
+                // One line per failed push; the count below ends the command.
+                super::error::report(&e.context(format!("{label}: push failed")));
             }
         }
     }
-    eprintln!("INFO: pushed {} of {} images", results.len() - failed, results.len());
-    if failed == 0 { exit::SUCCESS } else { exit::BUILD_FAILED }
+    eprintln!("INFO: pushed {} of {total} images", total - failed);
+    if failed == 0 { Ok(()) } else { Err(CliError::code(super::exit::BUILD_FAILED)) }
 }

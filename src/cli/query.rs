@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::{CommonArgs, exit};
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, CommonArgs};
 use crate::load::Loader;
 use crate::query::eval::QueryEngine;
 use crate::query::output::{OutputFormat, render};
@@ -26,15 +28,9 @@ pub struct QueryArgs {
     pub expression: Vec<String>,
 }
 
-pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
-    let expr = match super::parse_expression(&args.expression) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let ws = match super::open_workspace(cwd) {
-        Ok(ws) => ws,
-        Err(code) => return code,
-    };
+pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
+    let expr = super::parse_expression(&args.expression)?;
+    let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
     let result = engine.eval(&expr).and_then(|set| render(&engine, &set, args.output).map(|out| (set, out)));
@@ -43,22 +39,21 @@ pub fn run(args: QueryArgs, cwd: &Path) -> i32 {
             print!("{out}");
             let errors = engine.errors.into_inner().unwrap_or_default();
             for e in &errors {
-                eprintln!("ERROR: {e}");
+                super::error::report(&anyhow!(e.clone()));
             }
             if set.is_empty() {
                 eprintln!("INFO: Empty results");
             }
             if errors.is_empty() {
-                exit::SUCCESS
+                Ok(())
             } else {
                 eprintln!("WARNING: --keep_going specified, ignoring errors. Results may be inaccurate");
-                exit::PARTIAL
+                Err(CliError::code(super::exit::PARTIAL))
             }
         }
         Err(QueryError { message, syntax }) => {
-            eprintln!("ERROR: {message}");
-            eprintln!("ERROR: Evaluation of query \"{}\" failed", args.expression.join(" "));
-            if syntax { exit::BAD_COMMAND_LINE } else { exit::ANALYSIS_OR_QUERY_FAILED }
+            let e = anyhow!(message).context(format!("Evaluation of query \"{}\" failed", args.expression.join(" ")));
+            Err(if syntax { CliError::bad_command_line(e) } else { CliError::analysis_or_query_failed(e) })
         }
     }
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::build::{BuildOptions, build, prepare};
-use super::exit;
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, exit};
 use crate::analysis::{ConfiguredTarget, RunAction};
 use crate::oci::tarball::{Layout, parse_repo_tags, write_docker_tarball};
 
@@ -21,52 +23,40 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-pub fn run(args: RunArgs, cwd: &Path) -> i32 {
-    let prepared = match prepare(cwd, std::slice::from_ref(&args.target), false, false) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
+    let prepared = prepare(cwd, std::slice::from_ref(&args.target), false, false)?;
     if prepared.labels.len() != 1 {
-        eprintln!("ERROR: 'ocib run' needs exactly one target; '{}' names {}", args.target, prepared.labels.len());
-        return exit::BAD_COMMAND_LINE;
+        return Err(CliError::bad_command_line(anyhow!(
+            "'ocib run' needs exactly one target; '{}' names {}",
+            args.target,
+            prepared.labels.len()
+        )));
     }
-    let targets = match build(&args.opts, &prepared) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let Some(target) = targets.first() else { return exit::BUILD_FAILED };
+    let targets = build(&args.opts, &prepared)?;
+    let Some(target) = targets.first() else { return Err(CliError::code(exit::BUILD_FAILED)) };
     let root = &prepared.ws.root;
     match &target.providers.run {
         Some(RunAction::LoadImage { layout, repo_tags, loader }) => {
             let layout_dir = root.join(&layout.exec_path);
             let tags_file = root.join(&repo_tags.exec_path);
             let loader = loader.as_ref().map(|l| root.join(&l.exec_path).display().to_string());
-            match load_image(&layout_dir, &tags_file, loader.as_deref()) {
-                Ok(()) => exit::SUCCESS,
-                Err(e) => {
-                    eprintln!("ERROR: loading {}: {e:#}", target.label);
-                    exit::BUILD_FAILED
-                }
-            }
+            load_image(&layout_dir, &tags_file, loader.as_deref()).map_err(|e| CliError::build_failed(e.context(format!("loading {}", target.label))))
         }
         Some(push @ RunAction::Push { .. }) => match push_target(push, root, &args.args) {
             Ok(summary) => {
                 println!("{summary}");
-                exit::SUCCESS
+                Ok(())
             }
-            Err(e) => {
-                eprintln!("ERROR: pushing {}: {e:#}", target.label);
-                exit::BUILD_FAILED
-            }
+            Err(e) => Err(CliError::build_failed(e.context(format!("pushing {}", target.label)))),
         },
         None => run_executable(target, root, cwd, &args.args),
     }
 }
 
-fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[String]) -> i32 {
+/// Runs the target's executable; its exit code becomes ocib's.
+fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[String]) -> CliResult {
     let Some(exe) = &target.providers.executable else {
-        eprintln!("ERROR: cannot run target {}: not executable", target.label);
-        return exit::BAD_COMMAND_LINE;
+        return Err(CliError::bad_command_line(anyhow!("cannot run target {}: not executable", target.label)));
     };
     let path = root.join(&exe.exec_path);
     eprintln!("INFO: Running {} {}", super::build::display_path(exe, root), args.join(" "));
@@ -76,12 +66,11 @@ fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[St
         .env("BUILD_WORKSPACE_DIRECTORY", root)
         .env("BUILD_WORKING_DIRECTORY", cwd)
         .status();
-    match status {
-        Ok(s) => s.code().unwrap_or(exit::BUILD_FAILED),
-        Err(e) => {
-            eprintln!("ERROR: running {}: {e}", path.display());
-            exit::BUILD_FAILED
-        }
+    let status = status.map_err(|e| anyhow!("running {}: {e}", path.display()))?;
+    // The program said why it failed, if it did; ocib adds nothing and passes its code on.
+    match status.code() {
+        Some(0) => Ok(()),
+        code => Err(CliError::code(code.unwrap_or(exit::BUILD_FAILED))),
     }
 }
 

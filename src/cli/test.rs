@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::build::{BuildOptions, cache_dir, config, prepare};
-use super::exit;
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, exit};
 use crate::rules::test::{RunTest, TestKind, TestStatus};
 use crate::analysis::{Analysis, TestRun};
 use crate::exec::{Action, ActionKind, Artifact, ArtifactKind, ExecOptions, Executor, OutputBase, process};
@@ -58,11 +60,8 @@ fn tags_match(tags: &[String], filters: &str) -> bool {
     required.is_empty() || required.iter().any(|r| tags.iter().any(|t| t == r))
 }
 
-pub fn run(args: TestArgs, cwd: &Path) -> i32 {
-    let prepared = match prepare(cwd, &args.patterns, args.opts.common.keep_going, true) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
+    let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, true)?;
     let root = prepared.ws.root.clone();
     let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(&args.opts), cache_dir(&args.opts));
     let mut tests: Vec<(Label, String, String, String)> = Vec::new();
@@ -84,11 +83,11 @@ pub fn run(args: TestArgs, cwd: &Path) -> i32 {
         let target = match analysis.analyze(label) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("ERROR: {}", e.message);
                 analysis_failed = true;
                 if !args.opts.common.keep_going {
-                    return exit::BUILD_FAILED;
+                    return Err(CliError::build_failed(e));
                 }
+                super::error::report(&e.into());
                 continue;
             }
         };
@@ -130,36 +129,23 @@ pub fn run(args: TestArgs, cwd: &Path) -> i32 {
         tests.push((label.clone(), status.exec_path.clone(), log.exec_path.clone(), rule.kind.clone()));
     }
     if tests.is_empty() && !analysis_failed {
-        eprintln!("ERROR: No test targets were found, yet testing was requested");
-        return 4;
+        return Err(CliError::no_tests(anyhow!("No test targets were found, yet testing was requested")));
     }
-    let base = match OutputBase::open(&root) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BUILD_FAILED;
-        }
-    };
+    let base = OutputBase::open(&root)?;
     process::install_interrupt_handler();
     let opts = ExecOptions {
         jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: true,
         show_progress: args.opts.show_progress,
     };
-    let executor = match Executor::new(&base, &cache_dir(&args.opts), None, opts) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("ERROR: {e:#}");
-            return exit::BUILD_FAILED;
-        }
-    };
+    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?;
     let wanted: Vec<Artifact> = tests.iter().map(|(_, s, _, _)| Artifact { exec_path: s.clone(), kind: ArtifactKind::Derived }).collect();
     let report = executor.execute(&analysis.actions, &wanted);
     for f in &report.failures {
-        eprintln!("ERROR: {} failed to build: {}", f.owner, f.message);
+        super::error::report(&anyhow!("{} failed to build: {}", f.owner, f.message));
     }
     if report.interrupted {
-        return 8;
+        return Err(CliError::interrupted(anyhow!("testing interrupted")));
     }
     let (mut passed, mut failed, mut executed) = (0, 0, 0);
     let width = tests.iter().map(|(l, ..)| l.to_string().len()).max().unwrap_or(0) + 3;
@@ -202,9 +188,10 @@ pub fn run(args: TestArgs, cwd: &Path) -> i32 {
     let total = tests.len();
     if failed == 0 {
         eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" });
-        if analysis_failed { exit::BUILD_FAILED } else { exit::SUCCESS }
+        if analysis_failed { Err(CliError::code(exit::BUILD_FAILED)) } else { Ok(()) }
     } else {
         eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass and {failed} fail{}.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" }, if failed == 1 { "s" } else { "" });
-        if report.failures.is_empty() { exit::PARTIAL } else { exit::BUILD_FAILED }
+        // The summary above says what failed.
+        Err(CliError::code(if report.failures.is_empty() { exit::PARTIAL } else { exit::BUILD_FAILED }))
     }
 }

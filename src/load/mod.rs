@@ -25,7 +25,6 @@ use starlark::environment::{FrozenModule, Globals, Module};
 use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, ReturnFileLoader};
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::FrozenHeapName;
-use thiserror::Error;
 
 use crate::graph::Package;
 use crate::graph::schema::RuleKinds;
@@ -33,24 +32,54 @@ use crate::graph::label::{Label, PackageId};
 use crate::workspace::{BUILD_FILE_NAMES, RepoSource, Workspace, prelude_file};
 use context::BuildContext;
 
-/// A loading failure, rendered with the file, line and column it concerns.
-#[derive(Debug, Clone, Error)]
-#[error("{message}")]
+/// A loading failure: where (a file, or `file:line:col`), what, and the error behind it. Each
+/// part is rendered once: `Display` says this level (`location: message`),
+/// [`std::error::Error::source`] gives the cause, and [`LoadError::render`] (or anyhow's `{:#}`)
+/// joins the chain.
+#[derive(Debug, Clone)]
 pub struct LoadError {
+    /// The file or `file:line:col` this error concerns, when the message does not name it
+    /// itself (Starlark's diagnostics do, with the source line underneath).
+    pub location: Option<String>,
+    /// What went wrong at this level (may be empty when the cause says it all).
     pub message: String,
+    /// The error behind this one (an I/O error, a label's syntax error).
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
     /// The package could not be found at all (as opposed to failing to evaluate).
     pub no_such_package: bool,
     /// The message already names a file location; otherwise the `load()` that led to it
-    /// prefixes its own.
-    pub located: bool,
+    /// gives its own.
+    located: bool,
     /// The targets created before evaluation failed (Bazel's package "in error"), which
     /// `query --keep_going` still reports.
     pub partial: Option<Arc<Package>>,
 }
 
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.location, self.message.is_empty()) {
+            (Some(at), true) => write!(f, "{at}"),
+            (Some(at), false) => write!(f, "{at}: {}", self.message),
+            (None, _) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl LoadError {
+    /// An error whose message names its location itself.
     fn new(message: impl Into<String>) -> LoadError {
-        LoadError { message: message.into(), no_such_package: false, located: true, partial: None }
+        LoadError { location: None, message: message.into(), source: None, no_such_package: false, located: true, partial: None }
+    }
+
+    /// An error at `location` caused by `source` (which says what went wrong).
+    fn at(location: impl std::fmt::Display, source: impl std::error::Error + Send + Sync + 'static) -> LoadError {
+        LoadError { location: Some(location.to_string()), message: String::new(), source: Some(Arc::new(source)), ..LoadError::new("") }
     }
 
     /// An error about a file that a `load()` names, to be located at that `load()`.
@@ -61,6 +90,11 @@ impl LoadError {
     fn starlark(e: starlark::Error) -> LoadError {
         let text = format!("{e}");
         LoadError::new(text.strip_prefix("error: ").unwrap_or(&text).trim_end().to_owned())
+    }
+
+    /// The whole chain on one line: each level once, joined by `: `.
+    pub fn render(&self) -> String {
+        anyhow::Chain::new(self).map(|e| e.to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
     }
 }
 
@@ -375,12 +409,12 @@ impl Loader {
                 message.push_str(&format!("\n - {}", dir.display()));
             }
         }
-        LoadError { message, no_such_package: true, located: true, partial: None }
+        LoadError { no_such_package: true, ..LoadError::new(message) }
     }
 
     fn evaluate_package(&self, id: &PackageId) -> Result<Package, LoadError> {
         let (display, path, text) = self.build_file_source(id).ok_or_else(|| self.no_such_package(id))?;
-        let text = text.read().map_err(|e| LoadError::new(format!("{display}: {e}")))?;
+        let text = text.read().map_err(|e| LoadError::at(&display, e))?;
         source::check_nesting(&text).map_err(|at| LoadError::new(at.message(&display)))?;
         let file = display.clone();
         catch_panics(&file, || self.evaluate_build_text(id, display, path, text))
@@ -443,7 +477,7 @@ impl Loader {
         for load in ast.loads() {
             let spec = load.module_id;
             let label = Label::parse(spec, base, &|r| self.ws.map_repo(r))
-                .map_err(|e| LoadError::new(format!("{}: {e}", load.span)))?;
+                .map_err(|e| LoadError::at(&load.span, e))?;
             if !label.name.ends_with(".bzl") && !label.name.ends_with("prelude_bazel") {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
@@ -453,7 +487,7 @@ impl Loader {
                 self.unknown_repo_module(&label, load.symbols.values().copied())
             };
             let loaded = loaded.map_err(|e| {
-                if e.located { e } else { LoadError::new(format!("{}: {}", load.span, e.message)) }
+                if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } }
             })?;
             files.extend(loaded.files.iter().cloned());
             out.push((spec.to_owned(), loaded));
@@ -601,5 +635,19 @@ impl BuildText {
             BuildText::Static(s) => Ok(s.to_owned()),
             BuildText::Owned(s) => Ok(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The location and the cause are separate parts, each printed once.
+    #[test]
+    fn load_error_renders_location_and_cause_once() {
+        let e = LoadError::at("p/BUILD", std::io::Error::other("permission denied"));
+        assert_eq!(e.to_string(), "p/BUILD", "Display is this level only");
+        assert_eq!(e.render(), "p/BUILD: permission denied");
+        assert_eq!(format!("{:#}", anyhow::Error::from(e)), "p/BUILD: permission denied");
     }
 }

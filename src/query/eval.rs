@@ -9,7 +9,7 @@ use super::QueryError;
 use super::parse::{Arg, Expr, SetOp};
 use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
 use crate::graph::label::{Label, PackageId};
-use crate::load::{LoadError, Loader};
+use crate::load::Loader;
 use crate::graph::pattern::{Selection, TargetPattern};
 
 pub type TargetSet = BTreeSet<Label>;
@@ -65,11 +65,13 @@ impl<'a> QueryEngine<'a> {
     pub fn package(&self, id: &PackageId) -> Result<Arc<Package>, QueryError> {
         match self.loader.package(id) {
             Ok(p) => Ok(p),
-            Err(LoadError { message, partial: Some(p), .. }) if self.keep_going => {
-                self.skip_or_fail(message)?;
-                Ok(p)
-            }
-            Err(e) => Err(QueryError::eval(e.message)),
+            Err(e) => match &e.partial {
+                Some(p) if self.keep_going => {
+                    self.skip_or_fail(e.render())?;
+                    Ok(p.clone())
+                }
+                _ => Err(QueryError::eval(e.render())),
+            },
         }
     }
 
@@ -81,7 +83,7 @@ impl<'a> QueryEngine<'a> {
             match result {
                 Ok(p) => out.push(p),
                 Err(e) => {
-                    self.skip_or_fail(e.message)?;
+                    self.skip_or_fail(e.render())?;
                     out.extend(e.partial);
                 }
             }

@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<(String, String), String> {
-        report_options(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()).map_err(|e| e.message)
+        report_options(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()).map_err(|e| e.render())
     }
 
     #[test]
