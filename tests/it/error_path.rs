@@ -2,7 +2,7 @@
 //! `ERROR:` line (the error and its cause chain, each location once) and exits with Bazel's
 //! code for it.
 
-mod common;
+use crate::common;
 
 use common::{Output, ocib, workspace};
 
