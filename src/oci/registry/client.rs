@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,13 +15,12 @@ use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::auth::Keychain;
 use super::challenge::{RegistryAuth, parse_www_authenticate, pull_scope, push_scope};
 use super::reference::{check_digest, check_names, check_reference};
 use super::retry::{Attempt, Failure, reqwest_error, status_failure, transient};
-use crate::exec::digest::hex;
+use crate::exec::digest::HashingWriter;
 use crate::oci::spec::sha256_digest;
 
 /// Manifests are small; a registry sending more is broken or hostile.
@@ -214,12 +213,12 @@ impl Client {
                 return Err(status_failure(&target, &what, resp));
             }
             let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut writer = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new() };
+            let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
             // Errors mid-body are connection trouble: retry from the start.
             resp.copy_to(&mut writer).map_err(|e| transient(&target, &what, reqwest_error(e)))?;
-            let file = writer.inner.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
+            let (buffered, actual) = writer.finish();
+            let file = buffered.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
             file.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
-            let actual = hex(&writer.hasher.finalize());
             if actual != expected {
                 return Err(Failure::Fatal(anyhow!("{}: blob {digest} downloaded with digest sha256:{actual}", context(&target))));
             }
@@ -309,23 +308,6 @@ fn media_type_field(body: &[u8]) -> Option<String> {
         media_type: Option<String>,
     }
     serde_json::from_slice::<M>(body).ok()?.media_type
-}
-
-/// Hashes what it writes: the download is verified without reading the file back.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/common).

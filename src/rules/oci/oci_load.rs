@@ -6,18 +6,11 @@ use std::path::Path;
 use crate::oci::engine::{self, Loaded, Report};
 use crate::oci::layout::Layout;
 use crate::oci::tarball::parse_repo_tags;
-use crate::rules::{RuleSchema, SchemaBuilder, s};
+use crate::rules::RuleSchema;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
-use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("oci_load")
-        .executable()
-        .mandatory("image", A::Label)
-        .mandatory("repo_tags", A::Label)
-        .default("format", A::String, s("docker"))
-        .attr("loader", A::Label)
-        .build()
+    super::oci_tarball::tarball_schema("oci_load")
 }
 
 /// rules_oci 2.x: the tarball is built only on request (`--output_groups=+tarball`); by
