@@ -242,7 +242,7 @@ fn sorted(v: &Value) -> Value {
     }
 }
 
-/// "sha256:<hex>" of `bytes`, the digest form used throughout OCI.
+/// `sha256:<hex>` of `bytes`, the digest form used throughout OCI.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", crate::exec::digest::sha256_hex(bytes))
 }

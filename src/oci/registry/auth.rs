@@ -165,7 +165,7 @@ impl Keychain {
         self
     }
 
-    /// The credential for `registry` (a host[:port] as in a [`super::Reference`]), or
+    /// The credential for `registry` (a `host[:port]` as in a [`super::Reference`]), or
     /// None for anonymous access.
     pub fn get(&self, registry: &str) -> Result<Option<Credential>> {
         let host = normalize_registry(registry);

@@ -2,7 +2,7 @@
 //! need (blob HEAD/upload/mount/download, manifest PUT/GET), with Docker's auth flows
 //! (Basic, and Bearer tokens from `WWW-Authenticate`), docker config credentials and retries
 //! with backoff. One file per concept:
-//! - [`reference`]: image references (`registry/repository[:tag][@digest]`) and name checks;
+//! - [`reference`](mod@reference): image references (`registry/repository[:tag][@digest]`) and name checks;
 //! - [`auth`]: credentials from the docker config and credential helpers;
 //! - [`challenge`]: answering a registry's `WWW-Authenticate` challenge (Basic, Bearer tokens);
 //! - [`client`]: the [`Client`], its requests and downloads;

@@ -29,7 +29,7 @@ const EPOCH: &str = "1970-01-01T00:00:00Z";
 /// `mediaType`, so any docker manifest keeps docker layer types.
 const DOCKER_MEDIA_TYPE_PREFIX: &str = "application/vnd.docker.";
 
-/// One layer being appended: digest/diff_id as "sha256:<hex>".
+/// One layer being appended: digest/diff_id as `sha256:<hex>`.
 #[derive(Debug, Clone)]
 pub struct NewLayer {
     /// Digest of the file as stored (compressed bytes).
