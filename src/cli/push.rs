@@ -43,7 +43,7 @@ pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
         targets
             .par_iter()
             .filter_map(|t| match &t.providers.run {
-                Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), super::run::push_target(push, &root, &extra))),
+                Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), crate::rules::oci::oci_push::push_target(push, &root, &extra))),
                 _ => None,
             })
             .collect()

@@ -30,8 +30,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Feeds a file's content to `consume` in 1 MiB pieces; returns its size.
-fn stream_file(path: &Path, mut consume: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut f = File::open(path)?;
+fn stream_file(path: &Path, consume: impl FnMut(&[u8])) -> io::Result<u64> {
+    stream(&mut File::open(path)?, consume)
+}
+
+/// Feeds everything `f` yields to `consume` in 1 MiB pieces; returns the byte count.
+fn stream(f: &mut impl Read, mut consume: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
@@ -44,10 +48,15 @@ fn stream_file(path: &Path, mut consume: impl FnMut(&[u8])) -> io::Result<u64> {
     }
 }
 
-/// sha256 of a file's content, streamed.
+/// sha256 (hex) and size of a file's content, streamed.
 pub fn file_sha256(path: &Path) -> io::Result<(String, u64)> {
+    reader_sha256(&mut File::open(path)?)
+}
+
+/// sha256 (hex) and size of everything a reader yields (a decompressed layer), streamed.
+pub fn reader_sha256(r: &mut impl Read) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
-    let size = stream_file(path, |piece| hasher.update(piece))?;
+    let size = stream(r, |piece| hasher.update(piece))?;
     Ok((hex(&hasher.finalize()), size))
 }
 

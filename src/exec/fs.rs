@@ -6,7 +6,7 @@
 //! or not at all. Every error names the paths involved.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +123,38 @@ pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
+/// Reads exactly `size` bytes from `inner`, failing with `UnexpectedEof` if it ends early and
+/// never reading past them: a tar header is written with the size before the data, so a file
+/// that shrinks or grows while it is archived fails instead of corrupting the archive.
+pub struct ExactReader<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> ExactReader<R> {
+    pub fn new(inner: R, size: u64) -> ExactReader<R> {
+        ExactReader { inner, remaining: size }
+    }
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 && max > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("source ended {} bytes early (it changed while being copied)", self.remaining),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +166,15 @@ mod tests {
         assert_eq!(temp_owner(name), Some(std::process::id()));
         assert_eq!(temp_owner("abc.tar"), None);
         assert!(pid_alive(std::process::id()));
+    }
+
+    #[test]
+    fn exact_reader_fails_on_a_short_source_and_stops_at_the_size() {
+        let mut out = Vec::new();
+        let err = std::io::copy(&mut ExactReader::new(&b"abc"[..], 5), &mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let mut out = Vec::new();
+        std::io::copy(&mut ExactReader::new(&b"abcdef"[..], 4), &mut out).unwrap();
+        assert_eq!(out, b"abcd");
     }
 }

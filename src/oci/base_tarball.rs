@@ -16,11 +16,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use serde_json::Value;
 
-use super::image_config;
-use super::layout::LayoutWriter;
-use super::tarball::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+use super::layout::{LayoutWriter, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES};
+use super::spec::{self, Descriptor, DockerSaveEntry, ImageManifest, OCI_CONFIG, OCI_MANIFEST};
 
 /// Most members a base tarball may have. `docker save` writes a few per layer; the bound keeps
 /// the member table small whatever the tarball holds.
@@ -207,7 +205,7 @@ fn oci_layout(members: &Members, layout_dir: &Path) -> Result<()> {
     names.sort();
     for name in names {
         let Some(hex) = name.strip_prefix("blobs/sha256").ok().and_then(Path::to_str) else { continue };
-        if super::layout::digest_hex(&format!("sha256:{hex}")).is_err() {
+        if spec::digest_hex(&format!("sha256:{hex}")).is_err() {
             continue;
         }
         let text = name.display().to_string();
@@ -221,23 +219,15 @@ fn oci_layout(members: &Members, layout_dir: &Path) -> Result<()> {
 fn docker_save(members: &Members, layout_dir: &Path) -> Result<()> {
     let shown = &members.shown;
     let bytes = members.read("manifest.json", "member", MAX_MANIFEST_BYTES)?;
-    let manifest: Value = serde_json::from_slice(&bytes).with_context(|| format!("base tarball {shown}: manifest.json: malformed JSON"))?;
-    let entry = manifest.get(0).ok_or_else(|| anyhow!("base tarball {shown}: manifest.json lists no image"))?;
-    let config_name = entry
-        .get("Config")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("base tarball {shown}: manifest.json has no \"Config\" string"))?;
-    let config_bytes = members.read(config_name, "manifest.json \"Config\"", MAX_CONFIG_BYTES)?;
+    let images: Vec<DockerSaveEntry> = serde_json::from_slice(&bytes)
+        .with_context(|| format!("base tarball {shown}: manifest.json is not a docker save manifest (a list of {{\"Config\", \"Layers\"}})"))?;
+    let entry = images.first().ok_or_else(|| anyhow!("base tarball {shown}: manifest.json lists no image"))?;
+    let config_bytes = members.read(&entry.config, "manifest.json \"Config\"", MAX_CONFIG_BYTES)?;
     let writer = LayoutWriter::create(layout_dir)?;
     let config_digest = writer.write_blob(&config_bytes)?;
-    let layer_names = entry
-        .get("Layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("base tarball {shown}: manifest.json has no \"Layers\" array"))?;
-    let mut layers = Vec::with_capacity(layer_names.len());
-    for (i, l) in layer_names.iter().enumerate() {
+    let mut layers = Vec::with_capacity(entry.layers.len());
+    for (i, name) in entry.layers.iter().enumerate() {
         let what = format!("manifest.json \"Layers\"[{i}]");
-        let name = l.as_str().ok_or_else(|| anyhow!("base tarball {shown}: {what} is not a string"))?;
         let (path, _) = members.resolve(name, &what)?;
         let (hex, size) = crate::exec::digest::file_sha256(path).with_context(|| format!("reading {}", path.display()))?;
         let digest = format!("sha256:{hex}");
@@ -245,21 +235,19 @@ fn docker_save(members: &Members, layout_dir: &Path) -> Result<()> {
         let n = File::open(path)?.read(&mut head)?;
         // `path` is ocib's own unpacked copy, so linking it is safe.
         writer.link_blob(&digest, path)?;
-        layers.push(serde_json::json!({
-            "mediaType": image_config::layer_media_type(image_config::sniff_compression(&head[..n]), false),
-            "digest": digest,
-            "size": size,
-        }));
+        layers.push(Descriptor::new(spec::layer_media_type(spec::sniff_compression(&head[..n]), false), &digest, size));
     }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": image_config::OCI_MANIFEST,
-        "config": {"mediaType": image_config::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let bytes = image_config::canonical_json(&manifest);
+    let manifest = ImageManifest {
+        schema_version: Some(2),
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        config: Descriptor::new(OCI_CONFIG, &config_digest, config_bytes.len() as u64),
+        layers,
+        annotations: None,
+        extra: Default::default(),
+    };
+    let bytes = spec::canonical_json(&manifest)?;
     let digest = writer.write_blob(&bytes)?;
-    writer.write_index(&image_config::layout_index(image_config::OCI_MANIFEST, &digest, bytes.len() as u64))?;
+    writer.write_index(&spec::layout_index(OCI_MANIFEST, &digest, bytes.len() as u64))?;
     Ok(())
 }
 

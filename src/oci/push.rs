@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
+use super::layout::{self, LayoutWriter};
 use super::registry::{Client, Reference};
+use super::spec::{self, Manifest, OCI_MANIFEST};
 
 /// What one push did.
 pub struct PushResult {
@@ -34,35 +36,36 @@ pub fn check_repository(repository: &str) -> Result<Reference> {
 pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String]) -> Result<PushResult> {
     let reference = check_repository(repository)?;
     let (registry, repo) = (reference.registry.as_str(), reference.repository.as_str());
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout_dir.join("index.json")).with_context(|| format!("reading {}/index.json", layout_dir.display()))?)?;
-    let top = index["manifests"].as_array().and_then(|m| m.first()).context("index.json names no manifest")?;
-    let top_digest = top["digest"].as_str().context("index.json: manifest without digest")?.to_owned();
-    let top_type = top["mediaType"].as_str().unwrap_or(super::image_config::OCI_MANIFEST).to_owned();
-    let blob = |d: &str| -> Result<std::path::PathBuf> { Ok(layout_dir.join("blobs/sha256").join(super::layout::digest_hex(d)?)) };
+    let index = layout::read_index(layout_dir)?;
+    let top = index.manifests.first().with_context(|| format!("{}/index.json names no manifest", layout_dir.display()))?;
+    let top_digest = top.digest.clone();
+    // A descriptor without a media type is taken to be an image manifest, as crane does.
+    let top_type = top.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_owned());
+    let blob = |d: &str| layout::blob_path(layout_dir, d);
 
     // The manifests to put (children before a parent index) and the blobs they reference.
     let mut manifests: Vec<(String, String)> = Vec::new();
     let mut blobs: Vec<String> = Vec::new();
     let mut pending = vec![(top_digest.clone(), top_type.clone())];
     while let Some((digest, media_type)) = pending.pop() {
-        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(&digest)?)?)?;
-        if let Some(children) = body["manifests"].as_array() {
-            for c in children {
-                let d = c["digest"].as_str().context("index entry without digest")?;
-                let t = c["mediaType"].as_str().unwrap_or(super::image_config::OCI_MANIFEST);
-                pending.push((d.to_owned(), t.to_owned()));
+        let path = blob(&digest)?;
+        let bytes = layout::read_capped(&path, layout::MAX_MANIFEST_BYTES).with_context(|| format!("reading {}", path.display()))?;
+        match Manifest::parse(&bytes).with_context(|| format!("{}", path.display()))? {
+            Manifest::Index(index) => {
+                for child in index.manifests {
+                    pending.push((child.digest, child.media_type.unwrap_or_else(|| OCI_MANIFEST.to_owned())));
+                }
             }
-        } else {
-            blobs.push(body["config"]["digest"].as_str().context("manifest without config")?.to_owned());
-            for l in body["layers"].as_array().into_iter().flatten() {
-                blobs.push(l["digest"].as_str().context("layer without digest")?.to_owned());
+            Manifest::Image(manifest) => {
+                blobs.push(manifest.config.digest);
+                blobs.extend(manifest.layers.into_iter().map(|l| l.digest));
             }
         }
         manifests.push((digest, media_type));
     }
     blobs.sort();
     blobs.dedup();
-    let origins = super::layout::read_origins(layout_dir);
+    let origins = layout::read_origins(layout_dir);
     #[derive(PartialEq)]
     enum Sent {
         Present,
@@ -113,40 +116,35 @@ pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String
 /// Fetches an image into an OCI layout directory: the manifest (the platform's one from an
 /// index), its config and layers, each verified by digest.
 pub fn pull(client: &Client, image: &Reference, platform: Option<&str>, dest: &Path) -> Result<()> {
-    let writer = super::layout::LayoutWriter::create(dest)?;
+    let writer = LayoutWriter::create(dest)?;
     let (registry, repo) = (image.registry.as_str(), image.repository.as_str());
     let reference = image.digest.clone().or_else(|| image.tag.clone()).context("an image to pull needs a digest or a tag")?;
     let (mut media_type, mut body, mut digest) = client.get_manifest(registry, repo, &reference)?;
-    let parsed: serde_json::Value = serde_json::from_slice(&body)?;
-    if let Some(entries) = parsed["manifests"].as_array() {
+    let mut parsed = Manifest::parse(&body).with_context(|| format!("manifest of {registry}/{repo}:{reference}"))?;
+    if let Manifest::Index(index) = &parsed {
         let want = platform.unwrap_or("linux/amd64");
-        let mut parts = want.split('/');
-        let (os, arch, variant) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
-        let entry = entries
+        let entry = index
+            .manifests
             .iter()
-            .find(|e| {
-                let p = &e["platform"];
-                p["os"] == os && p["architecture"] == arch && variant.is_none_or(|v| p["variant"] == v)
-            })
+            .find(|e| e.platform.as_ref().is_some_and(|p| p.matches(want)))
             .with_context(|| format!("{registry}/{repo}:{reference} has no image for {want}"))?;
-        let child = entry["digest"].as_str().context("index entry without digest")?.to_owned();
-        (media_type, body, digest) = client.get_manifest(registry, repo, &child)?;
+        (media_type, body, digest) = client.get_manifest(registry, repo, &entry.digest)?;
+        parsed = Manifest::parse(&body).with_context(|| format!("manifest of {registry}/{repo}@{}", entry.digest))?;
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&body)?;
-    let blobs_dir = dest.join("blobs/sha256");
-    let mut wanted = vec![manifest["config"]["digest"].as_str().context("manifest without config")?.to_owned()];
-    for l in manifest["layers"].as_array().into_iter().flatten() {
-        wanted.push(l["digest"].as_str().context("layer without digest")?.to_owned());
-    }
+    let Manifest::Image(manifest) = parsed else {
+        bail!("{registry}/{repo}:{reference}: the platform's entry is itself an image index");
+    };
+    let mut wanted = vec![manifest.config.digest];
+    wanted.extend(manifest.layers.into_iter().map(|l| l.digest));
     for d in &wanted {
-        client.get_blob(registry, repo, d, &blobs_dir.join(super::layout::digest_hex(d)?))?;
+        client.get_blob(registry, repo, d, &layout::blob_path(dest, d)?)?;
     }
     let written = writer.write_blob(&body)?;
     if written != digest {
         bail!("manifest of {registry}/{repo} has digest {written}, expected {digest}");
     }
     let origin = format!("{registry}/{repo}");
-    super::layout::write_origins(dest, &wanted.iter().map(|d| (d.clone(), origin.clone())).collect())?;
-    writer.write_index(&super::image_config::layout_index(&media_type, &digest, body.len() as u64))?;
+    layout::write_origins(dest, &wanted.iter().map(|d| (d.clone(), origin.clone())).collect())?;
+    writer.write_index(&spec::layout_index(&media_type, &digest, body.len() as u64))?;
     Ok(())
 }

@@ -9,167 +9,25 @@
 //! directories itself). The JSON members are our own compact, key-sorted serialisation; rules_oci's
 //! jq pretty-prints them, but no consumer depends on the formatting.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, Write};
+use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use anyhow::{Context, Result, anyhow, ensure};
+
+use super::layout::Layout;
+use super::spec::{DockerSaveEntry, ImageIndex, canonical_json, digest_hex};
+use crate::exec::fs::ExactReader;
 
 /// Modification time of every member: 2023-01-01T08:00:00Z, rules_oci's mtree `time=`.
 const MTIME: u64 = 1_672_560_000;
 /// Permission bits of every member, rules_oci's mtree `mode=`.
 const MODE: u32 = 0o755;
 
-use super::spec::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 /// The annotation containerd (and `docker load` with the containerd image store) reads the image
 /// name from in an OCI-layout tarball.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// Largest index.json, `oci-layout` or image manifest read. The OCI distribution spec lets
-/// registries refuse manifests over 4 MiB, and containerd and CNCF distribution do; a larger one
-/// (or a file such as `/dev/zero` standing in for one) is refused before it is read.
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
-/// Largest image config read. Configs are small JSON too (history and env grow them, not to
-/// megabytes); the bound is generous, and there to stop a huge file from being read into memory.
-pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
-
-/// An OCI image layout directory (oci-layout, index.json, blobs/sha256/...) read back: the single
-/// manifest index.json names.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub dir: PathBuf,
-    pub index: Value,
-    pub manifest_digest: String,
-    pub manifest_media_type: String,
-    pub manifest: Value,
-    pub config_digest: String,
-    pub config: Value,
-    pub layer_digests: Vec<String>,
-}
-
-impl Layout {
-    /// Reads and checks the layout in `dir`.
-    ///
-    /// Like rules_oci, `index.json` must name exactly one manifest. An image index (multi-platform)
-    /// is rejected here because it has no single config and layer list; callers that accept
-    /// indexes handle them before getting here. The manifest and config blobs are checked against
-    /// their digests (they are small), and every layer blob must exist, so that a broken layout
-    /// fails before any tarball bytes are written to a stream that may already be `docker load`.
-    pub fn read(dir: &Path) -> Result<Layout> {
-        let layout_file = dir.join("oci-layout");
-        let layout_marker = read_json(&layout_file, MAX_MANIFEST_BYTES)?;
-        ensure!(
-            layout_marker
-                .get("imageLayoutVersion")
-                .is_some_and(Value::is_string),
-            "{}: not an OCI layout marker (no \"imageLayoutVersion\" string)",
-            layout_file.display()
-        );
-
-        let index_file = dir.join("index.json");
-        let index = read_json(&index_file, MAX_MANIFEST_BYTES)?;
-        let manifests = index
-            .get("manifests")
-            .and_then(Value::as_array)
-            .ok_or_else(|| anyhow!("{}: no \"manifests\" array", index_file.display()))?;
-        ensure!(
-            manifests.len() == 1,
-            "{}: expected exactly one entry in \"manifests\", found {}",
-            index_file.display(),
-            manifests.len()
-        );
-        let descriptor = &manifests[0];
-        let manifest_media_type = string_field(descriptor, "mediaType")
-            .with_context(|| format!("{}: manifests[0]", index_file.display()))?;
-        let manifest_digest = string_field(descriptor, "digest")
-            .with_context(|| format!("{}: manifests[0]", index_file.display()))?;
-        match manifest_media_type.as_str() {
-            OCI_MANIFEST | DOCKER_MANIFEST => {}
-            OCI_INDEX | DOCKER_MANIFEST_LIST => bail!(
-                "{}: manifests[0] is an image index ({manifest_media_type}), i.e. a multi-platform \
-                 image; a single-image tarball needs an image manifest",
-                index_file.display()
-            ),
-            other => bail!(
-                "{}: manifests[0] has unsupported media type {other:?} (expected {OCI_MANIFEST} \
-                 or {DOCKER_MANIFEST})",
-                index_file.display()
-            ),
-        }
-
-        let manifest_file = blob_path_in(dir, &manifest_digest)
-            .with_context(|| format!("{}: manifests[0].digest", index_file.display()))?;
-        let manifest = read_verified_json(&manifest_file, &manifest_digest, MAX_MANIFEST_BYTES)?;
-        if let Some(own) = manifest.get("mediaType").and_then(Value::as_str) {
-            ensure!(
-                own == manifest_media_type,
-                "{}: manifest says mediaType {own:?} but index.json says {manifest_media_type:?}",
-                manifest_file.display()
-            );
-        }
-
-        let config_descriptor = manifest
-            .get("config")
-            .ok_or_else(|| anyhow!("{}: no \"config\" descriptor", manifest_file.display()))?;
-        let config_digest = string_field(config_descriptor, "digest")
-            .with_context(|| format!("{}: config", manifest_file.display()))?;
-        let config_file = blob_path_in(dir, &config_digest)
-            .with_context(|| format!("{}: config.digest", manifest_file.display()))?;
-        let config = read_verified_json(&config_file, &config_digest, MAX_CONFIG_BYTES)?;
-
-        let layers = manifest
-            .get("layers")
-            .and_then(Value::as_array)
-            .ok_or_else(|| anyhow!("{}: no \"layers\" array", manifest_file.display()))?;
-        let mut layer_digests = Vec::with_capacity(layers.len());
-        for (i, layer) in layers.iter().enumerate() {
-            let digest = string_field(layer, "digest")
-                .with_context(|| format!("{}: layers[{i}]", manifest_file.display()))?;
-            let path = blob_path_in(dir, &digest)
-                .with_context(|| format!("{}: layers[{i}].digest", manifest_file.display()))?;
-            // metadata() follows symlinks: rules_oci layouts link blobs to the layer tars.
-            let meta = std::fs::metadata(&path)
-                .with_context(|| format!("missing layer blob {}", path.display()))?;
-            ensure!(meta.is_file(), "layer blob {} is not a regular file", path.display());
-            layer_digests.push(digest);
-        }
-
-        Ok(Layout {
-            dir: dir.to_path_buf(),
-            index,
-            manifest_digest,
-            manifest_media_type,
-            manifest,
-            config_digest,
-            config,
-            layer_digests,
-        })
-    }
-
-    /// Where the blob with `digest` lives in this layout; fails unless `digest` is
-    /// `sha256:<64 lowercase hex>` (which also keeps the path inside `blobs/sha256/`).
-    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
-        blob_path_in(&self.dir, digest)
-    }
-
-    /// The `size` the manifest (or index.json) declares for `digest`, if any, so that writers can
-    /// refuse a blob whose file does not match.
-    fn declared_size(&self, digest: &str) -> Option<u64> {
-        let manifest_descriptor = self.index.get("manifests").and_then(|m| m.get(0));
-        let config_descriptor = self.manifest.get("config");
-        let layer_descriptors = self.manifest.get("layers").and_then(Value::as_array);
-        manifest_descriptor
-            .into_iter()
-            .chain(config_descriptor)
-            .chain(layer_descriptors.into_iter().flatten())
-            .find(|d| d.get("digest").and_then(Value::as_str) == Some(digest))
-            .and_then(|d| d.get("size"))
-            .and_then(Value::as_u64)
-    }
-}
 
 /// `docker load` format (rules_oci's default `format = "docker"`): `blobs/sha256/<config hex>`,
 /// then `blobs/sha256/<layer hex>.tar.gz` for each distinct layer in manifest order, then
@@ -193,15 +51,11 @@ pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl Wri
         if written.insert(digest.as_str()) {
             append_blob(&mut tar, layout, digest, &name)?;
         }
-        layer_names.push(Value::String(name));
+        layer_names.push(name);
     }
 
-    // Keys in sorted order (preserve_order keeps insertion order).
-    let mut entry = Map::new();
-    entry.insert("Config".to_owned(), Value::String(config_name));
-    entry.insert("Layers".to_owned(), Value::Array(layer_names));
-    entry.insert("RepoTags".to_owned(), string_array(repo_tags));
-    let manifest_json = serde_json::to_vec(&Value::Array(vec![Value::Object(entry)]))?;
+    let entry = DockerSaveEntry { config: config_name, layers: layer_names, repo_tags: Some(repo_tags.to_vec()) };
+    let manifest_json = canonical_json(&[entry])?;
     append_bytes(&mut tar, "manifest.json", &manifest_json)?;
 
     finish(tar)
@@ -231,7 +85,7 @@ pub fn write_oci_tarball(layout: &Layout, repo_tags: &[String], out: impl Write)
         }
     }
 
-    let index_json = serde_json::to_vec(&sorted_keys(&tagged_index(layout, repo_tags)?))?;
+    let index_json = canonical_json(&tagged_index(layout, repo_tags)?)?;
     append_bytes(&mut tar, "index.json", &index_json)?;
 
     finish(tar)
@@ -245,65 +99,28 @@ pub fn parse_repo_tags(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
-/// The layout's index.json with its single manifest entry repeated once per tag.
-fn tagged_index(layout: &Layout, repo_tags: &[String]) -> Result<Value> {
+/// The layout's index.json with its single manifest entry repeated once per tag, each copy
+/// with `annotations[REF_NAME] = tag` on top of its other annotations (jq's `*` merge).
+fn tagged_index(layout: &Layout, repo_tags: &[String]) -> Result<ImageIndex> {
     let mut index = layout.index.clone();
     let template = index
-        .get("manifests")
-        .and_then(|m| m.get(0))
+        .manifests
+        .first()
         .cloned()
         .ok_or_else(|| anyhow!("{}/index.json: no manifest entry", layout.dir.display()))?;
-    let manifests = if repo_tags.is_empty() {
+    index.manifests = if repo_tags.is_empty() {
         vec![template]
     } else {
         repo_tags
             .iter()
-            .map(|tag| annotate(&template, tag))
-            .collect::<Result<Vec<_>>>()?
+            .map(|tag| {
+                let mut descriptor = template.clone();
+                descriptor.annotations.get_or_insert_with(BTreeMap::new).insert(REF_NAME.to_owned(), tag.clone());
+                descriptor
+            })
+            .collect()
     };
-    let Some(object) = index.as_object_mut() else {
-        bail!("{}/index.json: not a JSON object", layout.dir.display());
-    };
-    object.insert("manifests".to_owned(), Value::Array(manifests));
     Ok(index)
-}
-
-/// `descriptor` with `annotations[REF_NAME] = tag`, other annotations kept (jq's `*` merge).
-fn annotate(descriptor: &Value, tag: &str) -> Result<Value> {
-    let mut descriptor = descriptor.clone();
-    let object = descriptor
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("index.json manifest entry is not a JSON object"))?;
-    let annotations = object
-        .entry("annotations")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let annotations = annotations
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("index.json manifest entry has non-object \"annotations\""))?;
-    annotations.insert(REF_NAME.to_owned(), Value::String(tag.to_owned()));
-    Ok(descriptor)
-}
-
-/// A copy of `value` with every object's keys in sorted order, so output never depends on the
-/// key order of the input files (serde_json's preserve_order would otherwise keep it).
-fn sorted_keys(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let sorted = keys
-                .into_iter()
-                .map(|k| (k.clone(), sorted_keys(&map[k])))
-                .collect::<Map<_, _>>();
-            Value::Object(sorted)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-fn string_array(items: &[String]) -> Value {
-    Value::Array(items.iter().cloned().map(Value::String).collect())
 }
 
 /// The tar header every member gets: rules_oci's mtree attributes, ustar as bsdtar writes for
@@ -357,35 +174,9 @@ fn append_file<W: Write>(
         );
     }
     let mut header = header(size);
-    let data = ExactReader {
-        inner: file.take(size),
-        remaining: size,
-    };
+    let data = ExactReader::new(BufReader::new(file), size);
     tar.append_data(&mut header, name, data)
         .with_context(|| format!("writing {} to the tarball as {name}", path.display()))
-}
-
-/// A reader that fails with `UnexpectedEof` if it ends before `remaining` bytes were read.
-struct ExactReader<R> {
-    inner: R,
-    remaining: u64,
-}
-
-impl<R: Read> Read for ExactReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && self.remaining > 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "file shrank while being copied ({} bytes missing)",
-                    self.remaining
-                ),
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
 }
 
 fn finish<W: Write>(tar: tar::Builder<W>) -> Result<()> {
@@ -394,82 +185,13 @@ fn finish<W: Write>(tar: tar::Builder<W>) -> Result<()> {
     Ok(())
 }
 
-/// `blobs/sha256/<hex>` under `dir`, after checking the digest's form.
-fn blob_path_in(dir: &Path, digest: &str) -> Result<PathBuf> {
-    Ok(dir.join("blobs").join("sha256").join(digest_hex(digest)?))
-}
-
-/// The hex part of `sha256:<64 lowercase hex>`. Anything else is rejected: other algorithms are
-/// not used by the rules we replace, and an unchecked digest could name a path outside the layout.
-fn digest_hex(digest: &str) -> Result<&str> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| anyhow!("invalid digest {digest:?}: expected \"sha256:<64 hex digits>\""))?;
-    ensure!(
-        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-        "invalid digest {digest:?}: expected \"sha256:<64 lowercase hex digits>\""
-    );
-    Ok(hex)
-}
-
-fn string_field(value: &Value, key: &str) -> Result<String> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no {key:?} string"))
-}
-
-/// The bytes of the regular file `path`, refused (without reading them) above `limit`.
-fn read_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(io::Error::other(format!("{} bytes, more than the {limit}-byte limit", meta.len())));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // take(): a file that grows after the check still stops at the limit.
-    file.take(limit).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-fn read_json(path: &Path, limit: u64) -> Result<Value> {
-    let bytes = read_capped(path, limit).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed JSON", path.display()))
-}
-
-/// Reads a small JSON blob, checking that its bytes hash to `digest`.
-fn read_verified_json(path: &Path, digest: &str, limit: u64) -> Result<Value> {
-    let bytes = read_capped(path, limit).with_context(|| {
-        let what = if path.exists() { "reading blob" } else { "missing blob" };
-        format!("{what} {}", path.display())
-    })?;
-    let actual = format!("sha256:{}", sha256_hex(&bytes));
-    ensure!(
-        actual == digest,
-        "{}: content hashes to {actual}, not {digest}",
-        path.display()
-    );
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed JSON", path.display()))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest.iter() {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::digest::sha256_hex;
+    use crate::oci::spec::{OCI_INDEX, OCI_MANIFEST};
+    use serde_json::Value;
+    use std::io::Read;
     use flate2::Compression;
     use flate2::write::GzEncoder;
     use serde_json::json;
@@ -867,7 +589,7 @@ mod tests {
 
         std::fs::write(f.dir.path().join("index.json"), b"{\"schemaVersion\": 2}").unwrap();
         let err = read_err(f.dir.path());
-        assert!(err.contains("index.json: no \"manifests\" array"), "{err}");
+        assert!(err.contains("index.json: not an image index") && err.contains("missing field `manifests`"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
 
 pub mod cst;
 pub mod go;
+pub mod junit;
 pub mod lib;
 pub mod native;
 pub mod oci;

@@ -142,23 +142,13 @@ fn run_structure_tests(
     Ok((crate::rules::cst::runner::all_passed(&all), log, Some(junit)))
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// A JUnit file for a test that wrote none: one test case named by the label.
+/// A JUnit file for a test that wrote none: one test case named by the label, its log as the
+/// case's output.
 fn junit_for(label: &str, passed: bool, timed_out: bool, duration: Duration, log: &str) -> String {
-    let secs = duration.as_secs_f64();
-    let failure = if passed {
-        String::new()
+    let failures = if passed {
+        vec![]
     } else {
-        let msg = if timed_out { "timed out" } else { "exited with a non-zero status" };
-        format!("<failure message=\"{msg}\"></failure>")
+        vec![if timed_out { "timed out" } else { "exited with a non-zero status" }.to_owned()]
     };
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"{n}\" tests=\"1\" failures=\"{f}\" errors=\"0\" time=\"{secs:.3}\">\n<testcase name=\"{n}\" status=\"run\" time=\"{secs:.3}\">{failure}</testcase>\n<system-out><![CDATA[{out}]]></system-out>\n</testsuite>\n</testsuites>\n",
-        n = xml_escape(label),
-        f = if passed { 0 } else { 1 },
-        out = log.replace("]]>", "]]]]><![CDATA[>")
-    )
+    crate::rules::junit::write(label, &[crate::rules::junit::Case { name: label, duration, failures: &failures, stdout: log, stderr: "" }])
 }

@@ -2,8 +2,8 @@
 //! (`$REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`) with
 //! inline `auths` entries, per-registry `credHelpers` and a default `credsStore`.
 //!
-//! Secrets never leave this module except as an `Authorization` header value: [`Credential`] and
-//! [`Keychain`] implement `Debug` by hand, and every error message names the registry, the config
+//! Secrets never leave this module except as an `Authorization` header value: `Credential` and
+//! `Keychain` implement `Debug` by hand, and every error message names the registry, the config
 //! file or the helper, never what they contained.
 
 use std::collections::HashMap;

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::exec::{ActionContext, InProcess};
-use super::image_config::{self, Compression, ImageSpec, NewLayer};
+use super::image_config::{self, ImageSpec, NewLayer};
 use crate::oci::base_tarball::unpack_base;
-use crate::oci::layout::{LayoutWriter, digest_hex};
-use crate::oci::tarball::{self, Layout};
+use crate::oci::layout::{Layout, LayoutWriter};
+use crate::oci::spec::{self, Compression, Descriptor, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_hex};
+use crate::oci::tarball;
 
 /// What a layer descriptor file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,13 +65,13 @@ impl InProcess for DescribeLayer {
         let size = std::fs::metadata(&path)?.len();
         let mut head = [0u8; 4];
         let n = std::fs::File::open(&path)?.read(&mut head)?;
-        let compression = image_config::sniff_compression(&head[..n]);
+        let compression = spec::sniff_compression(&head[..n]);
         let diff_id = match compression {
             Compression::None => hex.clone(),
             Compression::Gzip => {
                 let file = std::fs::File::open(&path)?;
                 let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-                hash_reader(&mut decoder).with_context(|| format!("decompressing layer {}", self.tar))?
+                crate::exec::digest::reader_sha256(&mut decoder).with_context(|| format!("decompressing layer {}", self.tar))?.0
             }
             Compression::Zstd => bail!("layer {}: zstd-compressed layers are not supported yet", self.tar),
         };
@@ -78,20 +79,6 @@ impl InProcess for DescribeLayer {
         std::fs::write(ctx.output(&self.out)?, serde_json::to_vec(&desc)?)?;
         Ok(())
     }
-}
-
-fn hash_reader(r: &mut impl Read) -> Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(crate::exec::digest::hex(&hasher.finalize()))
 }
 
 /// Where an image's base comes from.
@@ -173,9 +160,7 @@ impl InProcess for BuildImage {
                 let layout = Layout::read(dir).with_context(|| format!("reading the base image {}", dir.display()))?;
                 // The base's blobs are linked, not copied, when they are ocib's (a built or
                 // pulled layout's, or unpacked from a tarball here).
-                let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
-                digests.extend(layout.layer_digests.iter().cloned());
-                for d in &digests {
+                for d in &layout.blob_digests() {
                     let owned = match base_input {
                         Some(dir) => is_derived(ctx, &format!("{dir}/blobs/sha256/{}", digest_hex(d)?)),
                         None => true,
@@ -226,13 +211,13 @@ impl InProcess for BuildImage {
             });
         }
         let config = image_config::build_config(base.as_ref().map(|b| &b.config), &spec, &layers).with_context(|| self.label.clone())?;
-        let config_bytes = image_config::canonical_json(&config);
+        let config_bytes = canonical_json(&config)?;
         let config_digest = writer.write_blob(&config_bytes)?;
-        let manifest = image_config::build_manifest(base.as_ref().map(|b| &b.manifest), &config_digest, config_bytes.len() as u64, &layers, &spec.annotations)?;
-        let manifest_bytes = image_config::canonical_json(&manifest);
+        let manifest = image_config::build_manifest(base.as_ref().map(|b| &b.manifest_json), &config_digest, config_bytes.len() as u64, &layers, &spec.annotations)?;
+        let manifest_bytes = canonical_json(&manifest)?;
         let manifest_digest = writer.write_blob(&manifest_bytes)?;
-        let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or(image_config::OCI_MANIFEST).to_owned();
-        writer.write_index(&image_config::layout_index(&media_type, &manifest_digest, manifest_bytes.len() as u64))?;
+        let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or(OCI_MANIFEST).to_owned();
+        writer.write_index(&spec::layout_index(&media_type, &manifest_digest, manifest_bytes.len() as u64))?;
         std::fs::write(ctx.output(&self.digest_out)?, format!("{manifest_digest}\n"))?;
         Ok(())
     }
@@ -256,24 +241,21 @@ impl InProcess for BuildIndex {
         let mut entries = Vec::new();
         for dir in &self.images {
             let layout = Layout::read(ctx.input(dir)?).with_context(|| format!("reading image {dir}"))?;
-            let mut digests = vec![layout.manifest_digest.clone(), layout.config_digest.clone()];
-            digests.extend(layout.layer_digests.iter().cloned());
-            for d in &digests {
+            for d in &layout.blob_digests() {
                 let owned = is_derived(ctx, &format!("{dir}/blobs/sha256/{}", digest_hex(d)?));
                 writer.add_blob(d, &layout.blob_path(d)?, owned)?;
             }
             let size = std::fs::metadata(layout.blob_path(&layout.manifest_digest)?)?.len();
-            let desc = serde_json::json!({"mediaType": layout.manifest_media_type, "digest": layout.manifest_digest, "size": size});
-            entries.push((desc, layout.config.clone()));
+            entries.push((Descriptor::new(&layout.manifest_media_type, &layout.manifest_digest, size), layout.config.clone()));
         }
         let annotations = match &self.annotations {
             Some(p) => image_config::parse_key_values(&std::fs::read_to_string(ctx.input(p)?)?)?,
             None => vec![],
         };
         let index = image_config::build_image_index(&entries, &annotations);
-        let bytes = image_config::canonical_json(&index);
+        let bytes = canonical_json(&index)?;
         let digest = writer.write_blob(&bytes)?;
-        writer.write_index(&image_config::layout_index(image_config::OCI_INDEX, &digest, bytes.len() as u64))?;
+        writer.write_index(&spec::layout_index(OCI_INDEX, &digest, bytes.len() as u64))?;
         Ok(())
     }
 }

@@ -1,20 +1,24 @@
 //! rules_oci's image documents: the config, manifest and image index an `oci_image` or
-//! `oci_image_index` target produces (the generic media types, digests and canonical JSON are
-//! in `oci/spec.rs`, re-exported here for the rule set's actions).
+//! `oci_image_index` target produces (the generic media types, digests, descriptor types and
+//! canonical JSON are in `oci/spec.rs`).
 //!
 //! rules_oci 2.x builds these with `oci/private/image.sh` (jq + regctl). The functions here
 //! reproduce that script's *semantics*: the same fields, the same merge rules, the same quirks
 //! (entrypoint clears `Cmd`, env expansion against the base env, labels/ports/volumes merged into
 //! the base's). The bytes differ from jq's pretty-printed output on purpose: we serialise with
-//! [`canonical_json`] so that the same image always gets the same digest, whatever order a map
+//! [`crate::oci::spec::canonical_json`] so that the same image always gets the same digest, whatever order a map
 //! was built in.
+//!
+//! The config and the base manifest are edited as `serde_json::Value`: image.sh merges into
+//! whatever fields the base holds, known to ocib or not, and so must these functions. The index
+//! is built from typed descriptors (`oci::spec`).
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
-pub use crate::oci::spec::{
-    Compression, DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, canonical_json, layer_media_type,
-    layout_index, sha256_digest, sniff_compression,
+use crate::oci::spec::{
+    Compression, DOCKER_CONFIG, DOCKER_MANIFEST_LIST, Descriptor, ImageIndex, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, Platform,
+    layer_media_type,
 };
 
 /// The timestamp rules_oci uses for scratch images and for every history entry it adds, so that
@@ -25,7 +29,7 @@ const EPOCH: &str = "1970-01-01T00:00:00Z";
 /// `mediaType`, so any docker manifest keeps docker layer types.
 const DOCKER_MEDIA_TYPE_PREFIX: &str = "application/vnd.docker.";
 
-/// One layer being appended: digest/diff_id as `"sha256:<hex>"`.
+/// One layer being appended: digest/diff_id as `sha256:<hex>`.
 #[derive(Debug, Clone)]
 pub struct NewLayer {
     /// Digest of the file as stored (compressed bytes).
@@ -486,48 +490,40 @@ fn base_image_manifest(base: &Value) -> Result<Map<String, Value>> {
 /// variant, os.version, os.features; nulls dropped), plus annotations.
 ///
 /// A `platform` already on a descriptor is replaced (image_index.sh does `$manifest +
-/// {platform}`). A descriptor that is not a JSON object is a caller bug; it is treated as empty.
-pub fn build_image_index(entries: &[(Value, Value)], annotations: &[(String, String)]) -> Value {
+/// {platform}`).
+pub fn build_image_index(entries: &[(Descriptor, Value)], annotations: &[(String, String)]) -> ImageIndex {
     let manifests = entries
         .iter()
-        .map(|(descriptor, config)| {
-            let mut descriptor = descriptor.as_object().cloned().unwrap_or_default();
-            descriptor.insert("platform".to_string(), platform_of(config));
-            Value::Object(descriptor)
-        })
+        .map(|(descriptor, config)| Descriptor { platform: Some(platform_of(config)), ..descriptor.clone() })
         .collect();
-
-    let mut index = Map::new();
-    index.insert("schemaVersion".to_string(), json!(2));
-    index.insert("mediaType".to_string(), json!(OCI_INDEX));
-    index.insert("manifests".to_string(), Value::Array(manifests));
-    if !annotations.is_empty() {
-        let annotations: Map<String, Value> = annotations
-            .iter()
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-            .collect();
-        index.insert("annotations".to_string(), Value::Object(annotations));
+    ImageIndex {
+        schema_version: Some(2),
+        media_type: Some(OCI_INDEX.to_owned()),
+        manifests,
+        annotations: (!annotations.is_empty()).then(|| annotations.iter().cloned().collect()),
+        extra: Map::new(),
     }
-    Value::Object(index)
 }
 
 /// The descriptor platform of an image, from its config; absent or null fields are left out.
-fn platform_of(config: &Value) -> Value {
-    let mut platform = Map::new();
-    for key in ["os", "architecture", "variant", "os.version", "os.features"] {
-        match config.get(key) {
-            None | Some(Value::Null) => {}
-            Some(value) => {
-                platform.insert(key.to_string(), value.clone());
-            }
-        }
+fn platform_of(config: &Value) -> Platform {
+    let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+    Platform {
+        os: text("os"),
+        architecture: text("architecture"),
+        variant: text("variant"),
+        os_version: text("os.version"),
+        os_features: config
+            .get("os.features")
+            .and_then(Value::as_array)
+            .map(|features| features.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
     }
-    Value::Object(platform)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::spec::{DOCKER_MANIFEST, canonical_json};
 
     fn scratch_spec() -> ImageSpec {
         ImageSpec {
@@ -1213,7 +1209,7 @@ mod tests {
 
     #[test]
     fn image_index_platforms_drop_nulls() {
-        let descriptor = |d: &str| json!({"mediaType": OCI_MANIFEST, "digest": d, "size": 10});
+        let descriptor = |d: &str| Descriptor::new(OCI_MANIFEST, d, 10);
         let entries = vec![
             (
                 descriptor("sha256:a"),
@@ -1224,7 +1220,10 @@ mod tests {
                 json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
             ),
             (
-                json!({"mediaType": OCI_MANIFEST, "digest": "sha256:c", "size": 10, "platform": {"os": "stale"}}),
+                Descriptor {
+                    platform: Some(Platform { os: Some("stale".into()), ..Default::default() }),
+                    ..descriptor("sha256:c")
+                },
                 json!({
                     "os": "windows",
                     "architecture": "amd64",
@@ -1235,7 +1234,7 @@ mod tests {
         ];
         let index = build_image_index(&entries, &pairs(&[("org.example", "1")]));
         assert_eq!(
-            index,
+            serde_json::to_value(&index).expect("serialises"),
             json!({
                 "schemaVersion": 2,
                 "mediaType": OCI_INDEX,
@@ -1252,7 +1251,7 @@ mod tests {
             })
         );
         let without = build_image_index(&entries[..1], &[]);
-        assert!(without.get("annotations").is_none());
+        assert!(without.annotations.is_none());
     }
 
     #[test]
@@ -1268,8 +1267,8 @@ mod tests {
         let one = build_config(None, &spec, &[]).expect("builds");
         let two = build_config(None, &reversed, &[]).expect("builds");
         assert_eq!(
-            sha256_digest(&canonical_json(&one)),
-            sha256_digest(&canonical_json(&two))
+            canonical_json(&one).expect("serialises"),
+            canonical_json(&two).expect("serialises")
         );
     }
 }

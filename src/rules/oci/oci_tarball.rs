@@ -8,7 +8,12 @@ use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("oci_tarball")
+    tarball_schema("oci_tarball")
+}
+
+/// The attributes oci_tarball (1.x) and oci_load (2.x) share: rules_oci renamed the rule.
+pub fn tarball_schema(kind: &str) -> RuleSchema {
+    SchemaBuilder::new(kind)
         .executable()
         .mandatory("image", A::Label)
         .mandatory("repo_tags", A::Label)

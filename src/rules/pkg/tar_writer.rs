@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use crate::exec::fs::ExactReader;
 
 /// What a manifest entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,10 +345,7 @@ impl<W: Write> MemberWriter<W> {
                     .metadata()
                     .with_context(|| format!("reading {}", src.display()))?
                     .len();
-                let mut reader = ExactReader {
-                    inner: BufReader::new(file),
-                    remaining: size,
-                };
+                let mut reader = ExactReader::new(BufReader::new(file), size);
                 self.write_member(&m, size, &mut reader)
                     .with_context(|| format!("reading {}", src.display()))?;
             }
@@ -487,10 +485,7 @@ impl<W: Write> MemberWriter<W> {
             };
             if is_file {
                 let size = entry.size();
-                let mut reader = ExactReader {
-                    inner: &mut entry,
-                    remaining: size,
-                };
+                let mut reader = ExactReader::new(&mut entry, size);
                 self.add_member(member, Content::Reader(&mut reader, size))?;
             } else {
                 self.add_member(member, Content::Empty)?;
@@ -602,33 +597,6 @@ fn set_python_cksum(h: &mut tar::Header) {
     let sum: u32 = h.as_bytes().iter().map(|b| u32::from(*b)).sum();
     let field = format!("{sum:06o}\0 ");
     h.as_old_mut().cksum.copy_from_slice(&field.as_bytes()[..8]);
-}
-
-/// Reads exactly `remaining` bytes, failing if the source is shorter, so a file that shrinks
-/// while being archived cannot produce a header whose size disagrees with the data.
-struct ExactReader<R: Read> {
-    inner: R,
-    remaining: u64,
-}
-
-impl<R: Read> Read for ExactReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("source ended {} bytes early", self.remaining),
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
 }
 
 /// Counts bytes so the archive can be padded to Python's record size.

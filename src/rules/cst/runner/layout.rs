@@ -18,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::backend::{Backend, FileInfo, ImageConfig};
 use super::config::EnvVar;
 use super::filemode;
-use crate::oci::tarball::Layout;
+use crate::oci::layout::Layout;
 
 const NO_COMMANDS: &str = "Tar driver is unable to process commands, please use a different driver";
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::TestResult;
+use crate::rules::junit;
 
 /// CST's default banner length (used when no test-file banner was printed).
 const DEFAULT_BANNER_LENGTH: usize = 27;
@@ -147,98 +148,18 @@ pub fn format_json(results: &[TestResult]) -> String {
 }
 
 /// JUnit XML as CST writes it (one line, Go `encoding/xml`), suite name defaulting to
-/// `container-structure-test.test` when empty.
+/// `container-structure-test.test` when empty; written by ocib's one JUnit writer.
 pub fn format_junit(results: &[TestResult], suite_name: &str) -> String {
-    let suite = if suite_name.is_empty() {
-        DEFAULT_JUNIT_SUITE_NAME
-    } else {
-        suite_name
-    };
-    let pass = results.iter().filter(|r| r.pass).count();
-    let total: Duration = results.iter().map(|r| r.duration).sum();
-    let mut out = String::from(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = write!(
-        out,
-        r#"<testsuites failures="{}" tests="{}" time="{}"><testsuite name="{}">"#,
-        results.len() - pass,
-        results.len(),
-        go_float(total.as_secs_f64()),
-        xml_escape(suite)
-    );
-    for r in results {
-        let _ = write!(
-            out,
-            r#"<testcase name="{}" time="{}">"#,
-            xml_escape(&r.name),
-            go_float(r.duration.as_secs_f64())
-        );
-        for e in &r.errors {
-            let _ = write!(out, "<failure>{}</failure>", xml_escape(e));
-        }
-        let _ = write!(
-            out,
-            "<system-out>{}</system-out><system-err>{}</system-err></testcase>",
-            xml_escape(&r.stdout),
-            xml_escape(&r.stderr)
-        );
-    }
-    out.push_str("</testsuite></testsuites>\n");
-    out
+    let suite = if suite_name.is_empty() { DEFAULT_JUNIT_SUITE_NAME } else { suite_name };
+    let cases: Vec<junit::Case> = results
+        .iter()
+        .map(|r| junit::Case { name: &r.name, duration: r.duration, failures: &r.errors, stdout: &r.stdout, stderr: &r.stderr })
+        .collect();
+    junit::write(suite, &cases)
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Go `xml.EscapeText` (newlines escaped, characters outside XML's range replaced by U+FFFD).
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c if (c as u32) < 0x20 || matches!(c as u32, 0xFFFE | 0xFFFF) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Go `strconv.FormatFloat(f, 'g', -1, 64)` for non-negative finite values.
-pub fn go_float(f: f64) -> String {
-    if f == 0.0 {
-        return "0".to_owned();
-    }
-    // Shortest round-trip digits and exponent, from Rust's `{:e}` ("1.2345e-5").
-    let e = format!("{f:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} has an exponent");
-    let exp: i32 = exp.parse().expect("integer exponent");
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if !(-4..21).contains(&exp) {
-        let mut m = digits[..1].to_owned();
-        if digits.len() > 1 {
-            m.push('.');
-            m.push_str(&digits[1..]);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
-    }
-    if exp < 0 {
-        format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
-    } else {
-        let point = exp as usize + 1;
-        if digits.len() <= point {
-            format!("{}{}", digits, "0".repeat(point - digits.len()))
-        } else {
-            format!("{}.{}", &digits[..point], &digits[point..])
-        }
-    }
 }
 
 /// Go `time.Duration.String()`: "0s", "850ns", "1.5µs", "12.345ms", "2.5s", "1m2.5s", "1h0m0s".
@@ -305,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_floats_like_go() {
+    fn durations_like_go() {
         assert_eq!(go_duration(Duration::ZERO), "0s");
         assert_eq!(go_duration(Duration::from_nanos(850)), "850ns");
         assert_eq!(go_duration(Duration::from_nanos(1_500)), "1.5µs");
@@ -313,11 +234,6 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(2500)), "2.5s");
         assert_eq!(go_duration(Duration::from_millis(62_500)), "1m2.5s");
         assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
-        assert_eq!(go_float(1.5), "1.5");
-        assert_eq!(go_float(0.012345), "0.012345");
-        assert_eq!(go_float(0.0000123), "1.23e-05");
-        assert_eq!(go_float(2.0), "2");
-        assert_eq!(go_float(0.0), "0");
     }
 
     #[test]

@@ -1,49 +1,32 @@
-//! A small blocking client for the OCI distribution API: exactly what `oci_push` and `oci_pull`
-//! need (blob HEAD/upload/mount/download, manifest PUT/GET), with Docker's auth flows
-//! (Basic, and Bearer tokens from `WWW-Authenticate`), docker config credentials (see
-//! [`auth`]) and retries with backoff.
-//!
-//! Blocking because callers run pushes and pulls from rayon/thread pools; one
-//! `reqwest::blocking::Client` is shared so connections are pooled across calls and threads.
+//! The registry [`Client`]: the shared HTTP client, its requests (with credentials only for the
+//! registry's own origin), manifest GET/PUT, blob HEAD and verified downloads.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use regex::Regex;
-use reqwest::blocking::{Body, RequestBuilder, Response};
+use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-/// Credentials (docker config, credential helpers): part of the client, so it lives below it.
-pub mod auth;
+use super::auth::Keychain;
+use super::challenge::{RegistryAuth, parse_www_authenticate, pull_scope, push_scope};
+use super::reference::{check_digest, check_names, check_reference};
+use super::retry::{Attempt, Failure, reqwest_error, status_failure, transient};
+use crate::exec::digest::HashingWriter;
+use crate::oci::spec::sha256_digest;
 
-use auth::{Credential, Keychain};
-use crate::exec::digest::{hex, sha256_hex};
-
-/// Blobs up to this size go up in one PUT; larger ones in PATCH chunks, so that a registry
-/// (or a proxy in front of it) with a request size limit still accepts them.
-const MONOLITHIC_LIMIT: u64 = 64 << 20;
-/// Chunk size for chunked uploads (registries may ask for more with `OCI-Chunk-Min-Length`).
-const CHUNK_SIZE: u64 = 32 << 20;
-/// Attempts for one idempotent step (the first try included).
-const ATTEMPTS: u32 = 4;
-/// First backoff delay; doubled each retry.
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-/// A `Retry-After` longer than this is not honoured: the step fails instead of hanging.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Manifests are small; a registry sending more is broken or hostile.
-const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+pub(super) const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// Timeout for requests without a large body (also the per-read stall timeout of downloads).
-const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The manifest media types we can handle, in order of preference.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -51,227 +34,27 @@ application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json";
 
-static REPOSITORY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$").expect("valid regex")
-});
-static TAG_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("valid regex"));
-static DIGEST_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").expect("valid regex"));
-static SHA256_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("valid regex"));
-static REGISTRY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
-        .expect("valid regex")
-});
-
-/// An image reference, `registry/repository[:tag][@digest]`, normalised like Docker does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    pub registry: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-}
-
-impl Reference {
-    /// Parses by Docker's rules (which `oci_pull`'s `image` attribute follows): the first path
-    /// component is a registry only if it has a `.` or `:` or is `localhost`, otherwise the
-    /// reference is on Docker Hub (`index.docker.io`, with `library/` for one-component names);
-    /// `docker.io` and `registry-1.docker.io` are Hub aliases. An `http(s)://` prefix is accepted
-    /// and dropped, as rules_oci does.
-    pub fn parse(s: &str) -> Result<Reference> {
-        let bad = |why: &str| anyhow!("invalid image reference {s:?}: {why}");
-        let rest = s.trim();
-        let rest = rest.strip_prefix("https://").or_else(|| rest.strip_prefix("http://")).unwrap_or(rest);
-        if rest.is_empty() {
-            return Err(bad("empty"));
-        }
-        let (rest, digest) = match rest.split_once('@') {
-            Some((r, d)) => {
-                if !DIGEST_RE.is_match(d) {
-                    return Err(bad("malformed digest"));
-                }
-                if d.starts_with("sha256:") && !SHA256_RE.is_match(d) {
-                    return Err(bad("a sha256 digest is 64 lower-case hex digits"));
-                }
-                (r, Some(d.to_string()))
-            }
-            None => (rest, None),
-        };
-        // A ':' after the last '/' starts the tag; one before it is a registry port.
-        let (name, tag) = match rest.rfind(':') {
-            Some(i) if i > rest.rfind('/').unwrap_or(0) || !rest.contains('/') => {
-                let tag = &rest[i + 1..];
-                if !TAG_RE.is_match(tag) {
-                    return Err(bad("malformed tag"));
-                }
-                (&rest[..i], Some(tag.to_string()))
-            }
-            _ => (rest, None),
-        };
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, path)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-                (first.to_string(), path.to_string())
-            }
-            _ => (auth::DOCKER_HUB.to_string(), name.to_string()),
-        };
-        let registry = match registry.to_ascii_lowercase().as_str() {
-            "docker.io" | "registry-1.docker.io" | "index.docker.io" => auth::DOCKER_HUB.to_string(),
-            _ => registry,
-        };
-        let repository =
-            if registry == auth::DOCKER_HUB && !repository.contains('/') { format!("library/{repository}") } else { repository };
-        if !REGISTRY_RE.is_match(&registry) {
-            return Err(bad("malformed registry host"));
-        }
-        if !REPOSITORY_RE.is_match(&repository) {
-            return Err(bad("repository must be lower-case letters, digits and separators (. _ __ - /)"));
-        }
-        Ok(Reference { registry, repository, tag, digest })
-    }
-}
-
-impl fmt::Display for Reference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.registry, self.repository)?;
-        if let Some(t) = &self.tag {
-            write!(f, ":{t}")?;
-        }
-        if let Some(d) = &self.digest {
-            write!(f, "@{d}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One challenge from a `WWW-Authenticate` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
-    Basic { realm: Option<String> },
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
-}
-
-/// Parses `WWW-Authenticate` (RFC 7235: `scheme param=value, param="quoted, value"`). Returns
-/// the first Basic or Bearer challenge; other schemes are skipped.
-pub fn parse_www_authenticate(value: &str) -> Option<Challenge> {
-    let mut chars = value.trim().chars().peekable();
-    let mut challenges: Vec<(String, HashMap<String, String>)> = Vec::new();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        let mut token = String::new();
-        while let Some(&c) = chars.peek() {
-            if c.is_whitespace() || c == ',' || c == '=' {
-                break;
-            }
-            token.push(c);
-            chars.next();
-        }
-        if token.is_empty() {
-            break;
-        }
-        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-            chars.next();
-        }
-        if chars.peek() == Some(&'=') {
-            // A parameter of the current challenge.
-            chars.next();
-            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-                chars.next();
-            }
-            let mut val = String::new();
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => val.extend(chars.next()),
-                        '"' => break,
-                        c => val.push(c),
-                    }
-                }
-            } else {
-                while let Some(&c) = chars.peek() {
-                    if c == ',' || c.is_whitespace() {
-                        break;
-                    }
-                    val.push(c);
-                    chars.next();
-                }
-            }
-            if let Some((_, params)) = challenges.last_mut() {
-                params.insert(token.to_ascii_lowercase(), val);
-            }
-        } else {
-            challenges.push((token.to_ascii_lowercase(), HashMap::new()));
-        }
-    }
-    challenges.into_iter().find_map(|(scheme, mut p)| match scheme.as_str() {
-        "basic" => Some(Challenge::Basic { realm: p.remove("realm") }),
-        "bearer" => Some(Challenge::Bearer { realm: p.remove("realm")?, service: p.remove("service"), scope: p.remove("scope") }),
-        _ => None,
-    })
-}
-
-/// An `Authorization` header value. Its own type so that `Debug` can never print it.
-#[derive(Clone)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-#[derive(Debug, Clone)]
-struct CachedToken {
-    header: Secret,
-    expires: Instant,
-}
-
-/// What we know about authenticating to one registry.
-#[derive(Debug, Default)]
-struct RegistryAuth {
-    /// Set once the registry asked for Basic auth: then every request carries it up front.
-    basic: Option<Secret>,
-    /// Bearer tokens by scope string.
-    tokens: HashMap<String, CachedToken>,
-}
-
 /// The registry, repository and access one request needs; also the context for its errors.
-struct Target<'a> {
-    registry: &'a str,
-    repository: &'a str,
+pub(super) struct Target<'a> {
+    pub(super) registry: &'a str,
+    pub(super) repository: &'a str,
     /// Token scopes, e.g. `repository:foo:pull,push`.
-    scopes: Vec<String>,
+    pub(super) scopes: Vec<String>,
 }
 
 impl Target<'_> {
-    fn scope_key(&self) -> String {
+    pub(super) fn scope_key(&self) -> String {
         self.scopes.join(" ")
     }
 }
 
-/// How one attempt at a step failed: worth retrying (5xx, 429, connection trouble) or not.
-enum Failure {
-    Retry { error: anyhow::Error, after: Option<Duration> },
-    Fatal(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Failure {
-        Failure::Fatal(e)
-    }
-}
-
-type Attempt<T> = std::result::Result<T, Failure>;
-
 /// The registry client. `Send + Sync`: share one across threads.
 pub struct Client {
-    http: reqwest::blocking::Client,
+    pub(super) http: reqwest::blocking::Client,
     insecure: Vec<String>,
-    keychain: Keychain,
-    auth: Mutex<HashMap<String, RegistryAuth>>,
-    requests: AtomicU64,
+    pub(super) keychain: Keychain,
+    pub(super) auth: Mutex<HashMap<String, RegistryAuth>>,
+    pub(super) requests: AtomicU64,
 }
 
 /// Hand-written: the auth cache holds tokens and Basic credentials.
@@ -340,58 +123,6 @@ impl Client {
         })
     }
 
-    /// Uploads the blob at `path` (whose sha256 is `digest`), unless the registry has it already
-    /// (then only a HEAD is sent and the result is false). Up to 64 MiB go in one PUT; larger
-    /// blobs in PATCH chunks. The file is streamed, never read whole. A failed attempt starts
-    /// a new upload session: registries do not agree on how to resume one.
-    pub fn upload_blob(&self, registry: &str, repository: &str, digest: &str, path: &Path) -> Result<bool> {
-        if self.blob_exists(registry, repository, digest)? {
-            return Ok(false);
-        }
-        let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
-        let target = Target { registry, repository, scopes: vec![push_scope(repository)] };
-        self.retrying(&target, "blob upload", || {
-            let location = self.start_upload(&target)?;
-            let result = if size <= MONOLITHIC_LIMIT {
-                self.put_monolithic(&target, &location, digest, path, size)
-            } else {
-                self.put_chunked(&target, location.clone(), digest, path, size)
-            };
-            if result.is_err() {
-                self.cancel_upload(&target, &location);
-            }
-            result
-        })?;
-        Ok(true)
-    }
-
-    /// Asks the registry to mount `digest` from `from_repository` into `repository` without
-    /// uploading. `Ok(false)` when it declines (it may not have the blob, or not let us read
-    /// the source): the caller then uploads. The upload session a decline opens is cancelled.
-    pub fn mount_blob(&self, registry: &str, repository: &str, digest: &str, from_repository: &str) -> Result<bool> {
-        check_names(registry, repository)?;
-        check_names(registry, from_repository)?;
-        check_digest(digest)?;
-        let target = Target { registry, repository, scopes: vec![push_scope(repository), pull_scope(from_repository)] };
-        let mut url = self.url(registry, &format!("/v2/{repository}/blobs/uploads/"))?;
-        url.query_pairs_mut().append_pair("mount", digest).append_pair("from", from_repository);
-        let what = format!("mount {digest} from {from_repository}");
-        self.retrying(&target, &what, || {
-            let resp =
-                self.send(&target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
-            match resp.status() {
-                StatusCode::CREATED => Ok(true),
-                StatusCode::ACCEPTED => {
-                    if let Ok(location) = self.location(&target, &resp) {
-                        self.cancel_upload(&target, &location);
-                    }
-                    Ok(false)
-                }
-                _ => Err(status_failure(&target, &what, resp)),
-            }
-        })
-    }
-
     /// PUTs a manifest under `reference` (a tag or a digest) and returns its digest: the one the
     /// registry reports, else the sha256 of `body`. Pushing by digest checks they agree.
     pub fn put_manifest(&self, registry: &str, repository: &str, reference: &str, media_type: &str, body: &[u8]) -> Result<String> {
@@ -399,7 +130,7 @@ impl Client {
         check_reference(reference)?;
         let target = Target { registry, repository, scopes: vec![push_scope(repository)] };
         let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
-        let computed = format!("sha256:{}", sha256_hex(body));
+        let computed = sha256_digest(body);
         let what = format!("PUT manifest {reference}");
         let reported = self.retrying(&target, &what, || {
             let resp = self.send(&target, || {
@@ -446,7 +177,7 @@ impl Client {
             }
             Ok((content_type, body))
         })?;
-        let digest = format!("sha256:{}", sha256_hex(&body));
+        let digest = sha256_digest(&body);
         if reference.contains(':') && digest != reference {
             bail!("{}: manifest {reference} has digest {digest}: content does not match", context(&target));
         }
@@ -482,12 +213,12 @@ impl Client {
                 return Err(status_failure(&target, &what, resp));
             }
             let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut writer = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new() };
+            let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
             // Errors mid-body are connection trouble: retry from the start.
             resp.copy_to(&mut writer).map_err(|e| transient(&target, &what, reqwest_error(e)))?;
-            let file = writer.inner.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
+            let (buffered, actual) = writer.finish();
+            let file = buffered.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
             file.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
-            let actual = hex(&writer.hasher.finalize());
             if actual != expected {
                 return Err(Failure::Fatal(anyhow!("{}: blob {digest} downloaded with digest sha256:{actual}", context(&target))));
             }
@@ -502,110 +233,15 @@ impl Client {
         }
     }
 
-    // ---- upload steps ----
-
-    /// POST …/blobs/uploads/ → the session URL.
-    fn start_upload(&self, target: &Target) -> Attempt<Url> {
-        let url = self.url(target.registry, &format!("/v2/{}/blobs/uploads/", target.repository))?;
-        let resp = self.send(target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(status_failure(target, "start blob upload", resp));
-        }
-        self.location(target, &resp).map_err(Failure::Fatal)
-    }
-
-    fn put_monolithic(&self, target: &Target, location: &Url, digest: &str, path: &Path, size: u64) -> Attempt<()> {
-        let mut url = location.clone();
-        url.query_pairs_mut().append_pair("digest", digest);
-        let resp = self.send(target, || {
-            let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(self
-                .http
-                .put(url.clone())
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::sized(file, size)))
-        })?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(status_failure(target, &format!("upload blob {digest}"), resp));
-        }
-        Ok(())
-    }
-
-    /// PATCH chunks with `Content-Range`, following the `Location` each response returns, then
-    /// PUT ?digest= with no body to close the session.
-    fn put_chunked(&self, target: &Target, mut location: Url, digest: &str, path: &Path, size: u64) -> Attempt<()> {
-        let mut offset = 0u64;
-        while offset < size {
-            let len = CHUNK_SIZE.min(size - offset);
-            let resp = self.send(target, || {
-                let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-                file.seek(SeekFrom::Start(offset)).with_context(|| format!("cannot read {}", path.display()))?;
-                Ok(self
-                    .http
-                    .patch(location.clone())
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .header(header::CONTENT_RANGE, format!("{}-{}", offset, offset + len - 1))
-                    .body(Body::sized(file.take(len), len)))
-            })?;
-            if resp.status() != StatusCode::ACCEPTED {
-                return Err(status_failure(target, &format!("upload chunk of blob {digest} at offset {offset}"), resp));
-            }
-            location = self.location(target, &resp)?;
-            offset += len;
-        }
-        let mut url = location;
-        url.query_pairs_mut().append_pair("digest", digest);
-        let resp = self.send(target, || Ok(self.http.put(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(status_failure(target, &format!("finish upload of blob {digest}"), resp));
-        }
-        Ok(())
-    }
-
-    /// Best effort: DELETE an upload session we abandon, so the registry can free it early
-    /// (it would expire it anyway).
-    fn cancel_upload(&self, target: &Target, location: &Url) {
-        let _ = self.send(target, || Ok(self.http.delete(location.clone()).timeout(SMALL_REQUEST_TIMEOUT)));
-    }
-
-    /// The `Location` of an upload response, resolved against the registry URL (it may be
-    /// relative or absolute).
-    fn location(&self, target: &Target, resp: &Response) -> Result<Url> {
-        let loc = header_str(resp.headers(), "location")
-            .ok_or_else(|| anyhow!("{}: upload response has no Location header", context(target)))?;
-        let base = self.url(target.registry, "/")?;
-        base.join(&loc).map_err(|_| anyhow!("{}: upload response has an invalid Location header", context(target)))
-    }
-
     // ---- plumbing ----
 
     /// `http://` for localhost and registries marked insecure, `https://` otherwise.
-    fn url(&self, registry: &str, path: &str) -> Result<Url> {
+    pub(super) fn url(&self, registry: &str, path: &str) -> Result<Url> {
         let host = registry.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(registry, |(h, _)| h);
         let plain = matches!(host, "localhost" | "127.0.0.1" | "[::1]")
             || self.insecure.iter().any(|i| i.eq_ignore_ascii_case(registry) || i.eq_ignore_ascii_case(host));
         let scheme = if plain { "http" } else { "https" };
         Url::parse(&format!("{scheme}://{registry}{path}")).map_err(|e| anyhow!("invalid registry URL for {registry}: {e}"))
-    }
-
-    /// Runs `step` up to [`ATTEMPTS`] times, sleeping with exponential backoff (or the
-    /// registry's `Retry-After`, if short) between attempts that failed transiently.
-    fn retrying<T>(&self, target: &Target, what: &str, mut step: impl FnMut() -> Attempt<T>) -> Result<T> {
-        let mut attempt = 1;
-        loop {
-            match step() {
-                Ok(v) => return Ok(v),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry { error, after }) => {
-                    if attempt >= ATTEMPTS {
-                        return Err(error.context(format!("{}: {what} failed after {ATTEMPTS} attempts", context(target))));
-                    }
-                    let backoff = BACKOFF_BASE * 2u32.pow(attempt - 1);
-                    std::thread::sleep(after.filter(|a| *a <= MAX_RETRY_AFTER).unwrap_or(backoff));
-                    attempt += 1;
-                }
-            }
-        }
     }
 
     /// Sends one request (built by `build`, which is called again for the retry), answering a
@@ -622,7 +258,7 @@ impl Client {
     /// token realm of its own choosing, and the registry's credentials would be sent there.
     /// Redirects themselves are reqwest's: it drops `Authorization` when the scheme, host or
     /// port changes.
-    fn send(&self, target: &Target, build: impl Fn() -> Result<RequestBuilder>) -> Attempt<Response> {
+    pub(super) fn send(&self, target: &Target, build: impl Fn() -> Result<RequestBuilder>) -> Attempt<Response> {
         let origin = self.url(target.registry, "/")?.origin();
         let mut answered_challenge = false;
         loop {
@@ -653,209 +289,14 @@ impl Client {
             return Ok(resp);
         }
     }
-
-    /// The Authorization header to send up front: a live token for this scope, or Basic.
-    fn cached_auth(&self, target: &Target) -> Option<Secret> {
-        let mut map = self.auth.lock().ok()?;
-        let entry = map.get_mut(target.registry)?;
-        let key = target.scope_key();
-        if let Some(t) = entry.tokens.get(&key) {
-            if t.expires > Instant::now() {
-                return Some(t.header.clone());
-            }
-            entry.tokens.remove(&key);
-        }
-        entry.basic.clone()
-    }
-
-    /// Answers a challenge: Basic → the docker config credential; Bearer → a token from the
-    /// realm, requested with our scopes (plus the one the registry named), with Basic
-    /// credentials or a refresh token if we have them, anonymously otherwise.
-    fn authenticate(&self, target: &Target, challenge: &Challenge) -> Attempt<()> {
-        let credential = self.keychain.get(target.registry)?;
-        match challenge {
-            Challenge::Basic { .. } => {
-                let header = credential.as_ref().and_then(Credential::basic_header).ok_or_else(|| {
-                    anyhow!(
-                        "{}: the registry requires authentication and no username/password for {} was found in the docker config",
-                        context(target),
-                        target.registry
-                    )
-                })?;
-                if let Ok(mut map) = self.auth.lock() {
-                    map.entry(target.registry.to_string()).or_default().basic = Some(Secret(header));
-                }
-                Ok(())
-            }
-            Challenge::Bearer { realm, service, scope } => {
-                let mut scopes = target.scopes.clone();
-                if let Some(s) = scope {
-                    for s in s.split(' ').filter(|s| !s.is_empty()) {
-                        if !scopes.iter().any(|x| x == s) {
-                            scopes.push(s.to_string());
-                        }
-                    }
-                }
-                let token = self.fetch_token(target, realm, service.as_deref(), &scopes, credential.as_ref())?;
-                if let Ok(mut map) = self.auth.lock() {
-                    map.entry(target.registry.to_string()).or_default().tokens.insert(target.scope_key(), token);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The token request of Docker's token auth spec: GET realm?service=&scope= with Basic
-    /// credentials, or the OAuth2 refresh-token POST when the credential is an identity token.
-    fn fetch_token(
-        &self,
-        target: &Target,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        credential: Option<&Credential>,
-    ) -> Attempt<CachedToken> {
-        let mut url = Url::parse(realm).map_err(|_| anyhow!("{}: the registry's token realm is not a URL", context(target)))?;
-        let realm_host = url.host_str().unwrap_or_default().to_string();
-        let what = format!("token request to {realm_host}");
-        let req = match credential {
-            Some(Credential::IdentityToken(refresh)) => {
-                let mut form = Url::parse("http://form.invalid/").map_err(|e| anyhow!("{e}"))?;
-                {
-                    let mut q = form.query_pairs_mut();
-                    q.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh).append_pair("client_id", "ocib");
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    q.append_pair("scope", &scopes.join(" "));
-                }
-                let body = form.query().unwrap_or_default().to_string();
-                self.http.post(url).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body)
-            }
-            other => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    for s in scopes {
-                        q.append_pair("scope", s);
-                    }
-                }
-                let req = self.http.get(url);
-                match other.and_then(Credential::basic_header) {
-                    Some(h) => req.header(header::AUTHORIZATION, h),
-                    None => req,
-                }
-            }
-        };
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req.timeout(SMALL_REQUEST_TIMEOUT).send().map_err(|e| transient(target, &what, reqwest_error(e)))?;
-        if !resp.status().is_success() {
-            let hint = if resp.status() == StatusCode::UNAUTHORIZED && credential.is_none() {
-                " (no credentials for this registry in the docker config)"
-            } else {
-                ""
-            };
-            return Err(match status_failure(target, &what, resp) {
-                Failure::Fatal(e) => Failure::Fatal(anyhow!("{e:#}{hint}").context(format!("{}: authentication failed", context(target)))),
-                retry => retry,
-            });
-        }
-        #[derive(Deserialize)]
-        struct TokenReply {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let reply: TokenReply = resp.json().map_err(|_| anyhow!("{}: {what}: the reply is not token JSON", context(target)))?;
-        let token = reply
-            .token
-            .or(reply.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| anyhow!("{}: {what}: the reply has no token", context(target)))?;
-        // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(60).max(60)).saturating_sub(Duration::from_secs(10));
-        Ok(CachedToken { header: Secret(format!("Bearer {token}")), expires: Instant::now() + lifetime })
-    }
-}
-
-fn pull_scope(repository: &str) -> String {
-    format!("repository:{repository}:pull")
-}
-
-fn push_scope(repository: &str) -> String {
-    format!("repository:{repository}:pull,push")
 }
 
 /// Error context: the registry and repository, never a URL (those can carry signed tokens).
-fn context(target: &Target) -> String {
+pub(super) fn context(target: &Target) -> String {
     format!("registry {}, repository {}", target.registry, target.repository)
 }
 
-/// reqwest's messages include the URL; redirect targets and upload locations may carry
-/// signatures or state tokens, so drop it.
-fn reqwest_error(e: reqwest::Error) -> anyhow::Error {
-    anyhow::Error::new(e.without_url())
-}
-
-fn transient(target: &Target, what: &str, e: anyhow::Error) -> Failure {
-    Failure::Retry { error: e.context(format!("{}: {what}", context(target))), after: None }
-}
-
-/// Turns an unexpected response into an error naming the status and the registry's own
-/// message (OCI error JSON `errors[].code/message`). 5xx and 429 are transient.
-fn status_failure(target: &Target, what: &str, resp: Response) -> Failure {
-    let status = resp.status();
-    let retry_after = header_str(resp.headers(), "retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
-    let mut body = Vec::new();
-    let _ = resp.take(64 << 10).read_to_end(&mut body);
-    let detail = registry_message(&body);
-    let error = anyhow!("{}: {what}: HTTP {status}{}", context(target), detail.map(|d| format!(": {d}")).unwrap_or_default());
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        Failure::Retry { error, after: retry_after }
-    } else {
-        Failure::Fatal(error)
-    }
-}
-
-/// `CODE: message; …` from an OCI error body, or a short plain-text body.
-fn registry_message(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorEntry>,
-    }
-    #[derive(Deserialize)]
-    struct ErrorEntry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    if let Ok(e) = serde_json::from_slice::<Errors>(body) {
-        let parts: Vec<String> = e
-            .errors
-            .into_iter()
-            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-                (false, false) => format!("{}: {}", e.code, e.message),
-                (false, true) => e.code,
-                _ => e.message,
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !parts.is_empty() {
-            return Some(parts.join("; "));
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() || text.starts_with('<') {
-        return None; // empty, or an HTML error page
-    }
-    Some(text.chars().take(200).collect())
-}
-
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
@@ -869,52 +310,20 @@ fn media_type_field(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<M>(body).ok()?.media_type
 }
 
-fn check_names(registry: &str, repository: &str) -> Result<()> {
-    if !REGISTRY_RE.is_match(registry) {
-        bail!("invalid registry {registry:?}");
-    }
-    if !REPOSITORY_RE.is_match(repository) {
-        bail!("invalid repository name {repository:?} for registry {registry}");
-    }
-    Ok(())
-}
-
-fn check_digest(digest: &str) -> Result<()> {
-    if !DIGEST_RE.is_match(digest) || (digest.starts_with("sha256:") && !SHA256_RE.is_match(digest)) {
-        bail!("invalid digest {digest:?}");
-    }
-    Ok(())
-}
-
-fn check_reference(reference: &str) -> Result<()> {
-    if reference.contains(':') { check_digest(reference) } else if TAG_RE.is_match(reference) { Ok(()) } else { bail!("invalid tag {reference:?}") }
-}
-
-/// Hashes what it writes: the download is verified without reading the file back.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// The fault-injecting HTTP proxy the integration tests use too (one copy, in tests/it/common).
 #[cfg(test)]
-#[path = "../../tests/it/common/fault_proxy.rs"]
+#[path = "../../../tests/it/common/fault_proxy.rs"]
 mod fault_proxy;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::digest::sha256_hex;
+    use crate::oci::registry::auth;
+    use crate::oci::registry::reference::Reference;
+    use crate::oci::registry::retry::ATTEMPTS;
+    use crate::oci::registry::upload::MONOLITHIC_LIMIT;
+    use std::time::Instant;
     use base64::Engine;
     use std::net::{TcpListener, TcpStream};
     use std::path::PathBuf;
@@ -922,75 +331,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::fault_proxy::{Action, Handler, Head, respond, start as start_proxy};
-
-    fn r(registry: &str, repository: &str, tag: Option<&str>, digest: Option<&str>) -> Reference {
-        Reference { registry: registry.into(), repository: repository.into(), tag: tag.map(Into::into), digest: digest.map(Into::into) }
-    }
-
-    #[test]
-    fn parses_references() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let hub = "index.docker.io";
-        let cases: Vec<(String, Reference)> = vec![
-            ("ubuntu".into(), r(hub, "library/ubuntu", None, None)),
-            ("ubuntu:22.04".into(), r(hub, "library/ubuntu", Some("22.04"), None)),
-            ("library/ubuntu".into(), r(hub, "library/ubuntu", None, None)),
-            ("bitnami/redis:7".into(), r(hub, "bitnami/redis", Some("7"), None)),
-            ("docker.io/ubuntu".into(), r(hub, "library/ubuntu", None, None)),
-            ("docker.io/library/ubuntu:latest".into(), r(hub, "library/ubuntu", Some("latest"), None)),
-            ("registry-1.docker.io/foo/bar".into(), r(hub, "foo/bar", None, None)),
-            ("index.docker.io/foo/bar".into(), r(hub, "foo/bar", None, None)),
-            ("gcr.io/distroless/base".into(), r("gcr.io", "distroless/base", None, None)),
-            (format!("gcr.io/distroless/base@{d}"), r("gcr.io", "distroless/base", None, Some(&d))),
-            (format!("gcr.io/distroless/base:nonroot@{d}"), r("gcr.io", "distroless/base", Some("nonroot"), Some(&d))),
-            ("localhost/foo".into(), r("localhost", "foo", None, None)),
-            ("localhost:5000/foo/bar:v1".into(), r("localhost:5000", "foo/bar", Some("v1"), None)),
-            ("127.0.0.1:5000/a/b/c".into(), r("127.0.0.1:5000", "a/b/c", None, None)),
-            ("https://ghcr.io/owner/img:1.2.3".into(), r("ghcr.io", "owner/img", Some("1.2.3"), None)),
-            ("http://my.reg:8080/x".into(), r("my.reg:8080", "x", None, None)),
-            ("[::1]:5000/img".into(), r("[::1]:5000", "img", None, None)),
-            ("reg.example/a_b/c-d/e__f.g:T_1".into(), r("reg.example", "a_b/c-d/e__f.g", Some("T_1"), None)),
-        ];
-        for (input, want) in cases {
-            assert_eq!(Reference::parse(&input).unwrap(), want, "{input}");
-        }
-        assert_eq!(Reference::parse("gcr.io/a/b:t").unwrap().to_string(), "gcr.io/a/b:t");
-        for bad in ["", "Ubuntu", "gcr.io/Foo/bar", "ubuntu:", "ubuntu@sha256:abc", "ubuntu:-bad", "a//b", "gcr.io/", "ubuntu@nodigest", "a/b:t/c"] {
-            assert!(Reference::parse(bad).is_err(), "{bad:?} should not parse");
-        }
-    }
-
-    #[test]
-    fn parses_www_authenticate() {
-        assert_eq!(
-            parse_www_authenticate(
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#
-            ),
-            Some(Challenge::Bearer {
-                realm: "https://auth.docker.io/token".into(),
-                service: Some("registry.docker.io".into()),
-                scope: Some("repository:samalba/my-app:pull,push".into()),
-            })
-        );
-        assert_eq!(parse_www_authenticate(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic { realm: Some("Registry Realm".into()) }));
-        assert_eq!(parse_www_authenticate("basic"), Some(Challenge::Basic { realm: None }));
-        // Scheme case, spaces around '=', unquoted values, escapes, unknown params and schemes.
-        assert_eq!(
-            parse_www_authenticate(r#"Negotiate abc, BEARER realm = "https://x/t\"q", service=svc , error="invalid_token""#),
-            Some(Challenge::Bearer { realm: "https://x/t\"q".into(), service: Some("svc".into()), scope: None })
-        );
-        assert_eq!(parse_www_authenticate(r#"Bearer service="no realm""#), None);
-        assert_eq!(parse_www_authenticate(""), None);
-    }
-
-    #[test]
-    fn registry_error_messages() {
-        let body = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"X","message":""}]}"#;
-        assert_eq!(registry_message(body).as_deref(), Some("MANIFEST_INVALID: manifest invalid; X"));
-        assert_eq!(registry_message(b"  plain text\n").as_deref(), Some("plain text"));
-        assert_eq!(registry_message(b"<html>bad gateway</html>"), None);
-        assert_eq!(registry_message(b""), None);
-    }
 
     #[test]
     fn url_schemes() {
