@@ -19,7 +19,7 @@ pub struct Providers {
     pub pkg: Option<Arc<PkgInfo>>,
     /// For `config_setting` and `constraint_value`: whether it matches the configuration.
     pub condition: Option<bool>,
-    /// An OCI image layout directory (`oci_image`, `oci_image_index`, a pulled image).
+    /// An OCI image layout directory (an image, an index or a pulled image).
     pub oci_layout: Option<Artifact>,
     /// `directory_path`: a path inside a directory output.
     pub directory_path: Option<(Artifact, String)>,
