@@ -61,7 +61,8 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKin
     for load in ast.loads() {
         let label = Label::parse(load.module_id, &PackageId::main(""), &|r| loader.workspace().map_repo(r))
             .map_err(|e| anyhow!("{}: {e}", load.span))?;
-        let module = loader.load_for_repository_file(&label).map_err(|e| anyhow!("{}: {e}", load.span))?;
+        let symbols: Vec<&str> = load.symbols.values().copied().collect();
+        let module = loader.load_for_repository_file(&label, &symbols).map_err(|e| anyhow!("{}: {e}", load.span))?;
         modules.push((load.module_id.to_owned(), module));
     }
 

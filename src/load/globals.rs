@@ -584,6 +584,11 @@ fn ocib_functions(builder: &mut GlobalsBuilder) {
         Ok(RuleCallable::native(Arc::new(RuleSchema::untyped(kind))))
     }
 
+    /// The universal stub for `name`, a symbol of `origin` that ocib does not implement.
+    fn stub(#[starlark(require = pos)] name: &str, #[starlark(require = pos)] origin: &str) -> anyhow::Result<super::stub::StubValue> {
+        Ok(super::stub::StubValue::new(name, origin))
+    }
+
     /// Whether a value is a `select()` (the rule sets' macros treat them specially).
     fn is_select<'v>(#[starlark(require = pos)] value: Value<'v>) -> anyhow::Result<bool> {
         Ok(value.downcast_ref::<SelectValue>().is_some())

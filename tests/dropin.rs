@@ -1,0 +1,63 @@
+//! Drop-in evaluation of real repositories' files (issue 11): what ocib does not implement
+//! (unknown repositories, rule-set files and symbols its prelude lacks, newer MODULE.bazel
+//! functions, Bazel flags it ignores, native rules it cannot build) never stops `query`.
+//! One synthetic workspace per class under testdata/dropin/.
+
+mod common;
+
+use common::{ocib, query_ok, testdata, workspace};
+
+fn dropin(name: &str) -> std::path::PathBuf {
+    testdata("dropin").join(name)
+}
+
+#[test]
+fn loads_from_unknown_repositories_stub_in_workspace_bzl_and_build_files() {
+    let ws = dropin("unknown_repo");
+    let out = ocib(&ws, &["query", "//...:all", "--output=label_kind"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A stub called with `name` records a target of its kind, directly or through a macro.
+    assert_eq!(out.lines(), ["ts_project rule //app:app", "filegroup rule //app:files", "npm_link_all_packages rule //app:node_modules"]);
+    // One warning per unknown file, naming it.
+    assert_eq!(out.stderr.matches("'@aspect_rules_js//js:repositories.bzl'").count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("repository '@npm' is not known to ocib"), "{}", out.stderr);
+}
+
+#[test]
+fn building_a_stub_target_fails_naming_its_kind() {
+    let ws = common::copy_workspace("dropin/unknown_repo");
+    let out = ocib(ws.path(), &["build", "//app:app"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("'ts_project' comes from a rule set ocib does not know"), "{}", out.stderr);
+}
+
+#[test]
+fn stubs_used_as_values_are_harmless() {
+    // requirement("x") in a list, `aliases() + all_requirements`, `v in STUB`, `for v in STUB`,
+    // `stub.attr` and `stub[key]` at load time: stubs drop out of attribute values.
+    let ws = dropin("stub_values");
+    let srcs = query_ok(&ws, &["query", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
+    assert_eq!(srcs, ["//:a.txt", "//:group"]);
+}
+
+#[test]
+fn prelude_gaps_stub_files_and_symbols_of_embedded_rule_sets() {
+    let ws = dropin("prelude_gaps");
+    let out = ocib(&ws, &["query", "//:all", "--output=label_kind"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["go_proto_library rule //:api_go_proto", "go_library rule //:lib"]);
+    assert!(out.stderr.contains("ocib's prelude lacks go_context"), "{}", out.stderr);
+}
+
+#[test]
+fn a_missing_symbol_of_the_users_own_bzl_stays_an_error() {
+    // As in Bazel: only rule sets ocib emulates are stubbed, never the user's own files.
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("defs.bzl", "x = 1\n"),
+        ("BUILD.bazel", "load(\":defs.bzl\", \"missing\")\n"),
+    ]);
+    let out = ocib(ws.path(), &["query", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+}
