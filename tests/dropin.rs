@@ -61,3 +61,26 @@ fn a_missing_symbol_of_the_users_own_bzl_stays_an_error() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
 }
+
+#[test]
+fn module_bazel_include_newer_functions_and_repo_name_none() {
+    // include() brings in a local_path_override; inject_repo, override_repo, use_repo_rule,
+    // the *_override functions and bazel_dep(repo_name = None) are accepted.
+    let ws = dropin("module_globals");
+    let deps = query_ok(&ws, &["query", "deps(//:uses)"]);
+    assert_eq!(deps, ["//:uses", "@mylib//:lib", "@mylib//:lib.txt"]);
+}
+
+#[test]
+fn an_included_module_file_must_be_named_dot_module_bazel() {
+    let ws = workspace(&[("MODULE.bazel", "include(\"//:deps.bzl\")\n"), ("BUILD.bazel", "")]);
+    let out = ocib(ws.path(), &["query", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("must end with '.MODULE.bazel'"), "{}", out.stderr);
+}
+
+#[test]
+fn keyword_only_parameters_are_accepted() {
+    let ws = dropin("kwonly");
+    assert_eq!(query_ok(&ws, &["query", "//:all"]), ["//:a_b"]);
+}
