@@ -84,3 +84,34 @@ fn keyword_only_parameters_are_accepted() {
     let ws = dropin("kwonly");
     assert_eq!(query_ok(&ws, &["query", "//:all"]), ["//:a_b"]);
 }
+
+#[test]
+fn native_rules_ocib_lacks_record_generic_targets() {
+    let ws = dropin("native_rules");
+    let kinds = query_ok(&ws, &["query", "kind(rule, //...)", "--output=label_kind"]);
+    assert_eq!(
+        kinds,
+        [
+            "proto_library rule //java:api_proto",
+            "java_binary rule //java:app",
+            "java_library rule //java:lib",
+            "java_test rule //java:lib_test",
+            "cc_library rule //java:native",
+            "sh_library rule //java:scripts",
+            "py_binary rule //java:tool",
+            "toolchain rule //java:toolchain",
+            "toolchain_type rule //java:toolchain_type",
+        ]
+    );
+    let out = query_ok(&ws, &["query", "attr(main_class, example.App, //java:all)"]);
+    assert_eq!(out, ["//java:app"]);
+}
+
+#[test]
+fn building_a_generic_native_rule_fails_naming_its_kind() {
+    let ws = common::copy_workspace("dropin/native_rules");
+    let out = ocib(ws.path(), &["build", "//java:lib"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("in java_library rule //java:lib: 'java_library'"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot be built"), "{}", out.stderr);
+}

@@ -31,6 +31,7 @@ pub fn build_globals(kinds: &RuleKinds) -> Globals {
     let mut b = base_builder();
     build_functions(&mut b);
     add_rules(&mut b, kinds, &kinds.build_globals);
+    add_generic_rules(&mut b, kinds);
     b.build()
 }
 
@@ -42,6 +43,7 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
         build_functions(n);
         repo_globals::workspace_functions(n);
         add_rules(n, kinds, &kinds.build_globals);
+        add_generic_rules(n, kinds);
     });
     b.namespace("attr", attr_functions);
     b.namespace("config", opaque_functions);
@@ -76,6 +78,62 @@ fn add_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds, names: &[String]) {
     for kind in names {
         if let Some(schema) = kinds.schemas.get(kind) {
             b.set(kind, RuleCallable::native(schema.clone()));
+        }
+    }
+}
+
+/// Bazel's native rules (Bazel 7/8, built in or autoloaded from rules_java, rules_cc,
+/// rules_python, rules_shell, protobuf) that ocib has no implementation of. BUILD files see
+/// them as generic rules: a call records a target of that kind with its attributes, so
+/// `query` works; building one fails naming the kind (issue 11, class 7).
+const GENERIC_NATIVE_RULES: &[&str] = &[
+    "action_listener",
+    "android_binary",
+    "android_library",
+    "android_sdk",
+    "cc_binary",
+    "cc_import",
+    "cc_library",
+    "cc_proto_library",
+    "cc_shared_library",
+    "cc_test",
+    "cc_toolchain",
+    "cc_toolchain_suite",
+    "environment",
+    "environment_group",
+    "extra_action",
+    "java_binary",
+    "java_import",
+    "java_library",
+    "java_lite_proto_library",
+    "java_package_configuration",
+    "java_plugin",
+    "java_proto_library",
+    "java_runtime",
+    "java_test",
+    "java_toolchain",
+    "label_flag",
+    "label_setting",
+    "objc_import",
+    "objc_library",
+    "package_group",
+    "proto_lang_toolchain",
+    "proto_library",
+    "py_binary",
+    "py_library",
+    "py_runtime",
+    "py_test",
+    "sh_library",
+    "starlark_doc_extract",
+    "toolchain",
+    "toolchain_type",
+];
+
+/// Adds [`GENERIC_NATIVE_RULES`] that ocib does not implement as untyped rules.
+fn add_generic_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds) {
+    for kind in GENERIC_NATIVE_RULES {
+        if !kinds.schemas.contains_key(*kind) {
+            b.set(kind, RuleCallable::native(Arc::new(RuleSchema::untyped(kind))));
         }
     }
 }
