@@ -115,3 +115,30 @@ fn building_a_generic_native_rule_fails_naming_its_kind() {
     assert!(out.stderr.contains("in java_library rule //java:lib: 'java_library'"), "{}", out.stderr);
     assert!(out.stderr.contains("cannot be built"), "{}", out.stderr);
 }
+
+#[test]
+fn bazelrc_options_ocib_lacks_are_dropped_with_their_values() {
+    let ws = dropin("rc_flags");
+    let out = ocib(&ws, &["query", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//:files"]);
+    assert!(out.stderr.contains("--action_env FOO=1"), "{}", out.stderr);
+    // `build` lines reach cquery: `--aspects X` and `--copt -O2` (a value starting with '-').
+    let out = ocib(&ws, &["cquery", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("--aspects //tools/lint:linters.bzl%eslint"), "{}", out.stderr);
+    assert!(out.stderr.contains("--copt -O2"), "{}", out.stderr);
+}
+
+#[test]
+fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
+    let ws = dropin("rc_flags");
+    let out = ocib(&ws, &["query", "--remote_cache", "grpc://cache:9092", "--verbose_failures", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//:files"]);
+    assert!(out.stderr.contains("ignoring options that ocib does not implement: --remote_cache grpc://cache:9092 --verbose_failures"), "{}", out.stderr);
+    // An option Bazel does not have either stays an error.
+    let out = ocib(&ws, &["query", "--not_a_bazel_option", "//:all"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("Unrecognized option: --not_a_bazel_option"), "{}", out.stderr);
+}
