@@ -142,3 +142,14 @@ fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("Unrecognized option: --not_a_bazel_option"), "{}", out.stderr);
 }
+
+#[test]
+fn skylib_versions_partial_and_structs_behave_as_upstream() {
+    // versions.check() in WORKSPACE, versions.parse/is_at_least/is_at_most, partial.make/call
+    // and structs.to_dict from a macro: real behaviour, not stubs.
+    let ws = dropin("skylib_libs");
+    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    assert!(out.contains("cmd = \"echo v7.4.1 > $@\""), "{out}");
+    assert!(out.contains("cmd = \"echo a,b > $@\""), "{out}");
+    assert!(out.contains("cmd = \"echo TrueFalse > $@\""), "{out}");
+}
