@@ -153,3 +153,16 @@ fn skylib_versions_partial_and_structs_behave_as_upstream() {
     assert!(out.contains("cmd = \"echo a,b > $@\""), "{out}");
     assert!(out.contains("cmd = \"echo TrueFalse > $@\""), "{out}");
 }
+
+#[test]
+fn bazel_builtins_and_bazel_lib_helpers_used_at_load_time() {
+    // configuration_field(), rule(build_setting = ...) with build_setting_default,
+    // exports_files(srcs = ...) by keyword, native genquery, and bazel-lib's
+    // propagate_common_rule_attributes keeping `tags` but not `size`.
+    let ws = dropin("builtins");
+    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    assert!(out.contains("build_setting_default = \"fast\""), "{out}");
+    assert!(out.contains("genquery(\n  name = \"deps_of_passwd\""), "{out}");
+    let passwd = out.split("filegroup(").nth(1).unwrap_or_default();
+    assert!(passwd.contains("tags = [\"manual\"]") && !passwd.contains("size"), "{out}");
+}

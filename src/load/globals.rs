@@ -102,6 +102,7 @@ const GENERIC_NATIVE_RULES: &[&str] = &[
     "environment",
     "environment_group",
     "extra_action",
+    "genquery",
     "java_binary",
     "java_import",
     "java_library",
@@ -314,7 +315,7 @@ fn build_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn exports_files<'v>(
-        #[starlark(require = pos)] srcs: Value<'v>,
+        srcs: Value<'v>,
         #[starlark(default = NoneOr::None)] visibility: NoneOr<Value<'v>>,
         #[starlark(default = NoneOr::None)] licenses: NoneOr<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -450,10 +451,16 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = false)] executable: bool,
         #[starlark(require = named, default = false)] test: bool,
         #[starlark(require = named, default = NoneOr::None)] outputs: NoneOr<Value<'v>>,
+        #[starlark(require = named, default = NoneOr::None)] build_setting: NoneOr<Value<'v>>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
     ) -> anyhow::Result<RuleCallable> {
         let _ = implementation;
         let mut b = SchemaBuilder::new("");
+        // A build setting's targets take its default value (Bazel's `build_setting_default`,
+        // mandatory there; its type follows `config.*`, unknown here).
+        if build_setting.into_option().is_some() {
+            b = b.mandatory("build_setting_default", AttrType::Any);
+        }
         if test {
             b = b.test();
         } else if executable {
@@ -527,6 +534,11 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
 
     fn tag_class<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
         Ok(Opaque { name: "tag_class".into() })
+    }
+
+    /// `configuration_field(fragment, name)`: a late-bound default, resolved at analysis.
+    fn configuration_field<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
+        Ok(Opaque { name: "configuration_field".into() })
     }
 
     fn exec_group<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
