@@ -566,8 +566,9 @@ fn plain_default(ty: AttrType, raw: &Raw) -> Option<AttrValue> {
 fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
     let mandatory = kwargs.get("mandatory").and_then(|v| v.unpack_bool()).unwrap_or(false);
     let default = match kwargs.get("default") {
-        // A computed default (a function) is evaluated at analysis; treat it as unset here.
-        Some(v) if v.get_type() == "function" => None,
+        // A computed default (a function, or a late-bound `configuration_field()`) is
+        // evaluated at analysis; treat it as unset here.
+        Some(v) if v.get_type() == "function" || v.downcast_ref::<Opaque>().is_some() => None,
         Some(v) => Some(to_raw(*v)?),
         None => None,
     };
