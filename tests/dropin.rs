@@ -163,7 +163,7 @@ fn bazel_builtins_and_bazel_lib_helpers_used_at_load_time() {
     let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
     assert!(out.contains("build_setting_default = \"fast\""), "{out}");
     assert!(out.contains("genquery(\n  name = \"deps_of_passwd\""), "{out}");
-    let passwd = out.split("filegroup(").nth(1).unwrap_or_default();
+    let passwd = out.split("filegroup(").nth(1).and_then(|rest| rest.split("\n)").next()).unwrap_or_default();
     assert!(passwd.contains("tags = [\"manual\"]") && !passwd.contains("size"), "{out}");
     // A rule spreading bazel-lib's `**resource_set_attr`, with a configuration_field() default.
     assert_eq!(query_ok(&ws, &["query", "attr(resource_set, mem_1g, //:all)"]), ["//:sized"]);
