@@ -1,6 +1,7 @@
 //! The command line: clap definitions, `.bazelrc` expansion, and dispatch to one file per
 //! command. Exit codes follow Bazel's.
 
+mod bazel_flags;
 mod build;
 mod clean;
 mod cquery;
@@ -178,12 +179,15 @@ fn flag_name(arg: &str) -> Option<&str> {
 }
 
 /// Rewrites `--noflag` into `--flag=false` for known boolean flags, and drops flags ocib does
-/// not implement: from rc files with one warning, from the command line as an error.
+/// not implement together with their values ([`bazel_flags`] says which of Bazel's options
+/// take one): from rc files with one warning, from the command line with one warning if Bazel
+/// has the option, else as an error (as Bazel's "Unrecognized option").
 fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, String)>, String> {
     let (longs, shorts) = known_flags(command);
     let mut out = Vec::new();
-    let mut ignored = Vec::new();
-    let mut it = args.into_iter();
+    let mut ignored_rc = Vec::new();
+    let mut ignored_cli = Vec::new();
+    let mut it = args.into_iter().peekable();
     while let Some((arg, source)) = it.next() {
         if arg == "--" {
             out.push((arg, source));
@@ -201,10 +205,26 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
                 out.push((format!("--{positive}=false"), source));
                 continue;
             }
-            if source == "command line" {
+            let from_rc = source != "command line";
+            let kind = bazel_flags::kind(name);
+            if kind.is_none() && !from_rc {
                 return Err(format!("Unrecognized option: {arg}"));
             }
-            ignored.push(arg);
+            // Whether the next word is this option's value: Bazel says so, or (for an option
+            // Bazel's table here lacks) the next word of the same rc line is not an option.
+            let takes_value = !arg.contains('=')
+                && match kind {
+                    Some(bazel_flags::FlagKind::Bool) => false,
+                    Some(_) => true,
+                    None => it.peek().is_some_and(|(next, next_source)| *next_source == source && !next.starts_with('-')),
+                };
+            let mut dropped = arg;
+            if takes_value {
+                if let Some((value, _)) = it.next_if(|(next, _)| next != "--") {
+                    dropped = format!("{dropped} {value}");
+                }
+            }
+            if from_rc { ignored_rc.push(dropped) } else { ignored_cli.push(dropped) }
             continue;
         }
         if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next())
@@ -215,8 +235,11 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
         }
         out.push((arg, source));
     }
-    if !ignored.is_empty() {
-        eprintln!("WARNING: ignoring options from .bazelrc that ocib does not implement: {}", ignored.join(" "));
+    if !ignored_rc.is_empty() {
+        eprintln!("WARNING: ignoring options from .bazelrc that ocib does not implement: {}", ignored_rc.join(" "));
+    }
+    if !ignored_cli.is_empty() {
+        eprintln!("WARNING: ignoring options that ocib does not implement: {}", ignored_cli.join(" "));
     }
     Ok(out)
 }

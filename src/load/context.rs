@@ -128,6 +128,9 @@ pub struct RepoFileContext {
     pub tags: RefCell<Vec<TagCall>>,
     /// Repositories named by `use_repo`: (apparent, name inside the extension).
     pub used_repos: RefCell<Vec<(String, String)>>,
+    /// `include(label)` calls of MODULE.bazel (Bazel 7.2+), in order: files whose statements
+    /// belong to the same module.
+    pub includes: RefCell<Vec<String>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

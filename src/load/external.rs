@@ -29,19 +29,47 @@ pub fn open_workspace(dir: &Path, kinds: &RuleKinds) -> Result<Workspace> {
 fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds) -> Result<()> {
     let module = ws.root.join("MODULE.bazel");
     if module.is_file() {
-        evaluate(ws, &module, RepoFileKind::Module, kinds)?;
+        let ctx = RepoFileContext::default();
+        evaluate(ws, &module, RepoFileKind::Module, kinds, &ctx)?;
+        evaluate_includes(ws, kinds, &ctx)?;
+        apply(ws, ctx)?;
     }
     for name in ["WORKSPACE.bazel", "WORKSPACE"] {
         let path = ws.root.join(name);
         if path.is_file() {
-            evaluate(ws, &path, RepoFileKind::Workspace, kinds)?;
+            let ctx = RepoFileContext::default();
+            evaluate(ws, &path, RepoFileKind::Workspace, kinds, &ctx)?;
+            apply(ws, ctx)?;
             break;
         }
     }
     Ok(())
 }
 
-fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds) -> Result<()> {
+/// Evaluates the files MODULE.bazel `include()`s (and those they include) into the same
+/// module, each once. Bazel only allows labels of the main repository here.
+fn evaluate_includes(ws: &Workspace, kinds: &RuleKinds, ctx: &RepoFileContext) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let pending: Vec<String> = ctx.includes.borrow_mut().drain(..).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for spec in pending {
+            let label = Label::parse(&spec, &PackageId::main(""), &|r| Some(r.to_owned()))
+                .map_err(|e| anyhow!("MODULE.bazel: include('{spec}'): {e}"))?;
+            if !label.repo.is_empty() {
+                bail!("MODULE.bazel: include('{spec}'): only files of the main repository can be included");
+            }
+            let path = if label.package.is_empty() { ws.root.join(&label.name) } else { ws.root.join(&label.package).join(&label.name) };
+            if seen.insert(path.clone()) {
+                evaluate(ws, &path, RepoFileKind::Module, kinds, ctx).with_context(|| format!("in the file included by include('{spec}')"))?;
+            }
+        }
+    }
+}
+
+fn evaluate(ws: &Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds, ctx: &RepoFileContext) -> Result<()> {
     let display = path.strip_prefix(&ws.root).unwrap_or(path).to_string_lossy().into_owned();
     let text = crate::load::source::read_source(path).with_context(|| format!("reading {}", path.display()))?;
     crate::load::source::check_nesting(&text).map_err(|at| anyhow!("{}", at.message(&display)))?;
@@ -61,11 +89,11 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKin
     for load in ast.loads() {
         let label = Label::parse(load.module_id, &PackageId::main(""), &|r| loader.workspace().map_repo(r))
             .map_err(|e| anyhow!("{}: {e}", load.span))?;
-        let module = loader.load_for_repository_file(&label).map_err(|e| anyhow!("{}: {e}", load.span))?;
+        let symbols: Vec<&str> = load.symbols.values().copied().collect();
+        let module = loader.load_for_repository_file(&label, &symbols).map_err(|e| anyhow!("{}: {e}", load.span))?;
         modules.push((load.module_id.to_owned(), module));
     }
 
-    let ctx = RepoFileContext::default();
     let globals = match kind {
         RepoFileKind::Workspace => repo_globals::workspace_globals(),
         RepoFileKind::Module => repo_globals::module_globals(),
@@ -76,11 +104,10 @@ fn evaluate(ws: &mut Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKin
         let mut eval = Evaluator::new(&module);
         let limited = crate::load::limit_evaluator(&mut eval);
         eval.set_loader(&file_loader);
-        eval.extra = Some(&ctx);
+        eval.extra = Some(ctx);
         eval.eval_module(ast, &globals).map_err(|e| anyhow!("{}", limited.message(e)))?;
         Ok(())
-    })?;
-    apply(ws, ctx)
+    })
 }
 
 /// Known rule sets by module name: what a `bazel_dep` on them maps to.

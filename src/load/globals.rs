@@ -31,6 +31,7 @@ pub fn build_globals(kinds: &RuleKinds) -> Globals {
     let mut b = base_builder();
     build_functions(&mut b);
     add_rules(&mut b, kinds, &kinds.build_globals);
+    add_generic_rules(&mut b, kinds);
     b.build()
 }
 
@@ -42,6 +43,7 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
         build_functions(n);
         repo_globals::workspace_functions(n);
         add_rules(n, kinds, &kinds.build_globals);
+        add_generic_rules(n, kinds);
     });
     b.namespace("attr", attr_functions);
     b.namespace("config", opaque_functions);
@@ -76,6 +78,63 @@ fn add_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds, names: &[String]) {
     for kind in names {
         if let Some(schema) = kinds.schemas.get(kind) {
             b.set(kind, RuleCallable::native(schema.clone()));
+        }
+    }
+}
+
+/// Bazel's native rules (Bazel 7/8, built in or autoloaded from rules_java, rules_cc,
+/// rules_python, rules_shell, protobuf) that ocib has no implementation of. BUILD files see
+/// them as generic rules: a call records a target of that kind with its attributes, so
+/// `query` works; building one fails naming the kind (issue 11, class 7).
+const GENERIC_NATIVE_RULES: &[&str] = &[
+    "action_listener",
+    "android_binary",
+    "android_library",
+    "android_sdk",
+    "cc_binary",
+    "cc_import",
+    "cc_library",
+    "cc_proto_library",
+    "cc_shared_library",
+    "cc_test",
+    "cc_toolchain",
+    "cc_toolchain_suite",
+    "environment",
+    "environment_group",
+    "extra_action",
+    "genquery",
+    "java_binary",
+    "java_import",
+    "java_library",
+    "java_lite_proto_library",
+    "java_package_configuration",
+    "java_plugin",
+    "java_proto_library",
+    "java_runtime",
+    "java_test",
+    "java_toolchain",
+    "label_flag",
+    "label_setting",
+    "objc_import",
+    "objc_library",
+    "package_group",
+    "proto_lang_toolchain",
+    "proto_library",
+    "py_binary",
+    "py_library",
+    "py_runtime",
+    "py_test",
+    "sh_library",
+    "starlark_doc_extract",
+    "toolchain",
+    "toolchain_type",
+];
+
+/// Adds [`GENERIC_NATIVE_RULES`] that ocib does not implement as untyped rules.
+fn add_generic_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds) {
+    for kind in GENERIC_NATIVE_RULES {
+        if !kinds.schemas.contains_key(*kind) {
+            b.set(kind, RuleCallable::native(Arc::new(RuleSchema::untyped(kind))));
         }
     }
 }
@@ -259,7 +318,7 @@ fn build_functions(builder: &mut GlobalsBuilder) {
     }
 
     fn exports_files<'v>(
-        #[starlark(require = pos)] srcs: Value<'v>,
+        srcs: Value<'v>,
         #[starlark(default = NoneOr::None)] visibility: NoneOr<Value<'v>>,
         #[starlark(default = NoneOr::None)] licenses: NoneOr<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -395,10 +454,16 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = false)] executable: bool,
         #[starlark(require = named, default = false)] test: bool,
         #[starlark(require = named, default = NoneOr::None)] outputs: NoneOr<Value<'v>>,
+        #[starlark(require = named, default = NoneOr::None)] build_setting: NoneOr<Value<'v>>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
     ) -> anyhow::Result<RuleCallable> {
         let _ = implementation;
         let mut b = SchemaBuilder::new("");
+        // A build setting's targets take its default value (Bazel's `build_setting_default`,
+        // mandatory there; its type follows `config.*`, unknown here).
+        if build_setting.into_option().is_some() {
+            b = b.mandatory("build_setting_default", AttrType::Any);
+        }
         if test {
             b = b.test();
         } else if executable {
@@ -474,6 +539,11 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         Ok(Opaque { name: "tag_class".into() })
     }
 
+    /// `configuration_field(fragment, name)`: a late-bound default, resolved at analysis.
+    fn configuration_field<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
+        Ok(Opaque { name: "configuration_field".into() })
+    }
+
     fn exec_group<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
         Ok(Opaque { name: "exec_group".into() })
     }
@@ -499,8 +569,9 @@ fn plain_default(ty: AttrType, raw: &Raw) -> Option<AttrValue> {
 fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
     let mandatory = kwargs.get("mandatory").and_then(|v| v.unpack_bool()).unwrap_or(false);
     let default = match kwargs.get("default") {
-        // A computed default (a function) is evaluated at analysis; treat it as unset here.
-        Some(v) if v.get_type() == "function" => None,
+        // A computed default (a function, or a late-bound `configuration_field()`) is
+        // evaluated at analysis; treat it as unset here.
+        Some(v) if v.get_type() == "function" || v.downcast_ref::<Opaque>().is_some() => None,
         Some(v) => Some(to_raw(*v)?),
         None => None,
     };
@@ -585,6 +656,11 @@ fn ocib_functions(builder: &mut GlobalsBuilder) {
     /// A stand-in rule for a symbol of a rule set ocib does not know: records its arguments.
     fn unknown_rule(#[starlark(require = pos)] kind: &str) -> anyhow::Result<RuleCallable> {
         Ok(RuleCallable::native(Arc::new(RuleSchema::untyped(kind))))
+    }
+
+    /// The universal stub for `name`, a symbol of `origin` that ocib does not implement.
+    fn stub(#[starlark(require = pos)] name: &str, #[starlark(require = pos)] origin: &str) -> anyhow::Result<super::stub::StubValue> {
+        Ok(super::stub::StubValue::new(name, origin))
     }
 
     /// Whether a value is a `select()` (the rule sets' macros treat them specially).

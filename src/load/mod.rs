@@ -10,6 +10,7 @@ mod globals;
 pub(crate) mod repo_globals;
 mod rule_call;
 pub mod source;
+mod stub;
 pub(crate) mod values;
 
 use std::collections::{BTreeSet, HashMap};
@@ -26,7 +27,7 @@ use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, ReturnFileLoa
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::FrozenHeapName;
 
-use crate::graph::Package;
+use crate::graph::{self, Package};
 use crate::graph::schema::RuleKinds;
 use crate::graph::label::{Label, PackageId};
 use crate::workspace::{BUILD_FILE_NAMES, RepoSource, Workspace, prelude_file};
@@ -301,12 +302,14 @@ fn catch_panics<T>(file: &str, f: impl FnOnce() -> Result<T, LoadError>) -> Resu
     })
 }
 
+/// The dialect of .bzl files: Bazel's Starlark, which has keyword-only parameters
+/// (`def f(a, *, b)`) but neither f-strings, type annotations nor top-level `if`/`for`.
 pub fn bzl_dialect() -> Dialect {
-    Dialect { enable_load_reexport: false, enable_f_strings: false, ..Dialect::Standard }
+    Dialect { enable_load_reexport: false, enable_f_strings: false, enable_keyword_only_arguments: true, ..Dialect::Standard }
 }
 
 fn build_dialect() -> Dialect {
-    Dialect { enable_def: false, enable_load_reexport: false, ..Dialect::Standard }
+    Dialect { enable_def: false, enable_load_reexport: false, enable_keyword_only_arguments: true, ..Dialect::Standard }
 }
 
 impl Loader {
@@ -481,11 +484,8 @@ impl Loader {
             if !label.name.ends_with(".bzl") && !label.name.ends_with("prelude_bazel") {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
-            let loaded = if self.is_known_repo(&label.repo) {
-                self.load_bzl(&label, chain)
-            } else {
-                self.unknown_repo_module(&label, load.symbols.values().copied())
-            };
+            let symbols: Vec<&str> = load.symbols.values().copied().collect();
+            let loaded = self.load_lenient(&label, &symbols, chain);
             let loaded = loaded.map_err(|e| {
                 if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } }
             })?;
@@ -499,25 +499,71 @@ impl Loader {
         repo.is_empty() || self.ws.repos.get(repo).is_some_and(|r| !matches!(r.source, RepoSource::Unknown { .. }))
     }
 
-    /// A module for a load from a repository ocib does not know: each requested symbol is a
-    /// rule that records its arguments. Warns once per repository.
-    fn unknown_repo_module<'a>(&self, label: &Label, symbols: impl Iterator<Item = &'a str>) -> Result<LoadedBzl, LoadError> {
-        let first = self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.repo.clone());
+    /// Loads `label` for a `load()` of `symbols`, never failing on what is merely unknown
+    /// (issue 11): a file of a repository ocib does not know, or of an embedded rule set that
+    /// the prelude lacks, yields a module of stubs ([`stub::StubValue`]); a symbol a prelude
+    /// file lacks is stubbed too. Each is warned about once per file. A missing file or symbol
+    /// of the workspace's own (or a local) repository stays an error, as in Bazel.
+    fn load_lenient(&self, label: &Label, symbols: &[&str], chain: &mut Vec<Label>) -> Result<LoadedBzl, LoadError> {
+        if !self.is_known_repo(&label.repo) {
+            let why = format!("repository '@{}' is not known to ocib", label.repo);
+            return self.stub_module(label, symbols, None, &why);
+        }
+        let Some(prelude_path) = self.prelude_path(label) else {
+            return self.load_bzl(label, chain);
+        };
+        if prelude_file(&prelude_path).is_none() {
+            return self.stub_module(label, symbols, None, "ocib's prelude lacks this file of the rule set");
+        }
+        let loaded = self.load_bzl(label, chain)?;
+        let missing: Vec<&str> = symbols.iter().copied().filter(|s| !matches!(loaded.module.get_option(s), Ok(Some(_)))).collect();
+        if missing.is_empty() {
+            return Ok(loaded);
+        }
+        let why = format!("ocib's prelude lacks {}", missing.join(", "));
+        let module = self.stub_module(label, symbols, Some(&loaded.module), &why)?.module;
+        Ok(LoadedBzl { module, files: loaded.files })
+    }
+
+    /// The path of `label` in the embedded prelude, if its repository is an embedded rule set.
+    fn prelude_path(&self, label: &Label) -> Option<String> {
+        match self.ws.repos.get(&label.repo).map(|r| &r.source) {
+            Some(RepoSource::Prelude(dir)) => Some(if label.package.is_empty() {
+                format!("{dir}/{}", label.name)
+            } else {
+                format!("{dir}/{}/{}", label.package, label.name)
+            }),
+            _ => None,
+        }
+    }
+
+    /// A module exporting `symbols`: those `base` has, and stubs for the others. Warns once
+    /// per file with `why`.
+    fn stub_module(&self, label: &Label, symbols: &[&str], base: Option<&FrozenModule>, why: &str) -> Result<LoadedBzl, LoadError> {
+        let first = self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
         if first {
             eprintln!(
-                "WARNING: repository '@{}' is not known to ocib; symbols loaded from it record their arguments, and building their targets fails",
-                label.repo
+                "WARNING: loading '{label}': {why}; the symbols loaded from it are stubs (targets they declare are recorded, building them fails)"
             );
         }
+        // The module is Starlark source: `load()` re-exports the symbols `base` has, and
+        // `ocib.stub()` makes the others.
+        let origin = label.to_string();
         let mut src = String::new();
         for s in symbols {
-            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || s.starts_with('_') {
                 return Err(LoadError::new(format!("cannot load symbol '{s}' from '{label}'")));
             }
-            src.push_str(&format!("{s} = ocib.unknown_rule(\"{s}\")\n"));
+            match base {
+                Some(b) if matches!(b.get_option(s), Ok(Some(_))) => {
+                    src.push_str(&format!("load(\"base\", _{s} = \"{s}\")\n{s} = _{s}\n"));
+                }
+                _ => src.push_str(&format!("{s} = ocib.stub(\"{s}\", {})\n", graph::quote(&origin))),
+            }
         }
-        let ast = AstModule::parse(&label.to_string(), src, &bzl_dialect()).map_err(LoadError::starlark)?;
-        let module = self.freeze_module(ast, &[], &self.prelude_globals, &label.to_string())?;
+        let ast = AstModule::parse(&origin, src, &bzl_dialect()).map_err(LoadError::starlark)?;
+        let deps: Vec<(String, LoadedBzl)> = base.map(|b| ("base".to_owned(), LoadedBzl { module: b.clone(), files: BTreeSet::new() })).into_iter().collect();
+        let module = self.freeze_module(ast, &deps, &self.prelude_globals, &origin)?;
         Ok(LoadedBzl { module, files: BTreeSet::new() })
     }
 
@@ -607,13 +653,10 @@ impl Loader {
             .clone()
     }
 
-    /// Evaluates a .bzl file for WORKSPACE / MODULE.bazel evaluation and returns it.
-    pub(crate) fn load_for_repository_file(&self, label: &Label) -> Result<FrozenModule, LoadError> {
-        if self.is_known_repo(&label.repo) {
-            Ok(self.load_bzl(label, &mut Vec::new())?.module)
-        } else {
-            Err(LoadError::new(format!("cannot load '{label}': repository '@{}' is not known to ocib", label.repo)))
-        }
+    /// Evaluates a .bzl file for WORKSPACE / MODULE.bazel evaluation and returns it, as
+    /// leniently as a BUILD file's loads ([`Loader::load_lenient`]).
+    pub(crate) fn load_for_repository_file(&self, label: &Label, symbols: &[&str]) -> Result<FrozenModule, LoadError> {
+        Ok(self.load_lenient(label, symbols, &mut Vec::new())?.module)
     }
 }
 

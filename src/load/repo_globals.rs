@@ -13,7 +13,7 @@ use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_module;
 use starlark::starlark_simple_value;
-use starlark::values::none::NoneType;
+use starlark::values::none::{NoneOr, NoneType};
 use starlark::values::{Heap, NoSerialize, ValueLike, StarlarkPagablePanic, StarlarkValue, Value, starlark_value};
 
 use super::context::RepoFileContext;
@@ -125,14 +125,46 @@ fn module_functions(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// `bazel_dep(name, repo_name = None)` (Bazel 7.1+) depends on a module without making
+    /// it visible as a repository.
     fn bazel_dep<'v>(
         #[starlark(require = named)] name: &str,
-        #[starlark(require = named, default = "")] repo_name: &str,
+        #[starlark(require = named, default = NoneOr::Other(""))] repo_name: NoneOr<&str>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        let repo = if repo_name.is_empty() { name } else { repo_name };
+        let repo = match repo_name {
+            NoneOr::None => return Ok(NoneType),
+            NoneOr::Other("") => name,
+            NoneOr::Other(r) => r,
+        };
         ctx(eval)?.deps.borrow_mut().push((name.to_owned(), repo.to_owned()));
+        Ok(NoneType)
+    }
+
+    /// `include("//path:file.MODULE.bazel")` (Bazel 7.2+): the file's statements are part of
+    /// this module; it is evaluated after this one (with its own variables, as in Bazel).
+    fn include<'v>(#[starlark(require = pos)] label: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
+        if !label.ends_with(".MODULE.bazel") {
+            bail!("include() of '{label}': the included file's name must end with '.MODULE.bazel'");
+        }
+        ctx(eval)?.includes.borrow_mut().push(label.to_owned());
+        Ok(NoneType)
+    }
+
+    /// `inject_repo(extension_proxy, *repos, **renamed)` (Bazel 8): makes repositories visible
+    /// to an extension; ocib runs no extension but rules_oci's, so it has nothing to do.
+    fn inject_repo<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+        Ok(NoneType)
+    }
+
+    /// `override_repo(extension_proxy, *repos, **renamed)` (Bazel 8): as `inject_repo`.
+    fn override_repo<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+        Ok(NoneType)
+    }
+
+    /// `flag_alias(name, starlark_flag)` (Bazel 9): a command-line alias; nothing at load time.
+    fn flag_alias<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 

@@ -75,7 +75,7 @@ impl<'v> StarlarkValue<'v> for RuleCallable {
     }
 }
 
-fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwargs: &[(String, Raw)]) {
+pub(super) fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwargs: &[(String, Raw)]) {
     let name = kwargs.iter().find_map(|(k, v)| match (k.as_str(), v) {
         ("name", Raw::String(s)) => Some(s.clone()),
         _ => None,
@@ -86,7 +86,7 @@ fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwargs: &[(Strin
 }
 
 /// Creates the target for a rule call in a BUILD file (directly or through macros).
-fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evaluator) -> Result<()> {
+pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evaluator) -> Result<()> {
     let ctx = BuildContext::from_eval(eval)?;
     let schema = &callable.schema;
     let kind = callable.kind();

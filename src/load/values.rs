@@ -22,7 +22,8 @@ use crate::graph::label::Label;
 /// Converts a Starlark value into plain data. Fails on values that cannot be attribute
 /// values (functions, structs, ...), naming their type.
 pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
-    if v.is_none() {
+    // A stub (something ocib does not implement) passed as a value is as if not given.
+    if v.is_none() || super::stub::is_stub(v) {
         return Ok(Raw::None);
     }
     if let Some(b) = v.unpack_bool() {
@@ -34,14 +35,20 @@ pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
     if let Ok(Some(i)) = i64::unpack_value(v) {
         return Ok(Raw::Int(i));
     }
+    let known = |v: &Value| !super::stub::is_stub(*v);
     if let Some(list) = ListRef::from_value(v) {
-        return Ok(Raw::List(list.iter().map(to_raw).collect::<anyhow::Result<_>>()?));
+        return Ok(Raw::List(list.iter().filter(known).map(to_raw).collect::<anyhow::Result<_>>()?));
     }
     if let Some(tuple) = TupleRef::from_value(v) {
-        return Ok(Raw::List(tuple.iter().map(to_raw).collect::<anyhow::Result<_>>()?));
+        return Ok(Raw::List(tuple.iter().filter(known).map(to_raw).collect::<anyhow::Result<_>>()?));
     }
     if let Some(dict) = DictRef::from_value(v) {
-        return Ok(Raw::Dict(dict.iter().map(|(k, v)| Ok((to_raw(k)?, to_raw(v)?))).collect::<anyhow::Result<_>>()?));
+        return Ok(Raw::Dict(
+            dict.iter()
+                .filter(|(k, v)| known(k) && known(v))
+                .map(|(k, v)| Ok((to_raw(k)?, to_raw(v)?)))
+                .collect::<anyhow::Result<_>>()?,
+        ));
     }
     if let Some(label) = v.downcast_ref::<LabelValue>() {
         return Ok(Raw::Label(label.0.clone()));

@@ -1,0 +1,170 @@
+//! Drop-in evaluation of real repositories' files (issue 11): what ocib does not implement
+//! (unknown repositories, rule-set files and symbols its prelude lacks, newer MODULE.bazel
+//! functions, Bazel flags it ignores, native rules it cannot build) never stops `query`.
+//! One synthetic workspace per class under testdata/dropin/.
+
+mod common;
+
+use common::{ocib, query_ok, testdata, workspace};
+
+fn dropin(name: &str) -> std::path::PathBuf {
+    testdata("dropin").join(name)
+}
+
+#[test]
+fn loads_from_unknown_repositories_stub_in_workspace_bzl_and_build_files() {
+    let ws = dropin("unknown_repo");
+    let out = ocib(&ws, &["query", "//...:all", "--output=label_kind"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A stub called with `name` records a target of its kind, directly or through a macro.
+    assert_eq!(out.lines(), ["ts_project rule //app:app", "filegroup rule //app:files", "npm_link_all_packages rule //app:node_modules"]);
+    // One warning per unknown file, naming it.
+    assert_eq!(out.stderr.matches("'@aspect_rules_js//js:repositories.bzl'").count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("repository '@npm' is not known to ocib"), "{}", out.stderr);
+}
+
+#[test]
+fn building_a_stub_target_fails_naming_its_kind() {
+    let ws = common::copy_workspace("dropin/unknown_repo");
+    let out = ocib(ws.path(), &["build", "//app:app"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("'ts_project' comes from a rule set ocib does not know"), "{}", out.stderr);
+}
+
+#[test]
+fn stubs_used_as_values_are_harmless() {
+    // requirement("x") in a list, `aliases() + all_requirements`, `v in STUB`, `for v in STUB`,
+    // `stub.attr` and `stub[key]` at load time: stubs drop out of attribute values.
+    let ws = dropin("stub_values");
+    let srcs = query_ok(&ws, &["query", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
+    assert_eq!(srcs, ["//:a.txt", "//:group"]);
+}
+
+#[test]
+fn prelude_gaps_stub_files_and_symbols_of_embedded_rule_sets() {
+    let ws = dropin("prelude_gaps");
+    let out = ocib(&ws, &["query", "//:all", "--output=label_kind"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["go_proto_library rule //:api_go_proto", "go_library rule //:lib"]);
+    assert!(out.stderr.contains("ocib's prelude lacks go_context"), "{}", out.stderr);
+}
+
+#[test]
+fn a_missing_symbol_of_the_users_own_bzl_stays_an_error() {
+    // As in Bazel: only rule sets ocib emulates are stubbed, never the user's own files.
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("defs.bzl", "x = 1\n"),
+        ("BUILD.bazel", "load(\":defs.bzl\", \"missing\")\n"),
+    ]);
+    let out = ocib(ws.path(), &["query", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+}
+
+#[test]
+fn module_bazel_include_newer_functions_and_repo_name_none() {
+    // include() brings in a local_path_override; inject_repo, override_repo, use_repo_rule,
+    // the *_override functions and bazel_dep(repo_name = None) are accepted.
+    let ws = dropin("module_globals");
+    let deps = query_ok(&ws, &["query", "deps(//:uses)"]);
+    assert_eq!(deps, ["//:uses", "@mylib//:lib", "@mylib//:lib.txt"]);
+}
+
+#[test]
+fn an_included_module_file_must_be_named_dot_module_bazel() {
+    let ws = workspace(&[("MODULE.bazel", "include(\"//:deps.bzl\")\n"), ("BUILD.bazel", "")]);
+    let out = ocib(ws.path(), &["query", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("must end with '.MODULE.bazel'"), "{}", out.stderr);
+}
+
+#[test]
+fn keyword_only_parameters_are_accepted() {
+    let ws = dropin("kwonly");
+    assert_eq!(query_ok(&ws, &["query", "//:all"]), ["//:a_b"]);
+}
+
+#[test]
+fn native_rules_ocib_lacks_record_generic_targets() {
+    let ws = dropin("native_rules");
+    let kinds = query_ok(&ws, &["query", "kind(rule, //...)", "--output=label_kind"]);
+    assert_eq!(
+        kinds,
+        [
+            "proto_library rule //java:api_proto",
+            "java_binary rule //java:app",
+            "java_library rule //java:lib",
+            "java_test rule //java:lib_test",
+            "cc_library rule //java:native",
+            "sh_library rule //java:scripts",
+            "py_binary rule //java:tool",
+            "toolchain rule //java:toolchain",
+            "toolchain_type rule //java:toolchain_type",
+        ]
+    );
+    let out = query_ok(&ws, &["query", "attr(main_class, example.App, //java:all)"]);
+    assert_eq!(out, ["//java:app"]);
+}
+
+#[test]
+fn building_a_generic_native_rule_fails_naming_its_kind() {
+    let ws = common::copy_workspace("dropin/native_rules");
+    let out = ocib(ws.path(), &["build", "//java:lib"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("in java_library rule //java:lib: 'java_library'"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot be built"), "{}", out.stderr);
+}
+
+#[test]
+fn bazelrc_options_ocib_lacks_are_dropped_with_their_values() {
+    let ws = dropin("rc_flags");
+    let out = ocib(&ws, &["query", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//:files"]);
+    assert!(out.stderr.contains("--action_env FOO=1"), "{}", out.stderr);
+    // `build` lines reach cquery: `--aspects X` and `--copt -O2` (a value starting with '-').
+    let out = ocib(&ws, &["cquery", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("--aspects //tools/lint:linters.bzl%eslint"), "{}", out.stderr);
+    assert!(out.stderr.contains("--copt -O2"), "{}", out.stderr);
+}
+
+#[test]
+fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
+    let ws = dropin("rc_flags");
+    let out = ocib(&ws, &["query", "--remote_cache", "grpc://cache:9092", "--verbose_failures", "//:all"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//:files"]);
+    assert!(out.stderr.contains("ignoring options that ocib does not implement: --remote_cache grpc://cache:9092 --verbose_failures"), "{}", out.stderr);
+    // An option Bazel does not have either stays an error.
+    let out = ocib(&ws, &["query", "--not_a_bazel_option", "//:all"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("Unrecognized option: --not_a_bazel_option"), "{}", out.stderr);
+}
+
+#[test]
+fn skylib_versions_partial_and_structs_behave_as_upstream() {
+    // versions.check() in WORKSPACE, versions.parse/is_at_least/is_at_most, partial.make/call
+    // and structs.to_dict from a macro: real behaviour, not stubs.
+    let ws = dropin("skylib_libs");
+    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    assert!(out.contains("cmd = \"echo v7.4.1 > $@\""), "{out}");
+    assert!(out.contains("cmd = \"echo a,b > $@\""), "{out}");
+    assert!(out.contains("cmd = \"echo TrueFalse > $@\""), "{out}");
+}
+
+#[test]
+fn bazel_builtins_and_bazel_lib_helpers_used_at_load_time() {
+    // configuration_field(), rule(build_setting = ...) with build_setting_default,
+    // exports_files(srcs = ...) by keyword, native genquery, and bazel-lib's
+    // propagate_common_rule_attributes keeping `tags` but not `size`.
+    let ws = dropin("builtins");
+    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    assert!(out.contains("build_setting_default = \"fast\""), "{out}");
+    assert!(out.contains("genquery(\n  name = \"deps_of_passwd\""), "{out}");
+    let passwd = out.split("filegroup(").nth(1).and_then(|rest| rest.split("\n)").next()).unwrap_or_default();
+    assert!(passwd.contains("tags = [\"manual\"]") && !passwd.contains("size"), "{out}");
+    // A rule spreading bazel-lib's `**resource_set_attr`, with a configuration_field() default.
+    assert_eq!(query_ok(&ws, &["query", "attr(resource_set, mem_1g, //:all)"]), ["//:sized"]);
+}
