@@ -3,7 +3,7 @@
 //! leaving the value behind as a stray target (issue 11, class 5).
 //!
 //! Taken from Bazel 7/8's command-line reference (`bazel help <command> --long`, and
-//! https://bazel.build/reference/command-line-reference); the most used options of every
+//! <https://bazel.build/reference/command-line-reference>); the most used options of every
 //! command, not all ~1500. A boolean option also has its `--no` form.
 
 /// How an option is given.

@@ -219,10 +219,8 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
                     None => it.peek().is_some_and(|(next, next_source)| *next_source == source && !next.starts_with('-')),
                 };
             let mut dropped = arg;
-            if takes_value {
-                if let Some((value, _)) = it.next_if(|(next, _)| next != "--") {
-                    dropped = format!("{dropped} {value}");
-                }
+            if takes_value && let Some((value, _)) = it.next_if(|(next, _)| next != "--") {
+                dropped = format!("{dropped} {value}");
             }
             if from_rc { ignored_rc.push(dropped) } else { ignored_cli.push(dropped) }
             continue;

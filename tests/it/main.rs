@@ -11,6 +11,7 @@ mod build_go;
 mod build_rules;
 mod cache_robustness;
 mod cst_oracle;
+mod dropin;
 mod error_path;
 mod images;
 mod kill_recovery;

@@ -3,7 +3,7 @@
 //! functions, Bazel flags it ignores, native rules it cannot build) never stops `query`.
 //! One synthetic workspace per class under testdata/dropin/.
 
-mod common;
+use crate::common;
 
 use common::{ocib, query_ok, testdata, workspace};
 
