@@ -40,11 +40,7 @@ pub fn compute(root: &Path, command: Option<&str>, embed_label: &str) -> Result<
             .output()
             .with_context(|| format!("running --workspace_status_command '{cmd}'"))?;
         if !out.status.success() {
-            bail!(
-                "--workspace_status_command '{cmd}' failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            bail!("--workspace_status_command '{cmd}' failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
         }
         for (key, value) in parse(&String::from_utf8_lossy(&out.stdout)) {
             if is_stable_key(&key) {
@@ -63,11 +59,7 @@ fn hostname() -> String {
 
 /// `KEY VALUE` lines into a map (the status file format and the command's output).
 pub fn parse(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.split_once(' '))
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    text.lines().filter_map(|line| line.split_once(' ')).filter(|(k, _)| !k.is_empty()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// The status file format: keys sorted, `KEY VALUE\n` each.

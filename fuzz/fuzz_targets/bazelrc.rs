@@ -32,9 +32,7 @@ fuzz_target!(|data: &[u8]| {
     for command in ["build", "query", "test"] {
         let mut args = rc.options_for(command);
         // Expand every config the file defines, as `--config=NAME` on the command line would.
-        args.extend(
-            rc.lines.iter().filter_map(|l| l.config.clone()).take(8).map(|c| (format!("--config={c}"), "command line".to_owned())),
-        );
+        args.extend(rc.lines.iter().filter_map(|l| l.config.clone()).take(8).map(|c| (format!("--config={c}"), "command line".to_owned())));
         let _ = rc.expand_configs(command, args);
     }
 });

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::{Analysis, AnalysisError, Config, ConfiguredTarget};
 use crate::exec::{Action, Artifact, ArtifactKind};
-use crate::graph::{AttrValue, Package, Rule};
 use crate::graph::label::Label;
+use crate::graph::{AttrValue, Package, Rule};
 
 pub struct RuleContext<'r, 'a> {
     pub analysis: &'r mut Analysis<'a>,
@@ -33,7 +33,8 @@ impl<'r, 'a> RuleContext<'r, 'a> {
 
     /// The attribute's value: explicit or default, with selects resolved.
     pub fn attr(&mut self, name: &str) -> Result<AttrValue> {
-        let value = self.rule.attr(name).ok_or_else(|| AnalysisError::new(format!("internal: '{}' has no attribute '{name}'", self.rule.kind)))?;
+        let value =
+            self.rule.attr(name).ok_or_else(|| AnalysisError::new(format!("internal: '{}' has no attribute '{name}'", self.rule.kind)))?;
         self.analysis.resolve(&value)
     }
 
@@ -125,14 +126,17 @@ impl<'r, 'a> RuleContext<'r, 'a> {
         let target = self.dep(&label)?;
         match target.providers.files.as_slice() {
             [one] => Ok(Some(one.clone())),
-            files => Err(AnalysisError::new(format!("attribute '{name}': '{label}' must produce exactly one file, it produces {}", files.len()))),
+            files => {
+                Err(AnalysisError::new(format!("attribute '{name}': '{label}' must produce exactly one file, it produces {}", files.len())))
+            }
         }
     }
 
     /// Declares an output file named `name` in this rule's package.
     pub fn declare(&mut self, name: &str) -> Artifact {
         let label = self.rule.label.package_id().label(name);
-        let artifact = Artifact { exec_path: format!("{}/{}", self.analysis.bin_dir(), super::source_exec_path(&label)), kind: ArtifactKind::Derived };
+        let artifact =
+            Artifact { exec_path: format!("{}/{}", self.analysis.bin_dir(), super::source_exec_path(&label)), kind: ArtifactKind::Derived };
         self.declared.push(artifact.clone());
         artifact
     }
@@ -181,8 +185,7 @@ impl<'r, 'a> RuleContext<'r, 'a> {
                 "public" if vpkg == "visibility" => true,
                 "__pkg__" => v.repo == from.repo && *vpkg == from.package,
                 "__subpackages__" => {
-                    v.repo == from.repo
-                        && (vpkg.is_empty() || from.package == *vpkg || from.package.starts_with(&format!("{vpkg}/")))
+                    v.repo == from.repo && (vpkg.is_empty() || from.package == *vpkg || from.package.starts_with(&format!("{vpkg}/")))
                 }
                 "private" if vpkg == "visibility" => false,
                 // A package_group: not evaluated, treated as allowing.

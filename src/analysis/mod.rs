@@ -217,45 +217,47 @@ impl<'a> Analysis<'a> {
             return Err(AnalysisError::new(format!("cycle in dependency graph:\n    {}", cycle.join("\n -> "))));
         }
         let pkg = self.loader.package(&label.package_id())?;
-        let target = pkg.target(&label.name).ok_or_else(|| {
-            AnalysisError::new(pkg.no_such_target(label, self.loader.workspace().package_dir(&pkg.id).as_deref()))
-        })?;
-        let configured = match target {
-            TargetRef::Source { label } => {
-                let artifact = self.source_artifact(&label)?;
-                ConfiguredTarget {
-                    label: label.clone(),
-                    kind: "source file".into(),
-                    providers: Providers { files: vec![artifact], ..Default::default() },
+        let target = pkg
+            .target(&label.name)
+            .ok_or_else(|| AnalysisError::new(pkg.no_such_target(label, self.loader.workspace().package_dir(&pkg.id).as_deref())))?;
+        let configured =
+            match target {
+                TargetRef::Source { label } => {
+                    let artifact = self.source_artifact(&label)?;
+                    ConfiguredTarget {
+                        label: label.clone(),
+                        kind: "source file".into(),
+                        providers: Providers { files: vec![artifact], ..Default::default() },
+                    }
                 }
-            }
-            TargetRef::Generated { label, rule } => {
-                let rule_target = self.analyze(&rule.label)?;
-                let path = format!("{}/{}", self.bin_dir(), source_exec_path(&label));
-                let file = rule_target
-                    .providers
-                    .declared
-                    .iter()
-                    .find(|a| a.exec_path == path)
-                    .cloned()
-                    .ok_or_else(|| AnalysisError::new(format!("{}: rule {} does not produce '{}'", label, rule.label, label.name)))?;
-                ConfiguredTarget { label: label.clone(), kind: "generated file".into(), providers: Providers { files: vec![file], ..Default::default() } }
-            }
-            TargetRef::Rule(rule) => {
-                self.in_progress.push(label.clone());
-                let result = match self.impls.get(&rule.kind).copied() {
-                    Some(analyze) => analyze(&mut RuleContext::new(self, rule, &pkg)),
-                    None if !rule.schema.typed => Err(AnalysisError::new(format!(
-                        "'{}' comes from a rule set ocib does not know, so it cannot be built",
-                        rule.kind
-                    ))),
-                    None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
-                };
-                self.in_progress.pop();
-                let providers = result.map_err(|e| AnalysisError::in_rule(&rule.location, &rule.kind, &rule.label, e))?;
-                ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
-            }
-        };
+                TargetRef::Generated { label, rule } => {
+                    let rule_target = self.analyze(&rule.label)?;
+                    let path = format!("{}/{}", self.bin_dir(), source_exec_path(&label));
+                    let file =
+                        rule_target.providers.declared.iter().find(|a| a.exec_path == path).cloned().ok_or_else(|| {
+                            AnalysisError::new(format!("{}: rule {} does not produce '{}'", label, rule.label, label.name))
+                        })?;
+                    ConfiguredTarget {
+                        label: label.clone(),
+                        kind: "generated file".into(),
+                        providers: Providers { files: vec![file], ..Default::default() },
+                    }
+                }
+                TargetRef::Rule(rule) => {
+                    self.in_progress.push(label.clone());
+                    let result = match self.impls.get(&rule.kind).copied() {
+                        Some(analyze) => analyze(&mut RuleContext::new(self, rule, &pkg)),
+                        None if !rule.schema.typed => Err(AnalysisError::new(format!(
+                            "'{}' comes from a rule set ocib does not know, so it cannot be built",
+                            rule.kind
+                        ))),
+                        None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
+                    };
+                    self.in_progress.pop();
+                    let providers = result.map_err(|e| AnalysisError::in_rule(&rule.location, &rule.kind, &rule.label, e))?;
+                    ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
+                }
+            };
         let configured = Arc::new(configured);
         self.targets.insert(cache_key, configured.clone());
         Ok(configured)
@@ -264,9 +266,9 @@ impl<'a> Analysis<'a> {
     /// A source file's artifact: exec path `<pkg>/<name>`, or `external/<repo>/...`.
     fn source_artifact(&self, label: &Label) -> Result<Artifact, AnalysisError> {
         let ws = self.loader.workspace();
-        let dir = ws
-            .package_dir(&label.package_id())
-            .ok_or_else(|| AnalysisError::new(format!("{label}: source files of repository '@{}' are not available to build with", label.repo)))?;
+        let dir = ws.package_dir(&label.package_id()).ok_or_else(|| {
+            AnalysisError::new(format!("{label}: source files of repository '@{}' are not available to build with", label.repo))
+        })?;
         Ok(Artifact::source(source_exec_path(label), dir.join(&label.name)))
     }
 
@@ -312,7 +314,12 @@ mod tests {
     /// rule's own complaint last, all on one line.
     #[test]
     fn dependency_chain_names_each_rule_once() {
-        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("attribute 'cmd': expected string, got 3"));
+        let c = AnalysisError::in_rule(
+            &at("c/BUILD"),
+            "genrule",
+            &label("//c:c"),
+            AnalysisError::new("attribute 'cmd': expected string, got 3"),
+        );
         let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), c);
         let a = AnalysisError::in_rule(&at("a/BUILD"), "filegroup", &label("//a:a"), b);
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Resolving `select()` against the configuration.
 
-use crate::graph::{AttrValue, SelectPart};
 use crate::graph::label::Label;
+use crate::graph::{AttrValue, SelectPart};
 
 use super::{Analysis, AnalysisError};
 

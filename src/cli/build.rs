@@ -10,8 +10,8 @@ use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
-use crate::load::Loader;
 use crate::graph::pattern::{SignedPattern, TargetPattern};
+use crate::load::Loader;
 use crate::query::eval::QueryEngine;
 use crate::workspace::Workspace;
 
@@ -73,7 +73,11 @@ pub fn config(args: &BuildOptions) -> Config {
     Config {
         stamp: args.stamp,
         compilation_mode: args.compilation_mode.clone(),
-        defines: args.define.iter().map(|d| d.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((d.clone(), String::new()))).collect(),
+        defines: args
+            .define
+            .iter()
+            .map(|d| d.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((d.clone(), String::new())))
+            .collect(),
         ..Config::default()
     }
 }
@@ -179,7 +183,9 @@ pub fn display_path(a: &Artifact, root: &Path) -> String {
         return format!("ocib-bin/{rest}");
     }
     match &a.kind {
-        crate::exec::ArtifactKind::Source(p) => p.strip_prefix(root).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string()),
+        crate::exec::ArtifactKind::Source(p) => {
+            p.strip_prefix(root).map(|r| r.display().to_string()).unwrap_or_else(|_| p.display().to_string())
+        }
         crate::exec::ArtifactKind::Derived => a.exec_path.clone(),
     }
 }
@@ -203,7 +209,9 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<Conf
             Err(e) => {
                 analysis_failed = true;
                 if !args.common.keep_going {
-                    return Err(CliError::build_failed(anyhow::Error::from(e).context(format!("Analysis of target '{label}' failed; build aborted"))));
+                    return Err(CliError::build_failed(
+                        anyhow::Error::from(e).context(format!("Analysis of target '{label}' failed; build aborted")),
+                    ));
                 }
                 super::error::report(&e.into());
             }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use super::{CliError, CliResult, CommonArgs};
-use crate::exec::cache::{Cache, make_writable};
 use crate::exec::OutputBase;
+use crate::exec::cache::{Cache, make_writable};
 use crate::workspace::find_root;
 
 #[derive(clap::Args, Debug)]

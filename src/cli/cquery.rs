@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::build::{BuildOptions, config, cache_dir, display_path, wanted_files};
+use super::build::{BuildOptions, cache_dir, config, display_path, wanted_files};
 use super::{CliError, CliResult};
 use crate::analysis::Analysis;
 use crate::exec::ArtifactKind;
@@ -41,7 +41,8 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> CliResult {
     })?;
     let config = config(&args.opts);
     // Bazel prints a configuration id; ours names the platform and stamping.
-    let config_id = crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
+    let config_id =
+        crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
     let mut analysis = Analysis::new(&loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
     let mut out = String::new();
     for label in &labels {

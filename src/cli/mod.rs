@@ -118,7 +118,6 @@ impl Command {
     }
 }
 
-
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
     #[command(flatten)]
@@ -200,7 +199,8 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
                 continue;
             }
             if let Some(positive) = name.strip_prefix("no")
-                && longs.iter().any(|l| l == positive) && !arg.contains('=')
+                && longs.iter().any(|l| l == positive)
+                && !arg.contains('=')
             {
                 out.push((format!("--{positive}=false"), source));
                 continue;
@@ -222,11 +222,18 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             if takes_value && let Some((value, _)) = it.next_if(|(next, _)| next != "--") {
                 dropped = format!("{dropped} {value}");
             }
-            if from_rc { ignored_rc.push(dropped) } else { ignored_cli.push(dropped) }
+            if from_rc {
+                ignored_rc.push(dropped)
+            } else {
+                ignored_cli.push(dropped)
+            }
             continue;
         }
         if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next())
-            && !shorts.contains(&short) && source == "command line" && !arg.starts_with("--") && arg != "-"
+            && !shorts.contains(&short)
+            && source == "command line"
+            && !arg.starts_with("--")
+            && arg != "-"
         {
             // A lone `-x` is a negative pattern in Bazel only after `--`; treat unknown short flags as errors.
             return Err(format!("Unrecognized option: {arg}"));
@@ -398,10 +405,7 @@ fn info(args: InfoArgs, cwd: &std::path::Path) -> CliResult {
             "'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)"
         )));
     };
-    let facts = [
-        ("workspace", root.display().to_string()),
-        ("release", format!("ocib {}", env!("CARGO_PKG_VERSION"))),
-    ];
+    let facts = [("workspace", root.display().to_string()), ("release", format!("ocib {}", env!("CARGO_PKG_VERSION")))];
     match args.key {
         Some(key) => match facts.iter().find(|(k, _)| *k == key) {
             Some((_, v)) => {

@@ -26,9 +26,11 @@ pub struct PushArgs {
 pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
     let mut prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
     prepared.labels.retain(|l| {
-        prepared.loader.package(&l.package_id()).ok().is_some_and(|p| {
-            matches!(p.target(&l.name), Some(crate::graph::TargetRef::Rule(r)) if r.kind == "oci_push")
-        })
+        prepared
+            .loader
+            .package(&l.package_id())
+            .ok()
+            .is_some_and(|p| matches!(p.target(&l.name), Some(crate::graph::TargetRef::Rule(r)) if r.kind == "oci_push"))
     });
     if prepared.labels.is_empty() {
         return Err(CliError::bad_command_line(anyhow!("no oci_push targets in {}", args.patterns.join(" "))));
@@ -43,7 +45,9 @@ pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
         targets
             .par_iter()
             .filter_map(|t| match &t.providers.run {
-                Some(push @ RunAction::Push { .. }) => Some((t.label.to_string(), crate::rules::oci::oci_push::push_target(push, &root, &extra))),
+                Some(push @ RunAction::Push { .. }) => {
+                    Some((t.label.to_string(), crate::rules::oci::oci_push::push_target(push, &root, &extra)))
+                }
                 _ => None,
             })
             .collect()

@@ -6,9 +6,9 @@ use anyhow::anyhow;
 
 use super::{CliError, CliResult, CommonArgs};
 use crate::load::Loader;
+use crate::query::QueryError;
 use crate::query::eval::QueryEngine;
 use crate::query::output::{OutputFormat, render};
-use crate::query::QueryError;
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {

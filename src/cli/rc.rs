@@ -208,7 +208,11 @@ impl RcFiles {
                     if &line.command == cmd && line.config.as_deref() == Some(name.as_str()) {
                         found = true;
                         if let Some(notes) = notes.as_mut() {
-                            notes.push(format!("INFO: Found applicable config definition {cmd}:{name} in file {}: {}", line.file, line.args.join(" ")));
+                            notes.push(format!(
+                                "INFO: Found applicable config definition {cmd}:{name} in file {}: {}",
+                                line.file,
+                                line.args.join(" ")
+                            ));
                         }
                         expansion.extend(line.args.iter().map(|a| (a.clone(), line.source.clone())));
                     }
@@ -340,7 +344,11 @@ mod tests {
     #[test]
     fn configs_expand_in_place_and_recursively() {
         let rc = rc("build:release --stamp --config=ci\nbuild:ci --keep_going # comment\n");
-        let input = vec![("-k".to_owned(), "cli".to_owned()), ("--config=release".to_owned(), "cli".to_owned()), ("--jobs=2".to_owned(), "cli".to_owned())];
+        let input = vec![
+            ("-k".to_owned(), "cli".to_owned()),
+            ("--config=release".to_owned(), "cli".to_owned()),
+            ("--jobs=2".to_owned(), "cli".to_owned()),
+        ];
         let out = rc.expand_configs("build", input).unwrap();
         assert_eq!(args(&out), ["-k", "--stamp", "--keep_going", "--jobs=2"]);
         assert!(rc.expand_configs("query", vec![("--config=release".into(), "cli".into())]).is_err());

@@ -40,7 +40,8 @@ pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
             let layout_dir = root.join(&layout.exec_path);
             let tags_file = root.join(&repo_tags.exec_path);
             let loader = loader.as_ref().map(|l| root.join(&l.exec_path).display().to_string());
-            oci_load::load_image(&layout_dir, &tags_file, loader.as_deref()).map_err(|e| CliError::build_failed(e.context(format!("loading {}", target.label))))
+            oci_load::load_image(&layout_dir, &tags_file, loader.as_deref())
+                .map_err(|e| CliError::build_failed(e.context(format!("loading {}", target.label))))
         }
         Some(push @ RunAction::Push { .. }) => match oci_push::push_target(push, root, &args.args) {
             Ok(summary) => {

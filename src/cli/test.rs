@@ -9,10 +9,10 @@ use super::build::{BuildOptions, cache_dir, config, prepare};
 use anyhow::anyhow;
 
 use super::{CliError, CliResult, exit};
-use crate::rules::test::{RunTest, TestKind, TestStatus};
 use crate::analysis::{Analysis, TestRun};
 use crate::exec::{Action, ActionKind, Artifact, ArtifactKind, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
+use crate::rules::test::{RunTest, TestKind, TestStatus};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
@@ -109,7 +109,17 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
             TestRun::Structure { image, configs, driver, platform, output, junit_suite_name } => {
                 let mut inputs = vec![image.clone()];
                 inputs.extend(configs.iter().cloned());
-                (TestKind::Structure { image: image.exec_path.clone(), configs: configs.iter().map(|c| c.exec_path.clone()).collect(), driver, platform, output, junit_suite_name }, inputs)
+                (
+                    TestKind::Structure {
+                        image: image.exec_path.clone(),
+                        configs: configs.iter().map(|c| c.exec_path.clone()).collect(),
+                        driver,
+                        platform,
+                        output,
+                        junit_suite_name,
+                    },
+                    inputs,
+                )
             }
         };
         let code = RunTest {
@@ -122,7 +132,11 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
             status: status.exec_path.clone(),
             workspace: root.clone(),
         };
-        let mut action = Action::new("TestRunner", label, ActionKind::Run(Arc::new(code))).inputs(inputs).output(status.clone()).output(log.clone()).output(xml);
+        let mut action = Action::new("TestRunner", label, ActionKind::Run(Arc::new(code)))
+            .inputs(inputs)
+            .output(status.clone())
+            .output(log.clone())
+            .output(xml);
         action.progress = format!("Testing {label}");
         action.skip_cache_lookup = args.cache_test_results == "no" || args.cache_test_results == "false" || args.cache_test_results == "0";
         analysis.actions.push(action);
@@ -160,7 +174,13 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
                 if !cached {
                     executed += 1;
                 }
-                let word = if s.passed { "PASSED" } else if s.timed_out { "TIMEOUT" } else { "FAILED" };
+                let word = if s.passed {
+                    "PASSED"
+                } else if s.timed_out {
+                    "TIMEOUT"
+                } else {
+                    "FAILED"
+                };
                 let prefix = if cached { "(cached) " } else { "" };
                 lines.push(format!("{:<width$}{prefix}{word} in {:.1}s", label.to_string(), s.duration_ms as f64 / 1000.0));
                 if s.passed {
@@ -187,10 +207,19 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
     }
     let total = tests.len();
     if failed == 0 {
-        eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" });
+        eprintln!(
+            "\nExecuted {executed} out of {total} test{}: {passed} test{} pass.",
+            if total == 1 { "" } else { "s" },
+            if passed == 1 { "" } else { "s" }
+        );
         if analysis_failed { Err(CliError::code(exit::BUILD_FAILED)) } else { Ok(()) }
     } else {
-        eprintln!("\nExecuted {executed} out of {total} test{}: {passed} test{} pass and {failed} fail{}.", if total == 1 { "" } else { "s" }, if passed == 1 { "" } else { "s" }, if failed == 1 { "s" } else { "" });
+        eprintln!(
+            "\nExecuted {executed} out of {total} test{}: {passed} test{} pass and {failed} fail{}.",
+            if total == 1 { "" } else { "s" },
+            if passed == 1 { "" } else { "s" },
+            if failed == 1 { "s" } else { "" }
+        );
         // The summary above says what failed.
         Err(CliError::code(if report.failures.is_empty() { exit::PARTIAL } else { exit::BUILD_FAILED }))
     }

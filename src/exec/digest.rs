@@ -97,7 +97,11 @@ struct StatEntry {
 impl StatEntry {
     fn matches(&self, meta: &std::fs::Metadata) -> bool {
         let (mtime_ns, ctime_ns) = times_ns(meta);
-        self.size == meta.len() && self.mtime_ns == mtime_ns && self.ctime_ns == ctime_ns && self.ino == meta.ino() && self.dev == meta.dev()
+        self.size == meta.len()
+            && self.mtime_ns == mtime_ns
+            && self.ctime_ns == ctime_ns
+            && self.ino == meta.ino()
+            && self.dev == meta.dev()
     }
 }
 
@@ -117,10 +121,8 @@ pub struct StatCache {
 
 impl StatCache {
     pub fn load(path: &Path) -> StatCache {
-        let entries = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<HashMap<PathBuf, StatEntry>>(&b).ok())
-            .unwrap_or_default();
+        let entries =
+            std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<HashMap<PathBuf, StatEntry>>(&b).ok()).unwrap_or_default();
         StatCache { entries: Mutex::new(entries), dirty: Default::default() }
     }
 
@@ -144,7 +146,10 @@ impl StatCache {
             DigestKind::Sha256 => file_sha256(path)?,
         };
         if let Ok(mut map) = self.entries.lock() {
-            map.insert(path.to_path_buf(), StatEntry { size, mtime_ns, ctime_ns, dev: meta.dev(), ino: meta.ino(), digest: digest.clone() });
+            map.insert(
+                path.to_path_buf(),
+                StatEntry { size, mtime_ns, ctime_ns, dev: meta.dev(), ino: meta.ino(), digest: digest.clone() },
+            );
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(digest)

@@ -79,9 +79,9 @@ pub fn write_atomic(path: &Path, data: &[u8], executable: bool) -> io::Result<()
 /// Copies `src` to a temporary name beside `dest` and renames it over `dest`.
 fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
     let tmp = temp_sibling(dest);
-    let result = fs::copy(src, &tmp).map_err(|e| with_path(e, &format!("copying {} to", src.display()), &tmp)).and_then(|_| {
-        fs::rename(&tmp, dest).map_err(|e| with_path(e, &format!("renaming {} to", tmp.display()), dest))
-    });
+    let result = fs::copy(src, &tmp)
+        .map_err(|e| with_path(e, &format!("copying {} to", src.display()), &tmp))
+        .and_then(|_| fs::rename(&tmp, dest).map_err(|e| with_path(e, &format!("renaming {} to", tmp.display()), dest)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -118,7 +118,9 @@ pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
         }
         // EXDEV (another filesystem), EPERM/EOPNOTSUPP (no hardlinks there), EMLINK (too many
         // links): a copy has the same content.
-        Err(e) if is_cross_device(&e) || matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP | libc::EMLINK)) => copy_atomic(src, dest),
+        Err(e) if is_cross_device(&e) || matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP | libc::EMLINK)) => {
+            copy_atomic(src, dest)
+        }
         Err(e) => Err(with_path(e, &format!("linking {} to", src.display()), &tmp)),
     }
 }

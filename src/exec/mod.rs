@@ -40,7 +40,12 @@ impl OutputBase {
         let root = workspace.join("ocib-out");
         std::fs::create_dir_all(root.join("bin")).with_context(|| format!("creating {}", root.display()))?;
         let lock_path = root.join(".lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
         if lock.try_lock().is_err() {
             eprintln!("INFO: another ocib command holds {}; waiting for it to finish...", lock_path.display());
             lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;

@@ -241,7 +241,13 @@ pub enum TestExit {
 
 /// Runs a test: stdout and stderr both go to `log_file`; killed (with its process group)
 /// after `timeout`.
-pub fn run_test(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log_file: &Path, timeout: std::time::Duration) -> Result<TestExit> {
+pub fn run_test(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    log_file: &Path,
+    timeout: std::time::Duration,
+) -> Result<TestExit> {
     let Some((program, args)) = argv.split_first() else { bail!("internal: empty command") };
     let log = std::fs::File::create(log_file).with_context(|| format!("creating {}", log_file.display()))?;
     let mut cmd = Command::new(program);

@@ -114,7 +114,15 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(jobs).thread_name(|i| format!("ocib-exec-{i}")).build() {
         Ok(p) => p,
         Err(e) => {
-            report.failures.push(Failure { owner: Label::parse_absolute("//:ocib").unwrap_or_else(|_| Label { repo: String::new(), package: String::new(), name: "ocib".into() }), mnemonic: "Scheduler".into(), message: format!("cannot start worker threads: {e}") });
+            report.failures.push(Failure {
+                owner: Label::parse_absolute("//:ocib").unwrap_or_else(|_| Label {
+                    repo: String::new(),
+                    package: String::new(),
+                    name: "ocib".into(),
+                }),
+                mnemonic: "Scheduler".into(),
+                message: format!("cannot start worker threads: {e}"),
+            });
             return report;
         }
     };
@@ -197,7 +205,11 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     if process::interrupted() {
                         report.interrupted = true;
                     } else {
-                        report.failures.push(Failure { owner: action.owner.clone(), mnemonic: action.mnemonic.to_owned(), message: format!("{e:#}") });
+                        report.failures.push(Failure {
+                            owner: action.owner.clone(),
+                            mnemonic: action.mnemonic.to_owned(),
+                            message: format!("{e:#}"),
+                        });
                     }
                     // Nothing that depends on a failed action can run.
                     let mut stack = vec![i];
@@ -292,7 +304,9 @@ fn action_key(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>
                 .get(&input.exec_path)
                 .cloned()
                 .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path)),
-            ArtifactKind::Source(path) => ex.stat_cache.digest(path, DigestKind::Key).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path)),
+            ArtifactKind::Source(path) => {
+                ex.stat_cache.digest(path, DigestKind::Key).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path))
+            }
         }
     };
     let mut inputs: Vec<(&str, String)> = {
@@ -301,11 +315,8 @@ fn action_key(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>
     };
     inputs.sort();
     inputs.dedup();
-    let stable_status = if action.stamped {
-        ex.status.as_ref().map(|s| sha256_hex(crate::stamp::format(&s.stable).as_bytes()))
-    } else {
-        None
-    };
+    let stable_status =
+        if action.stamped { ex.status.as_ref().map(|s| sha256_hex(crate::stamp::format(&s.stable).as_bytes())) } else { None };
     let mut outputs: Vec<(&str, bool)> =
         action.outputs.iter().map(|o| (o.exec_path.as_str(), action.executable_outputs.contains(&o.exec_path))).collect();
     outputs.sort();
@@ -361,7 +372,8 @@ fn materialize(ex: &Executor, action: &Action, records: &mut [OutputRecord]) -> 
     for dir in &action.tree_outputs {
         let real = ex.base.workspace.join(dir);
         std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
-        let keep: HashSet<PathBuf> = records.iter().filter(|r| r.tree.as_deref() == Some(dir.as_str())).map(|r| ex.base.workspace.join(&r.exec_path)).collect();
+        let keep: HashSet<PathBuf> =
+            records.iter().filter(|r| r.tree.as_deref() == Some(dir.as_str())).map(|r| ex.base.workspace.join(&r.exec_path)).collect();
         for entry in walkdir::WalkDir::new(&real).into_iter().flatten() {
             if !entry.file_type().is_dir() && !keep.contains(entry.path()) {
                 let _ = std::fs::remove_file(entry.path());
@@ -405,7 +417,12 @@ fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, St
     result
 }
 
-fn execute_in(ex: &Executor, action: &Action, root: &std::path::Path, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String, bool)> {
+fn execute_in(
+    ex: &Executor,
+    action: &Action,
+    root: &std::path::Path,
+    known: BTreeMap<String, String>,
+) -> Result<(Vec<OutputRecord>, String, bool)> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {

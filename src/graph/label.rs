@@ -75,11 +75,7 @@ impl Label {
     /// Parses `s` as written in package `base`. `map_repo` turns an apparent repository name
     /// into a canonical one; `None` means the repository is unknown, which is not an error
     /// here: the name is kept so that a later lookup reports it.
-    pub fn parse(
-        s: &str,
-        base: &PackageId,
-        map_repo: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Label, LabelError> {
+    pub fn parse(s: &str, base: &PackageId, map_repo: &dyn Fn(&str) -> Option<String>) -> Result<Label, LabelError> {
         if s.is_empty() {
             return Err(err(s, "empty label"));
         }
@@ -101,11 +97,7 @@ impl Label {
                 let repo = if canonical { name.to_owned() } else { map_repo(name).unwrap_or_else(|| name.to_owned()) };
                 return Ok(Label { repo, package: String::new(), name: name.to_owned() });
             }
-            let repo = if name.is_empty() || canonical {
-                name.to_owned()
-            } else {
-                map_repo(name).unwrap_or_else(|| name.to_owned())
-            };
+            let repo = if name.is_empty() || canonical { name.to_owned() } else { map_repo(name).unwrap_or_else(|| name.to_owned()) };
             (repo, rest)
         } else if s.starts_with("//") {
             (base.repo.clone(), s)

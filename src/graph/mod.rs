@@ -95,10 +95,7 @@ impl AttrType {
 
     /// Whether values of this type are dependency edges.
     pub fn is_dep(self) -> bool {
-        matches!(
-            self,
-            AttrType::Label | AttrType::LabelList | AttrType::LabelKeyedStringDict | AttrType::StringKeyedLabelDict
-        )
+        matches!(self, AttrType::Label | AttrType::LabelList | AttrType::LabelKeyedStringDict | AttrType::StringKeyedLabelDict)
     }
 
     pub fn is_output(self) -> bool {
@@ -316,21 +313,22 @@ impl AttrValue {
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            AttrType::StringDict => AttrValue::StringDict(
-                dict(raw)?.iter().map(|(k, v)| Ok((string(k)?, string(v)?))).collect::<Result<_, String>>()?,
-            ),
+            AttrType::StringDict => {
+                AttrValue::StringDict(dict(raw)?.iter().map(|(k, v)| Ok((string(k)?, string(v)?))).collect::<Result<_, String>>()?)
+            }
             AttrType::StringListDict => AttrValue::StringListDict(
-                dict(raw)?
-                    .iter()
-                    .map(|(k, v)| Ok((string(k)?, list(v)?.iter().map(string).collect::<Result<_, _>>()?)))
-                    .collect::<Result<_, String>>()?,
+                dict(raw)?.iter().map(|(k, v)| Ok((string(k)?, list(v)?.iter().map(string).collect::<Result<_, _>>()?))).collect::<Result<
+                    _,
+                    String,
+                >>(
+                )?,
             ),
-            AttrType::LabelKeyedStringDict => AttrValue::LabelKeyedStringDict(
-                dict(raw)?.iter().map(|(k, v)| Ok((label(k)?, string(v)?))).collect::<Result<_, String>>()?,
-            ),
-            AttrType::StringKeyedLabelDict => AttrValue::StringKeyedLabelDict(
-                dict(raw)?.iter().map(|(k, v)| Ok((string(k)?, label(v)?))).collect::<Result<_, String>>()?,
-            ),
+            AttrType::LabelKeyedStringDict => {
+                AttrValue::LabelKeyedStringDict(dict(raw)?.iter().map(|(k, v)| Ok((label(k)?, string(v)?))).collect::<Result<_, String>>()?)
+            }
+            AttrType::StringKeyedLabelDict => {
+                AttrValue::StringKeyedLabelDict(dict(raw)?.iter().map(|(k, v)| Ok((string(k)?, label(v)?))).collect::<Result<_, String>>()?)
+            }
         })
     }
 
@@ -555,8 +553,13 @@ impl Rule {
 pub enum TargetRef<'a> {
     Rule(&'a Rule),
     /// A file produced by the named rule.
-    Generated { label: Label, rule: &'a Rule },
-    Source { label: Label },
+    Generated {
+        label: Label,
+        rule: &'a Rule,
+    },
+    Source {
+        label: Label,
+    },
 }
 
 impl TargetRef<'_> {
@@ -656,7 +659,8 @@ mod tests {
 
     #[test]
     fn label_list_strings_resolve_relative_to_the_package_and_through_the_repo_mapping() {
-        let value = coerce(AttrType::LabelList, &strings(&[":lib", "data.txt", "//other:x", "//tools", "@base//img:layer", "@base"])).unwrap();
+        let value =
+            coerce(AttrType::LabelList, &strings(&[":lib", "data.txt", "//other:x", "//tools", "@base//img:layer", "@base"])).unwrap();
         let AttrValue::LabelList(labels) = value else { panic!("not a label list: {value:?}") };
         let shown: Vec<String> = labels.iter().map(Label::to_string).collect();
         assert_eq!(shown, ["//app:lib", "//app:data.txt", "//other:x", "//tools:tools", "@base~1//img:layer", "@base~1//:base"]);
@@ -683,7 +687,10 @@ mod tests {
 
     #[test]
     fn outputs_are_file_names_in_the_package_and_bools_take_zero_and_one() {
-        assert_eq!(coerce(AttrType::Output, &Raw::String("out/a.txt".into())).unwrap(), AttrValue::Label(Label::parse_absolute("//app:out/a.txt").unwrap()));
+        assert_eq!(
+            coerce(AttrType::Output, &Raw::String("out/a.txt".into())).unwrap(),
+            AttrValue::Label(Label::parse_absolute("//app:out/a.txt").unwrap())
+        );
         let err = coerce(AttrType::Output, &Raw::String("//app:a.txt".into())).unwrap_err();
         assert!(err.contains("must be a file name relative to the package"), "{err}");
         // Bazel accepts 0 and 1 for boolean attributes (e.g. `stamp = 1`), nothing else.

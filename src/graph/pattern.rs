@@ -169,7 +169,10 @@ mod tests {
         assert_eq!(p("//cmd/...", ""), TargetPattern::Recursive { prefix: PackageId::main("cmd"), selection: Selection::Rules });
         assert_eq!(p("//cmd/...:*", ""), TargetPattern::Recursive { prefix: PackageId::main("cmd"), selection: Selection::AllTargets });
         assert_eq!(p("//cmd:all", ""), TargetPattern::Package { package: PackageId::main("cmd"), selection: Selection::Rules });
-        assert_eq!(p("//cmd:all-targets", ""), TargetPattern::Package { package: PackageId::main("cmd"), selection: Selection::AllTargets });
+        assert_eq!(
+            p("//cmd:all-targets", ""),
+            TargetPattern::Package { package: PackageId::main("cmd"), selection: Selection::AllTargets }
+        );
         assert_eq!(p("@ext//...", ""), TargetPattern::Recursive { prefix: PackageId::new("ext", ""), selection: Selection::Rules });
     }
 

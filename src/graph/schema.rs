@@ -138,8 +138,7 @@ impl SchemaBuilder {
 
     /// Attributes only Bazel's built-in (Java) rules have.
     pub fn native(self) -> Self {
-        self.default("licenses", AttrType::StringList, AttrValue::StringList(vec!["none".into()]))
-            .attr("distribs", AttrType::StringList)
+        self.default("licenses", AttrType::StringList, AttrValue::StringList(vec!["none".into()])).attr("distribs", AttrType::StringList)
     }
 
     pub fn implicit_output(mut self, template: &str) -> Self {

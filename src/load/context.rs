@@ -9,8 +9,8 @@ use anyhow::{Result, anyhow, bail};
 use starlark::any::ProvidesStaticType;
 use starlark::eval::Evaluator;
 
-use crate::graph::{Package, Raw, Rule};
 use crate::graph::label::{Label, PackageId};
+use crate::graph::{Package, Raw, Rule};
 use crate::workspace::{Repo, Workspace};
 
 /// Evaluation state of one BUILD file.
@@ -61,7 +61,12 @@ impl<'a> BuildContext<'a> {
             let at = &rule.location;
             bail!(
                 "{}:{}:{}: {}: target '{}' is already defined in package '{}'",
-                self.build_file_display, at.line, at.column, rule.label, name, self.package
+                self.build_file_display,
+                at.line,
+                at.column,
+                rule.label,
+                name,
+                self.package
             );
         }
         let outputs = rule.outputs();

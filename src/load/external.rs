@@ -9,13 +9,13 @@ use starlark::environment::{FrozenModule, Module};
 use starlark::eval::{Evaluator, ReturnFileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
-use crate::workspace::{OciPullSpec, Repo, RepoSource, Workspace};
-use crate::graph::{Raw, quote};
-use crate::graph::label::{Label, PackageId};
-use crate::graph::schema::RuleKinds;
 use super::context::{RepoFileContext, RepoFileKind};
 use super::repo_globals::{self, WORKSPACE_OCI_PULL};
 use super::{Loader, bzl_dialect};
+use crate::graph::label::{Label, PackageId};
+use crate::graph::schema::RuleKinds;
+use crate::graph::{Raw, quote};
+use crate::workspace::{OciPullSpec, Repo, RepoSource, Workspace};
 
 /// Opens the workspace containing `dir` ([`Workspace::find`]) and evaluates MODULE.bazel and
 /// WORKSPACE(.bazel) to learn its external repositories. The .bzl files those load see the
@@ -63,7 +63,8 @@ fn evaluate_includes(ws: &Workspace, kinds: &RuleKinds, ctx: &RepoFileContext) -
             }
             let path = if label.package.is_empty() { ws.root.join(&label.name) } else { ws.root.join(&label.package).join(&label.name) };
             if seen.insert(path.clone()) {
-                evaluate(ws, &path, RepoFileKind::Module, kinds, ctx).with_context(|| format!("in the file included by include('{spec}')"))?;
+                evaluate(ws, &path, RepoFileKind::Module, kinds, ctx)
+                    .with_context(|| format!("in the file included by include('{spec}')"))?;
             }
         }
     }

@@ -16,15 +16,13 @@ use starlark::values::tuple::AllocTuple;
 use starlark::values::{Heap, Value, ValueLike};
 
 use super::context::{BuildContext, RepoFileContext};
-use super::repo_globals;
 use super::glob::Listing;
+use super::repo_globals;
 use super::rule_call::RuleCallable;
-use super::values::{
-    AttrDescriptor, DepsetValue, LabelValue, Opaque, ProviderValue, SelectValue, raw_to_value, to_raw,
-};
-use crate::graph::{AttrType, AttrValue, Raw, SelectPart};
+use super::values::{AttrDescriptor, DepsetValue, LabelValue, Opaque, ProviderValue, SelectValue, raw_to_value, to_raw};
 use crate::graph::label::{Label, PackageId};
 use crate::graph::schema::{RuleKinds, RuleSchema, SchemaBuilder};
+use crate::graph::{AttrType, AttrValue, Raw, SelectPart};
 
 /// Globals of BUILD files.
 pub fn build_globals(kinds: &RuleKinds) -> Globals {
@@ -248,9 +246,7 @@ fn common_functions(builder: &mut GlobalsBuilder) {
 type RepoMapping<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 fn caller_package<'a>(eval: &'a Evaluator) -> (PackageId, RepoMapping<'a>) {
-    let bzl = eval
-        .call_stack_top_location()
-        .and_then(|loc| super::bzl_package_of_file(loc.filename()));
+    let bzl = eval.call_stack_top_location().and_then(|loc| super::bzl_package_of_file(loc.filename()));
     match (bzl, BuildContext::from_eval(eval)) {
         (Some((pkg, ws)), _) => (pkg, Box::new(move |r| ws.map_repo(r))),
         (None, Ok(ctx)) => (ctx.package.clone(), Box::new(move |r| ctx.map_repo(r))),
@@ -308,7 +304,10 @@ fn build_functions(builder: &mut GlobalsBuilder) {
     }
 
     /// `native.package_relative_label(input)`: a label relative to the BUILD file's package.
-    fn package_relative_label<'v>(#[starlark(require = pos)] input: Value<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<LabelValue> {
+    fn package_relative_label<'v>(
+        #[starlark(require = pos)] input: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<LabelValue> {
         if let Some(l) = input.downcast_ref::<LabelValue>() {
             return Ok(l.clone());
         }
@@ -349,13 +348,24 @@ fn build_functions(builder: &mut GlobalsBuilder) {
                 "default_visibility" => {
                     let map = |r: &str| ctx.map_repo(r);
                     let lctx = crate::graph::LabelContext { package: &ctx.package, map_repo: &map };
-                    if let AttrValue::LabelList(l) = AttrValue::coerce(AttrType::LabelList, &to_raw(v)?, &lctx).map_err(|e| anyhow!("package(default_visibility): {e}"))? {
+                    if let AttrValue::LabelList(l) = AttrValue::coerce(AttrType::LabelList, &to_raw(v)?, &lctx)
+                        .map_err(|e| anyhow!("package(default_visibility): {e}"))?
+                    {
                         state.default_visibility = l;
                     }
                 }
-                "default_testonly" | "default_deprecation" | "features" | "licenses" | "default_applicable_licenses"
-                | "default_package_metadata" | "default_compatible_with" | "default_restricted_to" | "distribs"
-                | "default_hdrs_check" | "default_copts" | "default_visibility_override" => {}
+                "default_testonly"
+                | "default_deprecation"
+                | "features"
+                | "licenses"
+                | "default_applicable_licenses"
+                | "default_package_metadata"
+                | "default_compatible_with"
+                | "default_restricted_to"
+                | "distribs"
+                | "default_hdrs_check"
+                | "default_copts"
+                | "default_visibility_override" => {}
                 other => bail!("package() got an unexpected keyword argument '{other}'"),
             }
         }
@@ -416,9 +426,7 @@ fn attr_to_value<'v>(heap: Heap<'v>, v: &AttrValue) -> Value<'v> {
         AttrValue::IntList(l) => Raw::List(l.iter().map(|i| Raw::Int(*i)).collect()),
         AttrValue::LabelList(l) => Raw::List(l.iter().map(|x| s(&x.to_string())).collect()),
         AttrValue::StringDict(d) => Raw::Dict(d.iter().map(|(k, v)| (s(k), s(v))).collect()),
-        AttrValue::StringListDict(d) => {
-            Raw::Dict(d.iter().map(|(k, v)| (s(k), Raw::List(v.iter().map(|x| s(x)).collect()))).collect())
-        }
+        AttrValue::StringListDict(d) => Raw::Dict(d.iter().map(|(k, v)| (s(k), Raw::List(v.iter().map(|x| s(x)).collect()))).collect()),
         AttrValue::LabelKeyedStringDict(d) => Raw::Dict(d.iter().map(|(k, v)| (s(&k.to_string()), s(v))).collect()),
         AttrValue::StringKeyedLabelDict(d) => Raw::Dict(d.iter().map(|(k, v)| (s(k), s(&v.to_string()))).collect()),
         AttrValue::Select(_) => return heap.alloc(SelectValue { parts: select_to_raw(v) }),
@@ -519,18 +527,12 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         Ok(Opaque { name: "transition".into() })
     }
 
-    fn aspect<'v>(
-        implementation: Value<'v>,
-        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
-    ) -> anyhow::Result<Opaque> {
+    fn aspect<'v>(implementation: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
         let _ = implementation;
         Ok(Opaque { name: "aspect".into() })
     }
 
-    fn module_extension<'v>(
-        implementation: Value<'v>,
-        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
-    ) -> anyhow::Result<Opaque> {
+    fn module_extension<'v>(implementation: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
         let _ = implementation;
         Ok(Opaque { name: "module_extension".into() })
     }
@@ -540,7 +542,10 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
     }
 
     /// `configuration_field(fragment, name)`: a late-bound default, resolved at analysis.
-    fn configuration_field<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
+    fn configuration_field<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<Opaque> {
         Ok(Opaque { name: "configuration_field".into() })
     }
 

@@ -27,9 +27,9 @@ use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator, ReturnFileLoa
 use starlark::syntax::{AstModule, Dialect};
 use starlark::values::FrozenHeapName;
 
-use crate::graph::{self, Package};
-use crate::graph::schema::RuleKinds;
 use crate::graph::label::{Label, PackageId};
+use crate::graph::schema::RuleKinds;
+use crate::graph::{self, Package};
 use crate::workspace::{BUILD_FILE_NAMES, RepoSource, Workspace, prelude_file};
 use context::BuildContext;
 
@@ -225,7 +225,10 @@ impl Limited {
             Some(span) => format!("{}: ", span_location(span.as_ref())),
             None => String::new(),
         };
-        format!("{at}{text} (more than {} Starlark steps, i.e. function calls and loop iterations: a runaway loop? Raise the limit with --starlark_max_steps)", eval_limits().max_steps)
+        format!(
+            "{at}{text} (more than {} Starlark steps, i.e. function calls and loop iterations: a runaway loop? Raise the limit with --starlark_max_steps)",
+            eval_limits().max_steps
+        )
     }
 }
 
@@ -253,14 +256,8 @@ const EVAL_STACK_SIZE: usize = 64 << 20;
 /// (evaluation then runs on the caller's threads).
 fn eval_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .stack_size(EVAL_STACK_SIZE)
-            .thread_name(|i| format!("ocib-load-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().stack_size(EVAL_STACK_SIZE).thread_name(|i| format!("ocib-load-{i}")).build().ok())
+        .as_ref()
 }
 
 /// Runs `f` on the evaluation pool (directly when already on it).
@@ -407,7 +404,9 @@ impl Loader {
         if !id.repo.is_empty() && self.ws.repos.get(&id.repo).is_none() {
             message.push_str(&format!("repository '@{}' is not defined", id.repo));
         } else {
-            message.push_str("BUILD file not found in any of the following directories. Add a BUILD file to a directory to mark it as a package.");
+            message.push_str(
+                "BUILD file not found in any of the following directories. Add a BUILD file to a directory to mark it as a package.",
+            );
             if let Some(dir) = self.ws.package_dir(id) {
                 message.push_str(&format!("\n - {}", dir.display()));
             }
@@ -479,16 +478,14 @@ impl Loader {
         let mut out = Vec::new();
         for load in ast.loads() {
             let spec = load.module_id;
-            let label = Label::parse(spec, base, &|r| self.ws.map_repo(r))
-                .map_err(|e| LoadError::at(&load.span, e))?;
+            let label = Label::parse(spec, base, &|r| self.ws.map_repo(r)).map_err(|e| LoadError::at(&load.span, e))?;
             if !label.name.ends_with(".bzl") && !label.name.ends_with("prelude_bazel") {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
             let symbols: Vec<&str> = load.symbols.values().copied().collect();
             let loaded = self.load_lenient(&label, &symbols, chain);
-            let loaded = loaded.map_err(|e| {
-                if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } }
-            })?;
+            let loaded =
+                loaded.map_err(|e| if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } })?;
             files.extend(loaded.files.iter().cloned());
             out.push((spec.to_owned(), loaded));
         }
@@ -562,7 +559,8 @@ impl Loader {
             }
         }
         let ast = AstModule::parse(&origin, src, &bzl_dialect()).map_err(LoadError::starlark)?;
-        let deps: Vec<(String, LoadedBzl)> = base.map(|b| ("base".to_owned(), LoadedBzl { module: b.clone(), files: BTreeSet::new() })).into_iter().collect();
+        let deps: Vec<(String, LoadedBzl)> =
+            base.map(|b| ("base".to_owned(), LoadedBzl { module: b.clone(), files: BTreeSet::new() })).into_iter().collect();
         let module = self.freeze_module(ast, &deps, &self.prelude_globals, &origin)?;
         Ok(LoadedBzl { module, files: BTreeSet::new() })
     }
@@ -571,8 +569,10 @@ impl Loader {
     fn read_bzl(&self, label: &Label) -> Result<(String, String, bool), LoadError> {
         let missing = |why: &str| LoadError::unlocated(format!("cannot load '{label}': {why}"));
         if let Some(RepoSource::Prelude(dir)) = self.ws.repos.get(&label.repo).map(|r| &r.source) {
-            let path = if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
-            let text = prelude_file(&path).ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;
+            let path =
+                if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
+            let text = prelude_file(&path)
+                .ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;
             return Ok((label.to_string(), text.to_owned(), true));
         }
         let pkg = label.package_id();
@@ -621,7 +621,13 @@ impl Loader {
         cell.get_or_init(|| result).clone()
     }
 
-    fn freeze_module(&self, ast: AstModule, deps: &[(String, LoadedBzl)], globals: &Globals, name: &str) -> Result<FrozenModule, LoadError> {
+    fn freeze_module(
+        &self,
+        ast: AstModule,
+        deps: &[(String, LoadedBzl)],
+        globals: &Globals,
+        name: &str,
+    ) -> Result<FrozenModule, LoadError> {
         let refs: HashMap<&str, &FrozenModule> = deps.iter().map(|(k, v)| (k.as_str(), &v.module)).collect();
         let loader = ReturnFileLoader { modules: &refs };
         Module::with_temp_heap(|module| -> Result<FrozenModule, LoadError> {
@@ -632,9 +638,7 @@ impl Loader {
                 eval.set_print_handler(&DebugPrint);
                 eval.eval_module(ast, globals).map_err(|e| LoadError::new(limited.message(e)))?;
             }
-            module
-                .freeze_named(FrozenHeapName::User(Box::new(name.to_owned())))
-                .map_err(|e| LoadError::new(format!("{name}: {e:?}")))
+            module.freeze_named(FrozenHeapName::User(Box::new(name.to_owned()))).map_err(|e| LoadError::new(format!("{name}: {e:?}")))
         })
     }
 

@@ -14,7 +14,7 @@ use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_module;
 use starlark::starlark_simple_value;
 use starlark::values::none::{NoneOr, NoneType};
-use starlark::values::{Heap, NoSerialize, ValueLike, StarlarkPagablePanic, StarlarkValue, Value, starlark_value};
+use starlark::values::{Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value};
 
 use super::context::RepoFileContext;
 use super::values::to_raw;
@@ -38,7 +38,8 @@ pub fn module_globals() -> Globals {
 }
 
 fn ctx<'e>(eval: &'e Evaluator) -> Result<&'e RepoFileContext> {
-    RepoFileContext::from_eval(eval).ok_or_else(|| anyhow!("repository functions can only be called while WORKSPACE or MODULE.bazel is evaluated"))
+    RepoFileContext::from_eval(eval)
+        .ok_or_else(|| anyhow!("repository functions can only be called while WORKSPACE or MODULE.bazel is evaluated"))
 }
 
 fn kwargs_raw(kwargs: SmallMap<String, Value>) -> Result<BTreeMap<String, Raw>> {
@@ -78,11 +79,17 @@ pub(crate) fn workspace_functions(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn register_toolchains<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn register_toolchains<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
-    fn register_execution_platforms<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn register_execution_platforms<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
@@ -154,17 +161,26 @@ fn module_functions(builder: &mut GlobalsBuilder) {
 
     /// `inject_repo(extension_proxy, *repos, **renamed)` (Bazel 8): makes repositories visible
     /// to an extension; ocib runs no extension but rules_oci's, so it has nothing to do.
-    fn inject_repo<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn inject_repo<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
     /// `override_repo(extension_proxy, *repos, **renamed)` (Bazel 8): as `inject_repo`.
-    fn override_repo<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn override_repo<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
     /// `flag_alias(name, starlark_flag)` (Bazel 9): a command-line alias; nothing at load time.
-    fn flag_alias<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn flag_alias<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
@@ -205,11 +221,17 @@ fn module_functions(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn register_toolchains<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn register_toolchains<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
-    fn register_execution_platforms<'v>(#[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn register_execution_platforms<'v>(
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         Ok(NoneType)
     }
 
@@ -231,7 +253,10 @@ fn module_functions(builder: &mut GlobalsBuilder) {
 
     /// `use_repo_rule(bzl, name)`: calling the result declares a repository ocib treats as
     /// unknown.
-    fn use_repo_rule<'v>(#[starlark(require = pos)] repo_rule_bzl_file: &str, #[starlark(require = pos)] repo_rule_name: &str) -> anyhow::Result<ExtensionTag> {
+    fn use_repo_rule<'v>(
+        #[starlark(require = pos)] repo_rule_bzl_file: &str,
+        #[starlark(require = pos)] repo_rule_name: &str,
+    ) -> anyhow::Result<ExtensionTag> {
         Ok(ExtensionTag { extension: format!("{repo_rule_bzl_file}%{repo_rule_name}"), tag: "<repo rule>".into() })
     }
 }

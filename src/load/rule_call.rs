@@ -14,9 +14,9 @@ use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, 
 
 use super::context::{BuildContext, RepoFileContext};
 use super::values::to_raw;
-use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule};
 use crate::graph::label;
 use crate::graph::schema::RuleSchema;
+use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule};
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an
@@ -133,14 +133,7 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
         }
     }
 
-    let rule = Rule {
-        label: target,
-        kind: kind.to_owned(),
-        schema: schema.clone(),
-        attrs,
-        location,
-        generator,
-    };
+    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator };
     ctx.add_rule(rule)
 }
 

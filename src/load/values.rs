@@ -12,12 +12,10 @@ use starlark::values::dict::{AllocDict, DictRef};
 use starlark::values::list::{AllocList, ListRef};
 use starlark::values::structs::AllocStruct;
 use starlark::values::tuple::TupleRef;
-use starlark::values::{
-    Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, UnpackValue, Value, ValueLike, starlark_value,
-};
+use starlark::values::{Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, UnpackValue, Value, ValueLike, starlark_value};
 
-use crate::graph::{AttrType, Raw, SelectPart};
 use crate::graph::label::Label;
+use crate::graph::{AttrType, Raw, SelectPart};
 
 /// Converts a Starlark value into plain data. Fails on values that cannot be attribute
 /// values (functions, structs, ...), naming their type.
@@ -44,10 +42,7 @@ pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
     }
     if let Some(dict) = DictRef::from_value(v) {
         return Ok(Raw::Dict(
-            dict.iter()
-                .filter(|(k, v)| known(k) && known(v))
-                .map(|(k, v)| Ok((to_raw(k)?, to_raw(v)?)))
-                .collect::<anyhow::Result<_>>()?,
+            dict.iter().filter(|(k, v)| known(k) && known(v)).map(|(k, v)| Ok((to_raw(k)?, to_raw(v)?))).collect::<anyhow::Result<_>>()?,
         ));
     }
     if let Some(label) = v.downcast_ref::<LabelValue>() {
@@ -71,9 +66,7 @@ pub fn raw_to_value<'v>(heap: Heap<'v>, raw: &Raw) -> Value<'v> {
         Raw::String(s) => heap.alloc(s.as_str()),
         Raw::Label(l) => heap.alloc(LabelValue(l.clone())),
         Raw::List(items) => heap.alloc(AllocList(items.iter().map(|i| raw_to_value(heap, i)))),
-        Raw::Dict(entries) => {
-            heap.alloc(AllocDict(entries.iter().map(|(k, v)| (raw_to_value(heap, k), raw_to_value(heap, v)))))
-        }
+        Raw::Dict(entries) => heap.alloc(AllocDict(entries.iter().map(|(k, v)| (raw_to_value(heap, k), raw_to_value(heap, v))))),
         Raw::Select(parts) => heap.alloc(SelectValue { parts: parts.clone() }),
     }
 }
@@ -164,9 +157,7 @@ impl<'v> StarlarkValue<'v> for LabelValue {
             "name" => heap.alloc(l.name.as_str()),
             "package" => heap.alloc(l.package.as_str()),
             "workspace_name" | "repo_name" => heap.alloc(l.repo.as_str()),
-            "workspace_root" => {
-                heap.alloc(if l.repo.is_empty() { String::new() } else { format!("external/{}", l.repo) })
-            }
+            "workspace_root" => heap.alloc(if l.repo.is_empty() { String::new() } else { format!("external/{}", l.repo) }),
             _ => return None,
         })
     }
@@ -193,8 +184,7 @@ impl fmt::Display for DepsetValue {
 #[starlark_value(type = "depset")]
 impl<'v> StarlarkValue<'v> for DepsetValue {
     fn get_methods() -> Option<&'static starlark::environment::Methods> {
-        static RES: starlark::environment::MethodsStatic =
-            starlark::environment::MethodsStatic::new("depset", depset_methods);
+        static RES: starlark::environment::MethodsStatic = starlark::environment::MethodsStatic::new("depset", depset_methods);
         Some(RES.methods())
     }
 }
@@ -251,8 +241,7 @@ impl<'v> StarlarkValue<'v> for ProviderValue {
         eval: &mut starlark::eval::Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
         args.no_positional_args(eval.heap())?;
-        let fields: SmallMap<String, Value<'v>> =
-            args.names_map()?.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+        let fields: SmallMap<String, Value<'v>> = args.names_map()?.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
         Ok(eval.heap().alloc(AllocStruct(fields)))
     }
 

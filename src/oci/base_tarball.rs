@@ -31,7 +31,10 @@ const MAX_LINK_HOPS: usize = 16;
 /// What a member is, as far as resolving names needs to know.
 enum Member {
     /// A regular file, unpacked to this path (which ocib created).
-    File { path: PathBuf, size: u64 },
+    File {
+        path: PathBuf,
+        size: u64,
+    },
     Dir,
     /// Target as written in the archive, relative to the link's directory.
     Symlink(PathBuf),
@@ -98,7 +101,10 @@ impl Members {
             let mut entry = entry.with_context(|| format!("base tarball {shown}: reading member {}", n + 1))?;
             let raw = entry.path().with_context(|| format!("base tarball {shown}: member {}: bad name", n + 1))?.into_owned();
             let name = member_name(&raw).ok_or_else(|| {
-                anyhow!("base tarball {shown}: member {:?} is not a path inside the tarball (absolute, '..' or a prefix)", raw.display().to_string())
+                anyhow!(
+                    "base tarball {shown}: member {:?} is not a path inside the tarball (absolute, '..' or a prefix)",
+                    raw.display().to_string()
+                )
             })?;
             ensure!(table.len() < MAX_MEMBERS, "base tarball {shown}: more than {MAX_MEMBERS} members");
             let kind = entry.header().entry_type();
@@ -114,7 +120,8 @@ impl Members {
                     let path = work.join(n.to_string());
                     let size = entry.size();
                     let mut out = BufWriter::new(File::create_new(&path).with_context(|| format!("creating {}", path.display()))?);
-                    let copied = io::copy(&mut entry, &mut out).with_context(|| format!("base tarball {shown}: reading member {}", name.display()))?;
+                    let copied = io::copy(&mut entry, &mut out)
+                        .with_context(|| format!("base tarball {shown}: reading member {}", name.display()))?;
                     out.flush().with_context(|| format!("writing {}", path.display()))?;
                     ensure!(copied == size, "base tarball {shown}: member {} is truncated ({copied} of {size} bytes)", name.display());
                     Member::File { path, size }
@@ -122,7 +129,9 @@ impl Members {
                 tar::EntryType::Directory => Member::Dir,
                 tar::EntryType::Symlink => Member::Symlink(link()?),
                 tar::EntryType::Link => Member::Hardlink(link()?),
-                tar::EntryType::GNUSparse => bail!("base tarball {shown}: member {} is a sparse file, which base tarballs never hold", name.display()),
+                tar::EntryType::GNUSparse => {
+                    bail!("base tarball {shown}: member {} is a sparse file, which base tarballs never hold", name.display())
+                }
                 // pax global headers carry defaults, not a member.
                 tar::EntryType::XGlobalHeader => continue,
                 other => Member::Other(other),
@@ -154,10 +163,16 @@ impl Members {
                     bail!("base tarball {shown}: {what} {name:?}: member {here:?} is a {kind:?} entry, not a regular file")
                 }
                 Some(Member::Symlink(target)) => symlink_target(&current, target).ok_or_else(|| {
-                    anyhow!("base tarball {shown}: {what} {name:?}: symlink member {here:?} points outside the tarball (to {:?})", target.display().to_string())
+                    anyhow!(
+                        "base tarball {shown}: {what} {name:?}: symlink member {here:?} points outside the tarball (to {:?})",
+                        target.display().to_string()
+                    )
                 })?,
                 Some(Member::Hardlink(target)) => member_name(target).filter(|n| !n.as_os_str().is_empty()).ok_or_else(|| {
-                    anyhow!("base tarball {shown}: {what} {name:?}: hardlink member {here:?} points outside the tarball (to {:?})", target.display().to_string())
+                    anyhow!(
+                        "base tarball {shown}: {what} {name:?}: hardlink member {here:?} points outside the tarball (to {:?})",
+                        target.display().to_string()
+                    )
                 })?,
             };
         }
@@ -219,8 +234,9 @@ fn oci_layout(members: &Members, layout_dir: &Path) -> Result<()> {
 fn docker_save(members: &Members, layout_dir: &Path) -> Result<()> {
     let shown = &members.shown;
     let bytes = members.read("manifest.json", "member", MAX_MANIFEST_BYTES)?;
-    let images: Vec<DockerSaveEntry> = serde_json::from_slice(&bytes)
-        .with_context(|| format!("base tarball {shown}: manifest.json is not a docker save manifest (a list of {{\"Config\", \"Layers\"}})"))?;
+    let images: Vec<DockerSaveEntry> = serde_json::from_slice(&bytes).with_context(|| {
+        format!("base tarball {shown}: manifest.json is not a docker save manifest (a list of {{\"Config\", \"Layers\"}})")
+    })?;
     let entry = images.first().ok_or_else(|| anyhow!("base tarball {shown}: manifest.json lists no image"))?;
     let config_bytes = members.read(&entry.config, "manifest.json \"Config\"", MAX_CONFIG_BYTES)?;
     let writer = LayoutWriter::create(layout_dir)?;

@@ -23,10 +23,7 @@ pub const ENGINES: [&str; 3] = ["docker", "podman", "nerdctl"];
 /// The first of [`ENGINES`] on `PATH`.
 pub fn default_engine() -> Option<String> {
     let path = std::env::var_os("PATH")?;
-    ENGINES
-        .into_iter()
-        .find(|name| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
-        .map(str::to_owned)
+    ENGINES.into_iter().find(|name| std::env::split_paths(&path).any(|d| d.join(name).is_file())).map(str::to_owned)
 }
 
 /// What [`load`] did.

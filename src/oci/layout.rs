@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::Value;
 
-use super::spec::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageIndex, ImageManifest, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_hex, sha256_digest};
+use super::spec::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageIndex, ImageManifest, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_hex, sha256_digest,
+};
 
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -152,10 +154,8 @@ impl Layout {
             index.manifests.len()
         );
         let descriptor = &index.manifests[0];
-        let manifest_media_type = descriptor
-            .media_type
-            .clone()
-            .ok_or_else(|| anyhow!("{}: manifests[0]: no \"mediaType\" string", index_file.display()))?;
+        let manifest_media_type =
+            descriptor.media_type.clone().ok_or_else(|| anyhow!("{}: manifests[0]: no \"mediaType\" string", index_file.display()))?;
         let manifest_digest = descriptor.digest.clone();
         match manifest_media_type.as_str() {
             OCI_MANIFEST | DOCKER_MANIFEST => {}
@@ -171,11 +171,10 @@ impl Layout {
             ),
         }
 
-        let manifest_file = blob_path(dir, &manifest_digest)
-            .with_context(|| format!("{}: manifests[0].digest", index_file.display()))?;
+        let manifest_file = blob_path(dir, &manifest_digest).with_context(|| format!("{}: manifests[0].digest", index_file.display()))?;
         let manifest_json: Value = read_verified_json(&manifest_file, &manifest_digest, MAX_MANIFEST_BYTES)?;
-        let manifest: ImageManifest = serde_json::from_value(manifest_json.clone())
-            .with_context(|| format!("{}: not an image manifest", manifest_file.display()))?;
+        let manifest: ImageManifest =
+            serde_json::from_value(manifest_json.clone()).with_context(|| format!("{}: not an image manifest", manifest_file.display()))?;
         if let Some(own) = &manifest.media_type {
             ensure!(
                 *own == manifest_media_type,
@@ -185,17 +184,14 @@ impl Layout {
         }
 
         let config_digest = manifest.config.digest.clone();
-        let config_file = blob_path(dir, &config_digest)
-            .with_context(|| format!("{}: config.digest", manifest_file.display()))?;
+        let config_file = blob_path(dir, &config_digest).with_context(|| format!("{}: config.digest", manifest_file.display()))?;
         let config = read_verified_json(&config_file, &config_digest, MAX_CONFIG_BYTES)?;
 
         let mut layer_digests = Vec::with_capacity(manifest.layers.len());
         for (i, layer) in manifest.layers.iter().enumerate() {
-            let path = blob_path(dir, &layer.digest)
-                .with_context(|| format!("{}: layers[{i}].digest", manifest_file.display()))?;
+            let path = blob_path(dir, &layer.digest).with_context(|| format!("{}: layers[{i}].digest", manifest_file.display()))?;
             // metadata() follows symlinks: rules_oci layouts link blobs to the layer tars.
-            let meta = std::fs::metadata(&path)
-                .with_context(|| format!("missing layer blob {}", path.display()))?;
+            let meta = std::fs::metadata(&path).with_context(|| format!("missing layer blob {}", path.display()))?;
             ensure!(meta.is_file(), "layer blob {} is not a regular file", path.display());
             layer_digests.push(layer.digest.clone());
         }

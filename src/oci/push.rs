@@ -78,7 +78,9 @@ pub fn push(client: &Client, layout_dir: &Path, repository: &str, tags: &[String
         }
         // A blob of a pulled base on this registry is mounted from where it came from.
         if let Some(from) = origins.get(d).and_then(|o| Reference::parse(o).ok())
-            && from.registry == registry && from.repository != repo && client.mount_blob(registry, repo, d, &from.repository)?
+            && from.registry == registry
+            && from.repository != repo
+            && client.mount_blob(registry, repo, d, &from.repository)?
         {
             return Ok(Sent::Mounted);
         }

@@ -182,8 +182,8 @@ impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| anyhow!("malformed JSON: {e}"))?;
         let media_type = value.get("mediaType").and_then(Value::as_str);
-        let index = matches!(media_type, Some(OCI_INDEX | DOCKER_MANIFEST_LIST))
-            || (media_type.is_none() && value.get("manifests").is_some());
+        let index =
+            matches!(media_type, Some(OCI_INDEX | DOCKER_MANIFEST_LIST)) || (media_type.is_none() && value.get("manifests").is_some());
         Ok(if index {
             Manifest::Index(serde_json::from_value(value).map_err(|e| anyhow!("not an image index: {e}"))?)
         } else {
@@ -251,9 +251,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// not used by the rules ocib replaces, and an unchecked digest could name a path outside a
 /// layout (`blobs/sha256/<hex>`) or a registry URL.
 pub fn digest_hex(digest: &str) -> Result<&str> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| anyhow!("invalid digest {digest:?}: expected \"sha256:<64 hex digits>\""))?;
+    let hex = digest.strip_prefix("sha256:").ok_or_else(|| anyhow!("invalid digest {digest:?}: expected \"sha256:<64 hex digits>\""))?;
     ensure!(
         hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
         "invalid digest {digest:?}: expected \"sha256:<64 lowercase hex digits>\""
@@ -285,36 +283,12 @@ mod tests {
     #[test]
     fn layer_media_types() {
         let cases = [
-            (
-                Compression::None,
-                false,
-                "application/vnd.oci.image.layer.v1.tar",
-            ),
-            (
-                Compression::Gzip,
-                false,
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-            ),
-            (
-                Compression::Zstd,
-                false,
-                "application/vnd.oci.image.layer.v1.tar+zstd",
-            ),
-            (
-                Compression::None,
-                true,
-                "application/vnd.docker.image.rootfs.diff.tar",
-            ),
-            (
-                Compression::Gzip,
-                true,
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            ),
-            (
-                Compression::Zstd,
-                true,
-                "application/vnd.docker.image.rootfs.diff.tar.zstd",
-            ),
+            (Compression::None, false, "application/vnd.oci.image.layer.v1.tar"),
+            (Compression::Gzip, false, "application/vnd.oci.image.layer.v1.tar+gzip"),
+            (Compression::Zstd, false, "application/vnd.oci.image.layer.v1.tar+zstd"),
+            (Compression::None, true, "application/vnd.docker.image.rootfs.diff.tar"),
+            (Compression::Gzip, true, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            (Compression::Zstd, true, "application/vnd.docker.image.rootfs.diff.tar.zstd"),
         ];
         for (compression, docker, expected) in cases {
             assert_eq!(layer_media_type(compression, docker), expected);
@@ -338,10 +312,7 @@ mod tests {
     fn canonical_json_sorts_keys_and_is_stable() {
         let mut a = Map::new();
         a.insert("zeta".to_string(), json!(1));
-        a.insert(
-            "Alpha".to_string(),
-            json!({"y": [3, {"b": 1, "a": 2}], "x": null}),
-        );
+        a.insert("Alpha".to_string(), json!({"y": [3, {"b": 1, "a": 2}], "x": null}));
         a.insert("alpha".to_string(), json!("tab\t\"quote\" é \u{1}"));
         a.insert("a.b".to_string(), json!(true));
         let a = Value::Object(a);
@@ -349,28 +320,19 @@ mod tests {
         let mut b = Map::new();
         b.insert("a.b".to_string(), json!(true));
         b.insert("alpha".to_string(), json!("tab\t\"quote\" é \u{1}"));
-        b.insert(
-            "Alpha".to_string(),
-            json!({"x": null, "y": [3, {"a": 2, "b": 1}]}),
-        );
+        b.insert("Alpha".to_string(), json!({"x": null, "y": [3, {"a": 2, "b": 1}]}));
         b.insert("zeta".to_string(), json!(1));
         let b = Value::Object(b);
 
         let expected = "{\"Alpha\":{\"x\":null,\"y\":[3,{\"a\":2,\"b\":1}]},\"a.b\":true,\
                         \"alpha\":\"tab\\t\\\"quote\\\" é \\u0001\",\"zeta\":1}";
-        assert_eq!(
-            String::from_utf8(canonical_json(&a).unwrap()).expect("utf-8"),
-            expected
-        );
+        assert_eq!(String::from_utf8(canonical_json(&a).unwrap()).expect("utf-8"), expected);
         assert_eq!(canonical_json(&a).unwrap(), canonical_json(&a).unwrap());
         assert_eq!(canonical_json(&a).unwrap(), canonical_json(&b).unwrap());
 
         // Byte order, not locale or char order: uppercase before lowercase, multi-byte last.
         let c = json!({"é": 1, "z": 2, "Z": 3, "": 4, "10": 5, "9": 6});
-        assert_eq!(
-            String::from_utf8(canonical_json(&c).unwrap()).expect("utf-8"),
-            "{\"\":4,\"10\":5,\"9\":6,\"Z\":3,\"z\":2,\"é\":1}"
-        );
+        assert_eq!(String::from_utf8(canonical_json(&c).unwrap()).expect("utf-8"), "{\"\":4,\"10\":5,\"9\":6,\"Z\":3,\"z\":2,\"é\":1}");
         assert_eq!(canonical_json(&json!([])).unwrap(), b"[]");
         assert_eq!(canonical_json(&json!({})).unwrap(), b"{}");
     }
@@ -378,14 +340,8 @@ mod tests {
     #[test]
     fn sha256_digests() {
         let cases: &[(&[u8], &str)] = &[
-            (
-                b"",
-                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            ),
-            (
-                b"abc",
-                "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
+            (b"", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (b"abc", "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         ];
         for (bytes, expected) in cases {
             assert_eq!(sha256_digest(bytes), *expected);

@@ -75,9 +75,7 @@ pub fn write_oci_tarball(layout: &Layout, repo_tags: &[String], out: impl Write)
     append_file(&mut tar, &marker, "oci-layout", None)?;
 
     let mut written = HashSet::new();
-    let blobs = [&layout.manifest_digest, &layout.config_digest]
-        .into_iter()
-        .chain(&layout.layer_digests);
+    let blobs = [&layout.manifest_digest, &layout.config_digest].into_iter().chain(&layout.layer_digests);
     for digest in blobs {
         if written.insert(digest.as_str()) {
             let name = format!("blobs/sha256/{}", digest_hex(digest)?);
@@ -103,11 +101,7 @@ pub fn parse_repo_tags(text: &str) -> Vec<String> {
 /// with `annotations[REF_NAME] = tag` on top of its other annotations (jq's `*` merge).
 fn tagged_index(layout: &Layout, repo_tags: &[String]) -> Result<ImageIndex> {
     let mut index = layout.index.clone();
-    let template = index
-        .manifests
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("{}/index.json: no manifest entry", layout.dir.display()))?;
+    let template = index.manifests.first().cloned().ok_or_else(|| anyhow!("{}/index.json: no manifest entry", layout.dir.display()))?;
     index.manifests = if repo_tags.is_empty() {
         vec![template]
     } else {
@@ -138,16 +132,10 @@ fn header(size: u64) -> tar::Header {
 
 fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<()> {
     let mut header = header(bytes.len() as u64);
-    tar.append_data(&mut header, name, bytes)
-        .with_context(|| format!("writing {name} to the tarball"))
+    tar.append_data(&mut header, name, bytes).with_context(|| format!("writing {name} to the tarball"))
 }
 
-fn append_blob<W: Write>(
-    tar: &mut tar::Builder<W>,
-    layout: &Layout,
-    digest: &str,
-    name: &str,
-) -> Result<()> {
+fn append_blob<W: Write>(tar: &mut tar::Builder<W>, layout: &Layout, digest: &str, name: &str) -> Result<()> {
     let path = layout.blob_path(digest)?;
     append_file(tar, &path, name, layout.declared_size(digest))
 }
@@ -155,28 +143,15 @@ fn append_blob<W: Write>(
 /// Streams the file at `path` into the tarball as `name`. The header needs the size before the
 /// data, so it comes from the file's metadata and the copy insists on exactly that many bytes: a
 /// file that changes underneath us fails instead of producing a corrupt archive.
-fn append_file<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &Path,
-    name: &str,
-    expected_size: Option<u64>,
-) -> Result<()> {
+fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, name: &str, expected_size: Option<u64>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("missing blob {}", path.display()))?;
-    let size = file
-        .metadata()
-        .with_context(|| format!("reading metadata of {}", path.display()))?
-        .len();
+    let size = file.metadata().with_context(|| format!("reading metadata of {}", path.display()))?.len();
     if let Some(expected) = expected_size {
-        ensure!(
-            size == expected,
-            "{}: {size} bytes but its descriptor says {expected}",
-            path.display()
-        );
+        ensure!(size == expected, "{}: {size} bytes but its descriptor says {expected}", path.display());
     }
     let mut header = header(size);
     let data = ExactReader::new(BufReader::new(file), size);
-    tar.append_data(&mut header, name, data)
-        .with_context(|| format!("writing {} to the tarball as {name}", path.display()))
+    tar.append_data(&mut header, name, data).with_context(|| format!("writing {} to the tarball as {name}", path.display()))
 }
 
 fn finish<W: Write>(tar: tar::Builder<W>) -> Result<()> {
@@ -190,11 +165,11 @@ mod tests {
     use super::*;
     use crate::exec::digest::sha256_hex;
     use crate::oci::spec::{OCI_INDEX, OCI_MANIFEST};
-    use serde_json::Value;
-    use std::io::Read;
     use flate2::Compression;
     use flate2::write::GzEncoder;
+    use serde_json::Value;
     use serde_json::json;
+    use std::io::Read;
 
     /// A hand-built layout: a config, a gzip layer, a plain layer, a manifest, index.json and
     /// oci-layout. Keys of the JSON files are deliberately unsorted.
@@ -228,11 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-        std::fs::write(
-            root.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )
-        .unwrap();
+        std::fs::write(root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
 
         let plain_layer = layer_tar("etc/plain.txt", b"plain\n");
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
@@ -269,22 +240,9 @@ mod tests {
             "manifests": [{"mediaType": OCI_MANIFEST, "size": manifest.len(),
                            "digest": format!("sha256:{manifest_hex}")}],
         });
-        std::fs::write(
-            root.join("index.json"),
-            serde_json::to_vec_pretty(&index).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(root.join("index.json"), serde_json::to_vec_pretty(&index).unwrap()).unwrap();
 
-        Fixture {
-            dir,
-            config_hex,
-            gz_hex,
-            plain_hex,
-            manifest_hex,
-            gz_layer,
-            plain_layer,
-            config,
-        }
+        Fixture { dir, config_hex, gz_hex, plain_hex, manifest_hex, gz_layer, plain_layer, config }
     }
 
     fn fixture() -> Fixture {
@@ -360,17 +318,8 @@ mod tests {
         assert_eq!(layout.manifest_media_type, OCI_MANIFEST);
         assert_eq!(layout.config_digest, format!("sha256:{}", f.config_hex));
         assert_eq!(layout.config["architecture"], "amd64");
-        assert_eq!(
-            layout.layer_digests,
-            vec![
-                format!("sha256:{}", f.gz_hex),
-                format!("sha256:{}", f.plain_hex)
-            ]
-        );
-        assert_eq!(
-            layout.blob_path(&layout.config_digest).unwrap(),
-            f.dir.path().join("blobs/sha256").join(&f.config_hex)
-        );
+        assert_eq!(layout.layer_digests, vec![format!("sha256:{}", f.gz_hex), format!("sha256:{}", f.plain_hex)]);
+        assert_eq!(layout.blob_path(&layout.config_digest).unwrap(), f.dir.path().join("blobs/sha256").join(&f.config_hex));
     }
 
     #[test]
@@ -383,10 +332,7 @@ mod tests {
         let config_name = format!("blobs/sha256/{}", f.config_hex);
         let gz_name = format!("blobs/sha256/{}.tar.gz", f.gz_hex);
         let plain_name = format!("blobs/sha256/{}.tar.gz", f.plain_hex);
-        assert_eq!(
-            names,
-            [&config_name, &gz_name, &plain_name, "manifest.json"]
-        );
+        assert_eq!(names, [&config_name, &gz_name, &plain_name, "manifest.json"]);
         assert_metadata(&members);
         assert_eq!(members[0].data, f.config);
         assert_eq!(members[1].data, f.gz_layer);
@@ -394,10 +340,7 @@ mod tests {
         let expected = format!(
             r#"[{{"Config":"{config_name}","Layers":["{gz_name}","{plain_name}"],"RepoTags":["example.com/app:1.0","app:latest"]}}]"#
         );
-        assert_eq!(
-            String::from_utf8(members[3].data.clone()).unwrap(),
-            expected
-        );
+        assert_eq!(String::from_utf8(members[3].data.clone()).unwrap(), expected);
         // The whole archive is headers plus 512-byte-padded data plus the end marker: ustar
         // headers, no extensions.
         assert_eq!(tarball.len() % 512, 0);
@@ -427,11 +370,7 @@ mod tests {
         assert_eq!(manifest[0]["Layers"], json!([gz_name, plain_name, gz_name]));
 
         let oci = members(&oci_tarball(&layout, &[]));
-        assert_eq!(
-            oci.len(),
-            6,
-            "oci-layout, manifest, config, 2 layers, index.json"
-        );
+        assert_eq!(oci.len(), 6, "oci-layout, manifest, config, 2 layers, index.json");
     }
 
     #[test]
@@ -456,8 +395,7 @@ mod tests {
         assert_eq!(members[2].data, f.config);
         assert_eq!(members[3].data, f.gz_layer);
         assert_eq!(members[4].data, f.plain_layer);
-        let manifest_blob =
-            std::fs::read(f.dir.path().join("blobs/sha256").join(&f.manifest_hex)).unwrap();
+        let manifest_blob = std::fs::read(f.dir.path().join("blobs/sha256").join(&f.manifest_hex)).unwrap();
         assert_eq!(members[1].data, manifest_blob);
         let size = manifest_blob.len();
         let digest = format!("sha256:{}", f.manifest_hex);
@@ -466,15 +404,8 @@ mod tests {
                 r#"{{"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}},"digest":"{digest}","mediaType":"{OCI_MANIFEST}","size":{size}}}"#
             )
         };
-        let expected = format!(
-            r#"{{"manifests":[{},{}],"mediaType":"{OCI_INDEX}","schemaVersion":2}}"#,
-            entry("app:1"),
-            entry("app:2")
-        );
-        assert_eq!(
-            String::from_utf8(members[5].data.clone()).unwrap(),
-            expected
-        );
+        let expected = format!(r#"{{"manifests":[{},{}],"mediaType":"{OCI_INDEX}","schemaVersion":2}}"#, entry("app:1"), entry("app:2"));
+        assert_eq!(String::from_utf8(members[5].data.clone()).unwrap(), expected);
     }
 
     #[test]
@@ -493,17 +424,13 @@ mod tests {
     fn oci_tarball_keeps_existing_annotations() {
         let f = fixture();
         let index_path = f.dir.path().join("index.json");
-        let mut index: Value =
-            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
         index["manifests"][0]["annotations"] = json!({"z.note": "kept"});
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let layout = Layout::read(f.dir.path()).unwrap();
         let members = members(&oci_tarball(&layout, &tags(&["app:1"])));
         let written: Value = serde_json::from_slice(&members[5].data).unwrap();
-        assert_eq!(
-            written["manifests"][0]["annotations"],
-            json!({"org.opencontainers.image.ref.name": "app:1", "z.note": "kept"})
-        );
+        assert_eq!(written["manifests"][0]["annotations"], json!({"org.opencontainers.image.ref.name": "app:1", "z.note": "kept"}));
     }
 
     #[test]
@@ -522,10 +449,7 @@ mod tests {
 
     #[test]
     fn parses_repo_tags() {
-        assert_eq!(
-            parse_repo_tags("a:1\nb:2\r\n\n  c:3\t\n"),
-            tags(&["a:1", "b:2", "c:3"])
-        );
+        assert_eq!(parse_repo_tags("a:1\nb:2\r\n\n  c:3\t\n"), tags(&["a:1", "b:2", "c:3"]));
         assert!(parse_repo_tags(" \n").is_empty());
     }
 
@@ -538,10 +462,7 @@ mod tests {
         let f = fixture();
         std::fs::remove_file(f.dir.path().join("blobs/sha256").join(&f.plain_hex)).unwrap();
         let err = read_err(f.dir.path());
-        assert!(
-            err.contains("missing layer blob") && err.contains(&f.plain_hex),
-            "{err}"
-        );
+        assert!(err.contains("missing layer blob") && err.contains(&f.plain_hex), "{err}");
     }
 
     #[test]
@@ -549,10 +470,7 @@ mod tests {
         let f = fixture();
         std::fs::remove_file(f.dir.path().join("blobs/sha256").join(&f.config_hex)).unwrap();
         let err = read_err(f.dir.path());
-        assert!(
-            err.contains("missing blob") && err.contains(&f.config_hex),
-            "{err}"
-        );
+        assert!(err.contains("missing blob") && err.contains(&f.config_hex), "{err}");
     }
 
     #[test]
@@ -568,15 +486,8 @@ mod tests {
     fn layer_size_mismatch() {
         let f = fixture();
         let layout = Layout::read(f.dir.path()).unwrap();
-        std::fs::write(
-            f.dir.path().join("blobs/sha256").join(&f.plain_hex),
-            b"truncated",
-        )
-        .unwrap();
-        let err = format!(
-            "{:#}",
-            write_oci_tarball(&layout, &[], Vec::new()).unwrap_err()
-        );
+        std::fs::write(f.dir.path().join("blobs/sha256").join(&f.plain_hex), b"truncated").unwrap();
+        let err = format!("{:#}", write_oci_tarball(&layout, &[], Vec::new()).unwrap_err());
         assert!(err.contains("descriptor says"), "{err}");
     }
 
@@ -610,56 +521,40 @@ mod tests {
 
         // A bad digest inside index.json is reported against index.json.
         let index_path = f.dir.path().join("index.json");
-        let mut index: Value =
-            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
         index["manifests"][0]["digest"] = json!("sha256:nothex");
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let err = read_err(f.dir.path());
-        assert!(
-            err.contains("index.json: manifests[0].digest") && err.contains("invalid digest"),
-            "{err}"
-        );
+        assert!(err.contains("index.json: manifests[0].digest") && err.contains("invalid digest"), "{err}");
     }
 
     #[test]
     fn index_with_two_manifests() {
         let f = fixture();
         let index_path = f.dir.path().join("index.json");
-        let mut index: Value =
-            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
         let entry = index["manifests"][0].clone();
         index["manifests"] = json!([entry.clone(), entry]);
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let err = read_err(f.dir.path());
-        assert!(
-            err.contains("expected exactly one entry in \"manifests\", found 2"),
-            "{err}"
-        );
+        assert!(err.contains("expected exactly one entry in \"manifests\", found 2"), "{err}");
     }
 
     #[test]
     fn image_index_is_rejected() {
         let f = fixture();
         let index_path = f.dir.path().join("index.json");
-        let mut index: Value =
-            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
         index["manifests"][0]["mediaType"] = json!(OCI_INDEX);
         std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
         let err = read_err(f.dir.path());
-        assert!(
-            err.contains("image index") && err.contains("multi-platform"),
-            "{err}"
-        );
+        assert!(err.contains("image index") && err.contains("multi-platform"), "{err}");
     }
 
     #[test]
     fn corrupted_manifest_blob() {
         let f = fixture();
-        std::fs::write(
-            f.dir.path().join("blobs/sha256").join(&f.manifest_hex),
-            b"{}",
-        )
-        .unwrap();
+        std::fs::write(f.dir.path().join("blobs/sha256").join(&f.manifest_hex), b"{}").unwrap();
         let err = read_err(f.dir.path());
         assert!(err.contains("content hashes to"), "{err}");
     }

@@ -7,10 +7,10 @@ use regex::Regex;
 
 use super::QueryError;
 use super::parse::{Arg, Expr, SetOp};
-use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
 use crate::graph::label::{Label, PackageId};
-use crate::load::Loader;
 use crate::graph::pattern::{Selection, TargetPattern};
+use crate::graph::{AttrValue, Package, SelectPart, TargetRef};
+use crate::load::Loader;
 
 pub type TargetSet = BTreeSet<Label>;
 
@@ -224,7 +224,8 @@ impl<'a> QueryEngine<'a> {
             Some(Arg::Int(n)) => Some(*n),
             _ => None,
         };
-        let regex = |pattern: &str| Regex::new(pattern).map_err(|e| QueryError::eval(format!("illegal regular expression '{pattern}': {e}")));
+        let regex =
+            |pattern: &str| Regex::new(pattern).map_err(|e| QueryError::eval(format!("illegal regular expression '{pattern}': {e}")));
         match func {
             "deps" => Ok(self.closure(&expr(0)?, depth(1))?.0),
             "rdeps" => {
@@ -236,7 +237,8 @@ impl<'a> QueryEngine<'a> {
                         reverse.entry(to).or_default().push(from);
                     }
                 }
-                let mut seen: TargetSet = targets.iter().filter(|t| universe.contains_key(*t) || reverse.contains_key(t)).cloned().collect();
+                let mut seen: TargetSet =
+                    targets.iter().filter(|t| universe.contains_key(*t) || reverse.contains_key(t)).cloned().collect();
                 let mut queue: VecDeque<(Label, i64)> = seen.iter().map(|l| (l.clone(), 0)).collect();
                 let max = depth(2);
                 while let Some((label, d)) = queue.pop_front() {
@@ -310,7 +312,9 @@ impl<'a> QueryEngine<'a> {
                 let mut path = TargetSet::from([start.clone()]);
                 let mut cur = start.clone();
                 while !to.contains(&cur) {
-                    let Some(next) = edges.get(&cur).and_then(|tos| tos.iter().find(|t| reaches.contains(*t) && !path.contains(*t))) else { break };
+                    let Some(next) = edges.get(&cur).and_then(|tos| tos.iter().find(|t| reaches.contains(*t) && !path.contains(*t))) else {
+                        break;
+                    };
                     path.insert(next.clone());
                     cur = next.clone();
                 }

@@ -7,8 +7,8 @@ use serde_json::{Map, Value as Json, json};
 
 use super::QueryError;
 use super::eval::{QueryEngine, TargetSet};
-use crate::graph::{AttrValue, Package, Rule, TargetRef};
 use crate::graph::label::Label;
+use crate::graph::{AttrValue, Package, Rule, TargetRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]

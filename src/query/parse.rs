@@ -118,8 +118,21 @@ struct Parser {
 }
 
 const FUNCTIONS: &[&str] = &[
-    "deps", "rdeps", "kind", "attr", "filter", "labels", "tests", "somepath", "allpaths", "siblings", "buildfiles",
-    "loadfiles", "some", "same_pkg_direct_rdeps", "visible",
+    "deps",
+    "rdeps",
+    "kind",
+    "attr",
+    "filter",
+    "labels",
+    "tests",
+    "somepath",
+    "allpaths",
+    "siblings",
+    "buildfiles",
+    "loadfiles",
+    "some",
+    "same_pkg_direct_rdeps",
+    "visible",
 ];
 
 impl Parser {
@@ -338,7 +351,10 @@ mod tests {
     #[test]
     fn functions_and_words() {
         let e = parse("kind(oci_push, //...)").unwrap();
-        assert_eq!(e, Expr::Call { func: "kind".into(), args: vec![Arg::Word("oci_push".into()), Arg::Expr(Expr::Pattern("//...".into()))] });
+        assert_eq!(
+            e,
+            Expr::Call { func: "kind".into(), args: vec![Arg::Word("oci_push".into()), Arg::Expr(Expr::Pattern("//...".into()))] }
+        );
         let e = parse("deps(//cmd/worker:image, 2)").unwrap();
         assert!(matches!(e, Expr::Call { ref args, .. } if args[1] == Arg::Int(2)));
         let e = parse("attr(tags, 'manual', //...)").unwrap();

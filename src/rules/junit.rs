@@ -34,7 +34,8 @@ pub fn write(suite: &str, cases: &[Case]) -> String {
         for f in c.failures {
             let _ = write!(out, "<failure>{}</failure>", xml_escape(f));
         }
-        let _ = write!(out, "<system-out>{}</system-out><system-err>{}</system-err></testcase>", xml_escape(c.stdout), xml_escape(c.stderr));
+        let _ =
+            write!(out, "<system-out>{}</system-out><system-err>{}</system-err></testcase>", xml_escape(c.stdout), xml_escape(c.stderr));
     }
     out.push_str("</testsuite></testsuites>\n");
     out
@@ -107,7 +108,10 @@ mod tests {
     #[test]
     fn one_failed_case() {
         let failures = ["timed out".to_owned()];
-        let xml = write("//a:t", &[Case { name: "//a:t", duration: Duration::from_millis(1500), failures: &failures, stdout: "log <1>\n", stderr: "" }]);
+        let xml = write(
+            "//a:t",
+            &[Case { name: "//a:t", duration: Duration::from_millis(1500), failures: &failures, stdout: "log <1>\n", stderr: "" }],
+        );
         assert_eq!(
             xml,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><testsuites failures=\"1\" tests=\"1\" time=\"1.5\"><testsuite name=\"//a:t\">\

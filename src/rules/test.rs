@@ -92,7 +92,10 @@ impl InProcess for RunTest {
         };
         let duration = started.elapsed();
         if !wrote_xml {
-            std::fs::write(&xml_path, junit_for(&self.label, passed, timed_out, duration, &std::fs::read_to_string(&log_path).unwrap_or_default()))?;
+            std::fs::write(
+                &xml_path,
+                junit_for(&self.label, passed, timed_out, duration, &std::fs::read_to_string(&log_path).unwrap_or_default()),
+            )?;
         }
         let status = TestStatus { passed, timed_out, duration_ms: duration.as_millis() as u64, exit_code };
         std::fs::write(ctx.output(&self.status)?, serde_json::to_vec(&status).context("status")?)?;
@@ -132,7 +135,8 @@ fn run_structure_tests(
         per_file.push((path.as_path(), crate::rules::cst::runner::run(std::slice::from_ref(&config), &driver, platform)?));
     }
     let all: Vec<crate::rules::cst::runner::TestResult> = per_file.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
-    let files: Vec<(&std::path::Path, &[crate::rules::cst::runner::TestResult])> = per_file.iter().map(|(p, r)| (*p, r.as_slice())).collect();
+    let files: Vec<(&std::path::Path, &[crate::rules::cst::runner::TestResult])> =
+        per_file.iter().map(|(p, r)| (*p, r.as_slice())).collect();
     let junit = crate::rules::cst::runner::format_junit(&all, junit_suite_name);
     let log = match output {
         "json" => crate::rules::cst::runner::format_json(&all),
@@ -145,10 +149,6 @@ fn run_structure_tests(
 /// A JUnit file for a test that wrote none: one test case named by the label, its log as the
 /// case's output.
 fn junit_for(label: &str, passed: bool, timed_out: bool, duration: Duration, log: &str) -> String {
-    let failures = if passed {
-        vec![]
-    } else {
-        vec![if timed_out { "timed out" } else { "exited with a non-zero status" }.to_owned()]
-    };
+    let failures = if passed { vec![] } else { vec![if timed_out { "timed out" } else { "exited with a non-zero status" }.to_owned()] };
     crate::rules::junit::write(label, &[crate::rules::junit::Case { name: label, duration, failures: &failures, stdout: log, stderr: "" }])
 }

@@ -97,7 +97,11 @@ fn imports_between_top_level_modules_point_down_the_layers() {
             }
         }
     }
-    assert!(violations.is_empty(), "imports against the layer order {LAYERS:?}:\n{}", violations.into_iter().collect::<Vec<_>>().join("\n"));
+    assert!(
+        violations.is_empty(),
+        "imports against the layer order {LAYERS:?}:\n{}",
+        violations.into_iter().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
@@ -117,7 +121,12 @@ fn rule_sets_do_not_import_each_other_in_a_cycle() {
         }
     }
     // Depth-first search for a back edge.
-    fn visit(n: &str, edges: &BTreeMap<String, BTreeSet<String>>, stack: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(i) = stack.iter().position(|s| s == n) {
             let mut cycle = stack[i..].to_vec();
             cycle.push(n.to_owned());

@@ -177,7 +177,10 @@ fn build_guarded(c: &Case) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("ocib was still running after 300 s (reading an endless file?); killed it:\n{}", std::fs::read_to_string(&err_path).unwrap_or_default());
+            panic!(
+                "ocib was still running after 300 s (reading an endless file?); killed it:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -197,7 +200,11 @@ fn assert_absent(root: &Path, needle: &[u8], what: &str) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
             let bytes = std::fs::read(entry.path()).unwrap();
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{what}: the host file's bytes ended up in {}", entry.path().display());
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{what}: the host file's bytes ended up in {}",
+                entry.path().display()
+            );
         }
     }
 }
@@ -349,7 +356,11 @@ fn an_entry_naming_dev_zero_fails_promptly() {
         let c = case(&tarball);
         let out = build_guarded(&c);
         assert_ne!(out.code, 0, "{what}: the build must fail:\n{}", out.stderr);
-        assert!(out.stderr.contains("base.tar") && out.stderr.contains(entry), "{what}: the error names the tarball and {entry:?}:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains("base.tar") && out.stderr.contains(entry),
+            "{what}: the error names the tarball and {entry:?}:\n{}",
+            out.stderr
+        );
     }
 }
 

@@ -178,7 +178,14 @@ fn killed_build_then_rebuild_and_concurrent_builds_end_correctly() {
     let cache2 = tempfile::tempdir().unwrap();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
-            .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache2.path().display()), "//..."])
+            .args([
+                "--nohome_rc",
+                "--nosystem_rc",
+                "build",
+                "--noshow_progress",
+                &format!("--disk_cache={}", cache2.path().display()),
+                "//...",
+            ])
             .env("GOCACHE", common::go_cache())
             .current_dir(ws2.path())
             .output()

@@ -7,15 +7,18 @@ use crate::common::{build, executed_and_hits, ocib, ocib_env, require_go, run_pr
 fn genrule_make_variables_and_its_exec_root_holds_only_declared_inputs() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("p/BUILD", concat!(
-            "genrule(name = \"two\", srcs = [\"a.txt\", \"b.txt\"], outs = [\"x.txt\", \"y.txt\"],\n",
-            "    cmd = \"cat $(location a.txt) > $(location x.txt); echo $(SRCS) > $(location y.txt); echo $(RULEDIR) >> $(location y.txt)\")\n",
-            "genrule(name = \"sneaky\", srcs = [\"a.txt\"], outs = [\"s.txt\"], cmd = \"cat p/b.txt > $@\")\n",
-            "genrule(name = \"tool_user\", srcs = [\":x.txt\"], outs = [\"t.txt\"], tools = [\":tool\"], cmd = \"$(location :tool) $< > $@\")\n",
-            "sh_binary(name = \"tool\", srcs = [\"tool.sh\"])\n",
-            "filegroup(name = \"group\", srcs = [\":two\", \"a.txt\"])\n",
-            "alias(name = \"alias_of_group\", actual = \":group\")\n",
-        )),
+        (
+            "p/BUILD",
+            concat!(
+                "genrule(name = \"two\", srcs = [\"a.txt\", \"b.txt\"], outs = [\"x.txt\", \"y.txt\"],\n",
+                "    cmd = \"cat $(location a.txt) > $(location x.txt); echo $(SRCS) > $(location y.txt); echo $(RULEDIR) >> $(location y.txt)\")\n",
+                "genrule(name = \"sneaky\", srcs = [\"a.txt\"], outs = [\"s.txt\"], cmd = \"cat p/b.txt > $@\")\n",
+                "genrule(name = \"tool_user\", srcs = [\":x.txt\"], outs = [\"t.txt\"], tools = [\":tool\"], cmd = \"$(location :tool) $< > $@\")\n",
+                "sh_binary(name = \"tool\", srcs = [\"tool.sh\"])\n",
+                "filegroup(name = \"group\", srcs = [\":two\", \"a.txt\"])\n",
+                "alias(name = \"alias_of_group\", actual = \":group\")\n",
+            ),
+        ),
         ("p/a.txt", "A\n"),
         ("p/b.txt", "B\n"),
         ("p/tool.sh", "#!/bin/sh\ntr A-Z a-z < \"$1\"\n"),
@@ -27,7 +30,11 @@ fn genrule_make_variables_and_its_exec_root_holds_only_declared_inputs() {
     assert_eq!(std::fs::read_to_string(bin.join("x.txt")).unwrap(), "A\n");
     assert_eq!(std::fs::read_to_string(bin.join("y.txt")).unwrap(), "p/a.txt p/b.txt\nocib-out/bin/p\n");
     assert_eq!(std::fs::read_to_string(bin.join("t.txt")).unwrap(), "a\n");
-    assert!(ok.stderr.contains("Target //p:alias_of_group up-to-date:\n  ocib-bin/p/x.txt\n  ocib-bin/p/y.txt\n  p/a.txt"), "{}", ok.stderr);
+    assert!(
+        ok.stderr.contains("Target //p:alias_of_group up-to-date:\n  ocib-bin/p/x.txt\n  ocib-bin/p/y.txt\n  p/a.txt"),
+        "{}",
+        ok.stderr
+    );
     // A file the genrule did not declare is not there to read.
     let sneaky = build(ws.path(), cache.path(), &["//p:sneaky"]);
     assert_eq!(sneaky.code, 1, "{}", sneaky.stderr);
@@ -39,17 +46,20 @@ fn genrule_make_variables_and_its_exec_root_holds_only_declared_inputs() {
 fn write_file_expand_template_copy_file_and_selects() {
     let ws = workspace(&[
         ("MODULE.bazel", "module(name = \"m\")\n"),
-        ("p/BUILD", concat!(
-            "load(\"@bazel_skylib//rules:write_file.bzl\", \"write_file\")\n",
-            "load(\"@aspect_bazel_lib//lib:expand_template.bzl\", \"expand_template\")\n",
-            "load(\"@aspect_bazel_lib//lib:copy_file.bzl\", \"copy_file\")\n",
-            "config_setting(name = \"stamped\", values = {\"stamp\": \"1\"})\n",
-            "config_setting(name = \"linux\", constraint_values = [\"@platforms//os:linux\"])\n",
-            "write_file(name = \"w\", out = \"w.txt\", content = [\"a\", \"b\"] + select({\":stamped\": [\"stamped\"], \"//conditions:default\": [\"plain\"]}))\n",
-            "write_file(name = \"os\", out = \"os.txt\", content = select({\":linux\": [\"linux\"], \"//conditions:default\": [\"other\"]}))\n",
-            "expand_template(name = \"t\", template = \"t.in\", out = \"t.txt\", substitutions = {\"NAME\": \"world\"})\n",
-            "copy_file(name = \"c\", src = \":w.txt\", out = \"c.txt\", is_executable = True)\n",
-        )),
+        (
+            "p/BUILD",
+            concat!(
+                "load(\"@bazel_skylib//rules:write_file.bzl\", \"write_file\")\n",
+                "load(\"@aspect_bazel_lib//lib:expand_template.bzl\", \"expand_template\")\n",
+                "load(\"@aspect_bazel_lib//lib:copy_file.bzl\", \"copy_file\")\n",
+                "config_setting(name = \"stamped\", values = {\"stamp\": \"1\"})\n",
+                "config_setting(name = \"linux\", constraint_values = [\"@platforms//os:linux\"])\n",
+                "write_file(name = \"w\", out = \"w.txt\", content = [\"a\", \"b\"] + select({\":stamped\": [\"stamped\"], \"//conditions:default\": [\"plain\"]}))\n",
+                "write_file(name = \"os\", out = \"os.txt\", content = select({\":linux\": [\"linux\"], \"//conditions:default\": [\"other\"]}))\n",
+                "expand_template(name = \"t\", template = \"t.in\", out = \"t.txt\", substitutions = {\"NAME\": \"world\"})\n",
+                "copy_file(name = \"c\", src = \":w.txt\", out = \"c.txt\", is_executable = True)\n",
+            ),
+        ),
         ("p/t.in", "hello NAME\n"),
     ]);
     let cache = tempfile::tempdir().unwrap();
@@ -71,9 +81,15 @@ fn write_file_expand_template_copy_file_and_selects() {
 fn visibility_is_enforced_with_both_targets_named() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("lib/BUILD", "filegroup(name = \"private\", srcs = [\"f.txt\"])\nfilegroup(name = \"friends\", srcs = [\"f.txt\"], visibility = [\"//app:__pkg__\"])\n"),
+        (
+            "lib/BUILD",
+            "filegroup(name = \"private\", srcs = [\"f.txt\"])\nfilegroup(name = \"friends\", srcs = [\"f.txt\"], visibility = [\"//app:__pkg__\"])\n",
+        ),
         ("lib/f.txt", "x"),
-        ("app/BUILD", "filegroup(name = \"uses_private\", srcs = [\"//lib:private\"])\nfilegroup(name = \"uses_friend\", srcs = [\"//lib:friends\"])\n"),
+        (
+            "app/BUILD",
+            "filegroup(name = \"uses_private\", srcs = [\"//lib:private\"])\nfilegroup(name = \"uses_friend\", srcs = [\"//lib:friends\"])\n",
+        ),
         ("other/BUILD", "filegroup(name = \"uses_friend\", srcs = [\"//lib:friends\"])\n"),
     ]);
     let cache = tempfile::tempdir().unwrap();
@@ -89,7 +105,10 @@ fn visibility_is_enforced_with_both_targets_named() {
 fn manual_targets_are_skipped_by_wildcards_and_negative_patterns_subtract() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("p/BUILD", "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo a > $@\")\ngenrule(name = \"m\", outs = [\"m.txt\"], cmd = \"echo m > $@\", tags = [\"manual\"])\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo a > $@\")\ngenrule(name = \"m\", outs = [\"m.txt\"], cmd = \"echo m > $@\", tags = [\"manual\"])\n",
+        ),
         ("q/BUILD", "genrule(name = \"b\", outs = [\"b.txt\"], cmd = \"echo b > $@\")\n"),
     ]);
     let cache = tempfile::tempdir().unwrap();
@@ -107,7 +126,10 @@ fn manual_targets_are_skipped_by_wildcards_and_negative_patterns_subtract() {
 fn keep_going_builds_what_it_can() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("p/BUILD", "genrule(name = \"bad\", outs = [\"bad.txt\"], cmd = \"exit 3\")\ngenrule(name = \"good\", outs = [\"good.txt\"], cmd = \"echo ok > $@\")\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"bad\", outs = [\"bad.txt\"], cmd = \"exit 3\")\ngenrule(name = \"good\", outs = [\"good.txt\"], cmd = \"echo ok > $@\")\n",
+        ),
     ]);
     let cache = tempfile::tempdir().unwrap();
     let out = build(ws.path(), cache.path(), &["--keep_going", "//p:all"]);
@@ -124,7 +146,10 @@ fn go_errors_are_clear() {
     }
     let ws = workspace(&[
         ("MODULE.bazel", "bazel_dep(name = \"rules_go\", version = \"0.62.0\")\n"),
-        ("lib/BUILD", "load(\"@rules_go//go:def.bzl\", \"go_library\")\ngo_library(name = \"lib\", srcs = [\"lib.go\"], importpath = \"ex.com/lib\", visibility = [\"//visibility:public\"])\n"),
+        (
+            "lib/BUILD",
+            "load(\"@rules_go//go:def.bzl\", \"go_library\")\ngo_library(name = \"lib\", srcs = [\"lib.go\"], importpath = \"ex.com/lib\", visibility = [\"//visibility:public\"])\n",
+        ),
         ("lib/lib.go", "package lib\n\nfunc X() int { return 1 }\n"),
         ("app/BUILD", "load(\"@rules_go//go:def.bzl\", \"go_binary\")\ngo_binary(name = \"app\", srcs = [\"main.go\"])\n"),
         ("app/main.go", "package main\n\nimport \"ex.com/lib\"\n\nfunc main() { _ = lib.X() }\n"),
@@ -132,8 +157,16 @@ fn go_errors_are_clear() {
     let cache = tempfile::tempdir().unwrap();
     let strict = build(ws.path(), cache.path(), &["//app"]);
     assert_eq!(strict.code, 1);
-    assert!(strict.stderr.contains("missing strict dependencies") && strict.stderr.contains("import of \"ex.com/lib\""), "{}", strict.stderr);
-    let no_go = ocib_env(ws.path(), &["build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//lib"], &[("OCIB_GO", "/nonexistent/go")]);
+    assert!(
+        strict.stderr.contains("missing strict dependencies") && strict.stderr.contains("import of \"ex.com/lib\""),
+        "{}",
+        strict.stderr
+    );
+    let no_go = ocib_env(
+        ws.path(),
+        &["build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//lib"],
+        &[("OCIB_GO", "/nonexistent/go")],
+    );
     assert_eq!(no_go.code, 1);
     assert!(no_go.stderr.contains("/nonexistent/go"), "{}", no_go.stderr);
 }
@@ -145,12 +178,15 @@ fn cross_compiling_with_goos_goarch_and_go_cross_binary() {
     }
     let ws = workspace(&[
         ("MODULE.bazel", "bazel_dep(name = \"rules_go\", version = \"0.62.0\", repo_name = \"io_bazel_rules_go\")\n"),
-        ("app/BUILD", concat!(
-            "load(\"@io_bazel_rules_go//go:def.bzl\", \"go_binary\", \"go_cross_binary\")\n",
-            "go_binary(name = \"arm\", srcs = [\"main.go\"], goos = \"linux\", goarch = \"arm64\")\n",
-            "go_binary(name = \"native\", srcs = [\"main.go\"])\n",
-            "go_cross_binary(name = \"native_arm\", target = \":native\", platform = \"@io_bazel_rules_go//go/toolchain:linux_arm64\")\n",
-        )),
+        (
+            "app/BUILD",
+            concat!(
+                "load(\"@io_bazel_rules_go//go:def.bzl\", \"go_binary\", \"go_cross_binary\")\n",
+                "go_binary(name = \"arm\", srcs = [\"main.go\"], goos = \"linux\", goarch = \"arm64\")\n",
+                "go_binary(name = \"native\", srcs = [\"main.go\"])\n",
+                "go_cross_binary(name = \"native_arm\", target = \":native\", platform = \"@io_bazel_rules_go//go/toolchain:linux_arm64\")\n",
+            ),
+        ),
         ("app/main.go", "package main\n\nfunc main() {}\n"),
     ]);
     let cache = tempfile::tempdir().unwrap();
@@ -169,7 +205,10 @@ fn cross_compiling_with_goos_goarch_and_go_cross_binary() {
 fn cquery_files_prints_paths_relative_to_the_root() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("p/BUILD", "genrule(name = \"g\", srcs = [\"in.txt\"], outs = [\"out.txt\"], cmd = \"cp $< $@\")\nfilegroup(name = \"fg\", srcs = [\"in.txt\", \":g\"])\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"g\", srcs = [\"in.txt\"], outs = [\"out.txt\"], cmd = \"cp $< $@\")\nfilegroup(name = \"fg\", srcs = [\"in.txt\", \":g\"])\n",
+        ),
         ("p/in.txt", "x"),
     ]);
     let out = ocib(ws.path(), &["cquery", "//p:fg", "--output=files"]);
@@ -203,7 +242,14 @@ fn an_interrupted_build_stops_with_exit_8_and_leaves_no_partial_output() {
     ]);
     let cache = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
-        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//p:slow"])
+        .args([
+            "--nohome_rc",
+            "--nosystem_rc",
+            "build",
+            "--noshow_progress",
+            &format!("--disk_cache={}", cache.path().display()),
+            "//p:slow",
+        ])
         .current_dir(ws.path())
         .stderr(std::process::Stdio::piped())
         .spawn()

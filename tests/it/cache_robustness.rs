@@ -72,7 +72,11 @@ fn a_disk_cache_on_another_filesystem_builds_and_is_reused() {
 
 #[test]
 fn a_same_size_source_edit_with_its_mtime_restored_is_rebuilt() {
-    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"g\", srcs = [\"in.txt\"], outs = [\"o.txt\"], cmd = \"cat $< > $@\")\n"), ("p/in.txt", "old\n")]);
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "genrule(name = \"g\", srcs = [\"in.txt\"], outs = [\"o.txt\"], cmd = \"cat $< > $@\")\n"),
+        ("p/in.txt", "old\n"),
+    ]);
     let cache = tempfile::tempdir().unwrap();
     assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:g"])), (1, 0));
     rewrite_in_place(&ws.path().join("p/in.txt"), b"new\n");
@@ -109,7 +113,10 @@ fn a_corrupted_cas_entry_is_not_served_and_is_rebuilt() {
 fn clean_verify_drops_corrupted_entries_and_keeps_good_ones() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
-        ("p/BUILD", "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo aaaa > $@\")\ngenrule(name = \"b\", outs = [\"b.txt\"], cmd = \"echo bbbb > $@\")\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo aaaa > $@\")\ngenrule(name = \"b\", outs = [\"b.txt\"], cmd = \"echo bbbb > $@\")\n",
+        ),
     ]);
     let cache = tempfile::tempdir().unwrap();
     assert_eq!(executed_and_hits(&build(ws.path(), cache.path(), &["//p:a", "//p:b"])), (2, 0));
@@ -155,7 +162,14 @@ fn children_die_with_a_sigkilled_build_and_the_next_build_removes_its_scratch_sp
     let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &build_file)]);
     let cache = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
-        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//p:slow"])
+        .args([
+            "--nohome_rc",
+            "--nosystem_rc",
+            "build",
+            "--noshow_progress",
+            &format!("--disk_cache={}", cache.path().display()),
+            "//p:slow",
+        ])
         .current_dir(ws.path())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -204,7 +218,10 @@ fn a_full_cache_disk_names_the_path_and_the_action() {
     let Some(fs) = SmallTmpfs::mount() else {
         panic!("this test needs to mount a 1 MiB tmpfs (root; CI runs as root)");
     };
-    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"big\", outs = [\"big.bin\"], cmd = \"head -c 2097152 /dev/zero > $@\")\n")]);
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "genrule(name = \"big\", outs = [\"big.bin\"], cmd = \"head -c 2097152 /dev/zero > $@\")\n"),
+    ]);
     let cache = fs.dir.path().join("cache");
     let out = build(ws.path(), &cache, &["//p:big"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -213,6 +230,7 @@ fn a_full_cache_disk_names_the_path_and_the_action() {
     assert!(error.contains(&cache.join("cas").display().to_string()), "names the path: {error}");
     assert!(error.contains("No space left on device"), "{error}");
     assert!(!ws.path().join("ocib-bin/p/big.bin").exists());
-    let leftovers: Vec<_> = walkdir::WalkDir::new(&cache).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.path().to_owned()).collect();
+    let leftovers: Vec<_> =
+        walkdir::WalkDir::new(&cache).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.path().to_owned()).collect();
     assert!(leftovers.is_empty(), "no half-written entry is left: {leftovers:?}");
 }

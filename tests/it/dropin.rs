@@ -52,11 +52,7 @@ fn prelude_gaps_stub_files_and_symbols_of_embedded_rule_sets() {
 #[test]
 fn a_missing_symbol_of_the_users_own_bzl_stays_an_error() {
     // As in Bazel: only rule sets ocib emulates are stubbed, never the user's own files.
-    let ws = workspace(&[
-        ("WORKSPACE", ""),
-        ("defs.bzl", "x = 1\n"),
-        ("BUILD.bazel", "load(\":defs.bzl\", \"missing\")\n"),
-    ]);
+    let ws = workspace(&[("WORKSPACE", ""), ("defs.bzl", "x = 1\n"), ("BUILD.bazel", "load(\":defs.bzl\", \"missing\")\n")]);
     let out = ocib(ws.path(), &["query", "//:all"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
@@ -136,7 +132,11 @@ fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
     let out = ocib(&ws, &["query", "--remote_cache", "grpc://cache:9092", "--verbose_failures", "//:all"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//:files"]);
-    assert!(out.stderr.contains("ignoring options that ocib does not implement: --remote_cache grpc://cache:9092 --verbose_failures"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ignoring options that ocib does not implement: --remote_cache grpc://cache:9092 --verbose_failures"),
+        "{}",
+        out.stderr
+    );
     // An option Bazel does not have either stays an error.
     let out = ocib(&ws, &["query", "--not_a_bazel_option", "//:all"]);
     assert_eq!(out.code, 2);

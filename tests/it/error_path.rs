@@ -52,7 +52,8 @@ fn load_error_of_a_dependency_is_one_error_line() {
 /// 7 for cquery.
 #[test]
 fn analysis_error_deep_in_the_graph_is_one_error_line_naming_each_rule_once() {
-    let ws = chain("genrule(name = \"c\", srcs = [\"//d\"], outs = [\"c.txt\"], cmd = \"cp $< $@\", visibility = [\"//visibility:public\"])\n");
+    let ws =
+        chain("genrule(name = \"c\", srcs = [\"//d\"], outs = [\"c.txt\"], cmd = \"cp $< $@\", visibility = [\"//visibility:public\"])\n");
     let out = ocib(ws.path(), &["build", "//a"]);
     let line = assert_one_error(&out, 1);
     assert!(line.contains("target '//d:d' is not visible from target '//c:c'"), "{line}");

@@ -64,7 +64,12 @@ fn config_and_manifest_follow_rules_oci() {
     // Env: base entries replaced in place, $VAR/${VAR} expanded against the base env.
     assert_eq!(
         c["Env"],
-        serde_json::json!(["PATH=/opt/worker/bin:/usr/local/bin:/usr/bin:/bin:/sbin", "LANG=C.UTF-8", "WORKER_MODE=all", "GREETING=hello C.UTF-8"])
+        serde_json::json!([
+            "PATH=/opt/worker/bin:/usr/local/bin:/usr/bin:/bin:/sbin",
+            "LANG=C.UTF-8",
+            "WORKER_MODE=all",
+            "GREETING=hello C.UTF-8"
+        ])
     );
     // Labels merged with the base's; ports; user; workdir.
     assert_eq!(c["Labels"], serde_json::json!({"org.opencontainers.image.title": "worker", "org.opencontainers.image.vendor": "example"}));
@@ -103,7 +108,10 @@ fn digests_are_reproducible_and_an_edit_changes_only_its_layer() {
     let worker_layer = manifest["layers"][3]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
     assert_eq!(ino(&layout_a.join("blobs/sha256").join(&worker_layer)), ino(&a.path().join("ocib-bin/cmd/worker/tar_worker.tar")));
     let base_layer = manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
-    assert_eq!(ino(&layout_a.join("blobs/sha256").join(&base_layer)), ino(&a.path().join("ocib-bin/base/base_image/blobs/sha256").join(&base_layer)));
+    assert_eq!(
+        ino(&layout_a.join("blobs/sha256").join(&base_layer)),
+        ino(&a.path().join("ocib-bin/base/base_image/blobs/sha256").join(&base_layer))
+    );
 
     // Editing one file changes its layer, the config and the manifest; nothing else.
     std::fs::write(a.path().join("cmd/worker/worker.conf"), "threads = 8\n").unwrap();
@@ -141,7 +149,8 @@ fn docker_loads_and_runs_the_tarball() {
         "worker 0.0.0+dev mode=all greeting=\"hello C.UTF-8\" path=/opt/worker/bin:/usr/local/bin:/usr/bin:/bin:/sbin\n"
     );
     // The entrypoint runs as the configured user.
-    let id = Command::new("docker").args(["run", "--rm", "--entrypoint", "/usr/bin/id", "ocib-test/worker:candidate", "-un"]).output().unwrap();
+    let id =
+        Command::new("docker").args(["run", "--rm", "--entrypoint", "/usr/bin/id", "ocib-test/worker:candidate", "-un"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&id.stdout), "sourcegraph\n");
     let _ = Command::new("docker").args(["rmi", "ocib-test/worker:candidate"]).output();
 }
@@ -177,7 +186,10 @@ fn skopeo_and_umoci_accept_the_layout() {
     assert_eq!(info["Layers"].as_array().unwrap().len(), 5);
     // umoci names images by tag: give a copy of the layout one, then unpack it.
     let tagged = tempfile::tempdir().unwrap();
-    let copy = Command::new("skopeo").args(["copy", &format!("oci:{}", layout.display()), &format!("oci:{}:v1", tagged.path().join("img").display())]).output().unwrap();
+    let copy = Command::new("skopeo")
+        .args(["copy", &format!("oci:{}", layout.display()), &format!("oci:{}:v1", tagged.path().join("img").display())])
+        .output()
+        .unwrap();
     assert!(copy.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&copy.stderr));
     let bundle = tagged.path().join("bundle");
     let unpack = Command::new("umoci")

@@ -79,7 +79,10 @@ filegroup(
 "#,
     );
     workspace(&[
-        ("MODULE.bazel", "module(name = \"kill_recovery\")\nbazel_dep(name = \"rules_pkg\", version = \"1.3.0\")\nbazel_dep(name = \"rules_oci\", version = \"2.3.2\")\n"),
+        (
+            "MODULE.bazel",
+            "module(name = \"kill_recovery\")\nbazel_dep(name = \"rules_pkg\", version = \"1.3.0\")\nbazel_dep(name = \"rules_oci\", version = \"2.3.2\")\n",
+        ),
         ("pkg/BUILD.bazel", &build),
     ])
 }
@@ -157,9 +160,10 @@ impl Rng {
 #[test]
 fn sigkilled_builds_never_leave_outputs_a_later_build_trusts() {
     let runs: usize = std::env::var("OCIB_KILL_RUNS").ok().map(|s| s.parse().expect("OCIB_KILL_RUNS is a number")).unwrap_or(5);
-    let seed: u64 = std::env::var("OCIB_KILL_SEED").ok().map(|s| s.parse().expect("OCIB_KILL_SEED is a number")).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_nanos() as u64
-    });
+    let seed: u64 = std::env::var("OCIB_KILL_SEED")
+        .ok()
+        .map(|s| s.parse().expect("OCIB_KILL_SEED is a number"))
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_nanos() as u64);
     println!("kill_recovery: OCIB_KILL_SEED={seed} OCIB_KILL_RUNS={runs}");
     let mut rng = Rng(seed);
 
@@ -212,13 +216,18 @@ fn sigkilled_builds_never_leave_outputs_a_later_build_trusts() {
         if still_running {
             killed_mid_build += 1;
         }
-        println!("run {run_no}: {mode}, SIGKILL after {delay:?} ({}; {status})", if still_running { "mid-build" } else { "already finished" });
+        println!(
+            "run {run_no}: {mode}, SIGKILL after {delay:?} ({}; {status})",
+            if still_running { "mid-build" } else { "already finished" }
+        );
 
         build_ok(dir, &cache, &format!("the build after kill {run_no} ({mode}, {delay:?}, seed {seed})"));
         let got = output_digests(dir);
         for (path, digest) in &expected {
             match got.get(path) {
-                Some(d) => assert_eq!(d, digest, "{path} differs from the clean build's after kill {run_no} ({mode}, {delay:?}, seed {seed})"),
+                Some(d) => {
+                    assert_eq!(d, digest, "{path} differs from the clean build's after kill {run_no} ({mode}, {delay:?}, seed {seed})")
+                }
                 None => panic!("{path} missing after kill {run_no} ({mode}, {delay:?}, seed {seed})"),
             }
         }

@@ -11,49 +11,149 @@ fn cases() -> Vec<Case> {
     vec![
         ("syntax error", vec![("p/BUILD", "genrule(name = \"a\", outs = [\"a\"]\nfilegroup(name = \"b\")\n")], "Parse error", "p/BUILD:"),
         ("unclosed string", vec![("p/BUILD", "filegroup(name = \"a)\n")], "", "p/BUILD:1:"),
-        ("unknown attribute on a native rule", vec![("p/BUILD", "filegroup(name = \"a\", bogus = 1)\n")], "no such attribute 'bogus' in 'filegroup' rule", "p/BUILD:1:10"),
+        (
+            "unknown attribute on a native rule",
+            vec![("p/BUILD", "filegroup(name = \"a\", bogus = 1)\n")],
+            "no such attribute 'bogus' in 'filegroup' rule",
+            "p/BUILD:1:10",
+        ),
         (
             "unknown attribute through a rule-set macro",
-            vec![("p/BUILD", "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\")\n\noci_image(name = \"i\", os = \"linux\", architecture = \"amd64\", entrypoints = [\"/x\"])\n")],
+            vec![(
+                "p/BUILD",
+                "load(\"@rules_oci//oci:defs.bzl\", \"oci_image\")\n\noci_image(name = \"i\", os = \"linux\", architecture = \"amd64\", entrypoints = [\"/x\"])\n",
+            )],
             "no such attribute 'entrypoints' in 'oci_image' rule",
             "p/BUILD:3:10",
         ),
-        ("missing mandatory attribute", vec![("p/BUILD", "genrule(name = \"g\", cmd = \"x\")\n")], "missing value for mandatory attribute 'outs' in 'genrule' rule", "p/BUILD:1:8"),
+        (
+            "missing mandatory attribute",
+            vec![("p/BUILD", "genrule(name = \"g\", cmd = \"x\")\n")],
+            "missing value for mandatory attribute 'outs' in 'genrule' rule",
+            "p/BUILD:1:8",
+        ),
         (
             "wrong attribute type",
             vec![("p/BUILD", "load(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n\npkg_tar(name = \"t\", srcs = \"notalist\")\n")],
             "//p:t: attribute 'srcs' of 'pkg_tar_impl' rule: expected a value of type 'list(label)', got string \"notalist\"",
             "p/BUILD:3:8",
         ),
-        ("bad label in an attribute", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [\"//x//y:z\"])\n")], "invalid label '//x//y:z'", "p/BUILD:1:10"),
-        ("duplicate target", vec![("p/BUILD", "filegroup(name = \"a\")\nfilegroup(name = \"a\")\n")], "target 'a' is already defined", "p/BUILD:2:10"),
-        ("output clashes with a rule", vec![("p/BUILD", "filegroup(name = \"a.txt\")\ngenrule(name = \"g\", outs = [\"a.txt\"], cmd = \"\")\n")], "conflicts", "p/BUILD:2"),
+        (
+            "bad label in an attribute",
+            vec![("p/BUILD", "filegroup(name = \"a\", srcs = [\"//x//y:z\"])\n")],
+            "invalid label '//x//y:z'",
+            "p/BUILD:1:10",
+        ),
+        (
+            "duplicate target",
+            vec![("p/BUILD", "filegroup(name = \"a\")\nfilegroup(name = \"a\")\n")],
+            "target 'a' is already defined",
+            "p/BUILD:2:10",
+        ),
+        (
+            "output clashes with a rule",
+            vec![("p/BUILD", "filegroup(name = \"a.txt\")\ngenrule(name = \"g\", outs = [\"a.txt\"], cmd = \"\")\n")],
+            "conflicts",
+            "p/BUILD:2",
+        ),
         ("name is not a string", vec![("p/BUILD", "filegroup(name = 3)\n")], "attribute 'name' must be a string", "p/BUILD:1"),
         ("invalid target name", vec![("p/BUILD", "filegroup(name = \"a:b\")\n")], "invalid target name 'a:b'", "p/BUILD:1"),
         ("positional argument to a rule", vec![("p/BUILD", "filegroup(\"a\")\n")], "", "p/BUILD:1:1"),
         ("def in a BUILD file", vec![("p/BUILD", "def f():\n    pass\n")], "", "p/BUILD:1:1"),
         ("top-level if", vec![("p/BUILD", "if True:\n    filegroup(name = \"a\")\n")], "", "p/BUILD:1:1"),
         ("undefined name", vec![("p/BUILD", "filegroup(name = nope)\n")], "nope", "p/BUILD:1:18"),
-        ("fail() in a macro", vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm(name = \"z\")\n"), ("p/m.bzl", "def m(name):\n    fail(\"boom in \" + name)\n")], "boom in z", "p/m.bzl:2:5"),
-        ("type error in a macro", vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm()\n"), ("p/m.bzl", "def m():\n    x = 1 + \"a\"\n")], "", "p/m.bzl:2:9"),
-        ("rule called at .bzl top level", vec![("p/BUILD", "load(\":m.bzl\", \"x\")\n"), ("p/m.bzl", "native.filegroup(name = \"x\")\nx = 1\n")], "can only be called while a BUILD file is being evaluated", "p/m.bzl:1:1"),
+        (
+            "fail() in a macro",
+            vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm(name = \"z\")\n"), ("p/m.bzl", "def m(name):\n    fail(\"boom in \" + name)\n")],
+            "boom in z",
+            "p/m.bzl:2:5",
+        ),
+        (
+            "type error in a macro",
+            vec![("p/BUILD", "load(\":m.bzl\", \"m\")\nm()\n"), ("p/m.bzl", "def m():\n    x = 1 + \"a\"\n")],
+            "",
+            "p/m.bzl:2:9",
+        ),
+        (
+            "rule called at .bzl top level",
+            vec![("p/BUILD", "load(\":m.bzl\", \"x\")\n"), ("p/m.bzl", "native.filegroup(name = \"x\")\nx = 1\n")],
+            "can only be called while a BUILD file is being evaluated",
+            "p/m.bzl:1:1",
+        ),
         // A symbol a rule set's prelude file lacks is stubbed (issue 11, tests/dropin.rs); one
         // the workspace's own .bzl lacks stays an error, as in Bazel.
-        ("load of a missing symbol", vec![("p/BUILD", "load(\":m.bzl\", \"oci_imagez\")\n"), ("p/m.bzl", "oci_image = 1\n")], "oci_imagez", "p/BUILD:1:"),
+        (
+            "load of a missing symbol",
+            vec![("p/BUILD", "load(\":m.bzl\", \"oci_imagez\")\n"), ("p/m.bzl", "oci_image = 1\n")],
+            "oci_imagez",
+            "p/BUILD:1:",
+        ),
         ("load of a missing file", vec![("p/BUILD", "load(\":nope.bzl\", \"x\")\n")], "cannot load '//p:nope.bzl'", "p/BUILD:1:6"),
-        ("load of a file outside any package", vec![("p/BUILD", "load(\"//nopkg:x.bzl\", \"x\")\n"), ("nopkg/x.bzl", "x = 1\n")], "no such package 'nopkg'", "p/BUILD:1:6"),
-        ("load cycle", vec![("p/BUILD", "load(\":a.bzl\", \"A\")\n"), ("p/a.bzl", "load(\":b.bzl\", \"B\")\nA = 1\n"), ("p/b.bzl", "load(\":a.bzl\", \"A\")\nB = 1\n")], "cycle detected in extension files", "//p:a.bzl"),
+        (
+            "load of a file outside any package",
+            vec![("p/BUILD", "load(\"//nopkg:x.bzl\", \"x\")\n"), ("nopkg/x.bzl", "x = 1\n")],
+            "no such package 'nopkg'",
+            "p/BUILD:1:6",
+        ),
+        (
+            "load cycle",
+            vec![
+                ("p/BUILD", "load(\":a.bzl\", \"A\")\n"),
+                ("p/a.bzl", "load(\":b.bzl\", \"B\")\nA = 1\n"),
+                ("p/b.bzl", "load(\":a.bzl\", \"A\")\nB = 1\n"),
+            ],
+            "cycle detected in extension files",
+            "//p:a.bzl",
+        ),
         ("syntax error in a .bzl", vec![("p/BUILD", "load(\":a.bzl\", \"A\")\n"), ("p/a.bzl", "A = [\n")], "", "p/a.bzl:"),
-        ("select with a non-dict", vec![("p/BUILD", "filegroup(name = \"a\", srcs = select([\"x\"]))\n")], "select() expects a dict", "p/BUILD:1:30"),
-        ("select concatenated with an int", vec![("p/BUILD", "filegroup(name = \"a\", srcs = select({\"//conditions:default\": []}) + 1)\n")], "can only be concatenated", "p/BUILD:1:30"),
-        ("bad glob pattern", vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"../x\"]))\n")], "contains '.' or '..' segments", "p/BUILD:1:30"),
-        ("empty glob with allow_empty = False", vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"*.nothing\"], allow_empty = False))\n")], "didn't match anything", "p/BUILD:1:30"),
-        ("package() after a rule", vec![("p/BUILD", "filegroup(name = \"a\")\npackage(default_visibility = [\"//visibility:public\"])\n")], "package() must be called before any rule", "p/BUILD:2:1"),
+        (
+            "select with a non-dict",
+            vec![("p/BUILD", "filegroup(name = \"a\", srcs = select([\"x\"]))\n")],
+            "select() expects a dict",
+            "p/BUILD:1:30",
+        ),
+        (
+            "select concatenated with an int",
+            vec![("p/BUILD", "filegroup(name = \"a\", srcs = select({\"//conditions:default\": []}) + 1)\n")],
+            "can only be concatenated",
+            "p/BUILD:1:30",
+        ),
+        (
+            "bad glob pattern",
+            vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"../x\"]))\n")],
+            "contains '.' or '..' segments",
+            "p/BUILD:1:30",
+        ),
+        (
+            "empty glob with allow_empty = False",
+            vec![("p/BUILD", "filegroup(name = \"a\", srcs = glob([\"*.nothing\"], allow_empty = False))\n")],
+            "didn't match anything",
+            "p/BUILD:1:30",
+        ),
+        (
+            "package() after a rule",
+            vec![("p/BUILD", "filegroup(name = \"a\")\npackage(default_visibility = [\"//visibility:public\"])\n")],
+            "package() must be called before any rule",
+            "p/BUILD:2:1",
+        ),
         ("bad Label()", vec![("p/BUILD", "filegroup(name = \"a\", srcs = [Label(\"//a//b\")])\n")], "invalid label", "p/BUILD:1:31"),
         ("not UTF-8", vec![("p/BUILD", "filegroup(name = \"\u{0}\u{1}\")\n")], "", "p/BUILD"),
         ("WORKSPACE syntax error", vec![("WORKSPACE", "workspace(name = \n")], "", "WORKSPACE:"),
-        ("unknown function in MODULE.bazel", vec![("MODULE.bazel", "module(name = \"m\")\nno_such_directive()\n")], "no_such_directive", "MODULE.bazel:2:1"),
-        ("oci.pull without a digest or tag", vec![("MODULE.bazel", "oci = use_extension(\"@rules_oci//oci:extensions.bzl\", \"oci\")\noci.pull(name = \"b\", image = \"x/y\")\n")], "one of 'digest' or 'tag' must be set", "oci_pull(b)"),
+        (
+            "unknown function in MODULE.bazel",
+            vec![("MODULE.bazel", "module(name = \"m\")\nno_such_directive()\n")],
+            "no_such_directive",
+            "MODULE.bazel:2:1",
+        ),
+        (
+            "oci.pull without a digest or tag",
+            vec![(
+                "MODULE.bazel",
+                "oci = use_extension(\"@rules_oci//oci:extensions.bzl\", \"oci\")\noci.pull(name = \"b\", image = \"x/y\")\n",
+            )],
+            "one of 'digest' or 'tag' must be set",
+            "oci_pull(b)",
+        ),
     ]
 }
 
@@ -123,7 +223,13 @@ fn deep_nesting_is_a_located_error_not_a_stack_overflow() {
         assert_located_error(&format!("{n} + in a BUILD file"), &[("p/BUILD", &plus)], &[], "nested more than", "p/BUILD:1:");
         assert_located_error(&format!("{n} [ in a BUILD file"), &[("p/BUILD", &brackets)], &[], "nested more than", "p/BUILD:2:1005");
         let bzl = format!("def f():\n    return {}1{}\n", "(".repeat(n), ")".repeat(n));
-        assert_located_error(&format!("{n} ( in a .bzl file"), &[("p/BUILD", "load(\":m.bzl\", \"f\")\n"), ("p/m.bzl", &bzl)], &[], "nested more than", "p/m.bzl:2:");
+        assert_located_error(
+            &format!("{n} ( in a .bzl file"),
+            &[("p/BUILD", "load(\":m.bzl\", \"f\")\n"), ("p/m.bzl", &bzl)],
+            &[],
+            "nested more than",
+            "p/m.bzl:2:",
+        );
     }
     // Real nesting well below the limit still evaluates (on a loader thread).
     let deep_ok = format!("filegroup(name = \"a\", srcs = {}[]{})\n", "[".repeat(900), "][0]".repeat(900));
@@ -152,7 +258,13 @@ fn runaway_loops_and_memory_bombs_stop_at_their_line() {
         "p/m.bzl:2:5",
     );
     let doubling = format!("s = \"x\"\n{}", "s = s + s\n".repeat(40));
-    assert_located_error("string doubling", &[("p/BUILD", &doubling)], &["--starlark_max_heap_mb=16"], "Starlark heap exceeded 16 MiB", "p/BUILD:");
+    assert_located_error(
+        "string doubling",
+        &[("p/BUILD", &doubling)],
+        &["--starlark_max_heap_mb=16"],
+        "Starlark heap exceeded 16 MiB",
+        "p/BUILD:",
+    );
 }
 
 #[test]
@@ -176,7 +288,9 @@ fn latin1_bytes_in_build_files_load() {
 fn deeply_nested_queries_are_syntax_errors() {
     // Before: both aborted with a stack overflow.
     let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n")]);
-    for expr in [format!("{}//p:a{}", "deps(".repeat(10_000), ")".repeat(10_000)), format!("{}//p:a{}", "(".repeat(20_000), ")".repeat(20_000))] {
+    for expr in
+        [format!("{}//p:a{}", "deps(".repeat(10_000), ")".repeat(10_000)), format!("{}//p:a{}", "(".repeat(20_000), ")".repeat(20_000))]
+    {
         let out = ocib(ws.path(), &["query", &expr]);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("nested more than") && out.stderr.contains("at column"), "{}", out.stderr);
@@ -205,7 +319,11 @@ fn a_thousand_nested_lets_evaluate() {
 #[test]
 fn bad_bazelrc_values_name_the_rc_line() {
     // Before: clap's "invalid value 'abc' for '--jobs'" named no file.
-    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n"), (".bazelrc", "common --keep_going\n\ncommon --jobs=abc\n")]);
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "filegroup(name = \"a\")\n"),
+        (".bazelrc", "common --keep_going\n\ncommon --jobs=abc\n"),
+    ]);
     let out = ocib(ws.path(), &["build", "//p:a"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains(".bazelrc:3: invalid value 'abc' for '--jobs"), "{}", out.stderr);

@@ -242,7 +242,10 @@ fn remap_paths_applies_to_the_raw_dest_path() {
             f("share/data.txt", 0o555),
         ]
     );
-    assert_eq!(contents(&tar), kv(&[("bin/tool2", TOOL), ("conf/a.conf", "a=1\n"), ("etc/b.conf", "b=2\n"), ("share/data.txt", "hello\n")]));
+    assert_eq!(
+        contents(&tar),
+        kv(&[("bin/tool2", TOOL), ("conf/a.conf", "a=1\n"), ("etc/b.conf", "b=2\n"), ("share/data.txt", "hello\n")])
+    );
 }
 
 #[test]
@@ -250,10 +253,7 @@ fn mode_and_modes_but_an_executable_keeps_0755() {
     let b = build_ok(&["//app:modes"]);
     // mode = "0644"; modes keys with or without a leading "/"; the sh_binary's 0755 beats
     // modes["tool"] = "0700"; modes apply to empty_dirs too.
-    assert_eq!(
-        b.list("modes.tar"),
-        vec![f("a.conf", 0o640), f("b.conf", 0o644), d("d/", 0o711), f("data.txt", 0o600), f("tool", 0o755)]
-    );
+    assert_eq!(b.list("modes.tar"), vec![f("a.conf", 0o640), f("b.conf", 0o644), d("d/", 0o711), f("data.txt", 0o600), f("tool", 0o755)]);
 }
 
 #[test]

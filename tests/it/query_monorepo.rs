@@ -22,7 +22,13 @@ fn all_rules_are_listed_in_label_order_including_hidden_macro_targets() {
     sorted.sort();
     assert_eq!(lines, sorted, "label order");
     // rules_oci's macros create hidden targets that query shows (they are manual).
-    for hidden in ["//cmd/worker:image_write_env", "//cmd/worker:image_write_entrypoint", "//cmd/worker:image.digest", "//cmd/worker:candidate_push_write_tags", "//cmd/worker:_image_tarball_write_tags"] {
+    for hidden in [
+        "//cmd/worker:image_write_env",
+        "//cmd/worker:image_write_entrypoint",
+        "//cmd/worker:image.digest",
+        "//cmd/worker:candidate_push_write_tags",
+        "//cmd/worker:_image_tarball_write_tags",
+    ] {
         assert!(lines.iter().any(|l| l == hidden), "missing {hidden} in {lines:?}");
     }
     // The nested workspaces (one in .bazelignore, one a local_repository) are not part of //...
@@ -32,7 +38,14 @@ fn all_rules_are_listed_in_label_order_including_hidden_macro_targets() {
 #[test]
 fn deps_reach_go_libraries_and_external_bases() {
     let worker = query_ok(&repo(), &["query", "deps(//cmd/worker:image)"]);
-    for want in ["//cmd/worker:worker_lib", "//lib/log:log", "//lib/version:version", "//lib/version:version.go", "@wolfi_base//:wolfi_base", "@wolfi_base_linux_amd64//:wolfi_base_linux_amd64"] {
+    for want in [
+        "//cmd/worker:worker_lib",
+        "//lib/log:log",
+        "//lib/version:version",
+        "//lib/version:version.go",
+        "@wolfi_base//:wolfi_base",
+        "@wolfi_base_linux_amd64//:wolfi_base_linux_amd64",
+    ] {
         assert!(worker.iter().any(|l| l == want), "deps(//cmd/worker:image) lacks {want}: {worker:?}");
     }
     let frontend = query_ok(&repo(), &["query", "deps(//cmd/frontend:image)"]);

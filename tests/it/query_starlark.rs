@@ -42,7 +42,10 @@ fn starlark_rules_have_their_exported_name_as_kind_and_check_attributes() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
         ("defs/BUILD", ""),
-        ("defs/r.bzl", "r = rule(implementation = lambda ctx: None, attrs = {\"req\": attr.string(mandatory = True), \"n\": attr.int()})\n"),
+        (
+            "defs/r.bzl",
+            "r = rule(implementation = lambda ctx: None, attrs = {\"req\": attr.string(mandatory = True), \"n\": attr.int()})\n",
+        ),
         ("a/BUILD", "load(\"//defs:r.bzl\", \"r\")\nr(name = \"x\", req = \"y\", n = \"three\")\n"),
         ("b/BUILD", "load(\"//defs:r.bzl\", \"r\")\nr(name = \"x\")\n"),
         ("c/BUILD", "load(\"//defs:r.bzl\", \"r\")\nr(name = \"x\", req = \"y\", nope = 1)\n"),
@@ -107,7 +110,14 @@ fn tests_and_test_suites() {
 #[test]
 fn buildfiles_and_loadfiles() {
     let loads = query_ok(&repo(), &["query", "loadfiles(//app:direct)"]);
-    assert_eq!(loads, ["//defs:macros.bzl", "//defs:rules.bzl", "//tools/build_rules:prelude_bazel", "@some_unknown_rules//tools:defs.bzl"].map(String::from).into_iter().filter(|l| !l.starts_with('@')).collect::<Vec<_>>());
+    assert_eq!(
+        loads,
+        ["//defs:macros.bzl", "//defs:rules.bzl", "//tools/build_rules:prelude_bazel", "@some_unknown_rules//tools:defs.bzl"]
+            .map(String::from)
+            .into_iter()
+            .filter(|l| !l.starts_with('@'))
+            .collect::<Vec<_>>()
+    );
     let builds = query_ok(&repo(), &["query", "buildfiles(//app:direct)"]);
     assert!(builds.contains(&"//app:BUILD.bazel".to_owned()) && builds.contains(&"//defs:BUILD.bazel".to_owned()), "{builds:?}");
 }
@@ -117,18 +127,31 @@ fn rc_files_import_configs_and_unimplemented_flags() {
     let ws = workspace(&[
         ("WORKSPACE", ""),
         ("p/BUILD", "filegroup(name = \"a\")\n"),
-        (".bazelrc", "import %workspace%/shared.bazelrc\ntry-import %workspace%/missing.bazelrc\nquery --experimental_something_ocib_lacks\n"),
+        (
+            ".bazelrc",
+            "import %workspace%/shared.bazelrc\ntry-import %workspace%/missing.bazelrc\nquery --experimental_something_ocib_lacks\n",
+        ),
         ("shared.bazelrc", "query:lk --config=inner\nquery:inner --output=label_kind\n"),
     ]);
     let out = ocib(ws.path(), &["query", "--config=lk", "//p:a"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "filegroup rule //p:a\n");
-    assert_eq!(out.stderr.matches("ignoring options from .bazelrc that ocib does not implement: --experimental_something_ocib_lacks").count(), 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("ignoring options from .bazelrc that ocib does not implement: --experimental_something_ocib_lacks").count(),
+        1,
+        "{}",
+        out.stderr
+    );
     // The same flag typed on the command line is an error.
     let typed = ocib(ws.path(), &["query", "--experimental_something_ocib_lacks", "//p:a"]);
     assert_eq!(typed.code, 2);
     // --noFLAG negates a boolean flag, whatever the rc file said.
-    let ws2 = workspace(&[("WORKSPACE", ""), ("p/BUILD", "filegroup(name = \"a\")\n"), ("q/BUILD", "filegroup(name = \"b\", srcs = [\"//nope:x\"])\n"), (".bazelrc", "common --keep_going\n")]);
+    let ws2 = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "filegroup(name = \"a\")\n"),
+        ("q/BUILD", "filegroup(name = \"b\", srcs = [\"//nope:x\"])\n"),
+        (".bazelrc", "common --keep_going\n"),
+    ]);
     let kept = ocib(ws2.path(), &["query", "deps(//...)"]);
     assert_eq!(kept.code, 3, "{}", kept.stderr);
     let strict = ocib(ws2.path(), &["query", "--nokeep_going", "deps(//...)"]);
@@ -138,16 +161,25 @@ fn rc_files_import_configs_and_unimplemented_flags() {
 #[test]
 fn workspace_macros_local_repositories_and_module_deps() {
     let ws = workspace(&[
-        ("MODULE.bazel", "module(name = \"main\")\nbazel_dep(name = \"rules_go\", version = \"0.50.0\")\nbazel_dep(name = \"mylib\", version = \"1.0\")\nlocal_path_override(module_name = \"mylib\", path = \"vendor/mylib\")\n"),
+        (
+            "MODULE.bazel",
+            "module(name = \"main\")\nbazel_dep(name = \"rules_go\", version = \"0.50.0\")\nbazel_dep(name = \"mylib\", version = \"1.0\")\nlocal_path_override(module_name = \"mylib\", path = \"vendor/mylib\")\n",
+        ),
         ("WORKSPACE", "load(\"//tools:deps.bzl\", \"deps\")\ndeps()\n"),
         ("tools/BUILD", ""),
-        ("tools/deps.bzl", "load(\"@bazel_tools//tools/build_defs/repo:utils.bzl\", \"maybe\")\n\ndef deps():\n    maybe(native.local_repository, name = \"ext\", path = \"vendor/ext\")\n    maybe(native.local_repository, name = \"ext\", path = \"ignored\")\n"),
+        (
+            "tools/deps.bzl",
+            "load(\"@bazel_tools//tools/build_defs/repo:utils.bzl\", \"maybe\")\n\ndef deps():\n    maybe(native.local_repository, name = \"ext\", path = \"vendor/ext\")\n    maybe(native.local_repository, name = \"ext\", path = \"ignored\")\n",
+        ),
         ("vendor/ext/WORKSPACE", ""),
         ("vendor/ext/lib/BUILD", "filegroup(name = \"lib\", srcs = [\"//other:f\"], visibility = [\"//visibility:public\"])\n"),
         ("vendor/ext/other/BUILD", "exports_files([\"f\"])\n"),
         ("vendor/mylib/MODULE.bazel", "module(name = \"mylib\")\n"),
         ("vendor/mylib/BUILD.bazel", "filegroup(name = \"mylib\")\n"),
-        ("app/BUILD", "load(\"@rules_go//go:def.bzl\", \"go_library\")\ngo_library(name = \"l\", srcs = [\"l.go\"], importpath = \"x/l\", deps = [\"@ext//lib\", \"@mylib\", \"@main//app:m\"])\nfilegroup(name = \"m\")\n"),
+        (
+            "app/BUILD",
+            "load(\"@rules_go//go:def.bzl\", \"go_library\")\ngo_library(name = \"l\", srcs = [\"l.go\"], importpath = \"x/l\", deps = [\"@ext//lib\", \"@mylib\", \"@main//app:m\"])\nfilegroup(name = \"m\")\n",
+        ),
     ]);
     let deps = query_ok(ws.path(), &["query", "deps(//app:l)"]);
     assert_eq!(deps, ["//app:l", "//app:l.go", "//app:m", "@ext//lib:lib", "@ext//other:f", "@mylib//:mylib"]);

@@ -19,7 +19,8 @@ fn run_push(ws: &std::path::Path, cache: &std::path::Path, extra: &[&str], env: 
 }
 
 fn manifest_digest(ws: &std::path::Path) -> String {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.join("ocib-bin/cmd/worker/image/index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join("ocib-bin/cmd/worker/image/index.json")).unwrap()).unwrap();
     index["manifests"][0]["digest"].as_str().unwrap().to_owned()
 }
 
@@ -84,7 +85,11 @@ fn push_everything_and_a_failed_push_exits_non_zero() {
         &[("GOCACHE", common::go_cache().to_str().unwrap())],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("//cmd/worker:push: ") && out.stdout.contains(&format!("{}/ocib/worker@sha256:", registry.host())), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("//cmd/worker:push: ") && out.stdout.contains(&format!("{}/ocib/worker@sha256:", registry.host())),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("pushed 1 of 1 images"), "{}", out.stderr);
     // A registry that is down: the push fails, and says so.
     drop(registry);
@@ -136,7 +141,15 @@ fn an_image_on_a_pulled_base_builds_loads_and_runs() {
     // and 5 layers) from where they were pulled, and uploads only the new ones.
     let pushed = ocib_env(
         child.path(),
-        &["run", "--noshow_progress", &format!("--disk_cache={}", child_cache.path().display()), "//app:push", "--", "--repository", &format!("{}/ocib/child", registry.host())],
+        &[
+            "run",
+            "--noshow_progress",
+            &format!("--disk_cache={}", child_cache.path().display()),
+            "//app:push",
+            "--",
+            "--repository",
+            &format!("{}/ocib/child", registry.host()),
+        ],
         &[("GOCACHE", common::go_cache().to_str().unwrap())],
     );
     assert_eq!(pushed.code, 0, "{}", pushed.stderr);
@@ -151,7 +164,11 @@ fn an_image_on_a_pulled_base_builds_loads_and_runs() {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "the Docker engine is needed in CI");
         return;
     }
-    let load = Command::new("docker").args(["load", "--input", "ocib-out/bin/app/tarball/tarball.tar"]).current_dir(child.path()).output().unwrap();
+    let load = Command::new("docker")
+        .args(["load", "--input", "ocib-out/bin/app/tarball/tarball.tar"])
+        .current_dir(child.path())
+        .output()
+        .unwrap();
     assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
     let run = Command::new("docker").args(["run", "--rm", "ocib-test/pulled:latest"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), "hello from a pulled base\n", "{}", String::from_utf8_lossy(&run.stderr));
@@ -176,12 +193,22 @@ fn pushes_with_credentials_from_the_docker_config() {
     let repo = format!("{}/ocib/private", registry.host());
     let config_dir = dir.path().join("docker");
     std::fs::create_dir_all(&config_dir).unwrap();
-    let no_creds = run_push(ws.path(), cache.path(), &["//cmd/worker:push", "--", "--repository", &repo], &[("DOCKER_CONFIG", config_dir.to_str().unwrap())]);
+    let no_creds = run_push(
+        ws.path(),
+        cache.path(),
+        &["//cmd/worker:push", "--", "--repository", &repo],
+        &[("DOCKER_CONFIG", config_dir.to_str().unwrap())],
+    );
     assert_eq!(no_creds.code, 1, "{}", no_creds.stderr);
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD.encode("pusher:s3cret-pw");
     std::fs::write(config_dir.join("config.json"), format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}", registry.host())).unwrap();
-    let with_creds = run_push(ws.path(), cache.path(), &["//cmd/worker:push", "--", "--repository", &repo], &[("DOCKER_CONFIG", config_dir.to_str().unwrap())]);
+    let with_creds = run_push(
+        ws.path(),
+        cache.path(),
+        &["//cmd/worker:push", "--", "--repository", &repo],
+        &[("DOCKER_CONFIG", config_dir.to_str().unwrap())],
+    );
     assert_eq!(with_creds.code, 0, "{}", with_creds.stderr);
     assert!(!with_creds.stderr.contains("s3cret") && !with_creds.stdout.contains("s3cret"), "credentials are never printed");
     assert!(!no_creds.stderr.contains("s3cret"));
@@ -301,7 +328,8 @@ fn pushes_through_injected_faults_never_tag_an_incomplete_image() {
     // Three images sharing one layer, each with a layer of its own that changes every attempt
     // (so every attempt uploads new blobs and moves `latest`).
     const IMAGES: usize = 3;
-    let mut build = String::from("load(\"@rules_oci//oci:defs.bzl\", \"oci_image\", \"oci_push\")\nload(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n");
+    let mut build =
+        String::from("load(\"@rules_oci//oci:defs.bzl\", \"oci_image\", \"oci_push\")\nload(\"@rules_pkg//:pkg.bzl\", \"pkg_tar\")\n");
     build.push_str("pkg_tar(name = \"common\", srcs = [\"common.txt\"], mode = \"0644\")\n");
     for i in 0..IMAGES {
         build.push_str(&format!(
@@ -338,7 +366,8 @@ fn pushes_through_injected_faults_never_tag_an_incomplete_image() {
             &["push", "--noshow_progress", &cache_flag, "--tag", "latest", "--tag", &tag, "//..."],
             std::time::Duration::from_secs(300),
         );
-        let context = format!("seed {seed}, attempt {attempt}, {} faults injected so far", plan.injected.load(std::sync::atomic::Ordering::Relaxed));
+        let context =
+            format!("seed {seed}, attempt {attempt}, {} faults injected so far", plan.injected.load(std::sync::atomic::Ordering::Relaxed));
         assert!(!out.stderr.contains("panicked"), "{context}: ocib panicked:\n{}", out.stderr);
         for i in 0..IMAGES {
             let repo = format!("fault/img{i}");
@@ -348,7 +377,10 @@ fn pushes_through_injected_faults_never_tag_an_incomplete_image() {
                     serde_json::from_slice(&std::fs::read(ws.path().join(format!("ocib-bin/img{i}/index.json"))).unwrap()).unwrap();
                 let built = layout["manifests"][0]["digest"].as_str().unwrap().to_owned();
                 for t in ["latest", tag.as_str()] {
-                    assert!(tags.contains(&(t.to_owned(), built.clone())), "{context}: push succeeded but {repo}:{t} is not {built}: {tags:?}");
+                    assert!(
+                        tags.contains(&(t.to_owned(), built.clone())),
+                        "{context}: push succeeded but {repo}:{t} is not {built}: {tags:?}"
+                    );
                 }
             }
         }

@@ -56,11 +56,8 @@ fn malformed_yaml_fails_naming_the_file_and_field() {
         return;
     }
     let ws = copy_workspace("images");
-    std::fs::write(
-        ws.path().join("cmd/worker/image_test.yaml"),
-        "schemaVersion: \"2.0.0\"\nmetadataTest:\n  unboundEnv:\n    - key: X\n",
-    )
-    .unwrap();
+    std::fs::write(ws.path().join("cmd/worker/image_test.yaml"), "schemaVersion: \"2.0.0\"\nmetadataTest:\n  unboundEnv:\n    - key: X\n")
+        .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let out = test(ws.path(), cache.path(), &["--test_output=errors", "//cmd/worker:image_test"]);
     assert_eq!(out.code, 3, "{}", out.stderr);

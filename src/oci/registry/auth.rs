@@ -38,9 +38,7 @@ impl Credential {
     /// The `Authorization: Basic …` value, for `Basic` challenges and token requests.
     pub fn basic_header(&self) -> Option<String> {
         match self {
-            Credential::Basic { username, password } => {
-                Some(format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))))
-            }
+            Credential::Basic { username, password } => Some(format!("Basic {}", STANDARD.encode(format!("{username}:{password}")))),
             Credential::IdentityToken(_) => None,
         }
     }
@@ -194,9 +192,9 @@ impl Keychain {
             }
         }
         match inline {
-            Some((_, entry)) => entry_credential(entry).with_context(|| {
-                format!("docker config {}: bad `auths` entry for {host}", self.source_name())
-            }),
+            Some((_, entry)) => {
+                entry_credential(entry).with_context(|| format!("docker config {}: bad `auths` entry for {host}", self.source_name()))
+            }
             None => Ok(None),
         }
     }
@@ -213,12 +211,7 @@ impl Keychain {
             bail!("docker config {}: invalid credential helper name for {host}", self.source_name());
         }
         let program = format!("docker-credential-{name}");
-        let path = self
-            .helper_dir
-            .as_ref()
-            .map(|d| d.join(&program))
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from(&program));
+        let path = self.helper_dir.as_ref().map(|d| d.join(&program)).filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from(&program));
         let mut child = Command::new(&path)
             .arg("get")
             .stdin(Stdio::piped())
@@ -257,10 +250,7 @@ fn entry_credential(entry: &AuthEntry) -> Result<Option<Credential>> {
         return Ok(Some(Credential::IdentityToken(t.to_string())));
     }
     if let Some(a) = entry.auth.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        let decoded = STANDARD
-            .decode(a)
-            .or_else(|_| STANDARD_NO_PAD.decode(a))
-            .map_err(|_| anyhow!("`auth` is not base64"))?;
+        let decoded = STANDARD.decode(a).or_else(|_| STANDARD_NO_PAD.decode(a)).map_err(|_| anyhow!("`auth` is not base64"))?;
         let text = String::from_utf8(decoded).map_err(|_| anyhow!("`auth` is not UTF-8"))?;
         let (user, pass) = text.split_once(':').ok_or_else(|| anyhow!("`auth` is not user:password"))?;
         return Ok(Some(Credential::Basic { username: user.to_string(), password: pass.to_string() }));
@@ -282,9 +272,8 @@ mod tests {
 
     #[test]
     fn config_path_precedence() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-        };
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
         assert_eq!(
             config_path_from(env(&[("REGISTRY_AUTH_FILE", "/a/auth.json"), ("DOCKER_CONFIG", "/d"), ("HOME", "/h")])),
             Some(PathBuf::from("/a/auth.json"))

@@ -262,7 +262,10 @@ mod tests {
                 scope: Some("repository:samalba/my-app:pull,push".into()),
             })
         );
-        assert_eq!(parse_www_authenticate(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic { realm: Some("Registry Realm".into()) }));
+        assert_eq!(
+            parse_www_authenticate(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic { realm: Some("Registry Realm".into()) })
+        );
         assert_eq!(parse_www_authenticate("basic"), Some(Challenge::Basic { realm: None }));
         // Scheme case, spaces around '=', unquoted values, escapes, unknown params and schemes.
         assert_eq!(

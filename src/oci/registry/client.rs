@@ -134,12 +134,7 @@ impl Client {
         let what = format!("PUT manifest {reference}");
         let reported = self.retrying(&target, &what, || {
             let resp = self.send(&target, || {
-                Ok(self
-                    .http
-                    .put(url.clone())
-                    .header(header::CONTENT_TYPE, media_type)
-                    .body(body.to_vec())
-                    .timeout(SMALL_REQUEST_TIMEOUT))
+                Ok(self.http.put(url.clone()).header(header::CONTENT_TYPE, media_type).body(body.to_vec()).timeout(SMALL_REQUEST_TIMEOUT))
             })?;
             match resp.status() {
                 StatusCode::CREATED | StatusCode::OK | StatusCode::ACCEPTED => Ok(header_str(resp.headers(), "docker-content-digest")),
@@ -163,9 +158,8 @@ impl Client {
         let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
         let what = format!("GET manifest {reference}");
         let (content_type, body) = self.retrying(&target, &what, || {
-            let resp = self.send(&target, || {
-                Ok(self.http.get(url.clone()).header(header::ACCEPT, MANIFEST_ACCEPT).timeout(SMALL_REQUEST_TIMEOUT))
-            })?;
+            let resp = self
+                .send(&target, || Ok(self.http.get(url.clone()).header(header::ACCEPT, MANIFEST_ACCEPT).timeout(SMALL_REQUEST_TIMEOUT)))?;
             if resp.status() != StatusCode::OK {
                 return Err(status_failure(&target, &what, resp));
             }
@@ -262,7 +256,8 @@ impl Client {
         let origin = self.url(target.registry, "/")?.origin();
         let mut answered_challenge = false;
         loop {
-            let mut req = build()?.build().map_err(|e| Failure::Fatal(reqwest_error(e).context(format!("{}: invalid request", context(target)))))?;
+            let mut req =
+                build()?.build().map_err(|e| Failure::Fatal(reqwest_error(e).context(format!("{}: invalid request", context(target)))))?;
             if req.url().origin() == origin
                 && let Some(h) = self.cached_auth(target)
             {
@@ -275,7 +270,8 @@ impl Client {
             let resp = self.http.execute(req).map_err(|e| transient(target, "request", reqwest_error(e)))?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !answered_challenge && resp.url().origin() == origin {
-                let challenge = resp.headers().get_all(header::WWW_AUTHENTICATE).iter().find_map(|v| parse_www_authenticate(v.to_str().ok()?));
+                let challenge =
+                    resp.headers().get_all(header::WWW_AUTHENTICATE).iter().find_map(|v| parse_www_authenticate(v.to_str().ok()?));
                 let Some(challenge) = challenge else {
                     return Err(status_failure(target, "request", resp));
                 };
@@ -323,12 +319,12 @@ mod tests {
     use crate::oci::registry::reference::Reference;
     use crate::oci::registry::retry::ATTEMPTS;
     use crate::oci::registry::upload::MONOLITHIC_LIMIT;
-    use std::time::Instant;
     use base64::Engine;
     use std::net::{TcpListener, TcpStream};
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
+    use std::time::Instant;
 
     use super::fault_proxy::{Action, Handler, Head, respond, start as start_proxy};
 
@@ -374,9 +370,8 @@ mod tests {
         fn start(htpasswd: Option<&Path>) -> TestRegistry {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
-            let auth = htpasswd
-                .map(|p| format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", p.display()))
-                .unwrap_or_default();
+            let auth =
+                htpasswd.map(|p| format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", p.display())).unwrap_or_default();
             let config = format!(
                 "version: 0.1\n\
                  log:\n  level: warn\n  accesslog:\n    disabled: true\n\
@@ -400,7 +395,10 @@ mod tests {
             let deadline = Instant::now() + Duration::from_secs(20);
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Ok(Some(status)) = reg.child.try_wait() {
-                    panic!("registry exited with {status}: {}", std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default());
+                    panic!(
+                        "registry exited with {status}: {}",
+                        std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default()
+                    );
                 }
                 assert!(Instant::now() < deadline, "registry did not start listening on port {port}");
                 std::thread::sleep(Duration::from_millis(50));
@@ -503,7 +501,10 @@ mod tests {
         assert_eq!(client.put_manifest(&host, "test/a", "v1", OCI_MANIFEST, &manifest).unwrap(), manifest_digest);
         for reference in ["v1", manifest_digest.as_str()] {
             let (media_type, body, digest) = client.get_manifest(&host, "test/a", reference).unwrap();
-            assert_eq!((media_type.as_str(), body.as_slice(), digest.as_str()), (OCI_MANIFEST, manifest.as_slice(), manifest_digest.as_str()));
+            assert_eq!(
+                (media_type.as_str(), body.as_slice(), digest.as_str()),
+                (OCI_MANIFEST, manifest.as_slice(), manifest_digest.as_str())
+            );
         }
         let err = format!("{:#}", client.get_manifest(&host, "test/a", "nope").unwrap_err());
         assert!(err.contains("404") && err.contains("MANIFEST_UNKNOWN") && err.contains("test/a") && err.contains(&host), "{err}");
@@ -735,13 +736,19 @@ mod tests {
                 } else {
                     "WWW-Authenticate: Basic realm=\"front\"\r\n".to_string()
                 };
-                return respond("401 Unauthorized", &challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+                return respond(
+                    "401 Unauthorized",
+                    &challenge,
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                );
             }
             match (head.method.as_str(), upload_port, blob_port) {
                 ("POST", Some(port), _) if head.path.contains("/blobs/uploads/") => {
                     Action::ForwardMap(Box::new(move |answer: Vec<u8>| {
                         // distribution's Location is absolute, built from our Host header.
-                        String::from_utf8_lossy(&answer).replace(&format!("http://{host}/"), &format!("http://127.0.0.1:{port}/")).into_bytes()
+                        String::from_utf8_lossy(&answer)
+                            .replace(&format!("http://{host}/"), &format!("http://127.0.0.1:{port}/"))
+                            .into_bytes()
                     }))
                 }
                 ("GET", _, Some(port)) if head.path.contains("/blobs/sha256:") => {

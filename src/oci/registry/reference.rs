@@ -13,12 +13,13 @@ static REPOSITORY_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$").expect("valid regex")
 });
 static TAG_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("valid regex"));
-static DIGEST_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").expect("valid regex"));
+static DIGEST_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$").expect("valid regex"));
 static SHA256_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("valid regex"));
 static REGISTRY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
-        .expect("valid regex")
+    Regex::new(
+        r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$",
+    )
+    .expect("valid regex")
 });
 
 /// An image reference, `registry/repository[:tag][@digest]`, normalised like Docker does.
@@ -119,7 +120,13 @@ pub(super) fn check_digest(digest: &str) -> Result<()> {
 }
 
 pub(super) fn check_reference(reference: &str) -> Result<()> {
-    if reference.contains(':') { check_digest(reference) } else if TAG_RE.is_match(reference) { Ok(()) } else { bail!("invalid tag {reference:?}") }
+    if reference.contains(':') {
+        check_digest(reference)
+    } else if TAG_RE.is_match(reference) {
+        Ok(())
+    } else {
+        bail!("invalid tag {reference:?}")
+    }
 }
 
 #[cfg(test)]
@@ -158,7 +165,9 @@ mod tests {
             assert_eq!(Reference::parse(&input).unwrap(), want, "{input}");
         }
         assert_eq!(Reference::parse("gcr.io/a/b:t").unwrap().to_string(), "gcr.io/a/b:t");
-        for bad in ["", "Ubuntu", "gcr.io/Foo/bar", "ubuntu:", "ubuntu@sha256:abc", "ubuntu:-bad", "a//b", "gcr.io/", "ubuntu@nodigest", "a/b:t/c"] {
+        for bad in
+            ["", "Ubuntu", "gcr.io/Foo/bar", "ubuntu:", "ubuntu@sha256:abc", "ubuntu:-bad", "a//b", "gcr.io/", "ubuntu@nodigest", "a/b:t/c"]
+        {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should not parse");
         }
     }

@@ -80,7 +80,8 @@ impl Client {
     /// POST …/blobs/uploads/ → the session URL.
     fn start_upload(&self, target: &Target) -> Attempt<Url> {
         let url = self.url(target.registry, &format!("/v2/{}/blobs/uploads/", target.repository))?;
-        let resp = self.send(target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
+        let resp =
+            self.send(target, || Ok(self.http.post(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(status_failure(target, "start blob upload", resp));
         }
@@ -92,11 +93,7 @@ impl Client {
         url.query_pairs_mut().append_pair("digest", digest);
         let resp = self.send(target, || {
             let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(self
-                .http
-                .put(url.clone())
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(Body::sized(file, size)))
+            Ok(self.http.put(url.clone()).header(header::CONTENT_TYPE, "application/octet-stream").body(Body::sized(file, size)))
         })?;
         if resp.status() != StatusCode::CREATED {
             return Err(status_failure(target, &format!("upload blob {digest}"), resp));
@@ -128,7 +125,8 @@ impl Client {
         }
         let mut url = location;
         url.query_pairs_mut().append_pair("digest", digest);
-        let resp = self.send(target, || Ok(self.http.put(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
+        let resp =
+            self.send(target, || Ok(self.http.put(url.clone()).header(header::CONTENT_LENGTH, "0").timeout(SMALL_REQUEST_TIMEOUT)))?;
         if resp.status() != StatusCode::CREATED {
             return Err(status_failure(target, &format!("finish upload of blob {digest}"), resp));
         }
@@ -144,8 +142,8 @@ impl Client {
     /// The `Location` of an upload response, resolved against the registry URL (it may be
     /// relative or absolute).
     fn location(&self, target: &Target, resp: &Response) -> Result<Url> {
-        let loc = header_str(resp.headers(), "location")
-            .ok_or_else(|| anyhow!("{}: upload response has no Location header", context(target)))?;
+        let loc =
+            header_str(resp.headers(), "location").ok_or_else(|| anyhow!("{}: upload response has no Location header", context(target)))?;
         let base = self.url(target.registry, "/")?;
         base.join(&loc).map_err(|_| anyhow!("{}: upload response has an invalid Location header", context(target)))
     }

@@ -1,7 +1,7 @@
 //! `container_structure_test`: file, metadata and command tests against an image.
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use crate::analysis::{AnalysisError, Providers, RuleContext, TestRun};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("container_structure_test")
@@ -53,7 +53,10 @@ fn report_options(args: &[String]) -> Result<(String, String), AnalysisError> {
             _ => (arg.as_str(), None),
         };
         let mut value = |name: &str| {
-            inline.clone().or_else(|| rest.next().cloned()).ok_or_else(|| AnalysisError::new(format!("attribute 'args': {name} needs a value")))
+            inline
+                .clone()
+                .or_else(|| rest.next().cloned())
+                .ok_or_else(|| AnalysisError::new(format!("attribute 'args': {name} needs a value")))
         };
         match flag {
             "-o" | "--output" => {

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,8 @@ impl GoToolchain {
         let stamp = format!("{}|{}|{:?}", go.display(), meta.len(), meta.modified().ok());
         let cache_file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
         if let Some(tc) = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice::<GoToolchain>(&b).ok())
-            && tc.compile_tool().is_file() && tc.link_tool().is_file()
+            && tc.compile_tool().is_file()
+            && tc.link_tool().is_file()
         {
             return Ok(tc);
         }
@@ -70,13 +71,8 @@ impl GoToolchain {
         let goroot = PathBuf::from(lines.next().unwrap_or_default().trim());
         let version = lines.next().unwrap_or_default().trim().to_owned();
         let real_go = goroot.join("bin").join("go");
-        let mut tc = GoToolchain {
-            found: go.clone(),
-            go: if real_go.is_file() { real_go } else { go.clone() },
-            goroot,
-            version,
-            id: String::new(),
-        };
+        let mut tc =
+            GoToolchain { found: go.clone(), go: if real_go.is_file() { real_go } else { go.clone() }, goroot, version, id: String::new() };
         let mut id = tc.version.clone();
         for tool in [tc.go.clone(), tc.compile_tool(), tc.link_tool()] {
             let (digest, _) = file_sha256(&tool).with_context(|| format!("reading Go tool {}", tool.display()))?;
@@ -116,10 +112,7 @@ impl LazyGoToolchain {
 
     /// The toolchain, found now if it was not yet.
     pub fn get(&self) -> Result<&GoToolchain> {
-        self.cell
-            .get_or_init(|| GoToolchain::discover(&self.cache_dir).map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(|e| anyhow!("{e}"))
+        self.cell.get_or_init(|| GoToolchain::discover(&self.cache_dir).map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))
     }
 
     /// The toolchain's identity for action keys (go version and tool digests). When no
@@ -236,11 +229,8 @@ impl InProcess for GoStdlib {
             .collect();
         let root = ctx.exec_root.clone();
         let stdout = crate::exec::process::output(&argv, &env, &root, &mut ctx.log)?;
-        let listed: BTreeMap<String, String> = stdout
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let listed: BTreeMap<String, String> =
+            stdout.lines().filter_map(|l| l.split_once(' ')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let out_dir = ctx.output(&self.dir)?.clone();
         for pkg in listed.keys() {
             let dest = out_dir.join(format!("{pkg}.a"));
@@ -316,8 +306,7 @@ impl InProcess for GoCompile {
             bail!("{}: a go_binary's sources must be package main, not {package}", self.label);
         }
         // Strict dependencies: imports may come from `deps` or the standard library.
-        let mut available: BTreeMap<String, (String, String)> =
-            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+        let mut available: BTreeMap<String, (String, String)> = std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         for d in &self.deps {
             available.insert(d.importpath.clone(), (d.importmap.clone(), d.archive.clone()));
         }
@@ -557,7 +546,13 @@ impl InProcess for GoTestBinary {
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let tc = self.toolchain.get()?;
         let std = std_archives(ctx, &self.std_dir)?;
-        let build = BuildContext { goos: self.goos.clone(), goarch: self.goarch.clone(), cgo_enabled: false, tags: vec![], go_version_minor: tc.minor() };
+        let build = BuildContext {
+            goos: self.goos.clone(),
+            goarch: self.goarch.clone(),
+            cgo_enabled: false,
+            tags: vec![],
+            go_version_minor: tc.minor(),
+        };
         let files = scan_sources(&self.label, &self.srcs, ctx, &build)?;
         // The package under test is that of the non-test files (or of the test files not in
         // a `_test` package); test files in `<that>_test` form the external test package.
@@ -573,8 +568,7 @@ impl InProcess for GoTestBinary {
         }
         link_inputs(ctx)?;
         let env = go_env(tc, &self.goos, &self.goarch, &self.gocache);
-        let mut available: BTreeMap<String, (String, String)> =
-            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+        let mut available: BTreeMap<String, (String, String)> = std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         for a in &self.archives {
             if self.direct_deps.contains(&a.importpath) {
                 available.insert(a.importpath.clone(), (a.importmap.clone(), a.archive.clone()));
@@ -584,7 +578,18 @@ impl InProcess for GoTestBinary {
         let internal_archive = "_test/internal.a".to_owned();
         let external_archive = "_test/external.a".to_owned();
         if !internal.is_empty() {
-            compile_package_files(ctx, tc, &env, &self.label, &self.importpath, &internal, &available, None, &self.gc_goopts, &internal_archive)?;
+            compile_package_files(
+                ctx,
+                tc,
+                &env,
+                &self.label,
+                &self.importpath,
+                &internal,
+                &available,
+                None,
+                &self.gc_goopts,
+                &internal_archive,
+            )?;
         }
         let xpath = format!("{}_test", self.importpath);
         if !external.is_empty() {
@@ -645,8 +650,7 @@ impl InProcess for GoTestBinary {
             file: go_source::scan("_test/testmain.go", &main).map_err(|e| anyhow!("{e}"))?,
             text: main.clone(),
         };
-        let mut for_main: BTreeMap<String, (String, String)> =
-            std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
+        let mut for_main: BTreeMap<String, (String, String)> = std.iter().map(|(p, a)| (p.clone(), (p.clone(), a.clone()))).collect();
         if !internal.is_empty() {
             for_main.insert(self.importpath.clone(), (self.importpath.clone(), internal_archive.clone()));
         }
@@ -818,11 +822,7 @@ mod tests {
             func ExampleNoOutput() {\n\tfmt.Println(1)\n}\n\n\
             func ExampleLater() {\n\t// Output: 1\n\n\t// a note\n}\n\n\
             func Examplelower() {\n\t// Output: x\n}\n";
-        let file = ScannedFile {
-            exec_path: "x_test.go".into(),
-            file: go_source::scan("x_test.go", text).unwrap(),
-            text: text.into(),
-        };
+        let file = ScannedFile { exec_path: "x_test.go".into(), file: go_source::scan("x_test.go", text).unwrap(), text: text.into() };
         let want = |name: &str, output: &str, unordered: bool| Example { name: name.into(), output: output.into(), unordered };
         assert_eq!(
             examples(&[&file]),
@@ -860,7 +860,14 @@ mod tests {
             ("example.com/cmd/x.name", "main-var"),
         ];
         let stamped = link(&defs, true).definitions(&stable, &volatile);
-        assert_eq!(stamped, ["example.com/cmd/x.name=main-var".replace("example.com/cmd/x", "main"), "example.com/lib/version.plain=fixed".into(), "example.com/lib/version.version=1.2.3".into()]);
+        assert_eq!(
+            stamped,
+            [
+                "example.com/cmd/x.name=main-var".replace("example.com/cmd/x", "main"),
+                "example.com/lib/version.plain=fixed".into(),
+                "example.com/lib/version.version=1.2.3".into()
+            ]
+        );
         // Without --stamp every placeholder definition is dropped; literal ones stay.
         let unstamped = link(&defs, false).definitions(&stable, &volatile);
         assert_eq!(unstamped, ["main.name=main-var", "example.com/lib/version.plain=fixed"]);
@@ -868,7 +875,9 @@ mod tests {
 
     #[test]
     fn embedcfg_matches_patterns_against_embedsrcs() {
-        let cfg = embedcfg("//p", &["p/main.go".into()], &["static/*".into(), "v.txt".into()], &["p/static/a.css".into(), "p/v.txt".into()]).unwrap();
+        let cfg =
+            embedcfg("//p", &["p/main.go".into()], &["static/*".into(), "v.txt".into()], &["p/static/a.css".into(), "p/v.txt".into()])
+                .unwrap();
         let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
         assert_eq!(v["Patterns"]["static/*"][0], "static/a.css");
         assert_eq!(v["Files"]["v.txt"], "p/v.txt");

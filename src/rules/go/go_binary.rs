@@ -2,11 +2,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use super::actions::{GoArchiveRef, GoLink};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind, Artifact};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 /// Attributes go_binary and go_test share.
 pub(super) fn go_executable(b: SchemaBuilder) -> SchemaBuilder {
@@ -84,7 +84,10 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
         label: ctx.label().to_string(),
         main_archive: main.archive.exec_path.clone(),
         main_importmap: main.importmap.clone(),
-        deps: deps.iter().map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() }).collect(),
+        deps: deps
+            .iter()
+            .map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() })
+            .collect(),
         std_dir: std.dir.exec_path.clone(),
         x_defs: main.x_defs.clone(),
         stamp: ctx.config().stamp,

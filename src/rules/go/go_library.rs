@@ -2,11 +2,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use super::actions::{GoArchiveRef, GoCompile};
 use crate::analysis::{AnalysisError, GoInfo, Providers, RuleContext};
 use crate::exec::{Action, ActionKind, Artifact};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("go_library")
@@ -57,7 +57,11 @@ pub(super) fn collect_sources(ctx: &mut RuleContext) -> Result<GoSources, Analys
     let mut importpath = ctx.string("importpath")?;
     let mut x_defs: BTreeMap<String, String> = BTreeMap::new();
     for target in ctx.deps("embed")? {
-        let info = target.providers.go.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'embed': '{}' is not a Go library", target.label)))?;
+        let info = target
+            .providers
+            .go
+            .clone()
+            .ok_or_else(|| AnalysisError::new(format!("attribute 'embed': '{}' is not a Go library", target.label)))?;
         srcs.extend(info.srcs.iter().cloned());
         embedsrcs.extend(info.embedsrcs.iter().cloned());
         deps.extend(info.deps.iter().cloned());
@@ -67,7 +71,11 @@ pub(super) fn collect_sources(ctx: &mut RuleContext) -> Result<GoSources, Analys
         x_defs.extend(info.x_defs.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     for target in ctx.deps("deps")? {
-        let info = target.providers.go.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'deps': '{}' is not a Go library", target.label)))?;
+        let info = target
+            .providers
+            .go
+            .clone()
+            .ok_or_else(|| AnalysisError::new(format!("attribute 'deps': '{}' is not a Go library", target.label)))?;
         deps.push(info);
     }
     Ok(GoSources { srcs, embedsrcs, deps, importpath, x_defs })
@@ -120,7 +128,14 @@ pub(super) fn compile_package(ctx: &mut RuleContext, kind: GoPackageKind) -> Res
         package_path: if kind == GoPackageKind::Main { "main".to_owned() } else { importmap.clone() },
         srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(),
         embedsrcs: embedsrcs.iter().map(|s| s.exec_path.clone()).collect(),
-        deps: deps.iter().map(|d| GoArchiveRef { importpath: d.importpath.clone(), importmap: d.importmap.clone(), archive: d.archive.exec_path.clone() }).collect(),
+        deps: deps
+            .iter()
+            .map(|d| GoArchiveRef {
+                importpath: d.importpath.clone(),
+                importmap: d.importmap.clone(),
+                archive: d.archive.exec_path.clone(),
+            })
+            .collect(),
         std_dir: std.dir.exec_path.clone(),
         gc_goopts: gc_goopts.clone(),
         goos: config.goos.clone(),

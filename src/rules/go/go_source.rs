@@ -49,8 +49,7 @@ pub struct BuildContext {
 // Copied from Go's internal/syslist: a file name suffix only constrains the build if it is known.
 const KNOWN_OS: &str = "aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd \
     openbsd plan9 solaris wasip1 windows zos";
-const UNIX_OS: &str =
-    "aix android darwin dragonfly freebsd hurd illumos ios linux netbsd openbsd solaris";
+const UNIX_OS: &str = "aix android darwin dragonfly freebsd hurd illumos ios linux netbsd openbsd solaris";
 const KNOWN_ARCH: &str = "386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 \
     mips64le mips64p32 mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 wasm";
 
@@ -171,9 +170,7 @@ fn good_os_arch_file(base: &str, ctx: &BuildContext) -> bool {
         parts.pop();
     }
     match parts.as_slice() {
-        [.., os, arch] if listed(KNOWN_OS, os) && listed(KNOWN_ARCH, arch) => {
-            match_tag(os, ctx) && match_tag(arch, ctx)
-        }
+        [.., os, arch] if listed(KNOWN_OS, os) && listed(KNOWN_ARCH, arch) => match_tag(os, ctx) && match_tag(arch, ctx),
         [.., last] if listed(KNOWN_OS, last) || listed(KNOWN_ARCH, last) => match_tag(last, ctx),
         _ => true,
     }
@@ -182,11 +179,9 @@ fn good_os_arch_file(base: &str, ctx: &BuildContext) -> bool {
 /// go/build's `matchTag`, for the gc compiler and without GOAMD64-style feature tags.
 fn match_tag(tag: &str, ctx: &BuildContext) -> bool {
     let os = ctx.goos.as_str();
-    let release = tag.strip_prefix("go1.").and_then(|n| {
-        n.parse::<u32>()
-            .ok()
-            .filter(|v| v.to_string() == n && (1..=ctx.go_version_minor).contains(v))
-    });
+    let release = tag
+        .strip_prefix("go1.")
+        .and_then(|n| n.parse::<u32>().ok().filter(|v| v.to_string() == n && (1..=ctx.go_version_minor).contains(v)));
     (tag == "cgo" && ctx.cgo_enabled)
         || tag == os
         || tag == ctx.goarch
@@ -403,9 +398,7 @@ fn eval_go_build(expr: &str, tag: &dyn Fn(&str) -> bool) -> Result<bool, String>
         let len = match c {
             '(' | ')' | '!' => 1,
             '&' | '|' if rest[1..].starts_with(c) => 2,
-            _ => rest
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                .unwrap_or(rest.len()),
+            _ => rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len()),
         };
         if len == 0 {
             return Err(format!("invalid //go:build expression '{expr}': unexpected '{c}'"));
@@ -416,9 +409,7 @@ fn eval_go_build(expr: &str, tag: &dyn Fn(&str) -> bool) -> Result<bool, String>
     let mut parser = BuildParser { tokens: &tokens, pos: 0, tag };
     match (parser.or(0), tokens.get(parser.pos)) {
         (Ok(value), None) => Ok(value),
-        (Ok(_), Some(tok)) => {
-            Err(format!("invalid //go:build expression '{expr}': unexpected '{tok}'"))
-        }
+        (Ok(_), Some(tok)) => Err(format!("invalid //go:build expression '{expr}': unexpected '{tok}'")),
         (Err(reason), _) => Err(format!("invalid //go:build expression '{expr}': {reason}")),
     }
 }
@@ -500,13 +491,7 @@ mod tests {
 
     fn ctx(goos: &str, goarch: &str, cgo: bool) -> BuildContext {
         let (goos, goarch) = (goos.to_owned(), goarch.to_owned());
-        BuildContext {
-            goos,
-            goarch,
-            cgo_enabled: cgo,
-            tags: vec!["mytag".into()],
-            go_version_minor: 27,
-        }
+        BuildContext { goos, goarch, cgo_enabled: cgo, tags: vec!["mytag".into()], go_version_minor: 27 }
     }
 
     fn build_ok(header: &str, ctx: &BuildContext) -> bool {
@@ -530,13 +515,9 @@ mod tests {
     #[test]
     fn constraints() {
         let linux = ctx("linux", "amd64", true);
-        let f = scan("x.go", "// Doc.\n\n//go:build linux && amd64\n// +build ignore\n\npackage x")
-            .expect("scan");
+        let f = scan("x.go", "// Doc.\n\n//go:build linux && amd64\n// +build ignore\n\npackage x").expect("scan");
         assert_eq!(f.constraint.as_deref(), Some("linux && amd64"));
-        assert!(
-            matches("x.go", &f, &linux).expect("matches"),
-            "+build ignored when //go:build exists"
-        );
+        assert!(matches("x.go", &f, &linux).expect("matches"), "+build ignored when //go:build exists");
         let cases = [
             ("//go:build linux && amd64", true, false),
             ("//go:build !windows", true, true),
@@ -553,11 +534,7 @@ mod tests {
         ];
         for (header, on_linux, on_darwin_nocgo) in cases {
             assert_eq!(build_ok(header, &linux), on_linux, "{header} on linux");
-            assert_eq!(
-                build_ok(header, &ctx("darwin", "arm64", false)),
-                on_darwin_nocgo,
-                "{header}"
-            );
+            assert_eq!(build_ok(header, &ctx("darwin", "arm64", false)), on_darwin_nocgo, "{header}");
         }
         // +build lines after the last blank line before the package clause do not count.
         let src = "// Copyright\n\n// +build ignore\n// Doc.\npackage x";
@@ -568,14 +545,10 @@ mod tests {
     #[test]
     fn file_names() {
         let f = scan("x.go", "package x").expect("scan");
-        let m = |name: &str, goos: &str, goarch: &str| {
-            matches(name, &f, &ctx(goos, goarch, true)).expect("ok")
-        };
+        let m = |name: &str, goos: &str, goarch: &str| matches(name, &f, &ctx(goos, goarch, true)).expect("ok");
         assert!(m("x_linux.go", "linux", "amd64") && !m("x_linux.go", "darwin", "amd64"));
         assert!(m("x_arm64.go", "linux", "arm64") && !m("x_arm64.go", "linux", "amd64"));
-        assert!(
-            m("x_linux_amd64.go", "linux", "amd64") && !m("x_linux_amd64.go", "linux", "arm64")
-        );
+        assert!(m("x_linux_amd64.go", "linux", "amd64") && !m("x_linux_amd64.go", "linux", "arm64"));
         assert!(m("x_test.go", "linux", "amd64") && !m("x_windows_test.go", "linux", "amd64"));
         assert!(m("linux.go", "darwin", "amd64") && m("x_unix.go", "windows", "amd64"));
         assert!(m("x_linux.go", "android", "arm64") && m("x_darwin.go", "ios", "arm64"));

@@ -2,11 +2,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder};
 use super::actions::{GoArchiveRef, GoTestBinary};
 use crate::analysis::{AnalysisError, Providers, RuleContext, TestRun};
 use crate::exec::{Action, ActionKind, Artifact};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     super::go_binary::go_executable(SchemaBuilder::new("go_test").test())
@@ -43,7 +43,10 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(),
         embedsrcs: embedsrcs.iter().map(|s| s.exec_path.clone()).collect(),
         direct_deps: direct,
-        archives: all.iter().map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() }).collect(),
+        archives: all
+            .iter()
+            .map(|(m, a)| GoArchiveRef { importpath: m.clone(), importmap: m.clone(), archive: a.exec_path.clone() })
+            .collect(),
         std_dir: std.dir.exec_path.clone(),
         gc_goopts: ctx.string_list("gc_goopts")?,
         goos: config.goos,

@@ -2,12 +2,12 @@
 //! macros create (e.g. rules_oci's `<name>_index_json`).
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, b};
 use super::files::CopyFile;
-use crate::rules::oci::actions::{CopyFromDirectory, JqPath};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::oci::actions::{CopyFromDirectory, JqPath};
+use crate::rules::{RuleSchema, SchemaBuilder, b};
 
 /// `_copy_file`, or `_copy_xfile` for an executable copy.
 pub fn schema(kind: &str) -> RuleSchema {
@@ -23,7 +23,11 @@ pub fn schema(kind: &str) -> RuleSchema {
 pub fn analyze_directory_path(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let label = ctx.labels("directory")?.into_iter().next().ok_or_else(|| AnalysisError::new("directory_path needs 'directory'"))?;
     let target = ctx.dep(&label)?;
-    let dir = target.providers.oci_layout.clone().or_else(|| target.providers.files.first().cloned())
+    let dir = target
+        .providers
+        .oci_layout
+        .clone()
+        .or_else(|| target.providers.files.first().cloned())
         .ok_or_else(|| AnalysisError::new(format!("attribute 'directory': '{label}' produces no directory")))?;
     let path = ctx.string("path")?;
     Ok(Providers { directory_path: Some((dir, path)), ..Default::default() })
@@ -57,10 +61,7 @@ pub fn jq_schema() -> RuleSchema {
 }
 
 pub fn directory_path_schema() -> RuleSchema {
-    SchemaBuilder::new("directory_path")
-        .mandatory("directory", A::Label)
-        .mandatory("path", A::String)
-        .build()
+    SchemaBuilder::new("directory_path").mandatory("directory", A::Label).mandatory("path", A::String).build()
 }
 
 /// `copy_file`: `src`'s single file (or a `directory_path` into a directory) at `out`.

@@ -2,11 +2,11 @@
 //! template, optionally from the workspace status when stamping.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, i};
 use super::files::ExpandTemplate;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, i};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("expand_template")

@@ -1,8 +1,8 @@
 //! bazel-skylib `write_file` (rule class `_write_file` / `_write_xfile`): writes lines to a file.
-use crate::rules::{RuleSchema, SchemaBuilder, b, s};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, b, s};
 
 /// `_write_file`, or `_write_xfile` when the macro is asked for an executable.
 pub fn schema(kind: &str) -> RuleSchema {

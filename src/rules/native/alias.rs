@@ -1,7 +1,7 @@
 //! `alias`: another name for a target.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("alias").mandatory("actual", A::Label).build()

@@ -1,10 +1,11 @@
 //! `config_setting`: a condition `select()` keys on.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("config_setting").native()
+    SchemaBuilder::new("config_setting")
+        .native()
         .attr("values", A::StringDict)
         .attr("define_values", A::StringDict)
         .attr("flag_values", A::LabelKeyedStringDict)

@@ -1,7 +1,7 @@
 //! `constraint_setting` and `constraint_value`: the vocabulary of platforms.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn setting_schema() -> RuleSchema {
     SchemaBuilder::new("constraint_setting").native().attr("default_constraint_value", A::Label).build()

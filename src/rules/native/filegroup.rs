@@ -1,14 +1,10 @@
 //! `filegroup`: a named set of files.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("filegroup").native()
-        .attr("srcs", A::LabelList)
-        .attr("data", A::LabelList)
-        .attr("output_group", A::String)
-        .build()
+    SchemaBuilder::new("filegroup").native().attr("srcs", A::LabelList).attr("data", A::LabelList).attr("output_group", A::String).build()
 }
 
 /// Files of `srcs` (or of their `output_group`), with `data` as runfiles.

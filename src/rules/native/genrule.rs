@@ -1,14 +1,15 @@
 //! `genrule`: a bash command that turns declared inputs into declared outputs.
 use std::collections::BTreeMap;
 
-use crate::rules::{RuleSchema, SchemaBuilder, b, i};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind, Artifact};
-use crate::graph::label::Label;
 use crate::graph::AttrType as A;
+use crate::graph::label::Label;
+use crate::rules::{RuleSchema, SchemaBuilder, b, i};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("genrule").native()
+    SchemaBuilder::new("genrule")
+        .native()
         .attr("srcs", A::LabelList)
         .mandatory("outs", A::OutputList)
         .attr("cmd", A::String)
@@ -72,12 +73,10 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             .ok_or_else(|| format!("label '{label}' in $(location) is not a declared prerequisite of this rule"))
     };
     let ruledir = format!("{}/{}", crate::exec::BIN_DIR, crate::rules::package_path(&pkg));
-    let out_dir = if outs.len() == 1 {
-        outs[0].exec_path.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default()
-    } else {
-        ruledir.clone()
-    };
-    let expanded = expand_make_vars(&cmd, &srcs, &outs, &ruledir, &out_dir, &lookup).map_err(|e| AnalysisError::new(format!("attribute 'cmd': {e}")))?;
+    let out_dir =
+        if outs.len() == 1 { outs[0].exec_path.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default() } else { ruledir.clone() };
+    let expanded = expand_make_vars(&cmd, &srcs, &outs, &ruledir, &out_dir, &lookup)
+        .map_err(|e| AnalysisError::new(format!("attribute 'cmd': {e}")))?;
 
     let stamp = match ctx.int("stamp")? {
         1 => true,
@@ -88,10 +87,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let mut action = Action::new(
         "Genrule",
         ctx.label(),
-        ActionKind::Spawn {
-            argv: vec!["/bin/bash".into(), "-c".into(), format!("set -e\n{expanded}")],
-            env: BTreeMap::new(),
-        },
+        ActionKind::Spawn { argv: vec!["/bin/bash".into(), "-c".into(), format!("set -e\n{expanded}")], env: BTreeMap::new() },
     )
     .inputs(srcs.iter().cloned())
     .inputs(tools.iter().cloned());
@@ -102,12 +98,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         action = if executable { action.executable_output(o.clone()) } else { action.output(o.clone()) };
     }
     ctx.register(action)?;
-    Ok(Providers {
-        files: outs.clone(),
-        executable: executable.then(|| outs[0].clone()),
-        declared: ctx.declared(),
-        ..Default::default()
-    })
+    Ok(Providers { files: outs.clone(), executable: executable.then(|| outs[0].clone()), declared: ctx.declared(), ..Default::default() })
 }
 
 /// Expands Bazel's make variables in a genrule command.
@@ -149,7 +140,13 @@ fn expand_make_vars(
                     ("location" | "execpath" | "rootpath", Some(a)) => {
                         let files = lookup(a)?;
                         match files.as_slice() {
-                            [one] => if func == "rootpath" { one.short_path().to_owned() } else { one.exec_path.clone() },
+                            [one] => {
+                                if func == "rootpath" {
+                                    one.short_path().to_owned()
+                                } else {
+                                    one.exec_path.clone()
+                                }
+                            }
                             _ => return Err(format!("$({func} {a}) expects exactly one file, got {}; use $({func}s {a})", files.len())),
                         }
                     }
@@ -186,7 +183,15 @@ mod tests {
         let srcs = [Artifact::source("p/in.txt", "/w/p/in.txt".into())];
         let outs = [art("p/out.txt")];
         let lookup = |s: &str| if s == ":in.txt" { Ok(srcs.to_vec()) } else { Err(format!("unknown {s}")) };
-        let got = expand_make_vars("cat $< $(location :in.txt) > $@; echo $$HOME $(RULEDIR) $(SRCS)", &srcs, &outs, "ocib-out/bin/p", "ocib-out/bin/p", &lookup).unwrap();
+        let got = expand_make_vars(
+            "cat $< $(location :in.txt) > $@; echo $$HOME $(RULEDIR) $(SRCS)",
+            &srcs,
+            &outs,
+            "ocib-out/bin/p",
+            "ocib-out/bin/p",
+            &lookup,
+        )
+        .unwrap();
         assert_eq!(got, "cat p/in.txt p/in.txt > ocib-out/bin/p/out.txt; echo $HOME ocib-out/bin/p p/in.txt");
         assert!(expand_make_vars("echo $HOME", &srcs, &outs, "", "", &lookup).is_err());
         assert!(expand_make_vars("$(location :nope)", &srcs, &outs, "", "", &lookup).is_err());

@@ -1,9 +1,10 @@
 //! `platform`: a named set of constraint values.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("platform").native()
+    SchemaBuilder::new("platform")
+        .native()
         .attr("constraint_values", A::LabelList)
         .attr("parents", A::LabelList)
         .attr("exec_properties", A::StringDict)

@@ -1,11 +1,11 @@
 //! `sh_binary`: a shell script as an executable target.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder};
-use crate::rules::lib::files::CopyFile;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::lib::files::CopyFile;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("sh_binary")

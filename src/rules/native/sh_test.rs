@@ -1,7 +1,7 @@
 //! `sh_test`: a shell script run by `ocib test`.
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext, TestRun};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("sh_test")

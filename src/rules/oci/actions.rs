@@ -8,8 +8,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::exec::{ActionContext, InProcess};
 use super::image_config::{self, ImageSpec, NewLayer};
+use crate::exec::{ActionContext, InProcess};
 use crate::oci::base_tarball::unpack_base;
 use crate::oci::layout::{Layout, LayoutWriter};
 use crate::oci::spec::{self, Compression, Descriptor, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_hex};
@@ -75,7 +75,12 @@ impl InProcess for DescribeLayer {
             }
             Compression::Zstd => bail!("layer {}: zstd-compressed layers are not supported yet", self.tar),
         };
-        let desc = LayerDescriptor { digest: format!("sha256:{hex}"), diff_id: format!("sha256:{diff_id}"), size, compression: compression_name(compression).into() };
+        let desc = LayerDescriptor {
+            digest: format!("sha256:{hex}"),
+            diff_id: format!("sha256:{diff_id}"),
+            size,
+            compression: compression_name(compression).into(),
+        };
         std::fs::write(ctx.output(&self.out)?, serde_json::to_vec(&desc)?)?;
         Ok(())
     }
@@ -213,7 +218,13 @@ impl InProcess for BuildImage {
         let config = image_config::build_config(base.as_ref().map(|b| &b.config), &spec, &layers).with_context(|| self.label.clone())?;
         let config_bytes = canonical_json(&config)?;
         let config_digest = writer.write_blob(&config_bytes)?;
-        let manifest = image_config::build_manifest(base.as_ref().map(|b| &b.manifest_json), &config_digest, config_bytes.len() as u64, &layers, &spec.annotations)?;
+        let manifest = image_config::build_manifest(
+            base.as_ref().map(|b| &b.manifest_json),
+            &config_digest,
+            config_bytes.len() as u64,
+            &layers,
+            &spec.annotations,
+        )?;
         let manifest_bytes = canonical_json(&manifest)?;
         let manifest_digest = writer.write_blob(&manifest_bytes)?;
         let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or(OCI_MANIFEST).to_owned();
@@ -352,7 +363,8 @@ impl InProcess for JqPath {
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
-        let value: Value = serde_json::from_slice(&std::fs::read(ctx.input(&self.src)?)?).with_context(|| format!("parsing {}", self.src))?;
+        let value: Value =
+            serde_json::from_slice(&std::fs::read(ctx.input(&self.src)?)?).with_context(|| format!("parsing {}", self.src))?;
         let result = jq_path(&value, &self.filter)?;
         let text = match (result, self.raw) {
             (Value::String(s), true) => format!("{s}\n"),

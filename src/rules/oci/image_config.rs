@@ -74,10 +74,7 @@ pub struct ImageSpec {
 /// empty lines are dropped *before* unescaping, so an element that is just "%5Cn" survives as
 /// "\n".
 pub fn parse_lines(text: &str) -> Vec<String> {
-    text.split('\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| line.replace("%5Cn", "\n"))
-        .collect()
+    text.split('\n').filter(|line| !line.is_empty()).map(|line| line.replace("%5Cn", "\n")).collect()
 }
 
 /// "KEY=VALUE" lines (split at the first '='; empty lines skipped) for env/labels/annotations.
@@ -92,11 +89,7 @@ pub fn parse_key_values(text: &str) -> Result<Vec<(String, String)>> {
         }
         match line.split_once('=') {
             Some((key, value)) => pairs.push((key.to_string(), value.to_string())),
-            None => bail!(
-                "line {}: expected KEY=VALUE, found {:?} (no '=')",
-                index + 1,
-                line
-            ),
+            None => bail!("line {}: expected KEY=VALUE, found {:?} (no '=')", index + 1, line),
         }
     }
     Ok(pairs)
@@ -104,11 +97,7 @@ pub fn parse_key_values(text: &str) -> Result<Vec<(String, String)>> {
 
 /// exposed_ports / volumes file: comma-separated, entries trimmed, empty dropped.
 pub fn parse_comma_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(str::to_string)
-        .collect()
+    text.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_string).collect()
 }
 
 /// Treats `Some("")` like `None`: Bazel string attributes default to "".
@@ -127,10 +116,7 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 pub fn build_config(base: Option<&Value>, spec: &ImageSpec, layers: &[NewLayer]) -> Result<Value> {
     let mut config = match base {
         Some(base) => {
-            if non_empty(&spec.os).is_some()
-                || non_empty(&spec.architecture).is_some()
-                || non_empty(&spec.variant).is_some()
-            {
+            if non_empty(&spec.os).is_some() || non_empty(&spec.architecture).is_some() || non_empty(&spec.variant).is_some() {
                 bail!(
                     "'os', 'architecture' and 'variant' come from the image provided by 'base' \
                      and cannot be overridden."
@@ -162,8 +148,7 @@ pub fn build_config(base: Option<&Value>, spec: &ImageSpec, layers: &[NewLayer])
 
 /// The config of an image built `FROM scratch`: image.sh's `base_from_scratch`.
 fn scratch_config(spec: &ImageSpec) -> Result<Value> {
-    let (Some(os), Some(architecture)) = (non_empty(&spec.os), non_empty(&spec.architecture))
-    else {
+    let (Some(os), Some(architecture)) = (non_empty(&spec.os), non_empty(&spec.architecture)) else {
         bail!("'os' and 'architecture' are mandatory when 'base' is unspecified.");
     };
     let mut config = json!({
@@ -182,19 +167,13 @@ fn scratch_config(spec: &ImageSpec) -> Result<Value> {
 
 /// `.rootfs.diff_ids += [diff_id] | .history += [{created, created_by}]`.
 fn append_layer(config: &mut Value, layer: &NewLayer) -> Result<()> {
-    let object = config
-        .as_object_mut()
-        .context("the image config is not a JSON object")?;
+    let object = config.as_object_mut().context("the image config is not a JSON object")?;
 
-    let rootfs = object
-        .entry("rootfs")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let rootfs = object.entry("rootfs").or_insert_with(|| Value::Object(Map::new()));
     if rootfs.is_null() {
         *rootfs = Value::Object(Map::new());
     }
-    let rootfs = rootfs
-        .as_object_mut()
-        .context("the base image config's rootfs is not a JSON object")?;
+    let rootfs = rootfs.as_object_mut().context("the base image config's rootfs is not a JSON object")?;
     push_to_array(rootfs, "diff_ids", Value::String(layer.diff_id.clone()))
         .context("appending to the base image config's rootfs.diff_ids")?;
 
@@ -204,9 +183,7 @@ fn append_layer(config: &mut Value, layer: &NewLayer) -> Result<()> {
 
 /// jq's `.key += [value]`: a missing or null array starts empty; anything else is an error.
 fn push_to_array(object: &mut Map<String, Value>, key: &str, value: Value) -> Result<()> {
-    let slot = object
-        .entry(key)
-        .or_insert_with(|| Value::Array(Vec::new()));
+    let slot = object.entry(key).or_insert_with(|| Value::Array(Vec::new()));
     if slot.is_null() {
         *slot = Value::Array(Vec::new());
     }
@@ -241,28 +218,18 @@ fn config_overlay(current: &Value, spec: &ImageSpec) -> Result<Value> {
         inner.insert("Cmd".to_string(), string_array(cmd));
     }
     if !spec.exposed_ports.is_empty() {
-        inner.insert(
-            "ExposedPorts".to_string(),
-            empty_object_set(&spec.exposed_ports),
-        );
+        inner.insert("ExposedPorts".to_string(), empty_object_set(&spec.exposed_ports));
     }
     if !spec.volumes.is_empty() {
         inner.insert("Volumes".to_string(), empty_object_set(&spec.volumes));
     }
     if !spec.env.is_empty() {
         let env = merged_env(current, &spec.env)?;
-        let lines = env
-            .into_iter()
-            .map(|(key, value)| Value::String(format!("{key}={value}")))
-            .collect();
+        let lines = env.into_iter().map(|(key, value)| Value::String(format!("{key}={value}"))).collect();
         inner.insert("Env".to_string(), Value::Array(lines));
     }
     if !spec.labels.is_empty() {
-        let labels: Map<String, Value> = spec
-            .labels
-            .iter()
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-            .collect();
+        let labels: Map<String, Value> = spec.labels.iter().map(|(key, value)| (key.clone(), Value::String(value.clone()))).collect();
         inner.insert("Labels".to_string(), Value::Object(labels));
     }
     if let Some(user) = non_empty(&spec.user) {
@@ -282,11 +249,7 @@ fn string_array(items: &[String]) -> Value {
 
 /// The OCI config's "set" encoding for ports and volumes: `{key: {}}`.
 fn empty_object_set(keys: &[String]) -> Value {
-    Value::Object(
-        keys.iter()
-            .map(|key| (key.clone(), Value::Object(Map::new())))
-            .collect(),
-    )
+    Value::Object(keys.iter().map(|key| (key.clone(), Value::Object(Map::new()))).collect())
 }
 
 /// The base env with the new entries applied in order: each value is expanded against the env
@@ -298,9 +261,7 @@ fn merged_env(current: &Value, new_entries: &[(String, String)]) -> Result<Vec<(
         None | Some(Value::Null) => {}
         Some(Value::Array(lines)) => {
             for line in lines {
-                let line = line
-                    .as_str()
-                    .context("the base image config's Env has a non-string entry")?;
+                let line = line.as_str().context("the base image config's Env has a non-string entry")?;
                 // A base entry without '=' becomes KEY with an empty value (then "KEY="), as
                 // image.sh's `split("=")` does.
                 let (key, value) = line.split_once('=').unwrap_or((line, ""));
@@ -377,9 +338,7 @@ fn deep_merge(base: &mut Value, overlay: Value) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {
                 match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        deep_merge(existing, value)
-                    }
+                    Some(existing) if existing.is_object() && value.is_object() => deep_merge(existing, value),
                     _ => {
                         base.insert(key, value);
                     }
@@ -417,16 +376,10 @@ pub fn build_manifest(
         }
     };
 
-    let media_type = manifest
-        .entry("mediaType")
-        .or_insert_with(|| Value::String(OCI_MANIFEST.to_string()));
-    let docker = media_type
-        .as_str()
-        .is_some_and(|m| m.starts_with(DOCKER_MEDIA_TYPE_PREFIX));
+    let media_type = manifest.entry("mediaType").or_insert_with(|| Value::String(OCI_MANIFEST.to_string()));
+    let docker = media_type.as_str().is_some_and(|m| m.starts_with(DOCKER_MEDIA_TYPE_PREFIX));
 
-    let config = manifest
-        .entry("config")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let config = manifest.entry("config").or_insert_with(|| Value::Object(Map::new()));
     if !config.is_object() {
         *config = Value::Object(Map::new());
     }
@@ -446,20 +399,15 @@ pub fn build_manifest(
             "digest": layer.digest,
             "size": layer.size,
         });
-        push_to_array(&mut manifest, "layers", descriptor)
-            .context("appending to the base manifest's layers")?;
+        push_to_array(&mut manifest, "layers", descriptor).context("appending to the base manifest's layers")?;
     }
 
     if !annotations.is_empty() {
-        let slot = manifest
-            .entry("annotations")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let slot = manifest.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
         if slot.is_null() {
             *slot = Value::Object(Map::new());
         }
-        let existing = slot
-            .as_object_mut()
-            .context("the base manifest's annotations are not a JSON object")?;
+        let existing = slot.as_object_mut().context("the base manifest's annotations are not a JSON object")?;
         for (key, value) in annotations {
             existing.insert(key.clone(), Value::String(value.clone()));
         }
@@ -475,9 +423,7 @@ fn base_image_manifest(base: &Value) -> Result<Map<String, Value>> {
         bail!("the base manifest is not a JSON object");
     };
     let media_type = object.get("mediaType").and_then(Value::as_str);
-    if matches!(media_type, Some(OCI_INDEX | DOCKER_MANIFEST_LIST))
-        || object.contains_key("manifests")
-    {
+    if matches!(media_type, Some(OCI_INDEX | DOCKER_MANIFEST_LIST)) || object.contains_key("manifests") {
         bail!(
             "the base is an image index ({}), not an image manifest; use a single-platform base",
             media_type.unwrap_or("has \"manifests\"")
@@ -492,10 +438,8 @@ fn base_image_manifest(base: &Value) -> Result<Map<String, Value>> {
 /// A `platform` already on a descriptor is replaced (image_index.sh does `$manifest +
 /// {platform}`).
 pub fn build_image_index(entries: &[(Descriptor, Value)], annotations: &[(String, String)]) -> ImageIndex {
-    let manifests = entries
-        .iter()
-        .map(|(descriptor, config)| Descriptor { platform: Some(platform_of(config)), ..descriptor.clone() })
-        .collect();
+    let manifests =
+        entries.iter().map(|(descriptor, config)| Descriptor { platform: Some(platform_of(config)), ..descriptor.clone() }).collect();
     ImageIndex {
         schema_version: Some(2),
         media_type: Some(OCI_INDEX.to_owned()),
@@ -526,11 +470,7 @@ mod tests {
     use crate::oci::spec::{DOCKER_MANIFEST, canonical_json};
 
     fn scratch_spec() -> ImageSpec {
-        ImageSpec {
-            os: Some("linux".to_string()),
-            architecture: Some("amd64".to_string()),
-            ..ImageSpec::default()
-        }
+        ImageSpec { os: Some("linux".to_string()), architecture: Some("amd64".to_string()), ..ImageSpec::default() }
     }
 
     fn strings(items: &[&str]) -> Vec<String> {
@@ -538,10 +478,7 @@ mod tests {
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn layer(n: u8, compression: Compression) -> NewLayer {
@@ -584,10 +521,7 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("", &[]),
             ("/bin/app", &["/bin/app"]),
-            (
-                "/bin/app\n--flag=a,b\n\n--x\n",
-                &["/bin/app", "--flag=a,b", "--x"],
-            ),
+            ("/bin/app\n--flag=a,b\n\n--x\n", &["/bin/app", "--flag=a,b", "--x"]),
             ("echo\nline1%5Cnline2", &["echo", "line1\nline2"]),
             ("%5Cn", &["\n"]),
             ("\n\n", &[]),
@@ -608,11 +542,7 @@ mod tests {
             ("K= spaced value ", &[("K", " spaced value ")]),
         ];
         for (text, expected) in cases {
-            assert_eq!(
-                parse_key_values(text).expect("parses"),
-                pairs(expected),
-                "{text:?}"
-            );
+            assert_eq!(parse_key_values(text).expect("parses"), pairs(expected), "{text:?}");
         }
     }
 
@@ -653,19 +583,12 @@ mod tests {
             })
         );
 
-        let spec = ImageSpec {
-            variant: Some("v7".to_string()),
-            architecture: Some("arm".to_string()),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { variant: Some("v7".to_string()), architecture: Some("arm".to_string()), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert_eq!(config["variant"], "v7");
         assert_eq!(config["architecture"], "arm");
 
-        let spec = ImageSpec {
-            variant: Some(String::new()),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { variant: Some(String::new()), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert!(config.get("variant").is_none(), "empty variant is unset");
     }
@@ -686,26 +609,13 @@ mod tests {
         ];
         let base = base_config();
         for (with_base, os, architecture, variant, fragment) in cases {
-            let spec = ImageSpec {
-                os: os.clone(),
-                architecture: architecture.clone(),
-                variant: variant.clone(),
-                ..ImageSpec::default()
-            };
+            let spec = ImageSpec { os: os.clone(), architecture: architecture.clone(), variant: variant.clone(), ..ImageSpec::default() };
             let base = with_base.then_some(&base);
             let err = build_config(base, &spec, &[]).expect_err("must fail");
-            assert!(
-                err.to_string().contains(fragment),
-                "{os:?}/{architecture:?}/{variant:?}: {err}"
-            );
+            assert!(err.to_string().contains(fragment), "{os:?}/{architecture:?}/{variant:?}: {err}");
         }
         // Empty strings are Bazel's "unset" and are allowed with a base.
-        let spec = ImageSpec {
-            os: set(""),
-            architecture: set(""),
-            variant: set(""),
-            ..ImageSpec::default()
-        };
+        let spec = ImageSpec { os: set(""), architecture: set(""), variant: set(""), ..ImageSpec::default() };
         build_config(Some(&base_config()), &spec, &[]).expect("empty strings are unset");
     }
 
@@ -719,64 +629,29 @@ mod tests {
         let set = |items: &[&str]| Some(strings(items));
         // (entrypoint, cmd, expected Entrypoint, expected Cmd; None = field absent)
         let cases = [
-            (
-                None,
-                None,
-                Some(json!(["/docker-entrypoint.sh"])),
-                Some(json!(["bash"])),
-            ),
+            (None, None, Some(json!(["/docker-entrypoint.sh"])), Some(json!(["bash"]))),
             // Setting entrypoint clears the inherited Cmd.
             (set(&["/app"]), None, Some(json!(["/app"])), None),
             // cmd is applied after entrypoint, so it survives.
-            (
-                set(&["/app"]),
-                set(&["--serve"]),
-                Some(json!(["/app"])),
-                Some(json!(["--serve"])),
-            ),
+            (set(&["/app"]), set(&["--serve"]), Some(json!(["/app"])), Some(json!(["--serve"]))),
             // entrypoint = [] is an explicit empty entrypoint, and still clears Cmd.
             (set(&[]), None, Some(json!([])), None),
             (set(&[]), set(&["sh"]), Some(json!([])), Some(json!(["sh"]))),
             // cmd alone keeps the base entrypoint.
-            (
-                None,
-                set(&["a", "b"]),
-                Some(json!(["/docker-entrypoint.sh"])),
-                Some(json!(["a", "b"])),
-            ),
-            (
-                None,
-                set(&[]),
-                Some(json!(["/docker-entrypoint.sh"])),
-                Some(json!([])),
-            ),
+            (None, set(&["a", "b"]), Some(json!(["/docker-entrypoint.sh"])), Some(json!(["a", "b"]))),
+            (None, set(&[]), Some(json!(["/docker-entrypoint.sh"])), Some(json!([]))),
         ];
         for (entrypoint, cmd, want_entrypoint, want_cmd) in cases {
-            let config = config_with(ImageSpec {
-                entrypoint: entrypoint.clone(),
-                cmd: cmd.clone(),
-                ..ImageSpec::default()
-            });
+            let config = config_with(ImageSpec { entrypoint: entrypoint.clone(), cmd: cmd.clone(), ..ImageSpec::default() });
             let inner = &config["config"];
-            assert_eq!(
-                inner.get("Entrypoint").cloned(),
-                want_entrypoint,
-                "{entrypoint:?} {cmd:?}"
-            );
-            assert_eq!(
-                inner.get("Cmd").cloned(),
-                want_cmd,
-                "{entrypoint:?} {cmd:?}"
-            );
+            assert_eq!(inner.get("Entrypoint").cloned(), want_entrypoint, "{entrypoint:?} {cmd:?}");
+            assert_eq!(inner.get("Cmd").cloned(), want_cmd, "{entrypoint:?} {cmd:?}");
         }
     }
 
     #[test]
     fn entrypoint_on_scratch_has_no_cmd_key() {
-        let spec = ImageSpec {
-            entrypoint: Some(strings(&["/app"])),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { entrypoint: Some(strings(&["/app"])), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert_eq!(config["config"], json!({"Entrypoint": ["/app"]}));
     }
@@ -799,82 +674,35 @@ mod tests {
         let base_env = json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8"]);
         // (new env lines, expected Env)
         let cases: &[(&[(&str, &str)], Value)] = &[
-            (
-                &[("PATH", "$PATH:/app/bin")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin:/app/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8"
-                ]),
-            ),
-            (
-                &[("PATH", "/opt/bin:${PATH}")],
-                json!([
-                    "PATH=/opt/bin:/usr/local/bin:/usr/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8"
-                ]),
-            ),
-            (
-                &[("X", "a${UNDEFINED}b$NOPE")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8",
-                    "X=ab"
-                ]),
-            ),
+            (&[("PATH", "$PATH:/app/bin")], json!(["PATH=/usr/local/bin:/usr/bin:/app/bin", "HOME=/root", "LANG=C.UTF-8"])),
+            (&[("PATH", "/opt/bin:${PATH}")], json!(["PATH=/opt/bin:/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8"])),
+            (&[("X", "a${UNDEFINED}b$NOPE")], json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8", "X=ab"])),
             (
                 // In-place replace keeps the position; new keys are appended in order.
                 &[("NEW1", "1"), ("HOME", "/home/app"), ("NEW2", "2")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin",
-                    "HOME=/home/app",
-                    "LANG=C.UTF-8",
-                    "NEW1=1",
-                    "NEW2=2"
-                ]),
+                json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/home/app", "LANG=C.UTF-8", "NEW1=1", "NEW2=2"]),
             ),
             (
                 // Later lines see earlier ones.
                 &[("A", "x"), ("B", "$A-$A"), ("A", "${A}y")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8",
-                    "A=xy",
-                    "B=x-x"
-                ]),
+                json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8", "A=xy", "B=x-x"]),
             ),
             (
                 // Braces are matched independently; a '$' without a name is literal; values may
                 // contain '='.
                 &[("S", "$HOME}|${HOME|$|${|$-|a=b")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8",
-                    "S=/root|/root|$|${|$-|a=b"
-                ]),
+                json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8", "S=/root|/root|$|${|$-|a=b"]),
             ),
             (
                 // Names are the longest run of [A-Za-z0-9_]; `$$` is not special.
                 &[("T", "$HOMEDIR/$HOME.x/$$HOME")],
-                json!([
-                    "PATH=/usr/local/bin:/usr/bin",
-                    "HOME=/root",
-                    "LANG=C.UTF-8",
-                    "T=//root.x/$/root"
-                ]),
+                json!(["PATH=/usr/local/bin:/usr/bin", "HOME=/root", "LANG=C.UTF-8", "T=//root.x/$/root"]),
             ),
         ];
         for (entries, expected) in cases {
             let mut base = base_config();
             base["config"]["Env"] = base_env.clone();
-            let spec = ImageSpec {
-                env: pairs(entries),
-                ..ImageSpec::default()
-            };
+            let spec = ImageSpec { env: pairs(entries), ..ImageSpec::default() };
             let config = build_config(Some(&base), &spec, &[]).expect("builds");
             assert_eq!(&config["config"]["Env"], expected, "{entries:?}");
         }
@@ -882,46 +710,25 @@ mod tests {
 
     #[test]
     fn env_on_scratch_and_odd_base_entries() {
-        let spec = ImageSpec {
-            env: pairs(&[("PATH", "$PATH:/bin"), ("A", "1")]),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { env: pairs(&[("PATH", "$PATH:/bin"), ("A", "1")]), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert_eq!(config["config"]["Env"], json!(["PATH=:/bin", "A=1"]));
 
         // A base entry without '=' is normalised to "KEY=", as image.sh does.
         let mut base = base_config();
         base["config"]["Env"] = json!(["BARE", "K=v=w"]);
-        let config = build_config(
-            Some(&base),
-            &ImageSpec {
-                env: pairs(&[("Z", "$K")]),
-                ..ImageSpec::default()
-            },
-            &[],
-        )
-        .expect("builds");
+        let config = build_config(Some(&base), &ImageSpec { env: pairs(&[("Z", "$K")]), ..ImageSpec::default() }, &[]).expect("builds");
         assert_eq!(config["config"]["Env"], json!(["BARE=", "K=v=w", "Z=v=w"]));
 
         base["config"]["Env"] = json!("PATH=/bin");
-        let err = build_config(
-            Some(&base),
-            &ImageSpec {
-                env: pairs(&[("A", "1")]),
-                ..ImageSpec::default()
-            },
-            &[],
-        )
-        .expect_err("Env must be an array");
+        let err = build_config(Some(&base), &ImageSpec { env: pairs(&[("A", "1")]), ..ImageSpec::default() }, &[])
+            .expect_err("Env must be an array");
         assert!(err.to_string().contains("Env"), "{err}");
     }
 
     #[test]
     fn labels_merge_keeping_base_labels() {
-        let config = config_with(ImageSpec {
-            labels: pairs(&[("keep", "overridden"), ("new", "a=b")]),
-            ..ImageSpec::default()
-        });
+        let config = config_with(ImageSpec { labels: pairs(&[("keep", "overridden"), ("new", "a=b")]), ..ImageSpec::default() });
         assert_eq!(
             config["config"]["Labels"],
             json!({
@@ -931,10 +738,7 @@ mod tests {
             })
         );
 
-        let spec = ImageSpec {
-            labels: pairs(&[("a", "1")]),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { labels: pairs(&[("a", "1")]), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert_eq!(config["config"]["Labels"], json!({"a": "1"}));
     }
@@ -946,77 +750,39 @@ mod tests {
             volumes: strings(&["/cache"]),
             ..ImageSpec::default()
         });
-        assert_eq!(
-            config["config"]["ExposedPorts"],
-            json!({"80/tcp": {}, "8080/tcp": {}, "53/udp": {}})
-        );
-        assert_eq!(
-            config["config"]["Volumes"],
-            json!({"/data": {}, "/cache": {}})
-        );
+        assert_eq!(config["config"]["ExposedPorts"], json!({"80/tcp": {}, "8080/tcp": {}, "53/udp": {}}));
+        assert_eq!(config["config"]["Volumes"], json!({"/data": {}, "/cache": {}}));
 
         // Keys are kept verbatim: no "/tcp" is added.
-        let spec = ImageSpec {
-            exposed_ports: strings(&["8080"]),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { exposed_ports: strings(&["8080"]), ..scratch_spec() };
         let config = build_config(None, &spec, &[]).expect("builds");
         assert_eq!(config["config"], json!({"ExposedPorts": {"8080": {}}}));
     }
 
     #[test]
     fn user_and_workdir() {
-        let config = config_with(ImageSpec {
-            user: Some("65532:65532".to_string()),
-            workdir: Some("/app".to_string()),
-            ..ImageSpec::default()
-        });
+        let config =
+            config_with(ImageSpec { user: Some("65532:65532".to_string()), workdir: Some("/app".to_string()), ..ImageSpec::default() });
         assert_eq!(config["config"]["User"], "65532:65532");
         assert_eq!(config["config"]["WorkingDir"], "/app");
 
-        let config = config_with(ImageSpec {
-            user: Some(String::new()),
-            workdir: Some(String::new()),
-            ..ImageSpec::default()
-        });
+        let config = config_with(ImageSpec { user: Some(String::new()), workdir: Some(String::new()), ..ImageSpec::default() });
         assert_eq!(config["config"]["User"], "root", "empty user is unset");
         assert!(config["config"].get("WorkingDir").is_none());
     }
 
     #[test]
     fn created_default_and_override() {
-        let override_ = |created: &str| ImageSpec {
-            created: Some(created.to_string()),
-            ..ImageSpec::default()
-        };
+        let override_ = |created: &str| ImageSpec { created: Some(created.to_string()), ..ImageSpec::default() };
         let cases = [
-            (
-                config_with(ImageSpec::default()),
-                Some("2024-01-02T03:04:05Z"),
-            ),
-            (
-                build_config(None, &scratch_spec(), &[]).expect("builds"),
-                Some("1970-01-01T00:00:00Z"),
-            ),
-            (
-                config_with(override_("2025-05-05T00:00:00Z")),
-                Some("2025-05-05T00:00:00Z"),
-            ),
+            (config_with(ImageSpec::default()), Some("2024-01-02T03:04:05Z")),
+            (build_config(None, &scratch_spec(), &[]).expect("builds"), Some("1970-01-01T00:00:00Z")),
+            (config_with(override_("2025-05-05T00:00:00Z")), Some("2025-05-05T00:00:00Z")),
             // The file content is used raw, newline included, like `jq --rawfile`.
+            (config_with(override_("2025-05-05T00:00:00Z\n")), Some("2025-05-05T00:00:00Z\n")),
             (
-                config_with(override_("2025-05-05T00:00:00Z\n")),
-                Some("2025-05-05T00:00:00Z\n"),
-            ),
-            (
-                build_config(
-                    None,
-                    &ImageSpec {
-                        created: Some("2000-01-01T00:00:00Z".to_string()),
-                        ..scratch_spec()
-                    },
-                    &[],
-                )
-                .expect("builds"),
+                build_config(None, &ImageSpec { created: Some("2000-01-01T00:00:00Z".to_string()), ..scratch_spec() }, &[])
+                    .expect("builds"),
                 Some("2000-01-01T00:00:00Z"),
             ),
         ];
@@ -1026,9 +792,7 @@ mod tests {
 
         // A base without `created` stays without it.
         let mut base = base_config();
-        base.as_object_mut()
-            .expect("object")
-            .shift_remove("created");
+        base.as_object_mut().expect("object").shift_remove("created");
         let config = build_config(Some(&base), &ImageSpec::default(), &[]).expect("builds");
         assert!(config.get("created").is_none());
     }
@@ -1036,8 +800,7 @@ mod tests {
     #[test]
     fn layers_append_diff_ids_and_history() {
         let layers = [layer(1, Compression::Gzip), layer(2, Compression::None)];
-        let config =
-            build_config(Some(&base_config()), &ImageSpec::default(), &layers).expect("builds");
+        let config = build_config(Some(&base_config()), &ImageSpec::default(), &layers).expect("builds");
         assert_eq!(
             config["rootfs"],
             json!({
@@ -1060,14 +823,12 @@ mod tests {
 
         // A base without rootfs/history gets them created (jq's `+=` on null).
         let base = json!({"os": "linux", "architecture": "amd64", "history": null});
-        let config =
-            build_config(Some(&base), &ImageSpec::default(), &layers[..1]).expect("builds");
+        let config = build_config(Some(&base), &ImageSpec::default(), &layers[..1]).expect("builds");
         assert_eq!(config["rootfs"], json!({"diff_ids": [layers[0].diff_id]}));
         assert_eq!(config["history"].as_array().map(Vec::len), Some(1));
 
         let base = json!({"rootfs": {"diff_ids": "oops"}});
-        build_config(Some(&base), &ImageSpec::default(), &layers[..1])
-            .expect_err("diff_ids must be an array");
+        build_config(Some(&base), &ImageSpec::default(), &layers[..1]).expect_err("diff_ids must be an array");
     }
 
     #[test]
@@ -1111,14 +872,7 @@ mod tests {
             "annotations": {"keep": "1", "over": "old"},
         });
         let annotations = pairs(&[("over", "new"), ("org.opencontainers.image.source", "x=y")]);
-        let manifest = build_manifest(
-            Some(&base),
-            "sha256:new",
-            77,
-            &[layer(3, Compression::None)],
-            &annotations,
-        )
-        .expect("builds");
+        let manifest = build_manifest(Some(&base), "sha256:new", 77, &[layer(3, Compression::None)], &annotations).expect("builds");
         assert_eq!(
             manifest,
             json!({
@@ -1142,20 +896,11 @@ mod tests {
             "config": {"mediaType": DOCKER_CONFIG, "digest": "sha256:old", "size": 1},
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": "sha256:b", "size": 9}],
         });
-        let layers = [
-            layer(1, Compression::None),
-            layer(2, Compression::Gzip),
-            layer(3, Compression::Zstd),
-        ];
+        let layers = [layer(1, Compression::None), layer(2, Compression::Gzip), layer(3, Compression::Zstd)];
         let manifest = build_manifest(Some(&base), "sha256:new", 5, &layers, &[]).expect("builds");
         assert_eq!(manifest["mediaType"], DOCKER_MANIFEST);
         assert_eq!(manifest["config"]["mediaType"], DOCKER_CONFIG);
-        let types: Vec<&str> = manifest["layers"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|l| l["mediaType"].as_str())
-            .collect();
+        let types: Vec<&str> = manifest["layers"].as_array().expect("array").iter().filter_map(|l| l["mediaType"].as_str()).collect();
         assert_eq!(
             types,
             [
@@ -1172,20 +917,10 @@ mod tests {
     fn base_manifest_edge_cases() {
         // No mediaType: treated as OCI and filled in.
         let base = json!({"schemaVersion": 2, "config": {"digest": "sha256:old", "size": 1}, "layers": []});
-        let manifest = build_manifest(
-            Some(&base),
-            "sha256:new",
-            2,
-            &[layer(1, Compression::Gzip)],
-            &[],
-        )
-        .expect("builds");
+        let manifest = build_manifest(Some(&base), "sha256:new", 2, &[layer(1, Compression::Gzip)], &[]).expect("builds");
         assert_eq!(manifest["mediaType"], OCI_MANIFEST);
         assert_eq!(manifest["config"]["mediaType"], OCI_CONFIG);
-        assert_eq!(
-            manifest["layers"][0]["mediaType"],
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        );
+        assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
 
         for index in [
             json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
@@ -1197,33 +932,17 @@ mod tests {
         }
         build_manifest(Some(&json!([])), "sha256:c", 1, &[], &[]).expect_err("not an object");
         let bad_annotations = json!({"mediaType": OCI_MANIFEST, "annotations": []});
-        build_manifest(
-            Some(&bad_annotations),
-            "sha256:c",
-            1,
-            &[],
-            &pairs(&[("a", "b")]),
-        )
-        .expect_err("annotations must be an object");
+        build_manifest(Some(&bad_annotations), "sha256:c", 1, &[], &pairs(&[("a", "b")])).expect_err("annotations must be an object");
     }
 
     #[test]
     fn image_index_platforms_drop_nulls() {
         let descriptor = |d: &str| Descriptor::new(OCI_MANIFEST, d, 10);
         let entries = vec![
+            (descriptor("sha256:a"), json!({"os": "linux", "architecture": "amd64", "variant": null, "rootfs": {}})),
+            (descriptor("sha256:b"), json!({"os": "linux", "architecture": "arm64", "variant": "v8"})),
             (
-                descriptor("sha256:a"),
-                json!({"os": "linux", "architecture": "amd64", "variant": null, "rootfs": {}}),
-            ),
-            (
-                descriptor("sha256:b"),
-                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
-            ),
-            (
-                Descriptor {
-                    platform: Some(Platform { os: Some("stale".into()), ..Default::default() }),
-                    ..descriptor("sha256:c")
-                },
+                Descriptor { platform: Some(Platform { os: Some("stale".into()), ..Default::default() }), ..descriptor("sha256:c") },
                 json!({
                     "os": "windows",
                     "architecture": "amd64",
@@ -1256,19 +975,10 @@ mod tests {
 
     #[test]
     fn canonical_config_digest_is_independent_of_build_order() {
-        let spec = ImageSpec {
-            labels: pairs(&[("b", "2"), ("a", "1")]),
-            ..scratch_spec()
-        };
-        let reversed = ImageSpec {
-            labels: pairs(&[("a", "1"), ("b", "2")]),
-            ..scratch_spec()
-        };
+        let spec = ImageSpec { labels: pairs(&[("b", "2"), ("a", "1")]), ..scratch_spec() };
+        let reversed = ImageSpec { labels: pairs(&[("a", "1"), ("b", "2")]), ..scratch_spec() };
         let one = build_config(None, &spec, &[]).expect("builds");
         let two = build_config(None, &reversed, &[]).expect("builds");
-        assert_eq!(
-            canonical_json(&one).expect("serialises"),
-            canonical_json(&two).expect("serialises")
-        );
+        assert_eq!(canonical_json(&one).expect("serialises"), canonical_json(&two).expect("serialises"));
     }
 }

@@ -1,11 +1,11 @@
 //! rules_oci `oci_image`: an OCI image layout built from a base and layer tars.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use super::actions::{BaseRef, BuildImage, DescribeLayer, ImageFiles};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind, Artifact};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("oci_image")
@@ -65,7 +65,8 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         for tar in target.providers.files.clone() {
             let descriptor = ctx.declare(&format!("{name}.{}.descriptor.json", layers.len()));
             let code = DescribeLayer { tar: tar.exec_path.clone(), out: descriptor.exec_path.clone() };
-            let mut action = Action::new("OCIDescriptor", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([tar.clone()]).output(descriptor.clone());
+            let mut action =
+                Action::new("OCIDescriptor", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([tar.clone()]).output(descriptor.clone());
             action.progress = format!("OCIDescriptor {} (layer {i})", ctx.label());
             ctx.register(action)?;
             layers.push((tar.exec_path.clone(), descriptor.exec_path.clone(), target.label.to_string()));
@@ -102,7 +103,9 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let workdir = Some(ctx.string("workdir")?).filter(|s| !s.is_empty());
     let code = BuildImage {
         label: ctx.label().to_string(),
-        base: base.as_ref().map(|(b, tarball)| if *tarball { BaseRef::Tarball(b.exec_path.clone()) } else { BaseRef::Layout(b.exec_path.clone()) }),
+        base: base
+            .as_ref()
+            .map(|(b, tarball)| if *tarball { BaseRef::Tarball(b.exec_path.clone()) } else { BaseRef::Layout(b.exec_path.clone()) }),
         layers,
         files,
         user,
@@ -113,7 +116,10 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         out_dir: out_dir.exec_path.clone(),
         digest_out: digest.exec_path.clone(),
     };
-    let action = Action::new("OCIImage", ctx.label(), ActionKind::Run(Arc::new(code))).inputs(inputs).tree_output(out_dir.clone()).output(digest.clone());
+    let action = Action::new("OCIImage", ctx.label(), ActionKind::Run(Arc::new(code)))
+        .inputs(inputs)
+        .tree_output(out_dir.clone())
+        .output(digest.clone());
     ctx.register(action)?;
     let mut output_groups = std::collections::BTreeMap::new();
     output_groups.insert("digest".to_owned(), vec![digest]);

@@ -1,11 +1,11 @@
 //! rules_oci `oci_image_index`: a multi-platform index of images.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder};
 use super::actions::BuildIndex;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("oci_image_index")
@@ -22,7 +22,11 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     }
     let mut images = Vec::new();
     for t in ctx.deps("images")? {
-        let layout = t.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'images': '{}' is not an image", t.label)))?;
+        let layout = t
+            .providers
+            .oci_layout
+            .clone()
+            .ok_or_else(|| AnalysisError::new(format!("attribute 'images': '{}' is not an image", t.label)))?;
         images.push(layout);
     }
     let annotations = ctx.single_file("annotations")?;

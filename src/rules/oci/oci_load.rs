@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::oci::engine::{self, Loaded, Report};
 use crate::oci::layout::Layout;
 use crate::oci::tarball::parse_repo_tags;
 use crate::rules::RuleSchema;
-use crate::analysis::{AnalysisError, Providers, RuleContext};
 
 pub fn schema() -> RuleSchema {
     super::oci_tarball::tarball_schema("oci_load")

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::rules::{RuleSchema, SchemaBuilder};
 use crate::analysis::{AnalysisError, Providers, RuleContext, RunAction};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("oci_push")
@@ -23,12 +23,14 @@ pub fn schema() -> RuleSchema {
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let label = ctx.labels("image")?.into_iter().next().ok_or_else(|| AnalysisError::new("oci_push needs 'image'"))?;
     let target = ctx.dep(&label)?;
-    let layout = target.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'image': '{label}' is not an image")))?;
+    let layout =
+        target.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'image': '{label}' is not an image")))?;
     let repository = Some(ctx.string("repository")?).filter(|r| !r.is_empty());
     if let Some(r) = &repository {
         // rules_oci rejects a tag or digest here at analysis.
         let without_placeholders = r.replace(['{', '}'], "");
-        crate::oci::push::check_repository(&without_placeholders).map_err(|e| AnalysisError::new(format!("attribute 'repository': {e:#}")))?;
+        crate::oci::push::check_repository(&without_placeholders)
+            .map_err(|e| AnalysisError::new(format!("attribute 'repository': {e:#}")))?;
     }
     let repository_file = ctx.single_file("repository_file")?;
     let remote_tags = ctx.single_file("remote_tags")?;

@@ -1,11 +1,11 @@
 //! rules_oci 1.x `oci_tarball`: a `docker load`-able tarball as the default output.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use super::actions::WriteTarball;
 use crate::analysis::{AnalysisError, Providers, RuleContext, RunAction};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     tarball_schema("oci_tarball")
@@ -27,7 +27,8 @@ pub fn tarball_schema(kind: &str) -> RuleSchema {
 pub(super) fn tarball(ctx: &mut RuleContext) -> Result<(crate::exec::Artifact, RunAction), AnalysisError> {
     let image = ctx.labels("image")?.into_iter().next().ok_or_else(|| AnalysisError::new("needs 'image'"))?;
     let target = ctx.dep(&image)?;
-    let layout = target.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'image': '{image}' is not an image")))?;
+    let layout =
+        target.providers.oci_layout.clone().ok_or_else(|| AnalysisError::new(format!("attribute 'image': '{image}' is not an image")))?;
     let tags = ctx.single_file("repo_tags")?.ok_or_else(|| AnalysisError::new("needs 'repo_tags'"))?;
     let format = ctx.string("format")?;
     if format != "docker" && format != "oci" {
@@ -35,7 +36,8 @@ pub(super) fn tarball(ctx: &mut RuleContext) -> Result<(crate::exec::Artifact, R
     }
     let out = ctx.declare(&format!("{}/tarball.tar", ctx.label().name));
     let code = WriteTarball { image: layout.exec_path.clone(), repo_tags: tags.exec_path.clone(), format, out: out.exec_path.clone() };
-    let action = Action::new("OCITarball", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([layout.clone(), tags.clone()]).output(out.clone());
+    let action =
+        Action::new("OCITarball", ctx.label(), ActionKind::Run(Arc::new(code))).inputs([layout.clone(), tags.clone()]).output(out.clone());
     ctx.register(action)?;
     let loader = ctx.single_file("loader")?;
     Ok((out, RunAction::LoadImage { layout, repo_tags: tags, loader }))

@@ -34,10 +34,7 @@ pub fn dest_path_remapped(
     package_dir: &str,
     remap_paths: &[(String, String)],
 ) -> String {
-    let key = manifest_key(&remap(
-        &strip_path(short_path, package, strip_prefix),
-        remap_paths,
-    ));
+    let key = manifest_key(&remap(&strip_path(short_path, package, strip_prefix), remap_paths));
     normalize_dest(&key, package_dir)
 }
 
@@ -56,17 +53,12 @@ pub fn strip_path(short_path: &str, package: &str, strip_prefix: &str) -> String
     let prefix = match data_path(package, strip_prefix) {
         Some(p) => p,
         // No strip_prefix: strip the file's own directory (flattening).
-        None => short_path
-            .rfind('/')
-            .map_or("", |i| &short_path[..i])
-            .to_string(),
+        None => short_path.rfind('/').map_or("", |i| &short_path[..i]).to_string(),
     };
     if prefix.is_empty() || !short_path.starts_with(&prefix) {
         return short_path.to_string();
     }
-    let last_dir = prefix
-        .rfind('/')
-        .map_or(prefix.as_str(), |i| &prefix[i + 1..]);
+    let last_dir = prefix.rfind('/').map_or(prefix.as_str(), |i| &prefix[i + 1..]);
     let cut = if short_path.split('/').any(|c| c == last_dir) {
         prefix.len()
     } else {
@@ -130,21 +122,13 @@ pub fn normalize_dest(path: &str, package_dir: &str) -> String {
         return dest.to_string();
     }
     let dir = format!("{dir}/");
-    if dest.starts_with(&dir) {
-        dest.to_string()
-    } else {
-        format!("{dir}{dest}")
-    }
+    if dest.starts_with(&dir) { dest.to_string() } else { format!("{dir}{dest}") }
 }
 
 /// Member name of a `symlinks` key: rules_pkg writes keys starting with `./` verbatim (no
 /// normalization, no `package_dir`); everything else goes through [`normalize_dest`].
 pub fn normalize_symlink_dest(path: &str, package_dir: &str) -> String {
-    if path.starts_with("./") {
-        path.to_string()
-    } else {
-        normalize_dest(path, package_dir)
-    }
+    if path.starts_with("./") { path.to_string() } else { normalize_dest(path, package_dir) }
 }
 
 /// Python's `os.path.normpath` for POSIX paths.
@@ -177,10 +161,7 @@ fn normpath(path: &str) -> String {
 /// `0o` prefix and surrounding whitespace).
 pub fn parse_mode(s: &str) -> Result<u32> {
     let t = s.trim();
-    let digits = t
-        .strip_prefix("0o")
-        .or_else(|| t.strip_prefix("0O"))
-        .unwrap_or(t);
+    let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
     if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         bail!("invalid mode {s:?}: expected an octal number such as \"0755\"");
     }
@@ -207,9 +188,7 @@ pub fn parse_owner(s: &str) -> Result<(u64, u64)> {
 pub fn parse_owner_name(s: &str) -> Result<(String, String)> {
     match s.split_once('.') {
         Some((user, group)) => Ok((user.to_string(), group.to_string())),
-        None => bail!(
-            "invalid owner name {s:?}: expected \"user.group\", e.g. \"root.root\" (\".\" for none)"
-        ),
+        None => bail!("invalid owner name {s:?}: expected \"user.group\", e.g. \"root.root\" (\".\" for none)"),
     }
 }
 
@@ -219,36 +198,18 @@ mod tests {
 
     #[test]
     fn flatten_by_default() {
-        assert_eq!(
-            dest_path("cmd/worker/worker_/worker", "cmd/worker", "", ""),
-            "worker"
-        );
-        assert_eq!(
-            dest_path("cmd/worker/main.go", "cmd/worker", "", ""),
-            "main.go"
-        );
-        assert_eq!(
-            dest_path("other/pkg/data.txt", "cmd/worker", "", ""),
-            "data.txt"
-        );
+        assert_eq!(dest_path("cmd/worker/worker_/worker", "cmd/worker", "", ""), "worker");
+        assert_eq!(dest_path("cmd/worker/main.go", "cmd/worker", "", ""), "main.go");
+        assert_eq!(dest_path("other/pkg/data.txt", "cmd/worker", "", ""), "data.txt");
         assert_eq!(dest_path("top.txt", "", "", ""), "top.txt");
         // remap sees the raw "/basename".
-        assert_eq!(
-            strip_path("cmd/worker/worker_/worker", "cmd/worker", ""),
-            "/worker"
-        );
+        assert_eq!(strip_path("cmd/worker/worker_/worker", "cmd/worker", ""), "/worker");
     }
 
     #[test]
     fn strip_dot_is_package_relative() {
-        assert_eq!(
-            dest_path("cmd/worker/worker_/worker", "cmd/worker", ".", ""),
-            "worker_/worker"
-        );
-        assert_eq!(
-            dest_path("cmd/worker/etc/a/b.conf", "cmd/worker", "./", ""),
-            "etc/a/b.conf"
-        );
+        assert_eq!(dest_path("cmd/worker/worker_/worker", "cmd/worker", ".", ""), "worker_/worker");
+        assert_eq!(dest_path("cmd/worker/etc/a/b.conf", "cmd/worker", "./", ""), "etc/a/b.conf");
         // A file outside the package keeps its whole path.
         assert_eq!(dest_path("lib/x.txt", "cmd/worker", ".", ""), "lib/x.txt");
         // Root package: nothing to strip.
@@ -257,10 +218,7 @@ mod tests {
 
     #[test]
     fn strip_slash_is_workspace_relative() {
-        assert_eq!(
-            dest_path("cmd/worker/worker_/worker", "cmd/worker", "/", ""),
-            "cmd/worker/worker_/worker"
-        );
+        assert_eq!(dest_path("cmd/worker/worker_/worker", "cmd/worker", "/", ""), "cmd/worker/worker_/worker");
     }
 
     #[test]
@@ -283,20 +241,11 @@ mod tests {
 
     #[test]
     fn package_dir_applied_last_once() {
-        assert_eq!(
-            dest_path("cmd/worker/worker_/worker", "cmd/worker", "", "/app/bin"),
-            "app/bin/worker"
-        );
-        assert_eq!(
-            dest_path("cmd/worker/worker_/worker", "cmd/worker", "", "/"),
-            "worker"
-        );
+        assert_eq!(dest_path("cmd/worker/worker_/worker", "cmd/worker", "", "/app/bin"), "app/bin/worker");
+        assert_eq!(dest_path("cmd/worker/worker_/worker", "cmd/worker", "", "/"), "worker");
         assert_eq!(normalize_dest("app/x", "app"), "app/x");
         assert_eq!(normalize_dest("app", "app"), "app/app");
-        assert_eq!(
-            normalize_dest("application/x", "/app/"),
-            "app/application/x"
-        );
+        assert_eq!(normalize_dest("application/x", "/app/"), "app/application/x");
     }
 
     #[test]
@@ -304,14 +253,8 @@ mod tests {
         assert_eq!(normalize_dest("./a//b/", ""), "a/b");
         assert_eq!(normalize_dest("/etc/x", ""), "etc/x");
         assert_eq!(normalize_dest("a/../b", "d"), "d/b");
-        assert_eq!(
-            normalize_symlink_dest("./usr/bin/java", "app"),
-            "./usr/bin/java"
-        );
-        assert_eq!(
-            normalize_symlink_dest("usr/bin/java", "app"),
-            "app/usr/bin/java"
-        );
+        assert_eq!(normalize_symlink_dest("./usr/bin/java", "app"), "./usr/bin/java");
+        assert_eq!(normalize_symlink_dest("usr/bin/java", "app"), "app/usr/bin/java");
         assert_eq!(normalize_symlink_dest("/usr//bin/java", ""), "usr/bin/java");
         assert_eq!(manifest_key("/a/b/"), "a/b");
         assert_eq!(attr_key("/usr/titi"), "usr/titi");
@@ -319,16 +262,10 @@ mod tests {
 
     #[test]
     fn remap_first_match_on_raw_path() {
-        let remaps = vec![
-            ("/a_program".to_string(), "/new_name".to_string()),
-            ("/a".to_string(), "/never".to_string()),
-        ];
+        let remaps = vec![("/a_program".to_string(), "/new_name".to_string()), ("/a".to_string(), "/never".to_string())];
         assert_eq!(remap("/a_program", &remaps), "/new_name");
         assert_eq!(remap("/b", &remaps), "/b");
-        assert_eq!(
-            dest_path_remapped("tests/tar/a_program", "tests/tar", "", "", &remaps),
-            "new_name"
-        );
+        assert_eq!(dest_path_remapped("tests/tar/a_program", "tests/tar", "", "", &remaps), "new_name");
     }
 
     #[test]
@@ -347,30 +284,11 @@ mod tests {
     fn owners() {
         assert_eq!(parse_owner("0.0").unwrap(), (0, 0));
         assert_eq!(parse_owner("42.24").unwrap(), (42, 24));
-        assert!(
-            parse_owner("42")
-                .unwrap_err()
-                .to_string()
-                .contains("\"42\"")
-        );
+        assert!(parse_owner("42").unwrap_err().to_string().contains("\"42\""));
         assert!(parse_owner("a.b").is_err());
-        assert_eq!(
-            parse_owner_name(".").unwrap(),
-            (String::new(), String::new())
-        );
-        assert_eq!(
-            parse_owner_name("titi.tata").unwrap(),
-            ("titi".into(), "tata".into())
-        );
-        assert_eq!(
-            parse_owner_name("a.b.c").unwrap(),
-            ("a".into(), "b.c".into())
-        );
-        assert!(
-            parse_owner_name("root")
-                .unwrap_err()
-                .to_string()
-                .contains("\"root\"")
-        );
+        assert_eq!(parse_owner_name(".").unwrap(), (String::new(), String::new()));
+        assert_eq!(parse_owner_name("titi.tata").unwrap(), ("titi".into(), "tata".into()));
+        assert_eq!(parse_owner_name("a.b.c").unwrap(), ("a".into(), "b.c".into()));
+        assert!(parse_owner_name("root").unwrap_err().to_string().contains("\"root\""));
     }
 }

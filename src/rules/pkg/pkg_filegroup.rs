@@ -1,9 +1,9 @@
 //! rules_pkg `pkg_filegroup`: a group of pkg_files/pkg_mklink/pkg_mkdirs under a prefix.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use crate::analysis::{AnalysisError, PkgEntry, PkgInfo, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("pkg_filegroup")

@@ -1,10 +1,10 @@
 //! rules_pkg `pkg_files`: files with their destination paths and attributes.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use super::paths as pkg_paths;
 use crate::analysis::{AnalysisError, PkgAttrs, PkgEntry, PkgInfo, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("pkg_files")

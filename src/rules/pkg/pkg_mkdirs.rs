@@ -1,15 +1,12 @@
 //! rules_pkg `pkg_mkdirs`: empty directories in a package.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use crate::analysis::{AnalysisError, PkgEntry, PkgInfo, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("pkg_mkdirs")
-        .mandatory("dirs", A::StringList)
-        .default("attributes", A::String, s("{}"))
-        .build()
+    SchemaBuilder::new("pkg_mkdirs").mandatory("dirs", A::StringList).default("attributes", A::String, s("{}")).build()
 }
 
 pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {

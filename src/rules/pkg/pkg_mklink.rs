@@ -1,9 +1,9 @@
 //! rules_pkg `pkg_mklink` (rule class `pkg_mklink_impl`): a symbolic link in a package.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, s};
 use crate::analysis::{AnalysisError, PkgEntry, PkgInfo, Providers, RuleContext};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("pkg_mklink_impl")

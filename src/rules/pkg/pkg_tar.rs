@@ -1,12 +1,12 @@
 //! rules_pkg `pkg_tar` (rule class `pkg_tar_impl`): a tar archive, usually an image layer.
 use std::sync::Arc;
 
-use crate::rules::{RuleSchema, SchemaBuilder, b, i, s};
 use super::paths as pkg_paths;
-use crate::analysis::{AnalysisError, PkgEntry, Providers, RuleContext};
 use super::tar_writer::{Compression, EntryKind, TarEntry, TarManifest};
+use crate::analysis::{AnalysisError, PkgEntry, Providers, RuleContext};
 use crate::exec::{Action, ActionKind};
 use crate::graph::AttrType as A;
+use crate::rules::{RuleSchema, SchemaBuilder, b, i, s};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("pkg_tar_impl")
@@ -83,7 +83,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     if mtime_attr != -1 && portable {
         return Err(AnalysisError::new("You may not set both mtime and portable_mtime"));
     }
-    let mtime = if mtime_attr != -1 { mtime_attr.max(0) as u64 } else if portable { PORTABLE_MTIME } else { 0 };
+    let mtime = if mtime_attr != -1 {
+        mtime_attr.max(0) as u64
+    } else if portable {
+        PORTABLE_MTIME
+    } else {
+        0
+    };
     let stamp = match ctx.int("stamp")? {
         1 => true,
         -1 => ctx.config().stamp,
@@ -113,7 +119,8 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
                         (pkg_paths::manifest_key(dest), EntryKind::Symlink { target: target.clone() }, attrs, 0o777)
                     }
                 };
-                let mut t = entry(&key, pkg_paths::normalize_dest(&key, &package_dir), kind, attrs.mode.unwrap_or(default), attrs.mode.is_some());
+                let mut t =
+                    entry(&key, pkg_paths::normalize_dest(&key, &package_dir), kind, attrs.mode.unwrap_or(default), attrs.mode.is_some());
                 // build_tar.py: a uid without a gid is used for both.
                 if let Some(u) = attrs.uid {
                     t.uid = u;
@@ -142,7 +149,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             // them by their runfiles, which a genrule's executable output does not have.
             let executable = target.providers.executable.as_ref() == Some(&f) && target.kind != "genrule rule";
             let dest = pkg_paths::normalize_dest(&key, &package_dir);
-            entries.push(entry(&key, dest, EntryKind::File { src: f.exec_path.clone().into() }, if executable { 0o755 } else { default_mode }, executable));
+            entries.push(entry(
+                &key,
+                dest,
+                EntryKind::File { src: f.exec_path.clone().into() },
+                if executable { 0o755 } else { default_mode },
+                executable,
+            ));
             inputs.push(f);
         }
     }
@@ -152,7 +165,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             return Err(AnalysisError::new(format!("attribute 'files': '{label}' must produce exactly one file")));
         };
         let key = pkg_paths::manifest_key(&dest);
-        entries.push(entry(&key, pkg_paths::normalize_dest(&key, &package_dir), EntryKind::File { src: f.exec_path.clone().into() }, default_mode, false));
+        entries.push(entry(
+            &key,
+            pkg_paths::normalize_dest(&key, &package_dir),
+            EntryKind::File { src: f.exec_path.clone().into() },
+            default_mode,
+            false,
+        ));
         inputs.push(f.clone());
     }
     for path in ctx.string_list("empty_files")? {
@@ -165,7 +184,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     }
     for (link, target) in ctx.string_dict("symlinks")? {
         let key = pkg_paths::manifest_key(&link);
-        entries.push(entry(&key, pkg_paths::normalize_symlink_dest(&link, &package_dir), EntryKind::Symlink { target }, default_mode, false));
+        entries.push(entry(
+            &key,
+            pkg_paths::normalize_symlink_dest(&link, &package_dir),
+            EntryKind::Symlink { target },
+            default_mode,
+            false,
+        ));
     }
     let deps = ctx.files("deps")?;
     inputs.extend(deps.iter().cloned());
@@ -244,7 +269,10 @@ pkg_tar(
         let mut inputs: Vec<&str> = tar.inputs.iter().map(|i| i.exec_path.as_str()).collect();
         inputs.sort();
         assert_eq!(inputs, ["ocib-out/bin/p/sub/gen.txt", "p/a.txt"], "the source and the genrule's output are the inputs");
-        assert!(actions.iter().any(|a| a.outputs.iter().any(|o| o.exec_path == "ocib-out/bin/p/sub/gen.txt")), "the genrule's action is declared too");
+        assert!(
+            actions.iter().any(|a| a.outputs.iter().any(|o| o.exec_path == "ocib-out/bin/p/sub/gen.txt")),
+            "the genrule's action is declared too"
+        );
 
         // The members, from the action's parameters (what the action key sees): rules_pkg's
         // default strip_prefix flattens files to their basename under package_dir, mode 0555,

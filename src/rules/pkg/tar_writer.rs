@@ -15,9 +15,9 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::exec::fs::ExactReader;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use crate::exec::fs::ExactReader;
 
 /// What a manifest entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,11 +107,7 @@ pub struct TarManifest {
 pub fn write_tar(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>> {
     match &manifest.compression {
         Compression::None => write_uncompressed(manifest, out),
-        Compression::Gzip {
-            level,
-            mtime,
-            file_name,
-        } => {
+        Compression::Gzip { level, mtime, file_name } => {
             let mut gz = GzipWriter::new(out, *level, *mtime, file_name)?;
             let warnings = write_uncompressed(manifest, &mut gz)?;
             gz.finish().context("finishing gzip stream")?;
@@ -122,10 +118,7 @@ pub fn write_tar(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>>
 
 fn write_uncompressed(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>> {
     let mut w = MemberWriter {
-        builder: tar::Builder::new(CountingWriter {
-            inner: out,
-            count: 0,
-        }),
+        builder: tar::Builder::new(CountingWriter { inner: out, count: 0 }),
         existing: HashMap::new(),
         create_parents: manifest.create_parents,
         allow_dups: manifest.allow_duplicates_from_deps,
@@ -139,22 +132,17 @@ fn write_uncompressed(manifest: &TarManifest, out: impl Write) -> Result<Vec<Str
         w.add_entry(entry)?;
     }
     for dep in &manifest.deps {
-        w.add_dep_tar(dep, &manifest.deps_prefix)
-            .with_context(|| format!("merging deps tar {}", dep.display()))?;
+        w.add_dep_tar(dep, &manifest.deps_prefix).with_context(|| format!("merging deps tar {}", dep.display()))?;
     }
 
-    let MemberWriter {
-        builder, warnings, ..
-    } = w;
+    let MemberWriter { builder, warnings, .. } = w;
     // `into_inner` writes the two zero blocks ending the archive; Python's tarfile then pads the
     // file to a multiple of its 20-block record size, which we replicate for identical bytes.
     let mut counting = builder.into_inner().context("writing tar trailer")?;
     let rem = counting.count % RECORD_SIZE;
     if rem != 0 {
         let pad = vec![0u8; (RECORD_SIZE - rem) as usize];
-        counting
-            .write_all(&pad)
-            .context("writing tar record padding")?;
+        counting.write_all(&pad).context("writing tar record padding")?;
     }
     counting.flush().context("flushing tar output")?;
     Ok(warnings)
@@ -246,14 +234,7 @@ impl<W: Write> MemberWriter<W> {
             // rules_pkg skips these silently (no warning for manifest duplicates).
             return Ok(());
         }
-        self.add_parents(
-            name,
-            entry.uid,
-            entry.gid,
-            entry.uname.as_bytes(),
-            entry.gname.as_bytes(),
-            entry.mtime,
-        )?;
+        self.add_parents(name, entry.uid, entry.gid, entry.uname.as_bytes(), entry.gname.as_bytes(), entry.mtime)?;
         let (typeflag, linkname, content) = match &entry.kind {
             EntryKind::File { src } => (REGTYPE, Vec::new(), Content::Path(src)),
             EntryKind::EmptyFile => (REGTYPE, Vec::new(), Content::Empty),
@@ -272,21 +253,12 @@ impl<W: Write> MemberWriter<W> {
             linkname,
             device: None,
         };
-        self.add_member(member, content)
-            .with_context(|| format!("adding {} to the archive", entry.dest))
+        self.add_member(member, content).with_context(|| format!("adding {} to the archive", entry.dest))
     }
 
     /// Adds every missing ancestor directory of `path` as mode 0755 with the child's ownership
     /// and mtime (rules_pkg `conditionally_add_parents`).
-    fn add_parents(
-        &mut self,
-        path: &[u8],
-        uid: u64,
-        gid: u64,
-        uname: &[u8],
-        gname: &[u8],
-        mtime: u64,
-    ) -> Result<()> {
+    fn add_parents(&mut self, path: &[u8], uid: u64, gid: u64, uname: &[u8], gname: &[u8], mtime: u64) -> Result<()> {
         if !self.create_parents {
             return Ok(());
         }
@@ -324,9 +296,7 @@ impl<W: Write> MemberWriter<W> {
         {
             let name = String::from_utf8_lossy(&m.name);
             if m.typeflag != DIRTYPE {
-                self.warnings.push(format!(
-                    "Duplicate file in archive: {name}, picking first occurrence"
-                ));
+                self.warnings.push(format!("Duplicate file in archive: {name}, picking first occurrence"));
             } else if existing != DIRTYPE && existing != SYMTYPE {
                 // Directories merge silently; one hiding a file or link is worth a warning.
                 self.warnings.push(format!(
@@ -341,17 +311,12 @@ impl<W: Write> MemberWriter<W> {
             Content::Reader(reader, size) => self.write_member(&m, size, reader)?,
             Content::Path(src) => {
                 let file = File::open(src).with_context(|| format!("reading {}", src.display()))?;
-                let size = file
-                    .metadata()
-                    .with_context(|| format!("reading {}", src.display()))?
-                    .len();
+                let size = file.metadata().with_context(|| format!("reading {}", src.display()))?.len();
                 let mut reader = ExactReader::new(BufReader::new(file), size);
-                self.write_member(&m, size, &mut reader)
-                    .with_context(|| format!("reading {}", src.display()))?;
+                self.write_member(&m, size, &mut reader).with_context(|| format!("reading {}", src.display()))?;
             }
         }
-        self.existing
-            .insert(trim_trailing_slashes(&m.name).to_vec(), m.typeflag);
+        self.existing.insert(trim_trailing_slashes(&m.name).to_vec(), m.typeflag);
         Ok(())
     }
 
@@ -409,8 +374,7 @@ impl<W: Write> MemberWriter<W> {
         let reader = open_maybe_gzip(path)?;
         let mut archive = tar::Archive::new(reader);
         let prefix = prefix.trim_matches('/');
-        let prefix: Option<Vec<u8>> =
-            (!prefix.is_empty()).then(|| format!("{prefix}/").into_bytes());
+        let prefix: Option<Vec<u8>> = (!prefix.is_empty()).then(|| format!("{prefix}/").into_bytes());
 
         for entry in archive.entries().context("reading archive")? {
             let mut entry = entry.context("reading archive member")?;
@@ -425,18 +389,12 @@ impl<W: Write> MemberWriter<W> {
             let gid = header.gid().context("reading member gid")?;
             let mut mtime = header.mtime().context("reading member mtime")?;
             let device = if typeflag == CHRTYPE || typeflag == BLKTYPE {
-                Some((
-                    header.device_major()?.unwrap_or(0),
-                    header.device_minor()?.unwrap_or(0),
-                ))
+                Some((header.device_major()?.unwrap_or(0), header.device_minor()?.unwrap_or(0)))
             } else {
                 None
             };
             let mut name = entry.path_bytes().into_owned();
-            let mut linkname = entry
-                .link_name_bytes()
-                .map(|l| l.into_owned())
-                .unwrap_or_default();
+            let mut linkname = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
             if let Some(pax_mtime) = pax_mtime(&mut entry)? {
                 mtime = pax_mtime;
             }
@@ -471,18 +429,7 @@ impl<W: Write> MemberWriter<W> {
 
             self.add_parents(&name, uid, gid, b"", b"", mtime)?;
             let is_file = matches!(typeflag, REGTYPE | AREGTYPE | CONTTYPE);
-            let member = Member {
-                name,
-                typeflag,
-                mode,
-                uid,
-                gid,
-                uname: Vec::new(),
-                gname: Vec::new(),
-                mtime,
-                linkname,
-                device,
-            };
+            let member = Member { name, typeflag, mode, uid, gid, uname: Vec::new(), gname: Vec::new(), mtime, linkname, device };
             if is_file {
                 let size = entry.size();
                 let mut reader = ExactReader::new(&mut entry, size);
@@ -505,9 +452,7 @@ fn pax_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<u64>> {
         if ext.key_bytes() == b"mtime" {
             let value = String::from_utf8_lossy(ext.value_bytes()).into_owned();
             let int_part = value.split('.').next().unwrap_or_default();
-            let mtime = int_part
-                .parse::<u64>()
-                .with_context(|| format!("unsupported pax mtime {value:?}"))?;
+            let mtime = int_part.parse::<u64>().with_context(|| format!("unsupported pax mtime {value:?}"))?;
             return Ok(Some(mtime));
         }
     }
@@ -521,9 +466,7 @@ fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
     let mut magic = [0u8; 6];
     let mut len = 0;
     while len < magic.len() {
-        let n = file
-            .read(&mut magic[len..])
-            .with_context(|| format!("reading {}", path.display()))?;
+        let n = file.read(&mut magic[len..]).with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -532,14 +475,9 @@ fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
     let head = &magic[..len];
     let reader = io::Cursor::new(head.to_vec()).chain(file);
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(
-            reader,
-        ))))
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(reader))))
     } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        bail!(
-            "{}: bzip2/xz-compressed deps tars are not supported",
-            path.display()
-        )
+        bail!("{}: bzip2/xz-compressed deps tars are not supported", path.display())
     } else {
         Ok(Box::new(BufReader::new(reader)))
     }
@@ -631,12 +569,8 @@ impl<W: Write> GzipWriter<W> {
         let base = file_name.rsplit('/').next().unwrap_or_default();
         let base = base.strip_suffix(".gz").unwrap_or(base);
         // FNAME must be Latin-1; Python drops names it cannot encode that way.
-        let fname: Option<Vec<u8>> = if base.is_empty() || base.chars().any(|c| u32::from(c) > 0xff)
-        {
-            None
-        } else {
-            Some(base.chars().map(|c| c as u8).collect())
-        };
+        let fname: Option<Vec<u8>> =
+            if base.is_empty() || base.chars().any(|c| u32::from(c) > 0xff) { None } else { Some(base.chars().map(|c| c as u8).collect()) };
         let xfl = match level {
             9 => 2,
             1 => 4,
@@ -650,10 +584,7 @@ impl<W: Write> GzipWriter<W> {
             header.push(0);
         }
         out.write_all(&header).context("writing gzip header")?;
-        Ok(GzipWriter {
-            encoder: flate2::write::DeflateEncoder::new(out, flate2::Compression::new(level)),
-            crc: flate2::Crc::new(),
-        })
+        Ok(GzipWriter { encoder: flate2::write::DeflateEncoder::new(out, flate2::Compression::new(level)), crc: flate2::Crc::new() })
     }
 
     fn finish(self) -> io::Result<W> {
@@ -714,7 +645,8 @@ mod tests {
             gid: 0,
             uname: String::new(),
             gname: String::new(),
-            mtime: 946_684_800, sort_key: String::new(),
+            mtime: 946_684_800,
+            sort_key: String::new(),
         }
     }
 
@@ -765,16 +697,9 @@ mod tests {
                 uid: h.uid().expect("uid"),
                 gid: h.gid().expect("gid"),
                 uname: h.username().expect("uname").unwrap_or_default().to_string(),
-                gname: h
-                    .groupname()
-                    .expect("gname")
-                    .unwrap_or_default()
-                    .to_string(),
+                gname: h.groupname().expect("gname").unwrap_or_default().to_string(),
                 mtime: h.mtime().expect("mtime"),
-                link: e
-                    .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
-                    .unwrap_or_default(),
+                link: e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default(),
                 data,
             });
         }
@@ -802,13 +727,7 @@ mod tests {
         owned.gname = "tata".into();
         let m = manifest(vec![
             entry("app/bin/worker", EntryKind::File { src: bin }, 0o755),
-            entry(
-                "app/bin/tool",
-                EntryKind::Symlink {
-                    target: "worker".into(),
-                },
-                0o555,
-            ),
+            entry("app/bin/tool", EntryKind::Symlink { target: "worker".into() }, 0o555),
             owned,
             entry("app/var", EntryKind::Dir, 0o555),
         ]);
@@ -816,44 +735,13 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(bytes.len() % 10240, 0);
         let l = list(&bytes);
-        assert_eq!(
-            names(&l),
-            [
-                "app/",
-                "app/bin/",
-                "app/bin/tool",
-                "app/bin/worker",
-                "app/etc/",
-                "app/etc/conf",
-                "app/var/"
-            ]
-        );
+        assert_eq!(names(&l), ["app/", "app/bin/", "app/bin/tool", "app/bin/worker", "app/etc/", "app/etc/conf", "app/var/"]);
         // Auto-created parents: 0755, ownership and mtime of the first child that implies them.
-        assert_eq!(
-            (l[0].kind, l[0].mode, l[0].uid, l[0].mtime),
-            (b'5', 0o755, 0, 946_684_800)
-        );
-        assert_eq!(
-            (l[4].mode, l[4].uid, l[4].gid, l[4].uname.as_str()),
-            (0o755, 42, 24, "titi")
-        );
-        assert_eq!(
-            (l[2].kind, l[2].link.as_str(), l[2].mode),
-            (b'2', "worker", 0o555)
-        );
-        assert_eq!(
-            (l[3].kind, l[3].mode, l[3].data.as_slice()),
-            (b'0', 0o755, &b"\x7fELF..."[..])
-        );
-        assert_eq!(
-            (
-                l[5].kind,
-                l[5].data.len(),
-                l[5].uname.as_str(),
-                l[5].gname.as_str()
-            ),
-            (b'0', 0, "titi", "tata")
-        );
+        assert_eq!((l[0].kind, l[0].mode, l[0].uid, l[0].mtime), (b'5', 0o755, 0, 946_684_800));
+        assert_eq!((l[4].mode, l[4].uid, l[4].gid, l[4].uname.as_str()), (0o755, 42, 24, "titi"));
+        assert_eq!((l[2].kind, l[2].link.as_str(), l[2].mode), (b'2', "worker", 0o555));
+        assert_eq!((l[3].kind, l[3].mode, l[3].data.as_slice()), (b'0', 0o755, &b"\x7fELF..."[..]));
+        assert_eq!((l[5].kind, l[5].data.len(), l[5].uname.as_str(), l[5].gname.as_str()), (b'0', 0, "titi", "tata"));
         // Explicit directory keeps its own mode and is not duplicated by parent creation.
         assert_eq!((l[6].kind, l[6].mode), (b'5', 0o555));
         // Nothing from the host: the uid/gid/names/mtime are exactly what the manifest says.
@@ -877,48 +765,29 @@ mod tests {
     fn same_manifest_same_bytes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = temp_file(&dir, "f", &vec![7u8; 3000]);
-        let m = manifest(vec![
-            entry("x/f", EntryKind::File { src: f }, 0o555),
-            entry("x/l", EntryKind::Symlink { target: "f".into() }, 0o555),
-        ]);
+        let m =
+            manifest(vec![entry("x/f", EntryKind::File { src: f }, 0o555), entry("x/l", EntryKind::Symlink { target: "f".into() }, 0o555)]);
         assert_eq!(write(&m).0, write(&m).0);
         let mut gz = m.clone();
-        gz.compression = Compression::Gzip {
-            level: 6,
-            mtime: 946_684_800,
-            file_name: "layer.tar.gz".into(),
-        };
+        gz.compression = Compression::Gzip { level: 6, mtime: 946_684_800, file_name: "layer.tar.gz".into() };
         let (a, b) = (write(&gz).0, write(&gz).0);
         assert_eq!(a, b);
         // Header as Python's GzipFile writes it: FNAME flag, MTIME, XFL 0 at level 6, OS 255,
         // then the name without ".gz".
-        assert_eq!(
-            &a[..10],
-            &[0x1f, 0x8b, 8, 8, 0x80, 0x43, 0x6d, 0x38, 0, 0xff]
-        );
+        assert_eq!(&a[..10], &[0x1f, 0x8b, 8, 8, 0x80, 0x43, 0x6d, 0x38, 0, 0xff]);
         assert_eq!(&a[10..20], b"layer.tar\0");
         let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(a.as_slice())
-            .read_to_end(&mut plain)
-            .expect("gunzip");
+        flate2::read::GzDecoder::new(a.as_slice()).read_to_end(&mut plain).expect("gunzip");
         assert_eq!(plain, write(&m).0);
     }
 
     #[test]
     fn gzip_without_name_and_xfl() {
         let mut m = manifest(vec![entry("a", EntryKind::EmptyFile, 0o555)]);
-        m.compression = Compression::Gzip {
-            level: 9,
-            mtime: 0,
-            file_name: String::new(),
-        };
+        m.compression = Compression::Gzip { level: 9, mtime: 0, file_name: String::new() };
         let a = write(&m).0;
         assert_eq!(&a[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff]);
-        m.compression = Compression::Gzip {
-            level: 1,
-            mtime: 0,
-            file_name: "out/x.tgz".into(),
-        };
+        m.compression = Compression::Gzip { level: 1, mtime: 0, file_name: "out/x.tgz".into() };
         let a = write(&m).0;
         assert_eq!((a[3], a[8]), (8, 4));
         assert_eq!(&a[10..16], b"x.tgz\0");
@@ -932,25 +801,11 @@ mod tests {
         let m = manifest(vec![
             entry(&long, EntryKind::EmptyFile, 0o555),
             entry(&exactly_100, EntryKind::EmptyFile, 0o555),
-            entry(
-                "link",
-                EntryKind::Symlink {
-                    target: target.clone(),
-                },
-                0o777,
-            ),
+            entry("link", EntryKind::Symlink { target: target.clone() }, 0o777),
         ]);
         let (bytes, _) = write(&m);
         let l = list(&bytes);
-        assert_eq!(
-            names(&l),
-            [
-                format!("{}/", "d".repeat(80)),
-                long.clone(),
-                exactly_100.clone(),
-                "link".into()
-            ]
-        );
+        assert_eq!(names(&l), [format!("{}/", "d".repeat(80)), long.clone(), exactly_100.clone(), "link".into()]);
         assert_eq!(l[3].link, target);
         // Exactly 100 bytes fits the header; 141 needs one GNU LongLink record ("L").
         let raw_types: Vec<u8> = {
@@ -964,12 +819,7 @@ mod tests {
         assert_eq!(raw_types, [b'5', b'L', b'0', b'0', b'K', b'2']);
     }
 
-    fn dep_tar(
-        dir: &tempfile::TempDir,
-        name: &str,
-        members: &[(&str, u8, &[u8], u64)],
-        gzip: bool,
-    ) -> PathBuf {
+    fn dep_tar(dir: &tempfile::TempDir, name: &str, members: &[(&str, u8, &[u8], u64)], gzip: bool) -> PathBuf {
         let mut b = tar::Builder::new(Vec::new());
         for (path, kind, data, mtime) in members {
             let mut h = tar::Header::new_ustar();
@@ -1000,22 +850,9 @@ mod tests {
     #[test]
     fn deps_merged_after_entries_first_occurrence_wins() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let dep1 = dep_tar(
-            &dir,
-            "dep1.tar",
-            &[
-                ("etc/", b'5', b"", 5),
-                ("etc/conf", b'0', b"dep1", 7),
-                ("usr/lib/x", b'0', b"x", 9),
-            ],
-            false,
-        );
-        let dep2 = dep_tar(
-            &dir,
-            "dep2.tar.gz",
-            &[("etc/conf", b'0', b"dep2", 8), ("./opt/y", b'0', b"y", 3)],
-            true,
-        );
+        let dep1 =
+            dep_tar(&dir, "dep1.tar", &[("etc/", b'5', b"", 5), ("etc/conf", b'0', b"dep1", 7), ("usr/lib/x", b'0', b"x", 9)], false);
+        let dep2 = dep_tar(&dir, "dep2.tar.gz", &[("etc/conf", b'0', b"dep2", 8), ("./opt/y", b'0', b"y", 3)], true);
         let mut m = manifest(vec![entry("etc/conf", EntryKind::EmptyFile, 0o555)]);
         m.deps = vec![dep1, dep2];
 
@@ -1028,31 +865,11 @@ mod tests {
             ]
         );
         let l = list(&bytes);
-        assert_eq!(
-            names(&l),
-            [
-                "etc/",
-                "etc/conf",
-                "usr/",
-                "usr/lib/",
-                "usr/lib/x",
-                "./opt/",
-                "./opt/y"
-            ]
-        );
+        assert_eq!(names(&l), ["etc/", "etc/conf", "usr/", "usr/lib/", "usr/lib/x", "./opt/", "./opt/y"]);
         assert!(l[1].data.is_empty(), "manifest entry wins over deps");
         // Deps members: names verbatim, owner names cleared, ids/mode/mtime preserved; their
         // auto-created parents take the member's mtime and ids.
-        assert_eq!(
-            (
-                l[4].mode,
-                l[4].uid,
-                l[4].gid,
-                l[4].uname.as_str(),
-                l[4].mtime
-            ),
-            (0o640, 1000, 1001, "", 9)
-        );
+        assert_eq!((l[4].mode, l[4].uid, l[4].gid, l[4].uname.as_str(), l[4].mtime), (0o640, 1000, 1001, "", 9));
         assert_eq!((l[2].mode, l[2].mtime, l[2].uid), (0o755, 9, 1000));
         assert_eq!(l[6].data, b"y");
 
@@ -1061,23 +878,14 @@ mod tests {
         assert!(warnings.is_empty());
         let l = list(&bytes);
         // rules_pkg writes every duplicate when duplicates are allowed.
-        let confs: Vec<&[u8]> = l
-            .iter()
-            .filter(|e| e.name == "etc/conf")
-            .map(|e| e.data.as_slice())
-            .collect();
+        let confs: Vec<&[u8]> = l.iter().filter(|e| e.name == "etc/conf").map(|e| e.data.as_slice()).collect();
         assert_eq!(confs, [&b""[..], b"dep1", b"dep2"]);
     }
 
     #[test]
     fn deps_prefix_is_normalized_like_package_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let dep = dep_tar(
-            &dir,
-            "dep.tar",
-            &[("./", b'5', b"", 1), ("./a/b", b'0', b"b", 1)],
-            false,
-        );
+        let dep = dep_tar(&dir, "dep.tar", &[("./", b'5', b"", 1), ("./a/b", b'0', b"b", 1)], false);
         let mut m = manifest(vec![entry("app/x", EntryKind::EmptyFile, 0o555)]);
         m.deps = vec![dep];
         m.deps_prefix = "/app/".into();
@@ -1089,13 +897,7 @@ mod tests {
     fn duplicate_manifest_entries_skipped_silently_before_reading_source() {
         let m = manifest(vec![
             entry("a", EntryKind::EmptyFile, 0o555),
-            entry(
-                "a",
-                EntryKind::File {
-                    src: "/nonexistent/never/read".into(),
-                },
-                0o555,
-            ),
+            entry("a", EntryKind::File { src: "/nonexistent/never/read".into() }, 0o555),
         ]);
         let (bytes, warnings) = write(&m);
         assert!(warnings.is_empty());
@@ -1104,13 +906,7 @@ mod tests {
 
     #[test]
     fn unreadable_source_is_named() {
-        let m = manifest(vec![entry(
-            "a",
-            EntryKind::File {
-                src: "/nonexistent/src/file".into(),
-            },
-            0o555,
-        )]);
+        let m = manifest(vec![entry("a", EntryKind::File { src: "/nonexistent/src/file".into() }, 0o555)]);
         let err = write_tar(&m, Vec::new()).expect_err("must fail");
         let msg = format!("{err:#}");
         assert!(msg.contains("/nonexistent/src/file"), "{msg}");
@@ -1131,10 +927,7 @@ mod tests {
         let mut m = manifest(vec![entry("a", EntryKind::EmptyFile, 0o555)]);
         m.deps = vec![dep];
         let (_, warnings) = write(&m);
-        assert_eq!(
-            warnings,
-            ["Directory shadows a member of type REGTYPE in archive: a/, picking first occurrence"]
-        );
+        assert_eq!(warnings, ["Directory shadows a member of type REGTYPE in archive: a/, picking first occurrence"]);
     }
 
     #[test]
@@ -1147,11 +940,7 @@ mod tests {
 
     #[test]
     fn manifest_round_trips_through_json() {
-        let m = manifest(vec![entry(
-            "a",
-            EntryKind::Symlink { target: "b".into() },
-            0o777,
-        )]);
+        let m = manifest(vec![entry("a", EntryKind::Symlink { target: "b".into() }, 0o777)]);
         let json = serde_json::to_string(&m).expect("serialize");
         let back: TarManifest = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, m);

@@ -45,15 +45,10 @@ impl ImageConfig {
     pub fn from_json(c: &serde_json::Value) -> ImageConfig {
         use serde_json::Value;
         let strings = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default()
+            v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default()
         };
-        let keys = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_object)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default()
-        };
+        let keys =
+            |v: Option<&Value>| -> Vec<String> { v.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default() };
         let string = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         let get = |a: &str, b: &str| c.get(a).or_else(|| c.get(b));
         ImageConfig {
@@ -68,11 +63,7 @@ impl ImageConfig {
                 .collect(),
             labels: get("Labels", "labels")
                 .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
                 .unwrap_or_default(),
             user: string(get("User", "user")),
         }

@@ -27,10 +27,7 @@ pub enum CstError {
 
 impl CstError {
     fn new(path: &Path, message: impl Into<String>) -> CstError {
-        CstError::Config {
-            path: path.to_owned(),
-            message: message.into(),
-        }
+        CstError::Config { path: path.to_owned(), message: message.into() }
     }
 }
 
@@ -178,13 +175,9 @@ pub fn parse_config(path: &Path) -> Result<StructureTests, CstError> {
     } else if name.ends_with(".yaml") || name.ends_with(".yml") {
         Format::Yaml
     } else {
-        return Err(CstError::new(
-            path,
-            "Please provide valid JSON or YAML config file",
-        ));
+        return Err(CstError::new(path, "Please provide valid JSON or YAML config file"));
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CstError::new(path, format!("cannot read config file: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| CstError::new(path, format!("cannot read config file: {e}")))?;
     parse_config_str(path, &text, format == Format::Json)
 }
 
@@ -204,27 +197,18 @@ pub fn parse_config_str(path: &Path, text: &str, json: bool) -> Result<Structure
     }
     let (schema_version, tests) = match version.as_str() {
         "2.0.0" => {
-            let raw: RawV2 = decode(text, format)
-                .map_err(|e| CstError::new(path, format!("error unmarshalling config: {e}")))?;
+            let raw: RawV2 = decode(text, format).map_err(|e| CstError::new(path, format!("error unmarshalling config: {e}")))?;
             (SchemaVersion::V2, raw.convert(format))
         }
         "1.0.0" => {
-            let raw: RawV1 = decode(text, format)
-                .map_err(|e| CstError::new(path, format!("error unmarshalling config: {e}")))?;
+            let raw: RawV1 = decode(text, format).map_err(|e| CstError::new(path, format!("error unmarshalling config: {e}")))?;
             (SchemaVersion::V1, raw.convert(format))
         }
         other => {
-            return Err(CstError::new(
-                path,
-                format!("Unsupported schema version: {other}"),
-            ));
+            return Err(CstError::new(path, format!("Unsupported schema version: {other}")));
         }
     };
-    Ok(StructureTests {
-        path: path.to_owned(),
-        schema_version,
-        ..tests
-    })
+    Ok(StructureTests { path: path.to_owned(), schema_version, ..tests })
 }
 
 fn decode<T: de::DeserializeOwned>(text: &str, format: Format) -> Result<T, String> {
@@ -321,10 +305,7 @@ fn sv(v: Option<Vec<Scalar>>) -> Vec<String> {
 }
 
 fn svv(v: Option<Vec<Vec<Scalar>>>) -> Vec<Vec<String>> {
-    v.unwrap_or_default()
-        .into_iter()
-        .map(|c| c.into_iter().map(|s| s.0).collect())
-        .collect()
+    v.unwrap_or_default().into_iter().map(|c| c.into_iter().map(|s| s.0).collect()).collect()
 }
 
 #[derive(Deserialize)]
@@ -339,14 +320,7 @@ struct RawEnvVar {
 }
 
 fn env(v: Option<Vec<RawEnvVar>>) -> Vec<EnvVar> {
-    v.unwrap_or_default()
-        .into_iter()
-        .map(|e| EnvVar {
-            key: s(e.key),
-            value: s(e.value),
-            is_regex: e.is_regex.unwrap_or(false),
-        })
-        .collect()
+    v.unwrap_or_default().into_iter().map(|e| EnvVar { key: s(e.key), value: s(e.value), is_regex: e.is_regex.unwrap_or(false) }).collect()
 }
 
 #[derive(Deserialize)]
@@ -552,13 +526,7 @@ fn content(v: Option<Vec<RawFileContent>>) -> Vec<FileContentTest> {
 }
 
 fn licenses(v: Option<Vec<RawLicense>>) -> Vec<LicenseTest> {
-    v.unwrap_or_default()
-        .into_iter()
-        .map(|t| LicenseTest {
-            debian: t.debian.unwrap_or(false),
-            files: sv(t.files),
-        })
-        .collect()
+    v.unwrap_or_default().into_iter().map(|t| LicenseTest { debian: t.debian.unwrap_or(false), files: sv(t.files) }).collect()
 }
 
 /// yaml.v2 runs CST's `UnmarshalYAML` hook (shouldExist true, uid/gid -1); encoding/json doesn't.
@@ -706,33 +674,19 @@ mod tests {
 
     #[test]
     fn unknown_field_names_field_and_file() {
-        let err = yaml("schemaVersion: 2.0.0\nmetadataTest:\n  unboundEnv:\n    - key: X\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("dir/t.yaml: error unmarshalling config:"),
-            "{err}"
-        );
+        let err = yaml("schemaVersion: 2.0.0\nmetadataTest:\n  unboundEnv:\n    - key: X\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/t.yaml: error unmarshalling config:"), "{err}");
         assert!(err.contains("unknown field `unboundEnv`"), "{err}");
 
-        let err = yaml("schemaVersion: 2.0.0\ncommandTests:\n  - name: a\n    command: x\n    bogus: 1\n")
-            .unwrap_err()
-            .to_string();
+        let err = yaml("schemaVersion: 2.0.0\ncommandTests:\n  - name: a\n    command: x\n    bogus: 1\n").unwrap_err().to_string();
         assert!(err.contains("unknown field `bogus`"), "{err}");
 
         // metadataTest.env (the old name) is rejected.
-        let err = yaml("schemaVersion: 2.0.0\nmetadataTest:\n  env: []\n")
-            .unwrap_err()
-            .to_string();
+        let err = yaml("schemaVersion: 2.0.0\nmetadataTest:\n  env: []\n").unwrap_err().to_string();
         assert!(err.contains("unknown field `env`"), "{err}");
 
-        let err = parse_config_str(Path::new("t.json"), r#"{"schemaVersion":"2.0.0","nope":1}"#, true)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("t.json: ") && err.contains("unknown field `nope`"),
-            "{err}"
-        );
+        let err = parse_config_str(Path::new("t.json"), r#"{"schemaVersion":"2.0.0","nope":1}"#, true).unwrap_err().to_string();
+        assert!(err.starts_with("t.json: ") && err.contains("unknown field `nope`"), "{err}");
     }
 
     #[test]
@@ -741,13 +695,8 @@ mod tests {
         assert_eq!(err, "dir/t.yaml: Please provide schema version");
         let err = yaml("schemaVersion: 3.0.0\n").unwrap_err().to_string();
         assert_eq!(err, "dir/t.yaml: Unsupported schema version: 3.0.0");
-        let err = parse_config(Path::new("/nonexistent/t.txt"))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "/nonexistent/t.txt: Please provide valid JSON or YAML config file"
-        );
+        let err = parse_config(Path::new("/nonexistent/t.txt")).unwrap_err().to_string();
+        assert_eq!(err, "/nonexistent/t.txt: Please provide valid JSON or YAML config file");
     }
 
     #[test]
@@ -781,20 +730,14 @@ mod tests {
         assert_eq!(t.schema_version, SchemaVersion::V1);
         assert_eq!(t.command_tests[0].command, "echo");
         assert_eq!(t.command_tests[0].args, ["hi"]);
-        let err = yaml("schemaVersion: 1.0.0\nmetadataTest: {}\n")
-            .unwrap_err()
-            .to_string();
+        let err = yaml("schemaVersion: 1.0.0\nmetadataTest: {}\n").unwrap_err().to_string();
         assert!(err.contains("unknown field `metadataTest`"), "{err}");
     }
 
     #[test]
     fn json_existence_defaults_follow_encoding_json() {
-        let t = parse_config_str(
-            Path::new("t.json"),
-            r#"{"schemaVersion":"2.0.0","fileExistenceTests":[{"name":"n","path":"/p"}]}"#,
-            true,
-        )
-        .unwrap();
+        let t = parse_config_str(Path::new("t.json"), r#"{"schemaVersion":"2.0.0","fileExistenceTests":[{"name":"n","path":"/p"}]}"#, true)
+            .unwrap();
         let f = &t.file_existence_tests[0];
         assert!(!f.should_exist);
         assert_eq!((f.uid, f.gid), (0, 0));

@@ -35,23 +35,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(image: &str, platform: &str) -> Result<Session> {
-        docker(&["version", "--format", "{{.Server.Version}}"])
-            .context("the docker driver needs a working `docker` CLI and engine")?;
-        Ok(Session {
-            image: image.to_owned(),
-            platform: platform.to_owned(),
-            file_containers: RefCell::new(HashMap::new()),
-        })
+        docker(&["version", "--format", "{{.Server.Version}}"]).context("the docker driver needs a working `docker` CLI and engine")?;
+        Ok(Session { image: image.to_owned(), platform: platform.to_owned(), file_containers: RefCell::new(HashMap::new()) })
     }
 
     pub fn driver(&self, opts: &ContainerRunOptions) -> Driver<'_> {
-        Driver {
-            session: self,
-            current: self.image.clone(),
-            global_env: Vec::new(),
-            opts: opts.clone(),
-            config_cache: None,
-        }
+        Driver { session: self, current: self.image.clone(), global_env: Vec::new(), opts: opts.clone(), config_cache: None }
     }
 
     pub fn cleanup(self) {
@@ -61,11 +50,7 @@ impl Session {
     }
 
     fn platform_args(&self) -> Vec<String> {
-        if self.platform.is_empty() {
-            vec![]
-        } else {
-            vec!["--platform".into(), self.platform.clone()]
-        }
+        if self.platform.is_empty() { vec![] } else { vec!["--platform".into(), self.platform.clone()] }
     }
 }
 
@@ -111,10 +96,7 @@ impl Driver<'_> {
             return Ok(Vec::new());
         }
         let env = self.image_env()?;
-        Ok(vars
-            .iter()
-            .map(|v| format!("{}={}", v.key, expand_env(&v.value, &env)))
-            .collect())
+        Ok(vars.iter().map(|v| format!("{}={}", v.key, expand_env(&v.value, &env))).collect())
     }
 
     fn create(&self, env: &[String], user: bool, tty: bool, command: &[String]) -> Result<String> {
@@ -156,8 +138,7 @@ impl Driver<'_> {
     /// `docker cp <container>:<path> -`: the tar stream of `path`.
     fn retrieve_tar(&self, path: &str) -> Result<Vec<u8>> {
         let id = self.file_container()?;
-        docker(&["cp".to_owned(), format!("{id}:{path}"), "-".to_owned()])
-            .context("Error retrieving file from container")
+        docker(&["cp".to_owned(), format!("{id}:{path}"), "-".to_owned()]).context("Error retrieving file from container")
     }
 
     /// CST's `runAndCommit`.
@@ -210,22 +191,12 @@ impl Backend for Driver<'_> {
                 .trim()
                 .parse()
                 .map_err(|e| anyhow!("Error when waiting for container: bad exit code: {e}"))?;
-            let logs = Command::new("docker")
-                .args(["logs", &id])
-                .stdin(Stdio::null())
-                .output()
-                .context("Error retrieving container logs")?;
+            let logs =
+                Command::new("docker").args(["logs", &id]).stdin(Stdio::null()).output().context("Error retrieving container logs")?;
             if !logs.status.success() {
-                bail!(
-                    "Error retrieving container logs: {}",
-                    String::from_utf8_lossy(&logs.stderr).trim()
-                );
+                bail!("Error retrieving container logs: {}", String::from_utf8_lossy(&logs.stderr).trim());
             }
-            Ok((
-                String::from_utf8_lossy(&logs.stdout).into_owned(),
-                String::from_utf8_lossy(&logs.stderr).into_owned(),
-                code,
-            ))
+            Ok((String::from_utf8_lossy(&logs.stdout).into_owned(), String::from_utf8_lossy(&logs.stderr).into_owned(), code))
         })();
         let _ = docker(&["rm", "-f", &id]);
         result
@@ -297,10 +268,8 @@ impl Backend for Driver<'_> {
             config.env.extend(env_map(&self.global_env));
             return Ok(config);
         }
-        let out = docker(&["image", "inspect", "--format", "{{json .Config}}", &self.current])
-            .context("Error when inspecting image")?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&out).context("Error when inspecting image: bad JSON")?;
+        let out = docker(&["image", "inspect", "--format", "{{json .Config}}", &self.current]).context("Error when inspecting image")?;
+        let value: serde_json::Value = serde_json::from_slice(&out).context("Error when inspecting image: bad JSON")?;
         let config = ImageConfig::from_json(&value);
         self.config_cache = Some((self.current.clone(), config.clone()));
         let mut config = config;
@@ -329,10 +298,7 @@ fn run_option_env(opts: &ContainerRunOptions) -> Vec<String> {
                     }
                 }
             }
-            Err(e) => eprintln!(
-                "container-structure-test: Unable to load envFile {}: {e}",
-                opts.env_file
-            ),
+            Err(e) => eprintln!("container-structure-test: Unable to load envFile {}: {e}", opts.env_file),
         }
     }
     for name in &opts.env_vars {
@@ -359,15 +325,9 @@ fn parse_dotenv(text: &str) -> Vec<(String, String)> {
             continue;
         };
         let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-        {
+        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
             let inner = &v[1..v.len() - 1];
-            if v.starts_with('"') {
-                inner.replace("\\n", "\n").replace("\\\"", "\"")
-            } else {
-                inner.to_owned()
-            }
+            if v.starts_with('"') { inner.replace("\\n", "\n").replace("\\\"", "\"") } else { inner.to_owned() }
         } else {
             v.split(" #").next().unwrap_or_default().trim().to_owned()
         };
@@ -454,25 +414,12 @@ pub fn go_clean(p: &str) -> String {
 
 /// Runs `docker <args>`; stdout on success, an error with docker's stderr otherwise.
 pub fn docker<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Vec<u8>> {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run `docker`")?;
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().context("cannot run `docker`")?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stderr = stderr.trim();
-        let stderr = stderr
-            .strip_prefix("Error response from daemon: ")
-            .unwrap_or(stderr);
-        bail!(
-            "{}",
-            if stderr.is_empty() {
-                format!("docker exited with {}", out.status)
-            } else {
-                stderr.to_owned()
-            }
-        );
+        let stderr = stderr.strip_prefix("Error response from daemon: ").unwrap_or(stderr);
+        bail!("{}", if stderr.is_empty() { format!("docker exited with {}", out.status) } else { stderr.to_owned() });
     }
     Ok(out.stdout)
 }
@@ -494,9 +441,6 @@ mod tests {
     #[test]
     fn dotenv() {
         let v = parse_dotenv("# c\nA=1\nexport B=\"x y\"\nC='z'\n\nD=w # tail\n");
-        assert_eq!(
-            v,
-            [("A", "1"), ("B", "x y"), ("C", "z"), ("D", "w")].map(|(a, b)| (a.to_owned(), b.to_owned()))
-        );
+        assert_eq!(v, [("A", "1"), ("B", "x y"), ("C", "z"), ("D", "w")].map(|(a, b)| (a.to_owned(), b.to_owned())));
     }
 }

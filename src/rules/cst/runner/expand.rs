@@ -81,9 +81,7 @@ mod tests {
 
     #[test]
     fn matches_go_os_expand() {
-        let env: BTreeMap<String, String> = [("HOME", "/root"), ("A_1", "x"), ("1", "one")]
-            .map(|(k, v)| (k.into(), v.into()))
-            .into();
+        let env: BTreeMap<String, String> = [("HOME", "/root"), ("A_1", "x"), ("1", "one")].map(|(k, v)| (k.into(), v.into())).into();
         let e = |s: &str| expand_env(s, &env);
         assert_eq!(e("echo $HOME"), "echo /root");
         assert_eq!(e("${HOME}/bin"), "/root/bin");

@@ -57,11 +57,7 @@ pub fn to_string(mode: u32) -> String {
     }
     const RWX: &[u8] = b"rwxrwxrwx";
     for (i, c) in RWX.iter().enumerate() {
-        out.push(if mode & (1 << (8 - i)) != 0 {
-            *c as char
-        } else {
-            '-'
-        });
+        out.push(if mode & (1 << (8 - i)) != 0 { *c as char } else { '-' });
     }
     out
 }

@@ -41,21 +41,11 @@ pub struct Image {
 }
 
 fn implicit_dir() -> Entry {
-    Entry {
-        typeflag: b'5',
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        link: String::new(),
-        source: None,
-    }
+    Entry { typeflag: b'5', mode: 0o755, uid: 0, gid: 0, link: String::new(), source: None }
 }
 
 fn normalize(name: &str) -> String {
-    name.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    name.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
 }
 
 fn parent(key: &str) -> &str {
@@ -76,10 +66,7 @@ fn open_layer(path: &Path) -> Result<Box<dyn Read>> {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(file)));
     }
     if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        bail!(
-            "{}: zstd-compressed layers are not supported by the layout driver",
-            path.display()
-        );
+        bail!("{}: zstd-compressed layers are not supported by the layout driver", path.display());
     }
     Ok(Box::new(file))
 }
@@ -90,11 +77,7 @@ fn remove_subtree(tree: &mut BTreeMap<String, Entry>, key: &str) {
 }
 
 fn remove_children(tree: &mut BTreeMap<String, Entry>, key: &str) {
-    let prefix = if key.is_empty() {
-        String::new()
-    } else {
-        format!("{key}/")
-    };
+    let prefix = if key.is_empty() { String::new() } else { format!("{key}/") };
     let doomed: Vec<String> = tree
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
@@ -110,11 +93,7 @@ impl Image {
     pub fn open(dir: &Path) -> Result<Image> {
         let layout = Layout::read(dir)?;
         let config = ImageConfig::from_json(layout.config.get("config").unwrap_or(&serde_json::Value::Null));
-        let layers = layout
-            .layer_digests
-            .iter()
-            .map(|d| layout.blob_path(d))
-            .collect::<Result<Vec<_>>>()?;
+        let layers = layout.layer_digests.iter().map(|d| layout.blob_path(d)).collect::<Result<Vec<_>>>()?;
         let mut tree = BTreeMap::new();
         tree.insert(String::new(), implicit_dir());
         for (li, path) in layers.iter().enumerate() {
@@ -122,11 +101,7 @@ impl Image {
             let mut additions: Vec<(String, Entry)> = Vec::new();
             let mut whiteouts: Vec<String> = Vec::new();
             let mut opaque: Vec<String> = Vec::new();
-            for (ordinal, entry) in archive
-                .entries()
-                .with_context(|| format!("reading layer {}", path.display()))?
-                .enumerate()
-            {
+            for (ordinal, entry) in archive.entries().with_context(|| format!("reading layer {}", path.display()))?.enumerate() {
                 let entry = entry.with_context(|| format!("reading layer {}", path.display()))?;
                 let key = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
                 let base = key.rsplit('/').next().unwrap_or("");
@@ -137,19 +112,12 @@ impl Image {
                 if let Some(hidden) = base.strip_prefix(".wh.") {
                     if !hidden.starts_with(".wh.") {
                         let p = parent(&key);
-                        whiteouts.push(if p.is_empty() {
-                            hidden.to_owned()
-                        } else {
-                            format!("{p}/{hidden}")
-                        });
+                        whiteouts.push(if p.is_empty() { hidden.to_owned() } else { format!("{p}/{hidden}") });
                     }
                     continue;
                 }
                 let h = entry.header();
-                let link = entry
-                    .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
-                    .unwrap_or_default();
+                let link = entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default();
                 additions.push((
                     key,
                     Entry {
@@ -222,11 +190,7 @@ impl Image {
     fn info(&self, key: &str) -> FileInfo {
         let e = &self.tree[key];
         FileInfo {
-            name: if key.is_empty() {
-                "/".to_owned()
-            } else {
-                key.rsplit('/').next().unwrap_or("").to_owned()
-            },
+            name: if key.is_empty() { "/".to_owned() } else { key.rsplit('/').next().unwrap_or("").to_owned() },
             mode: filemode::from_tar(e.mode, e.typeflag),
             uid: Some(e.uid),
             gid: Some(e.gid),
@@ -248,10 +212,7 @@ impl Image {
         };
         let path = &self.layers[layer];
         let mut archive = tar::Archive::new(open_layer(path)?);
-        let mut entry = archive
-            .entries()?
-            .nth(ordinal)
-            .ok_or_else(|| anyhow!("layer {} changed while reading", path.display()))??;
+        let mut entry = archive.entries()?.nth(ordinal).ok_or_else(|| anyhow!("layer {} changed while reading", path.display()))??;
         let mut data = Vec::new();
         entry.read_to_end(&mut data)?;
         Ok(data)
@@ -265,17 +226,13 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(image: Rc<Image>) -> Driver {
-        Driver {
-            image,
-            env: Vec::new(),
-        }
+        Driver { image, env: Vec::new() }
     }
 }
 
 impl Backend for Driver {
     fn set_env(&mut self, vars: &[EnvVar]) -> Result<()> {
-        self.env
-            .extend(vars.iter().map(|v| (v.key.clone(), v.value.clone())));
+        self.env.extend(vars.iter().map(|v| (v.key.clone(), v.value.clone())));
         Ok(())
     }
 
@@ -295,10 +252,7 @@ impl Backend for Driver {
     }
 
     fn read_file(&mut self, path: &str) -> Result<Vec<u8>> {
-        let key = self
-            .image
-            .resolve(path, true)
-            .ok_or_else(|| anyhow!("open {path}: no such file or directory"))?;
+        let key = self.image.resolve(path, true).ok_or_else(|| anyhow!("open {path}: no such file or directory"))?;
         match self.image.tree[&key].typeflag {
             b'5' => bail!("read {path}: is a directory"),
             b'0' | b'\0' | b'1' | b'7' => self.image.content(&key, 0),
@@ -307,18 +261,11 @@ impl Backend for Driver {
     }
 
     fn read_dir(&mut self, path: &str) -> Result<Vec<FileInfo>> {
-        let key = self
-            .image
-            .resolve(path, true)
-            .ok_or_else(|| anyhow!("open {path}: no such file or directory"))?;
+        let key = self.image.resolve(path, true).ok_or_else(|| anyhow!("open {path}: no such file or directory"))?;
         if self.image.tree[&key].typeflag != b'5' {
             bail!("readdirent {path}: not a directory");
         }
-        let prefix = if key.is_empty() {
-            String::new()
-        } else {
-            format!("{key}/")
-        };
+        let prefix = if key.is_empty() { String::new() } else { format!("{key}/") };
         Ok(self
             .image
             .tree

@@ -50,23 +50,12 @@ pub struct TestResult {
 
 impl TestResult {
     fn new(name: String) -> TestResult {
-        TestResult {
-            name,
-            pass: true,
-            stdout: String::new(),
-            stderr: String::new(),
-            errors: Vec::new(),
-            duration: Duration::ZERO,
-        }
+        TestResult { name, pass: true, stdout: String::new(), stderr: String::new(), errors: Vec::new(), duration: Duration::ZERO }
     }
 
     /// A result that failed before the test ran (validation, driver setup).
     fn failed(name: &str, errors: Vec<String>) -> TestResult {
-        TestResult {
-            pass: false,
-            errors,
-            ..TestResult::new(name.to_owned())
-        }
+        TestResult { pass: false, errors, ..TestResult::new(name.to_owned()) }
     }
 
     fn error(&mut self, message: String) {
@@ -120,12 +109,7 @@ impl Factory {
 }
 
 /// A file test in a fresh driver; schema 2 sets the global env first, as CST does.
-fn run_file_test(
-    st: &StructureTests,
-    factory: &Factory,
-    name: &str,
-    run: impl FnOnce(&mut dyn Backend) -> TestResult,
-) -> TestResult {
+fn run_file_test(st: &StructureTests, factory: &Factory, name: &str, run: impl FnOnce(&mut dyn Backend) -> TestResult) -> TestResult {
     let mut driver = factory.driver(st);
     let env = if st.schema_version == SchemaVersion::V1 { Ok(()) } else { driver.set_env(&st.global_env_vars) };
     let result = match env {
@@ -155,9 +139,7 @@ fn run_file(st: &StructureTests, factory: &Factory, out: &mut Vec<TestResult>) {
         } else {
             match driver.set_env(&st.global_env_vars) {
                 Err(e) => Err(format!("error setting env vars: {e:#}")),
-                Ok(()) => driver
-                    .setup(&test.env_vars, &test.setup)
-                    .map_err(|e| format!("error in setup: {e:#}")),
+                Ok(()) => driver.setup(&test.env_vars, &test.setup).map_err(|e| format!("error in setup: {e:#}")),
             }
         };
         match setup {
@@ -218,16 +200,18 @@ fn validate_command(t: &CommandTest, v1: bool) -> Result<(), Vec<String>> {
         errors.push("Please provide a valid name for every test".to_owned());
     }
     if t.command.is_empty() && (!v1 || t.args.is_empty()) {
-        errors.push(format!(
-            "Please provide a valid command to run for test {}",
-            t.name
-        ));
+        errors.push(format!("Please provide a valid command to run for test {}", t.name));
     }
     if t.setup.iter().any(Vec::is_empty) {
-        errors.push("Error in setup command configuration encountered; please check formatting and remove all empty setup commands".to_owned());
+        errors.push(
+            "Error in setup command configuration encountered; please check formatting and remove all empty setup commands".to_owned(),
+        );
     }
     if t.teardown.iter().any(Vec::is_empty) {
-        errors.push("Error in teardown command configuration encountered; please check formatting and remove all empty teardown commands".to_owned());
+        errors.push(
+            "Error in teardown command configuration encountered; please check formatting and remove all empty teardown commands"
+                .to_owned(),
+        );
     }
     for e in &t.env_vars {
         if e.key.is_empty() || e.value.is_empty() {
@@ -296,10 +280,7 @@ fn config_or_default(driver: &mut dyn Backend) -> ImageConfig {
 
 fn run_command(t: &CommandTest, driver: &mut dyn Backend, v1: bool) -> TestResult {
     let config = config_or_default(driver);
-    let full: Vec<String> = std::iter::once(&t.command)
-        .chain(&t.args)
-        .map(|a| expand::expand_env(a, &config.env))
-        .collect();
+    let full: Vec<String> = std::iter::once(&t.command).chain(&t.args).map(|a| expand::expand_env(a, &config.env)).collect();
     let start = Instant::now();
     let outcome = driver.process_command(&t.env_vars, &full);
     let mut result = TestResult::new(format!("Command Test: {}", t.name));
@@ -332,10 +313,7 @@ fn run_command(t: &CommandTest, driver: &mut dyn Backend, v1: bool) -> TestResul
         }
     }
     if t.exit_code != exit_code {
-        result.error(format!(
-            "Test '{}' exited with incorrect error code. Expected: {}, Actual: {}",
-            t.name, t.exit_code, exit_code
-        ));
+        result.error(format!("Test '{}' exited with incorrect error code. Expected: {}, Actual: {}", t.name, t.exit_code, exit_code));
     }
     result.stdout = stdout;
     result.stderr = stderr;
@@ -354,9 +332,7 @@ fn run_file_content(t: &FileContentTest, driver: &mut dyn Backend, v1: bool) -> 
     };
     for p in &t.expected_contents {
         if !regex_check(p, &contents, true) {
-            result.error(format!(
-                "Expected string '{p}' not found in file content string '{contents}'"
-            ));
+            result.error(format!("Expected string '{p}' not found in file content string '{contents}'"));
         }
     }
     for p in &t.excluded_contents {
@@ -399,10 +375,7 @@ fn run_file_existence(t: &FileExistenceTest, driver: &mut dyn Backend, v1: bool)
     }
     let mode = filemode::to_string(info.mode);
     if !t.permissions.is_empty() && mode != t.permissions {
-        result.error(format!(
-            "{} has incorrect permissions. Expected: {}, Actual: {mode}",
-            t.path, t.permissions
-        ));
+        result.error(format!("{} has incorrect permissions. Expected: {}, Actual: {mode}", t.path, t.permissions));
     }
     if !t.is_executable_by.is_empty() {
         let bits = match t.is_executable_by.as_str() {
@@ -425,16 +398,10 @@ fn run_file_existence(t: &FileExistenceTest, driver: &mut dyn Backend, v1: bool)
         match (info.uid, info.gid) {
             (Some(uid), Some(gid)) => {
                 if t.uid != -1 && uid != t.uid {
-                    result.error(format!(
-                        "{} has incorrect user ownership. Expected: {}, Actual: {uid}",
-                        t.path, t.uid
-                    ));
+                    result.error(format!("{} has incorrect user ownership. Expected: {}, Actual: {uid}", t.path, t.uid));
                 }
                 if t.gid != -1 && gid != t.gid {
-                    result.error(format!(
-                        "{} has incorrect group ownership. Expected: {}, Actual: {gid}",
-                        t.path, t.gid
-                    ));
+                    result.error(format!("{} has incorrect group ownership. Expected: {}, Actual: {gid}", t.path, t.gid));
                 }
             }
             _ => result.error(format!("Error checking ownership of file {}", t.path)),
@@ -448,9 +415,7 @@ const LICENSE_WHITELIST: &[&str] = &["libgnutls30"];
 const LICENSE_BLACKLIST: &[&str] = &["AGPL", "WTFPL"];
 
 fn check_license_file(file: &str, driver: &mut dyn Backend) -> Result<(), String> {
-    let text = driver
-        .read_file(file)
-        .map_err(|e| format!("Error reading license file for {file}: {e:#}"))?;
+    let text = driver.read_file(file).map_err(|e| format!("Error reading license file for {file}: {e:#}"))?;
     let upper = String::from_utf8_lossy(&text).to_uppercase();
     for b in LICENSE_BLACKLIST {
         if upper.contains(b) {
@@ -498,13 +463,7 @@ fn go_list(v: &[String]) -> String {
 
 /// Expected env vars or labels against the image's: equal, or matching when `isRegex`.
 /// `missing` is CST's message for an absent key, with `{}` for the key.
-fn check_pairs(
-    result: &mut TestResult,
-    pairs: &[EnvVar],
-    actual: &std::collections::BTreeMap<String, String>,
-    noun: &str,
-    missing: &str,
-) {
+fn check_pairs(result: &mut TestResult, pairs: &[EnvVar], actual: &std::collections::BTreeMap<String, String>, noun: &str, missing: &str) {
     for pair in pairs {
         match actual.get(&pair.key) {
             Some(val) => {
@@ -530,39 +489,24 @@ fn run_metadata(m: &MetadataTest, driver: &mut dyn Backend) -> TestResult {
     check_pairs(&mut result, &m.env_vars, &config.env, "env var", "variable {} not found in image env");
     for pair in &m.unbound_env_vars {
         if config.env.contains_key(&pair.key) {
-            result.error(format!(
-                "env variable {} should not be present in image metadata",
-                pair.key
-            ));
+            result.error(format!("env variable {} should not be present in image metadata", pair.key));
         }
     }
     check_pairs(&mut result, &m.labels, &config.labels, "label", "label {} not found in image metadata");
     if let Some(cmd) = &m.cmd {
         if cmd.len() != config.cmd.len() {
-            result.error(format!(
-                "Image Cmd {} does not match expected Cmd: {}",
-                go_list(&config.cmd),
-                go_list(cmd)
-            ));
+            result.error(format!("Image Cmd {} does not match expected Cmd: {}", go_list(&config.cmd), go_list(cmd)));
         } else {
             for (want, got) in cmd.iter().zip(&config.cmd) {
                 if want != got {
-                    result.error(format!(
-                        "Image config Cmd {} does not match expected value: {}",
-                        go_list(&config.cmd),
-                        go_list(cmd)
-                    ));
+                    result.error(format!("Image config Cmd {} does not match expected value: {}", go_list(&config.cmd), go_list(cmd)));
                 }
             }
         }
     }
     if let Some(ep) = &m.entrypoint {
         if ep.len() != config.entrypoint.len() {
-            result.error(format!(
-                "Image entrypoint {} does not match expected entrypoint: {}",
-                go_list(&config.entrypoint),
-                go_list(ep)
-            ));
+            result.error(format!("Image entrypoint {} does not match expected entrypoint: {}", go_list(&config.entrypoint), go_list(ep)));
         } else {
             for (want, got) in ep.iter().zip(&config.entrypoint) {
                 if want != got {
@@ -576,16 +520,10 @@ fn run_metadata(m: &MetadataTest, driver: &mut dyn Backend) -> TestResult {
         }
     }
     if !m.workdir.is_empty() && m.workdir != config.workdir {
-        result.error(format!(
-            "Image workdir {} does not match config workdir: {}",
-            config.workdir, m.workdir
-        ));
+        result.error(format!("Image workdir {} does not match config workdir: {}", config.workdir, m.workdir));
     }
     if !m.user.is_empty() && m.user != config.user {
-        result.error(format!(
-            "Image user {} does not match config user: {}",
-            config.user, m.user
-        ));
+        result.error(format!("Image user {} does not match config user: {}", config.user, m.user));
     }
     for p in &m.exposed_ports {
         if !config.exposed_ports.contains(p) {
@@ -630,9 +568,21 @@ mod tests {
         let pair = |key: &str, value: &str, is_regex| EnvVar { key: key.into(), value: value.into(), is_regex };
         let actual = std::collections::BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]);
         let mut result = TestResult::new("Metadata Test".into());
-        check_pairs(&mut result, &[pair("PATH", "/usr/bin:/bin", false), pair("PATH", "^/usr", true)], &actual, "env var", "variable {} not found in image env");
+        check_pairs(
+            &mut result,
+            &[pair("PATH", "/usr/bin:/bin", false), pair("PATH", "^/usr", true)],
+            &actual,
+            "env var",
+            "variable {} not found in image env",
+        );
         assert!(result.pass && result.errors.is_empty(), "{:?}", result.errors);
-        check_pairs(&mut result, &[pair("PATH", "/bin", false), pair("HOME", "/root", false)], &actual, "label", "label {} not found in image metadata");
+        check_pairs(
+            &mut result,
+            &[pair("PATH", "/bin", false), pair("HOME", "/root", false)],
+            &actual,
+            "label",
+            "label {} not found in image metadata",
+        );
         assert!(!result.pass);
         assert_eq!(
             result.errors,

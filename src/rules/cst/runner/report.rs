@@ -39,10 +39,7 @@ pub fn format_result(r: &TestResult) -> String {
 
 /// The banner CST prints before each config file's results in text mode.
 pub fn text_banner(config_file: &Path) -> String {
-    let base = config_file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let base = config_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let file_str = format!("====== Test file: {base} ======");
     let line = "=".repeat(file_str.len());
     format!("\n{line}\n{file_str}\n{line}\n")
@@ -56,11 +53,7 @@ pub fn format_text_files(files: &[(&Path, &[TestResult])]) -> String {
     let mut all = Vec::new();
     for (path, results) in files {
         let banner = text_banner(path);
-        banner_length = banner
-            .lines()
-            .nth(2)
-            .map(str::len)
-            .unwrap_or(DEFAULT_BANNER_LENGTH);
+        banner_length = banner.lines().nth(2).map(str::len).unwrap_or(DEFAULT_BANNER_LENGTH);
         out.push_str(&banner);
         for r in *results {
             out.push_str(&format_result(r));
@@ -240,17 +233,17 @@ mod tests {
     fn text_format() {
         assert_eq!(format_text_files(&[]), "No tests run! Check config file format.\n");
         let files = format_text_files(&[(Path::new("a/x.yaml"), &results()[..1])]);
-        assert!(
-            files.starts_with("\n===============================\n====== Test file: x.yaml ======\n"),
-            "{files}"
-        );
+        assert!(files.starts_with("\n===============================\n====== Test file: x.yaml ======\n"), "{files}");
         assert!(files.ends_with("===============================\n=========== RESULTS ===========\n===============================\nPasses:      1\nFailures:    0\nDuration:    1.5s\nTotal tests: 1\n\nPASS\n"), "{files}");
         let both = format_text_files(&[(Path::new("t.yaml"), &results()[..])]);
-        assert!(both.contains(
-            "=== RUN: Command Test: echo\n--- PASS\nduration: 1.5s\nstdout: hi\n\n\
+        assert!(
+            both.contains(
+                "=== RUN: Command Test: echo\n--- PASS\nduration: 1.5s\nstdout: hi\n\n\
              === RUN: Metadata Test\n--- FAIL\nduration: 12.345µs\n\
              Error: Image user root does not match config user: <nobody>\n"
-        ), "{both}");
+            ),
+            "{both}"
+        );
         assert!(both.ends_with("Passes:      1\nFailures:    1\nDuration:    1.500012345s\nTotal tests: 2\n\nFAIL\n"), "{both}");
         assert!(!all_passed(&results()) && all_passed(&results()[..1]) && !all_passed(&[]));
     }
@@ -263,10 +256,7 @@ mod tests {
              {\"Name\":\"Command Test: echo\",\"Pass\":true,\"Stdout\":\"hi\\n\",\"Duration\":1500000000},\
              {\"Name\":\"Metadata Test\",\"Pass\":false,\"Errors\":[\"Image user root does not match config user: \\u003cnobody\\u003e\"],\"Duration\":12345}]}\n"
         );
-        assert_eq!(
-            format_json(&[]),
-            "{\"Pass\":0,\"Fail\":0,\"Total\":0,\"Duration\":0}\n"
-        );
+        assert_eq!(format_json(&[]), "{\"Pass\":0,\"Fail\":0,\"Total\":0,\"Duration\":0}\n");
     }
 
     #[test]
