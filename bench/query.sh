@@ -9,7 +9,9 @@
 #
 # Target: under 300 ms for 1,000 packages on a 2-core machine.
 #
-# Usage: bench/query.sh [N]        env: RUNS (timed runs, default 11)
+# Usage: bench/query.sh [N]        env: RUNS (timed runs, default 11),
+#                                       PEER (another ocib binary, e.g. an older build: timed
+#                                       interleaved with this one, A B A B, on the same workspace)
 set -euo pipefail
 
 n=${1:-1000}
@@ -112,7 +114,7 @@ errlog=$ws/.stderr
 query() {
     local out=$1 rc
     shift
-    "$@" "$ocib" query //... > "$out" 2> "$errlog" \
+    "$@" "${bin:-$ocib}" query //... > "$out" 2> "$errlog" \
         || { rc=$?; echo "FAIL: ocib query //... exited with $rc:" >&2; cat "$errlog" >&2; exit 1; }
 }
 
@@ -125,10 +127,16 @@ stats() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END {
 query "$ws/.targets" # warm-up, and the target count
 targets=$(wc -l < "$ws/.targets")
 
+[[ -z ${PEER:-} ]] || bin=$PEER query /dev/null # the peer's warm-up
 q=()
+p=()
 for ((r = 0; r < runs; r++)); do
     t0=$(now_ns); query /dev/null; t1=$(now_ns)
     q+=($((t1 - t0)))
+    if [[ -n ${PEER:-} ]]; then
+        t0=$(now_ns); bin=$PEER query /dev/null; t1=$(now_ns)
+        p+=($((t1 - t0)))
+    fi
 done
 read -r q_med q_min q_max <<< "$(stats "${q[@]}")"
 
@@ -147,6 +155,10 @@ echo "packages:        $((n + 12)) ($n services, 10 libs, base, tools)"
 echo "targets:         $targets"
 echo "query //...:     $runs runs after 1 warm-up: median $q_med ms, min $q_min ms, max $q_max ms"
 echo "peak RSS:        $rss_kb KB"
+if [[ -n ${PEER:-} ]]; then
+    read -r p_med p_min p_max <<< "$(stats "${p[@]}")"
+    echo "peer ($PEER): median $p_med ms, min $p_min ms, max $p_max ms (interleaved); ratio $(awk -v q="$q_med" -v p="$p_med" 'BEGIN { printf "%.2f", q / p }')x peer"
+fi
 echo "baseline:        find | xargs cat of all BUILD files: median $b_med ms"
 echo "ratio:           $(awk -v q="$q_med" -v b="$b_med" 'BEGIN { printf "%.1f", q / b }')x baseline"
 if command -v bazel > /dev/null; then
