@@ -416,22 +416,10 @@ fn select_targets(pkg: &Package, selection: Selection) -> TargetSet {
     }
 }
 
+/// Bazel's "no such target" message, with the `exports_files` hint when a source file of that
+/// name exists in the package's directory.
 pub fn no_such_target(loader: &Loader, pkg: &Package, label: &Label) -> String {
-    let mut msg = format!(
-        "no such target '{label}': target '{}' not declared in package '{}'",
-        label.name,
-        if label.repo.is_empty() { label.package.clone() } else { format!("@{}//{}", label.repo, label.package) }
-    );
-    if let Some(dir) = loader.workspace().package_dir(&pkg.id)
-        && dir.join(&label.name).exists()
-    {
-        msg.push_str(&format!(
-            "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
-            label.name, pkg.build_file_display
-        ));
-    }
-    msg.push_str(&format!(" defined by {}", pkg.build_file.display()));
-    msg
+    pkg.no_such_target(label, loader.workspace().package_dir(&pkg.id).as_deref())
 }
 
 /// The strings `attr(name, regex, ...)` matches: the value (or default) as Bazel prints it;
