@@ -1,7 +1,7 @@
 //! `ocib build` of the non-Go rules, selects, visibility, strict deps and errors, and
 //! `cquery --output=files`.
 
-use crate::common::{build, executed_and_hits, ocib, ocib_env, require_go, run_program, workspace};
+use crate::common::{build, executed_and_hits, ocib, ocib_env, require_go, run_program, spawn_build, workspace};
 
 #[test]
 fn genrule_make_variables_and_its_exec_root_holds_only_declared_inputs() {
@@ -241,19 +241,7 @@ fn an_interrupted_build_stops_with_exit_8_and_leaves_no_partial_output() {
         ("p/BUILD", "genrule(name = \"slow\", outs = [\"slow.txt\"], cmd = \"echo partial > $@; sleep 30; echo done >> $@\")\n"),
     ]);
     let cache = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
-        .args([
-            "--nohome_rc",
-            "--nosystem_rc",
-            "build",
-            "--noshow_progress",
-            &format!("--disk_cache={}", cache.path().display()),
-            "//p:slow",
-        ])
-        .current_dir(ws.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(ws.path(), cache.path(), "//p:slow", std::process::Stdio::piped());
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let started = std::time::Instant::now();
     // SAFETY: plain kill(2) of our own child.

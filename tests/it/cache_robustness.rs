@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::common::{build, copy_workspace, executed_and_hits, ocib, workspace};
+use crate::common::{build, copy_workspace, executed_and_hits, ocib, spawn_build, workspace};
 
 /// File timestamps advance by the kernel's clock tick: let one pass, so the next change is
 /// visible in ctime (as it is to a user editing a file later).
@@ -161,19 +161,7 @@ fn children_die_with_a_sigkilled_build_and_the_next_build_removes_its_scratch_sp
     );
     let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &build_file)]);
     let cache = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
-        .args([
-            "--nohome_rc",
-            "--nosystem_rc",
-            "build",
-            "--noshow_progress",
-            &format!("--disk_cache={}", cache.path().display()),
-            "//p:slow",
-        ])
-        .current_dir(ws.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(ws.path(), cache.path(), "//p:slow", std::process::Stdio::null());
     wait_until("the action to start", Duration::from_secs(60), || std::fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n')));
     let sleep_pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     assert!(running(sleep_pid));

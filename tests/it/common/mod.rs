@@ -96,6 +96,17 @@ pub fn build(dir: &Path, cache: &Path, args: &[&str]) -> Output {
     ocib_env(dir, &all, &[("GOCACHE", go_cache().to_str().expect("utf-8 path"))])
 }
 
+/// Starts `ocib build TARGET` in `dir` with its own cache directory `cache`, without waiting:
+/// for tests that interrupt or kill a running build.
+pub fn spawn_build(dir: &Path, cache: &Path, target: &str, stderr: std::process::Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", &format!("--disk_cache={}", cache.display()), target])
+        .current_dir(dir)
+        .stderr(stderr)
+        .spawn()
+        .expect("start ocib")
+}
+
 /// Like [`ocib`] with extra environment variables.
 pub fn ocib_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_ocib"))
