@@ -226,6 +226,22 @@ pub fn quote(s: &str) -> String {
 }
 
 impl AttrValue {
+    /// `visibility`: a label list in which, unlike every other one, a label may repeat (Bazel
+    /// 4.2.3 accepts `visibility = ["//:__subpackages__", "//:__subpackages__"]`, which macros
+    /// that append a default produce); the repeats are dropped.
+    pub fn coerce_visibility(raw: &Raw, ctx: &LabelContext) -> Result<AttrValue, String> {
+        let Raw::List(items) = raw else { return AttrValue::coerce(AttrType::LabelList, raw, ctx) };
+        let mut labels: Vec<Label> = Vec::with_capacity(items.len());
+        for item in items {
+            if let AttrValue::Label(label) = AttrValue::coerce(AttrType::Label, item, ctx)?
+                && !labels.contains(&label)
+            {
+                labels.push(label);
+            }
+        }
+        Ok(AttrValue::LabelList(labels))
+    }
+
     /// Gives `raw` the type `ty`, resolving labels in `ctx`. The error says what was expected
     /// and what was found; the caller adds the target and attribute.
     pub fn coerce(ty: AttrType, raw: &Raw, ctx: &LabelContext) -> Result<AttrValue, String> {
@@ -664,6 +680,19 @@ mod tests {
         let AttrValue::LabelList(labels) = value else { panic!("not a label list: {value:?}") };
         let shown: Vec<String> = labels.iter().map(Label::to_string).collect();
         assert_eq!(shown, ["//app:lib", "//app:data.txt", "//other:x", "//tools:tools", "@base~1//img:layer", "@base~1//:base"]);
+    }
+
+    #[test]
+    fn visibility_may_repeat_a_label_and_keeps_it_once() {
+        // Bazel 4.2.3 accepts a repeated visibility label (macros appending a default do it),
+        // though it rejects the same repeat in `srcs`.
+        let package = PackageId::main("app");
+        let map_repo = |_: &str| None;
+        let ctx = LabelContext { package: &package, map_repo: &map_repo };
+        let value = AttrValue::coerce_visibility(&strings(&["//:__subpackages__", ":__pkg__", "//:__subpackages__"]), &ctx).unwrap();
+        let AttrValue::LabelList(labels) = value else { panic!("not a label list: {value:?}") };
+        let shown: Vec<String> = labels.iter().map(Label::to_string).collect();
+        assert_eq!(shown, ["//:__subpackages__", "//app:__pkg__"]);
     }
 
     #[test]

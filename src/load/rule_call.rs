@@ -121,8 +121,12 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
         if raw == Raw::None {
             continue;
         }
-        let value = AttrValue::coerce(spec.ty, &raw, &label_ctx)
-            .map_err(|e| anyhow!("{at}: {target}: attribute '{attr}' of '{kind}' rule: {e}"))?;
+        let coerced = if attr == "visibility" {
+            AttrValue::coerce_visibility(&raw, &label_ctx)
+        } else {
+            AttrValue::coerce(spec.ty, &raw, &label_ctx)
+        };
+        let value = coerced.map_err(|e| anyhow!("{at}: {target}: attribute '{attr}' of '{kind}' rule: {e}"))?;
         attrs.insert(attr, value);
     }
     if schema.typed {
