@@ -161,44 +161,32 @@ impl<'r, 'a> RuleContext<'r, 'a> {
         self.declared.clone()
     }
 
-    /// Bazel's visibility: `//visibility:public`, `//visibility:private`, `//pkg:__pkg__`,
-    /// `//pkg:__subpackages__`, the package's `default_visibility`; same-package is always
-    /// allowed. Source files are not checked.
+    /// Bazel's visibility (`graph::visibility`): rules, generated files, source files
+    /// (`exports_files`), package groups; same-package is always allowed. Messages are Bazel
+    /// 4.2.3's.
     fn check_visible(&mut self, dep: &Label) -> Result<()> {
         let from = self.rule.label.package_id();
-        if dep.package_id() == from {
+        let pkg = self.analysis.loader.package(&dep.package_id())?;
+        let Some(target) = pkg.target(&dep.name) else { return Ok(()) };
+        if let crate::graph::TargetRef::Rule(r) = &target
+            && r.kind == "package_group"
+        {
+            return Err(AnalysisError::new(format!(
+                "package group '{dep}' is misplaced here (they are only allowed in the visibility attribute)"
+            )));
+        }
+        let loader = &self.analysis.loader;
+        let mut load = |id: &crate::graph::label::PackageId| loader.package(id).map_err(AnalysisError::from);
+        if crate::graph::visibility::is_visible(&from, &pkg, &target, &mut load)? {
             return Ok(());
         }
-        let pkg = self.analysis.loader.package(&dep.package_id())?;
-        let rule = match pkg.target(&dep.name) {
-            Some(crate::graph::TargetRef::Rule(r)) => r,
-            Some(crate::graph::TargetRef::Generated { rule, .. }) => rule,
-            _ => return Ok(()),
-        };
-        let visibility = match rule.attrs.get("visibility") {
-            Some(AttrValue::LabelList(v)) => v.clone(),
-            _ => pkg.default_visibility.clone(),
-        };
-        let allowed = visibility.iter().any(|v| {
-            let vpkg = &v.package;
-            match v.name.as_str() {
-                "public" if vpkg == "visibility" => true,
-                "__pkg__" => v.repo == from.repo && *vpkg == from.package,
-                "__subpackages__" => {
-                    v.repo == from.repo && (vpkg.is_empty() || from.package == *vpkg || from.package.starts_with(&format!("{vpkg}/")))
-                }
-                "private" if vpkg == "visibility" => false,
-                // A package_group: not evaluated, treated as allowing.
-                _ => v.package != "visibility",
-            }
-        });
-        if allowed {
-            Ok(())
-        } else {
-            Err(AnalysisError::new(format!(
-                "target '{dep}' is not visible from target '{}'. Check the visibility declaration of the former target if you think the dependency is legitimate",
-                self.rule.label
-            )))
+        let mut msg = format!(
+            "target '{dep}' is not visible from target '{}'. Check the visibility declaration of the former target if you think the dependency is legitimate",
+            self.rule.label
+        );
+        if matches!(target, crate::graph::TargetRef::Source { .. }) {
+            msg.push_str(". To set the visibility of that source file target, use the exports_files() function");
         }
+        Err(AnalysisError::new(msg))
     }
 }

@@ -118,6 +118,13 @@ impl AnalysisError {
     }
 }
 
+/// A message of analysis itself (e.g. `graph::visibility`'s).
+impl From<String> for AnalysisError {
+    fn from(msg: String) -> Self {
+        AnalysisError::new(msg)
+    }
+}
+
 impl From<LoadError> for AnalysisError {
     fn from(e: LoadError) -> Self {
         AnalysisError::Load(Box::new(e))

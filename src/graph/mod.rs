@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub mod label;
 pub mod pattern;
 pub mod schema;
+pub mod visibility;
 
 use label::{Label, PackageId};
 use schema::RuleSchema;
@@ -614,6 +615,8 @@ pub struct Package {
     /// `.bzl` files loaded, transitively.
     pub loads: BTreeSet<Label>,
     pub default_visibility: Vec<Label>,
+    /// `exports_files` names → their `visibility` (None: not given, public).
+    pub exports: BTreeMap<String, Option<Vec<Label>>>,
 }
 
 impl Package {

@@ -35,7 +35,8 @@ pub struct PackageState {
     pub rules: BTreeMap<String, Rule>,
     /// Output file name → generating rule name.
     pub outputs: BTreeMap<String, String>,
-    pub exported: BTreeSet<String>,
+    /// `exports_files` names → their `visibility` (None: not given).
+    pub exported: BTreeMap<String, Option<Vec<Label>>>,
     /// Files of this package that rules refer to by label.
     pub referenced: BTreeSet<String>,
     pub default_visibility: Vec<Label>,
@@ -97,7 +98,7 @@ impl<'a> BuildContext<'a> {
         let mut source_files: BTreeSet<String> = state
             .referenced
             .into_iter()
-            .chain(state.exported)
+            .chain(state.exported.keys().cloned())
             .filter(|n| !state.rules.contains_key(n) && !state.outputs.contains_key(n))
             .collect();
         if !build_name.is_empty() && !state.rules.contains_key(&build_name) {
@@ -113,6 +114,7 @@ impl<'a> BuildContext<'a> {
             source_files,
             loads,
             default_visibility: state.default_visibility,
+            exports: state.exported,
         }
     }
 }

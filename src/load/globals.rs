@@ -115,7 +115,6 @@ const GENERIC_NATIVE_RULES: &[&str] = &[
     "label_setting",
     "objc_import",
     "objc_library",
-    "package_group",
     "proto_lang_toolchain",
     "proto_library",
     "py_binary",
@@ -128,8 +127,18 @@ const GENERIC_NATIVE_RULES: &[&str] = &[
     "toolchain_type",
 ];
 
-/// Adds [`GENERIC_NATIVE_RULES`] that ocib does not implement as untyped rules.
+/// Adds [`GENERIC_NATIVE_RULES`] that ocib does not implement as untyped rules, and
+/// `package_group`, whose `packages` and `includes` visibility checks read
+/// (`graph::visibility`).
 fn add_generic_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds) {
+    if !kinds.schemas.contains_key("package_group") {
+        let schema = crate::graph::schema::SchemaBuilder::new("package_group")
+            .attr("packages", AttrType::StringList)
+            .attr("includes", AttrType::LabelList)
+            .native()
+            .build();
+        b.set("package_group", RuleCallable::native(Arc::new(schema)));
+    }
     for kind in GENERIC_NATIVE_RULES {
         if !kinds.schemas.contains_key(*kind) {
             b.set(kind, RuleCallable::native(Arc::new(RuleSchema::untyped(kind))));
@@ -322,13 +331,25 @@ fn build_functions(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneOr::None)] licenses: NoneOr<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        let _ = (visibility, licenses);
+        let _ = licenses;
         let ctx = BuildContext::from_eval(eval)?;
         let files = unpack_strings(srcs, "exports_files()")?;
+        // Bazel: `visibility` given applies to every file; not given, the files are public.
+        let visibility = match visibility {
+            NoneOr::None => None,
+            NoneOr::Other(v) => {
+                let map = |r: &str| ctx.map_repo(r);
+                let lctx = crate::graph::LabelContext { package: &ctx.package, map_repo: &map };
+                match AttrValue::coerce(AttrType::LabelList, &to_raw(v)?, &lctx).map_err(|e| anyhow!("exports_files(visibility): {e}"))? {
+                    AttrValue::LabelList(l) => Some(l),
+                    other => bail!("exports_files(visibility): expected a list of labels, got {other}"),
+                }
+            }
+        };
         let mut state = ctx.state.borrow_mut();
         for f in files {
             crate::graph::label::validate_target_name(&f, &f)?;
-            state.exported.insert(f);
+            state.exported.insert(f, visibility.clone());
         }
         Ok(NoneType)
     }

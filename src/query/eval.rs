@@ -362,8 +362,30 @@ impl<'a> QueryEngine<'a> {
                 }
                 Ok(out)
             }
-            // Visibility is not enforced at load time; every target is visible.
-            "visible" => expr(1),
+            // Bazel's `visible(scope, input)`: the targets of `input` visible to every target
+            // of `scope`, by the same rules analysis enforces (`graph::visibility`).
+            "visible" => {
+                let scope = expr(0)?;
+                let input = expr(1)?;
+                let froms: BTreeSet<PackageId> = scope.iter().map(Label::package_id).collect();
+                let mut out = TargetSet::new();
+                let mut load = |id: &PackageId| self.package(id);
+                for label in input {
+                    let pkg = self.package(&label.package_id())?;
+                    let Some(target) = pkg.target(&label.name) else { continue };
+                    let mut all = true;
+                    for from in &froms {
+                        if !crate::graph::visibility::is_visible(from, &pkg, &target, &mut load)? {
+                            all = false;
+                            break;
+                        }
+                    }
+                    if all {
+                        out.insert(label);
+                    }
+                }
+                Ok(out)
+            }
             other => Err(QueryError::syntax(format!("unknown function '{other}'"))),
         }
     }

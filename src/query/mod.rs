@@ -25,6 +25,13 @@ impl QueryError {
     }
 }
 
+/// An evaluation message (e.g. `graph::visibility`'s).
+impl From<String> for QueryError {
+    fn from(message: String) -> Self {
+        QueryError::eval(message)
+    }
+}
+
 impl From<parse::SyntaxError> for QueryError {
     fn from(e: parse::SyntaxError) -> Self {
         QueryError::syntax(e.0)

@@ -22,3 +22,4 @@ mod query_starlark;
 mod registry;
 mod structure_tests;
 mod test_command;
+mod visibility;
