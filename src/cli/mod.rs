@@ -94,6 +94,14 @@ pub struct CommonArgs {
     /// Most Starlark heap (MiB) the evaluation of one file may use; 0: no limit.
     #[arg(long = "starlark_max_heap_mb", value_name = "MIB", default_value_t = crate::load::EvalLimits::default().max_heap_bytes >> 20)]
     pub starlark_max_heap_mb: usize,
+    /// Evaluate MODULE.bazel (Bazel's `--enable_bzlmod`); default as the Bazel version in
+    /// `.bazelversion` (off for 6, on from 7).
+    #[arg(long = "enable_bzlmod", visible_alias = "experimental_enable_bzlmod", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+    pub enable_bzlmod: Option<bool>,
+    /// Evaluate WORKSPACE, or WORKSPACE.bzlmod when Bzlmod is on (Bazel's
+    /// `--enable_workspace`); default as the Bazel version in `.bazelversion` (on up to 7).
+    #[arg(long = "enable_workspace", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+    pub enable_workspace: Option<bool>,
 }
 
 impl CommonArgs {
@@ -370,6 +378,10 @@ fn run_command(args: Vec<OsString>) -> CliResult {
     };
     if let Some(common) = cli.command.common() {
         crate::load::set_eval_limits(common.eval_limits());
+        crate::load::external::set_repo_flags(crate::load::external::RepoFlags {
+            enable_bzlmod: common.enable_bzlmod,
+            enable_workspace: common.enable_workspace,
+        });
     }
     match cli.command {
         Command::Query(q) => query::run(q, &cwd),

@@ -17,24 +17,81 @@ use crate::graph::schema::RuleKinds;
 use crate::graph::{Raw, quote};
 use crate::workspace::{OciPullSpec, Repo, RepoSource, Workspace};
 
+/// Which repository files Bazel evaluates: `--enable_bzlmod` and `--enable_workspace` as given
+/// on the command line or in .bazelrc; `None` takes the default of the Bazel version the
+/// repository pins ([`RepoFlags::resolve`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepoFlags {
+    /// `--[no]enable_bzlmod`: evaluate MODULE.bazel.
+    pub enable_bzlmod: Option<bool>,
+    /// `--[no]enable_workspace`: evaluate WORKSPACE (or WORKSPACE.bzlmod).
+    pub enable_workspace: Option<bool>,
+}
+
+static REPO_FLAGS: std::sync::OnceLock<RepoFlags> = std::sync::OnceLock::new();
+
+/// Sets the flags [`open_workspace`] follows for this process (the command line's, once).
+pub fn set_repo_flags(flags: RepoFlags) {
+    let _ = REPO_FLAGS.set(flags);
+}
+
+impl RepoFlags {
+    /// `(bzlmod, workspace)` for the repository at `root`: a flag given wins, else Bazel's
+    /// default for the major version in `.bazelversion` (Bazel 6: WORKSPACE only; 7: both;
+    /// 8 and later: MODULE.bazel only, `--enable_workspace` defaults to false). Without a
+    /// pinned version (or with `latest`, `rolling`…) the newest behaviour, except that a
+    /// repository with a WORKSPACE and no MODULE.bazel still has its WORKSPACE evaluated:
+    /// such a repository predates Bazel 8, and ignoring its only repository file would
+    /// leave nothing to drop in.
+    pub fn resolve(&self, root: &Path) -> (bool, bool) {
+        let major = std::fs::read_to_string(root.join(".bazelversion")).ok().and_then(|text| bazel_major(&text));
+        let (bzlmod, workspace) = match major {
+            Some(m) if m <= 6 => (false, true),
+            Some(7) => (true, true),
+            Some(_) => (true, false),
+            None => (true, !root.join("MODULE.bazel").is_file()),
+        };
+        (self.enable_bzlmod.unwrap_or(bzlmod), self.enable_workspace.unwrap_or(workspace))
+    }
+}
+
+/// The major version of a `.bazelversion` (`7.4.1`, `8.0.0rc1`, `6.x`), if it names one; a
+/// Bazelisk alias (`latest`, `rolling`, `last_green`) or a fork (`user/7.0.0`: the part after
+/// the last `/`) without a number gives `None`.
+fn bazel_major(text: &str) -> Option<u32> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let version = line.rsplit('/').next().unwrap_or(line);
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// Opens the workspace containing `dir` ([`Workspace::find`]) and evaluates MODULE.bazel and
-/// WORKSPACE(.bazel) to learn its external repositories. The .bzl files those load see the
-/// native rule kinds `kinds`.
+/// WORKSPACE(.bazel) to learn its external repositories, as far as the [`RepoFlags`] set for
+/// this process (or their defaults) enable them. The .bzl files those load see the native
+/// rule kinds `kinds`.
 pub fn open_workspace(dir: &Path, kinds: &RuleKinds) -> Result<Workspace> {
     let mut ws = Workspace::find(dir)?;
-    evaluate_repository_files(&mut ws, kinds)?;
+    let flags = REPO_FLAGS.get().copied().unwrap_or_default();
+    evaluate_repository_files(&mut ws, kinds, flags)?;
     Ok(ws)
 }
 
-fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds) -> Result<()> {
+fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds, flags: RepoFlags) -> Result<()> {
+    let (bzlmod, workspace) = flags.resolve(&ws.root);
     let module = ws.root.join("MODULE.bazel");
-    if module.is_file() {
+    if bzlmod && module.is_file() {
         let ctx = RepoFileContext::default();
         evaluate(ws, &module, RepoFileKind::Module, kinds, &ctx)?;
         evaluate_includes(ws, kinds, &ctx)?;
         apply(ws, ctx)?;
     }
-    for name in ["WORKSPACE.bazel", "WORKSPACE"] {
+    if !workspace {
+        return Ok(());
+    }
+    // Bazel: with Bzlmod on, WORKSPACE.bzlmod (if present) replaces WORKSPACE entirely.
+    let candidates: &[&str] =
+        if bzlmod && ws.root.join("WORKSPACE.bzlmod").is_file() { &["WORKSPACE.bzlmod"] } else { &["WORKSPACE.bazel", "WORKSPACE"] };
+    for name in candidates {
         let path = ws.root.join(name);
         if path.is_file() {
             let ctx = RepoFileContext::default();
@@ -282,6 +339,16 @@ mod tests {
 
     fn attrs(pairs: &[(&str, Raw)]) -> BTreeMap<String, Raw> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn bazel_major_versions() {
+        assert_eq!(bazel_major("7.4.1\n"), Some(7));
+        assert_eq!(bazel_major("# pinned\n8.0.0rc1"), Some(8));
+        assert_eq!(bazel_major("6.x"), Some(6));
+        assert_eq!(bazel_major("myfork/7.1.0"), Some(7));
+        assert_eq!(bazel_major("latest"), None);
+        assert_eq!(bazel_major(""), None);
     }
 
     #[test]

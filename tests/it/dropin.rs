@@ -168,3 +168,41 @@ fn bazel_builtins_and_bazel_lib_helpers_used_at_load_time() {
     // A rule spreading bazel-lib's `**resource_set_attr`, with a configuration_field() default.
     assert_eq!(query_ok(&ws, &["query", "attr(resource_set, mem_1g, //:all)"]), ["//:sized"]);
 }
+
+/// The repositories of testdata/dropin/bzlmod_modes that resolve, with `.bazelversion` set to
+/// `version` (none if empty), a `.bazelrc` of `rc` and extra command-line `flags`.
+fn defined_repos(version: &str, rc: &str, flags: &[&str]) -> Vec<&'static str> {
+    let ws = common::copy_workspace("dropin/bzlmod_modes");
+    if !version.is_empty() {
+        std::fs::write(ws.path().join(".bazelversion"), format!("{version}\n")).unwrap();
+    }
+    std::fs::write(ws.path().join(".bazelrc"), rc).unwrap();
+    ["from_module", "from_workspace", "from_workspace_bzlmod"]
+        .into_iter()
+        .filter(|repo| {
+            let target = format!("@{repo}//:f");
+            let mut args = vec!["query", target.as_str()];
+            args.extend(flags);
+            let out = ocib(ws.path(), &args);
+            assert!(out.code == 0 || out.stderr.contains("is not defined"), "{}", out.stderr);
+            out.code == 0
+        })
+        .collect()
+}
+
+#[test]
+fn bazelversion_picks_module_workspace_or_workspace_bzlmod_as_bazel_does() {
+    // Bazel 6: WORKSPACE only; 7: both, WORKSPACE.bzlmod replacing WORKSPACE; 8 and
+    // unpinned (the newest): MODULE.bazel only.
+    assert_eq!(defined_repos("6.5.0", "", &[]), ["from_workspace"]);
+    assert_eq!(defined_repos("7.4.1", "", &[]), ["from_module", "from_workspace_bzlmod"]);
+    assert_eq!(defined_repos("8.0.0", "", &[]), ["from_module"]);
+    assert_eq!(defined_repos("", "", &[]), ["from_module"]);
+}
+
+#[test]
+fn enable_bzlmod_and_enable_workspace_flags_override_the_version_default() {
+    assert_eq!(defined_repos("8.0.0", "common --enable_workspace\n", &[]), ["from_module", "from_workspace_bzlmod"]);
+    assert_eq!(defined_repos("7.4.1", "", &["--noenable_bzlmod"]), ["from_workspace"]);
+    assert_eq!(defined_repos("6.5.0", "common --enable_bzlmod\n", &[]), ["from_module", "from_workspace_bzlmod"]);
+}

@@ -166,6 +166,8 @@ fn workspace_macros_local_repositories_and_module_deps() {
             "module(name = \"main\")\nbazel_dep(name = \"rules_go\", version = \"0.50.0\")\nbazel_dep(name = \"mylib\", version = \"1.0\")\nlocal_path_override(module_name = \"mylib\", path = \"vendor/mylib\")\n",
         ),
         ("WORKSPACE", "load(\"//tools:deps.bzl\", \"deps\")\ndeps()\n"),
+        // Bazel 7 evaluates both MODULE.bazel and WORKSPACE.
+        (".bazelversion", "7.4.1\n"),
         ("tools/BUILD", ""),
         (
             "tools/deps.bzl",
