@@ -112,6 +112,20 @@ impl AnalysisError {
         }
     }
 
+    /// The deepest rule whose analysis failed, as Bazel reports it: `c/BUILD:2:8: in genrule
+    /// rule //c:c: <why>` (the rules that only depend on it are not named), and its label.
+    /// `None` when no rule is in the chain (a package failed to load before any rule).
+    pub fn innermost(&self) -> Option<(String, &Label)> {
+        let deepest = std::iter::successors(self.rule_failure(), |f| f.cause.rule_failure()).last()?;
+        let mut line = deepest.to_string();
+        let why = deepest.cause.render();
+        if !why.is_empty() {
+            line.push_str(": ");
+            line.push_str(&why);
+        }
+        Some((line, &deepest.label))
+    }
+
     /// The whole chain on one line: each level once, joined by `: `.
     pub fn render(&self) -> String {
         anyhow::Chain::new(self).map(|e| e.to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
@@ -335,6 +349,17 @@ mod tests {
         );
         // `{:#}` of anyhow (how `ocib` prints it) gives the same line: Display is one level.
         assert_eq!(format!("{:#}", anyhow::Error::from(a)).matches("in genrule rule").count(), 1);
+    }
+
+    /// Bazel names only the rule whose analysis failed, once, with its location.
+    #[test]
+    fn innermost_names_only_the_failing_rule() {
+        let c = AnalysisError::in_rule(&at("c/BUILD"), "genrule", &label("//c:c"), AnalysisError::new("bad cmd"));
+        let b = AnalysisError::in_rule(&at("b/BUILD"), "filegroup", &label("//b:b"), c);
+        let (line, failing) = b.innermost().unwrap();
+        assert_eq!(line, "c/BUILD:1:10: in genrule rule //c:c: bad cmd");
+        assert_eq!(failing, &label("//c:c"));
+        assert!(AnalysisError::new("no rule").innermost().is_none());
     }
 
     /// An error that comes back through a rule already in its chain (a generated file and

@@ -4,8 +4,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::anyhow;
 
+use super::bep::BuildEventStream;
+use super::progress::{ProgressOptions, Reporter, summary_lines};
 use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
@@ -55,6 +59,64 @@ pub struct BuildOptions {
     /// `--define name=value` for config_settings.
     #[arg(long = "define")]
     pub define: Vec<String>,
+    /// Least seconds between two progress updates (off a terminal, at least 1).
+    #[arg(long = "show_progress_rate_limit", value_name = "SECONDS", default_value_t = 0.2)]
+    pub show_progress_rate_limit: f64,
+    /// List the outputs of each target when at most this many targets were built.
+    #[arg(long = "show_result", value_name = "N", default_value_t = 1)]
+    pub show_result: usize,
+    /// Print the command line of every process an action spawns (`pretty_print` is the same).
+    #[arg(long = "subcommands", short = 's', num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_subcommands, default_value = "false")]
+    pub subcommands: bool,
+    /// Show the full command line (working directory, environment) of a failed action.
+    #[arg(long = "verbose_failures", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
+    pub verbose_failures: bool,
+    /// Write the Build Event Protocol as JSON, one event a line, to this file.
+    #[arg(long = "build_event_json_file", value_name = "FILE")]
+    pub build_event_json_file: Option<PathBuf>,
+    /// Write the Build Event Protocol in protobuf text format to this file.
+    #[arg(long = "build_event_text_file", value_name = "FILE")]
+    pub build_event_text_file: Option<PathBuf>,
+}
+
+/// `--subcommands` takes Bazel's values: true, pretty_print (the same here), false.
+fn parse_subcommands(s: &str) -> Result<bool, String> {
+    match s {
+        "pretty_print" => Ok(true),
+        other => super::parse_bool(other),
+    }
+}
+
+impl BuildOptions {
+    /// How progress is shown.
+    pub fn progress(&self) -> ProgressOptions {
+        let rate = if self.show_progress_rate_limit.is_finite() && self.show_progress_rate_limit > 0.0 {
+            Duration::from_secs_f64(self.show_progress_rate_limit)
+        } else {
+            Duration::ZERO
+        };
+        ProgressOptions { show_progress: self.show_progress, rate_limit: rate, subcommands: self.subcommands }
+    }
+
+    /// Opens the `--build_event_*_file`s, if asked, and posts the stream's `started` event.
+    pub fn build_events(&self, command: &str, patterns: &[String]) -> CliResult<Option<BuildEventStream>> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        BuildEventStream::open(self.build_event_json_file.as_deref(), self.build_event_text_file.as_deref(), command, patterns, &args)
+            .map_err(CliError::bad_command_line)
+    }
+}
+
+/// Ends the build event stream (if any) with the command's exit code, and warns if it could
+/// not be written.
+pub fn finish_build_events<T>(bep: Option<BuildEventStream>, result: &CliResult<T>, summary: &[String]) {
+    let Some(bep) = bep else { return };
+    let code = match result {
+        Ok(_) => super::exit::SUCCESS,
+        Err(e) => e.exit_code,
+    };
+    if let Some(e) = bep.finish(code, super::command_elapsed(), summary) {
+        eprintln!("WARNING: could not write the build event file: {e}");
+    }
 }
 
 /// Everything `build`-like commands share: the workspace, what the patterns name, and the
@@ -191,33 +253,75 @@ pub fn display_path(a: &Artifact, root: &Path) -> String {
 }
 
 pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
-    let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
-    build(&args.opts, &prepared)?;
-    Ok(())
+    let mut bep = args.opts.build_events("build", &args.patterns)?;
+    let mut summary = Vec::new();
+    let result = (|| {
+        let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
+        if let Some(bep) = bep.as_mut() {
+            bep.pattern_expanded(&args.patterns, &prepared.labels);
+        }
+        build_with_events(&args.opts, &prepared, bep.as_mut(), &mut summary)
+    })();
+    finish_build_events(bep, &result, &summary);
+    result.map(|_| ())
 }
 
 /// Analyzes and builds `prepared.labels`; prints the summary. Returns the configured targets
 /// that built.
 pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<ConfiguredTarget>>> {
+    build_with_events(args, prepared, None, &mut Vec::new())
+}
+
+/// The test size Bazel reports for a target (`None` for a non-test).
+fn test_size(prepared: &Prepared, label: &Label) -> Option<String> {
+    let pkg = prepared.loader.package(&label.package_id()).ok()?;
+    let Some(crate::graph::TargetRef::Rule(rule)) = pkg.target(&label.name) else { return None };
+    if !rule.is_test() {
+        return None;
+    }
+    Some(match rule.attr("size") {
+        Some(crate::graph::AttrValue::String(s)) if !s.is_empty() => s,
+        _ => "medium".to_owned(),
+    })
+}
+
+/// Like [`build`], reporting to the build event stream `bep` and leaving Bazel's closing
+/// lines in `summary` (also on failure).
+pub fn build_with_events(
+    args: &BuildOptions,
+    prepared: &Prepared,
+    mut bep: Option<&mut BuildEventStream>,
+    summary: &mut Vec<String>,
+) -> CliResult<Vec<Arc<ConfiguredTarget>>> {
     let cache_dir = cache_dir(args);
-    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(args), cache_dir.clone());
+    let config = config(args);
+    if let Some(bep) = bep.as_deref_mut() {
+        bep.configuration(&config.compilation_mode, &format!("{config:?}"));
+    }
+    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config, cache_dir.clone());
     let mut targets = Vec::new();
     let mut analysis_failed = false;
     for label in &prepared.labels {
         match analysis.analyze(label) {
-            Ok(t) => targets.push(t),
+            Ok(t) => {
+                if let Some(bep) = bep.as_deref_mut() {
+                    bep.target_configured(label, &t.kind, test_size(prepared, label).as_deref());
+                }
+                targets.push(t)
+            }
             Err(e) => {
                 analysis_failed = true;
+                let failed = super::error::analysis_failed(label, e);
                 if !args.common.keep_going {
-                    return Err(CliError::build_failed(
-                        anyhow::Error::from(e).context(format!("Analysis of target '{label}' failed; build aborted")),
-                    ));
+                    return Err(CliError::build_failed(failed));
                 }
-                super::error::report(&e.into());
+                super::error::report(&failed);
             }
         }
     }
-    eprintln!("INFO: Analyzed {} target{}.", targets.len(), if targets.len() == 1 { "" } else { "s" });
+    let noun = |n: usize| if n == 1 { "target" } else { "targets" };
+    eprintln!("INFO: Analyzed {} {}.", targets.len(), noun(targets.len()));
+    eprintln!("INFO: Found {} {}...", targets.len(), noun(targets.len()));
     let root = prepared.ws.root.clone();
     let base = OutputBase::open(&root)?;
     // The status always has the built-in keys (rules with stamp = 1 read them even without
@@ -230,9 +334,9 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<Conf
     let opts = ExecOptions {
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: args.common.keep_going,
-        show_progress: args.show_progress,
     };
-    let executor = Executor::new(&base, &cache_dir, status, opts)?;
+    let reporter = Reporter::start(args.progress());
+    let executor = Executor::new(&base, &cache_dir, status, opts)?.with_observer(reporter.clone());
     // `ocib build` of an oci_load/oci_push target builds its image too (what `run` needs).
     let wanted: Vec<Artifact> = targets
         .iter()
@@ -240,17 +344,24 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<Conf
         .filter(|a| !a.is_source())
         .collect();
     let report = executor.execute(&analysis.actions, &wanted);
+    reporter.finish();
     // One line per failed action (Bazel's), before the summary that ends the command.
     for f in &report.failures {
-        super::error::report(&anyhow!("{} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message));
+        report_action_failure(f, args.verbose_failures);
     }
+    *summary = summary_lines(&report, super::command_elapsed());
     if report.interrupted {
         return Err(CliError::interrupted(anyhow!("build interrupted")));
     }
     let failed_owners: BTreeSet<&Label> = report.failures.iter().map(|f| &f.owner).collect();
+    let list_outputs = targets.len() <= args.show_result;
     for t in &targets {
         let files = wanted_files(t, &args.output_groups);
-        if failed_owners.contains(&t.label) {
+        let success = !failed_owners.contains(&t.label);
+        if let Some(bep) = bep.as_deref_mut() {
+            bep.target_completed(&t.label, success, &files, None);
+        }
+        if !success || !list_outputs {
             continue;
         }
         if files.is_empty() {
@@ -262,11 +373,27 @@ pub fn build(args: &BuildOptions, prepared: &Prepared) -> CliResult<Vec<Arc<Conf
             }
         }
     }
-    let summary = format!("{} total actions ({} executed, {} cache hits)", report.total, report.executed, report.cache_hits);
+    if !list_outputs && failed_owners.is_empty() {
+        eprintln!("INFO: {} targets up-to-date (--show_result={} lists the outputs of at most that many)", targets.len(), args.show_result);
+    }
+    for line in summary.iter() {
+        eprintln!("{line}");
+    }
+    let total = format!("{} total action{}", report.total, if report.total == 1 { "" } else { "s" });
     if report.failures.is_empty() && !analysis_failed {
-        eprintln!("INFO: Build completed successfully, {summary}");
+        eprintln!("INFO: Build completed successfully, {total}");
         Ok(targets)
     } else {
-        Err(CliError::build_failed(anyhow!("Build did NOT complete successfully, {summary}")))
+        Err(CliError::build_failed(anyhow!("Build did NOT complete successfully, {total}")))
     }
+}
+
+/// Prints a failed action: `ERROR: <target> failed: <mnemonic> <target>: <why>`, with the
+/// command's working directory and environment under `--verbose_failures` (as Bazel's).
+pub fn report_action_failure(f: &crate::exec::Failure, verbose: bool) {
+    let mut message = format!("{} failed: {} {}: {}", f.owner, f.mnemonic, f.owner, f.message);
+    if verbose && let Some(command) = &f.command {
+        message.push_str(&format!("\n{}", command.to_shell()));
+    }
+    super::error::report(&anyhow!(message));
 }

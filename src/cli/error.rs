@@ -96,6 +96,22 @@ pub fn report(error: &anyhow::Error) {
     eprintln!("{}", Rendered(error));
 }
 
+/// An analysis failure of `label`, reported as Bazel does: the failing rule once, with its
+/// location (`ERROR: c/BUILD:2:8: in genrule rule //c:c: <why>`), printed now; the returned
+/// error is the line that ends the build (`Analysis of target '//a:a' failed; build aborted`,
+/// naming the failing target when it is a dependency).
+pub fn analysis_failed(label: &crate::graph::label::Label, error: crate::analysis::AnalysisError) -> anyhow::Error {
+    let aborted = format!("Analysis of target '{label}' failed; build aborted");
+    match error.innermost() {
+        Some((line, failing)) => {
+            eprintln!("ERROR: {line}");
+            if failing == label { anyhow::anyhow!(aborted) } else { anyhow::anyhow!("{aborted}: Analysis of target '{failing}' failed") }
+        }
+        // No rule in the chain (a package failed to load): its own location says it.
+        None => anyhow::Error::from(error).context(aborted),
+    }
+}
+
 /// Prints a terminating error (if any) once and returns its exit code.
 pub fn finish(result: CliResult) -> i32 {
     match result {

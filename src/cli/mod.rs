@@ -2,10 +2,12 @@
 //! command. Exit codes follow Bazel's.
 
 mod bazel_flags;
+mod bep;
 mod build;
 mod clean;
 mod cquery;
 pub mod error;
+mod progress;
 mod push;
 mod query;
 pub mod rc;
@@ -326,7 +328,16 @@ pub fn run(args: Vec<OsString>) -> i32 {
     error::finish(result)
 }
 
+/// When the command started, for Bazel's `INFO: Elapsed time`.
+static COMMAND_STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Time since the command started.
+fn command_elapsed() -> std::time::Duration {
+    COMMAND_STARTED.get_or_init(std::time::Instant::now).elapsed()
+}
+
 fn run_command(args: Vec<OsString>) -> CliResult {
+    COMMAND_STARTED.get_or_init(std::time::Instant::now);
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let (startup, command, rest) = split_startup(&args).map_err(|e| CliError::bad_command_line(anyhow!(e)))?;
     let Some(command) = command else {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::build::{BuildOptions, cache_dir, config, prepare};
+use super::bep::{BuildEventStream, TestAttempt};
+use super::build::{BuildOptions, cache_dir, config, finish_build_events, prepare};
+use super::progress::{Reporter, summary_lines};
 use anyhow::anyhow;
 
 use super::{CliError, CliResult, exit};
@@ -61,10 +63,36 @@ fn tags_match(tags: &[String], filters: &str) -> bool {
 }
 
 pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
+    let mut bep = args.opts.build_events("test", &args.patterns)?;
+    let mut summary = Vec::new();
+    let result = run_tests(&args, cwd, bep.as_mut(), &mut summary);
+    finish_build_events(bep, &result, &summary);
+    result
+}
+
+/// A test to run: where its results go, and what the build events say of it.
+struct PlannedTest {
+    label: Label,
+    /// The test's own outputs (its executable), for `targetCompleted`.
+    files: Vec<Artifact>,
+    status: Artifact,
+    log: Artifact,
+    xml: Artifact,
+    timeout: u64,
+}
+
+fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>, summary: &mut Vec<String>) -> CliResult {
     let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, true)?;
+    if let Some(bep) = bep.as_deref_mut() {
+        bep.pattern_expanded(&args.patterns, &prepared.labels);
+    }
     let root = prepared.ws.root.clone();
-    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config(&args.opts), cache_dir(&args.opts));
-    let mut tests: Vec<(Label, String, String, String)> = Vec::new();
+    let config = config(&args.opts);
+    if let Some(bep) = bep.as_deref_mut() {
+        bep.configuration(&config.compilation_mode, &format!("{config:?}"));
+    }
+    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
+    let mut tests: Vec<PlannedTest> = Vec::new();
     let mut analysis_failed = false;
     let test_env: BTreeMap<String, String> = args
         .test_env
@@ -84,22 +112,35 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
             Ok(t) => t,
             Err(e) => {
                 analysis_failed = true;
+                let failed = super::error::analysis_failed(label, e);
                 if !args.opts.common.keep_going {
-                    return Err(CliError::build_failed(e));
+                    return Err(CliError::build_failed(failed));
                 }
-                super::error::report(&e.into());
+                super::error::report(&failed);
                 continue;
             }
         };
-        let Some(test) = target.providers.test.clone() else { continue };
         let string_attr = |name: &str| match rule.attr(name) {
             Some(crate::graph::AttrValue::String(s)) => s,
             _ => String::new(),
         };
+        if let Some(bep) = bep.as_deref_mut() {
+            let size = string_attr("size");
+            bep.target_configured(label, &target.kind, Some(if size.is_empty() { "medium" } else { &size }));
+        }
+        let Some(test) = target.providers.test.clone() else { continue };
         let timeout = args.test_timeout.unwrap_or_else(|| timeout_secs(&string_attr("timeout"), &string_attr("size")));
         let logdir = format!("ocib-out/testlogs/{}", crate::analysis::source_exec_path(label));
         let art = |name: &str| Artifact { exec_path: format!("{logdir}/{name}"), kind: ArtifactKind::Derived };
         let (log, xml, status) = (art("test.log"), art("test.xml"), art("test.status"));
+        let planned = PlannedTest {
+            label: label.clone(),
+            files: super::build::wanted_files(&target, ""),
+            status: status.clone(),
+            log: log.clone(),
+            xml: xml.clone(),
+            timeout,
+        };
         let (kind, inputs): (TestKind, Vec<Artifact>) = match test {
             TestRun::Exec { executable, args: targs, env, runfiles } => {
                 let mut inputs = vec![executable.clone()];
@@ -132,15 +173,12 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
             status: status.exec_path.clone(),
             workspace: root.clone(),
         };
-        let mut action = Action::new("TestRunner", label, ActionKind::Run(Arc::new(code)))
-            .inputs(inputs)
-            .output(status.clone())
-            .output(log.clone())
-            .output(xml);
+        let mut action =
+            Action::new("TestRunner", label, ActionKind::Run(Arc::new(code))).inputs(inputs).output(status.clone()).output(log).output(xml);
         action.progress = format!("Testing {label}");
         action.skip_cache_lookup = args.cache_test_results == "no" || args.cache_test_results == "false" || args.cache_test_results == "0";
         analysis.actions.push(action);
-        tests.push((label.clone(), status.exec_path.clone(), log.exec_path.clone(), rule.kind.clone()));
+        tests.push(planned);
     }
     if tests.is_empty() && !analysis_failed {
         return Err(CliError::no_tests(anyhow!("No test targets were found, yet testing was requested")));
@@ -150,25 +188,47 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
     let opts = ExecOptions {
         jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: true,
-        show_progress: args.opts.show_progress,
     };
-    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?;
-    let wanted: Vec<Artifact> = tests.iter().map(|(_, s, _, _)| Artifact { exec_path: s.clone(), kind: ArtifactKind::Derived }).collect();
+    let reporter = Reporter::start(args.opts.progress());
+    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(reporter.clone());
+    let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
     let report = executor.execute(&analysis.actions, &wanted);
+    reporter.finish();
     for f in &report.failures {
-        super::error::report(&anyhow!("{} failed to build: {}", f.owner, f.message));
+        let mut message = format!("{} failed to build: {}", f.owner, f.message);
+        if args.opts.verbose_failures
+            && let Some(command) = &f.command
+        {
+            message.push_str(&format!("\n{}", command.to_shell()));
+        }
+        super::error::report(&anyhow!(message));
     }
+    *summary = summary_lines(&report, super::command_elapsed());
     if report.interrupted {
         return Err(CliError::interrupted(anyhow!("testing interrupted")));
     }
+    for line in summary.iter() {
+        eprintln!("{line}");
+    }
+    let total_actions = format!("{} total action{}", report.total, if report.total == 1 { "" } else { "s" });
+    if report.failures.is_empty() {
+        eprintln!("INFO: Build completed successfully, {total_actions}");
+    } else {
+        eprintln!("ERROR: Build did NOT complete successfully, {total_actions}");
+    }
     let (mut passed, mut failed, mut executed) = (0, 0, 0);
-    let width = tests.iter().map(|(l, ..)| l.to_string().len()).max().unwrap_or(0) + 3;
+    let width = tests.iter().map(|t| t.label.to_string().len()).max().unwrap_or(0) + 3;
     let mut lines = Vec::new();
-    for (label, status_path, log_path, _) in &tests {
-        let status: Option<TestStatus> = std::fs::read(root.join(status_path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let cached = report.hits.contains(status_path);
+    for test in &tests {
+        let (label, log_path) = (&test.label, &test.log.exec_path);
+        let status: Option<TestStatus> =
+            std::fs::read(root.join(&test.status.exec_path)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let cached = report.hits.contains(&test.status.exec_path);
         let built = !report.failures.iter().any(|f| &f.owner == label);
         let shown_log = format!("ocib-testlogs/{}", log_path.trim_start_matches("ocib-out/testlogs/"));
+        if let Some(bep) = bep.as_deref_mut() {
+            bep.target_completed(label, built && status.is_some(), &test.files, Some(test.timeout));
+        }
         match status {
             Some(s) if built => {
                 if !cached {
@@ -182,6 +242,20 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
                     "FAILED"
                 };
                 let prefix = if cached { "(cached) " } else { "" };
+                if let Some(bep) = bep.as_deref_mut() {
+                    let duration = std::time::Duration::from_millis(s.duration_ms);
+                    let log_mtime = std::fs::metadata(root.join(log_path)).and_then(|m| m.modified()).ok();
+                    let start = log_mtime.and_then(|t| t.checked_sub(duration)).unwrap_or_else(std::time::SystemTime::now);
+                    bep.test_result(&TestAttempt {
+                        label,
+                        status: word,
+                        cached,
+                        start,
+                        duration_ms: s.duration_ms,
+                        log: &test.log,
+                        xml: &test.xml,
+                    });
+                }
                 lines.push(format!("{:<width$}{prefix}{word} in {:.1}s", label.to_string(), s.duration_ms as f64 / 1000.0));
                 if s.passed {
                     passed += 1;

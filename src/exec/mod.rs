@@ -5,6 +5,7 @@
 pub mod action;
 pub mod cache;
 pub mod digest;
+pub mod events;
 pub mod fs;
 pub mod process;
 mod schedule;
@@ -16,7 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind, BIN_DIR, InProcess};
-pub use schedule::{ExecOptions, ExecReport};
+pub use events::{ActionResult, ExecObserver, SpawnedCommand};
+pub use schedule::{ExecOptions, ExecReport, Failure};
 
 use crate::stamp::{self, WorkspaceStatus};
 use cache::Cache;
@@ -131,6 +133,8 @@ pub struct Executor<'a> {
     pub stat_cache: StatCache,
     pub status: Option<WorkspaceStatus>,
     pub opts: ExecOptions,
+    /// Who hears what the scheduler does (progress, subcommands); [`events::Silent`] by default.
+    pub observer: std::sync::Arc<dyn ExecObserver>,
 }
 
 impl<'a> Executor<'a> {
@@ -138,7 +142,13 @@ impl<'a> Executor<'a> {
         let cache = Cache::open(cache_dir).with_context(|| format!("opening the cache at {}", cache_dir.display()))?;
         let stat_cache = StatCache::load(&base.stat_cache_path());
         cache.load_stamps(&base.cas_stamps_path());
-        Ok(Executor { base, cache, stat_cache, status, opts })
+        Ok(Executor { base, cache, stat_cache, status, opts, observer: std::sync::Arc::new(events::Silent) })
+    }
+
+    /// Reports what the scheduler does to `observer`.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn ExecObserver>) -> Executor<'a> {
+        self.observer = observer;
+        self
     }
 
     /// Runs what is needed to produce `wanted`, and saves the stat cache.

@@ -177,6 +177,11 @@ fn supervise(cmd: &mut Command) {
     }
 }
 
+/// Tells the observer of the action this thread runs (if any) that it spawns `argv`.
+fn report_spawn(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path) {
+    super::events::on_spawn(super::events::SpawnedCommand { argv: argv.to_vec(), env: env.clone(), cwd: cwd.to_path_buf() });
+}
+
 /// Runs `argv` with exactly `env` (plus nothing from ocib's own environment), in `cwd`.
 /// Its stdout and stderr are appended to `log`.
 pub fn run(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: &mut String) -> Result<()> {
@@ -191,6 +196,7 @@ pub fn output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, log: 
     if interrupted() {
         bail!("interrupted");
     }
+    report_spawn(argv, env, cwd);
     let mut cmd = Command::new(program);
     cmd.args(args).env_clear().envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     supervise(&mut cmd);
@@ -250,6 +256,7 @@ pub fn run_test(
 ) -> Result<TestExit> {
     let Some((program, args)) = argv.split_first() else { bail!("internal: empty command") };
     let log = std::fs::File::create(log_file).with_context(|| format!("creating {}", log_file.display()))?;
+    report_spawn(argv, env, cwd);
     let mut cmd = Command::new(program);
     cmd.args(args).env_clear().envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     supervise(&mut cmd);

@@ -2,34 +2,44 @@
 //! soon as its inputs exist, and reports what ran.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
 use super::digest::{DigestKind, sha256_hex};
+use super::events::{ActionResult, SpawnSummary, SpawnedCommand, with_action};
 use super::{ACTION_SALT, Executor, fs, process};
 use crate::graph::label::Label;
 
+/// How the scheduler runs actions.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
+    /// Most actions running at once.
     pub jobs: usize,
+    /// Keep starting actions that do not depend on a failed one.
     pub keep_going: bool,
-    pub show_progress: bool,
 }
 
+/// An action that failed.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The target that declared it.
     pub owner: Label,
+    /// Its mnemonic (`GoCompilePkg`).
     pub mnemonic: String,
+    /// Its progress message (`Executing genrule //p:x`).
+    pub progress: String,
+    /// Why it failed, with what it printed.
     pub message: String,
+    /// The last process it spawned, if any (`--verbose_failures` shows it).
+    pub command: Option<SpawnedCommand>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +52,11 @@ pub struct ExecReport {
     pub interrupted: bool,
     /// First output of every action that was a cache hit.
     pub hits: HashSet<String>,
+    /// Executed actions that spawned at least one process (the rest ran inside ocib).
+    pub executed_spawning: usize,
+    /// The longest chain of dependent actions, by the time each took in this build (cache
+    /// hits count their lookup), as Bazel's "Critical Path".
+    pub critical_path: Duration,
 }
 
 /// Everything that goes into an action key.
@@ -62,6 +77,8 @@ enum Outcome {
     Executed(Vec<OutputRecord>, String),
 }
 
+/// Runs the actions `wanted` needs (each at most once, a cache hit when its key is known),
+/// reporting to the executor's observer.
 pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
     let mut report = ExecReport::default();
     let mut producer: HashMap<&str, usize> = HashMap::new();
@@ -88,7 +105,10 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
     needed.sort();
     report.total = needed.len();
 
+    ex.observer.planned(report.total);
+
     let mut waiting_on: HashMap<usize, usize> = HashMap::new();
+    let mut deps_of: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut ready = Vec::new();
     for &i in &needed {
@@ -96,6 +116,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
         for &d in &deps {
             dependents.entry(d).or_default().push(i);
         }
+        deps_of.insert(i, deps.iter().copied().collect());
         if deps.is_empty() {
             ready.push(i);
         } else {
@@ -104,7 +125,8 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
     }
     ready.reverse();
 
-    let progress = Progress::new(ex.opts.show_progress, report.total);
+    // Longest chain of durations ending at each finished action.
+    let mut chain: HashMap<usize, Duration> = HashMap::new();
     let mut digests: HashMap<String, String> = HashMap::new();
     // Directory outputs' members, for actions that read those directories.
     let mut tree_members: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -121,13 +143,14 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     name: "ocib".into(),
                 }),
                 mnemonic: "Scheduler".into(),
+                progress: "Scheduler".into(),
                 message: format!("cannot start worker threads: {e}"),
+                command: None,
             });
             return report;
         }
     };
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Outcome>)>();
-    let mut finished = 0usize;
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Outcome>, Duration, SpawnSummary)>();
     pool.in_place_scope(|scope| {
         let mut running = 0usize;
         loop {
@@ -145,18 +168,24 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                 }
                 let tx = done_tx.clone();
                 running += 1;
+                ex.observer.action_started(i, action);
+                let observer = ex.observer.clone();
                 scope.spawn(move |_| {
-                    let result = run_one(ex, action, &input_digests);
-                    let _ = tx.send((i, result));
+                    let started = Instant::now();
+                    let (result, spawns) = with_action(&observer, i, || run_one(ex, action, &input_digests));
+                    let _ = tx.send((i, result, started.elapsed(), spawns));
                 });
             }
             if running == 0 {
                 break;
             }
-            let Ok((i, result)) = done_rx.recv() else { break };
+            let Ok((i, result, elapsed, spawns)) = done_rx.recv() else { break };
             running -= 1;
-            finished += 1;
             let action = &actions[i];
+            let longest_dep = deps_of.get(&i).into_iter().flatten().filter_map(|d| chain.get(d)).max().copied().unwrap_or_default();
+            let path = longest_dep + elapsed;
+            chain.insert(i, path);
+            report.critical_path = report.critical_path.max(path);
             match result {
                 Ok(outcome) => {
                     let records = match outcome {
@@ -165,15 +194,15 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                             if let Some(o) = action.outputs.first() {
                                 report.hits.insert(o.exec_path.clone());
                             }
+                            ex.observer.action_finished(i, action, ActionResult::CacheHit, elapsed);
                             r
                         }
                         Outcome::Executed(r, log) => {
                             report.executed += 1;
-                            progress.executed(finished, &action.progress);
-                            let log = log.trim_end();
-                            if !log.is_empty() {
-                                progress.println(&format!("INFO: From {}:\n{log}", action.progress));
+                            if spawns.count > 0 {
+                                report.executed_spawning += 1;
                             }
+                            ex.observer.action_finished(i, action, ActionResult::Executed { log: log.trim_end() }, elapsed);
                             r
                         }
                     };
@@ -202,13 +231,17 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     }
                 }
                 Err(e) => {
+                    let message = format!("{e:#}");
+                    ex.observer.action_finished(i, action, ActionResult::Failed { message: &message }, elapsed);
                     if process::interrupted() {
                         report.interrupted = true;
                     } else {
                         report.failures.push(Failure {
                             owner: action.owner.clone(),
                             mnemonic: action.mnemonic.to_owned(),
-                            message: format!("{e:#}"),
+                            progress: action.progress.clone(),
+                            message,
+                            command: spawns.last,
                         });
                     }
                     // Nothing that depends on a failed action can run.
@@ -229,51 +262,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
             }
         }
     });
-    progress.finish();
     report
-}
-
-struct Progress {
-    bar: Option<ProgressBar>,
-    plain: bool,
-    total: usize,
-}
-
-impl Progress {
-    fn new(show: bool, total: usize) -> Progress {
-        let tty = std::io::stderr().is_terminal();
-        let bar = (show && tty).then(|| {
-            let bar = ProgressBar::new(total as u64);
-            if let Ok(style) = ProgressStyle::with_template("[{pos} / {len}] {wide_msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Progress { bar, plain: show && !tty, total }
-    }
-
-    fn executed(&self, finished: usize, what: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(finished as u64);
-            bar.set_message(what.to_owned());
-        } else if self.plain {
-            eprintln!("[{finished} / {}] {what}", self.total);
-        }
-    }
-
-    /// A message between progress updates (above the bar on a terminal).
-    fn println(&self, msg: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(msg),
-            None => eprintln!("{msg}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 /// A directory output's digest: over its members' relative paths and digests.
@@ -555,7 +544,7 @@ mod tests {
         std::fs::create_dir_all(source.parent().unwrap()).unwrap();
         std::fs::write(&source, "one").unwrap();
         let base = OutputBase::open(ws.path()).unwrap();
-        let opts = ExecOptions { jobs: 1, keep_going: false, show_progress: false };
+        let opts = ExecOptions { jobs: 1, keep_going: false };
         let ex = Executor::new(&base, cache_dir.path(), None, opts).unwrap();
         let derived = BTreeMap::from([("ocib-out/bin/p/gen.txt".to_owned(), "d1".to_owned())]);
         let key = |a: &Action, derived: &BTreeMap<String, String>| action_key(&ex, a, derived).unwrap();

@@ -52,7 +52,11 @@ pub fn stdlib(ctx: &mut RuleContext) -> Result<(LazyGoToolchain, Arc<GoStdlibInf
             gocache: actions::go_cache_dir(&cache_dir),
         };
         let owner = Label { repo: "io_bazel_rules_go".into(), package: String::new(), name: format!("stdlib_{key}") };
-        let action = Action::new("GoStdlib", &owner, ActionKind::Run(Arc::new(code))).tree_output(dir.clone());
+        let mut action = Action::new("GoStdlib", &owner, ActionKind::Run(Arc::new(code))).tree_output(dir.clone());
+        // The longest action of a cold build (half a minute): say what it does, as rules_go's
+        // "Building Go stdlib" progress message does.
+        action.progress =
+            format!("GoStdlib {owner}: compiling the Go standard library for {}/{}", analysis.config.goos, analysis.config.goarch);
         analysis.register(&owner, action)?;
         Ok(Arc::new(GoStdlibInfo { dir }))
     })?;
