@@ -158,7 +158,14 @@ impl BuildEventStream {
         self.configuration = crate::exec::digest::sha256_hex(description.as_bytes());
         let id = json!({"configuration": {"id": self.configuration}});
         self.progress("", vec![id.clone()]);
-        self.post(id, vec![], json!({"configuration": {"mnemonic": format!("k8-{compilation_mode}"), "platformName": "k8", "cpu": "k8"}}));
+        let make_variables =
+            json!({"COMPILATION_MODE": compilation_mode, "TARGET_CPU": "k8", "GENDIR": "ocib-out/bin", "BINDIR": "ocib-out/bin"});
+        let mnemonic = format!("k8-{compilation_mode}");
+        self.post(
+            id,
+            vec![],
+            json!({"configuration": {"mnemonic": mnemonic, "platformName": "k8", "cpu": "k8", "makeVariable": make_variables}}),
+        );
     }
 
     fn completed_id(&self, label: &Label) -> Value {

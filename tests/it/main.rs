@@ -17,6 +17,7 @@ mod images;
 mod kill_recovery;
 mod malformed_input;
 mod pkg_tar;
+mod progress;
 mod query_monorepo;
 mod query_starlark;
 mod registry;

@@ -123,11 +123,15 @@ pub fn ocib_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-/// The `(E executed, H cache hits)` counts from a build's summary line.
+/// The `(executed, cache hits)` counts from a build's summary line
+/// (`INFO: N processes: H disk cache hit, I internal, L local.`; executed = I + L).
 pub fn executed_and_hits(out: &Output) -> (usize, usize) {
-    let re = regex::Regex::new(r"(\d+) total actions \((\d+) executed, (\d+) cache hits\)").expect("regex");
+    let re = regex::Regex::new(r"(?m)^INFO: \d+ process(?:es)?[:.](.*)$").expect("regex");
     let caps = re.captures(&out.stderr).unwrap_or_else(|| panic!("no summary line in:\n{}", out.stderr));
-    (caps[2].parse().expect("count"), caps[3].parse().expect("count"))
+    let count = |what: &str| {
+        regex::Regex::new(&format!(r"(\d+) {what}")).expect("regex").captures(&caps[1]).map_or(0, |c| c[1].parse().expect("count"))
+    };
+    (count("internal") + count("local"), count("disk cache hit"))
 }
 
 /// Runs a built program and returns its stdout.
