@@ -113,12 +113,17 @@ impl AnalysisError {
     }
 
     /// The deepest rule whose analysis failed, as Bazel reports it: `c/BUILD:2:8: in genrule
-    /// rule //c:c: <why>` (the rules that only depend on it are not named), and its label.
+    /// rule //c:c: <why>` (the rules that only depend on it are not named), and its label;
+    /// a package that failed to load is reported by its own error (which has its location).
     /// `None` when no rule is in the chain (a package failed to load before any rule).
     pub fn innermost(&self) -> Option<(String, &Label)> {
         let deepest = std::iter::successors(self.rule_failure(), |f| f.cause.rule_failure()).last()?;
-        let mut line = deepest.to_string();
         let why = deepest.cause.render();
+        // A dependency's package failed to load: its error has its own location.
+        if matches!(deepest.cause, AnalysisError::Load(_)) {
+            return Some((why, &deepest.label));
+        }
+        let mut line = deepest.to_string();
         if !why.is_empty() {
             line.push_str(": ");
             line.push_str(&why);

@@ -197,12 +197,23 @@ fn status_line(state: &State) -> Option<String> {
     Some(format!("[{} / {}] {first}; {secs}s{more}", state.done, state.total))
 }
 
-/// Terminal rows, from the kernel (stderr's window size), if stderr is a terminal.
-fn terminal_rows() -> Option<usize> {
+/// Terminal rows and columns, from the kernel (stderr's window size), if stderr is a terminal.
+fn terminal_size() -> Option<(usize, usize)> {
     // SAFETY: TIOCGWINSZ writes a `winsize` into the struct it is given.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_row > 0).then_some(size.ws_row as usize)
+    (ok && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row as usize, size.ws_col as usize))
+}
+
+/// `    <progress>; <secs>s`, the progress message shortened (`...`) to fit `columns`.
+fn running_line(progress: &str, secs: u64, columns: usize) -> String {
+    let timer = format!("; {secs}s");
+    let room = columns.saturating_sub(4 + timer.len() + 1);
+    if progress.chars().count() <= room {
+        return format!("    {progress}{timer}");
+    }
+    let kept: String = progress.chars().take(room.saturating_sub(3)).collect();
+    format!("    {kept}...{timer}")
 }
 
 /// The live status: `[done / total] N actions running [bar] R actions/s`, then one line per
@@ -216,10 +227,12 @@ fn redraw(bar: &ProgressBar, state: &State) {
     bar.set_prefix(format!("{} {word} running", running.len()));
     let secs = state.started.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { state.done as f64 / secs } else { 0.0 };
-    let room = terminal_rows().unwrap_or(24).saturating_sub(TERMINAL_RESERVED_LINES).max(1);
+    let (rows, columns) = terminal_size().unwrap_or((24, 80));
+    let room = rows.saturating_sub(TERMINAL_RESERVED_LINES).max(1);
     let mut message = format!("{rate:.1} actions/s");
     for (progress, secs) in running.iter().take(room) {
-        message.push_str(&format!("\n    {progress}; {secs}s"));
+        message.push('\n');
+        message.push_str(&running_line(progress, *secs, columns));
     }
     if running.len() > room {
         message.push_str(&format!("\n    ... and {} more", running.len() - room));
@@ -328,6 +341,14 @@ mod tests {
         );
         let none = ExecReport::default();
         assert_eq!(summary_lines(&none, Duration::ZERO)[1], "INFO: 0 processes.");
+    }
+
+    #[test]
+    fn running_lines_fit_the_terminal_and_keep_their_timer() {
+        assert_eq!(running_line("GoCompilePkg //a:lib", 3, 80), "    GoCompilePkg //a:lib; 3s");
+        let long = running_line("GoStdlib: compiling the Go standard library for linux/amd64", 31, 40);
+        assert_eq!(long, "    GoStdlib: compiling the Go ...; 31s");
+        assert!(long.len() < 40);
     }
 
     #[test]
