@@ -106,7 +106,7 @@ build() {
     t1=$(now_ns)
     dur=$((t1 - t0))
     total=$(sed -n 's/^INFO: Build completed successfully, \([0-9]*\) total actions*$/\1/p' "$errlog")
-    local processes count
+    local processes
     processes=$(sed -n 's/^INFO: [0-9]* process\(es\)*[:.]//p' "$errlog")
     count() { grep -o "[0-9]* $1" <<< "$processes" | awk '{ s += $1 } END { print s + 0 }'; }
     hits=$(count 'disk cache hit') executed=$(($(count internal) + $(count local)))
@@ -142,14 +142,14 @@ nostat_ms=$med
 
 # 3. one edit: only that service's outputs change
 svc=$(printf 's%04d' $((n / 2)))
-outputs() { find ocib-out/bin -type f -printf '%i %P\n' | sort -k2; }
+outputs() { find ocib-out/bin -type f -printf "%i %P\n" | LC_ALL=C sort -k2; }
 outputs > "$ws/.before"
 sed -i 's/"hello from"/"hi from"/' "svc/$svc/main.go"
 grep -q '"hi from"' "svc/$svc/main.go" || { echo "FAIL: could not edit svc/$svc/main.go" >&2; exit 1; }
 build --noshow_progress
 edit_ms=$(ms "$dur") edit="$total total, $executed executed, $hits cache hits"
 outputs > "$ws/.after"
-changed=$(join -1 2 -2 2 "$ws/.before" "$ws/.after" | awk '$2 != $3 { print $1 }')
+changed=$(LC_ALL=C join -1 2 -2 2 "$ws/.before" "$ws/.after" | awk '$2 != $3 { print $1 }')
 outside=$(grep -v "^svc/$svc/" <<< "$changed" || true)
 if [[ -n $outside || -z $changed ]] || ((executed == 0)); then
     echo "FAIL: editing svc/$svc/main.go changed outputs outside svc/$svc (or none):" >&2

@@ -129,6 +129,8 @@ impl Reporter {
 
     /// Clears the live status; nothing is drawn after this.
     pub fn finish(&self) {
+        // Under the state lock, so a tick that is drawing finishes first and none draws after.
+        let _state = self.state();
         self.stop.store(true, Ordering::Relaxed);
         if let Sink::Terminal(bar) = &self.sink {
             bar.finish_and_clear();
@@ -138,6 +140,9 @@ impl Reporter {
     /// Periodic work: redraw the running actions' timers, or print the heartbeat line.
     fn tick(&self) {
         let mut state = self.state();
+        if self.stop.load(Ordering::Relaxed) {
+            return;
+        }
         match &self.sink {
             Sink::Terminal(bar) => redraw(bar, &state),
             Sink::Lines => {

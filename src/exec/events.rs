@@ -93,9 +93,11 @@ pub struct SpawnSummary {
 
 /// Runs `f` (one action's execution) on this thread with action `id` as the current action.
 pub(super) fn with_action<T>(observer: &Arc<dyn ExecObserver>, id: usize, f: impl FnOnce() -> T) -> (T, SpawnSummary) {
-    CURRENT.with(|c| *c.borrow_mut() = Some(Current { observer: observer.clone(), id, spawns: 0, last: None }));
+    // Restored afterwards: a worker waiting inside one action (rayon's join while hashing
+    // inputs) may run another action's task on this thread, nested.
+    let previous = CURRENT.with(|c| c.replace(Some(Current { observer: observer.clone(), id, spawns: 0, last: None })));
     let result = f();
-    let current = CURRENT.with(|c| c.borrow_mut().take());
+    let current = CURRENT.with(|c| c.replace(previous));
     let summary = match current {
         Some(c) => SpawnSummary { count: c.spawns, last: c.last },
         None => SpawnSummary { count: 0, last: None },
@@ -113,4 +115,54 @@ pub(super) fn on_spawn(command: SpawnedCommand) {
             current.last = Some(command);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records which action each spawn was attributed to.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(usize, String)>>);
+
+    impl ExecObserver for Recorder {
+        fn spawned(&self, id: usize, command: &SpawnedCommand) {
+            self.0.lock().unwrap().push((id, command.argv.join(" ")));
+        }
+    }
+
+    fn command(text: &str) -> SpawnedCommand {
+        SpawnedCommand { argv: vec![text.to_owned()], env: BTreeMap::new(), cwd: PathBuf::from("/x") }
+    }
+
+    /// An action run nested inside another on the same thread (rayon work stealing) gets its
+    /// own spawns; the outer one keeps counting its own afterwards.
+    #[test]
+    fn spawns_are_attributed_to_the_action_that_runs_them_even_nested() {
+        let recorder = Arc::new(Recorder::default());
+        let observer: Arc<dyn ExecObserver> = recorder.clone();
+        let ((), outer) = with_action(&observer, 1, || {
+            on_spawn(command("outer-a"));
+            let ((), inner) = with_action(&observer, 2, || on_spawn(command("inner")));
+            assert_eq!(inner.count, 1);
+            on_spawn(command("outer-b"));
+        });
+        assert_eq!(outer.count, 2);
+        assert_eq!(outer.last.unwrap().argv, ["outer-b"]);
+        let seen = recorder.0.lock().unwrap().clone();
+        assert_eq!(seen, [(1, "outer-a".to_owned()), (2, "inner".to_owned()), (1, "outer-b".to_owned())]);
+        on_spawn(command("no action"));
+        assert_eq!(recorder.0.lock().unwrap().len(), 3, "outside an action nothing is reported");
+    }
+
+    #[test]
+    fn spawned_command_renders_as_bazel_does() {
+        let c = SpawnedCommand {
+            argv: vec!["/bin/bash".into(), "-c".into(), "echo hi > out".into()],
+            env: BTreeMap::from([("PATH".to_owned(), "/bin".to_owned())]),
+            cwd: PathBuf::from("/root/x"),
+        };
+        assert_eq!(c.to_shell(), "(cd /root/x && \\\n  exec env - \\\n    PATH=/bin \\\n  /bin/bash -c 'echo hi > out')");
+    }
 }

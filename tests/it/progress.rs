@@ -57,6 +57,21 @@ fn non_terminal_progress_is_at_most_one_line_per_second() {
     assert!(again.stderr.contains("INFO: 8 processes: 8 disk cache hit.\n"), "{}", again.stderr);
 }
 
+/// Off a terminal, a long action alone (the Go standard library's compile, here a genrule
+/// with a `message`) still gets a line while it runs, saying what it does and for how long.
+#[test]
+fn non_terminal_progress_names_a_long_action_while_it_runs() {
+    let ws = workspace(&[
+        ("MODULE.bazel", ""),
+        ("p/BUILD", "genrule(name = \"long\", outs = [\"long.txt\"], cmd = \"sleep 11.5; echo > $@\", message = \"Crunching numbers\")\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = ocib(ws.path(), &["build", &cache_flag(&cache), "//p:long"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let heartbeat = regex::Regex::new(r"(?m)^\[0 / 1\] Crunching numbers //p:long; 1[01]s$").unwrap();
+    assert!(heartbeat.is_match(&out.stderr), "a line after 10 s of silence:\n{}", out.stderr);
+}
+
 /// On a terminal, the live status lists the running actions with their elapsed seconds and
 /// shows `[done / total]`, a bar and throughput (recorded through `script`, as a user sees it).
 #[test]

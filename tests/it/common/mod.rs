@@ -88,10 +88,11 @@ pub fn require_go() -> bool {
     found
 }
 
-/// Runs `ocib build ARGS` in `dir` with its own cache directory `cache`.
+/// Runs `ocib build ARGS` in `dir` with its own cache directory `cache`, listing the outputs
+/// of every target built (`--show_result`).
 pub fn build(dir: &Path, cache: &Path, args: &[&str]) -> Output {
     let cache_flag = format!("--disk_cache={}", cache.display());
-    let mut all: Vec<&str> = vec!["build", &cache_flag, "--noshow_progress"];
+    let mut all: Vec<&str> = vec!["build", &cache_flag, "--noshow_progress", "--show_result=1000000"];
     all.extend_from_slice(args);
     ocib_env(dir, &all, &[("GOCACHE", go_cache().to_str().expect("utf-8 path"))])
 }
