@@ -333,6 +333,17 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             }
             continue;
         }
+        // `ocib query //... -//x/...` unquoted: a word starting `-//`, `-@` or `-:` is a query
+        // expression's `except` and a pattern (Bazel joins the words), never an option. Given
+        // to clap with a leading space so that it is a positional word; the query lexer skips
+        // the space.
+        if (command == "query" || command == "cquery")
+            && source == "command line"
+            && arg.strip_prefix('-').is_some_and(|rest| rest.starts_with(['/', '@', ':']))
+        {
+            out.push((format!(" {arg}"), source));
+            continue;
+        }
         if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next())
             && !shorts.contains(&short)
             && source == "command line"
@@ -509,6 +520,7 @@ fn open_workspace(cwd: &std::path::Path) -> CliResult<std::sync::Arc<crate::work
 /// A query expression given as words (joined with spaces, as Bazel does); a syntax error is
 /// a command-line error.
 fn parse_expression(words: &[String]) -> CliResult<crate::query::parse::Expr> {
+    let words: Vec<&str> = words.iter().map(|w| w.trim_start()).collect();
     crate::query::parse::parse(&words.join(" ")).map_err(CliError::bad_command_line)
 }
 

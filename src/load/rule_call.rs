@@ -137,8 +137,45 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
         }
     }
 
-    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator };
+    let call_stack = call_stack(ctx, eval, &location);
+    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator, call_stack };
     ctx.add_rule(rule)
+}
+
+/// The calls that led to the rule, outermost first, each at its `(` as Bazel reports call
+/// locations: the BUILD file's call (`build_call`, found from the syntax tree), then each
+/// macro's call inside the macro before it. The innermost is the rule function's own call.
+fn call_stack(ctx: &BuildContext, eval: &Evaluator, build_call: &Location) -> Vec<crate::graph::StackFrame> {
+    let stack = eval.call_stack();
+    let frames: Vec<_> = stack.frames.iter().filter(|f| f.location.is_some()).collect();
+    let mut out = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        let Some(span) = &frame.location else { continue };
+        let function = if i == 0 { "<toplevel>".to_owned() } else { frames[i - 1].name.clone() };
+        let location = if i == 0 {
+            build_call.clone()
+        } else {
+            // The first `(` of the call expression is its own: callees are names and dotted
+            // names (`native.filegroup`, `_impl`), which have none.
+            let begin = span.resolve_span().begin;
+            let text = span.source_span();
+            let (line, column) = match text.find('(') {
+                Some(at) => {
+                    let before = &text[..at];
+                    match before.rfind('\n') {
+                        Some(nl) => (begin.line + before.matches('\n').count(), before[nl + 1..].chars().count()),
+                        None => (begin.line, begin.column + before.chars().count()),
+                    }
+                }
+                None => (begin.line, begin.column),
+            };
+            let file = std::path::Path::new(span.filename());
+            let file = if file.is_relative() { ctx.ws.root.join(file) } else { file.to_path_buf() };
+            Location { file, line: line as u32 + 1, column: column as u32 + 1 }
+        };
+        out.push(crate::graph::StackFrame { location, function });
+    }
+    out
 }
 
 /// Where in the BUILD file the rule came from, and which macro (if any) created it.

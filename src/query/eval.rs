@@ -171,6 +171,13 @@ impl<'a> QueryEngine<'a> {
         for label in labels {
             let Some(pkg) = packages.get(&label.package_id()) else { continue };
             let deps = match pkg.target(&label.name) {
+                Some(TargetRef::Rule(r)) if r.kind == "test_suite" => {
+                    let mut deps: Vec<Label> = r.deps().into_iter().collect();
+                    deps.extend(implicit_tests(pkg, r));
+                    deps.sort();
+                    deps.dedup();
+                    deps
+                }
                 Some(TargetRef::Rule(r)) => r.deps().into_iter().collect(),
                 Some(TargetRef::Generated { rule, .. }) => vec![rule.label.clone()],
                 Some(TargetRef::Source { .. }) => vec![],
@@ -182,6 +189,18 @@ impl<'a> QueryEngine<'a> {
             out.insert(label.clone(), deps);
         }
         Ok(out)
+    }
+
+    /// The dependency edges among the targets of `set`: each target's direct dependencies
+    /// that are in `set`, sorted. What output ordering and `--output=graph` need (Bazel orders
+    /// and draws the subgraph the result induces).
+    pub fn edges_within(&self, set: &TargetSet) -> Result<BTreeMap<Label, Vec<Label>>, QueryError> {
+        let labels: Vec<Label> = set.iter().cloned().collect();
+        let mut edges = self.direct_deps(&labels)?;
+        for tos in edges.values_mut() {
+            tos.retain(|to| set.contains(to));
+        }
+        Ok(edges)
     }
 
     /// The transitive closure of `roots` (depth-limited), with the edges traversed.
@@ -417,18 +436,23 @@ impl<'a> QueryEngine<'a> {
             } else if rule.kind == "test_suite" {
                 match rule.attrs.get("tests") {
                     Some(AttrValue::LabelList(tests)) if !tests.is_empty() => queue.extend(tests.iter().cloned()),
-                    _ => {
-                        for r in pkg.rules.values() {
-                            if r.is_test() && !r.tags().iter().any(|t| t == "manual") {
-                                out.insert(r.label.clone());
-                            }
-                        }
-                    }
+                    _ => out.extend(implicit_tests(&pkg, rule)),
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// The tests a `test_suite` without `tests` stands for: every test rule of its package not
+/// tagged `manual` (Bazel's `$implicit_tests` attribute, `_implicit_tests` in `--output=build`;
+/// a dependency edge, so `deps`, `rdeps`, `somepath` and `tests()` all see it).
+pub fn implicit_tests<'p>(pkg: &'p Package, suite: &crate::graph::Rule) -> impl Iterator<Item = Label> + 'p {
+    let explicit = matches!(suite.attrs.get("tests"), Some(AttrValue::LabelList(tests)) if !tests.is_empty());
+    pkg.rules
+        .values()
+        .filter(move |r| !explicit && r.is_test() && !r.tags().iter().any(|t| t == "manual"))
+        .map(|r| r.label.clone())
 }
 
 fn select_targets(pkg: &Package, selection: Selection) -> TargetSet {

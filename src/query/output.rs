@@ -1,6 +1,7 @@
-//! Query output formats: `label`, `label_kind`, `package`, `location`, `build`, `json`.
+//! Query output formats: `label`, `label_kind`, `package`, `location`, `build`, `graph`,
+//! `json`; and `--order_output`, the order targets print in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value as Json, json};
@@ -18,13 +19,91 @@ pub enum OutputFormat {
     Package,
     Location,
     Build,
+    Graph,
     Json,
 }
 
-/// Renders the result set. Targets print in label order (repository, package, name).
-pub fn render(engine: &QueryEngine, targets: &TargetSet, format: OutputFormat) -> Result<String, QueryError> {
+/// Bazel's `--order_output`: the order results print in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderOutput {
+    /// `deps` for `--output=graph`, `full` for every other output (Bazel's default).
+    Auto,
+    /// Dependency order: a target before its dependencies (ocib prints the `full` order, one
+    /// of the orders Bazel may print).
+    Deps,
+    /// Dependency order, ties broken by label: deterministic.
+    Full,
+    /// No order asked for: ocib prints label order.
+    No,
+}
+
+/// How `render` draws the result.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    pub format: OutputFormat,
+    pub order: OrderOutput,
+    /// `--graph:factored`: draw targets with the same predecessors and successors as one
+    /// node.
+    pub graph_factored: bool,
+}
+
+/// The targets of `targets` in the order `order` asks for.
+///
+/// Bazel's `full` order (`--order_output` help, Bazel 4.2.3): nodes sorted by label; each,
+/// if not yet visited, starts a depth-first search that visits unvisited dependencies in
+/// label order; the nodes print in the reverse of the order the search finished them. A
+/// target comes before its dependencies, and `somepath` reads as a path from start to end.
+pub fn ordered(engine: &QueryEngine, targets: &TargetSet, order: OrderOutput) -> Result<Vec<Label>, QueryError> {
+    if order == OrderOutput::No {
+        return Ok(targets.iter().cloned().collect());
+    }
+    let edges = engine.edges_within(targets)?;
+    Ok(reverse_postorder(targets, &edges))
+}
+
+/// Reverse postorder of a depth-first search from each root in order, successors in the order
+/// `edges` lists them. Iterative: a chain of dependencies may be thousands long.
+fn reverse_postorder<'a>(roots: impl IntoIterator<Item = &'a Label>, edges: &BTreeMap<Label, Vec<Label>>) -> Vec<Label> {
+    let mut visited: HashSet<&Label> = HashSet::new();
+    let mut finished = Vec::new();
+    for root in roots {
+        if !visited.insert(root) {
+            continue;
+        }
+        let mut stack: Vec<(&Label, usize)> = vec![(root, 0)];
+        while let Some((node, next)) = stack.last_mut() {
+            let successors = edges.get(*node).map(Vec::as_slice).unwrap_or_default();
+            match successors.get(*next) {
+                Some(succ) => {
+                    *next += 1;
+                    if visited.insert(succ) {
+                        stack.push((succ, 0));
+                    }
+                }
+                None => {
+                    finished.push((*node).clone());
+                    stack.pop();
+                }
+            }
+        }
+    }
+    finished.reverse();
+    finished
+}
+
+/// Renders the result set in the order and format `options` ask for.
+pub fn render(engine: &QueryEngine, targets: &TargetSet, options: RenderOptions) -> Result<String, QueryError> {
     let mut out = String::new();
+    let format = options.format;
+    if format == OutputFormat::Graph {
+        return graph(engine, targets, options.graph_factored);
+    }
+    // Bazel prints packages sorted whatever the order; other outputs follow the order.
+    let order = if format == OutputFormat::Package { OrderOutput::No } else { options.order };
+    let ordered = ordered(engine, targets, order)?;
+    let targets = &ordered;
     match format {
+        OutputFormat::Graph => {}
         OutputFormat::Label => {
             for l in targets {
                 let _ = writeln!(out, "{l}");
@@ -48,7 +127,14 @@ pub fn render(engine: &QueryEngine, targets: &TargetSet, format: OutputFormat) -
                         let _ = writeln!(out, "{}: {} {}", location(&pkg, &target), target.kind(), label);
                     }
                     _ => match target {
-                        TargetRef::Rule(rule) | TargetRef::Generated { rule, .. } => out.push_str(&build_form(rule)),
+                        TargetRef::Rule(rule) | TargetRef::Generated { rule, .. } => {
+                            let implicit: Vec<Label> = if rule.kind == "test_suite" {
+                                super::eval::implicit_tests(&pkg, rule).collect()
+                            } else {
+                                Vec::new()
+                            };
+                            out.push_str(&build_form(rule, &implicit));
+                        }
                         // Bazel prints nothing for source files.
                         TargetRef::Source { .. } => {}
                     },
@@ -86,9 +172,72 @@ fn location(pkg: &Package, target: &TargetRef) -> String {
     }
 }
 
+/// `--output=graph`: Graphviz dot, as Bazel's (4.2.3) — a `node [shape=box]` line, then each
+/// node followed by its edges. Factored, targets with the same predecessors and successors in
+/// the result are one node whose name lists them, one a line (`\n`). Nodes print in
+/// dependency order, ties by label (Bazel's default `deps` order for this output leaves ties in
+/// hash order); ocib draws no node-size limit (Bazel's `--graph:node_limit`).
+fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> Result<String, QueryError> {
+    let edges = engine.edges_within(targets)?;
+    let mut preds: BTreeMap<&Label, BTreeSet<&Label>> = BTreeMap::new();
+    for (from, tos) in &edges {
+        for to in tos {
+            preds.entry(to).or_default().insert(from);
+        }
+    }
+    // Each target's node: itself, or the first target of its class when factored.
+    let mut classes: BTreeMap<(BTreeSet<&Label>, BTreeSet<&Label>), Vec<&Label>> = BTreeMap::new();
+    let no_edges: Vec<Label> = Vec::new();
+    for t in targets {
+        let key = if factored {
+            (preds.get(t).cloned().unwrap_or_default(), edges.get(t).unwrap_or(&no_edges).iter().collect())
+        } else {
+            (BTreeSet::from([t]), BTreeSet::new())
+        };
+        classes.entry(key).or_default().push(t);
+    }
+    let mut node_of: BTreeMap<&Label, &Label> = BTreeMap::new();
+    let mut names: BTreeMap<&Label, String> = BTreeMap::new();
+    for members in classes.values() {
+        let first = members[0];
+        for m in members {
+            node_of.insert(m, first);
+        }
+        let joined: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+        names.insert(first, joined.join("\\n"));
+    }
+    // The factored graph's edges, between first members, in label order of the targets.
+    let mut node_edges: BTreeMap<Label, Vec<Label>> = BTreeMap::new();
+    for (from, tos) in &edges {
+        let Some(&from_node) = node_of.get(from) else { continue };
+        let list = node_edges.entry(from_node.clone()).or_default();
+        for to in tos {
+            if let Some(&to_node) = node_of.get(to)
+                && !list.contains(to_node)
+            {
+                list.push(to_node.clone());
+            }
+        }
+    }
+    let nodes: Vec<&Label> = names.keys().copied().collect();
+    let mut out = String::from("digraph mygraph {\n  node [shape=box];\n");
+    for node in reverse_postorder(nodes, &node_edges) {
+        let name = &names[&node];
+        let _ = writeln!(out, "  \"{name}\"");
+        for to in node_edges.get(&node).into_iter().flatten() {
+            let _ = writeln!(out, "  \"{name}\" -> \"{}\"", names[to]);
+        }
+    }
+    out.push_str("}\n");
+    Ok(out)
+}
+
 /// The `--output=build` form: only attributes set in the BUILD file, common ones first,
-/// then the macro that generated the rule, then the rest in schema order.
-pub fn build_form(rule: &Rule) -> String {
+/// then the macro that generated the rule, then the rest in schema order; an empty
+/// `test_suite`'s `_implicit_tests`; then, as Bazel 4.2.3 prints it, the call stack that
+/// instantiated the rule (`# Rule NAME instantiated at (most recent call last):`, locations
+/// padded to one width).
+pub fn build_form(rule: &Rule, implicit_tests: &[Label]) -> String {
     let mut out = String::new();
     let loc = &rule.location;
     let _ = writeln!(out, "# {}:{}:{}", loc.file.display(), loc.line, loc.column);
@@ -132,7 +281,19 @@ pub fn build_form(rule: &Rule) -> String {
             printed.insert(name.to_owned());
         }
     }
-    out.push_str(")\n\n");
+    if !implicit_tests.is_empty() {
+        line(&mut out, "_implicit_tests", &AttrValue::LabelList(implicit_tests.to_vec()));
+    }
+    out.push_str(")\n");
+    if !rule.call_stack.is_empty() {
+        let _ = writeln!(out, "# Rule {} instantiated at (most recent call last):", rule.label.name);
+        let locations: Vec<String> = rule.call_stack.iter().map(|f| f.location.to_string()).collect();
+        let width = locations.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        for (location, frame) in locations.iter().zip(&rule.call_stack) {
+            let _ = writeln!(out, "#   {location:<width$} in {}", frame.function);
+        }
+    }
+    out.push('\n');
     out
 }
 

@@ -3,7 +3,7 @@ use crate::graph::AttrType as A;
 use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("platform")
+    SchemaBuilder::new("platform").manual_by_default()
         .native()
         .attr("constraint_values", A::LabelList)
         .attr("parents", A::LabelList)
