@@ -551,17 +551,27 @@ impl Rule {
     /// select conditions), deduplicated and sorted.
     pub fn deps(&self) -> BTreeSet<Label> {
         let mut out = BTreeSet::new();
+        self.for_each_dep(|l| {
+            out.insert(l.clone());
+        });
+        out
+    }
+
+    /// Calls `f` with each dependency label (as [`Rule::deps`], unsorted and possibly
+    /// repeated), without copying them: for walks over every target of a large result.
+    pub fn for_each_dep(&self, mut f: impl FnMut(&Label)) {
         for (name, value) in &self.attrs {
             let is_dep = match self.schema.attr(name) {
                 Some(spec) => spec.ty.is_dep() && !spec.nodep,
                 None => false,
             };
             if is_dep {
-                out.extend(value.labels().into_iter().cloned());
+                value.labels().into_iter().for_each(&mut f);
             }
-            out.extend(value.condition_labels());
+            if matches!(value, AttrValue::Select(_)) {
+                value.condition_labels().iter().for_each(&mut f);
+            }
         }
-        out
     }
 
     /// Labels of the files this rule declares as outputs.

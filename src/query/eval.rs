@@ -196,11 +196,39 @@ impl<'a> QueryEngine<'a> {
     /// and draws the subgraph the result induces).
     pub fn edges_within(&self, set: &TargetSet) -> Result<BTreeMap<Label, Vec<Label>>, QueryError> {
         let labels: Vec<Label> = set.iter().cloned().collect();
-        let mut edges = self.direct_deps(&labels)?;
-        for tos in edges.values_mut() {
-            tos.retain(|to| set.contains(to));
-        }
-        Ok(edges)
+        let positions = self.dependency_positions(&labels)?;
+        Ok(labels.iter().zip(positions).map(|(from, tos)| (from.clone(), tos.into_iter().map(|i| labels[i].clone()).collect())).collect())
+    }
+
+    /// For each target of `labels` (sorted, without repeats), the positions in `labels` of
+    /// its direct dependencies, ascending. Indices rather than labels, and in parallel: output
+    /// ordering runs this over every target of `query //...`.
+    pub fn dependency_positions(&self, labels: &[Label]) -> Result<Vec<Vec<usize>>, QueryError> {
+        use rayon::prelude::*;
+        let mut ids: Vec<PackageId> = labels.iter().map(Label::package_id).collect();
+        ids.dedup();
+        let packages: HashMap<PackageId, Arc<Package>> = self.packages(&ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let position = |l: &Label| labels.binary_search(l).ok();
+        Ok(labels
+            .par_iter()
+            .map(|label| {
+                let mut out = Vec::new();
+                let Some(pkg) = packages.get(&label.package_id()) else { return out };
+                match pkg.target(&label.name) {
+                    Some(TargetRef::Rule(r)) => {
+                        r.for_each_dep(|d| out.extend(position(d)));
+                        if r.kind == "test_suite" {
+                            out.extend(implicit_tests(pkg, r).filter_map(|t| position(&t)));
+                        }
+                    }
+                    Some(TargetRef::Generated { rule, .. }) => out.extend(position(&rule.label)),
+                    Some(TargetRef::Source { .. }) | None => {}
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect())
     }
 
     /// The transitive closure of `roots` (depth-limited), with the edges traversed.

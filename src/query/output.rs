@@ -1,7 +1,7 @@
 //! Query output formats: `label`, `label_kind`, `package`, `location`, `build`, `graph`,
 //! `json`; and `--order_output`, the order targets print in.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value as Json, json};
@@ -57,31 +57,32 @@ pub fn ordered(engine: &QueryEngine, targets: &TargetSet, order: OrderOutput) ->
     if order == OrderOutput::No {
         return Ok(targets.iter().cloned().collect());
     }
-    let edges = engine.edges_within(targets)?;
-    Ok(reverse_postorder(targets, &edges))
+    let labels: Vec<Label> = targets.iter().cloned().collect();
+    let positions = engine.dependency_positions(&labels)?;
+    Ok(reverse_postorder(&positions).into_iter().map(|i| labels[i].clone()).collect())
 }
 
-/// Reverse postorder of a depth-first search from each root in order, successors in the order
-/// `edges` lists them. Iterative: a chain of dependencies may be thousands long.
-fn reverse_postorder<'a>(roots: impl IntoIterator<Item = &'a Label>, edges: &BTreeMap<Label, Vec<Label>>) -> Vec<Label> {
-    let mut visited: HashSet<&Label> = HashSet::new();
-    let mut finished = Vec::new();
-    for root in roots {
-        if !visited.insert(root) {
+/// Reverse postorder of a depth-first search from each node in turn (`0..n`), successors in
+/// the order `successors[node]` lists them. Iterative: a chain of dependencies may be
+/// thousands long.
+fn reverse_postorder(successors: &[Vec<usize>]) -> Vec<usize> {
+    let mut visited = vec![false; successors.len()];
+    let mut finished = Vec::with_capacity(successors.len());
+    for root in 0..successors.len() {
+        if std::mem::replace(&mut visited[root], true) {
             continue;
         }
-        let mut stack: Vec<(&Label, usize)> = vec![(root, 0)];
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
         while let Some((node, next)) = stack.last_mut() {
-            let successors = edges.get(*node).map(Vec::as_slice).unwrap_or_default();
-            match successors.get(*next) {
-                Some(succ) => {
+            match successors[*node].get(*next) {
+                Some(&succ) => {
                     *next += 1;
-                    if visited.insert(succ) {
+                    if !std::mem::replace(&mut visited[succ], true) {
                         stack.push((succ, 0));
                     }
                 }
                 None => {
-                    finished.push((*node).clone());
+                    finished.push(*node);
                     stack.pop();
                 }
             }
@@ -178,53 +179,44 @@ fn location(pkg: &Package, target: &TargetRef) -> String {
 /// dependency order, ties by label (Bazel's default `deps` order for this output leaves ties in
 /// hash order); ocib draws no node-size limit (Bazel's `--graph:node_limit`).
 fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> Result<String, QueryError> {
-    let edges = engine.edges_within(targets)?;
-    let mut preds: BTreeMap<&Label, BTreeSet<&Label>> = BTreeMap::new();
-    for (from, tos) in &edges {
-        for to in tos {
-            preds.entry(to).or_default().insert(from);
+    let labels: Vec<Label> = targets.iter().cloned().collect();
+    let successors = engine.dependency_positions(&labels)?;
+    let mut predecessors = vec![Vec::new(); labels.len()];
+    for (from, tos) in successors.iter().enumerate() {
+        for &to in tos {
+            predecessors[to].push(from);
         }
     }
-    // Each target's node: itself, or the first target of its class when factored.
-    let mut classes: BTreeMap<(BTreeSet<&Label>, BTreeSet<&Label>), Vec<&Label>> = BTreeMap::new();
-    let no_edges: Vec<Label> = Vec::new();
-    for t in targets {
-        let key = if factored {
-            (preds.get(t).cloned().unwrap_or_default(), edges.get(t).unwrap_or(&no_edges).iter().collect())
+    // Each target's node, numbered in label order of the node's first target.
+    let mut node_of = vec![0; labels.len()];
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut by_neighbours: HashMap<(&[usize], &[usize]), usize> = HashMap::new();
+    for target in 0..labels.len() {
+        let node = if factored {
+            *by_neighbours.entry((&predecessors[target], &successors[target])).or_insert(members.len())
         } else {
-            (BTreeSet::from([t]), BTreeSet::new())
+            members.len()
         };
-        classes.entry(key).or_default().push(t);
-    }
-    let mut node_of: BTreeMap<&Label, &Label> = BTreeMap::new();
-    let mut names: BTreeMap<&Label, String> = BTreeMap::new();
-    for members in classes.values() {
-        let first = members[0];
-        for m in members {
-            node_of.insert(m, first);
+        if node == members.len() {
+            members.push(Vec::new());
         }
-        let joined: Vec<String> = members.iter().map(|m| m.to_string()).collect();
-        names.insert(first, joined.join("\\n"));
+        members[node].push(target);
+        node_of[target] = node;
     }
-    // The factored graph's edges, between first members, in label order of the targets.
-    let mut node_edges: BTreeMap<Label, Vec<Label>> = BTreeMap::new();
-    for (from, tos) in &edges {
-        let Some(&from_node) = node_of.get(from) else { continue };
-        let list = node_edges.entry(from_node.clone()).or_default();
-        for to in tos {
-            if let Some(&to_node) = node_of.get(to)
-                && !list.contains(to_node)
-            {
-                list.push(to_node.clone());
-            }
-        }
+    let names: Vec<String> = members.iter().map(|m| m.iter().map(|&t| labels[t].to_string()).collect::<Vec<_>>().join("\\n")).collect();
+    let mut node_successors: Vec<Vec<usize>> = vec![Vec::new(); members.len()];
+    for (target, tos) in successors.iter().enumerate() {
+        node_successors[node_of[target]].extend(tos.iter().map(|&to| node_of[to]));
     }
-    let nodes: Vec<&Label> = names.keys().copied().collect();
+    for list in &mut node_successors {
+        list.sort_unstable();
+        list.dedup();
+    }
     let mut out = String::from("digraph mygraph {\n  node [shape=box];\n");
-    for node in reverse_postorder(nodes, &node_edges) {
-        let name = &names[&node];
+    for node in reverse_postorder(&node_successors) {
+        let name = &names[node];
         let _ = writeln!(out, "  \"{name}\"");
-        for to in node_edges.get(&node).into_iter().flatten() {
+        for &to in &node_successors[node] {
             let _ = writeln!(out, "  \"{name}\" -> \"{}\"", names[to]);
         }
     }
