@@ -328,7 +328,9 @@ const FLAGS: &[(&str, FlagKind)] = &[
 pub fn kind(name: &str) -> Option<FlagKind> {
     let find = |n: &str| FLAGS.binary_search_by(|(f, _)| (*f).cmp(n)).ok().map(|i| FLAGS[i].1);
     let remote = |n: &str| (n.starts_with("remote_") || n.starts_with("experimental_remote_")).then_some(Bool);
-    find(name).or_else(|| name.strip_prefix("no").and_then(find).filter(|k| *k == Bool)).or_else(|| remote(name.strip_prefix("no").unwrap_or(name)))
+    find(name)
+        .or_else(|| name.strip_prefix("no").and_then(find).filter(|k| *k == Bool))
+        .or_else(|| remote(name.strip_prefix("no").unwrap_or(name)))
 }
 
 #[cfg(test)]

@@ -549,7 +549,8 @@ fn info(args: InfoArgs, cwd: &std::path::Path) -> CliResult {
             "'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)"
         )));
     };
-    let keys: Vec<&str> = if args.keys.is_empty() { INFO_KEYS.iter().map(|(k, _)| *k).collect() } else { args.keys.iter().map(String::as_str).collect() };
+    let keys: Vec<&str> =
+        if args.keys.is_empty() { INFO_KEYS.iter().map(|(k, _)| *k).collect() } else { args.keys.iter().map(String::as_str).collect() };
     let mut lines = Vec::new();
     for key in &keys {
         let value = info_value(key, &root).ok_or_else(|| CliError::bad_command_line(anyhow!("unknown key: '{key}'")))?;

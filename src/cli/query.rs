@@ -64,7 +64,10 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
             }
         }
         Err(QueryError { message, syntax }) => {
-            let e = anyhow!(message).context(format!("Evaluation of query \"{}\" failed", args.expression.iter().map(|w| w.trim_start()).collect::<Vec<_>>().join(" ")));
+            let e = anyhow!(message).context(format!(
+                "Evaluation of query \"{}\" failed",
+                args.expression.iter().map(|w| w.trim_start()).collect::<Vec<_>>().join(" ")
+            ));
             Err(if syntax { CliError::bad_command_line(e) } else { CliError::analysis_or_query_failed(e) })
         }
     }

@@ -191,25 +191,27 @@ impl<'a> QueryEngine<'a> {
         Ok(out)
     }
 
-    /// The dependency edges among the targets of `set`: each target's direct dependencies
-    /// that are in `set`, sorted. What output ordering and `--output=graph` need (Bazel orders
-    /// and draws the subgraph the result induces).
-    pub fn edges_within(&self, set: &TargetSet) -> Result<BTreeMap<Label, Vec<Label>>, QueryError> {
-        let labels: Vec<Label> = set.iter().cloned().collect();
-        let positions = self.dependency_positions(&labels)?;
-        Ok(labels.iter().zip(positions).map(|(from, tos)| (from.clone(), tos.into_iter().map(|i| labels[i].clone()).collect())).collect())
-    }
-
     /// For each target of `labels` (sorted, without repeats), the positions in `labels` of
     /// its direct dependencies, ascending. Indices rather than labels, and in parallel: output
     /// ordering runs this over every target of `query //...`.
-    pub fn dependency_positions(&self, labels: &[Label]) -> Result<Vec<Vec<usize>>, QueryError> {
+    pub fn dependency_positions(&self, labels: &[Label]) -> Vec<Vec<usize>> {
         use rayon::prelude::*;
         let mut ids: Vec<PackageId> = labels.iter().map(Label::package_id).collect();
         ids.dedup();
-        let packages: HashMap<PackageId, Arc<Package>> = self.packages(&ids)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        // Every package here already gave targets to the result; one that fails to load now
+        // (a `buildfiles` label's package, say) just has no edges.
+        let packages: HashMap<PackageId, Arc<Package>> = self
+            .loader
+            .packages(&ids)
+            .into_iter()
+            .filter_map(|p| match p {
+                Ok(p) => Some(p),
+                Err(e) => e.partial,
+            })
+            .map(|p| (p.id.clone(), p))
+            .collect();
         let position = |l: &Label| labels.binary_search(l).ok();
-        Ok(labels
+        labels
             .par_iter()
             .map(|label| {
                 let mut out = Vec::new();
@@ -228,7 +230,7 @@ impl<'a> QueryEngine<'a> {
                 out.dedup();
                 out
             })
-            .collect())
+            .collect()
     }
 
     /// The transitive closure of `roots` (depth-limited), with the edges traversed.
@@ -477,10 +479,7 @@ impl<'a> QueryEngine<'a> {
 /// a dependency edge, so `deps`, `rdeps`, `somepath` and `tests()` all see it).
 pub fn implicit_tests<'p>(pkg: &'p Package, suite: &crate::graph::Rule) -> impl Iterator<Item = Label> + 'p {
     let explicit = matches!(suite.attrs.get("tests"), Some(AttrValue::LabelList(tests)) if !tests.is_empty());
-    pkg.rules
-        .values()
-        .filter(move |r| !explicit && r.is_test() && !r.tags().iter().any(|t| t == "manual"))
-        .map(|r| r.label.clone())
+    pkg.rules.values().filter(move |r| !explicit && r.is_test() && !r.tags().iter().any(|t| t == "manual")).map(|r| r.label.clone())
 }
 
 fn select_targets(pkg: &Package, selection: Selection) -> TargetSet {

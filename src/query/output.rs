@@ -53,13 +53,13 @@ pub struct RenderOptions {
 /// if not yet visited, starts a depth-first search that visits unvisited dependencies in
 /// label order; the nodes print in the reverse of the order the search finished them. A
 /// target comes before its dependencies, and `somepath` reads as a path from start to end.
-pub fn ordered(engine: &QueryEngine, targets: &TargetSet, order: OrderOutput) -> Result<Vec<Label>, QueryError> {
+pub fn ordered(engine: &QueryEngine, targets: &TargetSet, order: OrderOutput) -> Vec<Label> {
     if order == OrderOutput::No {
-        return Ok(targets.iter().cloned().collect());
+        return targets.iter().cloned().collect();
     }
     let labels: Vec<Label> = targets.iter().cloned().collect();
-    let positions = engine.dependency_positions(&labels)?;
-    Ok(reverse_postorder(&positions).into_iter().map(|i| labels[i].clone()).collect())
+    let positions = engine.dependency_positions(&labels);
+    reverse_postorder(&positions).into_iter().map(|i| labels[i].clone()).collect()
 }
 
 /// Reverse postorder of a depth-first search from each node in turn (`0..n`), successors in
@@ -97,11 +97,11 @@ pub fn render(engine: &QueryEngine, targets: &TargetSet, options: RenderOptions)
     let mut out = String::new();
     let format = options.format;
     if format == OutputFormat::Graph {
-        return graph(engine, targets, options.graph_factored);
+        return Ok(graph(engine, targets, options.graph_factored));
     }
     // Bazel prints packages sorted whatever the order; other outputs follow the order.
     let order = if format == OutputFormat::Package { OrderOutput::No } else { options.order };
-    let ordered = ordered(engine, targets, order)?;
+    let ordered = ordered(engine, targets, order);
     let targets = &ordered;
     match format {
         OutputFormat::Graph => {}
@@ -129,11 +129,8 @@ pub fn render(engine: &QueryEngine, targets: &TargetSet, options: RenderOptions)
                     }
                     _ => match target {
                         TargetRef::Rule(rule) | TargetRef::Generated { rule, .. } => {
-                            let implicit: Vec<Label> = if rule.kind == "test_suite" {
-                                super::eval::implicit_tests(&pkg, rule).collect()
-                            } else {
-                                Vec::new()
-                            };
+                            let implicit: Vec<Label> =
+                                if rule.kind == "test_suite" { super::eval::implicit_tests(&pkg, rule).collect() } else { Vec::new() };
                             out.push_str(&build_form(rule, &implicit));
                         }
                         // Bazel prints nothing for source files.
@@ -178,9 +175,9 @@ fn location(pkg: &Package, target: &TargetRef) -> String {
 /// the result are one node whose name lists them, one a line (`\n`). Nodes print in
 /// dependency order, ties by label (Bazel's default `deps` order for this output leaves ties in
 /// hash order); ocib draws no node-size limit (Bazel's `--graph:node_limit`).
-fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> Result<String, QueryError> {
+fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> String {
     let labels: Vec<Label> = targets.iter().cloned().collect();
-    let successors = engine.dependency_positions(&labels)?;
+    let successors = engine.dependency_positions(&labels);
     let mut predecessors = vec![Vec::new(); labels.len()];
     for (from, tos) in successors.iter().enumerate() {
         for &to in tos {
@@ -221,7 +218,7 @@ fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> Result<St
         }
     }
     out.push_str("}\n");
-    Ok(out)
+    out
 }
 
 /// The `--output=build` form: only attributes set in the BUILD file, common ones first,

@@ -4,7 +4,8 @@ use crate::graph::AttrType as A;
 use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("config_setting").manual_by_default()
+    SchemaBuilder::new("config_setting")
+        .manual_by_default()
         .native()
         .attr("values", A::StringDict)
         .attr("define_values", A::StringDict)

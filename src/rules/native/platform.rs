@@ -3,7 +3,8 @@ use crate::graph::AttrType as A;
 use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
-    SchemaBuilder::new("platform").manual_by_default()
+    SchemaBuilder::new("platform")
+        .manual_by_default()
         .native()
         .attr("constraint_values", A::LabelList)
         .attr("parents", A::LabelList)
