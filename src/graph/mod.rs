@@ -514,6 +514,9 @@ pub struct Rule {
     /// The calls that created the rule, outermost first (the BUILD file's call, then each
     /// macro's): what Bazel's `query --output=build` prints as "instantiated at".
     pub call_stack: Vec<StackFrame>,
+    /// Where the rule's kind was made by `rule()` (outermost first), for kinds defined in a
+    /// .bzl file of the workspace or a local repository: Bazel's "Rule KIND defined at".
+    pub definition_stack: Vec<StackFrame>,
 }
 
 /// One call of a rule's instantiation stack: where the call is, and the function it is in

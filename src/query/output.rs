@@ -223,9 +223,9 @@ fn graph(engine: &QueryEngine, targets: &TargetSet, factored: bool) -> String {
 
 /// The `--output=build` form: only attributes set in the BUILD file, common ones first,
 /// then the macro that generated the rule, then the rest in schema order; an empty
-/// `test_suite`'s `_implicit_tests`; then, as Bazel 4.2.3 prints it, the call stack that
-/// instantiated the rule (`# Rule NAME instantiated at (most recent call last):`, locations
-/// padded to one width).
+/// `test_suite`'s `_implicit_tests`; then, as Bazel 4.2.3 prints them, the call stack that
+/// instantiated the rule (`# Rule NAME instantiated at (most recent call last):`) and, for a
+/// Starlark rule, the one that defined its kind (`# Rule KIND defined at ...`).
 pub fn build_form(rule: &Rule, implicit_tests: &[Label]) -> String {
     let mut out = String::new();
     let loc = &rule.location;
@@ -274,16 +274,24 @@ pub fn build_form(rule: &Rule, implicit_tests: &[Label]) -> String {
         line(&mut out, "_implicit_tests", &AttrValue::LabelList(implicit_tests.to_vec()));
     }
     out.push_str(")\n");
-    if !rule.call_stack.is_empty() {
-        let _ = writeln!(out, "# Rule {} instantiated at (most recent call last):", rule.label.name);
-        let locations: Vec<String> = rule.call_stack.iter().map(|f| f.location.to_string()).collect();
-        let width = locations.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-        for (location, frame) in locations.iter().zip(&rule.call_stack) {
-            let _ = writeln!(out, "#   {location:<width$} in {}", frame.function);
-        }
-    }
+    write_stack(&mut out, &format!("Rule {} instantiated at", rule.label.name), &rule.call_stack);
+    write_stack(&mut out, &format!("Rule {} defined at", rule.kind), &rule.definition_stack);
     out.push('\n');
     out
+}
+
+/// A call stack as Bazel's `--output=build` comments: a `# WHAT (most recent call last):`
+/// line, then one `#   LOCATION in FUNCTION` line a frame, locations padded to one width.
+fn write_stack(out: &mut String, what: &str, stack: &[crate::graph::StackFrame]) {
+    if stack.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# {what} (most recent call last):");
+    let locations: Vec<String> = stack.iter().map(|f| f.location.to_string()).collect();
+    let width = locations.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    for (location, frame) in locations.iter().zip(stack) {
+        let _ = writeln!(out, "#   {location:<width$} in {}", frame.function);
+    }
 }
 
 fn json_form(pkg: &Package, target: &TargetRef) -> Json {

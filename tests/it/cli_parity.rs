@@ -62,6 +62,8 @@ platform(name = "plat")
 "#,
         ),
         ("y/f.txt", ""),
+        ("s/r.bzl", "def _impl(ctx):\n    pass\n\nmy_rule = rule(implementation = _impl, attrs = {\"x\": attr.string()})\n"),
+        ("s/BUILD", "load(\":r.bzl\", \"my_rule\")\nmy_rule(name = \"sr\", x = \"1\")\n"),
     ])
 }
 
@@ -310,9 +312,10 @@ fn configuration_rules_are_tagged_manual() {
 fn build_output_has_the_instantiation_stack() {
     let ws = graph_workspace();
     let root = ws.path().canonicalize().unwrap();
-    let out = ocib(ws.path(), &["query", "--output=build", "//x:o_inner + //x:fg"]);
+    let out = ocib(ws.path(), &["query", "--output=build", "//x:o_inner + //x:fg + //s:sr"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // Byte for byte what Bazel 4.2.3 prints for the same workspace (paths aside).
+    // Byte for byte what Bazel 4.2.3 prints for the same workspace (paths aside), including
+    // where a Starlark rule's kind was defined.
     let expected = r#"# ROOT/x/BUILD:8:6
 filegroup(
   name = "o_inner",
@@ -333,6 +336,16 @@ filegroup(
 )
 # Rule fg instantiated at (most recent call last):
 #   ROOT/x/BUILD:5:10 in <toplevel>
+
+# ROOT/s/BUILD:2:8
+my_rule(
+  name = "sr",
+  x = "1",
+)
+# Rule sr instantiated at (most recent call last):
+#   ROOT/s/BUILD:2:8 in <toplevel>
+# Rule my_rule defined at (most recent call last):
+#   ROOT/s/r.bzl:4:15 in <toplevel>
 
 "#;
     assert_eq!(out.stdout, expected.replace("ROOT", &root.display().to_string()));
