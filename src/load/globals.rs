@@ -475,10 +475,10 @@ fn select_to_raw(v: &AttrValue) -> Vec<SelectPart<Raw>> {
 }
 
 /// `rule()`, `provider()`, and the other definition functions of .bzl files.
-// `rule()` takes Bazel's parameters plus the evaluator (for where it was called).
-#[allow(clippy::too_many_arguments)]
 #[starlark_module]
 fn rule_definition_functions(builder: &mut GlobalsBuilder) {
+    // Bazel's parameters plus the evaluator (for where `rule()` was called).
+    #[allow(clippy::too_many_arguments)]
     fn rule<'v>(
         implementation: Value<'v>,
         #[starlark(require = named, default = NoneOr::None)] attrs: NoneOr<Value<'v>>,
