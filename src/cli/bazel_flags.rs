@@ -38,10 +38,13 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("bazelrc", Multi),
     ("bep_maximum_open_remote_upload_files", Value),
     ("bes_backend", Value),
+    ("bes_best_effort", Bool),
     ("bes_header", Multi),
     ("bes_instance_name", Value),
     ("bes_keywords", Multi),
     ("bes_lifecycle_events", Bool),
+    ("bes_outerr_buffer_size", Value),
+    ("bes_outerr_chunk_size", Value),
     ("bes_proxy", Value),
     ("bes_results_url", Value),
     ("bes_timeout", Value),
@@ -99,6 +102,7 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("experimental_action_cache_store_output_metadata", Bool),
     ("experimental_allow_tags_propagation", Bool),
     ("experimental_cc_shared_library", Bool),
+    ("experimental_collect_local_sandbox_action_metrics", Bool),
     ("experimental_convenience_symlinks", Value),
     ("experimental_disk_cache_gc_max_size", Value),
     ("experimental_downloader_config", Value),
@@ -109,10 +113,18 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("experimental_inmemory_dotd_files", Bool),
     ("experimental_inmemory_jdeps_files", Bool),
     ("experimental_isolated_extension_usages", Bool),
+    ("experimental_profile_additional_tasks", Multi),
+    ("experimental_profile_cpu_usage", Bool),
+    ("experimental_profile_include_primary_output", Bool),
+    ("experimental_profile_include_target_label", Bool),
     ("experimental_remote_build_event_upload", Value),
     ("experimental_remote_cache_async", Bool),
     ("experimental_remote_cache_compression", Bool),
+    ("experimental_remote_cache_eviction_retries", Value),
+    ("experimental_remote_capture_corrupted_outputs", Value),
     ("experimental_remote_downloader", Value),
+    ("experimental_remote_execution_keepalive", Bool),
+    ("experimental_remote_grpc_log", Value),
     ("experimental_remote_merkle_tree_cache", Bool),
     ("experimental_repository_cache_hardlinks", Bool),
     ("experimental_repository_downloader_retries", Value),
@@ -127,6 +139,7 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("features", Multi),
     ("fission", Value),
     ("flaky_test_attempts", Multi),
+    ("generate_json_trace_profile", Bool),
     ("google_credentials", Value),
     ("google_default_credentials", Bool),
     ("grpc_keepalive_time", Value),
@@ -202,26 +215,37 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("record_full_profiler_data", Bool),
     ("registry", Multi),
     ("remote_accept_cached", Bool),
+    ("remote_allow_symlink_upload", Bool),
+    ("remote_build_event_upload", Value),
+    ("remote_bytestream_uri_prefix", Value),
     ("remote_cache", Value),
+    ("remote_cache_async", Bool),
     ("remote_cache_compression", Bool),
     ("remote_cache_header", Multi),
     ("remote_default_exec_properties", Multi),
+    ("remote_default_platform_properties", Value),
     ("remote_download_all", Bool),
     ("remote_download_minimal", Bool),
     ("remote_download_outputs", Value),
     ("remote_download_regex", Multi),
+    ("remote_download_symlink_template", Value),
     ("remote_download_toplevel", Bool),
     ("remote_downloader_header", Multi),
     ("remote_exec_header", Multi),
+    ("remote_execution_priority", Value),
     ("remote_executor", Value),
     ("remote_header", Multi),
     ("remote_instance_name", Value),
     ("remote_local_fallback", Bool),
+    ("remote_local_fallback_strategy", Value),
     ("remote_max_connections", Value),
+    ("remote_print_execution_messages", Value),
     ("remote_proxy", Value),
+    ("remote_result_cache_priority", Value),
     ("remote_retries", Value),
     ("remote_timeout", Value),
     ("remote_upload_local_results", Bool),
+    ("remote_verify_downloads", Bool),
     ("repo_env", Multi),
     ("repository_cache", Value),
     ("repository_cache_urls_as_default_canonical_id", Bool),
@@ -245,6 +269,7 @@ const FLAGS: &[(&str, FlagKind)] = &[
     ("show_result", Value),
     ("show_timestamps", Bool),
     ("skip_incompatible_explicit_targets", Bool),
+    ("slim_profile", Bool),
     ("spawn_strategy", Value),
     ("stamp", Bool),
     ("starlark_cpu_profile", Value),
@@ -296,9 +321,16 @@ const FLAGS: &[(&str, FlagKind)] = &[
 
 /// How Bazel's option `name` (without `--`) is given, if Bazel has it. `noname` finds the
 /// boolean `name`.
+///
+/// Any other `remote_*`/`experimental_remote_*` option is taken as Bazel's too (there are
+/// dozens and they change between versions; ocib has no remote execution yet): as a boolean,
+/// so that it never swallows the next word unless given as `--remote_x=value`.
 pub fn kind(name: &str) -> Option<FlagKind> {
     let find = |n: &str| FLAGS.binary_search_by(|(f, _)| (*f).cmp(n)).ok().map(|i| FLAGS[i].1);
-    find(name).or_else(|| name.strip_prefix("no").and_then(find).filter(|k| *k == Bool))
+    let remote = |n: &str| (n.starts_with("remote_") || n.starts_with("experimental_remote_")).then_some(Bool);
+    find(name)
+        .or_else(|| name.strip_prefix("no").and_then(find).filter(|k| *k == Bool))
+        .or_else(|| remote(name.strip_prefix("no").unwrap_or(name)))
 }
 
 #[cfg(test)]
@@ -316,5 +348,8 @@ mod tests {
         assert_eq!(kind("noverbose_failures"), Some(Bool));
         assert_eq!(kind("nojobs"), None);
         assert_eq!(kind("no_such_flag"), None);
+        assert_eq!(kind("remote_cache"), Some(Value));
+        assert_eq!(kind("remote_some_future_option"), Some(Bool));
+        assert_eq!(kind("noexperimental_remote_thing"), Some(Bool));
     }
 }

@@ -77,6 +77,10 @@ pub struct BuildOptions {
     /// Write the Build Event Protocol in protobuf text format to this file.
     #[arg(long = "build_event_text_file", value_name = "FILE")]
     pub build_event_text_file: Option<PathBuf>,
+    /// Execute actions; `--nobuild` loads and analyzes only (and `test`/`run`/`push` then run
+    /// nothing), as Bazel's `--nobuild`.
+    #[arg(long = "build", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub build: bool,
 }
 
 /// `--subcommands` takes Bazel's values: true, pretty_print (the same here), false.
@@ -119,6 +123,16 @@ pub fn finish_build_events<T>(bep: Option<BuildEventStream>, result: &CliResult<
     }
 }
 
+/// Bazel's warning for a build of no targets (`bazel build` with no patterns, or
+/// `bazel build $(changed_targets)` with an empty list): a correct request that builds
+/// nothing and succeeds (Bazel 4.2.3: exit 0).
+pub fn warn_no_targets(command: &str) {
+    eprintln!(
+        "WARNING: Usage: ocib {command} <options> <targets>.\nInvoke `ocib help {command}` for full description of usage and options.\n\
+         Your request is correct, but requested an empty set of targets. Nothing will be built."
+    );
+}
+
 /// Everything `build`-like commands share: the workspace, what the patterns name, and the
 /// analysis of those targets.
 pub struct Prepared {
@@ -147,9 +161,6 @@ pub fn config(args: &BuildOptions) -> Config {
 /// Loads the workspace and expands the patterns (wildcards skip `manual` targets, as
 /// `bazel build` does). Under `--keep_going` a pattern that fails is reported and skipped.
 pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> CliResult<Prepared> {
-    if patterns.is_empty() {
-        return Err(CliError::bad_command_line(anyhow!("no targets given; try 'ocib build //...'")));
-    }
     let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let cwd_pkg = ws.package_of_dir(cwd);
@@ -253,6 +264,9 @@ pub fn display_path(a: &Artifact, root: &Path) -> String {
 }
 
 pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
+    if args.patterns.is_empty() {
+        warn_no_targets("build");
+    }
     let mut bep = args.opts.build_events("build", &args.patterns)?;
     let mut summary = Vec::new();
     let result = (|| {
@@ -322,6 +336,15 @@ pub fn build_with_events(
     let noun = |n: usize| if n == 1 { "target" } else { "targets" };
     eprintln!("INFO: Analyzed {} {}.", targets.len(), noun(targets.len()));
     eprintln!("INFO: Found {} {}...", targets.len(), noun(targets.len()));
+    if !args.build {
+        // Bazel's `--nobuild`: the targets were found and analyzed, and nothing ran.
+        return if analysis_failed {
+            Err(CliError::build_failed(anyhow!("Build did NOT complete successfully, 0 total actions")))
+        } else {
+            eprintln!("INFO: Build completed successfully, 0 total actions");
+            Ok(targets)
+        };
+    }
     let root = prepared.ws.root.clone();
     let base = OutputBase::open(&root)?;
     // The status always has the built-in keys (rules with stamp = 1 read them even without

@@ -74,8 +74,17 @@ pub enum Command {
     Cquery(cquery::CqueryArgs),
     /// Remove outputs (`--expunge`: the cache too).
     Clean(clean::CleanArgs),
-    /// Print facts about the workspace.
+    /// Print facts about the workspace: `ocib info`, `ocib info bazel-bin`.
     Info(InfoArgs),
+    /// Print a shell completion script: `source <(ocib completion bash)`.
+    Completion(CompletionArgs),
+}
+
+/// `ocib completion SHELL`.
+#[derive(clap::Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete in.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(clap::Args, Debug)]
@@ -116,6 +125,7 @@ impl CommonArgs {
 impl Command {
     fn common(&self) -> Option<&CommonArgs> {
         Some(match self {
+            Command::Completion(_) => return None,
             Command::Build(b) => &b.opts.common,
             Command::Test(t) => &t.opts.common,
             Command::Run(r) => &r.opts.common,
@@ -132,8 +142,28 @@ impl Command {
 pub struct InfoArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// One key to print (workspace, execution_root, output_base, release).
-    pub key: Option<String>,
+    /// Keys to print (`ocib help info` lists them); one key prints its value alone, as Bazel does.
+    #[arg(value_name = "KEY", long_help = info_keys_help())]
+    pub keys: Vec<String>,
+}
+
+/// The `info` keys ocib answers, with what each means (Bazel's names; only keys that have a
+/// meaning for ocib: no `server_pid`, ocib runs no server).
+pub const INFO_KEYS: &[(&str, &str)] = &[
+    ("bazel-bin", "where built files are (the ocib-bin link points here)"),
+    ("bazel-genfiles", "as bazel-bin (Bazel's old name for the same directory)"),
+    ("bazel-testlogs", "where test logs and test.xml files are (the ocib-testlogs link)"),
+    ("execution_root", "the directory actions' paths are relative to (the workspace)"),
+    ("output_base", "the directory of this workspace's outputs"),
+    ("output_path", "the directory of derived files"),
+    ("package_path", "where packages are found"),
+    ("release", "ocib's version"),
+    ("workspace", "the workspace root"),
+];
+
+fn info_keys_help() -> String {
+    let keys: Vec<String> = INFO_KEYS.iter().map(|(k, what)| format!("  {k}: {what}")).collect();
+    format!("Keys to print; with none, all of them as `key: value`, with one, its value alone.\n\n{}", keys.join("\n"))
 }
 
 pub fn parse_bool(s: &str) -> Result<bool, String> {
@@ -151,11 +181,15 @@ struct Startup {
 
 fn split_startup(args: &[String]) -> Result<(Startup, Option<String>, Vec<String>), String> {
     let mut rc = rc::RcOptions { system_rc: true, workspace_rc: true, home_rc: true, extra: Vec::new() };
+    let mut ignored = Vec::new();
     let mut i = 0;
     while i < args.len() && args[i].starts_with('-') {
         let a = &args[i];
         match a.as_str() {
             "-h" | "--help" | "-V" | "--version" => return Ok((Startup { rc }, None, args.to_vec())),
+            "--system_rc" => rc.system_rc = true,
+            "--workspace_rc" => rc.workspace_rc = true,
+            "--home_rc" => rc.home_rc = true,
             "--nosystem_rc" => rc.system_rc = false,
             "--noworkspace_rc" => rc.workspace_rc = false,
             "--nohome_rc" => rc.home_rc = false,
@@ -165,12 +199,69 @@ fn split_startup(args: &[String]) -> Result<(Startup, Option<String>, Vec<String
                 rc.home_rc = false;
             }
             _ if a.starts_with("--bazelrc=") => rc.extra.push(PathBuf::from(&a["--bazelrc=".len()..])),
-            _ => return Err(format!("unknown startup option '{a}'")),
+            _ => {
+                let name = flag_name(a).unwrap_or(a.as_str());
+                let Some(takes_value) = ignored_startup_option(name) else { return Err(format!("unknown startup option '{a}'")) };
+                let mut dropped = a.clone();
+                if takes_value && !a.contains('=') {
+                    i += 1;
+                    let value = args.get(i).ok_or_else(|| format!("startup option '{a}' needs a value"))?;
+                    dropped = format!("{dropped} {value}");
+                }
+                ignored.push(dropped);
+            }
         }
         i += 1;
     }
+    if !ignored.is_empty() {
+        eprintln!("WARNING: ignoring startup options that ocib does not implement: {}", ignored.join(" "));
+    }
     let command = args.get(i).cloned();
     Ok((Startup { rc }, command, args.get(i + 1..).map(<[String]>::to_vec).unwrap_or_default()))
+}
+
+/// Bazel's startup options about its server and output tree, which ocib (no server, outputs
+/// in `<workspace>/ocib-out`) accepts and ignores so that `bazel` can be swapped for `ocib`
+/// in scripts; `Some(true)` when the option takes a value. From `bazel help startup_options`
+/// (Bazel 4.2.3 and 7).
+fn ignored_startup_option(name: &str) -> Option<bool> {
+    const WITH_VALUE: &[&str] = &[
+        "connect_timeout_secs",
+        "digest_function",
+        "failure_detail_out",
+        "host_jvm_args",
+        "host_jvm_profile",
+        "install_base",
+        "io_nice_level",
+        "local_startup_timeout_secs",
+        "macos_qos_class",
+        "max_idle_secs",
+        "output_base",
+        "output_user_root",
+        "server_javabase",
+        "server_jvm_out",
+    ];
+    const BOOLEAN: &[&str] = &[
+        "autodetect_server_javabase",
+        "batch",
+        "batch_cpu_scheduling",
+        "block_for_lock",
+        "client_debug",
+        "expand_configs_in_place",
+        "experimental_oom_more_eagerly",
+        "fatal_event_bus_exceptions",
+        "host_jvm_debug",
+        "idle_server_tasks",
+        "shutdown_on_low_sys_mem",
+        "unlimit_coredumps",
+        "watchfs",
+        "write_command_log",
+    ];
+    if WITH_VALUE.contains(&name) {
+        return Some(true);
+    }
+    let positive = name.strip_prefix("no").unwrap_or(name);
+    (BOOLEAN.contains(&name) || BOOLEAN.contains(&positive)).then_some(false)
 }
 
 /// Long and short flag names the command accepts.
@@ -202,6 +293,11 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             out.push((arg, source));
             out.extend(it);
             break;
+        }
+        // clap's own `-h`/`--help` (not among a subcommand's arguments before it is built).
+        if arg == "--help" || arg == "-h" {
+            out.push((arg, source));
+            continue;
         }
         if let Some(name) = flag_name(&arg) {
             if longs.iter().any(|l| l == name) {
@@ -237,6 +333,17 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             } else {
                 ignored_cli.push(dropped)
             }
+            continue;
+        }
+        // `ocib query //... -//x/...` unquoted: a word starting `-//`, `-@` or `-:` is a query
+        // expression's `except` and a pattern (Bazel joins the words), never an option. Given
+        // to clap with a leading space so that it is a positional word; the query lexer skips
+        // the space.
+        if (command == "query" || command == "cquery")
+            && source == "command line"
+            && arg.strip_prefix('-').is_some_and(|rest| rest.starts_with(['/', '@', ':']))
+        {
+            out.push((format!(" {arg}"), source));
             continue;
         }
         if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1).and_then(|s| s.chars().next())
@@ -403,6 +510,11 @@ fn run_command(args: Vec<OsString>) -> CliResult {
         Command::Run(r) => run::run(r, &cwd),
         Command::Push(p) => push::run(p, &cwd),
         Command::Test(t) => test::run(t, &cwd),
+        Command::Completion(c) => {
+            // Generated from the clap definitions above, so it knows every command and flag.
+            clap_complete::generate(c.shell, &mut Cli::command(), "ocib", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -419,29 +531,44 @@ fn open_workspace(cwd: &std::path::Path) -> CliResult<std::sync::Arc<crate::work
 /// A query expression given as words (joined with spaces, as Bazel does); a syntax error is
 /// a command-line error.
 fn parse_expression(words: &[String]) -> CliResult<crate::query::parse::Expr> {
+    let words: Vec<&str> = words.iter().map(|w| w.trim_start()).collect();
     crate::query::parse::parse(&words.join(" ")).map_err(CliError::bad_command_line)
 }
 
+/// The value of `info` key `key` (one of [`INFO_KEYS`]) for the workspace at `root`.
+fn info_value(key: &str, root: &std::path::Path) -> Option<String> {
+    // Paths as `exec::OutputBase` lays them out: `<workspace>/ocib-out/{bin,testlogs}`, exec
+    // paths relative to the workspace.
+    let output_base = root.join("ocib-out");
+    let path = |p: std::path::PathBuf| Some(p.display().to_string());
+    match key {
+        "bazel-bin" | "bazel-genfiles" => path(output_base.join("bin")),
+        "bazel-testlogs" => path(output_base.join("testlogs")),
+        "execution_root" | "workspace" => path(root.to_path_buf()),
+        "output_base" | "output_path" => path(output_base),
+        "package_path" => Some("%workspace%".to_owned()),
+        "release" => Some(format!("ocib {}", env!("CARGO_PKG_VERSION"))),
+        _ => None,
+    }
+}
+
+/// `ocib info [KEY...]`: Bazel prints `key: value` lines for all keys or several, and the
+/// bare value for one key; an unknown key is a command-line error.
 fn info(args: InfoArgs, cwd: &std::path::Path) -> CliResult {
     let Some(root) = find_root(cwd) else {
         return Err(CliError::bad_command_line(anyhow!(
             "'ocib info' must be run inside a workspace (a directory with MODULE.bazel, REPO.bazel, WORKSPACE or WORKSPACE.bazel)"
         )));
     };
-    let facts = [("workspace", root.display().to_string()), ("release", format!("ocib {}", env!("CARGO_PKG_VERSION")))];
-    match args.key {
-        Some(key) => match facts.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) => {
-                println!("{v}");
-                Ok(())
-            }
-            None => Err(CliError::bad_command_line(anyhow!("unknown key: '{key}'"))),
-        },
-        None => {
-            for (k, v) in facts {
-                println!("{k}: {v}");
-            }
-            Ok(())
-        }
+    let keys: Vec<&str> =
+        if args.keys.is_empty() { INFO_KEYS.iter().map(|(k, _)| *k).collect() } else { args.keys.iter().map(String::as_str).collect() };
+    let mut lines = Vec::new();
+    for key in &keys {
+        let value = info_value(key, &root).ok_or_else(|| CliError::bad_command_line(anyhow!("unknown key: '{key}'")))?;
+        lines.push(if args.keys.len() == 1 { value } else { format!("{key}: {value}") });
     }
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }

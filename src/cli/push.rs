@@ -24,6 +24,10 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
+    if args.patterns.is_empty() {
+        super::build::warn_no_targets("push");
+        return Ok(());
+    }
     let mut prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
     prepared.labels.retain(|l| {
         prepared
@@ -36,6 +40,9 @@ pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
         return Err(CliError::bad_command_line(anyhow!("no oci_push targets in {}", args.patterns.join(" "))));
     }
     let targets = build(&args.opts, &prepared)?;
+    if !args.opts.build {
+        return Ok(());
+    }
     let root = prepared.ws.root.clone();
     let extra: Vec<String> = args.tag.iter().flat_map(|t| ["--tag".to_owned(), t.clone()]).collect();
     // Pushing waits on the network, not the CPU: more pushes (and their blob uploads) at

@@ -8,7 +8,7 @@ use super::{CliError, CliResult, CommonArgs};
 use crate::load::Loader;
 use crate::query::QueryError;
 use crate::query::eval::QueryEngine;
-use crate::query::output::{OutputFormat, render};
+use crate::query::output::{OrderOutput, OutputFormat, RenderOptions, render};
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
@@ -17,9 +17,16 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long = "output", value_enum, default_value = "label")]
     pub output: OutputFormat,
-    /// Accepted for compatibility; output is in label order.
-    #[arg(long = "order_output", default_value = "auto")]
-    pub order_output: String,
+    /// Order of the results: auto (`deps` for graph, else `full`), deps, full (a target
+    /// before its dependencies, ties by label) or no (label order).
+    #[arg(long = "order_output", value_enum, default_value = "auto")]
+    pub order_output: OrderOutput,
+    /// Bazel's `--order_results` (`--order_output=auto`); `--noorder_results` is `--order_output=no`.
+    #[arg(long = "order_results", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool)]
+    pub order_results: Option<bool>,
+    /// With `--output=graph`, draw targets with the same predecessors and successors as one node.
+    #[arg(long = "graph:factored", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub graph_factored: bool,
     /// Accepted for compatibility; ocib reports no implicit dependencies.
     #[arg(long = "implicit_deps", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
     pub implicit_deps: bool,
@@ -33,7 +40,12 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
-    let result = engine.eval(&expr).and_then(|set| render(&engine, &set, args.output).map(|out| (set, out)));
+    let order = match args.order_results {
+        Some(false) => OrderOutput::No,
+        _ => args.order_output,
+    };
+    let options = RenderOptions { format: args.output, order, graph_factored: args.graph_factored };
+    let result = engine.eval(&expr).and_then(|set| render(&engine, &set, options).map(|out| (set, out)));
     match result {
         Ok((set, out)) => {
             print!("{out}");
@@ -52,7 +64,10 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
             }
         }
         Err(QueryError { message, syntax }) => {
-            let e = anyhow!(message).context(format!("Evaluation of query \"{}\" failed", args.expression.join(" ")));
+            let e = anyhow!(message).context(format!(
+                "Evaluation of query \"{}\" failed",
+                args.expression.iter().map(|w| w.trim_start()).collect::<Vec<_>>().join(" ")
+            ));
             Err(if syntax { CliError::bad_command_line(e) } else { CliError::analysis_or_query_failed(e) })
         }
     }

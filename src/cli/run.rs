@@ -33,6 +33,9 @@ pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
         )));
     }
     let targets = build(&args.opts, &prepared)?;
+    if !args.opts.build {
+        return Ok(());
+    }
     let Some(target) = targets.first() else { return Err(CliError::code(exit::BUILD_FAILED)) };
     let root = &prepared.ws.root;
     match &target.providers.run {

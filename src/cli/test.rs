@@ -181,7 +181,13 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
         tests.push(planned);
     }
     if tests.is_empty() && !analysis_failed {
+        // Bazel 4.2.3 likewise for `bazel test` with no patterns: exit 4, no usage warning.
         return Err(CliError::no_tests(anyhow!("No test targets were found, yet testing was requested")));
+    }
+    if !args.opts.build {
+        // `--nobuild`: the tests were found and analyzed; none is built or run.
+        eprintln!("INFO: Found {} test target{}...", tests.len(), if tests.len() == 1 { "" } else { "s" });
+        return if analysis_failed { Err(CliError::code(exit::BUILD_FAILED)) } else { Ok(()) };
     }
     let base = OutputBase::open(&root)?;
     process::install_interrupt_handler();

@@ -511,6 +511,22 @@ pub struct Rule {
     /// Where the rule was instantiated (the innermost call: in the macro if there was one).
     pub location: Location,
     pub generator: Option<Generator>,
+    /// The calls that created the rule, outermost first (the BUILD file's call, then each
+    /// macro's): what Bazel's `query --output=build` prints as "instantiated at".
+    pub call_stack: Vec<StackFrame>,
+    /// Where the rule's kind was made by `rule()` (outermost first), for kinds defined in a
+    /// .bzl file of the workspace or a local repository: Bazel's "Rule KIND defined at".
+    pub definition_stack: Vec<StackFrame>,
+}
+
+/// One call of a rule's instantiation stack: where the call is, and the function it is in
+/// (`<toplevel>` for the BUILD file's own statements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackFrame {
+    /// The call's `(`, as Bazel locates calls.
+    pub location: Location,
+    /// The function that makes the call.
+    pub function: String,
 }
 
 impl Rule {
@@ -522,8 +538,9 @@ impl Rule {
         self.schema.attr(name).map(|spec| spec.default.clone())
     }
 
+    /// The `tags`, as given or the kind's default (see `SchemaBuilder::manual_by_default`).
     pub fn tags(&self) -> Vec<String> {
-        match self.attrs.get("tags") {
+        match self.attr("tags") {
             Some(AttrValue::StringList(t)) => t.clone(),
             _ => vec![],
         }
@@ -537,17 +554,27 @@ impl Rule {
     /// select conditions), deduplicated and sorted.
     pub fn deps(&self) -> BTreeSet<Label> {
         let mut out = BTreeSet::new();
+        self.for_each_dep(|l| {
+            out.insert(l.clone());
+        });
+        out
+    }
+
+    /// Calls `f` with each dependency label (as [`Rule::deps`], unsorted and possibly
+    /// repeated), without copying them: for walks over every target of a large result.
+    pub fn for_each_dep(&self, mut f: impl FnMut(&Label)) {
         for (name, value) in &self.attrs {
             let is_dep = match self.schema.attr(name) {
                 Some(spec) => spec.ty.is_dep() && !spec.nodep,
                 None => false,
             };
             if is_dep {
-                out.extend(value.labels().into_iter().cloned());
+                value.labels().into_iter().for_each(&mut f);
             }
-            out.extend(value.condition_labels());
+            if matches!(value, AttrValue::Select(_)) {
+                value.condition_labels().iter().for_each(&mut f);
+            }
         }
-        out
     }
 
     /// Labels of the files this rule declares as outputs.
@@ -633,6 +660,8 @@ impl Package {
                 "; however, a source file of this name exists.  (Perhaps add 'exports_files([\"{}\"])' to {}?)",
                 label.name, self.build_file_display
             ));
+        } else if let Some(suggestion) = did_you_mean(&label.name, self.all_targets().iter().map(|t| t.label().name.as_str())) {
+            msg.push_str(&format!(" (did you mean '{suggestion}'?)"));
         }
         msg.push_str(&format!(" defined by {}", self.build_file.display()));
         msg
@@ -661,9 +690,37 @@ impl Package {
     }
 }
 
+/// The candidate closest to `input`, if one is close enough to be a typo: Bazel's
+/// `SpellChecker.suggest` — case-insensitive edit distance, below `min(5, (len + 1) / 2)`
+/// and below every earlier candidate's (the first of equally close candidates wins).
+pub fn did_you_mean<'c>(input: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let input = input.to_lowercase();
+    let mut best = None;
+    let mut best_distance = 5.min(input.chars().count().div_ceil(2));
+    for candidate in candidates {
+        let distance = strsim::levenshtein(&input, &candidate.to_lowercase());
+        if distance < best_distance {
+            best_distance = distance;
+            best = Some(candidate);
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn did_you_mean_as_bazel() {
+        // Checked against Bazel 4.2.3: `fgg` → `fg`, `f.tx` → `f.txt`, `tt` (one edit from
+        // both `t` and `t2`, the limit being below 1) → nothing.
+        assert_eq!(did_you_mean("fgg", ["cs", "fg", "g", "t", "t2"]), Some("fg"));
+        assert_eq!(did_you_mean("f.tx", ["a", "b", "f.txt"]), Some("f.txt"));
+        assert_eq!(did_you_mean("tt", ["cs", "fg", "g", "t", "t2"]), None);
+        assert_eq!(did_you_mean("IMAGE", ["image", "push"]), Some("image"));
+        assert_eq!(did_you_mean("push_prod", ["image", "push"]), None);
+    }
 
     fn strings(items: &[&str]) -> Raw {
         Raw::List(items.iter().map(|s| Raw::String(s.to_string())).collect())

@@ -112,6 +112,14 @@ impl SchemaBuilder {
         self.push(name, ty, false, default)
     }
 
+    /// `tags` defaults to `["manual"]`: Bazel's configuration rules (`config_setting`,
+    /// `constraint_setting`, `constraint_value`, `platform`) are tagged manual unless `tags`
+    /// is given (Bazel 4.2.3: `attr(tags, manual, //...)` lists them; `//...` in `build`
+    /// skips them).
+    pub fn manual_by_default(self) -> Self {
+        self.default("tags", AttrType::StringList, AttrValue::StringList(vec!["manual".to_owned()]))
+    }
+
     fn nodep(&mut self, name: &str) {
         if let Some(a) = self.attrs.iter_mut().find(|a| a.name == name) {
             a.nodep = true;

@@ -477,6 +477,8 @@ fn select_to_raw(v: &AttrValue) -> Vec<SelectPart<Raw>> {
 /// `rule()`, `provider()`, and the other definition functions of .bzl files.
 #[starlark_module]
 fn rule_definition_functions(builder: &mut GlobalsBuilder) {
+    // Bazel's parameters plus the evaluator (for where `rule()` was called).
+    #[allow(clippy::too_many_arguments)]
     fn rule<'v>(
         implementation: Value<'v>,
         #[starlark(require = named, default = NoneOr::None)] attrs: NoneOr<Value<'v>>,
@@ -485,6 +487,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] outputs: NoneOr<Value<'v>>,
         #[starlark(require = named, default = NoneOr::None)] build_setting: NoneOr<Value<'v>>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<RuleCallable> {
         let _ = implementation;
         let mut b = SchemaBuilder::new("");
@@ -521,7 +524,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
                 }
             }
         }
-        Ok(RuleCallable::native(Arc::new(b.build())))
+        Ok(RuleCallable::starlark(Arc::new(b.build()), eval))
     }
 
     fn provider<'v>(

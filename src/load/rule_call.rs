@@ -16,7 +16,7 @@ use super::context::{BuildContext, RepoFileContext};
 use super::values::to_raw;
 use crate::graph::label;
 use crate::graph::schema::RuleSchema;
-use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule};
+use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule, StackFrame};
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an
@@ -28,12 +28,25 @@ pub struct RuleCallable {
     /// For `rule()` results the kind is the name of the variable they are assigned to.
     #[allocative(skip)]
     pub exported_name: OnceLock<String>,
+    /// Where `rule()` made this kind (files as the evaluator names them, relative to the
+    /// workspace for its own files); empty for native kinds.
+    #[allocative(skip)]
+    pub defined_at: Vec<StackFrame>,
+    /// `defined_at` with absolute paths, or empty when a file is not on disk (the embedded
+    /// prelude): worked out at the first target, one file check per kind, not per target.
+    #[allocative(skip)]
+    definition_stack: OnceLock<Vec<StackFrame>>,
 }
 starlark_simple_value!(RuleCallable);
 
 impl RuleCallable {
     pub fn native(schema: Arc<RuleSchema>) -> RuleCallable {
-        RuleCallable { schema, exported_name: OnceLock::new() }
+        RuleCallable { schema, exported_name: OnceLock::new(), defined_at: Vec::new(), definition_stack: OnceLock::new() }
+    }
+
+    /// A kind made by `rule()`, called with the stack `eval` has.
+    pub fn starlark(schema: Arc<RuleSchema>, eval: &Evaluator) -> RuleCallable {
+        RuleCallable { schema, exported_name: OnceLock::new(), defined_at: paren_stack(eval), definition_stack: OnceLock::new() }
     }
 
     pub fn kind(&self) -> &str {
@@ -137,8 +150,68 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
         }
     }
 
-    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator };
+    let call_stack = call_stack(ctx, eval, &location);
+    // Bazel names the .bzl file of a Starlark rule's definition; ocib's own rule sets (the
+    // embedded prelude) have no such file, so they print none.
+    let definition_stack = callable
+        .definition_stack
+        .get_or_init(|| {
+            let stack: Vec<StackFrame> = callable.defined_at.iter().map(|f| absolute(ctx, f)).collect();
+            if stack.iter().all(|f| f.location.file.is_file()) { stack } else { Vec::new() }
+        })
+        .clone();
+    let rule =
+        Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator, call_stack, definition_stack };
     ctx.add_rule(rule)
+}
+
+/// The calls that led to the rule, outermost first, each at its `(` as Bazel reports call
+/// locations: the BUILD file's call (`build_call`, found from the syntax tree), then each
+/// macro's call inside the macro before it. The innermost is the rule function's own call.
+fn call_stack(ctx: &BuildContext, eval: &Evaluator, build_call: &Location) -> Vec<StackFrame> {
+    let mut stack = paren_stack(eval);
+    if let Some(first) = stack.first_mut() {
+        first.location = build_call.clone();
+    }
+    stack.iter().map(|f| absolute(ctx, f)).collect()
+}
+
+/// `frame` with its file made absolute (the evaluator names the workspace's own files
+/// relative to its root).
+fn absolute(ctx: &BuildContext, frame: &StackFrame) -> StackFrame {
+    let file = &frame.location.file;
+    let file = if file.is_relative() { ctx.ws.root.join(file) } else { file.clone() };
+    StackFrame { location: Location { file, ..frame.location.clone() }, function: frame.function.clone() }
+}
+
+/// The evaluator's call stack, outermost first: each call at its `(` (Bazel's call location)
+/// and named by the function it is in (`<toplevel>` for the first), files as the evaluator
+/// names them.
+fn paren_stack(eval: &Evaluator) -> Vec<StackFrame> {
+    let stack = eval.call_stack();
+    let frames: Vec<_> = stack.frames.iter().filter(|f| f.location.is_some()).collect();
+    let mut out = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        let Some(span) = &frame.location else { continue };
+        let function = if i == 0 { "<toplevel>".to_owned() } else { frames[i - 1].name.clone() };
+        // The first `(` of the call expression is its own: callees are names and dotted
+        // names (`native.filegroup`, `_impl`), which have none.
+        let begin = span.resolve_span().begin;
+        let text = span.source_span();
+        let (line, column) = match text.find('(') {
+            Some(at) => {
+                let before = &text[..at];
+                match before.rfind('\n') {
+                    Some(nl) => (begin.line + before.matches('\n').count(), before[nl + 1..].chars().count()),
+                    None => (begin.line, begin.column + before.chars().count()),
+                }
+            }
+            None => (begin.line, begin.column),
+        };
+        let location = Location { file: std::path::PathBuf::from(span.filename()), line: line as u32 + 1, column: column as u32 + 1 };
+        out.push(StackFrame { location, function });
+    }
+    out
 }
 
 /// Where in the BUILD file the rule came from, and which macro (if any) created it.

@@ -171,6 +171,13 @@ impl<'a> QueryEngine<'a> {
         for label in labels {
             let Some(pkg) = packages.get(&label.package_id()) else { continue };
             let deps = match pkg.target(&label.name) {
+                Some(TargetRef::Rule(r)) if r.kind == "test_suite" => {
+                    let mut deps: Vec<Label> = r.deps().into_iter().collect();
+                    deps.extend(implicit_tests(pkg, r));
+                    deps.sort();
+                    deps.dedup();
+                    deps
+                }
                 Some(TargetRef::Rule(r)) => r.deps().into_iter().collect(),
                 Some(TargetRef::Generated { rule, .. }) => vec![rule.label.clone()],
                 Some(TargetRef::Source { .. }) => vec![],
@@ -182,6 +189,48 @@ impl<'a> QueryEngine<'a> {
             out.insert(label.clone(), deps);
         }
         Ok(out)
+    }
+
+    /// For each target of `labels` (sorted, without repeats), the positions in `labels` of
+    /// its direct dependencies, ascending. Indices rather than labels, and in parallel: output
+    /// ordering runs this over every target of `query //...`.
+    pub fn dependency_positions(&self, labels: &[Label]) -> Vec<Vec<usize>> {
+        use rayon::prelude::*;
+        let mut ids: Vec<PackageId> = labels.iter().map(Label::package_id).collect();
+        ids.dedup();
+        // Every package here already gave targets to the result; one that fails to load now
+        // (a `buildfiles` label's package, say) just has no edges.
+        let packages: HashMap<PackageId, Arc<Package>> = self
+            .loader
+            .packages(&ids)
+            .into_iter()
+            .filter_map(|p| match p {
+                Ok(p) => Some(p),
+                Err(e) => e.partial,
+            })
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let position = |l: &Label| labels.binary_search(l).ok();
+        labels
+            .par_iter()
+            .map(|label| {
+                let mut out = Vec::new();
+                let Some(pkg) = packages.get(&label.package_id()) else { return out };
+                match pkg.target(&label.name) {
+                    Some(TargetRef::Rule(r)) => {
+                        r.for_each_dep(|d| out.extend(position(d)));
+                        if r.kind == "test_suite" {
+                            out.extend(implicit_tests(pkg, r).filter_map(|t| position(&t)));
+                        }
+                    }
+                    Some(TargetRef::Generated { rule, .. }) => out.extend(position(&rule.label)),
+                    Some(TargetRef::Source { .. }) | None => {}
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect()
     }
 
     /// The transitive closure of `roots` (depth-limited), with the edges traversed.
@@ -417,18 +466,20 @@ impl<'a> QueryEngine<'a> {
             } else if rule.kind == "test_suite" {
                 match rule.attrs.get("tests") {
                     Some(AttrValue::LabelList(tests)) if !tests.is_empty() => queue.extend(tests.iter().cloned()),
-                    _ => {
-                        for r in pkg.rules.values() {
-                            if r.is_test() && !r.tags().iter().any(|t| t == "manual") {
-                                out.insert(r.label.clone());
-                            }
-                        }
-                    }
+                    _ => out.extend(implicit_tests(&pkg, rule)),
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// The tests a `test_suite` without `tests` stands for: every test rule of its package not
+/// tagged `manual` (Bazel's `$implicit_tests` attribute, `_implicit_tests` in `--output=build`;
+/// a dependency edge, so `deps`, `rdeps`, `somepath` and `tests()` all see it).
+pub fn implicit_tests<'p>(pkg: &'p Package, suite: &crate::graph::Rule) -> impl Iterator<Item = Label> + 'p {
+    let explicit = matches!(suite.attrs.get("tests"), Some(AttrValue::LabelList(tests)) if !tests.is_empty());
+    pkg.rules.values().filter(move |r| !explicit && r.is_test() && !r.tags().iter().any(|t| t == "manual")).map(|r| r.label.clone())
 }
 
 fn select_targets(pkg: &Package, selection: Selection) -> TargetSet {

@@ -90,6 +90,13 @@ fn lex(input: &str) -> Result<Vec<(Token, usize)>, SyntaxError> {
                 }
                 out.push((Token::Word { text, quoted: true }, column));
             }
+            // Bazel's lexer: `-` starting a token is the `except` operator (`//... -//x/...`);
+            // inside a word it is part of the word (`//lib:all-targets`), so `//...-//x/...`
+            // stays one (invalid) pattern, as in Bazel 4.2.3.
+            '-' => {
+                chars.next();
+                out.push((Token::Word { text: "-".to_owned(), quoted: false }, column));
+            }
             _ => {
                 // Bazel: `+` ends a word but `-` does not.
                 let mut text = String::new();
@@ -365,6 +372,13 @@ mod tests {
     fn dash_inside_a_word_is_not_an_operator() {
         assert_eq!(parse("//lib:all-targets").unwrap(), Expr::Pattern("//lib:all-targets".into()));
         assert!(matches!(parse("\"//lib:a.b-c+d@e\"").unwrap(), Expr::Pattern(p) if p == "//lib:a.b-c+d@e"));
+    }
+
+    #[test]
+    fn dash_starting_a_word_is_except() {
+        let e = parse("//... -//x/...").unwrap();
+        assert_eq!(e, Expr::Binary { op: SetOp::Except, left: pat("//..."), right: pat("//x/...") });
+        assert_eq!(parse("//...-//x/...").unwrap(), Expr::Pattern("//...-//x/...".into()));
     }
 
     #[test]

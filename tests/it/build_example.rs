@@ -17,7 +17,10 @@ fn build_example_evaluates() {
         ("cmd/worker/main_test.go", "package main\n"),
         ("cmd/worker/image_test.yaml", "schemaVersion: \"2.0.0\"\n"),
     ]);
-    let kinds = query_ok(ws.path(), &["query", "//cmd/worker:all - attr(tags, manual, //cmd/worker:all)", "--output=label_kind"]);
+    let kinds = query_ok(
+        ws.path(),
+        &["query", "--order_output=no", "//cmd/worker:all - attr(tags, manual, //cmd/worker:all)", "--output=label_kind"],
+    );
     assert_eq!(
         kinds,
         [

@@ -14,7 +14,7 @@ fn dropin(name: &str) -> std::path::PathBuf {
 #[test]
 fn loads_from_unknown_repositories_stub_in_workspace_bzl_and_build_files() {
     let ws = dropin("unknown_repo");
-    let out = ocib(&ws, &["query", "//...:all", "--output=label_kind"]);
+    let out = ocib(&ws, &["query", "--order_output=no", "//...:all", "--output=label_kind"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // A stub called with `name` records a target of its kind, directly or through a macro.
     assert_eq!(out.lines(), ["ts_project rule //app:app", "filegroup rule //app:files", "npm_link_all_packages rule //app:node_modules"]);
@@ -36,14 +36,14 @@ fn stubs_used_as_values_are_harmless() {
     // requirement("x") in a list, `aliases() + all_requirements`, `v in STUB`, `for v in STUB`,
     // `stub.attr` and `stub[key]` at load time: stubs drop out of attribute values.
     let ws = dropin("stub_values");
-    let srcs = query_ok(&ws, &["query", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
+    let srcs = query_ok(&ws, &["query", "--order_output=no", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
     assert_eq!(srcs, ["//:a.txt", "//:group"]);
 }
 
 #[test]
 fn prelude_gaps_stub_files_and_symbols_of_embedded_rule_sets() {
     let ws = dropin("prelude_gaps");
-    let out = ocib(&ws, &["query", "//:all", "--output=label_kind"]);
+    let out = ocib(&ws, &["query", "--order_output=no", "//:all", "--output=label_kind"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["go_proto_library rule //:api_go_proto", "go_library rule //:lib"]);
     assert!(out.stderr.contains("ocib's prelude lacks go_context"), "{}", out.stderr);
@@ -53,7 +53,7 @@ fn prelude_gaps_stub_files_and_symbols_of_embedded_rule_sets() {
 fn a_missing_symbol_of_the_users_own_bzl_stays_an_error() {
     // As in Bazel: only rule sets ocib emulates are stubbed, never the user's own files.
     let ws = workspace(&[("WORKSPACE", ""), ("defs.bzl", "x = 1\n"), ("BUILD.bazel", "load(\":defs.bzl\", \"missing\")\n")]);
-    let out = ocib(ws.path(), &["query", "//:all"]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//:all"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
 }
@@ -63,14 +63,14 @@ fn module_bazel_include_newer_functions_and_repo_name_none() {
     // include() brings in a local_path_override; inject_repo, override_repo, use_repo_rule,
     // the *_override functions and bazel_dep(repo_name = None) are accepted.
     let ws = dropin("module_globals");
-    let deps = query_ok(&ws, &["query", "deps(//:uses)"]);
+    let deps = query_ok(&ws, &["query", "--order_output=no", "deps(//:uses)"]);
     assert_eq!(deps, ["//:uses", "@mylib//:lib", "@mylib//:lib.txt"]);
 }
 
 #[test]
 fn an_included_module_file_must_be_named_dot_module_bazel() {
     let ws = workspace(&[("MODULE.bazel", "include(\"//:deps.bzl\")\n"), ("BUILD.bazel", "")]);
-    let out = ocib(ws.path(), &["query", "//:all"]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//:all"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("must end with '.MODULE.bazel'"), "{}", out.stderr);
 }
@@ -78,13 +78,13 @@ fn an_included_module_file_must_be_named_dot_module_bazel() {
 #[test]
 fn keyword_only_parameters_are_accepted() {
     let ws = dropin("kwonly");
-    assert_eq!(query_ok(&ws, &["query", "//:all"]), ["//:a_b"]);
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "//:all"]), ["//:a_b"]);
 }
 
 #[test]
 fn native_rules_ocib_lacks_record_generic_targets() {
     let ws = dropin("native_rules");
-    let kinds = query_ok(&ws, &["query", "kind(rule, //...)", "--output=label_kind"]);
+    let kinds = query_ok(&ws, &["query", "--order_output=no", "kind(rule, //...)", "--output=label_kind"]);
     assert_eq!(
         kinds,
         [
@@ -99,7 +99,7 @@ fn native_rules_ocib_lacks_record_generic_targets() {
             "toolchain_type rule //java:toolchain_type",
         ]
     );
-    let out = query_ok(&ws, &["query", "attr(main_class, example.App, //java:all)"]);
+    let out = query_ok(&ws, &["query", "--order_output=no", "attr(main_class, example.App, //java:all)"]);
     assert_eq!(out, ["//java:app"]);
 }
 
@@ -115,7 +115,7 @@ fn building_a_generic_native_rule_fails_naming_its_kind() {
 #[test]
 fn bazelrc_options_ocib_lacks_are_dropped_with_their_values() {
     let ws = dropin("rc_flags");
-    let out = ocib(&ws, &["query", "//:all"]);
+    let out = ocib(&ws, &["query", "--order_output=no", "//:all"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//:files"]);
     assert!(out.stderr.contains("--action_env FOO=1"), "{}", out.stderr);
@@ -129,7 +129,7 @@ fn bazelrc_options_ocib_lacks_are_dropped_with_their_values() {
 #[test]
 fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
     let ws = dropin("rc_flags");
-    let out = ocib(&ws, &["query", "--remote_cache", "grpc://cache:9092", "--verbose_failures", "//:all"]);
+    let out = ocib(&ws, &["query", "--order_output=no", "--remote_cache", "grpc://cache:9092", "--verbose_failures", "//:all"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//:files"]);
     assert!(
@@ -138,7 +138,7 @@ fn bazel_options_on_the_command_line_are_skipped_with_their_values() {
         out.stderr
     );
     // An option Bazel does not have either stays an error.
-    let out = ocib(&ws, &["query", "--not_a_bazel_option", "//:all"]);
+    let out = ocib(&ws, &["query", "--order_output=no", "--not_a_bazel_option", "//:all"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("Unrecognized option: --not_a_bazel_option"), "{}", out.stderr);
 }
@@ -148,7 +148,7 @@ fn skylib_versions_partial_and_structs_behave_as_upstream() {
     // versions.check() in WORKSPACE, versions.parse/is_at_least/is_at_most, partial.make/call
     // and structs.to_dict from a macro: real behaviour, not stubs.
     let ws = dropin("skylib_libs");
-    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    let out = query_ok(&ws, &["query", "--order_output=no", "//:all", "--output=build"]).join("\n");
     assert!(out.contains("cmd = \"echo v7.4.1 > $@\""), "{out}");
     assert!(out.contains("cmd = \"echo a,b > $@\""), "{out}");
     assert!(out.contains("cmd = \"echo TrueFalse > $@\""), "{out}");
@@ -160,13 +160,13 @@ fn bazel_builtins_and_bazel_lib_helpers_used_at_load_time() {
     // exports_files(srcs = ...) by keyword, native genquery, and bazel-lib's
     // propagate_common_rule_attributes keeping `tags` but not `size`.
     let ws = dropin("builtins");
-    let out = query_ok(&ws, &["query", "//:all", "--output=build"]).join("\n");
+    let out = query_ok(&ws, &["query", "--order_output=no", "//:all", "--output=build"]).join("\n");
     assert!(out.contains("build_setting_default = \"fast\""), "{out}");
     assert!(out.contains("genquery(\n  name = \"deps_of_passwd\""), "{out}");
     let passwd = out.split("filegroup(").nth(1).and_then(|rest| rest.split("\n)").next()).unwrap_or_default();
     assert!(passwd.contains("tags = [\"manual\"]") && !passwd.contains("size"), "{out}");
     // A rule spreading bazel-lib's `**resource_set_attr`, with a configuration_field() default.
-    assert_eq!(query_ok(&ws, &["query", "attr(resource_set, mem_1g, //:all)"]), ["//:sized"]);
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "attr(resource_set, mem_1g, //:all)"]), ["//:sized"]);
 }
 
 /// The repositories of testdata/dropin/bzlmod_modes that resolve, with `.bazelversion` set to

@@ -10,6 +10,7 @@ mod build_example;
 mod build_go;
 mod build_rules;
 mod cache_robustness;
+mod cli_parity;
 mod cst_oracle;
 mod dropin;
 mod error_path;

@@ -166,7 +166,7 @@ fn malformed_inputs_fail_with_a_location() {
             files.push(("WORKSPACE", ""));
         }
         let ws = workspace(&files);
-        let out = ocib(ws.path(), &["query", "//..."]);
+        let out = ocib(ws.path(), &["query", "--order_output=no", "//..."]);
         let problems: Vec<String> = [
             (out.code == 0).then(|| "exited 0".to_owned()),
             (out.code == 101 || out.stderr.contains("panicked")).then(|| "panicked".to_owned()),
@@ -193,7 +193,7 @@ fn binary_garbage_never_panics() {
         files.retain(|(p, _)| *p != file);
         files.push((file, garbage));
         let ws = workspace(&files);
-        let out = ocib(ws.path(), &["query", "//..."]);
+        let out = ocib(ws.path(), &["query", "--order_output=no", "//..."]);
         assert_ne!(out.code, 101, "{file}: panicked:\n{}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "{file}: {}", out.stderr);
     }
@@ -234,7 +234,7 @@ fn deep_nesting_is_a_located_error_not_a_stack_overflow() {
     // Real nesting well below the limit still evaluates (on a loader thread).
     let deep_ok = format!("filegroup(name = \"a\", srcs = {}[]{})\n", "[".repeat(900), "][0]".repeat(900));
     let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &deep_ok), ("q/BUILD", &deep_ok)]);
-    let out = ocib(ws.path(), &["query", "//..."]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//..."]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//p:a", "//q:a"]);
 }
@@ -275,11 +275,11 @@ fn latin1_bytes_in_build_files_load() {
     std::fs::write(ws.path().join("p/BUILD"), b"# caf\xe9\nfilegroup(name = \"a\", tags = [\"caf\xe9\"])\n").expect("write BUILD");
     std::fs::write(ws.path().join("p/m.bzl"), b"X = \"\xe9\" # \xe9\n").expect("write bzl");
     std::fs::write(ws.path().join("q/BUILD"), b"").ok();
-    let out = ocib(ws.path(), &["query", "attr(tags, 'caf\u{e9}', //...)"]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "attr(tags, 'caf\u{e9}', //...)"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//p:a"]);
     std::fs::write(ws.path().join("p/BUILD"), b"load(\":m.bzl\", \"X\")\nfilegroup(name = \"b\" + X)\n").expect("write BUILD");
-    let out = ocib(ws.path(), &["query", "//p:all"]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//p:all"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//p:b\u{e9}"]);
 }
@@ -291,7 +291,7 @@ fn deeply_nested_queries_are_syntax_errors() {
     for expr in
         [format!("{}//p:a{}", "deps(".repeat(10_000), ")".repeat(10_000)), format!("{}//p:a{}", "(".repeat(20_000), ")".repeat(20_000))]
     {
-        let out = ocib(ws.path(), &["query", &expr]);
+        let out = ocib(ws.path(), &["query", "--order_output=no", &expr]);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("nested more than") && out.stderr.contains("at column"), "{}", out.stderr);
     }
@@ -309,7 +309,7 @@ fn a_thousand_nested_lets_evaluate() {
         expr.push_str(&format!("let v{i} = $v{} in ", i - 1));
     }
     expr.push_str("let v1000 = //p:t7 in $v999 - $v1000");
-    let out = ocib(ws.path(), &["query", &expr]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", &expr]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut want: Vec<String> = (0..50).filter(|i| *i != 7).map(|i| format!("//p:t{i}")).collect();
     want.sort();
@@ -341,7 +341,7 @@ fn announce_rc_shows_where_options_come_from() {
         ("p/BUILD", "filegroup(name = \"a\")\n"),
         (".bazelrc", "common --keep_going\nquery --output=label\nquery:ci --order_output=auto\n"),
     ]);
-    let out = ocib(ws.path(), &["query", "--announce_rc", "--config=ci", "//p:a"]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "--announce_rc", "--config=ci", "//p:a"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.lines(), ["//p:a"]);
     for want in [

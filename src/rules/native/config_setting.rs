@@ -5,6 +5,7 @@ use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("config_setting")
+        .manual_by_default()
         .native()
         .attr("values", A::StringDict)
         .attr("define_values", A::StringDict)

@@ -4,11 +4,11 @@ use crate::graph::AttrType as A;
 use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn setting_schema() -> RuleSchema {
-    SchemaBuilder::new("constraint_setting").native().attr("default_constraint_value", A::Label).build()
+    SchemaBuilder::new("constraint_setting").manual_by_default().native().attr("default_constraint_value", A::Label).build()
 }
 
 pub fn value_schema() -> RuleSchema {
-    SchemaBuilder::new("constraint_value").native().mandatory("constraint_setting", A::Label).build()
+    SchemaBuilder::new("constraint_value").manual_by_default().native().mandatory("constraint_setting", A::Label).build()
 }
 
 /// `@platforms//os:<os>` and `@platforms//cpu:<cpu>` of the target platform.

@@ -4,6 +4,7 @@ use crate::rules::{RuleSchema, SchemaBuilder};
 
 pub fn schema() -> RuleSchema {
     SchemaBuilder::new("platform")
+        .manual_by_default()
         .native()
         .attr("constraint_values", A::LabelList)
         .attr("parents", A::LabelList)
