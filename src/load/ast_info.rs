@@ -53,3 +53,24 @@ fn visit_expr(ast: &AstModule, expr: &AstExpr, out: &mut HashMap<u32, CallSite>)
         _ => {}
     }
 }
+
+/// The literal `name` of a top-level `workspace(name = "...")` call, if any. WORKSPACE's
+/// `load()`s run before its statements, yet Bazel resolves `@<that name>//...` in them to the
+/// main repository (`workspace()` must come first, so the name is known before any load).
+pub fn workspace_name(ast: &AstModule) -> Option<String> {
+    let StmtP::Statements(stmts) = &ast.statement().node else { return None };
+    stmts.iter().find_map(|stmt| {
+        let StmtP::Expression(expr) = &stmt.node else { return None };
+        let ExprP::Call(callee, args) = &expr.node else { return None };
+        if !matches!(&callee.node, ExprP::Identifier(id) if id.node.ident == "workspace") {
+            return None;
+        }
+        args.args.iter().find_map(|a| match &a.node {
+            ArgumentP::Named(n, v) if n.node == "name" => match &v.node {
+                ExprP::Literal(AstLiteral::String(s)) => Some(s.node.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+    })
+}

@@ -141,7 +141,10 @@ fn evaluate(ws: &Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds, 
     // whatever MODULE.bazel declared).
     let mut boot = Workspace::bootstrap(ws.root.clone(), ws.ignored.clone());
     boot.repos = ws.repos.clone();
-    boot.name = ws.name.clone();
+    boot.name = match kind {
+        RepoFileKind::Workspace => super::ast_info::workspace_name(&ast).unwrap_or_else(|| ws.name.clone()),
+        RepoFileKind::Module => ws.name.clone(),
+    };
     let loader = Loader::new(Arc::new(boot), kinds);
     let mut modules: Vec<(String, FrozenModule)> = Vec::new();
     for load in ast.loads() {

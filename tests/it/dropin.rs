@@ -206,3 +206,42 @@ fn enable_bzlmod_and_enable_workspace_flags_override_the_version_default() {
     assert_eq!(defined_repos("7.4.1", "", &["--noenable_bzlmod"]), ["from_workspace"]);
     assert_eq!(defined_repos("6.5.0", "common --enable_bzlmod\n", &[]), ["from_module", "from_workspace_bzlmod"]);
 }
+
+#[test]
+fn the_main_repositorys_own_name_resolves_in_workspace_bzl_and_build_loads() {
+    // workspace(name = "mymain"): WORKSPACE, a .bzl and a BUILD file load `@mymain//tools:...`.
+    let ws = dropin("main_repo_name");
+    assert_eq!(query_ok(&ws, &["query", "//...:all"]), ["//:gen", "//pkg:undefined"]);
+}
+
+#[test]
+fn genrule_outs_may_be_labels_of_the_rules_own_package() {
+    // Bazel accepts `//pkg:file` and `:file` in outs (and names them so in query).
+    let ws = dropin("main_repo_name");
+    assert_eq!(query_ok(&ws, &["query", "labels(outs, //...)"]), ["//:a.txt", "//:b.txt", "//pkg:c.txt"]);
+    // Another package's label is Bazel's error.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"g\", outs = [\"//q:x.txt\"], cmd = \"touch $@\")\n")]);
+    let out = ocib(ws.path(), &["query", "//p:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("label '//q:x.txt' is not in the current package"), "{}", out.stderr);
+}
+
+#[test]
+fn defines_from_the_command_line_and_bazelrc_are_genrule_make_variables() {
+    // Checked with Bazel 4.2.3: `--define FLAVOR=vanilla` on the command line and
+    // `build --define=FROM_RC=rc-value` in .bazelrc reach `$(FLAVOR)` / `$(FROM_RC)`.
+    let ws = common::copy_workspace("dropin/main_repo_name");
+    let cache = tempfile::tempdir().unwrap();
+    let out = common::build(ws.path(), cache.path(), &["//:gen", "--define", "FLAVOR=vanilla"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/a.txt")).unwrap(), "hello! vanilla\n");
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/b.txt")).unwrap(), "rc-value\n");
+    // The last --define of a key wins.
+    let out = common::build(ws.path(), cache.path(), &["//:gen", "--define=FLAVOR=a", "--define=FLAVOR=b"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/a.txt")).unwrap(), "hello! b\n");
+    // An undefined variable is an analysis error with Bazel's words.
+    let out = common::build(ws.path(), cache.path(), &["//pkg:undefined"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("in genrule rule //pkg:undefined: attribute 'cmd': $(NOT_DEFINED) not defined"), "{}", out.stderr);
+}
