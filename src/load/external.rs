@@ -141,6 +141,7 @@ fn evaluate(ws: &Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds, 
     // whatever MODULE.bazel declared).
     let mut boot = Workspace::bootstrap(ws.root.clone(), ws.ignored.clone());
     boot.repos = ws.repos.clone();
+    boot.rule_set_versions = ws.rule_set_versions.clone();
     boot.name = match kind {
         RepoFileKind::Workspace => super::ast_info::workspace_name(&ast).unwrap_or_else(|| ws.name.clone()),
         RepoFileKind::Module => ws.name.clone(),
@@ -188,6 +189,16 @@ fn prelude_module(name: &str) -> Option<&'static str> {
 fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
     if let Some(name) = ctx.workspace_name.into_inner() {
         ws.name = name;
+    }
+    let mut versions = ctx.versions.into_inner();
+    versions.extend(ctx.version_overrides.into_inner());
+    for (name, text) in versions {
+        let canonical = prelude_module(&name).map(str::to_owned).or_else(|| ws.repos.canonical(&name));
+        if let (Some(canonical), Some(version)) = (canonical, crate::workspace::parse_version(&text))
+            && ws.repos.is_prelude(&canonical)
+        {
+            ws.rule_set_versions.insert(canonical, version);
+        }
     }
     let overrides = ctx.overrides.into_inner();
     for (module, repo_name) in ctx.deps.into_inner() {

@@ -80,9 +80,22 @@ pub(super) fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwarg
         ("name", Raw::String(s)) => Some(s.clone()),
         _ => None,
     });
-    if let Some(name) = name {
-        ctx.repos.borrow_mut().push(Repo { name, source: RepoSource::Unknown { rule: kind.to_owned() } });
+    let Some(name) = name else { return };
+    // The release an archive names (`strip_prefix = "rules_oci-1.7.6"`, a release URL): the
+    // version a rule set's face follows when ocib embeds it.
+    let pinned = ["strip_prefix", "url", "urls", "tag"]
+        .iter()
+        .filter_map(|key| kwargs.iter().find(|(k, _)| k == key).map(|(_, v)| v))
+        .flat_map(|v| match v {
+            Raw::String(s) => vec![s.clone()],
+            Raw::List(items) => items.iter().filter_map(|i| if let Raw::String(s) = i { Some(s.clone()) } else { None }).collect(),
+            _ => vec![],
+        })
+        .find(|text| crate::workspace::parse_version(text).is_some());
+    if let Some(version) = pinned {
+        ctx.versions.borrow_mut().insert(name.clone(), version);
     }
+    ctx.repos.borrow_mut().push(Repo { name, source: RepoSource::Unknown { rule: kind.to_owned() } });
 }
 
 /// Creates the target for a rule call in a BUILD file (directly or through macros).

@@ -245,3 +245,157 @@ fn defines_from_the_command_line_and_bazelrc_are_genrule_make_variables() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("in genrule rule //pkg:undefined: attribute 'cmd': $(NOT_DEFINED) not defined"), "{}", out.stderr);
 }
+
+/// The rule targets `//app:all` has in testdata/dropin/rules_oci_versions/`era`, sorted.
+fn rules_oci_targets(era: &str) -> Vec<String> {
+    query_ok(&dropin("rules_oci_versions").join(era), &["query", "//app:all"])
+}
+
+/// `names` as `//app:` labels in label order.
+fn app_labels(names: &[&str]) -> Vec<String> {
+    let mut labels: Vec<String> = names.iter().map(|n| format!("//app:{n}")).collect();
+    labels.sort();
+    labels
+}
+
+// The expected names below are the targets rules_oci's own `oci/defs.bzl` macros create at
+// each release (read at the tags v1.7.6, v2.0.1, v2.2.0 and v2.2.1 of bazel-contrib/rules_oci;
+// docs/rules_oci-versions.md has the table), for the same app/BUILD.bazel: an oci_image with
+// annotations/labels/env dicts and cmd/entrypoint/exposed_ports(/volumes) lists, an
+// oci_image_index, an oci_push with remote_tags and an oci_tarball (1.x) / oci_load (2.x) with
+// repo_tags.
+
+#[test]
+fn rules_oci_1_x_hidden_targets_have_a_leading_underscore_and_oci_tarball() {
+    // MODULE.bazel bazel_dep(version = "1.7.6"): `_N_write_*`, `_N_index_json(_cp)`, no
+    // volumes (2.0+), oci_image_index is the rule itself (no digest targets before 2.2.0).
+    assert_eq!(
+        rules_oci_targets("v1_7_6"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_push_write_tags",
+            "_tarball_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "push",
+            "tarball",
+        ])
+    );
+    let kinds = query_ok(&dropin("rules_oci_versions/v1_7_6"), &["query", "kind('oci_', //app:all)", "--output=label_kind"]);
+    assert!(kinds.contains(&"oci_tarball rule //app:tarball".to_owned()), "{kinds:?}");
+}
+
+#[test]
+fn rules_oci_2_0_has_oci_load_volumes_and_underscored_hidden_targets() {
+    // WORKSPACE http_archive(strip_prefix = "rules_oci-2.0.1", url = .../v2.0.1/...).
+    assert_eq!(
+        rules_oci_targets("v2_0_1"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_image_write_volumes",
+            "_load_write_tags",
+            "_push_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "load",
+            "push",
+        ])
+    );
+}
+
+#[test]
+fn rules_oci_2_2_0_adds_the_index_digest_targets() {
+    // WORKSPACE maybe(http_archive, urls = [.../v2.2.0/...]): oci_image_index became a macro.
+    assert_eq!(
+        rules_oci_targets("v2_2_0"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_image_write_volumes",
+            "_index_index_json",
+            "_index_index_json_cp",
+            "_load_write_tags",
+            "_push_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "index.digest",
+            "load",
+            "push",
+        ])
+    );
+}
+
+#[test]
+fn rules_oci_2_2_1_and_later_drop_the_underscore() {
+    // bazel_dep(version = "2.2.0") with single_version_override(version = "2.2.1"): the
+    // override wins.
+    assert_eq!(
+        rules_oci_targets("v2_2_1"),
+        app_labels(&[
+            "image",
+            "image.digest",
+            "image_index_json",
+            "image_index_json_cp",
+            "image_write_annotations",
+            "image_write_cmd",
+            "image_write_entrypoint",
+            "image_write_env",
+            "image_write_exposed_ports",
+            "image_write_labels",
+            "image_write_volumes",
+            "index",
+            "index.digest",
+            "index_index_json",
+            "index_index_json_cp",
+            "load",
+            "load_write_tags",
+            "push",
+            "push_write_tags",
+        ])
+    );
+}
+
+#[test]
+fn a_symbol_the_pinned_rules_oci_lacks_is_bazels_load_error() {
+    // 2.x has no oci_tarball, 1.x no oci_load; nothing is stubbed.
+    for (module, symbol) in [
+        ("bazel_dep(name = \"rules_oci\", version = \"2.0.0\")\n", "oci_tarball"),
+        ("bazel_dep(name = \"rules_oci\", version = \"1.8.0\")\n", "oci_load"),
+    ] {
+        let build = format!("load(\"@rules_oci//oci:defs.bzl\", \"{symbol}\")\n");
+        let ws = workspace(&[("MODULE.bazel", module), ("BUILD.bazel", &build)]);
+        let out = ocib(ws.path(), &["query", "//:all"]);
+        assert_ne!(out.code, 0, "{symbol} under {module}");
+        assert!(
+            out.stderr.contains(&format!("BUILD.bazel:1:6-32: file '@rules_oci//oci:defs.bzl' does not contain symbol '{symbol}'")),
+            "{}",
+            out.stderr
+        );
+    }
+    // Unpinned, ocib's face has both (no Bazel build to contradict).
+    let ws = workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", "load(\"@rules_oci//oci:defs.bzl\", \"oci_load\", \"oci_tarball\")\n")]);
+    assert_eq!(query_ok(ws.path(), &["query", "//:all"]), Vec::<String>::new());
+}
