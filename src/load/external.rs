@@ -190,8 +190,12 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
     if let Some(name) = ctx.workspace_name.into_inner() {
         ws.name = name;
     }
+    let overrides = ctx.overrides.into_inner();
     let mut versions = ctx.versions.into_inner();
     versions.extend(ctx.version_overrides.into_inner());
+    // A module taken from a local path is whatever that source is (its `bazel_dep` version
+    // is commonly the placeholder "0.0.0"): unpinned.
+    versions.retain(|module, text| !overrides.contains_key(module) && crate::workspace::parse_version(text) != Some((0, 0, 0)));
     for (name, text) in versions {
         let canonical = prelude_module(&name).map(str::to_owned).or_else(|| ws.repos.canonical(&name));
         if let (Some(canonical), Some(version)) = (canonical, crate::workspace::parse_version(&text))
@@ -200,7 +204,6 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
             ws.rule_set_versions.insert(canonical, version);
         }
     }
-    let overrides = ctx.overrides.into_inner();
     for (module, repo_name) in ctx.deps.into_inner() {
         if let Some(path) = overrides.get(&module) {
             ws.repos.add(Repo { name: repo_name, source: RepoSource::Local(ws.root.join(path)) });

@@ -62,12 +62,12 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
 fn base_builder() -> GlobalsBuilder {
     let mut b = GlobalsBuilder::extended_by(&[
         LibraryExtension::StructType,
-        LibraryExtension::Json,
         LibraryExtension::Print,
         LibraryExtension::Map,
         LibraryExtension::Filter,
         LibraryExtension::Debug,
     ]);
+    super::json::json_namespace(&mut b);
     common_functions(&mut b);
     b
 }

@@ -7,6 +7,7 @@ pub(crate) mod context;
 pub mod external;
 mod glob;
 mod globals;
+mod json;
 pub(crate) mod repo_globals;
 mod rule_call;
 pub mod source;
@@ -552,16 +553,39 @@ impl Loader {
         prelude_file(path).map(std::borrow::Cow::Borrowed)
     }
 
-    /// The path of `label` in the embedded prelude, if its repository is an embedded rule set.
+    /// The path in the embedded prelude that `label` is served from: any file of an embedded
+    /// rule set's repository, or a file of a rule set's own copy that the prelude also has
+    /// ([`Loader::own_copy_face`]).
     fn prelude_path(&self, label: &Label) -> Option<String> {
+        let in_dir = |dir: &str| {
+            if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) }
+        };
         match self.ws.repos.get(&label.repo).map(|r| &r.source) {
-            Some(RepoSource::Prelude(dir)) => Some(if label.package.is_empty() {
-                format!("{dir}/{}", label.name)
-            } else {
-                format!("{dir}/{}/{}", label.package, label.name)
-            }),
-            _ => None,
+            Some(RepoSource::Prelude(dir)) => Some(in_dir(dir)),
+            _ => self.own_copy_face(label).map(|dir| in_dir(dir)),
         }
+    }
+
+    /// A repository's own copy of a rule set ocib embeds (issue 11 class 7): a
+    /// `local_repository(name = "rules_oci", path = "../..")` / `local_path_override`, or the
+    /// rule set's own repository evaluated as the main one (`module(name = "rules_oci")`).
+    /// Its public load paths (`@rules_oci//oci:defs.bzl`, `//oci:defs.bzl`) are served by the
+    /// embedded face, as for any other user of the rule set: the real source needs the real
+    /// helpers (aspect_bazel_lib's internals) as values. Files the prelude lacks (the rule
+    /// set's private .bzl files, its tests' helpers) still load from disk. Returns the
+    /// prelude directory when `label` is such a file.
+    fn own_copy_face(&self, label: &Label) -> Option<&'static str> {
+        let name = if label.repo.is_empty() {
+            self.ws.name.as_str()
+        } else if matches!(self.ws.repos.get(&label.repo).map(|r| &r.source), Some(RepoSource::Local(_))) {
+            label.repo.as_str()
+        } else {
+            return None;
+        };
+        let dir = crate::workspace::rule_set_dir(name)?;
+        let path =
+            if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
+        self.prelude_text(&path).is_some().then_some(dir)
     }
 
     /// A module exporting `symbols`: those `base` has, and stubs for the others. Warns once
@@ -598,9 +622,7 @@ impl Loader {
     /// The text of a .bzl file and how to name it.
     fn read_bzl(&self, label: &Label) -> Result<(String, String, bool), LoadError> {
         let missing = |why: &str| LoadError::unlocated(format!("cannot load '{label}': {why}"));
-        if let Some(RepoSource::Prelude(dir)) = self.ws.repos.get(&label.repo).map(|r| &r.source) {
-            let path =
-                if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
+        if let Some(path) = self.prelude_path(label) {
             let text = self
                 .prelude_text(&path)
                 .ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;

@@ -26,13 +26,15 @@ use crate::workspace::{Repo, RepoSource};
 pub const WORKSPACE_OCI_PULL: &str = "WORKSPACE%oci_pull";
 
 pub fn workspace_globals() -> Globals {
-    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Json, LibraryExtension::Print]);
+    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Print]);
+    super::json::json_namespace(&mut b);
     workspace_functions(&mut b);
     b.build()
 }
 
 pub fn module_globals() -> Globals {
-    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Json, LibraryExtension::Print]);
+    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Print]);
+    super::json::json_namespace(&mut b);
     module_functions(&mut b);
     b.build()
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use discovery::{BUILD_FILE_NAMES, find_root, is_repo_boundary};
-pub use repos::prelude_file;
 pub use repos::{OciPullSpec, Repo, RepoSource, Repos};
+pub use repos::{prelude_file, rule_set_dir};
 
 use crate::graph::label::PackageId;
 

@@ -399,3 +399,31 @@ fn a_symbol_the_pinned_rules_oci_lacks_is_bazels_load_error() {
     let ws = workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", "load(\"@rules_oci//oci:defs.bzl\", \"oci_load\", \"oci_tarball\")\n")]);
     assert_eq!(query_ok(ws.path(), &["query", "//:all"]), Vec::<String>::new());
 }
+
+#[test]
+fn a_rule_sets_own_repository_uses_the_embedded_face_for_its_public_load_paths() {
+    // testdata/dropin/own_rule_set stands for rules_oci's own repository: its oci/defs.bzl
+    // fails if evaluated (as the real one would without aspect_bazel_lib's internals).
+    // As the main repository (module(name = "rules_oci")): `//oci:defs.bzl` is the face, a
+    // private file the prelude lacks (oci/private/util.bzl) still loads from disk.
+    let ws = dropin("own_rule_set");
+    assert_eq!(
+        query_ok(&ws, &["query", "//...", "--output=label_kind"]),
+        [
+            "oci_image rule //examples:image",
+            "_jq_rule rule //examples:image.digest",
+            "directory_path rule //examples:image_index_json",
+            "_copy_file rule //examples:image_index_json_cp",
+            "_write_file rule //examples:image_write_env",
+            "oci_push rule //examples:push",
+        ]
+    );
+    assert_eq!(query_ok(&ws, &["query", "attr(repository, 'localhost:5000/example', //examples:all)"]), ["//examples:push"]);
+    // Through local_path_override (bazel_dep version "0.0.0", as rules_oci's e2e/smoke):
+    // unpinned, so 2.x's oci_load is there.
+    let kinds = query_ok(&ws.join("e2e/smoke"), &["query", "kind('oci_', //...)", "--output=label_kind"]);
+    assert_eq!(kinds, ["oci_image rule //:image", "oci_load rule //:load"]);
+    // Through a WORKSPACE local_repository(name = "rules_oci", path = "../..").
+    let kinds = query_ok(&ws.join("e2e/workspace"), &["query", "kind('oci_', //...)", "--output=label_kind"]);
+    assert_eq!(kinds, ["oci_image rule //:image", "oci_tarball rule //:tarball"]);
+}
