@@ -562,7 +562,7 @@ impl Loader {
         };
         match self.ws.repos.get(&label.repo).map(|r| &r.source) {
             Some(RepoSource::Prelude(dir)) => Some(in_dir(dir)),
-            _ => self.own_copy_face(label).map(|dir| in_dir(dir)),
+            _ => self.own_copy_face(label).map(in_dir),
         }
     }
 

@@ -5,7 +5,8 @@ Read from bazel-contrib/rules_oci `oci/defs.bzl` at every tag where it changed:
 - hidden targets carry a leading `_` up to 2.2.0 (`_N_write_env`, `_N_index_json`), none from
   2.2.1 (`N_write_env`);
 - oci_image handles `labels`/`annotations` dicts from 1.0.0, `env` from 1.1.0, `cmd` and
-  `entrypoint` lists and the `N.digest` targets from 1.3.3, `exposed_ports` from 1.5.0,
+  `entrypoint` lists and the `N.digest` targets from 1.3.3 (before, the rule took env/cmd/
+  entrypoint as values; ocib writes them to the files 1.3.3 names, its rule taking files), `exposed_ports` from 1.5.0,
   `volumes` from 2.0.0, `created` from 2.1.0; cmd/entrypoint are one comma-joined line in 1.x,
   one element per line from 2.0.0;
 - `oci_tarball` exists in 1.x only, `oci_load` from 2.0.0; `oci_image_index` is the rule

@@ -121,11 +121,14 @@ def oci_image(name, created = None, labels = None, annotations = None, env = Non
         annotations = _write(name, "annotations", _pairs(annotations), hidden)
     if type(labels) == "dict":
         labels = _write(name, "labels", _pairs(labels), hidden)
-    if type(env) == "dict" and since((1, 1, 0)):
+    # Before 1.1.0 (env) and 1.3.3 (cmd, entrypoint) the rule itself took the dict / list;
+    # ocib's rule takes files only, so those releases get the file and target 1.3.3 named:
+    # one hidden target more than they had, the only deviation from the release's names.
+    if type(env) == "dict":
         env = _write(name, "env", _pairs(env), hidden)
-    if type(cmd) == "list" and since((1, 3, 3)):
+    if type(cmd) == "list":
         cmd = _write(name, "cmd", _command(cmd), hidden)
-    if type(entrypoint) == "list" and since((1, 3, 3)):
+    if type(entrypoint) == "list":
         entrypoint = _write(name, "entrypoint", _command(entrypoint), hidden)
     if type(exposed_ports) == "list" and since((1, 5, 0)):
         exposed_ports = _write(name, "exposed_ports", [",".join(exposed_ports)], hidden)
