@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use starlark::syntax::AstModule;
-use starlark::syntax::ast::{ArgumentP, AstExpr, AstLiteral, AstStmt, ExprP, StmtP};
+use starlark::syntax::ast::{ArgumentP, AssignTargetP, AstAssignTargetP, AstExpr, AstLiteral, AstNoPayload, AstStmt, ExprP, StmtP};
 
 /// A top-level call, keyed by the 0-based line its expression starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +58,11 @@ fn visit_expr(ast: &AstModule, expr: &AstExpr, out: &mut HashMap<u32, CallSite>)
 /// `load()`s run before its statements, yet Bazel resolves `@<that name>//...` in them to the
 /// main repository (`workspace()` must come first, so the name is known before any load).
 pub fn workspace_name(ast: &AstModule) -> Option<String> {
-    let StmtP::Statements(stmts) = &ast.statement().node else { return None };
-    stmts.iter().find_map(|stmt| {
+    let stmts = match &ast.statement().node {
+        StmtP::Statements(stmts) => stmts.iter().collect(),
+        _ => vec![ast.statement()],
+    };
+    stmts.into_iter().find_map(|stmt| {
         let StmtP::Expression(expr) = &stmt.node else { return None };
         let ExprP::Call(callee, args) = &expr.node else { return None };
         if !matches!(&callee.node, ExprP::Identifier(id) if id.node.ident == "workspace") {
@@ -73,4 +76,53 @@ pub fn workspace_name(ast: &AstModule) -> Option<String> {
             _ => None,
         })
     })
+}
+
+/// The names a module binds at top level: `load()`ed local names, assigned names (also in
+/// tuples) and `def`s.
+pub fn top_level_names(ast: &AstModule) -> Vec<String> {
+    fn targets(target: &AstAssignTargetP<AstNoPayload>, out: &mut std::collections::BTreeSet<String>) {
+        match &target.node {
+            AssignTargetP::Identifier(id) => {
+                out.insert(id.node.ident.clone());
+            }
+            AssignTargetP::Tuple(items) => items.iter().for_each(|t| targets(t, out)),
+            _ => {}
+        }
+    }
+    let mut names: std::collections::BTreeSet<String> =
+        ast.loads().iter().flat_map(|l| l.symbols.keys().map(|k| (*k).to_owned())).collect();
+    // A module of one statement is that statement, not a list of one.
+    let stmts = match &ast.statement().node {
+        StmtP::Statements(stmts) => stmts.iter().collect(),
+        _ => vec![ast.statement()],
+    };
+    for stmt in stmts {
+        match &stmt.node {
+            StmtP::Assign(assign) => targets(&assign.lhs, &mut names),
+            StmtP::AssignModify(lhs, _, _) => targets(lhs, &mut names),
+            StmtP::Def(def) => {
+                names.insert(def.name.node.ident.clone());
+            }
+            _ => {}
+        }
+    }
+    names.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> AstModule {
+        AstModule::parse("t.bzl", text.to_owned(), &crate::load::bzl_dialect()).unwrap()
+    }
+
+    #[test]
+    fn top_level_names_include_loads_private_names_and_single_statements() {
+        let ast = parse("load(\"//a:b.bzl\", \"x\", y = \"z\")\n_p = 1\na, b = 1, 2\nc += [1]\ndef f():\n    inner = 1\n");
+        assert_eq!(top_level_names(&ast), ["_p", "a", "b", "c", "f", "x", "y"]);
+        assert_eq!(top_level_names(&parse("G = 1\n")), ["G"]);
+        assert_eq!(workspace_name(&parse("workspace(name = \"w\")\n")).as_deref(), Some("w"));
+    }
 }

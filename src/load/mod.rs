@@ -132,7 +132,14 @@ pub struct Loader {
     packages: Mutex<HashMap<PackageId, Cell<Arc<Package>>>>,
     warned_repos: Mutex<BTreeSet<String>>,
     /// The BUILD prelude (`//tools/build_rules:prelude_bazel`), if the workspace has one.
-    build_prelude: OnceLock<Result<Option<LoadedBzl>, LoadError>>,
+    build_prelude: OnceLock<Result<Option<BuildPrelude>, LoadError>>,
+}
+
+/// The evaluated BUILD prelude and the names it binds at top level.
+#[derive(Clone)]
+struct BuildPrelude {
+    loaded: LoadedBzl,
+    names: Vec<String>,
 }
 
 /// `print()` goes to stderr as Bazel's `DEBUG:` lines, never into command output.
@@ -438,7 +445,7 @@ impl Loader {
         let modules = self.load_dependencies(&ast, id, &mut Vec::new(), &mut files)?;
         let prelude = self.build_prelude()?;
         if let Some(p) = &prelude {
-            files.extend(p.files.iter().cloned());
+            files.extend(p.loaded.files.iter().cloned());
         }
 
         let dir = match &self.ws.repos.get(&id.repo).map(|r| &r.source) {
@@ -459,7 +466,13 @@ impl Loader {
         let loader = ReturnFileLoader { modules: &refs };
         let evaluated = Module::with_temp_heap(|module| -> Result<(), LoadError> {
             if let Some(p) = &prelude {
-                module.import_public_symbols(&p.module);
+                // Bazel prepends the prelude to every BUILD file: all its top-level names are
+                // visible, `_private` ones and those it load()s included.
+                for name in &p.names {
+                    if let Ok((value, _)) = p.loaded.module.get_any_visibility(name) {
+                        module.set(name, module.heap().access_owned_frozen_value(&value));
+                    }
+                }
             }
             let mut eval = Evaluator::new(&module);
             let limited = limit_evaluator(&mut eval);
@@ -695,17 +708,22 @@ impl Loader {
         })
     }
 
-    /// Bazel's BUILD prelude: `//tools/build_rules:prelude_bazel`, whose globals every BUILD
-    /// file of the workspace sees.
-    fn build_prelude(&self) -> Result<Option<LoadedBzl>, LoadError> {
+    /// Bazel's BUILD prelude: `//tools/build_rules:prelude_bazel`, whose top-level names
+    /// every BUILD file of the workspace sees. As in Bazel (checked with 4.2.3), it is ignored
+    /// unless `tools/build_rules` is a package.
+    fn build_prelude(&self) -> Result<Option<BuildPrelude>, LoadError> {
         self.build_prelude
             .get_or_init(|| {
-                let path = self.ws.root.join("tools/build_rules/prelude_bazel");
-                if !path.is_file() {
+                let dir = self.ws.root.join("tools/build_rules");
+                let path = dir.join("prelude_bazel");
+                if !path.is_file() || !BUILD_FILE_NAMES.iter().any(|n| dir.join(n).is_file()) {
                     return Ok(None);
                 }
                 let label = Label { repo: String::new(), package: "tools/build_rules".into(), name: "prelude_bazel".into() };
-                self.load_bzl(&label, &mut Vec::new()).map(Some)
+                let loaded = self.load_bzl(&label, &mut Vec::new())?;
+                let text = source::read_source(&path).map_err(|e| LoadError::at(path.display(), e))?;
+                let ast = AstModule::parse("tools/build_rules/prelude_bazel", text, &bzl_dialect()).map_err(LoadError::starlark)?;
+                Ok(Some(BuildPrelude { loaded, names: ast_info::top_level_names(&ast) }))
             })
             .clone()
     }

@@ -427,3 +427,39 @@ fn a_rule_sets_own_repository_uses_the_embedded_face_for_its_public_load_paths()
     let kinds = query_ok(&ws.join("e2e/workspace"), &["query", "kind('oci_', //...)", "--output=label_kind"]);
     assert_eq!(kinds, ["oci_image rule //:image", "oci_tarball rule //:tarball"]);
 }
+
+#[test]
+fn kind_oci_push_through_a_macro_layer_and_a_build_prelude_returns_exactly_the_pushes() {
+    // Issue 11's acceptance case: //dev:oci_defs.bzl wraps rules_oci's oci_image/oci_push
+    // (one service opts out of the push), tools/build_rules/prelude_bazel injects REGISTRY and
+    // STAGING_TAGS (the latter built from a symbol the prelude load()s, which Bazel also makes
+    // visible), a genrule is named push_docs, and tools/release uses rules_oci's oci_push
+    // directly. rules_oci is pinned to 2.2.0, so the tags files are `_N_write_tags`.
+    let ws = dropin("macro_layer");
+    assert_eq!(
+        query_ok(&ws, &["query", "kind(oci_push, //...)"]),
+        ["//services/api:image_push", "//services/web:image_push", "//tools/release:push"]
+    );
+    assert_eq!(
+        query_ok(&ws, &["query", "attr(repository, 'registry.example.com/acme/', kind(oci_push, //...))"]).len(),
+        3,
+        "every push got REGISTRY from the prelude"
+    );
+    let tags = query_ok(&ws, &["query", "//services/web:_image_push_write_tags", "--output=build"]).join("\n");
+    assert!(tags.contains("content = [\"latest\", \"staging\"]"), "{tags}");
+}
+
+#[test]
+fn the_build_prelude_is_ignored_unless_tools_build_rules_is_a_package() {
+    // As Bazel 4.2.3: without tools/build_rules/BUILD the prelude's names are not defined.
+    let ws = workspace(&[
+        ("MODULE.bazel", ""),
+        ("tools/build_rules/prelude_bazel", "GREETING = \"hi\"\n"),
+        ("BUILD.bazel", "genrule(name = \"g\", outs = [\"o\"], cmd = \"echo \" + GREETING)\n"),
+    ]);
+    let out = ocib(ws.path(), &["query", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("GREETING"), "{}", out.stderr);
+    std::fs::write(ws.path().join("tools/build_rules/BUILD"), "").unwrap();
+    assert_eq!(query_ok(ws.path(), &["query", "//:all"]), ["//:g"]);
+}
