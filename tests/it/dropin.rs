@@ -38,6 +38,19 @@ fn stubs_used_as_values_are_harmless() {
     let ws = dropin("stub_values");
     let srcs = query_ok(&ws, &["query", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
     assert_eq!(srcs, ["//:a.txt", "//:group"]);
+    // Where a label is needed (alias `actual`), a stub is a label in its repository; a stub
+    // given to select() leaves the attribute unset.
+    let out = query_ok(&ws, &["query", "//:python + //:compatible", "--output=build"]).join("\n");
+    assert!(out.contains("actual = \"@python3_10//:interpreter\""), "{out}");
+    assert!(!out.contains("target_compatible_with"), "{out}");
+}
+
+#[test]
+fn bazel_json_module_and_set_builtin() {
+    // json.encode_indent sorts keys as Bazel does (checked with Bazel 4.2.3); set() is Bazel 8's.
+    let ws = dropin("stub_values");
+    let out = query_ok(&ws, &["query", "//:json", "--output=build"]).join("\n");
+    assert!(out.contains(r#"cmd = "echo '{\n \"a\": 2,\n \"b\": [\n  1\n ]\n}' > $@""#), "{out}");
 }
 
 #[test]
