@@ -1,4 +1,4 @@
-//! Bazel's `json` module (https://bazel.build/rules/lib/core/json): `encode`, `decode` (with
+//! Bazel's `json` module (<https://bazel.build/rules/lib/core/json>): `encode`, `decode` (with
 //! Bazel 7's `default`), and the `encode_indent` / `indent` that starlark-rust's own `json`
 //! lacks (rules_oci's examples call `json.encode_indent`).
 
