@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use starlark::syntax::AstModule;
-use starlark::syntax::ast::{ArgumentP, AssignTargetP, AstAssignTargetP, AstExpr, AstLiteral, AstNoPayload, AstStmt, ExprP, StmtP};
+use starlark::syntax::ast::{ArgumentP, AssignTargetP, AstAssignTargetP, AstExpr, AstLiteral, AstNoPayload, AstStmt, BinOp, ExprP, StmtP};
 
 /// A top-level call, keyed by the 0-based line its expression starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +110,32 @@ pub fn top_level_names(ast: &AstModule) -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// The identifiers a file merges into a dict: the right operands of `|` whose left operand
+/// is a dict (a literal, a comprehension, or such a `|` itself), e.g. `TOOLS` in
+/// `{"uv": "@uv"} | TOOLS`. A stub cannot be merged into a dict (starlark-rust's dict `|`
+/// takes only dicts), so a stubbed symbol used so is an empty dict instead.
+pub fn dict_union_operands(ast: &AstModule) -> std::collections::BTreeSet<String> {
+    fn is_dict(e: &AstExpr) -> bool {
+        match &e.node {
+            ExprP::Dict(_) | ExprP::DictComprehension(..) => true,
+            ExprP::Op(lhs, BinOp::BitOr, _) => is_dict(lhs),
+            _ => false,
+        }
+    }
+    fn visit(e: &AstExpr, out: &mut std::collections::BTreeSet<String>) {
+        if let ExprP::Op(lhs, BinOp::BitOr, rhs) = &e.node
+            && is_dict(lhs)
+            && let ExprP::Identifier(id) = &rhs.node
+        {
+            out.insert(id.node.ident.clone());
+        }
+        e.node.visit_expr(|child| visit(child, out));
+    }
+    let mut out = std::collections::BTreeSet::new();
+    ast.statement().node.visit_expr(|e| visit(e, &mut out));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +150,12 @@ mod tests {
         assert_eq!(top_level_names(&ast), ["_p", "a", "b", "c", "f", "x", "y"]);
         assert_eq!(top_level_names(&parse("G = 1\n")), ["G"]);
         assert_eq!(workspace_name(&parse("workspace(name = \"w\")\n")).as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn dict_union_operands_are_right_operands_of_a_dict() {
+        let ast =
+            parse("X = {\"a\": 1} | A | B\ndef f():\n    return dict(x = 1) | C\nY = [1] + D\nZ = 1 | E\nW = {k: 1 for k in []} | F\n");
+        assert_eq!(dict_union_operands(&ast).into_iter().collect::<Vec<_>>(), ["A", "B", "F"]);
     }
 }

@@ -497,6 +497,7 @@ impl Loader {
         files: &mut BTreeSet<Label>,
     ) -> Result<Vec<(String, LoadedBzl)>, LoadError> {
         let mut out = Vec::new();
+        let dict_operands = ast_info::dict_union_operands(ast);
         for load in ast.loads() {
             let spec = load.module_id;
             let label = Label::parse(spec, base, &|r| self.ws.map_repo(r)).map_err(|e| LoadError::at(&load.span, e))?;
@@ -504,7 +505,9 @@ impl Loader {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
             let symbols: Vec<&str> = load.symbols.values().copied().collect();
-            let loaded = self.load_lenient(&label, &symbols, chain);
+            let dicts: BTreeSet<&str> =
+                load.symbols.iter().filter(|(local, _)| dict_operands.contains(**local)).map(|(_, original)| *original).collect();
+            let loaded = self.load_lenient(&label, &symbols, &dicts, chain);
             let loaded =
                 loaded.map_err(|e| if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } })?;
             files.extend(loaded.files.iter().cloned());
@@ -522,16 +525,25 @@ impl Loader {
     /// the prelude lacks, yields a module of stubs ([`stub::StubValue`]); a symbol a prelude
     /// file lacks is stubbed too. Each is warned about once per file. A missing file or symbol
     /// of the workspace's own (or a local) repository stays an error, as in Bazel.
-    fn load_lenient(&self, label: &Label, symbols: &[&str], chain: &mut Vec<Label>) -> Result<LoadedBzl, LoadError> {
+    ///
+    /// `dicts` are the symbols the loading file merges into a dict (`{...} | SYMBOL`): stubbed,
+    /// they are empty dicts, since a dict's `|` accepts nothing else.
+    fn load_lenient(
+        &self,
+        label: &Label,
+        symbols: &[&str],
+        dicts: &BTreeSet<&str>,
+        chain: &mut Vec<Label>,
+    ) -> Result<LoadedBzl, LoadError> {
         if !self.is_known_repo(&label.repo) {
             let why = format!("repository '@{}' is not known to ocib", label.repo);
-            return self.stub_module(label, symbols, None, &why);
+            return self.stub_module(label, symbols, dicts, None, &why);
         }
         let Some(prelude_path) = self.prelude_path(label) else {
             return self.load_bzl(label, chain);
         };
         if self.prelude_text(&prelude_path).is_none() {
-            return self.stub_module(label, symbols, None, "ocib's prelude lacks this file of the rule set");
+            return self.stub_module(label, symbols, dicts, None, "ocib's prelude lacks this file of the rule set");
         }
         let loaded = self.load_bzl(label, chain)?;
         // A symbol the pinned version of the rule set does not have is bound to None by the
@@ -544,7 +556,7 @@ impl Loader {
             return Ok(loaded);
         }
         let why = format!("ocib's prelude lacks {}", missing.join(", "));
-        let module = self.stub_module(label, symbols, Some(&loaded.module), &why)?.module;
+        let module = self.stub_module(label, symbols, dicts, Some(&loaded.module), &why)?.module;
         Ok(LoadedBzl { module, files: loaded.files })
     }
 
@@ -603,7 +615,14 @@ impl Loader {
 
     /// A module exporting `symbols`: those `base` has, and stubs for the others. Warns once
     /// per file with `why`.
-    fn stub_module(&self, label: &Label, symbols: &[&str], base: Option<&FrozenModule>, why: &str) -> Result<LoadedBzl, LoadError> {
+    fn stub_module(
+        &self,
+        label: &Label,
+        symbols: &[&str],
+        dicts: &BTreeSet<&str>,
+        base: Option<&FrozenModule>,
+        why: &str,
+    ) -> Result<LoadedBzl, LoadError> {
         let first = self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
         if first {
             eprintln!(
@@ -622,6 +641,7 @@ impl Loader {
                 Some(b) if matches!(b.get_option(s), Ok(Some(_))) => {
                     src.push_str(&format!("load(\"base\", _{s} = \"{s}\")\n{s} = _{s}\n"));
                 }
+                _ if dicts.contains(s) => src.push_str(&format!("{s} = {{}}\n")),
                 _ => src.push_str(&format!("{s} = ocib.stub(\"{s}\", {})\n", graph::quote(&origin))),
             }
         }
@@ -731,7 +751,7 @@ impl Loader {
     /// Evaluates a .bzl file for WORKSPACE / MODULE.bazel evaluation and returns it, as
     /// leniently as a BUILD file's loads ([`Loader::load_lenient`]).
     pub(crate) fn load_for_repository_file(&self, label: &Label, symbols: &[&str]) -> Result<FrozenModule, LoadError> {
-        Ok(self.load_lenient(label, symbols, &mut Vec::new())?.module)
+        Ok(self.load_lenient(label, symbols, &BTreeSet::new(), &mut Vec::new())?.module)
     }
 }
 

@@ -47,6 +47,8 @@ fn stubs_used_as_values_are_harmless() {
     let out = query_ok(&ws, &["query", "//:python + //:compatible", "--output=build"]).join("\n");
     assert!(out.contains("actual = \"@python3_10//:interpreter\""), "{out}");
     assert!(!out.contains("target_compatible_with"), "{out}");
+    // `{...} | STUB`: a stub merged into a dict is an empty dict.
+    assert_eq!(query_ok(&ws, &["query", "attr(tags, '\\[uv\\]', //:all)"]), ["//:tools"]);
 }
 
 #[test]
