@@ -35,7 +35,15 @@ pub struct Config {
     pub goarch: String,
     pub stamp: bool,
     pub compilation_mode: String,
+    /// `--define key=value` in command-line order (rc files' first); see [`Config::define`].
     pub defines: Vec<(String, String)>,
+}
+
+impl Config {
+    /// The value `--define key=value` gave `key`; the last one wins, as in Bazel.
+    pub fn define(&self, key: &str) -> Option<&str> {
+        self.defines.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 impl Default for Config {

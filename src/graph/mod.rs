@@ -426,11 +426,15 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// An output's label. Bazel's output converter takes a file name or a label of the rule's
+/// own package (`//pkg:file`, `:file`); a label of another package is an error with Bazel's
+/// message (BuildType.OUTPUT: "label '...' is not in the current package").
 fn output_label(s: &str, ctx: &LabelContext) -> Result<Label, String> {
-    if s.starts_with("//") || s.starts_with('@') || s.contains(':') {
-        return Err(format!("output '{s}' must be a file name relative to the package, not a label"));
+    let label = ctx.label(s)?;
+    if label.package_id() != *ctx.package {
+        return Err(format!("label '{s}' is not in the current package"));
     }
-    ctx.label(s)
+    Ok(label)
 }
 
 fn dedup_check(labels: Vec<Label>) -> Result<Vec<Label>, String> {
@@ -775,13 +779,20 @@ mod tests {
     }
 
     #[test]
-    fn outputs_are_file_names_in_the_package_and_bools_take_zero_and_one() {
+    fn outputs_are_names_or_labels_in_the_package_and_bools_take_zero_and_one() {
         assert_eq!(
             coerce(AttrType::Output, &Raw::String("out/a.txt".into())).unwrap(),
             AttrValue::Label(Label::parse_absolute("//app:out/a.txt").unwrap())
         );
-        let err = coerce(AttrType::Output, &Raw::String("//app:a.txt".into())).unwrap_err();
-        assert!(err.contains("must be a file name relative to the package"), "{err}");
+        // A label of the rule's own package is accepted, as Bazel does; another package's is not.
+        for same in ["//app:a.txt", ":a.txt"] {
+            assert_eq!(
+                coerce(AttrType::Output, &Raw::String(same.into())).unwrap(),
+                AttrValue::Label(Label::parse_absolute("//app:a.txt").unwrap())
+            );
+        }
+        let err = coerce(AttrType::Output, &Raw::String("//other:a.txt".into())).unwrap_err();
+        assert_eq!(err, "label '//other:a.txt' is not in the current package");
         // Bazel accepts 0 and 1 for boolean attributes (e.g. `stamp = 1`), nothing else.
         assert_eq!(coerce(AttrType::Bool, &Raw::Int(1)).unwrap(), AttrValue::Bool(true));
         assert!(coerce(AttrType::Bool, &Raw::Int(2)).is_err());

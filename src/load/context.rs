@@ -138,6 +138,11 @@ pub struct RepoFileContext {
     /// `include(label)` calls of MODULE.bazel (Bazel 7.2+), in order: files whose statements
     /// belong to the same module.
     pub includes: RefCell<Vec<String>>,
+    /// Versions pinned by name: a `bazel_dep`'s module version, or the release a WORKSPACE
+    /// archive's `strip_prefix`/`url(s)` names (repository name → version text).
+    pub versions: RefCell<BTreeMap<String, String>>,
+    /// `single_version_override(module_name, version)`: wins over the `bazel_dep` version.
+    pub version_overrides: RefCell<BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

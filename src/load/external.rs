@@ -141,7 +141,11 @@ fn evaluate(ws: &Workspace, path: &Path, kind: RepoFileKind, kinds: &RuleKinds, 
     // whatever MODULE.bazel declared).
     let mut boot = Workspace::bootstrap(ws.root.clone(), ws.ignored.clone());
     boot.repos = ws.repos.clone();
-    boot.name = ws.name.clone();
+    boot.rule_set_versions = ws.rule_set_versions.clone();
+    boot.name = match kind {
+        RepoFileKind::Workspace => super::ast_info::workspace_name(&ast).unwrap_or_else(|| ws.name.clone()),
+        RepoFileKind::Module => ws.name.clone(),
+    };
     let loader = Loader::new(Arc::new(boot), kinds);
     let mut modules: Vec<(String, FrozenModule)> = Vec::new();
     for load in ast.loads() {
@@ -187,6 +191,19 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
         ws.name = name;
     }
     let overrides = ctx.overrides.into_inner();
+    let mut versions = ctx.versions.into_inner();
+    versions.extend(ctx.version_overrides.into_inner());
+    // A module taken from a local path is whatever that source is (its `bazel_dep` version
+    // is commonly the placeholder "0.0.0"): unpinned.
+    versions.retain(|module, text| !overrides.contains_key(module) && crate::workspace::parse_version(text) != Some((0, 0, 0)));
+    for (name, text) in versions {
+        let canonical = prelude_module(&name).map(str::to_owned).or_else(|| ws.repos.canonical(&name));
+        if let (Some(canonical), Some(version)) = (canonical, crate::workspace::parse_version(&text))
+            && ws.repos.is_prelude(&canonical)
+        {
+            ws.rule_set_versions.insert(canonical, version);
+        }
+    }
     for (module, repo_name) in ctx.deps.into_inner() {
         if let Some(path) = overrides.get(&module) {
             ws.repos.add(Repo { name: repo_name, source: RepoSource::Local(ws.root.join(path)) });

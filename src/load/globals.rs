@@ -62,12 +62,14 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
 fn base_builder() -> GlobalsBuilder {
     let mut b = GlobalsBuilder::extended_by(&[
         LibraryExtension::StructType,
-        LibraryExtension::Json,
         LibraryExtension::Print,
         LibraryExtension::Map,
         LibraryExtension::Filter,
         LibraryExtension::Debug,
+        // Bazel 8's `set()` builtin.
+        LibraryExtension::SetType,
     ]);
+    super::json::json_namespace(&mut b);
     common_functions(&mut b);
     b
 }
@@ -183,11 +185,17 @@ fn unpack_strings(v: Value, what: &str) -> Result<Vec<String>> {
 /// Functions of both BUILD and .bzl files.
 #[starlark_module]
 fn common_functions(builder: &mut GlobalsBuilder) {
-    /// `select({condition: value}, no_match_error = "")`.
+    /// `select({condition: value}, no_match_error = "")`. A stub instead of the dict (a
+    /// helper of an unknown repository that builds one) gives the stub back: the attribute
+    /// is then as if not given.
     fn select<'v>(
         #[starlark(require = pos)] x: Value<'v>,
         #[starlark(require = named, default = "")] no_match_error: &str,
-    ) -> anyhow::Result<SelectValue> {
+        heap: Heap<'v>,
+    ) -> anyhow::Result<Value<'v>> {
+        if super::stub::is_stub(x) {
+            return Ok(x);
+        }
         let dict = DictRef::from_value(x).ok_or_else(|| anyhow!("select() expects a dict, got '{}'", x.get_type()))?;
         if dict.is_empty() {
             bail!("select({{}}) with no conditions is not allowed");
@@ -201,7 +209,7 @@ fn common_functions(builder: &mut GlobalsBuilder) {
             };
             branches.push((key, to_raw(v)?));
         }
-        Ok(SelectValue { parts: vec![SelectPart::Select { branches, no_match_error: no_match_error.to_owned() }] })
+        Ok(heap.alloc(SelectValue { parts: vec![SelectPart::Select { branches, no_match_error: no_match_error.to_owned() }] }))
     }
 
     /// `Label("//pkg:name")`, resolved relative to the file that calls it.

@@ -7,6 +7,7 @@ pub(crate) mod context;
 pub mod external;
 mod glob;
 mod globals;
+mod json;
 pub(crate) mod repo_globals;
 mod rule_call;
 pub mod source;
@@ -131,7 +132,14 @@ pub struct Loader {
     packages: Mutex<HashMap<PackageId, Cell<Arc<Package>>>>,
     warned_repos: Mutex<BTreeSet<String>>,
     /// The BUILD prelude (`//tools/build_rules:prelude_bazel`), if the workspace has one.
-    build_prelude: OnceLock<Result<Option<LoadedBzl>, LoadError>>,
+    build_prelude: OnceLock<Result<Option<BuildPrelude>, LoadError>>,
+}
+
+/// The evaluated BUILD prelude and the names it binds at top level.
+#[derive(Clone)]
+struct BuildPrelude {
+    loaded: LoadedBzl,
+    names: Vec<String>,
 }
 
 /// `print()` goes to stderr as Bazel's `DEBUG:` lines, never into command output.
@@ -437,7 +445,7 @@ impl Loader {
         let modules = self.load_dependencies(&ast, id, &mut Vec::new(), &mut files)?;
         let prelude = self.build_prelude()?;
         if let Some(p) = &prelude {
-            files.extend(p.files.iter().cloned());
+            files.extend(p.loaded.files.iter().cloned());
         }
 
         let dir = match &self.ws.repos.get(&id.repo).map(|r| &r.source) {
@@ -458,7 +466,13 @@ impl Loader {
         let loader = ReturnFileLoader { modules: &refs };
         let evaluated = Module::with_temp_heap(|module| -> Result<(), LoadError> {
             if let Some(p) = &prelude {
-                module.import_public_symbols(&p.module);
+                // Bazel prepends the prelude to every BUILD file: all its top-level names are
+                // visible, `_private` ones and those it load()s included.
+                for name in &p.names {
+                    if let Ok((value, _)) = p.loaded.module.get_any_visibility(name) {
+                        module.set(name, module.heap().access_owned_frozen_value(&value));
+                    }
+                }
             }
             let mut eval = Evaluator::new(&module);
             let limited = limit_evaluator(&mut eval);
@@ -483,6 +497,7 @@ impl Loader {
         files: &mut BTreeSet<Label>,
     ) -> Result<Vec<(String, LoadedBzl)>, LoadError> {
         let mut out = Vec::new();
+        let dict_operands = ast_info::dict_union_operands(ast);
         for load in ast.loads() {
             let spec = load.module_id;
             let label = Label::parse(spec, base, &|r| self.ws.map_repo(r)).map_err(|e| LoadError::at(&load.span, e))?;
@@ -490,7 +505,9 @@ impl Loader {
                 return Err(LoadError::new(format!("{}: the label '{label}' of a load() must name a .bzl file", load.span)));
             }
             let symbols: Vec<&str> = load.symbols.values().copied().collect();
-            let loaded = self.load_lenient(&label, &symbols, chain);
+            let dicts: BTreeSet<&str> =
+                load.symbols.iter().filter(|(local, _)| dict_operands.contains(**local)).map(|(_, original)| *original).collect();
+            let loaded = self.load_lenient(&label, &symbols, &dicts, chain);
             let loaded =
                 loaded.map_err(|e| if e.located { e } else { LoadError { location: Some(load.span.to_string()), located: true, ..e } })?;
             files.extend(loaded.files.iter().cloned());
@@ -508,42 +525,104 @@ impl Loader {
     /// the prelude lacks, yields a module of stubs ([`stub::StubValue`]); a symbol a prelude
     /// file lacks is stubbed too. Each is warned about once per file. A missing file or symbol
     /// of the workspace's own (or a local) repository stays an error, as in Bazel.
-    fn load_lenient(&self, label: &Label, symbols: &[&str], chain: &mut Vec<Label>) -> Result<LoadedBzl, LoadError> {
+    ///
+    /// `dicts` are the symbols the loading file merges into a dict (`{...} | SYMBOL`): stubbed,
+    /// they are empty dicts, since a dict's `|` accepts nothing else.
+    fn load_lenient(
+        &self,
+        label: &Label,
+        symbols: &[&str],
+        dicts: &BTreeSet<&str>,
+        chain: &mut Vec<Label>,
+    ) -> Result<LoadedBzl, LoadError> {
         if !self.is_known_repo(&label.repo) {
             let why = format!("repository '@{}' is not known to ocib", label.repo);
-            return self.stub_module(label, symbols, None, &why);
+            return self.stub_module(label, symbols, dicts, None, &why);
         }
         let Some(prelude_path) = self.prelude_path(label) else {
             return self.load_bzl(label, chain);
         };
-        if prelude_file(&prelude_path).is_none() {
-            return self.stub_module(label, symbols, None, "ocib's prelude lacks this file of the rule set");
+        if self.prelude_text(&prelude_path).is_none() {
+            return self.stub_module(label, symbols, dicts, None, "ocib's prelude lacks this file of the rule set");
         }
         let loaded = self.load_bzl(label, chain)?;
+        // A symbol the pinned version of the rule set does not have is bound to None by the
+        // prelude (e.g. rules_oci 2.x's `oci_tarball`): Bazel's error, not a stub.
+        if let Some(absent) = symbols.iter().find(|s| matches!(loaded.module.get_option(s), Ok(Some(v)) if v.value().is_none())) {
+            return Err(LoadError::unlocated(format!("file '{label}' does not contain symbol '{absent}'")));
+        }
         let missing: Vec<&str> = symbols.iter().copied().filter(|s| !matches!(loaded.module.get_option(s), Ok(Some(_)))).collect();
         if missing.is_empty() {
             return Ok(loaded);
         }
         let why = format!("ocib's prelude lacks {}", missing.join(", "));
-        let module = self.stub_module(label, symbols, Some(&loaded.module), &why)?.module;
+        let module = self.stub_module(label, symbols, dicts, Some(&loaded.module), &why)?.module;
         Ok(LoadedBzl { module, files: loaded.files })
     }
 
-    /// The path of `label` in the embedded prelude, if its repository is an embedded rule set.
-    fn prelude_path(&self, label: &Label) -> Option<String> {
-        match self.ws.repos.get(&label.repo).map(|r| &r.source) {
-            Some(RepoSource::Prelude(dir)) => Some(if label.package.is_empty() {
-                format!("{dir}/{}", label.name)
-            } else {
-                format!("{dir}/{}/{}", label.package, label.name)
-            }),
-            _ => None,
+    /// The text of the prelude file at `path` (under `prelude/`): an embedded file, or one
+    /// generated for this workspace. `rules_oci/oci/private/ocib_version.bzl` tells the
+    /// rules_oci face which release the workspace pins (`RULES_OCI_VERSION`, `()` if
+    /// unpinned), so its macros name hidden targets and export symbols as that release did.
+    fn prelude_text(&self, path: &str) -> Option<std::borrow::Cow<'static, str>> {
+        if path == RULES_OCI_VERSION_FILE {
+            let version = match self.ws.rule_set_version("rules_oci") {
+                Some((major, minor, patch)) => format!("({major}, {minor}, {patch})"),
+                // Not None: a prelude symbol bound to None is one the release lacks.
+                None => "()".to_owned(),
+            };
+            return Some(std::borrow::Cow::Owned(format!(
+                "\"\"\"Generated by ocib: the rules_oci release this workspace pins.\"\"\"\n\nRULES_OCI_VERSION = {version}\n"
+            )));
         }
+        prelude_file(path).map(std::borrow::Cow::Borrowed)
+    }
+
+    /// The path in the embedded prelude that `label` is served from: any file of an embedded
+    /// rule set's repository, or a file of a rule set's own copy that the prelude also has
+    /// ([`Loader::own_copy_face`]).
+    fn prelude_path(&self, label: &Label) -> Option<String> {
+        let in_dir = |dir: &str| {
+            if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) }
+        };
+        match self.ws.repos.get(&label.repo).map(|r| &r.source) {
+            Some(RepoSource::Prelude(dir)) => Some(in_dir(dir)),
+            _ => self.own_copy_face(label).map(in_dir),
+        }
+    }
+
+    /// A repository's own copy of a rule set ocib embeds (issue 11 class 7): a
+    /// `local_repository(name = "rules_oci", path = "../..")` / `local_path_override`, or the
+    /// rule set's own repository evaluated as the main one (`module(name = "rules_oci")`).
+    /// Its public load paths (`@rules_oci//oci:defs.bzl`, `//oci:defs.bzl`) are served by the
+    /// embedded face, as for any other user of the rule set: the real source needs the real
+    /// helpers (aspect_bazel_lib's internals) as values. Files the prelude lacks (the rule
+    /// set's private .bzl files, its tests' helpers) still load from disk. Returns the
+    /// prelude directory when `label` is such a file.
+    fn own_copy_face(&self, label: &Label) -> Option<&'static str> {
+        let name = if label.repo.is_empty() {
+            self.ws.name.as_str()
+        } else if matches!(self.ws.repos.get(&label.repo).map(|r| &r.source), Some(RepoSource::Local(_))) {
+            label.repo.as_str()
+        } else {
+            return None;
+        };
+        let dir = crate::workspace::rule_set_dir(name)?;
+        let path =
+            if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
+        self.prelude_text(&path).is_some().then_some(dir)
     }
 
     /// A module exporting `symbols`: those `base` has, and stubs for the others. Warns once
     /// per file with `why`.
-    fn stub_module(&self, label: &Label, symbols: &[&str], base: Option<&FrozenModule>, why: &str) -> Result<LoadedBzl, LoadError> {
+    fn stub_module(
+        &self,
+        label: &Label,
+        symbols: &[&str],
+        dicts: &BTreeSet<&str>,
+        base: Option<&FrozenModule>,
+        why: &str,
+    ) -> Result<LoadedBzl, LoadError> {
         let first = self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
         if first {
             eprintln!(
@@ -562,6 +641,7 @@ impl Loader {
                 Some(b) if matches!(b.get_option(s), Ok(Some(_))) => {
                     src.push_str(&format!("load(\"base\", _{s} = \"{s}\")\n{s} = _{s}\n"));
                 }
+                _ if dicts.contains(s) => src.push_str(&format!("{s} = {{}}\n")),
                 _ => src.push_str(&format!("{s} = ocib.stub(\"{s}\", {})\n", graph::quote(&origin))),
             }
         }
@@ -575,12 +655,11 @@ impl Loader {
     /// The text of a .bzl file and how to name it.
     fn read_bzl(&self, label: &Label) -> Result<(String, String, bool), LoadError> {
         let missing = |why: &str| LoadError::unlocated(format!("cannot load '{label}': {why}"));
-        if let Some(RepoSource::Prelude(dir)) = self.ws.repos.get(&label.repo).map(|r| &r.source) {
-            let path =
-                if label.package.is_empty() { format!("{dir}/{}", label.name) } else { format!("{dir}/{}/{}", label.package, label.name) };
-            let text = prelude_file(&path)
+        if let Some(path) = self.prelude_path(label) {
+            let text = self
+                .prelude_text(&path)
                 .ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;
-            return Ok((label.to_string(), text.to_owned(), true));
+            return Ok((label.to_string(), text.into_owned(), true));
         }
         let pkg = label.package_id();
         let dir = self.ws.package_dir(&pkg).ok_or_else(|| missing("no such repository"))?;
@@ -649,17 +728,22 @@ impl Loader {
         })
     }
 
-    /// Bazel's BUILD prelude: `//tools/build_rules:prelude_bazel`, whose globals every BUILD
-    /// file of the workspace sees.
-    fn build_prelude(&self) -> Result<Option<LoadedBzl>, LoadError> {
+    /// Bazel's BUILD prelude: `//tools/build_rules:prelude_bazel`, whose top-level names
+    /// every BUILD file of the workspace sees. As in Bazel (checked with 4.2.3), it is ignored
+    /// unless `tools/build_rules` is a package.
+    fn build_prelude(&self) -> Result<Option<BuildPrelude>, LoadError> {
         self.build_prelude
             .get_or_init(|| {
-                let path = self.ws.root.join("tools/build_rules/prelude_bazel");
-                if !path.is_file() {
+                let dir = self.ws.root.join("tools/build_rules");
+                let path = dir.join("prelude_bazel");
+                if !path.is_file() || !BUILD_FILE_NAMES.iter().any(|n| dir.join(n).is_file()) {
                     return Ok(None);
                 }
                 let label = Label { repo: String::new(), package: "tools/build_rules".into(), name: "prelude_bazel".into() };
-                self.load_bzl(&label, &mut Vec::new()).map(Some)
+                let loaded = self.load_bzl(&label, &mut Vec::new())?;
+                let text = source::read_source(&path).map_err(|e| LoadError::at(path.display(), e))?;
+                let ast = AstModule::parse("tools/build_rules/prelude_bazel", text, &bzl_dialect()).map_err(LoadError::starlark)?;
+                Ok(Some(BuildPrelude { loaded, names: ast_info::top_level_names(&ast) }))
             })
             .clone()
     }
@@ -667,9 +751,12 @@ impl Loader {
     /// Evaluates a .bzl file for WORKSPACE / MODULE.bazel evaluation and returns it, as
     /// leniently as a BUILD file's loads ([`Loader::load_lenient`]).
     pub(crate) fn load_for_repository_file(&self, label: &Label, symbols: &[&str]) -> Result<FrozenModule, LoadError> {
-        Ok(self.load_lenient(label, symbols, &mut Vec::new())?.module)
+        Ok(self.load_lenient(label, symbols, &BTreeSet::new(), &mut Vec::new())?.module)
     }
 }
+
+/// The prelude path of the generated file holding the rules_oci version a workspace pins.
+const RULES_OCI_VERSION_FILE: &str = "rules_oci/oci/private/ocib_version.bzl";
 
 /// `//pkg` or `@repo//pkg`, as "no such package" messages print it.
 fn package_display(id: &PackageId) -> String {

@@ -26,13 +26,15 @@ use crate::workspace::{Repo, RepoSource};
 pub const WORKSPACE_OCI_PULL: &str = "WORKSPACE%oci_pull";
 
 pub fn workspace_globals() -> Globals {
-    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Json, LibraryExtension::Print]);
+    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Print]);
+    super::json::json_namespace(&mut b);
     workspace_functions(&mut b);
     b.build()
 }
 
 pub fn module_globals() -> Globals {
-    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Json, LibraryExtension::Print]);
+    let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Print]);
+    super::json::json_namespace(&mut b);
     module_functions(&mut b);
     b.build()
 }
@@ -136,10 +138,14 @@ fn module_functions(builder: &mut GlobalsBuilder) {
     /// it visible as a repository.
     fn bazel_dep<'v>(
         #[starlark(require = named)] name: &str,
+        #[starlark(require = named, default = "")] version: &str,
         #[starlark(require = named, default = NoneOr::Other(""))] repo_name: NoneOr<&str>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
+        if !version.is_empty() {
+            ctx(eval)?.versions.borrow_mut().insert(name.to_owned(), version.to_owned());
+        }
         let repo = match repo_name {
             NoneOr::None => return Ok(NoneType),
             NoneOr::Other("") => name,
@@ -235,7 +241,17 @@ fn module_functions(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn single_version_override<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    /// `single_version_override(module_name, version = ...)`: the version wins over the
+    /// `bazel_dep`'s (the other attributes patch a fetch ocib does not do).
+    fn single_version_override<'v>(
+        #[starlark(require = named)] module_name: &str,
+        #[starlark(require = named, default = "")] version: &str,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        if !version.is_empty() {
+            ctx(eval)?.version_overrides.borrow_mut().insert(module_name.to_owned(), version.to_owned());
+        }
         Ok(NoneType)
     }
 

@@ -10,13 +10,14 @@ use anyhow::{Result, anyhow, bail};
 use starlark::any::ProvidesStaticType;
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_simple_value;
-use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, starlark_value};
+use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value};
 
 use super::context::{BuildContext, RepoFileContext};
+use super::stub::StubValue;
 use super::values::to_raw;
 use crate::graph::label;
 use crate::graph::schema::RuleSchema;
-use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule, StackFrame};
+use crate::graph::{AttrType, AttrValue, Generator, LabelContext, Location, Raw, Rule, StackFrame};
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an
@@ -70,7 +71,14 @@ impl<'v> StarlarkValue<'v> for RuleCallable {
         args.no_positional_args(eval.heap())?;
         let mut kwargs = Vec::new();
         for (name, value) in args.names_map()? {
-            let raw = to_raw(value).map_err(|e| anyhow!("attribute '{}': {e}", name.as_str()))?;
+            // A stub given for a label (`actual = interpreter` of an unknown repository) is a
+            // label in the stub's repository, so the target exists and only building it fails.
+            let label_typed = self.schema.attr(name.as_str()).is_some_and(|a| matches!(a.ty, AttrType::Label));
+            let stub_label = if label_typed { value.downcast_ref::<StubValue>().and_then(StubValue::as_label) } else { None };
+            let raw = match stub_label {
+                Some(label) => Raw::String(label),
+                None => to_raw(value).map_err(|e| anyhow!("attribute '{}': {e}", name.as_str()))?,
+            };
             kwargs.push((name.as_str().to_owned(), raw));
         }
         if let Some(ctx) = RepoFileContext::from_eval(eval) {
@@ -93,9 +101,22 @@ pub(super) fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwarg
         ("name", Raw::String(s)) => Some(s.clone()),
         _ => None,
     });
-    if let Some(name) = name {
-        ctx.repos.borrow_mut().push(Repo { name, source: RepoSource::Unknown { rule: kind.to_owned() } });
+    let Some(name) = name else { return };
+    // The release an archive names (`strip_prefix = "rules_oci-1.7.6"`, a release URL): the
+    // version a rule set's face follows when ocib embeds it.
+    let pinned = ["strip_prefix", "url", "urls", "tag"]
+        .iter()
+        .filter_map(|key| kwargs.iter().find(|(k, _)| k == key).map(|(_, v)| v))
+        .flat_map(|v| match v {
+            Raw::String(s) => vec![s.clone()],
+            Raw::List(items) => items.iter().filter_map(|i| if let Raw::String(s) = i { Some(s.clone()) } else { None }).collect(),
+            _ => vec![],
+        })
+        .find(|text| crate::workspace::parse_version(text).is_some());
+    if let Some(version) = pinned {
+        ctx.versions.borrow_mut().insert(name.clone(), version);
     }
+    ctx.repos.borrow_mut().push(Repo { name, source: RepoSource::Unknown { rule: kind.to_owned() } });
 }
 
 /// Creates the target for a rule call in a BUILD file (directly or through macros).

@@ -42,6 +42,16 @@ impl StubValue {
         StubValue { name, origin: self.origin.clone() }
     }
 
+    /// A label standing for this value where a label is needed: the target named after the
+    /// expression (`entry_point("flake8")` → `entry_point_flake8`) in the repository the stub
+    /// came from (`@pip//:entry_point_flake8`), if the origin names one.
+    pub fn as_label(&self) -> Option<String> {
+        let repo = self.origin.strip_prefix('@')?.split("//").next().filter(|r| !r.is_empty())?;
+        let name: String = self.name.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' }).collect();
+        let name = name.trim_matches('_');
+        (!name.is_empty()).then(|| format!("@{repo}//:{name}"))
+    }
+
     /// The rule kind a call records: the symbol's own name (`ts_project`, or the last part of
     /// `ts.project`).
     fn kind(&self) -> &str {

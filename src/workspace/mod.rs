@@ -4,13 +4,14 @@
 mod discovery;
 mod repos;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 pub use discovery::{BUILD_FILE_NAMES, find_root, is_repo_boundary};
-pub use repos::prelude_file;
 pub use repos::{OciPullSpec, Repo, RepoSource, Repos};
+pub use repos::{prelude_file, rule_set_dir};
 
 use crate::graph::label::PackageId;
 
@@ -23,6 +24,24 @@ pub struct Workspace {
     pub repos: Repos,
     /// Warnings found while reading WORKSPACE / MODULE.bazel, printed once by the command.
     pub warnings: Vec<String>,
+    /// The version the repository pins of each embedded rule set (canonical name → version),
+    /// from MODULE.bazel `bazel_dep`/`single_version_override` or a WORKSPACE archive's URL;
+    /// a rule set not listed is unpinned. The prelude's faces follow it (e.g. rules_oci's
+    /// hidden target names, issue 11 class 8).
+    pub rule_set_versions: BTreeMap<String, Version>,
+}
+
+/// A rule set's release `major.minor.patch`; a pre-release (`2.0.0-rc1`) counts as its release.
+pub type Version = (u32, u32, u32);
+
+/// The first `X.Y.Z` in `text` that starts it or follows `/`, `-`, `_` or `v` (a release
+/// URL `.../v1.7.6/rules_oci-v1.7.6.tar.gz`, a `strip_prefix` `rules_oci-1.7.6`, a
+/// `bazel_dep` version `2.2.0`), if any.
+pub fn parse_version(text: &str) -> Option<Version> {
+    static PATTERN: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?:^|[/_v-])(\d+)\.(\d+)\.(\d+)").expect("valid regex"));
+    let caps = PATTERN.captures(text)?;
+    Some((caps[1].parse().ok()?, caps[2].parse().ok()?, caps[3].parse().ok()?))
 }
 
 impl Workspace {
@@ -37,13 +56,27 @@ impl Workspace {
             )
         })?;
         let ignored = discovery::read_bazelignore(&root)?;
-        Ok(Workspace { root, name: String::new(), ignored, repos: Repos::with_prelude(), warnings: Vec::new() })
+        Ok(Workspace {
+            root,
+            name: String::new(),
+            ignored,
+            repos: Repos::with_prelude(),
+            warnings: Vec::new(),
+            rule_set_versions: BTreeMap::new(),
+        })
     }
 
     /// A workspace with only the main repository and the prelude rule sets (no WORKSPACE or
     /// MODULE.bazel evaluated): what evaluating those files themselves runs in.
     pub(crate) fn bootstrap(root: PathBuf, ignored: Vec<String>) -> Workspace {
-        Workspace { root, name: String::new(), ignored, repos: Repos::with_prelude(), warnings: Vec::new() }
+        Workspace {
+            root,
+            name: String::new(),
+            ignored,
+            repos: Repos::with_prelude(),
+            warnings: Vec::new(),
+            rule_set_versions: BTreeMap::new(),
+        }
     }
 
     /// Maps a repository name as written in a label to its canonical name.
@@ -87,7 +120,29 @@ impl Workspace {
     }
 
     /// All packages at or below `prefix`, sorted.
+    /// The version the repository pins of the embedded rule set `canonical`, if it pins one.
+    pub fn rule_set_version(&self, canonical: &str) -> Option<Version> {
+        self.rule_set_versions.get(canonical).copied()
+    }
+
     pub fn packages_under(&self, prefix: &PackageId) -> Result<Vec<PackageId>> {
         discovery::packages_under(self, prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_release_urls_prefixes_and_module_versions() {
+        assert_eq!(
+            parse_version("https://github.com/bazel-contrib/rules_oci/releases/download/v1.7.6/rules_oci-v1.7.6.tar.gz"),
+            Some((1, 7, 6))
+        );
+        assert_eq!(parse_version("rules_oci-2.2.0"), Some((2, 2, 0)));
+        assert_eq!(parse_version("2.0.0-rc1"), Some((2, 0, 0)));
+        assert_eq!(parse_version("https://github.com/x/rules_oci/archive/0123abc.tar.gz"), None);
+        assert_eq!(parse_version("rules_oci-abc1.2.3"), None);
     }
 }

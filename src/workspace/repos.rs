@@ -122,6 +122,12 @@ impl Repos {
     }
 }
 
+/// The prelude directory of the rule set a repository named `name` is (by its canonical name
+/// or another name it is known by: `rules_go` is `io_bazel_rules_go`), if ocib embeds it.
+pub fn rule_set_dir(name: &str) -> Option<&'static str> {
+    PRELUDE_REPOS.iter().find(|(canonical, aliases)| *canonical == name || aliases.contains(&name)).map(|(canonical, _)| *canonical)
+}
+
 /// The text of an embedded prelude file, by path under `prelude/`.
 pub fn prelude_file(path: &str) -> Option<&'static str> {
     PRELUDE_FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)

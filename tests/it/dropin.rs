@@ -1,7 +1,11 @@
 //! Drop-in evaluation of real repositories' files (issue 11): what ocib does not implement
 //! (unknown repositories, rule-set files and symbols its prelude lacks, newer MODULE.bazel
 //! functions, Bazel flags it ignores, native rules it cannot build) never stops `query`.
-//! One synthetic workspace per class under testdata/dropin/.
+//! One synthetic workspace per class under testdata/dropin/; by the issue's classes:
+//! 1 prelude_gaps, skylib_libs, builtins; 2 unknown_repo; 3 module_globals; 4 rc_flags;
+//! 5 stub_values; 6 native_rules, main_repo_name, bzlmod_modes, kwonly; 7 own_rule_set;
+//! 8 rules_oci_versions; 9 visibility (tests/it/visibility.rs); the acceptance case
+//! macro_layer.
 
 use crate::common;
 
@@ -38,6 +42,21 @@ fn stubs_used_as_values_are_harmless() {
     let ws = dropin("stub_values");
     let srcs = query_ok(&ws, &["query", "--order_output=no", "labels(srcs, //:group) + labels(srcs, //:gen)"]);
     assert_eq!(srcs, ["//:a.txt", "//:group"]);
+    // Where a label is needed (alias `actual`), a stub is a label in its repository; a stub
+    // given to select() leaves the attribute unset.
+    let out = query_ok(&ws, &["query", "--order_output=no", "//:python + //:compatible", "--output=build"]).join("\n");
+    assert!(out.contains("actual = \"@python3_10//:interpreter\""), "{out}");
+    assert!(!out.contains("target_compatible_with"), "{out}");
+    // `{...} | STUB`: a stub merged into a dict is an empty dict.
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "attr(tags, '\\[uv\\]', //:all)"]), ["//:tools"]);
+}
+
+#[test]
+fn bazel_json_module_and_set_builtin() {
+    // json.encode_indent sorts keys as Bazel does (checked with Bazel 4.2.3); set() is Bazel 8's.
+    let ws = dropin("stub_values");
+    let out = query_ok(&ws, &["query", "--order_output=no", "//:json", "--output=build"]).join("\n");
+    assert!(out.contains(r#"cmd = "echo '{\n \"a\": 2,\n \"b\": [\n  1\n ]\n}' > $@""#), "{out}");
 }
 
 #[test]
@@ -84,7 +103,7 @@ fn keyword_only_parameters_are_accepted() {
 #[test]
 fn native_rules_ocib_lacks_record_generic_targets() {
     let ws = dropin("native_rules");
-    let kinds = query_ok(&ws, &["query", "--order_output=no", "kind(rule, //...)", "--output=label_kind"]);
+    let kinds = query_ok(&ws, &["query", "--order_output=no", "kind(rule, //java/...)", "--output=label_kind"]);
     assert_eq!(
         kinds,
         [
@@ -101,6 +120,13 @@ fn native_rules_ocib_lacks_record_generic_targets() {
     );
     let out = query_ok(&ws, &["query", "--order_output=no", "attr(main_class, example.App, //java:all)"]);
     assert_eq!(out, ["//java:app"]);
+}
+
+#[test]
+fn native_rules_ocib_lacks_are_reachable_from_macros_through_native() {
+    let ws = dropin("native_rules");
+    let kinds = query_ok(&ws, &["query", "--order_output=no", "//macro:all", "--output=label_kind"]);
+    assert_eq!(kinds, ["java_binary rule //macro:server", "toolchain rule //macro:server_toolchain"]);
 }
 
 #[test]
@@ -205,4 +231,265 @@ fn enable_bzlmod_and_enable_workspace_flags_override_the_version_default() {
     assert_eq!(defined_repos("8.0.0", "common --enable_workspace\n", &[]), ["from_module", "from_workspace_bzlmod"]);
     assert_eq!(defined_repos("7.4.1", "", &["--noenable_bzlmod"]), ["from_workspace"]);
     assert_eq!(defined_repos("6.5.0", "common --enable_bzlmod\n", &[]), ["from_module", "from_workspace_bzlmod"]);
+}
+
+#[test]
+fn the_main_repositorys_own_name_resolves_in_workspace_bzl_and_build_loads() {
+    // workspace(name = "mymain"): WORKSPACE, a .bzl and a BUILD file load `@mymain//tools:...`.
+    let ws = dropin("main_repo_name");
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "//...:all"]), ["//:gen", "//pkg:undefined"]);
+}
+
+#[test]
+fn genrule_outs_may_be_labels_of_the_rules_own_package() {
+    // Bazel accepts `//pkg:file` and `:file` in outs (and names them so in query).
+    let ws = dropin("main_repo_name");
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "labels(outs, //...)"]), ["//:a.txt", "//:b.txt", "//pkg:c.txt"]);
+    // Another package's label is Bazel's error.
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", "genrule(name = \"g\", outs = [\"//q:x.txt\"], cmd = \"touch $@\")\n")]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//p:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("label '//q:x.txt' is not in the current package"), "{}", out.stderr);
+}
+
+#[test]
+fn defines_from_the_command_line_and_bazelrc_are_genrule_make_variables() {
+    // Checked with Bazel 4.2.3: `--define FLAVOR=vanilla` on the command line and
+    // `build --define=FROM_RC=rc-value` in .bazelrc reach `$(FLAVOR)` / `$(FROM_RC)`.
+    let ws = common::copy_workspace("dropin/main_repo_name");
+    let cache = tempfile::tempdir().unwrap();
+    let out = common::build(ws.path(), cache.path(), &["//:gen", "--define", "FLAVOR=vanilla"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/a.txt")).unwrap(), "hello! vanilla\n");
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/b.txt")).unwrap(), "rc-value\n");
+    // The last --define of a key wins.
+    let out = common::build(ws.path(), cache.path(), &["//:gen", "--define=FLAVOR=a", "--define=FLAVOR=b"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/a.txt")).unwrap(), "hello! b\n");
+    // An undefined variable is an analysis error with Bazel's words.
+    let out = common::build(ws.path(), cache.path(), &["//pkg:undefined"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("in genrule rule //pkg:undefined: attribute 'cmd': $(NOT_DEFINED) not defined"), "{}", out.stderr);
+}
+
+/// The rule targets `//app:all` has in testdata/dropin/rules_oci_versions/`era`, sorted.
+fn rules_oci_targets(era: &str) -> Vec<String> {
+    query_ok(&dropin("rules_oci_versions").join(era), &["query", "--order_output=no", "//app:all"])
+}
+
+/// `names` as `//app:` labels in label order.
+fn app_labels(names: &[&str]) -> Vec<String> {
+    let mut labels: Vec<String> = names.iter().map(|n| format!("//app:{n}")).collect();
+    labels.sort();
+    labels
+}
+
+// The expected names below are the targets rules_oci's own `oci/defs.bzl` macros create at
+// each release (read at the tags v1.7.6, v2.0.1, v2.2.0 and v2.2.1 of bazel-contrib/rules_oci;
+// docs/rules_oci-versions.md has the table), for the same app/BUILD.bazel: an oci_image with
+// annotations/labels/env dicts and cmd/entrypoint/exposed_ports(/volumes) lists, an
+// oci_image_index, an oci_push with remote_tags and an oci_tarball (1.x) / oci_load (2.x) with
+// repo_tags.
+
+#[test]
+fn rules_oci_1_x_hidden_targets_have_a_leading_underscore_and_oci_tarball() {
+    // MODULE.bazel bazel_dep(version = "1.7.6"): `_N_write_*`, `_N_index_json(_cp)`, no
+    // volumes (2.0+), oci_image_index is the rule itself (no digest targets before 2.2.0).
+    assert_eq!(
+        rules_oci_targets("v1_7_6"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_push_write_tags",
+            "_tarball_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "push",
+            "tarball",
+        ])
+    );
+    let kinds =
+        query_ok(&dropin("rules_oci_versions/v1_7_6"), &["query", "--order_output=no", "kind('oci_', //app:all)", "--output=label_kind"]);
+    assert!(kinds.contains(&"oci_tarball rule //app:tarball".to_owned()), "{kinds:?}");
+}
+
+#[test]
+fn rules_oci_2_0_has_oci_load_volumes_and_underscored_hidden_targets() {
+    // WORKSPACE http_archive(strip_prefix = "rules_oci-2.0.1", url = .../v2.0.1/...).
+    assert_eq!(
+        rules_oci_targets("v2_0_1"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_image_write_volumes",
+            "_load_write_tags",
+            "_push_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "load",
+            "push",
+        ])
+    );
+}
+
+#[test]
+fn rules_oci_2_2_0_adds_the_index_digest_targets() {
+    // WORKSPACE maybe(http_archive, urls = [.../v2.2.0/...]): oci_image_index became a macro.
+    assert_eq!(
+        rules_oci_targets("v2_2_0"),
+        app_labels(&[
+            "_image_index_json",
+            "_image_index_json_cp",
+            "_image_write_annotations",
+            "_image_write_cmd",
+            "_image_write_entrypoint",
+            "_image_write_env",
+            "_image_write_exposed_ports",
+            "_image_write_labels",
+            "_image_write_volumes",
+            "_index_index_json",
+            "_index_index_json_cp",
+            "_load_write_tags",
+            "_push_write_tags",
+            "image",
+            "image.digest",
+            "index",
+            "index.digest",
+            "load",
+            "push",
+        ])
+    );
+}
+
+#[test]
+fn rules_oci_2_2_1_and_later_drop_the_underscore() {
+    // bazel_dep(version = "2.2.0") with single_version_override(version = "2.2.1"): the
+    // override wins.
+    assert_eq!(
+        rules_oci_targets("v2_2_1"),
+        app_labels(&[
+            "image",
+            "image.digest",
+            "image_index_json",
+            "image_index_json_cp",
+            "image_write_annotations",
+            "image_write_cmd",
+            "image_write_entrypoint",
+            "image_write_env",
+            "image_write_exposed_ports",
+            "image_write_labels",
+            "image_write_volumes",
+            "index",
+            "index.digest",
+            "index_index_json",
+            "index_index_json_cp",
+            "load",
+            "load_write_tags",
+            "push",
+            "push_write_tags",
+        ])
+    );
+}
+
+#[test]
+fn a_symbol_the_pinned_rules_oci_lacks_is_bazels_load_error() {
+    // 2.x has no oci_tarball, 1.x no oci_load; nothing is stubbed.
+    for (module, symbol) in [
+        ("bazel_dep(name = \"rules_oci\", version = \"2.0.0\")\n", "oci_tarball"),
+        ("bazel_dep(name = \"rules_oci\", version = \"1.8.0\")\n", "oci_load"),
+    ] {
+        let build = format!("load(\"@rules_oci//oci:defs.bzl\", \"{symbol}\")\n");
+        let ws = workspace(&[("MODULE.bazel", module), ("BUILD.bazel", &build)]);
+        let out = ocib(ws.path(), &["query", "--order_output=no", "//:all"]);
+        assert_ne!(out.code, 0, "{symbol} under {module}");
+        assert!(
+            out.stderr.contains(&format!("BUILD.bazel:1:6-32: file '@rules_oci//oci:defs.bzl' does not contain symbol '{symbol}'")),
+            "{}",
+            out.stderr
+        );
+    }
+    // Unpinned, ocib's face has both (no Bazel build to contradict).
+    let ws = workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", "load(\"@rules_oci//oci:defs.bzl\", \"oci_load\", \"oci_tarball\")\n")]);
+    assert_eq!(query_ok(ws.path(), &["query", "--order_output=no", "//:all"]), Vec::<String>::new());
+}
+
+#[test]
+fn a_rule_sets_own_repository_uses_the_embedded_face_for_its_public_load_paths() {
+    // testdata/dropin/own_rule_set stands for rules_oci's own repository: its oci/defs.bzl
+    // fails if evaluated (as the real one would without aspect_bazel_lib's internals).
+    // As the main repository (module(name = "rules_oci")): `//oci:defs.bzl` is the face, a
+    // private file the prelude lacks (oci/private/util.bzl) still loads from disk.
+    let ws = dropin("own_rule_set");
+    assert_eq!(
+        query_ok(&ws, &["query", "--order_output=no", "//...", "--output=label_kind"]),
+        [
+            "oci_image rule //examples:image",
+            "_jq_rule rule //examples:image.digest",
+            "directory_path rule //examples:image_index_json",
+            "_copy_file rule //examples:image_index_json_cp",
+            "_write_file rule //examples:image_write_env",
+            "oci_push rule //examples:push",
+        ]
+    );
+    assert_eq!(
+        query_ok(&ws, &["query", "--order_output=no", "attr(repository, 'localhost:5000/example', //examples:all)"]),
+        ["//examples:push"]
+    );
+    // Through local_path_override (bazel_dep version "0.0.0", as rules_oci's e2e/smoke):
+    // unpinned, so 2.x's oci_load is there.
+    let kinds = query_ok(&ws.join("e2e/smoke"), &["query", "--order_output=no", "kind('oci_', //...)", "--output=label_kind"]);
+    assert_eq!(kinds, ["oci_image rule //:image", "oci_load rule //:load"]);
+    // Through a WORKSPACE local_repository(name = "rules_oci", path = "../..").
+    let kinds = query_ok(&ws.join("e2e/workspace"), &["query", "--order_output=no", "kind('oci_', //...)", "--output=label_kind"]);
+    assert_eq!(kinds, ["oci_image rule //:image", "oci_tarball rule //:tarball"]);
+}
+
+#[test]
+fn kind_oci_push_through_a_macro_layer_and_a_build_prelude_returns_exactly_the_pushes() {
+    // Issue 11's acceptance case: //dev:oci_defs.bzl wraps rules_oci's oci_image/oci_push
+    // (one service opts out of the push), tools/build_rules/prelude_bazel injects REGISTRY and
+    // STAGING_TAGS (the latter built from a symbol the prelude load()s, which Bazel also makes
+    // visible), a genrule is named push_docs, and tools/release uses rules_oci's oci_push
+    // directly. rules_oci is pinned to 2.2.0, so the tags files are `_N_write_tags`.
+    let ws = dropin("macro_layer");
+    assert_eq!(
+        query_ok(&ws, &["query", "--order_output=no", "kind(oci_push, //...)"]),
+        ["//services/api:image_push", "//services/web:image_push", "//tools/release:push"]
+    );
+    assert_eq!(
+        query_ok(&ws, &["query", "--order_output=no", "attr(repository, 'registry.example.com/acme/', kind(oci_push, //...))"]).len(),
+        3,
+        "every push got REGISTRY from the prelude"
+    );
+    let tags = query_ok(&ws, &["query", "--order_output=no", "//services/web:_image_push_write_tags", "--output=build"]).join("\n");
+    assert!(tags.contains("content = [\"latest\", \"staging\"]"), "{tags}");
+}
+
+#[test]
+fn the_build_prelude_is_ignored_unless_tools_build_rules_is_a_package() {
+    // As Bazel 4.2.3: without tools/build_rules/BUILD the prelude's names are not defined.
+    let ws = workspace(&[
+        ("MODULE.bazel", ""),
+        ("tools/build_rules/prelude_bazel", "GREETING = \"hi\"\n"),
+        ("BUILD.bazel", "genrule(name = \"g\", outs = [\"o\"], cmd = \"echo \" + GREETING)\n"),
+    ]);
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//:all"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("GREETING"), "{}", out.stderr);
+    std::fs::write(ws.path().join("tools/build_rules/BUILD"), "").unwrap();
+    assert_eq!(query_ok(ws.path(), &["query", "--order_output=no", "//:all"]), ["//:g"]);
 }

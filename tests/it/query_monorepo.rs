@@ -27,7 +27,7 @@ fn all_rules_are_listed_in_label_order_including_hidden_macro_targets() {
         "//cmd/worker:image_write_entrypoint",
         "//cmd/worker:image.digest",
         "//cmd/worker:candidate_push_write_tags",
-        "//cmd/worker:_image_tarball_write_tags",
+        "//cmd/worker:image_tarball_write_tags",
     ] {
         assert!(lines.iter().any(|l| l == hidden), "missing {hidden} in {lines:?}");
     }
@@ -86,7 +86,7 @@ fn label_kind_output_matches_bazel() {
         "go_binary rule //cmd/worker:worker",
         "go_library rule //cmd/worker:worker_lib",
         "pkg_tar_impl rule //cmd/worker:tar_worker",
-        "oci_tarball rule //cmd/worker:image_tarball",
+        "oci_load rule //cmd/worker:image_tarball",
         "container_structure_test rule //cmd/worker:image_test",
         "oci_push rule //cmd/worker:candidate_push",
         "_write_file rule //cmd/worker:image_write_env",

@@ -29,7 +29,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             }),
             "define" => {
                 let (k, v) = want.split_once('=').unwrap_or((want.as_str(), ""));
-                Some(if config.defines.iter().any(|(dk, dv)| dk == k && dv == v) { want.clone() } else { String::new() })
+                Some(if config.define(k) == Some(v) { want.clone() } else { String::new() })
             }
             _ => None,
         };
@@ -43,7 +43,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         }
     }
     for (k, v) in ctx.string_dict("define_values")? {
-        if !ctx.config().defines.iter().any(|(dk, dv)| *dk == k && *dv == v) {
+        if ctx.config().define(&k) != Some(v.as_str()) {
             matches = false;
         }
     }

@@ -75,8 +75,10 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let ruledir = format!("{}/{}", crate::exec::BIN_DIR, crate::rules::package_path(&pkg));
     let out_dir =
         if outs.len() == 1 { outs[0].exec_path.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default() } else { ruledir.clone() };
-    let expanded = expand_make_vars(&cmd, &srcs, &outs, &ruledir, &out_dir, &lookup)
-        .map_err(|e| AnalysisError::new(format!("attribute 'cmd': {e}")))?;
+    let defines = |key: &str| ctx.config().define(key).map(str::to_owned);
+    let dirs = Dirs { ruledir: &ruledir, out_dir: &out_dir };
+    let expanded =
+        expand_make_vars(&cmd, &srcs, &outs, &dirs, &lookup, &defines).map_err(|e| AnalysisError::new(format!("attribute 'cmd': {e}")))?;
 
     let stamp = match ctx.int("stamp")? {
         1 => true,
@@ -101,14 +103,23 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     Ok(Providers { files: outs.clone(), executable: executable.then(|| outs[0].clone()), declared: ctx.declared(), ..Default::default() })
 }
 
-/// Expands Bazel's make variables in a genrule command.
+/// The directories a genrule's command can name: `$(RULEDIR)` and `$(@D)`.
+struct Dirs<'a> {
+    ruledir: &'a str,
+    out_dir: &'a str,
+}
+
+/// Expands Bazel's make variables in a genrule command. As in Bazel's
+/// ConfigurationMakeVariableContext, the rule's own variables (`SRCS`, `OUTS`, `RULEDIR`, `@D`)
+/// come first, then `--define` values (`defines`), then the configuration's (`BINDIR`,
+/// `COMPILATION_MODE`, ...); anything else is "$(X) not defined", Bazel's words.
 fn expand_make_vars(
     cmd: &str,
     srcs: &[Artifact],
     outs: &[Artifact],
-    ruledir: &str,
-    out_dir: &str,
+    dirs: &Dirs,
     lookup: &dyn Fn(&str) -> Result<Vec<Artifact>, String>,
+    defines: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
     let join = |files: &[Artifact]| files.iter().map(|f| f.exec_path.clone()).collect::<Vec<_>>().join(" ");
     let mut out = String::with_capacity(cmd.len());
@@ -154,12 +165,10 @@ fn expand_make_vars(
                     ("rootpaths", Some(a)) => lookup(a)?.iter().map(|f| f.short_path().to_owned()).collect::<Vec<_>>().join(" "),
                     ("SRCS", None) => join(srcs),
                     ("OUTS", None) => join(outs),
-                    ("RULEDIR", None) => ruledir.to_owned(),
-                    ("@D", None) => out_dir.to_owned(),
-                    ("BINDIR" | "GENDIR", None) => crate::exec::BIN_DIR.to_owned(),
-                    ("TARGET_CPU", None) => "k8".to_owned(),
-                    ("COMPILATION_MODE", None) => "fastbuild".to_owned(),
-                    _ => return Err(format!("$({inner}) is not defined")),
+                    ("RULEDIR", None) => dirs.ruledir.to_owned(),
+                    ("@D", None) => dirs.out_dir.to_owned(),
+                    (name, None) => defines(name).or_else(|| configuration_var(name)).ok_or_else(|| format!("$({inner}) not defined"))?,
+                    _ => return Err(format!("$({inner}) not defined")),
                 };
                 out.push_str(&value);
             }
@@ -168,6 +177,16 @@ fn expand_make_vars(
         }
     }
     Ok(out)
+}
+
+/// The configuration's make variables (Bazel's global make environment).
+fn configuration_var(name: &str) -> Option<String> {
+    Some(match name {
+        "BINDIR" | "GENDIR" => crate::exec::BIN_DIR.to_owned(),
+        "TARGET_CPU" => "k8".to_owned(),
+        "COMPILATION_MODE" => "fastbuild".to_owned(),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -183,18 +202,26 @@ mod tests {
         let srcs = [Artifact::source("p/in.txt", "/w/p/in.txt".into())];
         let outs = [art("p/out.txt")];
         let lookup = |s: &str| if s == ":in.txt" { Ok(srcs.to_vec()) } else { Err(format!("unknown {s}")) };
-        let got = expand_make_vars(
-            "cat $< $(location :in.txt) > $@; echo $$HOME $(RULEDIR) $(SRCS)",
-            &srcs,
-            &outs,
-            "ocib-out/bin/p",
-            "ocib-out/bin/p",
-            &lookup,
-        )
-        .unwrap();
+        let dirs = Dirs { ruledir: "ocib-out/bin/p", out_dir: "ocib-out/bin/p" };
+        let none = |_: &str| None;
+        let got = expand_make_vars("cat $< $(location :in.txt) > $@; echo $$HOME $(RULEDIR) $(SRCS)", &srcs, &outs, &dirs, &lookup, &none)
+            .unwrap();
         assert_eq!(got, "cat p/in.txt p/in.txt > ocib-out/bin/p/out.txt; echo $HOME ocib-out/bin/p p/in.txt");
-        assert!(expand_make_vars("echo $HOME", &srcs, &outs, "", "", &lookup).is_err());
-        assert!(expand_make_vars("$(location :nope)", &srcs, &outs, "", "", &lookup).is_err());
-        assert!(expand_make_vars("$(FOO)", &srcs, &outs, "", "", &lookup).is_err());
+        assert!(expand_make_vars("echo $HOME", &srcs, &outs, &dirs, &lookup, &none).is_err());
+        assert!(expand_make_vars("$(location :nope)", &srcs, &outs, &dirs, &lookup, &none).is_err());
+        assert_eq!(expand_make_vars("$(FOO)", &srcs, &outs, &dirs, &lookup, &none).unwrap_err(), "$(FOO) not defined");
+    }
+
+    #[test]
+    fn defines_are_make_variables_and_override_the_configurations() {
+        let dirs = Dirs { ruledir: "r", out_dir: "r" };
+        let lookup = |s: &str| Err(format!("unknown {s}"));
+        let defines = |k: &str| match k {
+            "FOO" => Some("foo".to_owned()),
+            "COMPILATION_MODE" => Some("mine".to_owned()),
+            _ => None,
+        };
+        let got = expand_make_vars("$(FOO) $(COMPILATION_MODE) $(TARGET_CPU)", &[], &[], &dirs, &lookup, &defines).unwrap();
+        assert_eq!(got, "foo mine k8");
     }
 }

@@ -1,7 +1,7 @@
 """The shared macro every service uses to build, test and push its image."""
 
 load("@container_structure_test//:defs.bzl", "container_structure_test")
-load("@rules_oci//oci:defs.bzl", "oci_image", "oci_push", "oci_tarball")
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load", "oci_push")
 load("@rules_pkg//:pkg.bzl", "pkg_tar")
 
 def service_image(name, binary, base = "@base_local//:base_image", env = {}, repository = None, tags = []):
@@ -18,7 +18,7 @@ def service_image(name, binary, base = "@base_local//:base_image", env = {}, rep
         user = "sourcegraph",
         tags = tags,
     )
-    oci_tarball(
+    oci_load(
         name = "image_tarball",
         image = ":image",
         repo_tags = [name + ":candidate"],

@@ -1,0 +1,3 @@
+load("@mymain//tools:more.bzl", "SUFFIX")
+
+GREETING = "hello" + SUFFIX
