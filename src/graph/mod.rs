@@ -501,6 +501,17 @@ pub struct Generator {
     pub location: String,
 }
 
+/// The definition of a Starlark `rule()` kind, opaque here: loading puts the frozen .bzl
+/// value in it, the Starlark rule set's analysis takes it out. Native kinds have none.
+#[derive(Clone)]
+pub struct RuleDefinition(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for RuleDefinition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleDefinition")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub label: Label,
@@ -511,6 +522,8 @@ pub struct Rule {
     /// Where the rule was instantiated (the innermost call: in the macro if there was one).
     pub location: Location,
     pub generator: Option<Generator>,
+    /// For kinds defined with Starlark `rule()`: the definition analysis runs.
+    pub definition: Option<RuleDefinition>,
 }
 
 impl Rule {

@@ -7,6 +7,8 @@ pub(crate) mod context;
 pub mod external;
 mod glob;
 mod globals;
+pub mod providers;
+pub mod rule_def;
 pub(crate) mod repo_globals;
 mod rule_call;
 pub mod source;
@@ -444,7 +446,18 @@ impl Loader {
             Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) => None,
             _ => self.ws.package_dir(id),
         };
+        let keep_alive = {
+            let heap = starlark::values::FrozenHeap::new();
+            for (_, m) in &modules {
+                heap.add_reference(m.module.frozen_heap());
+            }
+            if let Some(p) = &prelude {
+                heap.add_reference(p.module.frozen_heap());
+            }
+            heap.into_ref()
+        };
         let ctx = BuildContext {
+            keep_alive,
             ws: &self.ws,
             package: id.clone(),
             dir,

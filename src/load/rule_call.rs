@@ -16,7 +16,7 @@ use super::context::{BuildContext, RepoFileContext};
 use super::values::to_raw;
 use crate::graph::label;
 use crate::graph::schema::RuleSchema;
-use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule};
+use crate::graph::{AttrValue, Generator, LabelContext, Location, Raw, Rule, RuleDefinition};
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an
@@ -87,9 +87,18 @@ pub(super) fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwarg
 
 /// Creates the target for a rule call in a BUILD file (directly or through macros).
 pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evaluator) -> Result<()> {
+    instantiate_kind(callable.kind(), &callable.schema, None, kwargs, eval)
+}
+
+/// Creates the target of a call of rule `kind` (with `definition` for Starlark rules).
+pub(super) fn instantiate_kind(
+    kind: &str,
+    schema: &Arc<RuleSchema>,
+    definition: Option<RuleDefinition>,
+    kwargs: Vec<(String, Raw)>,
+    eval: &Evaluator,
+) -> Result<()> {
     let ctx = BuildContext::from_eval(eval)?;
-    let schema = &callable.schema;
-    let kind = callable.kind();
 
     let name = match kwargs.iter().find(|(k, _)| k == "name") {
         Some((_, Raw::String(n))) => n.clone(),
@@ -137,7 +146,7 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
         }
     }
 
-    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator };
+    let rule = Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator, definition };
     ctx.add_rule(rule)
 }
 
