@@ -147,6 +147,11 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
     let mut files = if replace { vec![] } else { target.providers.files.clone() };
     if !replace {
         files.extend(target.providers.executable.iter().cloned());
+        // Bazel builds an executable's runfiles with it (`--build_runfile_links`): a Starlark
+        // executable's runfiles tree must be complete for `ocib run`.
+        if target.providers.runfiles_tree && target.providers.executable.is_some() {
+            files.extend(target.providers.runfiles.iter().filter(|r| !r.is_source()).cloned());
+        }
     }
     for g in groups {
         files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());

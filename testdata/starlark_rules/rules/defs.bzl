@@ -40,7 +40,7 @@ def _bundle_impl(ctx):
     names = depset(transitive = [d[MyInfo].names for d in ctx.attr.deps], order = "postorder")
     args = ctx.actions.args()
     args.add(out)
-    args.add_joined(names, join_with = ",", map_each = _upper, format_joined = "names=%s")
+    args.add_joined(names, join_with = ",", map_each = _upper, format_joined = ctx.attr.prefix + "=%s")
     args.add_all(files)
     ctx.actions.run(
         outputs = [out],
@@ -68,6 +68,7 @@ my_bundle = rule(
     implementation = _bundle_impl,
     attrs = {
         "deps": attr.label_list(providers = [MyInfo]),
+        "prefix": attr.string(default = "names"),
         "_concat": attr.label(default = ":concat.sh", executable = True, cfg = "exec", allow_single_file = True),
     },
     outputs = {"out": "%{name}.bundle"},
