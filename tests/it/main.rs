@@ -20,6 +20,7 @@ mod pkg_tar;
 mod query_monorepo;
 mod query_starlark;
 mod registry;
+mod starlark_images;
 mod starlark_rules;
 mod structure_tests;
 mod test_command;
