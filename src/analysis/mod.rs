@@ -16,8 +16,8 @@ pub use context::RuleContext;
 pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, TestRun};
 
 use crate::exec::{Action, Artifact};
-use crate::graph::TargetRef;
 use crate::graph::label::Label;
+use crate::graph::{AttrValue, TargetRef};
 use crate::load::{LoadError, Loader};
 
 /// A rule kind's analysis: reads the target and its dependencies' providers, declares outputs
@@ -234,10 +234,31 @@ impl<'a> Analysis<'a> {
     /// `ocib-out/<configuration name>/bin` ([`Config::name`]) for the others.
     pub fn bin_dir(&self) -> String {
         let key = self.config_key();
-        if key == self.top_config || key == "linux_amd64" {
-            crate::exec::BIN_DIR.to_owned()
-        } else {
-            format!("ocib-out/{key}/bin")
+        if key == self.top_config || key == "linux_amd64" { crate::exec::BIN_DIR.to_owned() } else { format!("ocib-out/{key}/bin") }
+    }
+
+    /// The value of the build setting `label` in the current configuration, as text (`True`,
+    /// `x`): set on the command line or by a transition, else its `build_setting_default`.
+    pub fn build_setting_value(&self, label: &Label) -> Result<String, AnalysisError> {
+        if let Some(v) = self.config.settings.get(&label.to_string()) {
+            return Ok(v.clone());
+        }
+        let pkg = self.loader.package(&label.package_id())?;
+        let Some(TargetRef::Rule(rule)) = pkg.target(&label.name) else {
+            return Err(AnalysisError::new(format!("'{label}' is not a build setting")));
+        };
+        let text = |raw: &crate::graph::Raw| match raw {
+            crate::graph::Raw::String(s) => s.clone(),
+            crate::graph::Raw::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+            crate::graph::Raw::List(items) => {
+                items.iter().map(|i| i.to_string().trim_matches('"').to_owned()).collect::<Vec<_>>().join(",")
+            }
+            other => other.to_string(),
+        };
+        match rule.attrs.get("build_setting_default") {
+            Some(AttrValue::Raw(raw)) => Ok(text(raw)),
+            Some(other) => Ok(other.to_string()),
+            None => Err(AnalysisError::new(format!("'{label}' is not a build setting (it has no build_setting_default)"))),
         }
     }
 

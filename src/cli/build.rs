@@ -55,6 +55,10 @@ pub struct BuildOptions {
     /// `--define name=value` for config_settings.
     #[arg(long = "define")]
     pub define: Vec<String>,
+    /// `--//pkg:flag=value` user build settings, as `//pkg:flag=value` (the command line's
+    /// spelling is rewritten to this hidden option).
+    #[arg(long = "build_setting", hide = true)]
+    pub build_setting: Vec<String>,
 }
 
 /// Everything `build`-like commands share: the workspace, what the patterns name, and the
@@ -77,6 +81,21 @@ pub fn config(args: &BuildOptions) -> Config {
             .define
             .iter()
             .map(|d| d.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((d.clone(), String::new())))
+            .collect(),
+        settings: args
+            .build_setting
+            .iter()
+            .map(|s| {
+                // `//pkg:flag=value`, or `//pkg:flag` alone for a boolean set to true.
+                let (label, value) = s.split_once('=').unwrap_or((s.as_str(), "True"));
+                let label = Label::parse_absolute(label).map(|l| l.to_string()).unwrap_or_else(|_| label.to_owned());
+                let value = match value {
+                    "true" => "True",
+                    "false" => "False",
+                    v => v,
+                };
+                (label, value.to_owned())
+            })
             .collect(),
         ..Config::default()
     }

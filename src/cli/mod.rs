@@ -201,6 +201,15 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             out.extend(it);
             break;
         }
+        // `--//pkg:flag=value` (and `--no//pkg:flag`) set a user build setting.
+        if let Some(setting) = arg.strip_prefix("--").filter(|r| r.starts_with("//") || r.starts_with('@')) {
+            out.push((format!("--build_setting={setting}"), source));
+            continue;
+        }
+        if let Some(setting) = arg.strip_prefix("--no").filter(|r| r.starts_with("//") || r.starts_with('@')) {
+            out.push((format!("--build_setting={setting}=false"), source));
+            continue;
+        }
         if let Some(name) = flag_name(&arg) {
             if longs.iter().any(|l| l == name) {
                 out.push((arg, source));

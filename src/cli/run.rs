@@ -85,12 +85,7 @@ fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[St
     if target.providers.runfiles_tree {
         command.env("RUNFILES_DIR", dir.parent().unwrap_or(&dir));
     }
-    let status = command
-        .args(args)
-        .current_dir(&dir)
-        .env("BUILD_WORKSPACE_DIRECTORY", root)
-        .env("BUILD_WORKING_DIRECTORY", cwd)
-        .status();
+    let status = command.args(args).current_dir(&dir).env("BUILD_WORKSPACE_DIRECTORY", root).env("BUILD_WORKING_DIRECTORY", cwd).status();
     let status = status.map_err(|e| anyhow!("running {}: {e}", path.display()))?;
     // The program said why it failed, if it did; ocib adds nothing and passes its code on.
     match status.code() {

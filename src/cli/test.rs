@@ -102,8 +102,11 @@ pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
         let (log, xml, status) = (art("test.log"), art("test.xml"), art("test.status"));
         let (kind, inputs): (TestKind, Vec<Artifact>) = match test {
             TestRun::Exec { executable, args: targs, env, runfiles, runfiles_tree } => {
-                let tree =
-                    if runfiles_tree { runfiles.iter().map(|r| (r.short_path().to_owned(), r.exec_path.clone())).collect() } else { vec![] };
+                let tree = if runfiles_tree {
+                    runfiles.iter().map(|r| (r.short_path().to_owned(), r.exec_path.clone())).collect()
+                } else {
+                    vec![]
+                };
                 let mut inputs = vec![executable.clone()];
                 inputs.extend(runfiles);
                 (TestKind::Exec { executable: executable.exec_path.clone(), args: targs, env, runfiles: tree }, inputs)

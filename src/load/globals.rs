@@ -10,6 +10,7 @@ use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};
 use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::values::dict::{AllocDict, DictRef};
+use starlark::values::list::ListRef;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::{NoneOr, NoneType};
 use starlark::values::tuple::AllocTuple;
@@ -17,9 +18,9 @@ use starlark::values::{Heap, Value, ValueLike};
 
 use super::context::{BuildContext, RepoFileContext};
 use super::glob::Listing;
+use super::providers::{ProviderGen, builtin_providers, make_depset, raw_constructor};
 use super::repo_globals;
 use super::rule_call::RuleCallable;
-use super::providers::{ProviderGen, builtin_providers, make_depset, raw_constructor};
 use super::rule_def::{AttrDescriptor, AttrDescriptorGen, StarlarkRuleGen, TransitionGen};
 use super::values::{LabelValue, Opaque, SelectValue, raw_to_value, to_raw};
 use crate::graph::label::{Label, PackageId};
@@ -462,15 +463,16 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = false)] executable: bool,
         #[starlark(require = named, default = false)] test: bool,
         #[starlark(require = named, default = NoneOr::None)] outputs: NoneOr<Value<'v>>,
-        #[starlark(require = named, default = NoneOr::None)] build_setting: NoneOr<Value<'v>>,
-        #[starlark(require = named, default = NoneOr::None)] cfg: NoneOr<Value<'v>>,
-        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        // `build_setting`, `cfg` and the parameters ocib does not use come in `kwargs`.
+        let setting_of = |name: &str| kwargs.get(name).copied().filter(|v| !v.is_none());
+        let (build_setting, cfg) = (setting_of("build_setting"), setting_of("cfg"));
         let mut b = SchemaBuilder::new("");
         // A build setting's targets take its default value (Bazel's `build_setting_default`,
         // mandatory there; its type follows `config.*`).
-        let build_setting = build_setting.into_option().map(|v| match v.downcast_ref::<Opaque>() {
+        let build_setting = build_setting.map(|v| match v.downcast_ref::<Opaque>() {
             Some(o) => o.name.trim_start_matches("config.").trim_end_matches("()").to_owned(),
             None => "string".to_owned(),
         });
@@ -514,7 +516,7 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
             exported_name: Default::default(),
             implementation,
             attrs: all_attrs,
-            cfg: cfg.into_option(),
+            cfg,
             output_templates,
             executable: executable || test,
             test,
@@ -536,7 +538,9 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
             None => None,
             Some(f) => Some(match to_raw(f)? {
                 Raw::List(items) => items.into_iter().filter_map(|i| if let Raw::String(s) = i { Some(s) } else { None }).collect(),
-                Raw::Dict(entries) => entries.into_iter().filter_map(|(k, _)| if let Raw::String(s) = k { Some(s) } else { None }).collect(),
+                Raw::Dict(entries) => {
+                    entries.into_iter().filter_map(|(k, _)| if let Raw::String(s) = k { Some(s) } else { None }).collect()
+                }
                 other => bail!("provider(fields = ...) must be a list or dict of strings, got {other}"),
             }),
         };
@@ -614,6 +618,16 @@ fn plain_default(ty: AttrType, raw: &Raw) -> Option<AttrValue> {
     AttrValue::coerce(ty, raw, &crate::graph::LabelContext { package: &pkg, map_repo: &map }).ok()
 }
 
+/// The providers of `attr.label(providers = ...)`: a list of providers, or a list of such
+/// lists (any group suffices in Bazel; ocib requires the first).
+fn required_providers(v: Option<Value>) -> Vec<Value> {
+    let Some(list) = v.and_then(ListRef::from_value) else { return Vec::new() };
+    match list.iter().next().and_then(ListRef::from_value) {
+        Some(first) => first.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
+        None => list.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
+    }
+}
+
 fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptorGen<Value<'v>>> {
     let flag = |name: &str| kwargs.get(name).and_then(|v| v.unpack_bool()).unwrap_or(false);
     let default = match kwargs.get("default") {
@@ -630,6 +644,7 @@ fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow:
         cfg: kwargs.get("cfg").copied().filter(|v| !v.is_none()),
         executable: flag("executable"),
         single_file: flag("allow_single_file") || kwargs.get("allow_single_file").is_some_and(|v| v.get_type() == "list"),
+        providers: required_providers(kwargs.get("providers").copied()),
     })
 }
 

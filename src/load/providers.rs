@@ -141,7 +141,9 @@ where
             })?;
             let mut fields = Vec::new();
             for (k, v) in dict.iter() {
-                let key = k.unpack_str().ok_or_else(|| starlark::Error::new_other(anyhow!("init of {}: field names must be strings", self.name())))?;
+                let key = k
+                    .unpack_str()
+                    .ok_or_else(|| starlark::Error::new_other(anyhow!("init of {}: field names must be strings", self.name())))?;
                 fields.push((key.to_owned(), v));
             }
             return self.instantiate(fields, heap);
@@ -270,7 +272,8 @@ pub enum DepsetOrder {
     Postorder,
     /// Direct elements first, then the children, left to right.
     Preorder,
-    /// A node before the nodes it depends on: the reverse of a right-to-left postorder.
+    /// A node before the nodes it depends on: the reverse of a postorder walk that visits
+    /// each node's direct elements right to left.
     Topological,
 }
 
@@ -367,9 +370,10 @@ impl<'v, V: ValueLike<'v>> DepsetGen<V> {
     }
 }
 
-/// Visits the elements of `d` in postorder (preorder for `Preorder`); `reversed` walks the
-/// children and direct elements right to left (for topological order). A child set shared
-/// by several parents is walked once.
+/// Visits the elements of `d` in postorder (preorder for a `Preorder` node); `reversed`
+/// visits each node's direct elements right to left (topological order is the reverse of
+/// that walk, so direct elements keep their order and come before their children, as
+/// Bazel 4.2.3 flattens them). A child set shared by several parents is walked once.
 fn walk<'v, V: ValueLike<'v>>(
     d: &DepsetGen<V>,
     reversed: bool,
@@ -378,11 +382,7 @@ fn walk<'v, V: ValueLike<'v>>(
 ) -> starlark::Result<()> {
     let direct: Vec<Value<'v>> =
         if reversed { d.direct.iter().rev().map(|v| v.to_value()).collect() } else { d.direct.iter().map(|v| v.to_value()).collect() };
-    let children: Vec<Value<'v>> = if reversed {
-        d.transitive.iter().rev().map(|v| v.to_value()).collect()
-    } else {
-        d.transitive.iter().map(|v| v.to_value()).collect()
-    };
+    let children: Vec<Value<'v>> = d.transitive.iter().map(|v| v.to_value()).collect();
     if d.order == DepsetOrder::Preorder {
         for v in &direct {
             f(*v)?;
@@ -505,4 +505,58 @@ pub fn make_depset<'v>(
         d.get_hashed().map_err(|_| starlark::Error::new_other(anyhow!("depset elements must be hashable, got '{}'", d.get_type())))?;
     }
     Ok(heap.alloc(DepsetGen { order, direct, transitive: children }))
+}
+
+#[cfg(test)]
+mod tests {
+    use starlark::environment::{GlobalsBuilder, Module};
+    use starlark::eval::Evaluator;
+    use starlark::syntax::{AstModule, Dialect};
+    use starlark::values::Value;
+
+    use super::make_depset;
+
+    #[starlark::starlark_module]
+    fn depset_global(builder: &mut GlobalsBuilder) {
+        fn depset<'v>(
+            #[starlark(default = starlark::values::none::NoneOr::None)] direct: starlark::values::none::NoneOr<Value<'v>>,
+            #[starlark(default = "default")] order: &str,
+            #[starlark(require = named, default = starlark::values::none::NoneOr::None)] transitive: starlark::values::none::NoneOr<
+                Value<'v>,
+            >,
+            heap: starlark::values::Heap<'v>,
+        ) -> starlark::Result<Value<'v>> {
+            make_depset(direct.into_option(), order, transitive.into_option(), heap)
+        }
+    }
+
+    fn eval(code: &str) -> String {
+        let globals = GlobalsBuilder::standard().with(depset_global).build();
+        Module::with_temp_heap(|module| {
+            let ast = AstModule::parse("t.bzl", code.to_owned(), &Dialect::Extended).expect("parse");
+            let mut eval = Evaluator::new(&module);
+            eval.eval_module(ast, &globals).expect("eval").to_str()
+        })
+    }
+
+    /// The orders as Bazel 4.2.3 flattens them (checked against it in tests/it/bazel_oracle.rs):
+    /// each node keeps its own order inside a default one, topological is reversed postorder.
+    #[test]
+    fn depset_orders_flatten_as_bazel() {
+        let tree = r#"
+a = depset(["alpha"])
+b = depset(["beta"])
+c = depset(["gamma"])
+m1 = depset(["one"], transitive = [a, b])
+m2 = depset(["two"], transitive = [b, c], order = "preorder")
+m3 = depset(["three"], transitive = [m1, m2])
+"#;
+        assert_eq!(eval(&format!("{tree}\nm3.to_list()")), r#"["alpha", "beta", "one", "two", "gamma", "three"]"#);
+        assert_eq!(
+            eval(&format!("{tree}\ndepset(transitive = [m3, m1], order = \"topological\").to_list()")),
+            r#"["three", "gamma", "two", "one", "beta", "alpha"]"#
+        );
+        assert_eq!(eval(r#"depset(["x", "y"], order = "topological").to_list()"#), r#"["x", "y"]"#);
+        assert_eq!(eval(r#"depset(["x", "y", "x"]).to_list()"#), r#"["x", "y"]"#);
+    }
 }

@@ -45,6 +45,10 @@ pub struct AttrDescriptorGen<V> {
     /// `allow_single_file`: the dependency appears in `ctx.file`.
     #[trace(static)]
     pub single_file: bool,
+    /// `providers = [...]`: the providers every dependency must have (the first group of a
+    /// list of groups).
+    #[allocative(skip)]
+    pub providers: Vec<V>,
 }
 starlark_complex_value!(pub AttrDescriptor);
 
@@ -61,6 +65,7 @@ impl<'v> Freeze for AttrDescriptor<'v> {
             cfg: self.cfg.map(|c| c.freeze(freezer)).transpose()?,
             executable: self.executable,
             single_file: self.single_file,
+            providers: self.providers.freeze(freezer)?,
         })
     }
 }
@@ -202,10 +207,7 @@ where
             return Ok(Value::new_none());
         }
         if let Some((name, _)) = kwargs.iter().find(|(k, _)| k.starts_with('_')) {
-            return Err(starlark::Error::new_other(anyhow!(
-                "{}: private attribute '{name}' cannot be set in a rule call",
-                self.kind()
-            )));
+            return Err(starlark::Error::new_other(anyhow!("{}: private attribute '{name}' cannot be set in a rule call", self.kind())));
         }
         let ctx = BuildContext::from_eval(eval)?;
         // The rule is a global of a loaded (frozen) .bzl module: `keep_alive` holds that

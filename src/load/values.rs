@@ -49,7 +49,9 @@ pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
         return Ok(Raw::Select(select.parts.clone()));
     }
     if let Some(depset) = super::providers::Depset::from_value(v) {
-        return Ok(Raw::List(depset.to_list().map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().map(to_raw).collect::<anyhow::Result<_>>()?));
+        return Ok(Raw::List(
+            depset.to_list().map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().map(to_raw).collect::<anyhow::Result<_>>()?,
+        ));
     }
     anyhow::bail!("a value of type '{}' cannot be used here: {}", v.get_type(), v.to_repr())
 }

@@ -56,7 +56,14 @@ pub enum TestKind {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         runfiles: Vec<(String, String)>,
     },
-    Structure { image: String, configs: Vec<String>, driver: String, platform: String, output: String, junit_suite_name: String },
+    Structure {
+        image: String,
+        configs: Vec<String>,
+        driver: String,
+        platform: String,
+        output: String,
+        junit_suite_name: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -91,7 +98,8 @@ impl InProcess for RunTest {
                 let mut srcdir = self.workspace.display().to_string();
                 if !runfiles.is_empty() {
                     let root = ctx.exec_root.join("_runfiles");
-                    let entries = runfiles.iter().map(|(short, exec)| Ok((short.clone(), ctx.input(exec)?.clone()))).collect::<Result<Vec<_>>>()?;
+                    let entries =
+                        runfiles.iter().map(|(short, exec)| Ok((short.clone(), ctx.input(exec)?.clone()))).collect::<Result<Vec<_>>>()?;
                     make_runfiles_tree(&root, &entries)?;
                     srcdir = root.display().to_string();
                     cwd = root.join(RUNFILES_WORKSPACE);

@@ -6,6 +6,7 @@ mod common;
 
 mod architecture;
 mod base_tarball_escape;
+mod bazel_oracle;
 mod build_example;
 mod build_go;
 mod build_rules;

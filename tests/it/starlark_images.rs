@@ -69,7 +69,8 @@ fn cross_image_builds_loads_runs_tests_and_pushes() {
     .expect("json");
     let digest = index["manifests"][0]["digest"].as_str().expect("digest").to_owned();
     assert!(push.stdout.contains(&format!("{repo}@{digest}")), "{}", push.stdout);
-    let inspect = Command::new("skopeo").args(["inspect", "--tls-verify=false", &format!("docker://{repo}:cross")]).output().expect("skopeo");
+    let inspect =
+        Command::new("skopeo").args(["inspect", "--tls-verify=false", &format!("docker://{repo}:cross")]).output().expect("skopeo");
     assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
     assert_eq!(v["Digest"].as_str(), Some(digest.as_str()));
@@ -91,6 +92,10 @@ fn arm64_transition_builds_an_arm64_binary() {
     assert_eq!(elf_machine(&ws.path().join("ocib-out/linux_arm64-opt/bin/cmd/worker/worker_/worker")), EM_AARCH64);
     assert_eq!(elf_machine(&ws.path().join("ocib-out/linux_amd64-opt/bin/cmd/worker/worker_/worker")), EM_X86_64);
     // `cquery --output=files` prints the transitioned path.
-    let files = ocib_env(ws.path(), &["cquery", "//cmd/worker:image_arm64", "--output=files"], &[("GOCACHE", common::go_cache().to_str().expect("utf-8"))]);
+    let files = ocib_env(
+        ws.path(),
+        &["cquery", "//cmd/worker:image_arm64", "--output=files"],
+        &[("GOCACHE", common::go_cache().to_str().expect("utf-8"))],
+    );
     assert_eq!(files.stdout.trim(), "ocib-out/linux_arm64-opt/bin/cmd/worker/image_arm64_underlying", "{}", files.stderr);
 }

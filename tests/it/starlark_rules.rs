@@ -37,7 +37,9 @@ fn native_and_starlark_targets_consume_each_other() {
     assert_eq!(consumer, "names=BASE,MID,TOP\nlib base\nlib mid\nlib top\nbase.txt\nmid.txt\ntop.txt\nlib top\n");
     let launcher = read(ws.path(), "ocib-out/bin/app/greeter.sh");
     assert!(launcher.contains("echo \"hi from greeter\"") && launcher.contains("cat \"app/native_consumer.txt\""), "{launcher}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(ws.path().join("ocib-out/bin/app/greeter.sh")).expect("stat").permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(ws.path().join("ocib-out/bin/app/greeter.sh")).expect("stat").permissions(),
+    );
     assert_ne!(mode & 0o111, 0, "the executable of an executable rule is executable");
 }
 
@@ -71,6 +73,22 @@ fn failing_implementation_shows_the_stack_and_the_target() {
     assert!(out.stderr.contains("fail: cannot build: on purpose"), "{}", out.stderr);
 }
 
+/// A dependency without a provider the attribute requires is named with the attribute and
+/// the provider.
+#[test]
+fn missing_mandatory_provider_names_attribute_dependency_and_provider() {
+    let ws = copy_workspace("starlark_rules");
+    let out = ocib(ws.path(), &["build", "//app:bad_deps"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "in my_bundle rule //app:bad_deps: in deps attribute: '//app:native_consumer' does not have mandatory providers: 'MyInfo'"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A type error in an implementation is reported the same way, not as a panic.
 #[test]
 fn type_error_in_implementation_is_an_analysis_error() {
@@ -97,10 +115,63 @@ fn starlark_actions_are_cached_and_keyed_on_their_arguments() {
     assert_eq!(executed_and_hits(&again), (0, 5), "{}", again.stderr);
 
     let build_file = ws.path().join("app/BUILD.bazel");
-    let text = read(ws.path(), "app/BUILD.bazel").replace("my_bundle(name = \"bundle\", deps = [\":top\"])", "my_bundle(name = \"bundle\", deps = [\":top\"], prefix = \"all\")");
+    let text = read(ws.path(), "app/BUILD.bazel")
+        .replace("my_bundle(name = \"bundle\", deps = [\":top\"])", "my_bundle(name = \"bundle\", deps = [\":top\"], prefix = \"all\")");
     std::fs::write(&build_file, text).expect("write");
     let changed = build(ws.path(), cache.path(), &["//app:bundle"]);
     assert_eq!(changed.code, 0, "{}", changed.stderr);
     assert_eq!(executed_and_hits(&changed), (1, 4), "only the Bundle action runs again:\n{}", changed.stderr);
     assert!(read(ws.path(), "ocib-out/bin/app/bundle.bundle").starts_with("all=BASE,MID,TOP\n"));
+}
+
+/// skylib's `string_flag`/`bool_flag` are build settings: `--//pkg:flag=value` sets them,
+/// `config_setting(flag_values)` selects on them, rules read `BuildSettingInfo`.
+#[test]
+fn build_settings_from_the_command_line_drive_select_and_rules() {
+    let ws = crate::common::workspace(&[
+        ("MODULE.bazel", "module(name = \"settings\")\nbazel_dep(name = \"bazel_skylib\", version = \"1.7.1\")\n"),
+        (
+            "BUILD.bazel",
+            r#"load("@bazel_skylib//rules:common_settings.bzl", "bool_flag", "string_flag")
+load(":show.bzl", "show")
+
+string_flag(name = "mode", build_setting_default = "slow", values = ["slow", "fast"])
+bool_flag(name = "loud", build_setting_default = False)
+
+config_setting(name = "is_fast", flag_values = {":mode": "fast"})
+
+genrule(
+    name = "picked",
+    outs = ["picked.txt"],
+    cmd = select({":is_fast": "echo fast > $@", "//conditions:default": "echo slow > $@"}),
+)
+
+show(name = "shown")
+"#,
+        ),
+        (
+            "show.bzl",
+            r#"load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+
+def _impl(ctx):
+    out = ctx.actions.declare_file("shown.txt")
+    ctx.actions.write(out, "mode=%s loud=%s\n" % (ctx.attr._mode[BuildSettingInfo].value, ctx.attr._loud[BuildSettingInfo].value))
+    return [DefaultInfo(files = depset([out]))]
+
+show = rule(implementation = _impl, attrs = {"_mode": attr.label(default = "//:mode"), "_loud": attr.label(default = "//:loud")})
+"#,
+        ),
+    ]);
+    let read = |rel: &str| std::fs::read_to_string(ws.path().join("ocib-out/bin").join(rel)).expect("output");
+    let default = ocib(ws.path(), &["build", "//:picked", "//:shown"]);
+    assert_eq!(default.code, 0, "{}", default.stderr);
+    assert_eq!(read("picked.txt"), "slow\n");
+    assert_eq!(read("shown.txt"), "mode=slow loud=False\n");
+    let set = ocib(ws.path(), &["build", "--//:mode=fast", "--//:loud", "//:picked", "//:shown"]);
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert_eq!(read("picked.txt"), "fast\n");
+    assert_eq!(read("shown.txt"), "mode=fast loud=True\n");
+    let bad = ocib(ws.path(), &["build", "--//:mode=medium", "//:shown"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("invalid value 'medium'"), "{}", bad.stderr);
 }

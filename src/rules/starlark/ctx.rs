@@ -3,6 +3,9 @@
 //! `exec::Action`s of the same kinds native rules use (spawned processes, writes, in-process
 //! template expansion and copies), so their keys and caching are the same.
 
+// The functions mirror Bazel's, whose signatures have many keyword parameters.
+#![allow(clippy::too_many_arguments)]
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -54,9 +57,7 @@ pub(super) struct RuleState {
 }
 
 fn state<'a>(eval: &'a Evaluator) -> starlark::Result<&'a RuleState> {
-    eval.extra
-        .and_then(|e| e.downcast_ref::<RuleState>())
-        .ok_or_else(|| err("this function can only be called from a rule implementation"))
+    eval.extra.and_then(|e| e.downcast_ref::<RuleState>()).ok_or_else(|| err("this function can only be called from a rule implementation"))
 }
 
 impl RuleState {
@@ -208,11 +209,8 @@ pub(super) fn run_implementation(
         outputs.push((key.clone(), vec![state.declare(&name, None).map_err(|e| AnalysisError::new(e.to_string()))?], false));
     }
     let predeclared: Vec<Artifact> = outputs.iter().flat_map(|(_, f, _)| f.iter().cloned()).collect();
-    let executable_out = if rule.executable {
-        Some(state.declare(&label.name, None).map_err(|e| AnalysisError::new(e.to_string()))?)
-    } else {
-        None
-    };
+    let executable_out =
+        if rule.executable { Some(state.declare(&label.name, None).map_err(|e| AnalysisError::new(e.to_string()))?) } else { None };
     let build_file_path = {
         let pkg = ctx.analysis.loader.package(&label.package_id())?;
         let _ = pkg;
@@ -225,6 +223,10 @@ pub(super) fn run_implementation(
         if dir.is_empty() { name } else { format!("{dir}/{name}") }
     };
 
+    let setting_text = match &rule.build_setting {
+        Some(_) => Some(ctx.analysis.build_setting_value(&label)?),
+        None => None,
+    };
     let result = Module::with_temp_heap(|module| -> Result<(OwnedFrozenValue, Option<Artifact>, super::Returned), AnalysisError> {
         let heap = module.heap();
         for dep in inputs.iter().flat_map(|i| i.deps.iter()) {
@@ -318,7 +320,12 @@ pub(super) fn run_implementation(
             ("default_shell_env", heap.alloc(AllocDict::<[(Value, Value); 0]>([]))),
             ("coverage_enabled", Value::new_bool(false)),
         ]));
+        let build_setting_value = match (&rule.build_setting, &setting_text) {
+            (Some(ty), Some(text)) => setting_value(heap, ty, text),
+            _ => Value::new_none(),
+        };
         let ctx_value = heap.alloc(AllocStruct([
+            ("build_setting_value", build_setting_value),
             ("label", heap.alloc(LabelValue(label.clone()))),
             ("attr", heap.alloc(AllocStruct(attr))),
             ("file", heap.alloc(AllocStruct(file))),
@@ -375,6 +382,16 @@ pub(super) fn run_implementation(
     Ok(providers_of(ctx, returned, &predeclared, default_exe, inputs, declared, directories, frozen, rule.test))
 }
 
+/// A build setting's value (text, as configurations keep it) as its type's Starlark value.
+fn setting_value<'v>(heap: Heap<'v>, ty: &str, text: &str) -> Value<'v> {
+    match ty {
+        "bool" => Value::new_bool(matches!(text, "True" | "true" | "1")),
+        "int" => text.parse::<i64>().map(|i| heap.alloc(i)).unwrap_or_else(|_| heap.alloc(text)),
+        "string_list" => heap.alloc(AllocList(text.split(',').filter(|s| !s.is_empty()).map(|s| heap.alloc(s)))),
+        _ => heap.alloc(text),
+    }
+}
+
 /// The inputs of an action: Files from lists and depsets.
 fn files_arg(v: NoneOr<Value>) -> starlark::Result<Vec<Artifact>> {
     match v.into_option() {
@@ -399,7 +416,12 @@ fn string_dict(v: NoneOr<Value>, what: &str) -> starlark::Result<BTreeMap<String
 }
 
 /// Flattens `arguments` (strings and `Args`) into argv, writing param files where asked.
-fn command_line(st: &RuleState, arguments: NoneOr<Value>, first_output: &Artifact, inputs: &mut Vec<Artifact>) -> starlark::Result<Vec<String>> {
+fn command_line(
+    st: &RuleState,
+    arguments: NoneOr<Value>,
+    first_output: &Artifact,
+    inputs: &mut Vec<Artifact>,
+) -> starlark::Result<Vec<String>> {
     let mut argv = Vec::new();
     let Some(arguments) = arguments.into_option() else { return Ok(argv) };
     for a in iterate_elements(arguments)? {
@@ -412,7 +434,10 @@ fn command_line(st: &RuleState, arguments: NoneOr<Value>, first_output: &Artifac
                 st.param_files.set(n + 1);
                 let params = Artifact { exec_path: format!("{}-{n}.params", first_output.exec_path), kind: ArtifactKind::Derived };
                 st.declared.borrow_mut().push(params.clone());
-                st.add(Action::new("ParamFile", &st.label, ActionKind::Write { content: content.into_bytes(), executable: false }).output(params.clone()))?;
+                st.add(
+                    Action::new("ParamFile", &st.label, ActionKind::Write { content: content.into_bytes(), executable: false })
+                        .output(params.clone()),
+                )?;
                 argv.push(flag.replacen("%s", &params.exec_path, 1));
                 inputs.push(params);
             }
@@ -597,7 +622,12 @@ fn action_functions(builder: &mut GlobalsBuilder) {
                 subs.push((k.to_str(), text));
             }
         }
-        let code = ExpandTemplate { template: template.exec_path.clone(), out: out.exec_path.clone(), substitutions: subs, stamp_substitutions: vec![] };
+        let code = ExpandTemplate {
+            template: template.exec_path.clone(),
+            out: out.exec_path.clone(),
+            substitutions: subs,
+            stamp_substitutions: vec![],
+        };
         let mut action = Action::new("TemplateExpand", &st.label, ActionKind::Run(Arc::new(code))).inputs([template]);
         action = if is_executable { action.executable_output(out) } else { action.output(out) };
         st.add(action)?;
@@ -767,7 +797,14 @@ fn ctx_functions(builder: &mut GlobalsBuilder) {
         if let Some(t) = tools.into_option() {
             for v in iterate_elements(t)? {
                 if let Some(tv) = v.downcast_ref::<TargetValue>() {
-                    files.extend(tv.target.providers.files.iter().chain(tv.target.providers.runfiles.iter()).map(|a| file_value(heap, a, Some(&tv.target.label), false)));
+                    files.extend(
+                        tv.target
+                            .providers
+                            .files
+                            .iter()
+                            .chain(tv.target.providers.runfiles.iter())
+                            .map(|a| file_value(heap, a, Some(&tv.target.label), false)),
+                    );
                 }
             }
         }

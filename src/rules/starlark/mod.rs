@@ -85,7 +85,8 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         }
         input.deps = deps;
     }
-    for input in inputs.iter_mut().filter(|i| !i.transitioned) {
+    // Output attributes name files this rule makes, not dependencies.
+    for input in inputs.iter_mut().filter(|i| !i.transitioned && i.ty.is_dep()) {
         let labels = labels_of(&input.value);
         let private = input.name.starts_with('_');
         let mut deps = Vec::new();
@@ -99,7 +100,37 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         }
         input.deps = deps;
     }
+    for (input, (_, desc_value)) in inputs.iter().zip(&rule.attrs) {
+        if let Some(desc) = desc_value.to_value().downcast_ref::<FrozenAttrDescriptor>() {
+            check_providers(input, desc)?;
+        }
+    }
     ctx::run_implementation(ctx, rule, &owned, &inputs)
+}
+
+/// Bazel's mandatory providers: every dependency of the attribute must return each one.
+fn check_providers(input: &AttrInput, desc: &FrozenAttrDescriptor) -> Result<(), AnalysisError> {
+    for required in &desc.providers {
+        let Some(p) = crate::load::providers::Provider::from_value(required.to_value()) else { continue };
+        if p.id == DEFAULT_INFO {
+            continue;
+        }
+        for dep in &input.deps {
+            let has = dep.providers.starlark.as_ref().is_some_and(|list| {
+                iterate_elements(list.value())
+                    .is_ok_and(|items| items.iter().any(|i| ProviderInstance::from_value(*i).is_some_and(|i| i.provider_id == p.id)))
+            }) || (p.id == OUTPUT_GROUP_INFO && !dep.providers.output_groups.is_empty());
+            if !has {
+                return Err(AnalysisError::new(format!(
+                    "in {} attribute: '{}' does not have mandatory providers: '{}'",
+                    input.name,
+                    dep.label,
+                    p.name()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bazel's special allowlist attributes (`_allowlist_function_transition`) name targets in
@@ -120,7 +151,12 @@ fn labels_of(value: &AttrValue) -> Vec<Label> {
 
 /// An attribute's value: set, or its default (private attributes always take the default,
 /// resolved against the package of the .bzl file that defined the rule).
-fn resolve_attr(ctx: &mut RuleContext, rule: &FrozenStarlarkRule, name: &str, desc: &FrozenAttrDescriptor) -> Result<AttrInput, AnalysisError> {
+fn resolve_attr(
+    ctx: &mut RuleContext,
+    rule: &FrozenStarlarkRule,
+    name: &str,
+    desc: &FrozenAttrDescriptor,
+) -> Result<AttrInput, AnalysisError> {
     let value = if name.starts_with('_') {
         match &desc.default {
             Some(raw) => {
@@ -139,17 +175,15 @@ fn resolve_attr(ctx: &mut RuleContext, rule: &FrozenStarlarkRule, name: &str, de
     let value = match value {
         // Label defaults written relative to the .bzl file (`default = ":tool"`) were kept as
         // strings by loading; a public label default resolves against the .bzl package too.
-        AttrValue::Label(l) if l.repo.is_empty() && l.package.is_empty() && !ctx.rule.attrs.contains_key(name) => {
-            match &desc.default {
-                Some(raw) => {
-                    let ws = ctx.analysis.loader.workspace().clone();
-                    let map = |r: &str| ws.map_repo(r);
-                    let lctx = LabelContext { package: &rule.bzl_package, map_repo: &map };
-                    AttrValue::coerce(desc.ty, raw, &lctx).unwrap_or(AttrValue::Label(l))
-                }
-                None => AttrValue::Label(l),
+        AttrValue::Label(l) if l.repo.is_empty() && l.package.is_empty() && !ctx.rule.attrs.contains_key(name) => match &desc.default {
+            Some(raw) => {
+                let ws = ctx.analysis.loader.workspace().clone();
+                let map = |r: &str| ws.map_repo(r);
+                let lctx = LabelContext { package: &rule.bzl_package, map_repo: &map };
+                AttrValue::coerce(desc.ty, raw, &lctx).unwrap_or(AttrValue::Label(l))
             }
-        }
+            None => AttrValue::Label(l),
+        },
         other => other,
     };
     Ok(AttrInput {
@@ -185,7 +219,13 @@ fn read_returned(value: Value) -> Result<(Vec<Value>, Returned), AnalysisError> 
     } else {
         iterate_elements(value).map_err(err)?
     };
-    let mut out = Returned { files: None, runfiles: RunfilesValue::default(), executable: None, output_groups: BTreeMap::new(), env: BTreeMap::new() };
+    let mut out = Returned {
+        files: None,
+        runfiles: RunfilesValue::default(),
+        executable: None,
+        output_groups: BTreeMap::new(),
+        env: BTreeMap::new(),
+    };
     let mut seen = std::collections::BTreeSet::new();
     for item in &items {
         let p = ProviderInstance::from_value(*item)
@@ -236,6 +276,7 @@ fn freeze_providers<'v>(module: Module<'v>, items: Vec<Value<'v>>) -> Result<Own
 }
 
 /// Turns what the implementation returned into the target's providers.
+#[allow(clippy::too_many_arguments)]
 fn providers_of(
     ctx: &RuleContext,
     returned: Returned,
@@ -279,9 +320,13 @@ fn providers_of(
         directories.insert(l.exec_path.clone());
     }
     let test_run = match (&executable, test) {
-        (Some(exe), true) => {
-            Some(TestRun::Exec { executable: exe.clone(), args: test_args(ctx), env: returned.env, runfiles: runfiles.clone(), runfiles_tree: true })
-        }
+        (Some(exe), true) => Some(TestRun::Exec {
+            executable: exe.clone(),
+            args: test_args(ctx),
+            env: returned.env,
+            runfiles: runfiles.clone(),
+            runfiles_tree: true,
+        }),
         _ => None,
     };
     Providers {

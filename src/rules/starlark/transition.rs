@@ -28,7 +28,12 @@ enum SettingValue {
 }
 
 /// The configurations `transition` makes from the current one for the rule `ctx` analyses.
-pub(super) fn apply(ctx: &mut RuleContext, transition: FrozenValue, inputs: &[AttrInput], owned: &OwnedFrozenValue) -> Result<Vec<Config>, AnalysisError> {
+pub(super) fn apply(
+    ctx: &mut RuleContext,
+    transition: FrozenValue,
+    inputs: &[AttrInput],
+    owned: &OwnedFrozenValue,
+) -> Result<Vec<Config>, AnalysisError> {
     let t = transition.to_value().downcast_ref::<FrozenTransition>().ok_or_else(|| AnalysisError::new("internal: not a transition"))?;
     let config = ctx.config().clone();
     let mut current: Vec<(String, String)> = Vec::new();
@@ -39,10 +44,7 @@ pub(super) fn apply(ctx: &mut RuleContext, transition: FrozenValue, inputs: &[At
             PLATFORMS => config.platform.clone().unwrap_or_else(|| "@platforms//host".to_owned()),
             setting => {
                 let label = setting_label(ctx, setting)?;
-                match config.settings.get(&label.to_string()) {
-                    Some(v) => v.clone(),
-                    None => build_setting_default(ctx, &label)?,
-                }
+                ctx.analysis.build_setting_value(&label)?
             }
         };
         current.push((input.clone(), value));
@@ -56,7 +58,11 @@ pub(super) fn apply(ctx: &mut RuleContext, transition: FrozenValue, inputs: &[At
         let returned = eval
             .eval_function(t.implementation.to_value(), &[settings, attr], &[])
             .map_err(|e| AnalysisError::new(format!("in transition implementation:\n{e}")))?;
-        let dicts: Vec<Value> = if DictRef::from_value(returned).is_some_and(|d| d.iter().all(|(_, v)| DictRef::from_value(v).is_some()) && !d.is_empty() && !d.iter().any(|(k, _)| k.unpack_str().is_some_and(|s| t.outputs.iter().any(|o| o == s)))) {
+        let dicts: Vec<Value> = if DictRef::from_value(returned).is_some_and(|d| {
+            d.iter().all(|(_, v)| DictRef::from_value(v).is_some())
+                && !d.is_empty()
+                && !d.iter().any(|(k, _)| k.unpack_str().is_some_and(|s| t.outputs.iter().any(|o| o == s)))
+        }) {
             // A split transition written as {"key": {...}, ...}.
             DictRef::from_value(returned).map(|d| d.iter().map(|(_, v)| v).collect()).unwrap_or_default()
         } else if DictRef::from_value(returned).is_some() {
@@ -94,7 +100,8 @@ pub(super) fn apply(ctx: &mut RuleContext, transition: FrozenValue, inputs: &[At
                     c.platform = Some(platform.to_string());
                 }
                 (PLATFORMS, SettingValue::Text(text)) => {
-                    let label = Label::parse_absolute(text.trim()).map_err(|e| AnalysisError::new(format!("transition: --platforms: {e}")))?;
+                    let label =
+                        Label::parse_absolute(text.trim()).map_err(|e| AnalysisError::new(format!("transition: --platforms: {e}")))?;
                     let (goos, goarch) = platform_os_cpu(ctx, &label)?;
                     c.goos = goos;
                     c.goarch = goarch;
@@ -119,31 +126,8 @@ pub(super) fn apply(ctx: &mut RuleContext, transition: FrozenValue, inputs: &[At
 /// A build setting's label, resolved against the rule's package.
 fn setting_label(ctx: &RuleContext, setting: &str) -> Result<Label, AnalysisError> {
     let ws = ctx.analysis.loader.workspace().clone();
-    Label::parse(setting, &ctx.label().package_id(), &|r| ws.map_repo(r)).map_err(|e| AnalysisError::new(format!("transition setting '{setting}': {e}")))
-}
-
-/// The `build_setting_default` of a build setting target, as text.
-pub(super) fn build_setting_default(ctx: &RuleContext, label: &Label) -> Result<String, AnalysisError> {
-    let pkg = ctx.analysis.loader.package(&label.package_id())?;
-    let Some(TargetRef::Rule(rule)) = pkg.target(&label.name) else {
-        return Err(AnalysisError::new(format!("'{label}' is not a build setting")));
-    };
-    Ok(match rule.attrs.get("build_setting_default") {
-        Some(AttrValue::Raw(raw)) => raw_text(raw),
-        Some(AttrValue::String(s)) => s.clone(),
-        Some(AttrValue::Bool(b)) => if *b { "True" } else { "False" }.to_owned(),
-        Some(other) => other.to_string(),
-        None => return Err(AnalysisError::new(format!("'{label}' is not a build setting (it has no build_setting_default)"))),
-    })
-}
-
-fn raw_text(raw: &crate::graph::Raw) -> String {
-    match raw {
-        crate::graph::Raw::String(s) => s.clone(),
-        crate::graph::Raw::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
-        crate::graph::Raw::Int(i) => i.to_string(),
-        other => other.to_string(),
-    }
+    Label::parse(setting, &ctx.label().package_id(), &|r| ws.map_repo(r))
+        .map_err(|e| AnalysisError::new(format!("transition setting '{setting}': {e}")))
 }
 
 /// A setting's value as the transition implementation sees it: booleans as bools, platforms

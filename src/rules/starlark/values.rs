@@ -1,6 +1,9 @@
 //! The values a rule implementation works with besides providers: `File`, `Target`
 //! (a dependency, indexable by provider), `runfiles` and `Args` (`ctx.actions.args()`).
 
+// The functions mirror Bazel's, whose signatures have many keyword parameters.
+#![allow(clippy::too_many_arguments)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -88,9 +91,7 @@ impl<'v> StarlarkValue<'v> for FileValue {
     }
 
     fn dir_attr(&self) -> Vec<String> {
-        ["basename", "dirname", "extension", "is_directory", "is_source", "owner", "path", "root", "short_path"]
-            .map(String::from)
-            .to_vec()
+        ["basename", "dirname", "extension", "is_directory", "is_source", "owner", "path", "root", "short_path"].map(String::from).to_vec()
     }
 
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
@@ -341,7 +342,11 @@ impl<'v> StarlarkValue<'v> for TargetValue {
     fn at(&self, index: Value<'v>, heap: Heap<'v>) -> starlark::Result<Value<'v>> {
         let id = provider_id(index).ok_or_else(|| err(format!("a Target is indexed by a provider, not '{}'", index.get_type())))?;
         self.provider(id, heap).ok_or_else(|| {
-            err(format!("<target {}> doesn't contain declared provider '{}'", self.target.label, index.to_str().trim_start_matches("<provider ").trim_end_matches('>')))
+            err(format!(
+                "<target {}> doesn't contain declared provider '{}'",
+                self.target.label,
+                index.to_str().trim_start_matches("<provider ").trim_end_matches('>')
+            ))
         })
     }
 
