@@ -22,7 +22,7 @@ use starlark::values::{
     starlark_value,
 };
 
-/// Ids of Bazel's built-in providers; user providers count up from [`FIRST_USER_PROVIDER`].
+/// Ids of Bazel's built-in providers (user providers count up from 100): `DefaultInfo`.
 pub const DEFAULT_INFO: u64 = 1;
 /// `OutputGroupInfo`.
 pub const OUTPUT_GROUP_INFO: u64 = 2;
