@@ -171,6 +171,10 @@ show = rule(implementation = _impl, attrs = {"_mode": attr.label(default = "//:m
     assert_eq!(set.code, 0, "{}", set.stderr);
     assert_eq!(read("picked.txt"), "fast\n");
     assert_eq!(read("shown.txt"), "mode=fast loud=True\n");
+    // `query` accepts build settings (from a `common` rc line too) and ignores them.
+    std::fs::write(ws.path().join(".bazelrc"), "common --//:mode=fast\n").expect("write rc");
+    let query = ocib(ws.path(), &["query", "--//:loud", "//:all"]);
+    assert_eq!(query.code, 0, "{}", query.stderr);
     let bad = ocib(ws.path(), &["build", "--//:mode=medium", "//:shown"]);
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("invalid value 'medium'"), "{}", bad.stderr);
