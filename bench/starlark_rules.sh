@@ -10,21 +10,24 @@
 # `ocib query //...` only loads: the difference, divided by N, is the analysis time per
 # target.
 #
-# Usage: bench/starlark_rules.sh [N]     env: RUNS (timed runs, default 5)
+# Usage: bench/starlark_rules.sh [N]     env: RUNS (timed runs, default 5),
+#                                            OCIB (a binary to time instead of building release)
 set -euo pipefail
 
 n=${1:-1000}
 runs=${RUNS:-5}
 pkgs=$((n / 4))
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib}
 
 base=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench-starlark.XXXXXX")
 trap 'rm -rf "$base"' EXIT
 
-echo "building ocib (release)..." >&2
-(cd "$root" && cargo build --release > "$base/.build.log" 2>&1) \
-    || { cat "$base/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+if [ -z "${OCIB:-}" ]; then
+    echo "building ocib (release)..." >&2
+    (cd "$root" && cargo build --release > "$base/.build.log" 2>&1) \
+        || { cat "$base/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+fi
 
 # --- the Starlark workspace ------------------------------------------------------------
 sl="$base/starlark"

@@ -471,13 +471,15 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         let (build_setting, cfg) = (setting_of("build_setting"), setting_of("cfg"));
         let mut b = SchemaBuilder::new("");
         // A build setting's targets take its default value (Bazel's `build_setting_default`,
-        // mandatory there; its type follows `config.*`).
+        // its type follows `config.*`). Mandatory in Bazel; optional here so that a default
+        // from a repository ocib does not know (a stub) still loads: analysis of the setting
+        // fails when it has none.
         let build_setting = build_setting.map(|v| match v.downcast_ref::<Opaque>() {
             Some(o) => o.name.trim_start_matches("config.").trim_end_matches("()").to_owned(),
             None => "string".to_owned(),
         });
         if build_setting.is_some() {
-            b = b.mandatory("build_setting_default", AttrType::Any);
+            b = b.default("build_setting_default", AttrType::Any, AttrValue::None);
         }
         if test {
             b = b.test();
