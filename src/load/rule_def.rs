@@ -229,20 +229,3 @@ where
 
 /// A Starlark rule's definition as a target keeps it: the frozen `rule()` value.
 pub struct StarlarkRuleHandle(pub OwnedFrozenValue);
-
-/// The label-typed default of a descriptor, as written (`"//pkg:x"`, `Label(...)`).
-pub fn label_default_strings(desc: &AttrDescriptorGen<FrozenValue>) -> Vec<String> {
-    match &desc.default {
-        Some(Raw::String(s)) => vec![s.clone()],
-        Some(Raw::Label(l)) => vec![l.to_string()],
-        Some(Raw::List(items)) => items
-            .iter()
-            .filter_map(|i| match i {
-                Raw::String(s) => Some(s.clone()),
-                Raw::Label(l) => Some(l.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => vec![],
-    }
-}
