@@ -479,7 +479,8 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
             None => "string".to_owned(),
         });
         if build_setting.is_some() {
-            b = b.default("build_setting_default", AttrType::Any, AttrValue::None);
+            // Bazel 8 gives every build setting a `scope` attribute (`universal`, `project`).
+            b = b.default("build_setting_default", AttrType::Any, AttrValue::None).attr("scope", AttrType::String);
         }
         if test {
             b = b.test();
