@@ -16,8 +16,8 @@ pub use context::RuleContext;
 pub use providers::{GoInfo, PkgAttrs, PkgEntry, PkgInfo, Providers, RunAction, TestRun};
 
 use crate::exec::{Action, Artifact};
-use crate::graph::TargetRef;
 use crate::graph::label::Label;
+use crate::graph::{AttrValue, TargetRef};
 use crate::load::{LoadError, Loader};
 
 /// A rule kind's analysis: reads the target and its dependencies' providers, declares outputs
@@ -28,7 +28,12 @@ pub type AnalyzeFn = fn(&mut RuleContext) -> Result<Providers, AnalysisError>;
 /// analysis knows no rule set.
 pub type RuleImpls = HashMap<String, AnalyzeFn>;
 
-/// The build configuration: what `select()` and the rules see.
+/// The key under which [`RuleImpls`] holds the analysis of Starlark `rule()` kinds (every
+/// such kind shares it; a target's rule carries its own definition).
+pub const STARLARK_RULE_IMPL: &str = "<starlark rule()>";
+
+/// The build configuration: what `select()` and the rules see. Transitions make new ones
+/// (`Analysis::analyze_in`).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub goos: String,
@@ -37,6 +42,10 @@ pub struct Config {
     pub compilation_mode: String,
     /// `--define key=value` in command-line order (rc files' first); see [`Config::define`].
     pub defines: Vec<(String, String)>,
+    /// The target platform a transition set (`//command_line_option:platforms`), if any.
+    pub platform: Option<String>,
+    /// User build settings a transition set: label → value as text (`True`, `x`).
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
@@ -48,7 +57,43 @@ impl Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { goos: "linux".into(), goarch: "amd64".into(), stamp: false, compilation_mode: "fastbuild".into(), defines: Vec::new() }
+        Config {
+            goos: "linux".into(),
+            goarch: "amd64".into(),
+            stamp: false,
+            compilation_mode: "fastbuild".into(),
+            defines: Vec::new(),
+            platform: None,
+            settings: Default::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration's name: `<goos>_<goarch>`, then `-<compilation mode>` unless
+    /// fastbuild, then `-ST-<hash>` of the build settings when a transition set any (as
+    /// Bazel's `k8-fastbuild-ST-<hash>` output directories).
+    pub fn name(&self) -> String {
+        let mut name = format!("{}_{}", self.goos, self.goarch);
+        if self.compilation_mode != "fastbuild" {
+            name.push('-');
+            name.push_str(&self.compilation_mode);
+        }
+        if !self.settings.is_empty() {
+            let text: String = self.settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            name.push_str("-ST-");
+            name.push_str(&crate::exec::digest::sha256_hex(text.as_bytes())[..12]);
+        }
+        name
+    }
+}
+
+/// Bazel's `--cpu` name of a Go architecture (`k8` for amd64, as `$(TARGET_CPU)`).
+pub fn bazel_cpu(goarch: &str) -> &str {
+    match goarch {
+        "amd64" => "k8",
+        "arm64" => "aarch64",
+        other => other,
     }
 }
 
@@ -187,6 +232,8 @@ pub struct Analysis<'a> {
     pub actions: Vec<Action>,
     /// exec path → owner, to catch two actions declaring one output.
     declared: HashMap<String, Label>,
+    /// The name of the configuration the build started in: its outputs go to `ocib-out/bin`.
+    top_config: String,
 }
 
 impl<'a> Analysis<'a> {
@@ -194,28 +241,60 @@ impl<'a> Analysis<'a> {
         Analysis {
             loader,
             impls,
-            config,
             targets: HashMap::new(),
             cache_dir,
             shared: HashMap::new(),
             in_progress: Vec::new(),
             actions: Vec::new(),
             declared: HashMap::new(),
+            top_config: config.name(),
+            config,
         }
     }
 
     fn config_key(&self) -> String {
-        format!("{}_{}", self.config.goos, self.config.goarch)
+        self.config.name()
     }
 
     /// The directory derived files of the current configuration go to: `ocib-out/bin` for the
-    /// default (linux/amd64), `ocib-out/<goos>_<goarch>/bin` otherwise.
+    /// configuration the build started in (and linux/amd64, the default), and
+    /// `ocib-out/<configuration name>/bin` ([`Config::name`]) for the others.
     pub fn bin_dir(&self) -> String {
-        if self.config.goos == "linux" && self.config.goarch == "amd64" {
-            crate::exec::BIN_DIR.to_owned()
-        } else {
-            format!("ocib-out/{}/bin", self.config_key())
+        let key = self.config_key();
+        if key == self.top_config || key == "linux_amd64" { crate::exec::BIN_DIR.to_owned() } else { format!("ocib-out/{key}/bin") }
+    }
+
+    /// The value of the build setting `label` in the current configuration, as text (`True`,
+    /// `x`): set on the command line or by a transition, else its `build_setting_default`.
+    pub fn build_setting_value(&self, label: &Label) -> Result<String, AnalysisError> {
+        if let Some(v) = self.config.settings.get(&label.to_string()) {
+            return Ok(v.clone());
         }
+        let pkg = self.loader.package(&label.package_id())?;
+        let Some(TargetRef::Rule(rule)) = pkg.target(&label.name) else {
+            return Err(AnalysisError::new(format!("'{label}' is not a build setting")));
+        };
+        let text = |raw: &crate::graph::Raw| match raw {
+            crate::graph::Raw::String(s) => s.clone(),
+            crate::graph::Raw::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+            crate::graph::Raw::List(items) => {
+                items.iter().map(|i| i.to_string().trim_matches('"').to_owned()).collect::<Vec<_>>().join(",")
+            }
+            other => other.to_string(),
+        };
+        match rule.attrs.get("build_setting_default") {
+            Some(AttrValue::Raw(raw)) => Ok(text(raw)),
+            Some(other) => Ok(other.to_string()),
+            None => Err(AnalysisError::new(format!("'{label}' is not a build setting (it has no build_setting_default)"))),
+        }
+    }
+
+    /// The configured target for `label` in `config` (a transition's), analysed if needed.
+    pub fn analyze_in(&mut self, label: &Label, config: Config) -> Result<Arc<ConfiguredTarget>, AnalysisError> {
+        let saved = std::mem::replace(&mut self.config, config);
+        let result = self.analyze(label);
+        self.config = saved;
+        result
     }
 
     /// A value shared by every target of this analysis (and configuration, when `key` says
@@ -279,7 +358,8 @@ impl<'a> Analysis<'a> {
                 }
                 TargetRef::Rule(rule) => {
                     self.in_progress.push(label.clone());
-                    let result = match self.impls.get(&rule.kind).copied() {
+                    let starlark = rule.definition.as_ref().and_then(|_| self.impls.get(STARLARK_RULE_IMPL));
+                    let result = match starlark.or_else(|| self.impls.get(&rule.kind)).copied() {
                         Some(analyze) => analyze(&mut RuleContext::new(self, rule, &pkg)),
                         None if !rule.schema.typed => Err(AnalysisError::new(format!(
                             "'{}' comes from a rule set ocib does not know, so it cannot be built",

@@ -27,13 +27,23 @@ pub struct Providers {
     pub run: Option<RunAction>,
     /// How `ocib test` runs the target.
     pub test: Option<TestRun>,
+    /// Exec paths of the outputs among `files` that are directories (tree artifacts).
+    pub directories: std::collections::BTreeSet<String>,
+    /// The providers a Starlark rule's implementation returned: a frozen list of provider
+    /// instances, with the heap that holds them.
+    pub starlark: Option<starlark::values::OwnedFrozenValue>,
+    /// Whether `ocib run` runs the executable from a runfiles tree, in Bazel's layout
+    /// (`<exe>.runfiles/__main__`): Starlark rules' executables find their runfiles there.
+    pub runfiles_tree: bool,
 }
 
 /// How a test target runs.
 #[derive(Debug, Clone)]
 pub enum TestRun {
     /// An executable, with its arguments, environment and run-time files.
-    Exec { executable: Artifact, args: Vec<String>, env: BTreeMap<String, String>, runfiles: Vec<Artifact> },
+    /// `runfiles_tree`: run from a runfiles tree (`<exe>.runfiles/__main__`, each runfile at
+    /// its short path), as Bazel runs every test; Starlark rules' tests do.
+    Exec { executable: Artifact, args: Vec<String>, env: BTreeMap<String, String>, runfiles: Vec<Artifact>, runfiles_tree: bool },
     /// container_structure_test: configs against an image layout (or a tarball).
     /// `output` is CST's `--output` (text, json or junit) for the log; `junit_suite_name` its
     /// `--junit-suite-name`: both from the target's `args`, which the Bazel rule passes on.

@@ -81,6 +81,10 @@ pub struct BuildOptions {
     /// nothing), as Bazel's `--nobuild`.
     #[arg(long = "build", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
     pub build: bool,
+    /// `--//pkg:flag=value` user build settings, as `//pkg:flag=value` (the command line's
+    /// spelling is rewritten to this hidden option).
+    #[arg(long = "build_setting", hide = true)]
+    pub build_setting: Vec<String>,
 }
 
 /// `--subcommands` takes Bazel's values: true, pretty_print (the same here), false.
@@ -154,6 +158,21 @@ pub fn config(args: &BuildOptions) -> Config {
             .iter()
             .map(|d| d.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((d.clone(), String::new())))
             .collect(),
+        settings: args
+            .build_setting
+            .iter()
+            .map(|s| {
+                // `//pkg:flag=value`, or `//pkg:flag` alone for a boolean set to true.
+                let (label, value) = s.split_once('=').unwrap_or((s.as_str(), "True"));
+                let label = Label::parse_absolute(label).map(|l| l.to_string()).unwrap_or_else(|_| label.to_owned());
+                let value = match value {
+                    "true" => "True",
+                    "false" => "False",
+                    v => v,
+                };
+                (label, value.to_owned())
+            })
+            .collect(),
         ..Config::default()
     }
 }
@@ -220,6 +239,11 @@ pub fn wanted_files(target: &ConfiguredTarget, output_groups: &str) -> Vec<Artif
     let mut files = if replace { vec![] } else { target.providers.files.clone() };
     if !replace {
         files.extend(target.providers.executable.iter().cloned());
+        // Bazel builds an executable's runfiles with it (`--build_runfile_links`): a Starlark
+        // executable's runfiles tree must be complete for `ocib run`.
+        if target.providers.runfiles_tree && target.providers.executable.is_some() {
+            files.extend(target.providers.runfiles.iter().filter(|r| !r.is_source()).cloned());
+        }
     }
     for g in groups {
         files.extend(target.providers.output_groups.get(g).into_iter().flatten().cloned());

@@ -40,9 +40,9 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> CliResult {
         if syntax { CliError::bad_command_line(e) } else { CliError::analysis_or_query_failed(e) }
     })?;
     let config = config(&args.opts);
-    // Bazel prints a configuration id; ours names the platform and stamping.
-    let config_id =
-        crate::exec::digest::sha256_hex(format!("{}_{} stamp={}", config.goos, config.goarch, config.stamp).as_bytes())[..7].to_owned();
+    // Bazel prints a configuration id; ours hashes the configuration's name (platform,
+    // compilation mode, build settings: `Config::name`) and stamping.
+    let config_id = crate::exec::digest::sha256_hex(format!("{} stamp={}", config.name(), config.stamp).as_bytes())[..7].to_owned();
     let mut analysis = Analysis::new(&loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
     let mut out = String::new();
     for label in &labels {

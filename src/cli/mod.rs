@@ -299,6 +299,19 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             out.push((arg, source));
             continue;
         }
+        // `--//pkg:flag=value` (and `--no//pkg:flag`) set a user build setting, for the
+        // commands that build; the others (query) accept and ignore them, as Bazel does.
+        let setting = match arg.strip_prefix("--") {
+            Some(r) if r.starts_with("//") || r.starts_with('@') => Some(r.to_owned()),
+            Some(r) => r.strip_prefix("no").filter(|r| r.starts_with("//") || r.starts_with('@')).map(|r| format!("{r}=false")),
+            None => None,
+        };
+        if let Some(setting) = setting {
+            if longs.iter().any(|l| l == "build_setting") {
+                out.push((format!("--build_setting={setting}"), source));
+            }
+            continue;
+        }
         if let Some(name) = flag_name(&arg) {
             if longs.iter().any(|l| l == name) {
                 out.push((arg, source));

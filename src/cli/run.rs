@@ -63,13 +63,32 @@ fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[St
         return Err(CliError::bad_command_line(anyhow!("cannot run target {}: not executable", target.label)));
     };
     let path = root.join(&exe.exec_path);
+    // Starlark rules' executables find their runfiles by short path in a runfiles tree, as
+    // under `bazel run`.
+    let mut dir = root.to_path_buf();
+    if target.providers.runfiles_tree {
+        let tree = root.join(format!("{}.runfiles", exe.exec_path));
+        let entries: Vec<(String, std::path::PathBuf)> = target
+            .providers
+            .runfiles
+            .iter()
+            .map(|r| {
+                let real = match &r.kind {
+                    crate::exec::ArtifactKind::Source(abs) => abs.clone(),
+                    crate::exec::ArtifactKind::Derived => root.join(&r.exec_path),
+                };
+                (r.short_path().to_owned(), real)
+            })
+            .collect();
+        crate::rules::test::make_runfiles_tree(&tree, &entries).map_err(CliError::from)?;
+        dir = tree.join(crate::rules::test::RUNFILES_WORKSPACE);
+    }
     eprintln!("INFO: Running {} {}", super::build::display_path(exe, root), args.join(" "));
-    let status = Command::new(&path)
-        .args(args)
-        .current_dir(root)
-        .env("BUILD_WORKSPACE_DIRECTORY", root)
-        .env("BUILD_WORKING_DIRECTORY", cwd)
-        .status();
+    let mut command = Command::new(&path);
+    if target.providers.runfiles_tree {
+        command.env("RUNFILES_DIR", dir.parent().unwrap_or(&dir));
+    }
+    let status = command.args(args).current_dir(&dir).env("BUILD_WORKSPACE_DIRECTORY", root).env("BUILD_WORKING_DIRECTORY", cwd).status();
     let status = status.map_err(|e| anyhow!("running {}: {e}", path.display()))?;
     // The program said why it failed, if it did; ocib adds nothing and passes its code on.
     match status.code() {

@@ -142,10 +142,15 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             timeout,
         };
         let (kind, inputs): (TestKind, Vec<Artifact>) = match test {
-            TestRun::Exec { executable, args: targs, env, runfiles } => {
+            TestRun::Exec { executable, args: targs, env, runfiles, runfiles_tree } => {
+                let tree = if runfiles_tree {
+                    runfiles.iter().map(|r| (r.short_path().to_owned(), r.exec_path.clone())).collect()
+                } else {
+                    vec![]
+                };
                 let mut inputs = vec![executable.clone()];
                 inputs.extend(runfiles);
-                (TestKind::Exec { executable: executable.exec_path.clone(), args: targs, env }, inputs)
+                (TestKind::Exec { executable: executable.exec_path.clone(), args: targs, env, runfiles: tree }, inputs)
             }
             TestRun::Structure { image, configs, driver, platform, output, junit_suite_name } => {
                 let mut inputs = vec![image.clone()];

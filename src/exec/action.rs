@@ -88,7 +88,9 @@ pub enum ActionKind {
 }
 
 pub struct Action {
-    pub mnemonic: &'static str,
+    /// The action's kind as progress lines and errors name it (`GoLink`, or a Starlark
+    /// rule's `mnemonic`).
+    pub mnemonic: std::borrow::Cow<'static, str>,
     pub owner: Label,
     pub inputs: Vec<Artifact>,
     pub outputs: Vec<Artifact>,
@@ -111,7 +113,7 @@ pub struct Action {
 impl Action {
     pub fn new(mnemonic: &'static str, owner: &Label, kind: ActionKind) -> Action {
         Action {
-            mnemonic,
+            mnemonic: mnemonic.into(),
             owner: owner.clone(),
             inputs: Vec::new(),
             outputs: Vec::new(),

@@ -238,7 +238,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     } else {
                         report.failures.push(Failure {
                             owner: action.owner.clone(),
-                            mnemonic: action.mnemonic.to_owned(),
+                            mnemonic: action.mnemonic.to_string(),
                             progress: action.progress.clone(),
                             message,
                             command: spawns.last,
@@ -311,7 +311,7 @@ fn action_key(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>
     outputs.sort();
     let material = KeyMaterial {
         salt: ACTION_SALT,
-        mnemonic: action.mnemonic,
+        mnemonic: &action.mnemonic,
         how: how(action),
         tool: &action.tool_id,
         inputs: inputs.iter().map(|(p, d)| (*p, d.as_str())).collect(),
@@ -348,7 +348,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
         ex.cache.restamp(r);
     }
     if !uncacheable {
-        let record = ActionRecord { mnemonic: action.mnemonic.to_owned(), outputs: records.clone() };
+        let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
         ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
     }
     Ok(Outcome::Executed(records, log))

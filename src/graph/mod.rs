@@ -505,6 +505,17 @@ pub struct Generator {
     pub location: String,
 }
 
+/// The definition of a Starlark `rule()` kind, opaque here: loading puts the frozen .bzl
+/// value in it, the Starlark rule set's analysis takes it out. Native kinds have none.
+#[derive(Clone)]
+pub struct RuleDefinition(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for RuleDefinition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleDefinition")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub label: Label,
@@ -521,6 +532,8 @@ pub struct Rule {
     /// Where the rule's kind was made by `rule()` (outermost first), for kinds defined in a
     /// .bzl file of the workspace or a local repository: Bazel's "Rule KIND defined at".
     pub definition_stack: Vec<StackFrame>,
+    /// For kinds defined with Starlark `rule()`: the definition analysis runs.
+    pub definition: Option<RuleDefinition>,
 }
 
 /// One call of a rule's instantiation stack: where the call is, and the function it is in

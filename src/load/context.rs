@@ -28,6 +28,9 @@ pub struct BuildContext<'a> {
     pub state: RefCell<PackageState>,
     /// One listing of the package directory, shared by every `glob` call.
     pub listing: OnceCell<super::glob::Listing>,
+    /// A heap referencing every module the BUILD file loads: Starlark rules called here
+    /// keep their definitions alive through it.
+    pub keep_alive: starlark::values::FrozenHeapRef,
 }
 
 #[derive(Default)]

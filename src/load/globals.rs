@@ -10,6 +10,7 @@ use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};
 use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::values::dict::{AllocDict, DictRef};
+use starlark::values::list::ListRef;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::{NoneOr, NoneType};
 use starlark::values::tuple::AllocTuple;
@@ -17,9 +18,11 @@ use starlark::values::{Heap, Value, ValueLike};
 
 use super::context::{BuildContext, RepoFileContext};
 use super::glob::Listing;
+use super::providers::{ProviderGen, builtin_providers, make_depset, raw_constructor};
 use super::repo_globals;
-use super::rule_call::RuleCallable;
-use super::values::{AttrDescriptor, DepsetValue, LabelValue, Opaque, ProviderValue, SelectValue, raw_to_value, to_raw};
+use super::rule_call::{DefinitionSite, RuleCallable};
+use super::rule_def::{AttrDescriptor, AttrDescriptorGen, StarlarkRuleGen, TransitionGen};
+use super::values::{LabelValue, Opaque, SelectValue, raw_to_value, to_raw};
 use crate::graph::label::{Label, PackageId};
 use crate::graph::schema::{RuleKinds, RuleSchema, SchemaBuilder};
 use crate::graph::{AttrType, AttrValue, Raw, SelectPart};
@@ -47,6 +50,9 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
     b.namespace("config", opaque_functions);
     for name in OPAQUE_NAMES {
         b.set(name, Opaque { name: (*name).to_owned() });
+    }
+    for (name, provider) in builtin_providers() {
+        b.set(name, provider);
     }
     if internal {
         b.namespace("ocib", |n| {
@@ -150,9 +156,6 @@ fn add_generic_rules(b: &mut GlobalsBuilder, kinds: &RuleKinds) {
 
 /// Names .bzl files may mention at load time whose behaviour only matters when building.
 const OPAQUE_NAMES: &[&str] = &[
-    "DefaultInfo",
-    "OutputGroupInfo",
-    "RunEnvironmentInfo",
     "InstrumentedFilesInfo",
     "PackageSpecificationInfo",
     "platform_common",
@@ -223,37 +226,14 @@ fn common_functions(builder: &mut GlobalsBuilder) {
         Ok(LabelValue(Label::parse(s, &base, &|r| map(r))?))
     }
 
+    /// `depset(direct = None, order = "default", *, transitive = None)`.
     fn depset<'v>(
         #[starlark(default = NoneOr::None)] direct: NoneOr<Value<'v>>,
-        #[starlark(require = named, default = "default")] order: &str,
+        #[starlark(default = "default")] order: &str,
         #[starlark(require = named, default = NoneOr::None)] transitive: NoneOr<Value<'v>>,
-    ) -> anyhow::Result<DepsetValue> {
-        let _ = order;
-        let mut items = Vec::new();
-        if let Some(transitive) = transitive.into_option()
-            && let Raw::List(sets) = to_raw(transitive)?
-        {
-            for set in sets {
-                if let Raw::List(inner) = set {
-                    items.extend(inner);
-                }
-            }
-        }
-        if let Some(direct) = direct.into_option()
-            && let Raw::List(d) = to_raw(direct)?
-        {
-            items.extend(d);
-        }
-        let mut seen = Vec::new();
-        items.retain(|i| {
-            if seen.contains(i) {
-                false
-            } else {
-                seen.push(i.clone());
-                true
-            }
-        });
-        Ok(DepsetValue { items })
+        heap: Heap<'v>,
+    ) -> starlark::Result<Value<'v>> {
+        make_depset(direct.into_option(), order, transitive.into_option(), heap)
     }
 }
 
@@ -493,29 +473,38 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = false)] executable: bool,
         #[starlark(require = named, default = false)] test: bool,
         #[starlark(require = named, default = NoneOr::None)] outputs: NoneOr<Value<'v>>,
-        #[starlark(require = named, default = NoneOr::None)] build_setting: NoneOr<Value<'v>>,
-        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<RuleCallable> {
-        let _ = implementation;
+    ) -> anyhow::Result<Value<'v>> {
+        // `build_setting`, `cfg` and the parameters ocib does not use come in `kwargs`.
+        let setting_of = |name: &str| kwargs.get(name).copied().filter(|v| !v.is_none());
+        let (build_setting, cfg) = (setting_of("build_setting"), setting_of("cfg"));
         let mut b = SchemaBuilder::new("");
         // A build setting's targets take its default value (Bazel's `build_setting_default`,
-        // mandatory there; its type follows `config.*`, unknown here).
-        if build_setting.into_option().is_some() {
-            b = b.mandatory("build_setting_default", AttrType::Any);
+        // its type follows `config.*`). Mandatory in Bazel; optional here so that a default
+        // from a repository ocib does not know (a stub) still loads: analysis of the setting
+        // fails when it has none.
+        let build_setting = build_setting.map(|v| match v.downcast_ref::<Opaque>() {
+            Some(o) => o.name.trim_start_matches("config.").trim_end_matches("()").to_owned(),
+            None => "string".to_owned(),
+        });
+        if build_setting.is_some() {
+            // Bazel 8 gives every build setting a `scope` attribute (`universal`, `project`).
+            b = b.default("build_setting_default", AttrType::Any, AttrValue::None).attr("scope", AttrType::String);
         }
         if test {
             b = b.test();
         } else if executable {
             b = b.executable();
         }
+        let mut all_attrs = Vec::new();
         if let Some(attrs) = attrs.into_option() {
             let dict = DictRef::from_value(attrs).ok_or_else(|| anyhow!("rule(attrs = ...) must be a dict"))?;
             for (k, v) in dict.iter() {
                 let name = k.unpack_str().ok_or_else(|| anyhow!("rule() attribute names must be strings"))?;
-                let desc = v
-                    .downcast_ref::<AttrDescriptor>()
+                let desc = AttrDescriptor::from_value(v)
                     .ok_or_else(|| anyhow!("rule() attribute '{name}' must be an attr.* value, got '{}'", v.get_type()))?;
+                all_attrs.push((name.to_owned(), v));
                 if name.starts_with('_') {
                     continue; // Private attributes cannot be set by callers.
                 }
@@ -523,16 +512,32 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
                 b = if desc.mandatory { b.mandatory(name, desc.ty) } else { b.default(name, desc.ty, default) };
             }
         }
+        let mut output_templates = Vec::new();
         if let Some(outputs) = outputs.into_option()
             && let Raw::Dict(entries) = to_raw(outputs)?
         {
-            for (_, template) in entries {
-                if let Raw::String(t) = template {
+            for (key, template) in entries {
+                if let (Raw::String(k), Raw::String(t)) = (key, template) {
                     b = b.implicit_output(&t);
+                    output_templates.push((k, t));
                 }
             }
         }
-        Ok(RuleCallable::starlark(Arc::new(b.build()), eval))
+        let (bzl_package, _) = caller_package(eval);
+        let rule = StarlarkRuleGen {
+            schema: Arc::new(b.build()),
+            exported_name: Default::default(),
+            implementation,
+            attrs: all_attrs,
+            cfg,
+            output_templates,
+            executable: executable || test,
+            test,
+            build_setting,
+            bzl_package,
+            defined_at: DefinitionSite::of_call(eval),
+        };
+        Ok(eval.heap().alloc(rule))
     }
 
     fn provider<'v>(
@@ -541,10 +546,28 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] init: NoneOr<Value<'v>>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
-        let _ = (doc, fields);
-        let p = heap.alloc(ProviderValue { name: Default::default() });
+        let _ = doc;
+        // `fields` is a list of names or a dict of name → doc.
+        let fields = match fields.into_option() {
+            None => None,
+            Some(f) => Some(match to_raw(f)? {
+                Raw::List(items) => items.into_iter().filter_map(|i| if let Raw::String(s) = i { Some(s) } else { None }).collect(),
+                Raw::Dict(entries) => {
+                    entries.into_iter().filter_map(|(k, _)| if let Raw::String(s) = k { Some(s) } else { None }).collect()
+                }
+                other => bail!("provider(fields = ...) must be a list or dict of strings, got {other}"),
+            }),
+        };
+        let init = init.into_option();
+        let provider = ProviderGen::new(fields, init);
         // With `init`, Bazel returns the provider and its raw constructor.
-        Ok(if init.into_option().is_some() { heap.alloc(AllocTuple([p, p])) } else { p })
+        Ok(if init.is_some() {
+            let raw = raw_constructor(&provider);
+            let p = heap.alloc(provider);
+            heap.alloc(AllocTuple([p, heap.alloc(raw)]))
+        } else {
+            heap.alloc(provider)
+        })
     }
 
     fn repository_rule<'v>(
@@ -555,8 +578,14 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         Ok(RuleCallable::native(Arc::new(RuleSchema::untyped(""))))
     }
 
-    fn transition<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
-        Ok(Opaque { name: "transition".into() })
+    /// `transition(implementation, inputs, outputs)`.
+    fn transition<'v>(
+        #[starlark(require = named)] implementation: Value<'v>,
+        #[starlark(require = named)] inputs: UnpackListOrTuple<String>,
+        #[starlark(require = named)] outputs: UnpackListOrTuple<String>,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(TransitionGen { implementation, inputs: inputs.items, outputs: outputs.items }))
     }
 
     fn aspect<'v>(implementation: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
@@ -603,8 +632,18 @@ fn plain_default(ty: AttrType, raw: &Raw) -> Option<AttrValue> {
     AttrValue::coerce(ty, raw, &crate::graph::LabelContext { package: &pkg, map_repo: &map }).ok()
 }
 
-fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-    let mandatory = kwargs.get("mandatory").and_then(|v| v.unpack_bool()).unwrap_or(false);
+/// The providers of `attr.label(providers = ...)`: a list of providers, or a list of such
+/// lists (any group suffices in Bazel; ocib requires the first).
+fn required_providers(v: Option<Value>) -> Vec<Value> {
+    let Some(list) = v.and_then(ListRef::from_value) else { return Vec::new() };
+    match list.iter().next().and_then(ListRef::from_value) {
+        Some(first) => first.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
+        None => list.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
+    }
+}
+
+fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptorGen<Value<'v>>> {
+    let flag = |name: &str| kwargs.get(name).and_then(|v| v.unpack_bool()).unwrap_or(false);
     let default = match kwargs.get("default") {
         // A computed default (a function, or a late-bound `configuration_field()`) is
         // evaluated at analysis; treat it as unset here.
@@ -612,52 +651,60 @@ fn descriptor<'v>(ty: AttrType, kwargs: &SmallMap<String, Value<'v>>) -> anyhow:
         Some(v) => Some(to_raw(*v)?),
         None => None,
     };
-    Ok(AttrDescriptor { ty, mandatory, default })
+    Ok(AttrDescriptorGen {
+        ty,
+        mandatory: flag("mandatory"),
+        default,
+        cfg: kwargs.get("cfg").copied().filter(|v| !v.is_none()),
+        executable: flag("executable"),
+        single_file: flag("allow_single_file") || kwargs.get("allow_single_file").is_some_and(|v| v.get_type() == "list"),
+        providers: required_providers(kwargs.get("providers").copied()),
+    })
 }
 
 #[starlark_module]
 fn attr_functions(builder: &mut GlobalsBuilder) {
-    fn bool<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::Bool, &kwargs)
+    fn bool<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::Bool, &kwargs)?))
     }
-    fn int<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::Int, &kwargs)
+    fn int<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::Int, &kwargs)?))
     }
-    fn int_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::IntList, &kwargs)
+    fn int_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::IntList, &kwargs)?))
     }
-    fn string<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::String, &kwargs)
+    fn string<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::String, &kwargs)?))
     }
-    fn string_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::StringList, &kwargs)
+    fn string_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::StringList, &kwargs)?))
     }
-    fn string_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::StringDict, &kwargs)
+    fn string_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::StringDict, &kwargs)?))
     }
-    fn string_list_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::StringListDict, &kwargs)
+    fn string_list_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::StringListDict, &kwargs)?))
     }
-    fn label<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::Label, &kwargs)
+    fn label<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::Label, &kwargs)?))
     }
-    fn label_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::LabelList, &kwargs)
+    fn label_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::LabelList, &kwargs)?))
     }
-    fn label_keyed_string_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::LabelKeyedStringDict, &kwargs)
+    fn label_keyed_string_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::LabelKeyedStringDict, &kwargs)?))
     }
-    fn string_keyed_label_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::StringKeyedLabelDict, &kwargs)
+    fn string_keyed_label_dict<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::StringKeyedLabelDict, &kwargs)?))
     }
-    fn output<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::Output, &kwargs)
+    fn output<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::Output, &kwargs)?))
     }
-    fn output_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::OutputList, &kwargs)
+    fn output_list<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::OutputList, &kwargs)?))
     }
-    fn license<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<AttrDescriptor> {
-        descriptor(AttrType::StringList, &kwargs)
+    fn license<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(descriptor(AttrType::StringList, &kwargs)?))
     }
 }
 

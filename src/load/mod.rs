@@ -8,8 +8,10 @@ pub mod external;
 mod glob;
 mod globals;
 mod json;
+pub mod providers;
 pub(crate) mod repo_globals;
 mod rule_call;
+pub mod rule_def;
 pub mod source;
 mod stub;
 pub(crate) mod values;
@@ -452,7 +454,18 @@ impl Loader {
             Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) => None,
             _ => self.ws.package_dir(id),
         };
+        let keep_alive = {
+            let heap = starlark::values::FrozenHeap::new();
+            for (_, m) in &modules {
+                heap.add_reference(m.module.frozen_heap());
+            }
+            if let Some(p) = &prelude {
+                heap.add_reference(p.loaded.module.frozen_heap());
+            }
+            heap.into_ref()
+        };
         let ctx = BuildContext {
+            keep_alive,
             ws: &self.ws,
             package: id.clone(),
             dir,

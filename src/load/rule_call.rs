@@ -17,7 +17,7 @@ use super::stub::StubValue;
 use super::values::to_raw;
 use crate::graph::label;
 use crate::graph::schema::RuleSchema;
-use crate::graph::{AttrType, AttrValue, Generator, LabelContext, Location, Raw, Rule, StackFrame};
+use crate::graph::{AttrType, AttrValue, Generator, LabelContext, Location, Raw, Rule, RuleDefinition, StackFrame};
 use crate::workspace::{Repo, RepoSource};
 
 /// A callable rule: a native rule, a Starlark `rule()`, or a stand-in for a symbol of an
@@ -29,25 +29,45 @@ pub struct RuleCallable {
     /// For `rule()` results the kind is the name of the variable they are assigned to.
     #[allocative(skip)]
     pub exported_name: OnceLock<String>,
-    /// Where `rule()` made this kind (files as the evaluator names them, relative to the
-    /// workspace for its own files); empty for native kinds.
+    /// Where the kind was made; empty for native kinds.
     #[allocative(skip)]
-    pub defined_at: Vec<StackFrame>,
-    /// `defined_at` with absolute paths, or empty when a file is not on disk (the embedded
-    /// prelude): worked out at the first target, one file check per kind, not per target.
-    #[allocative(skip)]
-    definition_stack: OnceLock<Vec<StackFrame>>,
+    pub defined_at: DefinitionSite,
 }
 starlark_simple_value!(RuleCallable);
 
-impl RuleCallable {
-    pub fn native(schema: Arc<RuleSchema>) -> RuleCallable {
-        RuleCallable { schema, exported_name: OnceLock::new(), defined_at: Vec::new(), definition_stack: OnceLock::new() }
+/// Where `rule()` made a kind: Bazel's "Rule KIND defined at" stack.
+#[derive(Debug, Default)]
+pub struct DefinitionSite {
+    /// The stack at the `rule()` call (files as the evaluator names them, relative to the
+    /// workspace for its own files).
+    frames: Vec<StackFrame>,
+    /// `frames` with absolute paths, or empty when a file is not on disk (the embedded
+    /// prelude): worked out at the first target, one file check per kind, not per target.
+    resolved: OnceLock<Vec<StackFrame>>,
+}
+
+impl DefinitionSite {
+    /// The site of a `rule()` call being evaluated by `eval`.
+    pub fn of_call(eval: &Evaluator) -> DefinitionSite {
+        DefinitionSite { frames: paren_stack(eval), resolved: OnceLock::new() }
     }
 
-    /// A kind made by `rule()`, called with the stack `eval` has.
-    pub fn starlark(schema: Arc<RuleSchema>, eval: &Evaluator) -> RuleCallable {
-        RuleCallable { schema, exported_name: OnceLock::new(), defined_at: paren_stack(eval), definition_stack: OnceLock::new() }
+    /// The stack `query --output=build` prints. Bazel names the .bzl file of a Starlark
+    /// rule's definition; ocib's own rule sets (the embedded prelude) have no such file, so
+    /// they print none.
+    fn stack(&self, ctx: &BuildContext) -> Vec<StackFrame> {
+        self.resolved
+            .get_or_init(|| {
+                let stack: Vec<StackFrame> = self.frames.iter().map(|f| absolute(ctx, f)).collect();
+                if stack.iter().all(|f| f.location.file.is_file()) { stack } else { Vec::new() }
+            })
+            .clone()
+    }
+}
+
+impl RuleCallable {
+    pub fn native(schema: Arc<RuleSchema>) -> RuleCallable {
+        RuleCallable { schema, exported_name: OnceLock::new(), defined_at: DefinitionSite::default() }
     }
 
     pub fn kind(&self) -> &str {
@@ -121,9 +141,19 @@ pub(super) fn record_unknown_repository(ctx: &RepoFileContext, kind: &str, kwarg
 
 /// Creates the target for a rule call in a BUILD file (directly or through macros).
 pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, eval: &Evaluator) -> Result<()> {
+    instantiate_kind(callable.kind(), &callable.schema, None, &callable.defined_at, kwargs, eval)
+}
+
+/// Creates the target of a call of rule `kind` (with `definition` for Starlark rules).
+pub(super) fn instantiate_kind(
+    kind: &str,
+    schema: &Arc<RuleSchema>,
+    definition: Option<RuleDefinition>,
+    defined_at: &DefinitionSite,
+    kwargs: Vec<(String, Raw)>,
+    eval: &Evaluator,
+) -> Result<()> {
     let ctx = BuildContext::from_eval(eval)?;
-    let schema = &callable.schema;
-    let kind = callable.kind();
 
     let name = match kwargs.iter().find(|(k, _)| k == "name") {
         Some((_, Raw::String(n))) => n.clone(),
@@ -172,17 +202,18 @@ pub(super) fn instantiate(callable: &RuleCallable, kwargs: Vec<(String, Raw)>, e
     }
 
     let call_stack = call_stack(ctx, eval, &location);
-    // Bazel names the .bzl file of a Starlark rule's definition; ocib's own rule sets (the
-    // embedded prelude) have no such file, so they print none.
-    let definition_stack = callable
-        .definition_stack
-        .get_or_init(|| {
-            let stack: Vec<StackFrame> = callable.defined_at.iter().map(|f| absolute(ctx, f)).collect();
-            if stack.iter().all(|f| f.location.file.is_file()) { stack } else { Vec::new() }
-        })
-        .clone();
-    let rule =
-        Rule { label: target, kind: kind.to_owned(), schema: schema.clone(), attrs, location, generator, call_stack, definition_stack };
+    let definition_stack = defined_at.stack(ctx);
+    let rule = Rule {
+        label: target,
+        kind: kind.to_owned(),
+        schema: schema.clone(),
+        attrs,
+        location,
+        generator,
+        call_stack,
+        definition_stack,
+        definition,
+    };
     ctx.add_rule(rule)
 }
 

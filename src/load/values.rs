@@ -1,21 +1,18 @@
-//! Starlark value types ocib adds to the interpreter (`select()`, `Label`, `depset`, `attr.*`
-//! descriptors, providers) and the conversion of Starlark values into [`Raw`] data.
+//! Starlark value types ocib adds to the interpreter (`select()`, `Label`, opaque load-time
+//! values) and the conversion of Starlark values into [`Raw`] data.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use allocative::Allocative;
 use starlark::any::ProvidesStaticType;
-use starlark::collections::SmallMap;
 use starlark::starlark_simple_value;
 use starlark::values::dict::{AllocDict, DictRef};
 use starlark::values::list::{AllocList, ListRef};
-use starlark::values::structs::AllocStruct;
 use starlark::values::tuple::TupleRef;
 use starlark::values::{Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, UnpackValue, Value, ValueLike, starlark_value};
 
 use crate::graph::label::Label;
-use crate::graph::{AttrType, Raw, SelectPart};
+use crate::graph::{Raw, SelectPart};
 
 /// Converts a Starlark value into plain data. Fails on values that cannot be attribute
 /// values (functions, structs, ...), naming their type.
@@ -51,8 +48,10 @@ pub fn to_raw(v: Value) -> anyhow::Result<Raw> {
     if let Some(select) = v.downcast_ref::<SelectValue>() {
         return Ok(Raw::Select(select.parts.clone()));
     }
-    if let Some(depset) = v.downcast_ref::<DepsetValue>() {
-        return Ok(Raw::List(depset.items.clone()));
+    if let Some(depset) = super::providers::Depset::from_value(v) {
+        return Ok(Raw::List(
+            depset.to_list().map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().map(to_raw).collect::<anyhow::Result<_>>()?,
+        ));
     }
     anyhow::bail!("a value of type '{}' cannot be used here: {}", v.get_type(), v.to_repr())
 }
@@ -164,90 +163,6 @@ impl<'v> StarlarkValue<'v> for LabelValue {
 
     fn dir_attr(&self) -> Vec<String> {
         ["name", "package", "workspace_name", "repo_name", "workspace_root"].map(String::from).to_vec()
-    }
-}
-
-/// `depset(direct, transitive=...)`: an ordered set; at load time only its contents matter.
-#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
-pub struct DepsetValue {
-    #[allocative(skip)]
-    pub items: Vec<Raw>,
-}
-starlark_simple_value!(DepsetValue);
-
-impl fmt::Display for DepsetValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "depset({})", Raw::List(self.items.clone()))
-    }
-}
-
-#[starlark_value(type = "depset")]
-impl<'v> StarlarkValue<'v> for DepsetValue {
-    fn get_methods() -> Option<&'static starlark::environment::Methods> {
-        static RES: starlark::environment::MethodsStatic = starlark::environment::MethodsStatic::new("depset", depset_methods);
-        Some(RES.methods())
-    }
-}
-
-#[starlark::starlark_module]
-fn depset_methods(builder: &mut starlark::environment::MethodsBuilder) {
-    fn to_list<'v>(this: Value<'v>, heap: Heap<'v>) -> anyhow::Result<Value<'v>> {
-        let d = this.downcast_ref::<DepsetValue>().ok_or_else(|| anyhow::anyhow!("not a depset"))?;
-        Ok(raw_to_value(heap, &Raw::List(d.items.clone())))
-    }
-}
-
-/// What `attr.string(...)`, `attr.label_list(...)`, ... return.
-#[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
-pub struct AttrDescriptor {
-    #[allocative(skip)]
-    pub ty: AttrType,
-    pub mandatory: bool,
-    #[allocative(skip)]
-    pub default: Option<Raw>,
-}
-starlark_simple_value!(AttrDescriptor);
-
-impl fmt::Display for AttrDescriptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<attr.{}>", self.ty.describe())
-    }
-}
-
-#[starlark_value(type = "Attribute")]
-impl<'v> StarlarkValue<'v> for AttrDescriptor {}
-
-/// `provider(...)`: calling it makes a struct; its name comes from the variable it is
-/// assigned to, as in Bazel.
-#[derive(Debug, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
-pub struct ProviderValue {
-    #[allocative(skip)]
-    pub name: OnceLock<String>,
-}
-starlark_simple_value!(ProviderValue);
-
-impl fmt::Display for ProviderValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<provider {}>", self.name.get().map(String::as_str).unwrap_or("anonymous"))
-    }
-}
-
-#[starlark_value(type = "Provider")]
-impl<'v> StarlarkValue<'v> for ProviderValue {
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        args: &starlark::eval::Arguments<'v, '_>,
-        eval: &mut starlark::eval::Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        args.no_positional_args(eval.heap())?;
-        let fields: SmallMap<String, Value<'v>> = args.names_map()?.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
-        Ok(eval.heap().alloc(AllocStruct(fields)))
-    }
-
-    fn export_as(&self, variable_name: &str, _eval: &mut starlark::eval::Evaluator<'v, '_, '_>) -> starlark::Result<()> {
-        let _ = self.name.set(variable_name.to_owned());
-        Ok(())
     }
 }
 

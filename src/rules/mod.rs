@@ -18,6 +18,7 @@ pub mod lib;
 pub mod native;
 pub mod oci;
 pub mod pkg;
+pub mod starlark;
 pub mod test;
 
 /// Shorthands for schema defaults.
@@ -68,6 +69,7 @@ pub fn registry() -> &'static Registry {
             analyzers.insert(schema.kind.clone(), kind.analyze);
             kinds.schemas.insert(schema.kind.clone(), Arc::new(schema));
         }
+        analyzers.insert(crate::analysis::STARLARK_RULE_IMPL.to_owned(), starlark::analyze);
         Registry { kinds, analyzers }
     })
 }

@@ -20,10 +20,50 @@ pub struct TestStatus {
     pub exit_code: Option<i32>,
 }
 
+/// The workspace directory inside a runfiles tree (Bazel's `__main__` without a workspace
+/// name).
+pub const RUNFILES_WORKSPACE: &str = "__main__";
+
+/// Creates a runfiles tree at `root`: `<root>/__main__/<short path>` links to each file.
+pub fn make_runfiles_tree(root: &std::path::Path, entries: &[(String, std::path::PathBuf)]) -> Result<()> {
+    let base = root.join(RUNFILES_WORKSPACE);
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    for (short, target) in entries {
+        if short.split('/').any(|c| c == ".." || c.is_empty()) {
+            continue; // Files of other repositories (`../repo/x`) are not laid out.
+        }
+        let link = base.join(short);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if std::fs::symlink_metadata(&link).is_ok() {
+            std::fs::remove_file(&link).with_context(|| format!("replacing {}", link.display()))?;
+        }
+        std::os::unix::fs::symlink(target, &link).with_context(|| format!("linking runfile {short}"))?;
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 pub enum TestKind {
-    Exec { executable: String, args: Vec<String>, env: BTreeMap<String, String> },
-    Structure { image: String, configs: Vec<String>, driver: String, platform: String, output: String, junit_suite_name: String },
+    /// `runfiles`: short path → exec path of each runfile, when the test runs from a runfiles
+    /// tree (its working directory; absent from the key when empty, so native tests keep
+    /// theirs).
+    Exec {
+        executable: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        runfiles: Vec<(String, String)>,
+    },
+    Structure {
+        image: String,
+        configs: Vec<String>,
+        driver: String,
+        platform: String,
+        output: String,
+        junit_suite_name: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -51,23 +91,34 @@ impl InProcess for RunTest {
         let xml_path = ctx.output(&self.xml)?.clone();
         let started = Instant::now();
         let (passed, timed_out, exit_code, wrote_xml) = match &self.kind {
-            TestKind::Exec { executable, args, env } => {
+            TestKind::Exec { executable, args, env, runfiles } => {
                 let tmp = ctx.exec_root.join("_tmp");
                 std::fs::create_dir_all(&tmp)?;
+                let mut cwd = self.workspace.clone();
+                let mut srcdir = self.workspace.display().to_string();
+                if !runfiles.is_empty() {
+                    let root = ctx.exec_root.join("_runfiles");
+                    let entries =
+                        runfiles.iter().map(|(short, exec)| Ok((short.clone(), ctx.input(exec)?.clone()))).collect::<Result<Vec<_>>>()?;
+                    make_runfiles_tree(&root, &entries)?;
+                    srcdir = root.display().to_string();
+                    cwd = root.join(RUNFILES_WORKSPACE);
+                }
                 let mut full_env: BTreeMap<String, String> = BTreeMap::from([
                     ("PATH".to_owned(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())),
                     ("HOME".to_owned(), tmp.display().to_string()),
                     ("TEST_TMPDIR".to_owned(), tmp.display().to_string()),
                     ("TEST_TARGET".to_owned(), self.label.clone()),
                     ("XML_OUTPUT_FILE".to_owned(), xml_path.display().to_string()),
-                    ("TEST_SRCDIR".to_owned(), self.workspace.display().to_string()),
+                    ("TEST_SRCDIR".to_owned(), srcdir.clone()),
+                    ("RUNFILES_DIR".to_owned(), srcdir),
                     ("TEST_WORKSPACE".to_owned(), "_main".to_owned()),
                 ]);
                 full_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 full_env.extend(self.test_env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 let mut argv = vec![ctx.input(executable)?.display().to_string()];
                 argv.extend(args.iter().cloned());
-                let exit = run_test(&argv, &full_env, &self.workspace, &log_path, Duration::from_secs(self.timeout_secs))?;
+                let exit = run_test(&argv, &full_env, &cwd, &log_path, Duration::from_secs(self.timeout_secs))?;
                 let wrote = xml_path.exists();
                 match exit {
                     TestExit::Code(c) => (c == 0, false, Some(c), wrote),

@@ -6,6 +6,7 @@ mod common;
 
 mod architecture;
 mod base_tarball_escape;
+mod bazel_oracle;
 mod build_example;
 mod build_go;
 mod build_rules;
@@ -22,6 +23,8 @@ mod progress;
 mod query_monorepo;
 mod query_starlark;
 mod registry;
+mod starlark_images;
+mod starlark_rules;
 mod structure_tests;
 mod test_command;
 mod visibility;

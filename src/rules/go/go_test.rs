@@ -71,7 +71,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         files: vec![exe.clone()],
         executable: Some(exe.clone()),
         runfiles: runfiles.clone(),
-        test: Some(TestRun::Exec { executable: exe, args, env, runfiles }),
+        test: Some(TestRun::Exec { executable: exe, args, env, runfiles, runfiles_tree: false }),
         declared: ctx.declared(),
         ..Default::default()
     })

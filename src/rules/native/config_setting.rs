@@ -53,9 +53,18 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
             matches = false;
         }
     }
-    if !ctx.labels("flag_values")?.is_empty() {
-        // Build settings are not supported: such a condition never matches.
-        matches = false;
+    // Build settings: their value in this configuration (command line, transition, or
+    // default); booleans compare as Bazel's (`true`, `True` and `1` alike).
+    for (setting, want) in ctx.label_keyed_dict("flag_values")? {
+        let have = ctx.analysis.build_setting_value(&setting)?;
+        let normalized = |s: &str| match s {
+            "true" | "True" | "1" => "True".to_owned(),
+            "false" | "False" | "0" => "False".to_owned(),
+            other => other.to_owned(),
+        };
+        if normalized(&have) != normalized(&want) {
+            matches = false;
+        }
     }
     Ok(Providers { condition: Some(matches), ..Default::default() })
 }

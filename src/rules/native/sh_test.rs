@@ -21,6 +21,6 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let executable = providers.executable.clone().ok_or_else(|| AnalysisError::new("internal: sh_test without executable"))?;
     let args = ctx.string_list("args")?;
     let env = ctx.string_dict("env")?.into_iter().collect();
-    providers.test = Some(TestRun::Exec { executable, args, env, runfiles: providers.runfiles.clone() });
+    providers.test = Some(TestRun::Exec { executable, args, env, runfiles: providers.runfiles.clone(), runfiles_tree: false });
     Ok(providers)
 }

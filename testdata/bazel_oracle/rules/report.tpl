@@ -1,0 +1,4 @@
+report for %NAME%
+flavor: %FLAVOR%
+items:
+%ITEMS%
