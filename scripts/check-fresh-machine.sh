@@ -25,7 +25,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 which="${1:-both}"
 work="${WORK:-/var/tmp/ocib-fresh-machine}"
-mirror="${MIRROR:-$(grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 | tr -d ' ')}"
+mirror="${MIRROR:-$(grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 | tr -d ' ' || true)}"
 mirror="${mirror:-http://deb.debian.org/debian}"
 mkdir -p "$work"
 
