@@ -13,8 +13,11 @@
 #    $WORK/clone, bind-mounted at the same path inside, so paths ocib hands to the host's
 #    Docker daemon (`docker -v`, `docker load`) mean the same thing on both sides; TMPDIR too.
 #    The host's ~/.rustup is mounted read-only; ~/.cargo starts with only rustup's proxies.
-#    --network host (tests start registries on 127.0.0.1 that the host daemon pulls from),
-#    --privileged (a test mounts a tmpfs; podman runs containers).
+#    --network host (tests start registries on 127.0.0.1 that the host daemon pulls from);
+#    every capability the host has (a test mounts a tmpfs; podman runs containers; not
+#    --privileged, which a sandboxed host may refuse), and the host's cgroup tree writable
+#    (podman's containers need cgroups); podman's storage on a host folder (overlay on overlay
+#    does not work).
 # 4. Runs each README command in a new container from the prepared image, prints its output
 #    and exit code; exits non-zero if one failed.
 #
@@ -78,7 +81,14 @@ run_one() {
     [ -n "$cmd" ] || { echo "README.md has no <!-- fresh-machine: $name --> command" >&2; return 1; }
     echo "== README command ($name): $cmd"
     local started=$SECONDS rc=0
-    docker run --rm --network host --privileged \
+    local caps=(--cap-add ALL)
+    # Capabilities this shell lacks cannot be given (CAP_SYS_RESOURCE is bit 24).
+    local cap_eff
+    cap_eff="$(awk '/^CapEff:/ {print $2}' /proc/self/status)"
+    [ $(( 0x$cap_eff >> 24 & 1 )) = 1 ] || caps+=(--cap-drop SYS_RESOURCE)
+    docker run --rm --network host "${caps[@]}" \
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
         -v /var/run/docker.sock:/var/run/docker.sock \
         -v "$HOME/.rustup:/root/.rustup:ro" \
         -v "$work/cargo:/root/.cargo" \

@@ -37,6 +37,22 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-re
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
+# Podman raises a container's RLIMIT_NOFILE/NPROC above the caller's hard limits, which needs
+# CAP_SYS_RESOURCE; in a sandbox without it (some CI runners, containers) every `podman run`
+# fails with "error setting rlimits". Docker gives containers the daemon's limits: do the same
+# there. Only when the machine has no containers.conf of its own.
+conf=/etc/containers/containers.conf
+cap_eff="$(awk '/^CapEff:/ {print $2}' /proc/self/status)"
+if [ ! -e "$conf" ] && [ $(( 0x$cap_eff >> 24 & 1 )) = 0 ]; then
+    echo "== $conf: no CAP_SYS_RESOURCE here, so containers keep the caller's limits"
+    mkdir -p /etc/containers
+    {
+        echo "# Written by ocib's scripts/setup.sh: this machine lacks CAP_SYS_RESOURCE."
+        echo "[containers]"
+        echo "default_ulimits = [\"nofile=$(ulimit -Hn):$(ulimit -Hn)\", \"nproc=4096:4096\"]"
+    } >"$conf"
+fi
+
 # A tool is linked from the venv unless one is already on PATH (a go from elsewhere is fine).
 link_from_venv() {
     local name="$1" package="$2"
