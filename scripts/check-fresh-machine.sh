@@ -46,11 +46,15 @@ fi
 if ! docker image inspect ocib-fresh/bookworm:prepared >/dev/null 2>&1; then
     echo "== the machine's prerequisites: a C linker for Rust, the Docker CLI"
     docker rm -f ocib-fresh-prepare >/dev/null 2>&1 || true
-    docker run --name ocib-fresh-prepare --network host ocib-fresh/bookworm:base /bin/bash -c '
+    # This machine's own CA certificates come along: a network that intercepts TLS (a proxy
+    # with its own CA) is the machine's, not the README's business.
+    docker run --name ocib-fresh-prepare --network host \
+        -v /usr/local/share/ca-certificates:/host-ca:ro ocib-fresh/bookworm:base /bin/bash -c '
         set -e
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends ca-certificates gcc libc6-dev docker.io >/dev/null
+        cp -r /host-ca/. /usr/local/share/ca-certificates/ && update-ca-certificates >/dev/null
         apt-get clean'
     docker commit --change 'ENV PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         ocib-fresh-prepare ocib-fresh/bookworm:prepared >/dev/null

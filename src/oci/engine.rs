@@ -24,8 +24,13 @@ pub const ENGINES: [&str; 3] = ["docker", "podman", "nerdctl"];
 
 /// The first of [`ENGINES`] on `PATH`.
 pub fn default_engine() -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    ENGINES.into_iter().find(|name| std::env::split_paths(&path).any(|d| d.join(name).is_file())).map(str::to_owned)
+    first_on_path(&std::env::var_os("PATH")?)
+}
+
+/// The first of [`ENGINES`] found in any directory of `path` (docker anywhere on it beats
+/// podman earlier on it: the order is the engines', not the directories').
+fn first_on_path(path: &std::ffi::OsStr) -> Option<String> {
+    ENGINES.into_iter().find(|name| std::env::split_paths(path).any(|d| d.join(name).is_file())).map(str::to_owned)
 }
 
 /// The engine to use: `requested` (`--container_engine`: one of [`ENGINES`]; empty or `auto`
@@ -137,6 +142,19 @@ mod tests {
         assert_eq!(choose("nerdctl").unwrap(), "nerdctl");
         let err = choose("dockr").unwrap_err().to_string();
         assert!(err.contains("--container_engine=dockr") && err.contains("docker, podman, nerdctl"), "{err}");
+    }
+
+    #[test]
+    fn detection_prefers_docker_then_podman_then_nerdctl() {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let path = std::env::join_paths(dirs.iter().map(|d| d.path())).unwrap();
+        assert_eq!(first_on_path(&path), None);
+        std::fs::write(dirs[0].path().join("nerdctl"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("nerdctl"));
+        std::fs::write(dirs[0].path().join("podman"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("podman"));
+        std::fs::write(dirs[1].path().join("docker"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("docker"), "docker wins even later on PATH");
     }
 
     #[test]
