@@ -12,6 +12,7 @@ use super::bep::BuildEventStream;
 use super::progress::{ProgressOptions, Reporter, summary_lines};
 use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
+use crate::exec::cache::Gc;
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
 use crate::graph::pattern::{SignedPattern, TargetPattern};
@@ -85,6 +86,15 @@ pub struct BuildOptions {
     /// spelling is rewritten to this hidden option).
     #[arg(long = "build_setting", hide = true)]
     pub build_setting: Vec<String>,
+    /// The container engine `ocib run` loads images into and structure tests (docker driver)
+    /// run on: docker, podman or nerdctl; `auto` (default): the first of them on PATH.
+    #[arg(long = "container_engine", default_value = "auto")]
+    pub container_engine: String,
+    /// Size limit of the disk cache (`2G`, `500M`, `1T`; K/M/G/T are powers of 1024; 0: none,
+    /// the default). At the end of a command the least recently used entries are evicted
+    /// until the cache fits (Bazel 7.4+: `--experimental_disk_cache_gc_max_size`).
+    #[arg(long = "disk_cache_max_size", visible_alias = "experimental_disk_cache_gc_max_size", value_parser = parse_size, default_value = "0")]
+    pub disk_cache_max_size: u64,
 }
 
 /// `--subcommands` takes Bazel's values: true, pretty_print (the same here), false.
@@ -135,6 +145,67 @@ pub fn warn_no_targets(command: &str) {
         "WARNING: Usage: ocib {command} <options> <targets>.\nInvoke `ocib help {command}` for full description of usage and options.\n\
          Your request is correct, but requested an empty set of targets. Nothing will be built."
     );
+}
+
+/// A size as `--disk_cache_max_size` takes it: bytes, or a number with K, M, G or T (powers of
+/// 1024, as Bazel's byte sizes; `KB`/`KiB` spellings too).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let number: u64 =
+        number.parse().map_err(|_| format!("'{text}' is not a size: expected a number of bytes, optionally with K, M, G or T"))?;
+    let shift = match unit.to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("'{text}' is not a size: unknown unit '{unit}' (expected K, M, G or T)")),
+    };
+    number.checked_mul(1u64 << shift).ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// `--disk_cache_max_size` at the end of a command: evicts least recently used cache entries
+/// until the cache fits, unless another ocib command is using it (then the last one to finish
+/// evicts). Never fails the command: a cache that cannot be trimmed is only reported.
+pub fn collect_garbage(executor: Executor<'_>, opts: &BuildOptions) {
+    if opts.disk_cache_max_size == 0 {
+        return;
+    }
+    let dir = cache_dir(opts);
+    let Executor { cache, .. } = executor;
+    match cache.collect_garbage(opts.disk_cache_max_size, false) {
+        Ok(Gc::Done(report)) => {
+            if report.records_evicted + report.files_evicted > 0 {
+                eprintln!(
+                    "INFO: Disk cache over its limit of {}: evicted {} action records and {} files ({} → {}).",
+                    human_size(opts.disk_cache_max_size),
+                    report.records_evicted,
+                    report.files_evicted,
+                    human_size(report.size_before),
+                    human_size(report.size_after)
+                );
+            }
+        }
+        Ok(Gc::Busy) => eprintln!("INFO: Disk cache eviction deferred: another ocib command is using {}.", dir.display()),
+        Err(e) => eprintln!("WARNING: could not trim the disk cache at {}: {e}", dir.display()),
+    }
+}
+
+/// `1.5 GiB`, `340 MiB`, `12 KiB`, `100 B`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 10.0 { format!("{value:.1} {}", UNITS[unit]) } else { format!("{value:.0} {}", UNITS[unit]) }
 }
 
 /// Everything `build`-like commands share: the workspace, what the patterns name, and the
@@ -392,6 +463,9 @@ pub fn build_with_events(
         .collect();
     let report = executor.execute(&analysis.actions, &wanted);
     reporter.finish();
+    if !report.interrupted {
+        collect_garbage(executor, args);
+    }
     // One line per failed action (Bazel's), before the summary that ends the command.
     for f in &report.failures {
         report_action_failure(f, args.verbose_failures);

@@ -24,6 +24,9 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
+    if !matches!(args.opts.container_engine.as_str(), "" | "auto") {
+        crate::oci::engine::choose(&args.opts.container_engine).map_err(CliError::bad_command_line)?;
+    }
     let prepared = prepare(cwd, std::slice::from_ref(&args.target), false, false)?;
     if prepared.labels.len() != 1 {
         return Err(CliError::bad_command_line(anyhow!(
@@ -43,7 +46,7 @@ pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
             let layout_dir = root.join(&layout.exec_path);
             let tags_file = root.join(&repo_tags.exec_path);
             let loader = loader.as_ref().map(|l| root.join(&l.exec_path).display().to_string());
-            oci_load::load_image(&layout_dir, &tags_file, loader.as_deref())
+            oci_load::load_image(&layout_dir, &tags_file, loader.as_deref(), &args.opts.container_engine)
                 .map_err(|e| CliError::build_failed(e.context(format!("loading {}", target.label))))
         }
         Some(push @ RunAction::Push { .. }) => match oci_push::push_target(push, root, &args.args) {

@@ -102,6 +102,12 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             None => (e.clone(), std::env::var(e).unwrap_or_default()),
         })
         .collect();
+    // An unknown --container_engine is a bad command line; no engine on PATH only fails the
+    // structure tests that need one.
+    let engine = match args.opts.container_engine.as_str() {
+        "" | "auto" => crate::oci::engine::default_engine(),
+        requested => Some(crate::oci::engine::choose(requested).map_err(CliError::bad_command_line)?),
+    };
     for label in &prepared.labels {
         let Ok(pkg) = prepared.loader.package(&label.package_id()) else { continue };
         let Some(crate::graph::TargetRef::Rule(rule)) = pkg.target(&label.name) else { continue };
@@ -155,11 +161,18 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             TestRun::Structure { image, configs, driver, platform, output, junit_suite_name } => {
                 let mut inputs = vec![image.clone()];
                 inputs.extend(configs.iter().cloned());
+                // The tar driver needs no engine; the docker driver fails with the reason when
+                // none is found.
+                let engine = match driver.as_str() {
+                    "docker" => engine.clone().unwrap_or_default(),
+                    _ => String::new(),
+                };
                 (
                     TestKind::Structure {
                         image: image.exec_path.clone(),
                         configs: configs.iter().map(|c| c.exec_path.clone()).collect(),
                         driver,
+                        engine,
                         platform,
                         output,
                         junit_suite_name,
@@ -205,6 +218,9 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
     let report = executor.execute(&analysis.actions, &wanted);
     reporter.finish();
+    if !report.interrupted {
+        super::build::collect_garbage(executor, &args.opts);
+    }
     for f in &report.failures {
         let mut message = format!("{} failed to build: {}", f.owner, f.message);
         if args.opts.verbose_failures

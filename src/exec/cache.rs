@@ -7,13 +7,23 @@
 //! "now" — so a file whose stat still matches has not been touched since. A file whose stat
 //! moved is hashed again before it is used: if its content is still right the record takes
 //! the new stat (hashed once), otherwise the entry is removed and the action runs again.
+//!
+//! Size limit (`--disk_cache_max_size`): every process using the cache holds a shared lock
+//! (`flock`) on `<cache>/lease` while it has the cache open; eviction ([`Cache::collect_garbage`])
+//! takes it exclusively, so it runs only when no other ocib command is using the cache and can
+//! never remove an entry a running build has looked up or is about to store. An action record's
+//! mtime is its last use (set when it is stored, and when a lookup hits a record last used more
+//! than [`TOUCH_AFTER`] ago); eviction removes the least recently used records and the CAS files
+//! no remaining record refers to, until the cache fits. CAS files' own times are never touched:
+//! their stat is what proves them unchanged.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -101,8 +111,40 @@ pub struct VerifyReport {
     pub stale_temps: usize,
 }
 
+/// A lookup hit renews its record's last-use time only when it is older than this, so a
+/// no-op build run twice in a row writes nothing.
+pub const TOUCH_AFTER: Duration = Duration::from_secs(60);
+
+/// What [`Cache::collect_garbage`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// Bytes of action records and CAS files before and after eviction.
+    pub size_before: u64,
+    pub size_after: u64,
+    /// Action records and CAS files removed (CAS files no record refers to are removed first).
+    pub records_evicted: usize,
+    pub files_evicted: usize,
+}
+
+/// Whether eviction ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gc {
+    Done(GcReport),
+    /// Another ocib command holds the cache's lease (eviction was not asked to wait).
+    Busy,
+}
+
+/// A CAS file as eviction sees it.
+struct CasFile {
+    size: u64,
+    /// Action records that name it and are still there.
+    refs: usize,
+}
+
 pub struct Cache {
     root: PathBuf,
+    /// The shared lock on `<root>/lease` held while this process uses the cache.
+    lease: fs::File,
     /// CAS files known good and the stat they had then, so a file several records share is
     /// hashed at most once: those this process hashed, stored or linked (`true`), and those
     /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
@@ -110,12 +152,22 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Opens (creating) the cache at `root` and takes a shared lease on it, waiting while an
+    /// eviction runs.
     pub fn open(root: &Path) -> io::Result<Cache> {
         for sub in ["cas", "ac"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| with_path(e, "creating directory", &dir))?;
         }
-        Ok(Cache { root: root.to_path_buf(), verified: Mutex::default() })
+        let lease_path = root.join("lease");
+        let lease = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lease_path)
+            .map_err(|e| with_path(e, "opening", &lease_path))?;
+        lease.lock_shared().map_err(|e| with_path(e, "locking", &lease_path))?;
+        Ok(Cache { root: root.to_path_buf(), lease, verified: Mutex::default() })
     }
 
     /// Executable and plain copies of the same bytes are separate entries: hardlinks share
@@ -278,7 +330,9 @@ impl Cache {
     /// The record for `key`, if there is a usable one, and whether it was restamped (and
     /// should be stored again, so its files are not hashed next time).
     pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
-        let bytes = fs::read(self.ac_path(key)).ok()?;
+        let mut file = fs::File::open(self.ac_path(key)).ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
         let mut record: ActionRecord = serde_json::from_slice(&bytes).ok()?;
         let mut restamped = false;
         for out in &mut record.outputs {
@@ -287,6 +341,13 @@ impl Cache {
                 Check::Restamped => restamped = true,
                 Check::Bad => return None,
             }
+        }
+        // The record's mtime is its last use, for eviction (best effort: a record that cannot
+        // be touched is only evicted earlier).
+        let now = SystemTime::now();
+        let last_use = file.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+        if now.duration_since(last_use).unwrap_or_default() > TOUCH_AFTER {
+            let _ = file.set_modified(now);
         }
         Some((record, restamped))
     }
@@ -329,8 +390,119 @@ impl Cache {
         Ok(report)
     }
 
-    /// Removes everything (`clean --expunge`).
+    /// Evicts least recently used action records, and the CAS files only they referred to,
+    /// until the cache holds at most `max_size` bytes (`--disk_cache_max_size`, `clean --gc`).
+    ///
+    /// Takes the lease exclusively first: with `wait`, waiting for the other ocib commands
+    /// using the cache to finish; without, returning [`Gc::Busy`] if there are any (the last
+    /// command to finish evicts). Consumes the cache: its shared lease is given up either way.
+    pub fn collect_garbage(self, max_size: u64, wait: bool) -> io::Result<Gc> {
+        if !self.lock_exclusively(wait)? {
+            return Ok(Gc::Busy);
+        }
+        self.evict(max_size).map(Gc::Done)
+    }
+
+    /// Turns the shared lease into an exclusive one: false if other commands hold it and
+    /// `wait` is not set, else true once they let go.
+    fn lock_exclusively(&self, wait: bool) -> io::Result<bool> {
+        let lease_path = self.root.join("lease");
+        match self.lease.try_lock() {
+            Ok(()) => Ok(true),
+            Err(fs::TryLockError::WouldBlock) if wait => {
+                eprintln!("INFO: another ocib command is using the cache at {}; waiting for it to finish...", self.root.display());
+                self.lease.lock().map_err(|e| with_path(e, "locking", &lease_path))?;
+                Ok(true)
+            }
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(e)) => Err(with_path(e, "locking", &lease_path)),
+        }
+    }
+
+    /// [`Cache::collect_garbage`] with the lease held exclusively.
+    fn evict(&self, max_size: u64) -> io::Result<GcReport> {
+        let mut report = GcReport::default();
+        // Every CAS file with its size; temporary files of dead processes go at once.
+        let mut cas: HashMap<PathBuf, CasFile> = HashMap::new();
+        let cas_dir = self.root.join("cas");
+        for entry in walkdir::WalkDir::new(&cas_dir).min_depth(2).max_depth(2) {
+            let entry = entry.map_err(|e| io::Error::other(format!("reading {}: {e}", cas_dir.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if temp_owner(&name).is_some_and(|pid| !pid_alive(pid)) {
+                fs::remove_file(entry.path()).map_err(|e| with_path(e, "removing", entry.path()))?;
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            cas.insert(entry.into_path(), CasFile { size, refs: 0 });
+        }
+        // Every action record with its last use and the CAS files it names.
+        let mut records: Vec<(SystemTime, PathBuf, u64, Vec<PathBuf>)> = Vec::new();
+        let ac_dir = self.root.join("ac");
+        for entry in walkdir::WalkDir::new(&ac_dir).min_depth(2).max_depth(2) {
+            let entry = entry.map_err(|e| io::Error::other(format!("reading {}: {e}", ac_dir.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let meta = entry.metadata().map_err(|e| io::Error::other(format!("reading {}: {e}", entry.path().display())))?;
+            let files: Vec<PathBuf> = fs::read(entry.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ActionRecord>(&b).ok())
+                .map(|r| r.outputs.iter().map(|o| self.cas_path(&o.digest, o.executable)).collect())
+                .unwrap_or_default();
+            for f in &files {
+                if let Some(c) = cas.get_mut(f) {
+                    c.refs += 1;
+                }
+            }
+            records.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.into_path(), meta.len(), files));
+        }
+        let mut total: u64 = cas.values().map(|c| c.size).sum::<u64>() + records.iter().map(|r| r.2).sum::<u64>();
+        report.size_before = total;
+        if total > max_size {
+            // CAS files no record names can never be looked up again.
+            let mut orphans: Vec<(&PathBuf, u64)> = cas.iter().filter(|(_, c)| c.refs == 0).map(|(p, c)| (p, c.size)).collect();
+            orphans.sort();
+            for (path, size) in orphans {
+                fs::remove_file(path).map_err(|e| with_path(e, "removing", path))?;
+                total -= size;
+                report.files_evicted += 1;
+            }
+            // Then the least recently used records (ties in path order, so runs agree).
+            records.sort();
+            for (_, path, size, files) in records {
+                if total <= max_size {
+                    break;
+                }
+                fs::remove_file(&path).map_err(|e| with_path(e, "removing", &path))?;
+                total -= size;
+                report.records_evicted += 1;
+                for f in files {
+                    let Some(c) = cas.get_mut(&f) else { continue };
+                    c.refs = c.refs.saturating_sub(1);
+                    if c.refs == 0 {
+                        let size = c.size;
+                        cas.remove(&f);
+                        match fs::remove_file(&f) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(with_path(e, "removing", &f)),
+                        }
+                        total -= size;
+                        report.files_evicted += 1;
+                    }
+                }
+            }
+        }
+        report.size_after = total;
+        Ok(report)
+    }
+
+    /// Removes everything (`clean --expunge`), once no other ocib command is using the cache.
     pub fn expunge(&self) -> io::Result<()> {
+        self.lock_exclusively(true)?;
         for sub in ["cas", "ac"] {
             let dir = self.root.join(sub);
             if dir.exists() {
@@ -431,5 +603,97 @@ mod tests {
         assert_ne!(fs::metadata(&cas).unwrap().ino(), meta.ino());
         assert_eq!(fs::read(&cas).unwrap(), b"user bytes");
         assert_eq!(fs::metadata(&cas).unwrap().permissions().mode() & 0o222, 0, "CAS files are read-only");
+    }
+
+    /// Stores an action whose outputs have `contents`, and dates its record `age_secs` ago.
+    fn action(cache: &Cache, dir: &Path, key: &str, contents: &[&[u8]], age_secs: u64) {
+        let outputs = contents.iter().map(|c| stored(cache, dir, c)).collect();
+        cache.store(key, &ActionRecord { mnemonic: "Test".into(), outputs }).unwrap();
+        let when = SystemTime::now() - Duration::from_secs(age_secs);
+        fs::File::options().write(true).open(cache.ac_path(key)).unwrap().set_modified(when).unwrap();
+    }
+
+    fn key(n: u8) -> String {
+        format!("{n:02x}").repeat(32)
+    }
+
+    fn cas_exists(cache: &Cache, content: &[u8]) -> bool {
+        cache.cas_path(&super::super::digest::sha256_hex(content), false).exists()
+    }
+
+    #[test]
+    fn eviction_removes_least_recently_used_records_first_and_keeps_shared_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = Cache::open(&root).unwrap();
+        let big = [b'o'; 4000];
+        let mid = [b'm'; 4000];
+        let new = [b'n'; 4000];
+        action(&cache, dir.path(), &key(1), &[&big, b"shared"], 3000);
+        action(&cache, dir.path(), &key(2), &[&mid], 2000);
+        action(&cache, dir.path(), &key(3), &[&new, b"shared"], 1000);
+        // An orphan (no record names it) goes first, whatever its age.
+        let orphan = stored(&cache, dir.path(), b"orphan");
+        drop(cache);
+        let GcReport { size_before, .. } = match Cache::open(&root).unwrap().collect_garbage(u64::MAX, false).unwrap() {
+            Gc::Done(r) => r,
+            Gc::Busy => panic!("busy"),
+        };
+        assert!(Cache::open(&root).unwrap().cas_path(&orphan.digest, false).exists(), "under the limit nothing is evicted");
+
+        // Room for about two of the three 4 KB actions: the oldest one goes.
+        let limit = size_before - 4000;
+        let report = match Cache::open(&root).unwrap().collect_garbage(limit, false).unwrap() {
+            Gc::Done(r) => r,
+            Gc::Busy => panic!("busy"),
+        };
+        assert!(report.size_after <= limit, "{report:?}");
+        assert_eq!(report.records_evicted, 1, "{report:?}");
+        let cache = Cache::open(&root).unwrap();
+        assert!(!cache.ac_path(&key(1)).exists() && !cas_exists(&cache, &big), "the least recently used action is gone");
+        assert!(cas_exists(&cache, b"shared"), "a file a kept record names stays");
+        assert!(!cas_exists(&cache, b"orphan"));
+        assert!(cache.ac_path(&key(3)).exists());
+        assert!(cache.lookup(&key(2)).is_some());
+
+        // The hit renewed record 2: now the untouched 3 is the oldest.
+        drop(cache);
+        let report = match Cache::open(&root).unwrap().collect_garbage(report.size_after - 1, false).unwrap() {
+            Gc::Done(r) => r,
+            Gc::Busy => panic!("busy"),
+        };
+        assert_eq!(report.records_evicted, 1);
+        let cache = Cache::open(&root).unwrap();
+        assert!(cache.lookup(&key(2)).is_some(), "2 was used last");
+        assert!(!cache.ac_path(&key(3)).exists() && !cas_exists(&cache, &new) && !cas_exists(&cache, b"shared"));
+    }
+
+    #[test]
+    fn eviction_waits_for_no_one_and_never_runs_under_another_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let running = Cache::open(&root).unwrap();
+        action(&running, dir.path(), &key(7), &[b"in use"], 5000);
+        // Another command (here: another handle) wants everything gone.
+        assert_eq!(Cache::open(&root).unwrap().collect_garbage(0, false).unwrap(), Gc::Busy);
+        assert!(running.lookup(&key(7)).is_some(), "the running command's entry survives");
+        drop(running);
+        match Cache::open(&root).unwrap().collect_garbage(0, true).unwrap() {
+            Gc::Done(report) => assert_eq!((report.size_after, report.records_evicted, report.files_evicted), (0, 1, 1)),
+            Gc::Busy => panic!("nobody else holds the cache"),
+        }
+    }
+
+    #[test]
+    fn a_lookup_renews_only_a_record_not_used_for_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        action(&cache, dir.path(), &key(1), &[b"a"], 3600);
+        action(&cache, dir.path(), &key(2), &[b"b"], 1);
+        let mtime = |k: u8| fs::metadata(cache.ac_path(&key(k))).unwrap().modified().unwrap();
+        let recent = mtime(2);
+        assert!(cache.lookup(&key(1)).is_some() && cache.lookup(&key(2)).is_some());
+        assert!(SystemTime::now().duration_since(mtime(1)).unwrap() < TOUCH_AFTER, "an hour-old record is renewed");
+        assert_eq!(mtime(2), recent, "a record used a second ago is not written again");
     }
 }

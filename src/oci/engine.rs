@@ -1,7 +1,8 @@
 //! Loading an image layout into a local container engine (`docker`, `podman` or `nerdctl`,
 //! which share the `image inspect`, `tag` and `load` commands): the one loader behind
 //! `ocib run` of an `oci_load`/`oci_tarball` target and the container_structure_test docker
-//! driver.
+//! driver, and the one place the engine is chosen (`--container_engine`, else the first of
+//! [`ENGINES`] on `PATH`).
 //!
 //! An engine that already has the image (same image ID, i.e. config digest, as `docker image
 //! inspect` reports it) only gets the tags, so an unchanged image sends no layer; otherwise the
@@ -16,14 +17,39 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use super::layout::Layout;
 use super::tarball::write_docker_tarball;
 
-/// The engines ocib looks for on `PATH`, in order (rules_oci's `oci_load` runs `docker`; podman
-/// and nerdctl take the same `load`).
+/// The engines ocib knows, in the order it looks for them on `PATH` (docker first: rules_oci's
+/// `oci_load` and container-structure-test's docker driver run `docker`; podman and nerdctl
+/// take the same commands).
 pub const ENGINES: [&str; 3] = ["docker", "podman", "nerdctl"];
 
 /// The first of [`ENGINES`] on `PATH`.
 pub fn default_engine() -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    ENGINES.into_iter().find(|name| std::env::split_paths(&path).any(|d| d.join(name).is_file())).map(str::to_owned)
+    first_on_path(&std::env::var_os("PATH")?)
+}
+
+/// The first of [`ENGINES`] found in any directory of `path` (docker anywhere on it beats
+/// podman earlier on it: the order is the engines', not the directories').
+fn first_on_path(path: &std::ffi::OsStr) -> Option<String> {
+    ENGINES.into_iter().find(|name| std::env::split_paths(path).any(|d| d.join(name).is_file())).map(str::to_owned)
+}
+
+/// The engine to use: `requested` (`--container_engine`: one of [`ENGINES`]; empty or `auto`
+/// means "detect"), else the first of [`ENGINES`] on `PATH`.
+pub fn choose(requested: &str) -> Result<String> {
+    match requested {
+        "" | "auto" => default_engine()
+            .ok_or_else(|| anyhow!("no container engine found on PATH: install docker, podman or nerdctl, or pass --container_engine")),
+        name if ENGINES.contains(&name) => Ok(name.to_owned()),
+        other => bail!("--container_engine={other}: expected one of {} (or auto)", ENGINES.join(", ")),
+    }
+}
+
+/// Whether an image ID as `<engine> image inspect --format {{.Id}}` prints it names
+/// `config_digest`: docker and nerdctl print `sha256:<hex>`, podman the bare hex.
+fn same_image_id(inspected: &str, config_digest: &str) -> bool {
+    let inspected = inspected.trim();
+    !inspected.is_empty()
+        && config_digest.strip_prefix("sha256:").unwrap_or(config_digest) == inspected.strip_prefix("sha256:").unwrap_or(inspected)
 }
 
 /// What [`load`] did.
@@ -52,7 +78,7 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == layout.config_digest)
+        .map(|o| o.status.success() && same_image_id(&String::from_utf8_lossy(&o.stdout), &layout.config_digest))
         .unwrap_or(false);
     if has_image {
         for tag in tags {
@@ -104,4 +130,39 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
     }
     written.with_context(|| format!("writing {} to `{engine} load`", layout.dir.display()))?;
     Ok(Loaded::Loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_engine_is_taken_and_an_unknown_one_refused() {
+        assert_eq!(choose("podman").unwrap(), "podman");
+        assert_eq!(choose("nerdctl").unwrap(), "nerdctl");
+        let err = choose("dockr").unwrap_err().to_string();
+        assert!(err.contains("--container_engine=dockr") && err.contains("docker, podman, nerdctl"), "{err}");
+    }
+
+    #[test]
+    fn detection_prefers_docker_then_podman_then_nerdctl() {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let path = std::env::join_paths(dirs.iter().map(|d| d.path())).unwrap();
+        assert_eq!(first_on_path(&path), None);
+        std::fs::write(dirs[0].path().join("nerdctl"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("nerdctl"));
+        std::fs::write(dirs[0].path().join("podman"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("podman"));
+        std::fs::write(dirs[1].path().join("docker"), "").unwrap();
+        assert_eq!(first_on_path(&path).as_deref(), Some("docker"), "docker wins even later on PATH");
+    }
+
+    #[test]
+    fn podman_image_ids_match_without_the_algorithm() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert!(same_image_id(&format!("{digest}\n"), &digest));
+        assert!(same_image_id(&"ab".repeat(32), &digest));
+        assert!(!same_image_id(&"cd".repeat(32), &digest));
+        assert!(!same_image_id("", &digest));
+    }
 }

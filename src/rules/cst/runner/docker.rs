@@ -1,4 +1,5 @@
-//! CST's docker driver (`pkg/drivers/docker_driver.go`) over the `docker` CLI.
+//! CST's docker driver (`pkg/drivers/docker_driver.go`) over the CLI of a container engine:
+//! `docker`, `podman` or `nerdctl` (`--container_engine`; they share the commands used here).
 //!
 //! Command tests and setup steps run each in a new container with the entrypoint overridden to
 //! `""`; setup containers are committed and the next step runs from that image. Files are read
@@ -28,15 +29,23 @@ const NOOP_COMMAND: &str = "NOOP_COMMAND_DO_NOT_RUN";
 /// State shared by the drivers of one [`super::run`]: the image and the containers kept for
 /// reading files (removed by [`Session::cleanup`]).
 pub struct Session {
+    /// The engine's CLI (`docker`, `podman`, `nerdctl`).
+    engine: String,
     image: String,
     platform: String,
     file_containers: RefCell<HashMap<(String, Vec<String>), String>>,
 }
 
 impl Session {
-    pub fn new(image: &str, platform: &str) -> Result<Session> {
-        docker(&["version", "--format", "{{.Server.Version}}"]).context("the docker driver needs a working `docker` CLI and engine")?;
-        Ok(Session { image: image.to_owned(), platform: platform.to_owned(), file_containers: RefCell::new(HashMap::new()) })
+    pub fn new(engine: &str, image: &str, platform: &str) -> Result<Session> {
+        cli(engine, &["version", "--format", "{{.Server.Version}}"])
+            .with_context(|| format!("the docker driver needs a working `{engine}` CLI and engine"))?;
+        Ok(Session {
+            engine: engine.to_owned(),
+            image: image.to_owned(),
+            platform: platform.to_owned(),
+            file_containers: RefCell::new(HashMap::new()),
+        })
     }
 
     pub fn driver(&self, opts: &ContainerRunOptions) -> Driver<'_> {
@@ -44,9 +53,14 @@ impl Session {
     }
 
     pub fn cleanup(self) {
-        for id in self.file_containers.into_inner().into_values() {
-            let _ = docker(&["rm", "-f", &id]);
+        for id in self.file_containers.take().into_values() {
+            let _ = self.cli(&["rm", "-f", &id]);
         }
+    }
+
+    /// Runs `<engine> <args>`: stdout on success, an error with the engine's stderr otherwise.
+    fn cli<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<Vec<u8>> {
+        cli(&self.engine, args)
     }
 
     fn platform_args(&self) -> Vec<String> {
@@ -115,7 +129,7 @@ impl Driver<'_> {
         args.extend(self.host_args());
         args.push(self.current.clone());
         args.extend(command.iter().cloned());
-        let out = docker(&args).context("Error creating container")?;
+        let out = self.session.cli(&args).context("Error creating container")?;
         Ok(String::from_utf8_lossy(&out).trim().to_owned())
     }
 
@@ -129,7 +143,7 @@ impl Driver<'_> {
         args.extend(self.session.platform_args());
         args.extend(self.host_args());
         args.extend([self.current.clone(), NOOP_COMMAND.to_owned()]);
-        let out = docker(&args).context("Error creating container")?;
+        let out = self.session.cli(&args).context("Error creating container")?;
         let id = String::from_utf8_lossy(&out).trim().to_owned();
         self.session.file_containers.borrow_mut().insert(key, id.clone());
         Ok(id)
@@ -138,19 +152,25 @@ impl Driver<'_> {
     /// `docker cp <container>:<path> -`: the tar stream of `path`.
     fn retrieve_tar(&self, path: &str) -> Result<Vec<u8>> {
         let id = self.file_container()?;
-        docker(&["cp".to_owned(), format!("{id}:{path}"), "-".to_owned()]).context("Error retrieving file from container")
+        self.session.cli(&["cp".to_owned(), format!("{id}:{path}"), "-".to_owned()]).context("Error retrieving file from container")
     }
 
     /// CST's `runAndCommit`.
     fn run_and_commit(&mut self, env: &[String], command: &[String]) -> Result<String> {
         let id = self.create(env, true, false, command)?;
         let result = (|| {
-            docker(&["start", &id]).context("Error creating container")?;
-            docker(&["wait", &id]).context("Error when waiting for container")?;
-            let out = docker(&["commit", &id]).context("Error committing container")?;
-            Ok(String::from_utf8_lossy(&out).trim().to_owned())
+            self.session.cli(&["start", &id]).context("Error creating container")?;
+            self.session.cli(&["wait", &id]).context("Error when waiting for container")?;
+            let out = self.session.cli(&["commit", &id]).context("Error committing container")?;
+            // The new image's ID is the last line (podman may print progress before it).
+            let out = String::from_utf8_lossy(&out);
+            out.lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("Error committing container: no image ID"))
         })();
-        let _ = docker(&["rm", "-f", &id]);
+        let _ = self.session.cli(&["rm", "-f", &id]);
         result
     }
 }
@@ -169,7 +189,7 @@ impl Backend for Driver<'_> {
             // destroy(). `docker rmi` of a parent still referenced by a child only untags it.
             let previous = std::mem::replace(&mut self.current, image);
             if previous != self.session.image {
-                let _ = docker(&["rmi", &previous]);
+                let _ = self.session.cli(&["rmi", &previous]);
             }
         }
         Ok(())
@@ -185,20 +205,23 @@ impl Backend for Driver<'_> {
         }
         let id = self.create(&env, true, tty, command)?;
         let result = (|| {
-            docker(&["start", &id]).context("Error creating container")?;
-            let code = docker(&["wait", &id]).context("Error when waiting for container")?;
+            self.session.cli(&["start", &id]).context("Error creating container")?;
+            let code = self.session.cli(&["wait", &id]).context("Error when waiting for container")?;
             let code: i64 = String::from_utf8_lossy(&code)
                 .trim()
                 .parse()
                 .map_err(|e| anyhow!("Error when waiting for container: bad exit code: {e}"))?;
-            let logs =
-                Command::new("docker").args(["logs", &id]).stdin(Stdio::null()).output().context("Error retrieving container logs")?;
+            let logs = Command::new(&self.session.engine)
+                .args(["logs", &id])
+                .stdin(Stdio::null())
+                .output()
+                .context("Error retrieving container logs")?;
             if !logs.status.success() {
                 bail!("Error retrieving container logs: {}", String::from_utf8_lossy(&logs.stderr).trim());
             }
             Ok((String::from_utf8_lossy(&logs.stdout).into_owned(), String::from_utf8_lossy(&logs.stderr).into_owned(), code))
         })();
-        let _ = docker(&["rm", "-f", &id]);
+        let _ = self.session.cli(&["rm", "-f", &id]);
         result
     }
 
@@ -268,7 +291,10 @@ impl Backend for Driver<'_> {
             config.env.extend(env_map(&self.global_env));
             return Ok(config);
         }
-        let out = docker(&["image", "inspect", "--format", "{{json .Config}}", &self.current]).context("Error when inspecting image")?;
+        let out = self
+            .session
+            .cli(&["image", "inspect", "--format", "{{json .Config}}", &self.current])
+            .context("Error when inspecting image")?;
         let value: serde_json::Value = serde_json::from_slice(&out).context("Error when inspecting image: bad JSON")?;
         let config = ImageConfig::from_json(&value);
         self.config_cache = Some((self.current.clone(), config.clone()));
@@ -279,7 +305,7 @@ impl Backend for Driver<'_> {
 
     fn destroy(&mut self) {
         if self.current != self.session.image {
-            let _ = docker(&["rmi", &self.current]);
+            let _ = self.session.cli(&["rmi", &self.current]);
             self.current = self.session.image.clone();
         }
     }
@@ -412,14 +438,15 @@ pub fn go_clean(p: &str) -> String {
     }
 }
 
-/// Runs `docker <args>`; stdout on success, an error with docker's stderr otherwise.
-pub fn docker<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Vec<u8>> {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().context("cannot run `docker`")?;
+/// Runs `<engine> <args>`; stdout on success, an error with the engine's stderr otherwise.
+fn cli<S: AsRef<std::ffi::OsStr>>(engine: &str, args: &[S]) -> Result<Vec<u8>> {
+    let out = Command::new(engine).args(args).stdin(Stdio::null()).output().with_context(|| format!("cannot run `{engine}`"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stderr = stderr.trim();
-        let stderr = stderr.strip_prefix("Error response from daemon: ").unwrap_or(stderr);
-        bail!("{}", if stderr.is_empty() { format!("docker exited with {}", out.status) } else { stderr.to_owned() });
+        // docker's prefix; podman's is "Error: ".
+        let stderr = stderr.strip_prefix("Error response from daemon: ").or_else(|| stderr.strip_prefix("Error: ")).unwrap_or(stderr);
+        bail!("{}", if stderr.is_empty() { format!("{engine} exited with {}", out.status) } else { stderr.to_owned() });
     }
     Ok(out.stdout)
 }

@@ -1,4 +1,4 @@
-//! Getting an OCI layout into the Docker engine the way rules_oci's `container_structure_test`
+//! Getting an OCI layout into the container engine the way rules_oci's `container_structure_test`
 //! has CST do it (`--image-from-oci-layout <dir> --default-image-tag cst.oci.local/...`), with
 //! ocib's one engine loader (`oci::engine`).
 
@@ -21,10 +21,10 @@ pub fn default_image_tag(layout_dir: &Path) -> Result<String> {
     Ok(format!("cst.oci.local/{d}:{d}"))
 }
 
-/// Loads the layout into the docker engine as `tag`; an engine that already has the image (same
-/// config digest) only gets the tag.
-pub fn load_layout_into_docker(layout_dir: &Path, tag: &str) -> Result<()> {
+/// Loads the layout into `engine` (docker, podman or nerdctl) as `tag`; an engine that already
+/// has the image (same config digest) only gets the tag.
+pub fn load_layout(engine: &str, layout_dir: &Path, tag: &str) -> Result<()> {
     let layout = Layout::read(layout_dir)?;
-    engine::load("docker", &layout, &[tag.to_owned()], Report::Quiet)?;
+    engine::load(engine, &layout, &[tag.to_owned()], Report::Quiet)?;
     Ok(())
 }

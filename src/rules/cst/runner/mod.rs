@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use backend::{Backend, ImageConfig};
 use config::{CommandTest, EnvVar, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest};
 pub use config::{SchemaVersion, StructureTests, parse_config};
-pub use load::{default_image_tag, load_layout_into_docker};
+pub use load::{default_image_tag, load_layout};
 pub use report::{all_passed, format_json, format_junit, format_text_files};
 
 /// Where the image under test comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Driver {
-    /// An image in the Docker engine, by reference (the caller loads it first).
-    Docker { image: String },
+    /// An image in a container engine (`engine`: docker, podman or nerdctl), by reference
+    /// (the caller loads it first).
+    Docker { engine: String, image: String },
     /// Files and metadata straight from an OCI image layout directory (no daemon; command tests
     /// fail with "Tar driver is unable to process commands"). Unlike CST's tar driver, uid/gid
     /// checks work (ownership comes from the layer tar headers).
@@ -89,7 +90,7 @@ enum Factory {
 impl Factory {
     fn new(driver: &Driver, platform: &str) -> anyhow::Result<Factory> {
         Ok(match driver {
-            Driver::Docker { image } => Factory::Docker(docker::Session::new(image, platform)?),
+            Driver::Docker { engine, image } => Factory::Docker(docker::Session::new(engine, image, platform)?),
             Driver::Layout { dir } => Factory::Layout(std::rc::Rc::new(layout::Image::open(dir)?)),
         })
     }
