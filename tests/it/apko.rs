@@ -275,7 +275,7 @@ environment:
   GREETING: hello
 entrypoint:
   command: /bin/sh -c
-cmd: echo from apko
+cmd: \"'echo from apko'\"
 work-dir: /home/nonroot
 stop-signal: SIGTERM
 paths:
