@@ -508,3 +508,34 @@ fn wolfi_base_shaped_workspace_builds_end_to_end() {
     let tarball = ws.path().join("ocib-bin/cmd/gitserver/image_tarball/tarball.tar");
     assert!(tarball.is_file(), "oci_load's tarball output group: {}", out.stderr);
 }
+
+/// WORKSPACE's `translate_apko_lock` gives the same repository as MODULE.bazel's
+/// `apko.translate_lock`, hence the same image.
+#[test]
+fn workspace_translate_apko_lock_gives_the_same_image() {
+    let repo = tempfile::tempdir().unwrap();
+    let server = serve(repo.path().to_path_buf());
+    let lock = publish(repo.path(), server.port, &packages("1.0-r0"));
+    let module = apko_workspace(&lock);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(module.path(), cache.path(), &["//:base"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let workspace = apko_workspace(&lock);
+    std::fs::remove_file(workspace.path().join("MODULE.bazel")).unwrap();
+    std::fs::write(
+        workspace.path().join("WORKSPACE"),
+        "workspace(name = \"apko_test\")\n\n\
+         load(\"@rules_apko//apko:repositories.bzl\", \"apko_register_toolchains\", \"rules_apko_dependencies\")\n\
+         rules_apko_dependencies()\n\
+         apko_register_toolchains(name = \"apko\")\n\n\
+         load(\"@rules_apko//apko:translate_lock.bzl\", \"translate_apko_lock\")\n\
+         translate_apko_lock(name = \"base_lock\", lock = \"//:apko.lock.json\")\n",
+    )
+    .unwrap();
+    let kinds = common::query_ok(workspace.path(), &["query", "--output=label_kind", "@base_lock//:all"]);
+    assert!(kinds.iter().any(|k| k == "apk_filegroup rule @base_lock//:contents"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("apk_import rule ")).count(), 3, "{kinds:?}");
+    let out = build(workspace.path(), cache.path(), &["//:base"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(manifest_digest(workspace.path(), "ocib-bin/base"), manifest_digest(module.path(), "ocib-bin/base"));
+}
