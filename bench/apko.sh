@@ -7,14 +7,15 @@
 #      `docker build --no-cache`;
 #   2. warm: nothing changed (ocib: every action a cache hit) vs `docker build` with its cache.
 #
-# Usage: bench/apko.sh [N]        env: RUNS (default 5)
+# Usage: bench/apko.sh [N]        env: RUNS (default 5), OCIB (an ocib binary to use instead of
+#                                  building the release one)
 set -euo pipefail
 
 n=${1:-20}
 runs=${RUNS:-5}
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/apko.sh [N]" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib}
 command -v docker > /dev/null || { echo "FAIL: docker is needed for the baseline" >&2; exit 1; }
 
 ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench-apko.XXXXXX")
@@ -26,9 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building ocib (release)..." >&2
-(cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
-    || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+if [[ -z ${OCIB:-} ]]; then
+    echo "building ocib (release)..." >&2
+    (cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
+        || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 

@@ -244,7 +244,7 @@ impl BuildApkoImage {
             if pkg_arch != arch && pkg_arch != "noarch" {
                 continue;
             }
-            let pkg = root.install(bytes).with_context(|| format!("installing {path}"))?;
+            let pkg = root.install(&sections, info, bytes.len()).with_context(|| format!("installing {path}"))?;
             installed.push(pkg);
         }
         if installed.is_empty() {

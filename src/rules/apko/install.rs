@@ -101,10 +101,9 @@ impl Root {
         }
     }
 
-    /// Installs one `.apk`: its data section's entries replace what earlier packages put there.
-    pub fn install(&mut self, apk_bytes: &[u8]) -> Result<Installed> {
-        let sections = apk::split(apk_bytes)?;
-        let info = apk::pkginfo(&sections.control.tar)?;
+    /// Installs one `.apk` (its sections, its `.PKGINFO` and its size in bytes): the data
+    /// section's entries replace what earlier packages put there.
+    pub fn install(&mut self, sections: &apk::ApkSections, info: PkgInfo, apk_len: usize) -> Result<Installed> {
         let name = info.get("pkgname").to_owned();
         if name.is_empty() {
             bail!(".PKGINFO has no pkgname");
@@ -160,7 +159,7 @@ impl Root {
             }
             files.push(DbFile { path, is_dir, mode, uid, gid, checksum });
         }
-        Ok(Installed { info, size: apk_bytes.len() as u64, checksum: apk::q1(&sections.control.compressed), files })
+        Ok(Installed { info, size: apk_len as u64, checksum: apk::q1(&sections.control.compressed), files })
     }
 }
 
