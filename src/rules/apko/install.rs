@@ -81,6 +81,31 @@ pub fn confine(path: &str) -> Result<String> {
 }
 
 impl Root {
+    /// `path` with its parent directories resolved through symlinks the root already has, as
+    /// apk writes through them (Wolfi's `/lib` → `usr/lib`: a package's `lib/x` lands in
+    /// `usr/lib/x`). The last component is kept as is.
+    pub fn resolve_parents(&self, path: &str) -> String {
+        let mut parts: Vec<String> = path.split('/').map(str::to_owned).collect();
+        let mut i = 0;
+        let mut hops = 0;
+        while i + 1 < parts.len() && hops < 40 {
+            let prefix = parts[..=i].join("/");
+            if let Some(FsEntry { kind: Kind::Symlink(target), .. }) = self.entries.get(&prefix) {
+                let base = if target.starts_with('/') { String::new() } else { parts[..i].join("/") };
+                let joined = if base.is_empty() { target.clone() } else { format!("{base}/{target}") };
+                let Some(resolved) = normalize(&joined) else { return path.to_owned() };
+                let mut next: Vec<String> = if resolved.is_empty() { vec![] } else { resolved.split('/').map(str::to_owned).collect() };
+                next.extend(parts[i + 1..].iter().cloned());
+                parts = next;
+                i = 0;
+                hops += 1;
+                continue;
+            }
+            i += 1;
+        }
+        parts.join("/")
+    }
+
     pub fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) {
         self.parents(path);
         self.entries.insert(path.to_owned(), FsEntry { kind: Kind::Dir, mode, uid, gid });
@@ -117,6 +142,9 @@ impl Root {
             if path.is_empty() {
                 continue;
             }
+            // The database keeps the package's own names; the file lands where they resolve.
+            let db_path = path.clone();
+            let path = self.resolve_parents(&path);
             let header = entry.header();
             let mode = header.mode()? & 0o7777;
             let uid = header.uid()?;
@@ -157,10 +185,25 @@ impl Root {
             } else {
                 self.entries.insert(path.clone(), FsEntry { kind, mode, uid, gid });
             }
-            files.push(DbFile { path, is_dir, mode, uid, gid, checksum });
+            files.push(DbFile { path: db_path, is_dir, mode, uid, gid, checksum });
         }
         Ok(Installed { info, size: apk_len as u64, checksum: apk::q1(&sections.control.compressed), files })
     }
+}
+
+/// `a/./b/../c` → `a/c`, without leaving the root (`None` if it would).
+fn normalize(path: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            p => out.push(p),
+        }
+    }
+    Some(out.join("/"))
 }
 
 fn hex_to_q1(hex: &str) -> Option<String> {
@@ -298,6 +341,18 @@ mod tests {
         assert_eq!(confine("./usr/bin/x").unwrap(), "usr/bin/x");
         assert_eq!(confine("/etc//passwd").unwrap(), "etc/passwd");
         assert!(confine("usr/../../etc").is_err());
+    }
+
+    #[test]
+    fn writes_through_parent_symlinks() {
+        let mut root = Root::default();
+        root.dir("usr/lib", 0o755, 0, 0);
+        root.entries.insert("lib".into(), FsEntry { kind: Kind::Symlink("usr/lib".into()), mode: 0o777, uid: 0, gid: 0 });
+        root.entries.insert("usr/lib64".into(), FsEntry { kind: Kind::Symlink("/usr/lib".into()), mode: 0o777, uid: 0, gid: 0 });
+        assert_eq!(root.resolve_parents("lib/libc.so"), "usr/lib/libc.so");
+        assert_eq!(root.resolve_parents("usr/lib64/x/y"), "usr/lib/x/y");
+        assert_eq!(root.resolve_parents("lib"), "lib");
+        assert_eq!(root.resolve_parents("etc/passwd"), "etc/passwd");
     }
 
     #[test]
