@@ -539,3 +539,28 @@ fn workspace_translate_apko_lock_gives_the_same_image() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(manifest_digest(workspace.path(), "ocib-bin/base"), manifest_digest(module.path(), "ocib-bin/base"));
 }
+
+/// aspect_bazel_lib's `yq` macro: `-o=json` names the output `<name>.json`; a bad expression
+/// fails analysis naming the target, the attribute and the position.
+#[test]
+fn yq_rule_writes_json_and_names_bad_expressions() {
+    let ws = common::workspace(&[
+        ("MODULE.bazel", "bazel_dep(name = \"aspect_bazel_lib\", version = \"2.9.4\")\n"),
+        (
+            "BUILD.bazel",
+            "load(\"@aspect_bazel_lib//lib:yq.bzl\", \"yq\")\n\
+             yq(name = \"merged\", srcs = [\"a.yaml\", \"b.yaml\"], expression = \". as $item ireduce ({}; . * $item) | .name = \\\"\\\\(.name)-\\\\(.v)\\\"\", args = [\"-o=json\"])\n\
+             yq(name = \"bad\", srcs = [\"a.yaml\"], expression = \".a | [\")\n",
+        ),
+        ("a.yaml", "name: base\nlist: [1]\n"),
+        ("b.yaml", "v: 2\nlist: [3]\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), cache.path(), &["//:merged"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json = std::fs::read_to_string(ws.path().join("ocib-bin/merged.json")).unwrap();
+    assert_eq!(json, "{\n  \"name\": \"base-2\",\n  \"list\": [\n    3\n  ],\n  \"v\": 2\n}\n");
+    let out = build(ws.path(), cache.path(), &["//:bad"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("//:bad") && out.stderr.contains("expression") && out.stderr.contains("'.a | ['"), "{}", out.stderr);
+}
