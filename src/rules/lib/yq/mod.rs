@@ -41,14 +41,13 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     let outs = ctx.outputs_of("outs")?;
     let args = ctx.string_list("args")?;
     let expression = ctx.string("expression")?;
-    let label = ctx.label().to_string();
     let options = Options::parse(&args).map_err(|e| AnalysisError::new(format!("attribute 'args': {e}")))?;
     parse::parse(if expression.is_empty() { "." } else { &expression })
         .map_err(|e| AnalysisError::new(format!("attribute 'expression': {e}")))?;
     let [out] = outs.as_slice() else {
         return Err(AnalysisError::new(format!("attribute 'outs': ocib's yq writes one output, got {}", outs.len())));
     };
-    let code = Yq { label, srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(), expression, options, out: out.exec_path.clone() };
+    let code = Yq { srcs: srcs.iter().map(|s| s.exec_path.clone()).collect(), expression, options, out: out.exec_path.clone() };
     ctx.register(Action::new("Yq", ctx.label(), ActionKind::Run(Arc::new(code))).inputs(srcs).output(out.clone()))?;
     Ok(Providers { files: outs, declared: ctx.declared(), ..Default::default() })
 }
@@ -118,7 +117,6 @@ impl Options {
 /// The yq action: reads every document of every src, evaluates, writes `out`.
 #[derive(Serialize)]
 pub struct Yq {
-    pub label: String,
     pub srcs: Vec<String>,
     pub expression: String,
     pub options: Options,
@@ -189,10 +187,10 @@ impl InProcess for Yq {
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let mut inputs = Vec::new();
         for src in &self.srcs {
-            let text = std::fs::read_to_string(ctx.input(src)?).with_context(|| format!("yq {}: reading {src}", self.label))?;
-            inputs.push(read_documents(&text).with_context(|| format!("yq {}: parsing {src}", self.label))?);
+            let text = std::fs::read_to_string(ctx.input(src)?).with_context(|| format!("reading {src}"))?;
+            inputs.push(read_documents(&text).with_context(|| format!("parsing {src}"))?);
         }
-        let text = run_yq(&self.expression, &inputs, &self.options).with_context(|| format!("yq {}", self.label))?;
+        let text = run_yq(&self.expression, &inputs, &self.options)?;
         std::fs::write(ctx.output(&self.out)?, text)?;
         Ok(())
     }

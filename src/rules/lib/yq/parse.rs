@@ -46,6 +46,71 @@ pub enum Expr {
     If(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
 }
 
+/// The functions (name, arity) the evaluator implements; anything else is refused when the
+/// expression is parsed, so the error names its position.
+pub const FUNCTIONS: &[(&str, usize)] = &[
+    ("empty", 0),
+    ("not", 0),
+    ("length", 0),
+    ("keys", 0),
+    ("type", 0),
+    ("tag", 0),
+    ("fi", 0),
+    ("file_index", 0),
+    ("fileIndex", 0),
+    ("di", 0),
+    ("document_index", 0),
+    ("documentIndex", 0),
+    ("select", 1),
+    ("has", 1),
+    ("to_entries", 0),
+    ("from_entries", 0),
+    ("with_entries", 1),
+    ("map", 1),
+    ("map_values", 1),
+    ("del", 1),
+    ("add", 0),
+    ("any", 0),
+    ("all", 0),
+    ("first", 0),
+    ("last", 0),
+    ("first", 1),
+    ("reverse", 0),
+    ("sort", 0),
+    ("sort_by", 1),
+    ("unique_by", 1),
+    ("group_by", 1),
+    ("unique", 0),
+    ("flatten", 0),
+    ("min", 0),
+    ("max", 0),
+    ("contains", 1),
+    ("tostring", 0),
+    ("to_string", 0),
+    ("tonumber", 0),
+    ("to_number", 0),
+    ("tojson", 0),
+    ("to_json", 0),
+    ("ascii_downcase", 0),
+    ("downcase", 0),
+    ("ascii_upcase", 0),
+    ("upcase", 0),
+    ("trim", 0),
+    ("join", 1),
+    ("split", 1),
+    ("startswith", 1),
+    ("endswith", 1),
+    ("test", 1),
+    ("sub", 2),
+    ("ltrimstr", 1),
+    ("rtrimstr", 1),
+    ("sort_keys", 1),
+    ("omit", 1),
+    ("pick", 1),
+    ("error", 0),
+    ("error", 1),
+];
+
 /// A piece of an interpolated string.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StrPart {
@@ -609,6 +674,7 @@ impl Parser<'_> {
                     Expr::Reduce(bx(src), var, bx(init), bx(update))
                 }
                 _ => {
+                    let at = self.toks[self.i - 1].1;
                     let mut args = Vec::new();
                     if self.is_op("(") {
                         self.i += 1;
@@ -621,6 +687,14 @@ impl Parser<'_> {
                             self.expect_op(")")?;
                             break;
                         }
+                    }
+                    if !FUNCTIONS.contains(&(name.as_str(), args.len())) {
+                        return Err(anyhow!(
+                            "unknown or unsupported function '{name}/{}' at position {} in expression '{}'",
+                            args.len(),
+                            at + 1,
+                            self.src
+                        ));
                     }
                     Expr::Call(name, args)
                 }
