@@ -345,6 +345,12 @@ fileExistenceTests:
   - name: installed database
     path: /usr/lib/apk/db/installed
     shouldExist: true
+  - name: a paths entry
+    path: /var/lib/app
+    shouldExist: true
+    permissions: "drwxr-x---"
+    uid: 65532
+    gid: 65532
 fileContentTests:
   - name: os-release from its package
     path: /etc/os-release
@@ -491,8 +497,14 @@ fn wolfi_base_shaped_workspace_builds_end_to_end() {
     let repo = tempfile::tempdir().unwrap();
     let server = serve(repo.path().to_path_buf());
     let lock = publish(repo.path(), server.port, &packages("1.0-r0"));
+    // A package of another architecture in the lock is never fetched (its URL is a 404).
+    let mut lock: serde_json::Value = serde_json::from_str(&lock).unwrap();
+    let mut other = lock["contents"]["packages"][1].clone();
+    other["architecture"] = "aarch64".into();
+    other["url"] = format!("http://127.0.0.1:{}/os/aarch64/busybox-1.36.1-r5.apk", server.port).into();
+    lock["contents"]["packages"].as_array_mut().unwrap().push(other);
     let ws = copy_workspace("apko_wolfi_base");
-    std::fs::write(ws.path().join("wolfi-images/gitserver.lock.json"), &lock).unwrap();
+    std::fs::write(ws.path().join("wolfi-images/gitserver.lock.json"), serde_json::to_string_pretty(&lock).unwrap()).unwrap();
     let cache = tempfile::tempdir().unwrap();
     let out = build(ws.path(), cache.path(), &["--output_groups=+tarball", "//cmd/gitserver:image", "//cmd/gitserver:image_tarball"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -507,6 +519,7 @@ fn wolfi_base_shaped_workspace_builds_end_to_end() {
     assert!(ws.path().join("ocib-bin/cmd/gitserver/image/index.json").is_file());
     let tarball = ws.path().join("ocib-bin/cmd/gitserver/image_tarball/tarball.tar");
     assert!(tarball.is_file(), "oci_load's tarball output group: {}", out.stderr);
+    assert!(!server.requests.lock().unwrap().iter().any(|p| p.contains("aarch64")), "{:?}", server.requests.lock().unwrap());
 }
 
 /// WORKSPACE's `translate_apko_lock` gives the same repository as MODULE.bazel's

@@ -58,7 +58,15 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         return Err(AnalysisError::new("attribute 'output': ocib's apko_image writes an OCI layout (output = \"oci\")"));
     }
     let config = ctx.single_file("config")?.ok_or_else(|| AnalysisError::new("attribute 'config': expected one apko.yaml file"))?;
-    let apks = ctx.files("contents")?;
+    let mut apks = ctx.files("contents")?;
+    let architecture = ctx.string("architecture")?;
+    if !architecture.is_empty() {
+        // Only this architecture's packages (and noarch ones) are fetched: `apk_import` puts
+        // each under a directory named by its architecture.
+        let arch = apk_arch(&architecture).map_err(|e| AnalysisError::new(format!("attribute 'architecture': {e}")))?;
+        let dir_of = |path: &str| std::path::Path::new(path).parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+        apks.retain(|a| dir_of(&a.exec_path).is_none_or(|d| d == arch || d == "noarch" || !KNOWN_APK_ARCHS.contains(&d.as_str())));
+    }
     let args = ctx.string_list("args")?;
     let build_date = check_args(&args).map_err(|e| AnalysisError::new(format!("attribute 'args': {e}")))?;
     let name = ctx.label().name.clone();
@@ -67,7 +75,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         label: ctx.label().to_string(),
         config: config.exec_path.clone(),
         apks: apks.iter().map(|a| a.exec_path.clone()).collect(),
-        architecture: ctx.string("architecture")?,
+        architecture,
         build_date,
         out_dir: layout.exec_path.clone(),
     };
@@ -89,6 +97,9 @@ pub struct BuildApkoImage {
     pub build_date: Option<i64>,
     pub out_dir: String,
 }
+
+/// The architecture names apk packages use.
+const KNOWN_APK_ARCHS: &[&str] = &["x86_64", "aarch64", "x86", "armv7", "armhf", "ppc64le", "s390x", "riscv64", "loongarch64"];
 
 /// OCI architecture → apk architecture (apko's `types.Architecture.ToAPK`).
 pub fn apk_arch(oci: &str) -> Result<&'static str> {

@@ -51,7 +51,8 @@ pub fn analyze_import(ctx: &mut RuleContext) -> Result<Providers, AnalysisError>
     if !fetch.url.starts_with("http://") && !fetch.url.starts_with("https://") {
         return Err(AnalysisError::new(format!("attribute 'url': '{}' is not an http(s) URL", fetch.url)));
     }
-    let out = ctx.declare(&format!("{}-{}.apk", fetch.package, fetch.version));
+    // Under a directory named by the architecture, so `apko_image` takes only its own.
+    let out = ctx.declare(&format!("{}/{}-{}.apk", fetch.architecture, fetch.package, fetch.version));
     let fetch = FetchApk { out: out.exec_path.clone(), ..fetch };
     let mut action = Action::new("ApkFetch", ctx.label(), ActionKind::Run(Arc::new(fetch.clone()))).output(out.clone());
     action.progress = format!("Fetching {}-{}", fetch.package, fetch.version);
