@@ -27,6 +27,12 @@ impl Node {
 
 type Vars = HashMap<String, Vec<Node>>;
 
+/// How far past an array's end an assignment may index (null-padding): a typo such as
+/// `.[100000000000] = 1` fails instead of exhausting memory.
+const MAX_PAD: usize = 1 << 20;
+/// Largest string `"x" * n` builds.
+const MAX_STRING: usize = 64 << 20;
+
 /// One step of a path into a document.
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
@@ -141,8 +147,8 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Result<Value> {
         },
         (BinOp::Mul(_), Value::String(s), Value::Number(k)) | (BinOp::Mul(_), Value::Number(k), Value::String(s)) => {
             let k = k.as_i64().unwrap_or(-1);
-            if !(0..=1_000_000).contains(&k) {
-                bail!("cannot repeat a string {k} times");
+            if k < 0 || (k as u128) * (s.len() as u128) > MAX_STRING as u128 {
+                bail!("cannot repeat a string of {} bytes {k} times", s.len());
             }
             Value::String(s.repeat(k as usize))
         }
@@ -263,6 +269,9 @@ fn set_path(root: &mut Value, path: &[Seg], value: Value) -> Result<()> {
             let Value::Array(a) = root else { bail!("cannot index {} with {i}", type_name(root)) };
             let i = if *i < 0 { a.len() as i64 + i } else { *i };
             let i = usize::try_from(i).map_err(|_| anyhow!("array index out of range"))?;
+            if i > a.len() + MAX_PAD {
+                bail!("array index {i} is too far past the end ({} items)", a.len());
+            }
             if i >= a.len() {
                 a.resize(i + 1, Value::Null);
             }

@@ -379,6 +379,9 @@ fn plain_text(parts: &[StrPart]) -> Option<String> {
     Some(s)
 }
 
+/// Deepest bracket nesting an expression may have.
+const MAX_NESTING: usize = 128;
+
 /// Parses a whole expression. Errors give the 1-based character position.
 pub fn parse(src: &str) -> Result<Expr> {
     parse_at(src, 0, src.len())
@@ -387,6 +390,19 @@ pub fn parse(src: &str) -> Result<Expr> {
 fn parse_at(full: &str, start: usize, end: usize) -> Result<Expr> {
     let lexer = Lexer { src: &full[..end], pos: start };
     let tokens = lexer.tokens()?;
+    // The parser recurses once per bracket: bound the nesting so no expression can exhaust
+    // the stack.
+    let mut depth = 0usize;
+    for (tok, at) in &tokens {
+        match tok {
+            Tok::Op("(" | "[" | "{") => depth += 1,
+            Tok::Op(")" | "]" | "}") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(anyhow!("brackets nested deeper than {MAX_NESTING} at position {} in expression '{}'", at + 1, full));
+        }
+    }
     if tokens.is_empty() {
         return Ok(Expr::Identity);
     }

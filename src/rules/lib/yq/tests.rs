@@ -133,6 +133,10 @@ fn errors_name_the_position() {
     let err = parse::parse(".a | nosuchfn(1)").unwrap_err().to_string();
     assert!(err.contains("nosuchfn/1") && err.contains("position 6"), "{err}");
     assert!(Options::parse(&["--bogus".to_owned()]).is_err());
+    let deep = format!("{}.{}", "(".repeat(500), ")".repeat(500));
+    assert!(parse::parse(&deep).unwrap_err().to_string().contains("nested deeper"));
+    assert!(run_yq(".[100000000000] = 1", &docs(&["[]"]), &Options::parse(&[]).unwrap()).is_err());
+    assert!(run_yq("\"ab\" * 100000000000", &docs(&["{}"]), &Options::parse(&[]).unwrap()).is_err());
     assert!(Options::parse(&["-s".to_owned(), ".a".to_owned()]).is_err());
 }
 
