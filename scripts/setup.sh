@@ -35,6 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# yq/apko_image (issue 14): Debian's jq is the oracle ocib's yq unit tests compare with for
+# expressions that mean the same in jq (src/rules/lib/yq/tests.rs); the apko test takes its
+# runnable /bin/sh from busybox-static (above).
+if ! dpkg-query -W -f='${Status}' jq 2>/dev/null | grep -q "install ok installed"; then
+    echo "== apt-get install jq"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends jq >/dev/null
+fi
 # docker-registry starts a registry on :5000 as a service; the tests start their own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true

@@ -10,7 +10,7 @@ use starlark::eval::{Evaluator, ReturnFileLoader};
 use starlark::syntax::{AstModule, Dialect};
 
 use super::context::{RepoFileContext, RepoFileKind};
-use super::repo_globals::{self, WORKSPACE_OCI_PULL};
+use super::repo_globals::{self, WORKSPACE_APKO_LOCK, WORKSPACE_OCI_PULL};
 use super::{Loader, bzl_dialect};
 use crate::graph::label::{Label, PackageId};
 use crate::graph::schema::RuleKinds;
@@ -179,6 +179,7 @@ fn prelude_module(name: &str) -> Option<&'static str> {
         "rules_pkg" => "rules_pkg",
         "rules_go" | "io_bazel_rules_go" => "io_bazel_rules_go",
         "container_structure_test" => "container_structure_test",
+        "rules_apko" => "rules_apko",
         "aspect_bazel_lib" | "bazel_lib" => "aspect_bazel_lib",
         "bazel_skylib" => "bazel_skylib",
         "platforms" => "platforms",
@@ -233,6 +234,12 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
                 provided.push(repo.name.clone());
                 ws.repos.add(repo);
             }
+        }
+        let is_apko = extension == WORKSPACE_APKO_LOCK || extension.ends_with("//apko:extensions.bzl%apko");
+        if is_apko && tag == "translate_lock" {
+            let repo = super::apko_lock::lock_repo(&ws.root, &attrs)?;
+            provided.push(repo.name.clone());
+            ws.repos.add(repo);
         }
     }
     for (apparent, name) in ctx.used_repos.into_inner() {

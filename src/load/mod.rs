@@ -2,6 +2,7 @@
 //! interpreter into [`Package`]s. Packages load in parallel; each .bzl module is evaluated
 //! once, frozen, and shared by every thread.
 
+pub mod apko_lock;
 mod ast_info;
 pub(crate) mod context;
 pub mod external;

@@ -24,6 +24,9 @@ use crate::workspace::{Repo, RepoSource};
 /// The extension id WORKSPACE `oci_pull` calls are recorded under, so both declaration styles
 /// are handled by one piece of code.
 pub const WORKSPACE_OCI_PULL: &str = "WORKSPACE%oci_pull";
+/// The extension id WORKSPACE `translate_apko_lock` calls are recorded under (rules_apko's
+/// MODULE.bazel form is the `apko.translate_lock` tag).
+pub const WORKSPACE_APKO_LOCK: &str = "WORKSPACE%translate_apko_lock";
 
 pub fn workspace_globals() -> Globals {
     let mut b = GlobalsBuilder::extended_by(&[LibraryExtension::StructType, LibraryExtension::Print]);
@@ -335,6 +338,17 @@ pub(crate) fn workspace_oci_functions(builder: &mut GlobalsBuilder) {
     fn oci_pull<'v>(#[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         let attrs = kwargs_raw(kwargs)?;
         ctx(eval)?.tags.borrow_mut().push((WORKSPACE_OCI_PULL.to_owned(), "pull".to_owned(), attrs));
+        Ok(NoneType)
+    }
+
+    /// rules_apko's `translate_apko_lock(name, lock)` (reached from the prelude's
+    /// `@rules_apko//apko:translate_lock.bzl`).
+    fn translate_apko_lock<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let attrs = kwargs_raw(kwargs)?;
+        ctx(eval)?.tags.borrow_mut().push((WORKSPACE_APKO_LOCK.to_owned(), "translate_lock".to_owned(), attrs));
         Ok(NoneType)
     }
 }

@@ -1,4 +1,4 @@
-//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`), each kind's
+//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`, `apko`), each kind's
 //! schema, analysis and in-process actions in one file of its set, and each set's `KINDS`
 //! table. This module joins the tables into the [`registry`] the command layer injects into
 //! loading and analysis.
@@ -11,6 +11,7 @@ use crate::graph::AttrValue;
 use crate::graph::schema::RuleKinds;
 pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
 
+pub mod apko;
 pub mod cst;
 pub mod go;
 pub mod junit;
@@ -49,7 +50,7 @@ pub(crate) fn no_providers(_: &mut RuleContext) -> Result<Providers, AnalysisErr
 }
 
 /// Every rule set's kind table.
-pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS];
+pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, apko::KINDS];
 
 /// Every native rule kind ocib implements: what the command layer injects into loading
 /// (schemas) and analysis (analysis functions).
@@ -143,6 +144,8 @@ mod tests {
                 "_copy_file" | "_copy_xfile" => "copy_file",
                 "_write_file" | "_write_xfile" => "write_file",
                 "_jq_rule" => "jq",
+                "_yq_rule" => "yq",
+                "_apko_image" => "apko_image",
                 "go_non_executable_binary" => "go_binary",
                 other => other,
             }

@@ -15,6 +15,7 @@ const PRELUDE_REPOS: &[(&str, &[&str])] = &[
     ("rules_pkg", &[]),
     ("io_bazel_rules_go", &["rules_go"]),
     ("container_structure_test", &[]),
+    ("rules_apko", &[]),
     ("aspect_bazel_lib", &["bazel_lib"]),
     ("bazel_skylib", &[]),
     ("bazel_tools", &[]),

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod apko;
 mod architecture;
 mod base_tarball_escape;
 mod bazel_oracle;
