@@ -2,6 +2,7 @@
 //! interpreter into [`Package`]s. Packages load in parallel; each .bzl module is evaluated
 //! once, frozen, and shared by every thread.
 
+pub mod apt;
 mod ast_info;
 pub(crate) mod context;
 pub mod external;
@@ -388,6 +389,11 @@ impl Loader {
                     let display = format!("@{}//:BUILD.bazel", pkg.repo);
                     return Some((display.clone(), PathBuf::from(display), BuildText::Owned(build_file.clone())));
                 }
+                RepoSource::Tree { build_files } => {
+                    let text = build_files.get(&pkg.package)?;
+                    let display = format!("@{}//{}:BUILD.bazel", pkg.repo, pkg.package);
+                    return Some((display.clone(), PathBuf::from(display), BuildText::Owned(text.clone())));
+                }
                 RepoSource::Unknown { .. } => return None,
             }
         }
@@ -451,7 +457,7 @@ impl Loader {
         }
 
         let dir = match &self.ws.repos.get(&id.repo).map(|r| &r.source) {
-            Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) => None,
+            Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) | Some(RepoSource::Tree { .. }) => None,
             _ => self.ws.package_dir(id),
         };
         let keep_alive = {

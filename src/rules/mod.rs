@@ -1,4 +1,4 @@
-//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`), each kind's
+//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`, `distroless`), each kind's
 //! schema, analysis and in-process actions in one file of its set, and each set's `KINDS`
 //! table. This module joins the tables into the [`registry`] the command layer injects into
 //! loading and analysis.
@@ -12,6 +12,7 @@ use crate::graph::schema::RuleKinds;
 pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
 
 pub mod cst;
+pub mod distroless;
 pub mod go;
 pub mod junit;
 pub mod lib;
@@ -49,7 +50,7 @@ pub(crate) fn no_providers(_: &mut RuleContext) -> Result<Providers, AnalysisErr
 }
 
 /// Every rule set's kind table.
-pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS];
+pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, distroless::KINDS];
 
 /// Every native rule kind ocib implements: what the command layer injects into loading
 /// (schemas) and analysis (analysis functions).
