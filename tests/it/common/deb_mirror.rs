@@ -28,6 +28,9 @@ pub struct Package {
 pub struct Mirror {
     pub port: u16,
     pub packages: Vec<Package>,
+    /// tzdata rebuilt with `dpkg-deb` under the version `<version>+ocib1`: served, but not in
+    /// the `Packages` index (a newer upload a lock can be moved to).
+    pub newer_tzdata: Package,
 }
 
 /// Whether `cmd probe` runs. A missing tool fails the test under `CI=true` (where
@@ -99,6 +102,9 @@ fn start() -> Option<Mirror> {
         packages.push(Package { name, version, arch, filename, sha256, depends: field(&control, "Depends") });
     }
     files.insert("/debian/dists/bookworm/main/binary-amd64/Packages".to_owned(), index.into_bytes());
+    let newer_tzdata = rebuild(dir, packages.iter().find(|p| p.name == "tzdata").expect("tzdata downloaded"), &files);
+    let newer_bytes = std::fs::read(dir.join("newer.deb")).expect("read the rebuilt package");
+    files.insert(format!("/debian/{}", newer_tzdata.filename), newer_bytes);
     let files = Arc::new(files);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let port = listener.local_addr().expect("local address").port();
@@ -128,7 +134,35 @@ fn start() -> Option<Mirror> {
             });
         }
     });
-    Some(Mirror { port, packages })
+    Some(Mirror { port, packages, newer_tzdata })
+}
+
+/// `package` unpacked and packed again with `dpkg-deb` under the version `<version>+ocib1`
+/// (written to `<dir>/newer.deb`).
+fn rebuild(dir: &Path, package: &Package, files: &BTreeMap<String, Vec<u8>>) -> Package {
+    let original = dir.join("original.deb");
+    std::fs::write(&original, &files[&format!("/debian/{}", package.filename)]).expect("write");
+    let tree = dir.join("rebuild");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("dpkg-deb").args(args).output().expect("dpkg-deb");
+        assert!(out.status.success(), "dpkg-deb {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["-R".as_ref(), original.as_os_str(), tree.as_os_str()]);
+    let control_path = tree.join("DEBIAN/control");
+    let version = format!("{}+ocib1", package.version);
+    let control = std::fs::read_to_string(&control_path).expect("control");
+    let control = control.replace(&format!("Version: {}\n", package.version), &format!("Version: {version}\n"));
+    std::fs::write(&control_path, control).expect("write control");
+    let newer = dir.join("newer.deb");
+    run(&["--root-owner-group".as_ref(), "-b".as_ref(), tree.as_os_str(), newer.as_os_str()]);
+    let bytes = std::fs::read(&newer).expect("read");
+    let file_version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
+    Package {
+        filename: format!("pool/main/t/tzdata/tzdata_{file_version}_{}.deb", package.arch),
+        sha256: sha256_hex(&bytes),
+        version,
+        ..package.clone()
+    }
 }
 
 impl Mirror {
@@ -146,7 +180,17 @@ impl Mirror {
     /// mirror's `Packages` index: each with its URL under `base` (`http://127.0.0.1:<port>/debian`),
     /// sha256, and the dependencies the index can satisfy.
     pub fn lock(&self, base: &str) -> String {
-        let index = self.index();
+        self.lock_with(base, None)
+    }
+
+    /// [`Mirror::lock`], with `replace`'s entry instead of the index's package of that name.
+    pub fn lock_with(&self, base: &str, replace: Option<&Package>) -> String {
+        let mut index = self.index();
+        if let Some(new) = replace {
+            let old = self.package(&new.name);
+            index = index.replace(&format!("Version: {}\n", old.version), &format!("Version: {}\n", new.version));
+            index = index.replace(&old.filename, &new.filename).replace(&old.sha256, &new.sha256);
+        }
         let paragraphs: Vec<&str> = index.split("\n\n").filter(|p| !p.trim().is_empty()).collect();
         let in_index = |name: &str| paragraphs.iter().any(|p| field(p, "Package") == name);
         let mut packages = Vec::new();
