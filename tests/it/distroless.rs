@@ -142,6 +142,26 @@ fn a_tampered_package_fails_naming_package_version_url_and_digests() {
     std::fs::write(ws.path().join("bookworm.lock.json"), mirror.lock(&mirror.url())).unwrap();
     let fixed = build(ws.path(), cache.path(), &["//:cacerts"]);
     assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+
+    // mergedusr = True: busybox's /bin/busybox is /usr/bin/busybox, and /bin is gone.
+    let module = std::fs::read_to_string(ws.path().join("MODULE.bazel")).unwrap();
+    std::fs::write(
+        ws.path().join("MODULE.bazel"),
+        module.replace("    manifest = \"//:bookworm.yaml\",\n", "    manifest = \"//:bookworm.yaml\",\n    mergedusr = True,\n"),
+    )
+    .unwrap();
+    let merged = build(ws.path(), cache.path(), &["@bookworm//busybox-static/amd64:data"]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let layer = std::fs::read_dir(ws.path().join("ocib-bin/external"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("layer.tar.gz"))
+        .find(|p| p.to_string_lossy().contains("busybox-static") && p.exists())
+        .expect("busybox-static's layer");
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(layer).unwrap());
+    let names: Vec<String> =
+        tar::Archive::new(gz).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n == "usr/bin/busybox"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("bin")), "{names:?}");
 }
 
 const FAKE_LOCK: &str = r#"{

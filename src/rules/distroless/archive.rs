@@ -239,6 +239,57 @@ pub fn copy_entry<W: Write, R: Read>(
     Ok(())
 }
 
+/// What a data member is called with `mergedusr = True` (`deb_postfix.bzl`, after
+/// floppym/merge-usr): `./bin/x`, `./sbin/x` and `./usr/sbin/x` become `./usr/bin/x`; `./lib/x`,
+/// `./lib32/x`, `./lib64/x`, `./libx32/x` move under `./usr/`; the directories `./bin/`,
+/// `./sbin/`, `./usr/sbin/`, `./lib*/` themselves are dropped (`None`). Other names are kept.
+pub fn merged_usr(name: &str, is_dir: bool) -> Option<String> {
+    const MOVES: &[(&str, &str)] = &[
+        ("./bin/", "./usr/bin/"),
+        ("./sbin/", "./usr/bin/"),
+        ("./usr/sbin/", "./usr/bin/"),
+        ("./lib/", "./usr/lib/"),
+        ("./lib32/", "./usr/lib32/"),
+        ("./lib64/", "./usr/lib64/"),
+        ("./libx32/", "./usr/libx32/"),
+    ];
+    for (from, to) in MOVES {
+        if is_dir && (name == *from || name == from.trim_end_matches('/')) {
+            return None;
+        }
+        // `s#^\./bin/\(.\)#./usr/bin/\1#`: only names below the directory.
+        if let Some(rest) = name.strip_prefix(from).filter(|r| !r.is_empty()) {
+            return Some(format!("{to}{rest}"));
+        }
+    }
+    Some(name.to_owned())
+}
+
+/// Copies one member under another name (and, for a hard link, another target).
+pub fn copy_entry_as<W: Write, R: Read>(
+    builder: &mut tar::Builder<W>,
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+    hard_link_target: Option<String>,
+) -> Result<()> {
+    let mut header = entry.header().clone();
+    let kind = header.entry_type();
+    if kind.is_symlink() || kind.is_hard_link() {
+        let target = match hard_link_target {
+            Some(t) => t,
+            None => {
+                let raw = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                String::from_utf8(raw).map_err(|_| anyhow!("{name}: link target is not UTF-8"))?
+            }
+        };
+        header.set_size(0);
+        builder.append_link(&mut header, name, &target)?;
+    } else {
+        builder.append_data(&mut header, name, entry)?;
+    }
+    Ok(())
+}
+
 /// `0.0`, `1672560000`: the `time` attribute of rules_distroless's rules, in whole seconds.
 pub fn parse_time(text: &str) -> Option<u64> {
     let whole = text.split('.').next().unwrap_or(text);
@@ -273,6 +324,18 @@ mod tests {
         assert_eq!(normalize("/etc/passwd"), "etc/passwd");
         assert_eq!(normalize("."), ".");
         assert_eq!(normalize("./"), "");
+    }
+
+    #[test]
+    fn merged_usr_moves_like_deb_postfix() {
+        assert_eq!(merged_usr("./bin/busybox", false).as_deref(), Some("./usr/bin/busybox"));
+        assert_eq!(merged_usr("./sbin/init", false).as_deref(), Some("./usr/bin/init"));
+        assert_eq!(merged_usr("./usr/sbin/x", false).as_deref(), Some("./usr/bin/x"));
+        assert_eq!(merged_usr("./lib/x86_64-linux-gnu/", true).as_deref(), Some("./usr/lib/x86_64-linux-gnu/"));
+        assert_eq!(merged_usr("./bin/", true), None);
+        assert_eq!(merged_usr("./lib64/", true), None);
+        assert_eq!(merged_usr("./usr/bin/env", false).as_deref(), Some("./usr/bin/env"));
+        assert_eq!(merged_usr("./binary", false).as_deref(), Some("./binary"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
-use super::archive::{deb_member, gzip_writer};
+use super::archive::{copy_entry_as, deb_member, gzip_writer, merged_usr};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
 use crate::exec::{Action, ActionContext, ActionKind, InProcess};
 use crate::graph::AttrType as A;
@@ -61,21 +61,25 @@ pub fn analyze_archive(ctx: &mut RuleContext) -> Result<Providers, AnalysisError
 
 /// `deb_data` (`:data`): the package's data as `layer.tar.gz`.
 pub fn analyze_data(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
-    if ctx.bool("mergedusr")? {
-        return Err(AnalysisError::new("attribute 'mergedusr': True is not supported by ocib yet"));
-    }
-    extract(ctx, "data", "layer.tar.gz", "DebData")
+    let mergedusr = ctx.bool("mergedusr")?;
+    extract(ctx, "data", "layer.tar.gz", "DebData", mergedusr)
 }
 
 /// `deb_control` (`:control`): the package's control archive as `control.tar`.
 pub fn analyze_control(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
-    extract(ctx, "control", "control.tar", "DebControl")
+    extract(ctx, "control", "control.tar", "DebControl", false)
 }
 
-fn extract(ctx: &mut RuleContext, member: &'static str, out_name: &str, mnemonic: &'static str) -> Result<Providers, AnalysisError> {
+fn extract(
+    ctx: &mut RuleContext,
+    member: &'static str,
+    out_name: &str,
+    mnemonic: &'static str,
+    mergedusr: bool,
+) -> Result<Providers, AnalysisError> {
     let deb = ctx.single_file("deb")?.ok_or_else(|| AnalysisError::new("attribute 'deb' is mandatory"))?;
     let out = ctx.declare(out_name);
-    let code = ExtractMember { deb: deb.exec_path.clone(), member, out: out.exec_path.clone(), gzip: out_name.ends_with(".gz") };
+    let code = ExtractMember { deb: deb.exec_path.clone(), member, out: out.exec_path.clone(), gzip: out_name.ends_with(".gz"), mergedusr };
     let action = Action::new(mnemonic, ctx.label(), ActionKind::Run(Arc::new(code))).inputs([deb]).output(out.clone());
     ctx.register(action)?;
     Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
@@ -138,6 +142,8 @@ pub struct ExtractMember {
     pub member: &'static str,
     pub out: String,
     pub gzip: bool,
+    /// Move `/bin`, `/sbin`, `/lib*` under `/usr` ([`merged_usr`]).
+    pub mergedusr: bool,
 }
 
 impl InProcess for ExtractMember {
@@ -152,7 +158,19 @@ impl InProcess for ExtractMember {
         let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
         let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
         let what = || format!("{}: the {} archive", deb.display(), self.member);
-        if self.gzip {
+        if self.mergedusr {
+            let mut builder = tar::Builder::new(gzip_writer(buffered));
+            let mut archive = tar::Archive::new(reader);
+            for entry in archive.entries().with_context(what)? {
+                let mut entry = entry.with_context(what)?;
+                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let Some(moved) = merged_usr(&name, entry.header().entry_type().is_dir()) else { continue };
+                let link = entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
+                let hard = entry.header().entry_type().is_hard_link();
+                copy_entry_as(&mut builder, &mut entry, &moved, link.filter(|_| hard).and_then(|l| merged_usr(&l, false)))?;
+            }
+            builder.into_inner()?.finish()?.flush()?;
+        } else if self.gzip {
             let mut gz = gzip_writer(buffered);
             std::io::copy(&mut reader, &mut gz).with_context(what)?;
             gz.finish()?.flush()?;
