@@ -555,6 +555,12 @@ impl Loader {
         chain: &mut Vec<Label>,
     ) -> Result<LoadedBzl, LoadError> {
         if !self.is_known_repo(&label.repo) {
+            // rules_distroless's WORKSPACE idiom `load("@<name>//:packages.bzl", "<name>_packages")`
+            // after `apt.install(name = ...)`: ocib declares those repositories itself (load/apt.rs),
+            // so the stubbed call is the no-op it should be, not worth a warning.
+            if label.package.is_empty() && label.name == "packages.bzl" && symbols == [format!("{}_packages", label.repo).as_str()] {
+                self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
+            }
             let why = format!("repository '@{}' is not known to ocib", label.repo);
             return self.stub_module(label, symbols, dicts, None, &why);
         }

@@ -195,6 +195,7 @@ fn workspace_apt_install_declares_rules_distroless_repositories() {
     ]);
     let q = ocib_env(ws.path(), &["query", "@bookworm//..."], &[]);
     assert_eq!(q.code, 0, "{}", q.stderr);
+    assert!(!q.stderr.contains("packages.bzl"), "the packages.bzl idiom is a quiet no-op: {}", q.stderr);
     for want in [
         "@bookworm//:bookworm",
         "@bookworm//:dpkg_status",

@@ -223,18 +223,42 @@ pub fn copy_entry<W: Write, R: Read>(
     entry: &mut tar::Entry<'_, R>,
     edit: impl FnOnce(&mut tar::Header),
 ) -> Result<()> {
-    let path = entry.path_bytes().into_owned();
-    let path = String::from_utf8(path).map_err(|_| anyhow!("a tar member's name is not UTF-8"))?;
+    let path = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| anyhow!("a tar member's name is not UTF-8"))?;
+    append_copy(builder, entry, &path, None, edit)
+}
+
+/// Copies one member under another name (and, for a hard link, another target).
+pub fn copy_entry_as<W: Write, R: Read>(
+    builder: &mut tar::Builder<W>,
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+    hard_link_target: Option<String>,
+) -> Result<()> {
+    append_copy(builder, entry, name, hard_link_target, |_| {})
+}
+
+fn append_copy<W: Write, R: Read>(
+    builder: &mut tar::Builder<W>,
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+    link_target: Option<String>,
+    edit: impl FnOnce(&mut tar::Header),
+) -> Result<()> {
     let mut header = entry.header().clone();
     edit(&mut header);
     let kind = header.entry_type();
     if kind.is_symlink() || kind.is_hard_link() {
-        let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
-        let target = String::from_utf8(target).map_err(|_| anyhow!("{path}: link target is not UTF-8"))?;
+        let target = match link_target {
+            Some(t) => t,
+            None => {
+                let raw = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                String::from_utf8(raw).map_err(|_| anyhow!("{name}: link target is not UTF-8"))?
+            }
+        };
         header.set_size(0);
-        builder.append_link(&mut header, &path, &target)?;
+        builder.append_link(&mut header, name, &target)?;
     } else {
-        builder.append_data(&mut header, &path, entry)?;
+        builder.append_data(&mut header, name, entry)?;
     }
     Ok(())
 }
@@ -263,31 +287,6 @@ pub fn merged_usr(name: &str, is_dir: bool) -> Option<String> {
         }
     }
     Some(name.to_owned())
-}
-
-/// Copies one member under another name (and, for a hard link, another target).
-pub fn copy_entry_as<W: Write, R: Read>(
-    builder: &mut tar::Builder<W>,
-    entry: &mut tar::Entry<'_, R>,
-    name: &str,
-    hard_link_target: Option<String>,
-) -> Result<()> {
-    let mut header = entry.header().clone();
-    let kind = header.entry_type();
-    if kind.is_symlink() || kind.is_hard_link() {
-        let target = match hard_link_target {
-            Some(t) => t,
-            None => {
-                let raw = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
-                String::from_utf8(raw).map_err(|_| anyhow!("{name}: link target is not UTF-8"))?
-            }
-        };
-        header.set_size(0);
-        builder.append_link(&mut header, name, &target)?;
-    } else {
-        builder.append_data(&mut header, name, entry)?;
-    }
-    Ok(())
 }
 
 /// `0.0`, `1672560000`: the `time` attribute of rules_distroless's rules, in whole seconds.
