@@ -347,19 +347,79 @@ mod tests {
         assert_eq!(parse_mode("9"), None);
     }
 
-    #[test]
-    fn ar_members_of_a_small_archive() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.deb");
+    /// A .deb whose members are `(name, bytes)`.
+    fn deb(path: &Path, members: &[(&str, Vec<u8>)]) {
         let mut bytes = b"!<arch>\n".to_vec();
-        for (name, data) in [("debian-binary", &b"2.0\n"[..]), ("control.tar", &b"abc"[..])] {
+        for (name, data) in members {
             bytes.extend(format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", 0, 0, 0, 100644, data.len()).as_bytes());
             bytes.extend(data);
             if data.len() % 2 == 1 {
                 bytes.push(b'\n');
             }
         }
-        std::fs::write(&p, &bytes).unwrap();
+        std::fs::write(path, &bytes).unwrap();
+    }
+
+    fn one_file_tar(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, content).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn first_member(reader: Box<dyn Read>) -> (String, String) {
+        let mut archive = tar::Archive::new(reader);
+        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        (name, text)
+    }
+
+    /// deb(5)'s compressions: xz (Debian), zstd (Ubuntu, dpkg >= 1.21.18), gzip, none.
+    #[test]
+    fn members_in_every_compression_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = one_file_tar("./control", b"Package: x\n");
+        let data = one_file_tar("./usr/bin/x", b"hello");
+        let xz = {
+            let mut out = Vec::new();
+            liblzma::read::XzEncoder::new(control.as_slice(), 6).read_to_end(&mut out).unwrap();
+            out
+        };
+        let zst = ruzstd::encoding::compress_to_vec(data.as_slice(), ruzstd::encoding::CompressionLevel::Fastest);
+        let p = dir.path().join("zst.deb");
+        deb(&p, &[("debian-binary", b"2.0\n".to_vec()), ("control.tar.xz", xz), ("data.tar.zst", zst)]);
+        assert_eq!(first_member(deb_member(&p, "control").unwrap()), ("control".into(), "Package: x\n".into()));
+        assert_eq!(first_member(deb_member(&p, "data").unwrap()), ("usr/bin/x".into(), "hello".into()));
+
+        let gz = {
+            let mut w = gzip_writer(Vec::new());
+            w.write_all(&data).unwrap();
+            w.finish().unwrap()
+        };
+        let p = dir.path().join("gz.deb");
+        deb(&p, &[("debian-binary", b"2.0\n".to_vec()), ("control.tar", control.clone()), ("data.tar.gz", gz.clone())]);
+        assert_eq!(first_member(deb_member(&p, "data").unwrap()).1, "hello");
+        assert_eq!(first_member(deb_member(&p, "control").unwrap()).1, "Package: x\n");
+        // A tar on its own, by its magic bytes.
+        let t = dir.path().join("layer");
+        std::fs::write(&t, &gz).unwrap();
+        assert_eq!(first_member(open_tar(&t).unwrap()).1, "hello");
+        // bzip2 is not supported: said, not misread.
+        let p = dir.path().join("bz2.deb");
+        deb(&p, &[("debian-binary", b"2.0\n".to_vec()), ("data.tar.bz2", b"BZh".to_vec())]);
+        let err = deb_member(&p, "data").err().expect("bzip2 is refused");
+        assert!(format!("{err:#}").contains("unsupported compression '.bz2'"), "{err:#}");
+    }
+
+    #[test]
+    fn ar_members_of_a_small_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.deb");
+        deb(&p, &[("debian-binary", b"2.0\n".to_vec()), ("control.tar", b"abc".to_vec())]);
         let members = ar_members(&p).unwrap();
         assert_eq!(members.len(), 2);
         assert_eq!(members[1].name, "control.tar");
