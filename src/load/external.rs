@@ -183,6 +183,7 @@ fn prelude_module(name: &str) -> Option<&'static str> {
         "aspect_bazel_lib" | "bazel_lib" => "aspect_bazel_lib",
         "bazel_skylib" => "bazel_skylib",
         "platforms" => "platforms",
+        "rules_distroless" => "rules_distroless",
         _ => return None,
     })
 }
@@ -229,6 +230,13 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
         let is_oci = extension == WORKSPACE_OCI_PULL || extension.ends_with("//oci:extensions.bzl%oci");
         if is_oci && tag == "pull" {
             let (repos, warnings) = oci_pull_repos(&attrs)?;
+            ws.warnings.extend(warnings);
+            for repo in repos {
+                provided.push(repo.name.clone());
+                ws.repos.add(repo);
+            }
+        } else if super::apt::is_apt_extension(&extension) && tag == "install" {
+            let (repos, warnings) = super::apt::install_repos(&ws.root, &attrs)?;
             ws.warnings.extend(warnings);
             for repo in repos {
                 provided.push(repo.name.clone());

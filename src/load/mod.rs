@@ -3,6 +3,7 @@
 //! once, frozen, and shared by every thread.
 
 pub mod apko_lock;
+pub mod apt;
 mod ast_info;
 pub(crate) mod context;
 pub mod external;
@@ -389,6 +390,11 @@ impl Loader {
                     let display = format!("@{}//:BUILD.bazel", pkg.repo);
                     return Some((display.clone(), PathBuf::from(display), BuildText::Owned(build_file.clone())));
                 }
+                RepoSource::Tree { build_files } => {
+                    let text = build_files.get(&pkg.package)?;
+                    let display = format!("@{}//{}:BUILD.bazel", pkg.repo, pkg.package);
+                    return Some((display.clone(), PathBuf::from(display), BuildText::Owned(text.clone())));
+                }
                 RepoSource::Unknown { .. } => return None,
             }
         }
@@ -452,7 +458,7 @@ impl Loader {
         }
 
         let dir = match &self.ws.repos.get(&id.repo).map(|r| &r.source) {
-            Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) => None,
+            Some(RepoSource::Prelude(_)) | Some(RepoSource::Generated { .. }) | Some(RepoSource::Tree { .. }) => None,
             _ => self.ws.package_dir(id),
         };
         let keep_alive = {
@@ -550,6 +556,12 @@ impl Loader {
         chain: &mut Vec<Label>,
     ) -> Result<LoadedBzl, LoadError> {
         if !self.is_known_repo(&label.repo) {
+            // rules_distroless's WORKSPACE idiom `load("@<name>//:packages.bzl", "<name>_packages")`
+            // after `apt.install(name = ...)`: ocib declares those repositories itself (load/apt.rs),
+            // so the stubbed call is the no-op it should be, not worth a warning.
+            if label.package.is_empty() && label.name == "packages.bzl" && symbols == [format!("{}_packages", label.repo).as_str()] {
+                self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
+            }
             let why = format!("repository '@{}' is not known to ocib", label.repo);
             return self.stub_module(label, symbols, dicts, None, &why);
         }

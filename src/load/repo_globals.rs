@@ -351,4 +351,15 @@ pub(crate) fn workspace_oci_functions(builder: &mut GlobalsBuilder) {
         ctx(eval)?.tags.borrow_mut().push((WORKSPACE_APKO_LOCK.to_owned(), "translate_lock".to_owned(), attrs));
         Ok(NoneType)
     }
+
+    /// rules_distroless's WORKSPACE `apt.install(...)` (the prelude's `@rules_distroless//apt:apt.bzl`):
+    /// recorded like a MODULE.bazel `apt.install` tag.
+    fn apt_install<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let attrs = kwargs_raw(kwargs)?;
+        ctx(eval)?.tags.borrow_mut().push((super::apt::WORKSPACE_APT.to_owned(), "install".to_owned(), attrs));
+        Ok(NoneType)
+    }
 }

@@ -1,4 +1,4 @@
-//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`, `apko`), each kind's
+//! Rule sets: one folder per set (`native`, `lib`, `go`, `pkg`, `oci`, `cst`, `apko`, `distroless`), each kind's
 //! schema, analysis and in-process actions in one file of its set, and each set's `KINDS`
 //! table. This module joins the tables into the [`registry`] the command layer injects into
 //! loading and analysis.
@@ -13,6 +13,7 @@ pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
 
 pub mod apko;
 pub mod cst;
+pub mod distroless;
 pub mod go;
 pub mod junit;
 pub mod lib;
@@ -50,7 +51,7 @@ pub(crate) fn no_providers(_: &mut RuleContext) -> Result<Providers, AnalysisErr
 }
 
 /// Every rule set's kind table.
-pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, apko::KINDS];
+pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, apko::KINDS, distroless::KINDS];
 
 /// Every native rule kind ocib implements: what the command layer injects into loading
 /// (schemas) and analysis (analysis functions).

@@ -15,6 +15,7 @@ mod cache_gc;
 mod cache_robustness;
 mod cli_parity;
 mod cst_oracle;
+mod distroless;
 mod dropin;
 mod engines;
 mod error_path;

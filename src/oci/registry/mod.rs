@@ -7,6 +7,7 @@
 //! - [`challenge`]: answering a registry's `WWW-Authenticate` challenge (Basic, Bearer tokens);
 //! - [`client`]: the [`Client`], its requests and downloads;
 //! - `upload`: blob uploads (monolithic, chunked) and cross-repository mounts;
+//! - [`download`]: verified downloads of plain URLs (rules_distroless's .debs);
 //! - `retry`: which failures are transient, backoff, and the registry's error messages.
 //!
 //! Blocking because callers run pushes and pulls from rayon/thread pools; one
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod download;
 pub mod reference;
 mod retry;
 mod upload;

@@ -20,9 +20,11 @@ fn platform_constraints(goos: &str, goarch: &str) -> Vec<String> {
     let cpus: &[&str] = match goarch {
         "amd64" => &["x86_64"],
         "arm64" => &["arm64", "aarch64"],
-        "386" => &["i386"],
-        "arm" => &["armv7"],
-        "ppc64le" => &["ppc"],
+        // `x86_32`, `ppc64le`, `armv7e-mf`: what rules_distroless's apt.install repositories
+        // select on for Debian's i386, ppc64el and armhf.
+        "386" => &["i386", "x86_32"],
+        "arm" => &["armv7", "armv7e-mf"],
+        "ppc64le" => &["ppc", "ppc64le"],
         "s390x" => &["s390x"],
         "mips64le" => &["mips64"],
         _ => &[],

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod deb_mirror;
 pub mod fault_proxy;
 
 pub struct Output {
