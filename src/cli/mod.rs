@@ -514,6 +514,16 @@ fn run_command(args: Vec<OsString>) -> CliResult {
             enable_workspace: common.enable_workspace,
         });
     }
+    // Go modules are stored in the cache `--disk_cache` names (fetched once per cache).
+    let disk_cache = match &cli.command {
+        Command::Build(b) => b.opts.disk_cache.clone(),
+        Command::Test(t) => t.opts.disk_cache.clone(),
+        Command::Run(r) => r.opts.disk_cache.clone(),
+        Command::Push(p) => p.opts.disk_cache.clone(),
+        Command::Cquery(c) => c.opts.disk_cache.clone(),
+        _ => None,
+    };
+    crate::workspace::gomod::set_cache_dir(disk_cache.unwrap_or_else(crate::exec::default_cache_dir));
     match cli.command {
         Command::Query(q) => query::run(q, &cwd),
         Command::Info(i) => info(i, &cwd),

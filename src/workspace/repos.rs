@@ -19,6 +19,7 @@ const PRELUDE_REPOS: &[(&str, &[&str])] = &[
     ("bazel_skylib", &[]),
     ("bazel_tools", &[]),
     ("platforms", &[]),
+    ("bazel_gazelle", &["gazelle"]),
 ];
 
 /// What an `oci_pull` declared, kept for the build phase that fetches it.
@@ -39,6 +40,9 @@ pub enum RepoSource {
     Prelude(&'static str),
     /// A repository whose single root BUILD file ocib writes itself (`oci_pull`).
     Generated { build_file: String, pull: Option<OciPullSpec> },
+    /// A Go module (`go_repository`, gazelle's `go_deps`): fetched through GOPROXY and given
+    /// generated BUILD files when first used (`workspace::gomod`).
+    GoModule(Box<crate::workspace::gomod::GoModuleSpec>),
     /// Declared by a repository rule ocib does not implement: loading from it works, building
     /// anything from it fails.
     Unknown { rule: String },
@@ -61,7 +65,7 @@ impl RepoSource {
                 out.into_iter().collect()
             }
             RepoSource::Generated { .. } => vec![String::new()],
-            RepoSource::Local(_) | RepoSource::Unknown { .. } => vec![],
+            RepoSource::Local(_) | RepoSource::GoModule(_) | RepoSource::Unknown { .. } => vec![],
         }
     }
 }
@@ -104,6 +108,11 @@ impl Repos {
         if apparent != canonical {
             self.aliases.insert(apparent.to_owned(), canonical.to_owned());
         }
+    }
+
+    /// Every declared repository, by canonical name.
+    pub fn iter(&self) -> impl Iterator<Item = &Repo> {
+        self.repos.values()
     }
 
     pub fn get(&self, canonical: &str) -> Option<&Repo> {

@@ -17,6 +17,7 @@ mod cst_oracle;
 mod dropin;
 mod engines;
 mod error_path;
+mod go_modules;
 mod images;
 mod kill_recovery;
 mod malformed_input;

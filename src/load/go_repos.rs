@@ -1,0 +1,171 @@
+//! Go module repositories from WORKSPACE `go_repository(...)` calls and MODULE.bazel's gazelle
+//! `go_deps` extension tags (`from_file`, `module`, `gazelle_override`, `module_override`),
+//! turned into [`GoModuleSpec`]s. Fetching happens later, when a build first needs one
+//! (`workspace::gomod`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::graph::Raw;
+use crate::graph::label::{Label, PackageId};
+use crate::workspace::gomod::{GoDeps, GoModuleSpec, modfile};
+use crate::workspace::{Repo, RepoSource, Workspace};
+
+/// The tag id WORKSPACE `go_repository` calls are recorded under.
+pub const WORKSPACE_GO_REPOSITORY: &str = "WORKSPACE%go_repository";
+
+/// Whether `extension` is gazelle's `go_deps` (`@gazelle//:extensions.bzl%go_deps`, or
+/// `@bazel_gazelle//...`).
+pub fn is_go_deps(extension: &str) -> bool {
+    extension.ends_with("//:extensions.bzl%go_deps")
+}
+
+fn string(attrs: &BTreeMap<String, Raw>, key: &str) -> String {
+    match attrs.get(key) {
+        Some(Raw::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn strings(attrs: &BTreeMap<String, Raw>, key: &str) -> Vec<String> {
+    match attrs.get(key) {
+        Some(Raw::List(items)) => items.iter().filter_map(|i| if let Raw::String(s) = i { Some(s.clone()) } else { None }).collect(),
+        _ => vec![],
+    }
+}
+
+/// A file of the main repository named by a label (`//:go.mod`, `//patches:x.patch`).
+fn main_repo_file(ws: &Workspace, label: &str) -> Result<PathBuf> {
+    let parsed = Label::parse(label, &PackageId::main(""), &|r| ws.map_repo(r)).map_err(|e| anyhow!("'{label}': {e}"))?;
+    if !parsed.repo.is_empty() {
+        return Err(anyhow!("'{label}': only files of the main repository are supported here"));
+    }
+    Ok(if parsed.package.is_empty() { ws.root.join(&parsed.name) } else { ws.root.join(&parsed.package).join(&parsed.name) })
+}
+
+/// What is not supported of a `go_repository`'s attributes, as a sentence (reported when the
+/// repository is first used, so `query` still works).
+fn unsupported(attrs: &BTreeMap<String, Raw>) -> Option<String> {
+    for key in ["commit", "tag", "remote", "urls", "vcs"] {
+        if !string(attrs, key).is_empty() || !strings(attrs, key).is_empty() {
+            return Some(format!(
+                "attribute '{key}' needs version control or an archive download; ocib fetches Go modules only through GOPROXY: give 'version' and 'sum'"
+            ));
+        }
+    }
+    None
+}
+
+/// The repository one WORKSPACE `go_repository(...)` declares.
+pub fn go_repository(ws: &Workspace, attrs: &BTreeMap<String, Raw>) -> Result<Repo> {
+    let name = string(attrs, "name");
+    crate::graph::label::validate_repo_name(&name, &name)?;
+    let mut patches = Vec::new();
+    for p in strings(attrs, "patches") {
+        patches.push(main_repo_file(ws, &p).with_context(|| format!("go_repository({name}): patches"))?);
+    }
+    let importpath = string(attrs, "importpath");
+    let replace = string(attrs, "replace");
+    let mut spec = GoModuleSpec {
+        importpath: importpath.clone(),
+        version: string(attrs, "version"),
+        sum: string(attrs, "sum"),
+        build_directives: strings(attrs, "build_directives"),
+        build_file_generation: string(attrs, "build_file_generation"),
+        patches,
+        unsupported: unsupported(attrs),
+        ..Default::default()
+    };
+    if importpath.is_empty() {
+        spec.unsupported = Some("attribute 'importpath' is required".into());
+    }
+    if !replace.is_empty() {
+        spec.fetch_path = replace;
+    }
+    if spec.version.is_empty() && spec.unsupported.is_none() {
+        spec.unsupported = Some("attribute 'version' is required (ocib fetches Go modules through GOPROXY)".into());
+    }
+    Ok(Repo { name, source: RepoSource::GoModule(Box::new(spec)) })
+}
+
+/// The repositories gazelle's `go_deps` tags declare, and the go.mod/go.sum `from_file` read.
+pub fn go_deps(ws: &Workspace, tags: &[(String, BTreeMap<String, Raw>)]) -> Result<(Vec<Repo>, Option<GoDeps>)> {
+    let mut specs: BTreeMap<String, GoModuleSpec> = BTreeMap::new();
+    let mut deps: Option<GoDeps> = None;
+    for (tag, attrs) in tags {
+        match tag.as_str() {
+            "from_file" => {
+                let label = string(attrs, "go_mod");
+                let path = main_repo_file(ws, &label).context("go_deps.from_file(go_mod)")?;
+                let display = path.strip_prefix(&ws.root).unwrap_or(&path).display().to_string();
+                let text = std::fs::read_to_string(&path).with_context(|| format!("go_deps.from_file: reading {display}"))?;
+                let go_mod = modfile::parse_go_mod(&display, &text)?;
+                let sum_path = path.with_file_name("go.sum");
+                let sums = match std::fs::read_to_string(&sum_path) {
+                    Ok(t) => modfile::parse_go_sum(&sum_path.display().to_string(), &t)?,
+                    Err(_) => BTreeMap::new(),
+                };
+                let dir = path.parent().map(PathBuf::from).unwrap_or_else(|| ws.root.clone());
+                for (module, version, _) in &go_mod.require {
+                    let mut spec =
+                        GoModuleSpec { importpath: module.clone(), version: version.clone(), from_go_deps: true, ..Default::default() };
+                    if let Some(r) =
+                        go_mod.replace.iter().find(|r| &r.old_path == module && r.old_version.as_ref().is_none_or(|v| v == version))
+                    {
+                        match &r.new_version {
+                            None => spec.local_path = Some(dir.join(&r.new_path)),
+                            Some(v) => {
+                                spec.fetch_path = r.new_path.clone();
+                                spec.version = v.clone();
+                            }
+                        }
+                    }
+                    specs.insert(module.clone(), spec);
+                }
+                deps = Some(GoDeps { go_mod_path: path, go_mod, sums });
+            }
+            "module" => {
+                let path = string(attrs, "path");
+                let spec = GoModuleSpec {
+                    importpath: path.clone(),
+                    version: string(attrs, "version"),
+                    sum: string(attrs, "sum"),
+                    build_file_generation: String::new(),
+                    ..Default::default()
+                };
+                specs.insert(path, spec);
+            }
+            _ => {}
+        }
+    }
+    // Overrides apply to whichever tag declared the module.
+    for (tag, attrs) in tags {
+        let path = string(attrs, "path");
+        let Some(spec) = specs.get_mut(&path) else { continue };
+        match tag.as_str() {
+            "gazelle_override" => {
+                spec.build_directives.extend(strings(attrs, "directives"));
+                let generation = string(attrs, "build_file_generation");
+                if !generation.is_empty() {
+                    spec.build_file_generation = generation;
+                }
+            }
+            "module_override" => {
+                for p in strings(attrs, "patches") {
+                    spec.patches.push(main_repo_file(ws, &p).with_context(|| format!("go_deps.module_override({path}): patches"))?);
+                }
+            }
+            "archive_override" => {
+                spec.unsupported = Some("go_deps.archive_override is not supported: ocib fetches Go modules only through GOPROXY".into());
+            }
+            _ => {}
+        }
+    }
+    let repos = specs
+        .into_values()
+        .map(|spec| Repo { name: modfile::repo_name(&spec.importpath), source: RepoSource::GoModule(Box::new(spec)) })
+        .collect();
+    Ok((repos, deps))
+}
