@@ -28,6 +28,27 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// `%XX` escapes decoded (the go command sends `!` as `%21`).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A zip of `files` (stored, as `archive/zip` reads any method), in the order given.
 pub fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -144,7 +165,7 @@ impl GoProxy {
                     if reader.read_line(&mut line).is_err() {
                         return;
                     }
-                    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+                    let path = percent_decode(line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/'));
                     loop {
                         let mut header = String::new();
                         if reader.read_line(&mut header).map(|n| n == 0).unwrap_or(true) || header == "\r\n" {
