@@ -205,13 +205,16 @@ fn compare_pre(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// A module version's requirements: `(module path, version)` pairs.
+pub type Requirements = Vec<(String, String)>;
+
 /// Minimal version selection (`cmd/go/internal/mvs.BuildList`): starting from `roots`, the
 /// highest version of each module required anywhere in the graph reachable through the
 /// selected versions' requirements. `requirements(path, version)` reads one module's go.mod
 /// (its `require` list); it is asked once per module version reached.
 pub fn minimal_version_selection(
     roots: &[(String, String)],
-    requirements: &mut dyn FnMut(&str, &str) -> Result<Vec<(String, String)>>,
+    requirements: &mut dyn FnMut(&str, &str) -> Result<Requirements>,
 ) -> Result<BTreeMap<String, String>> {
     let mut selected: BTreeMap<String, String> = BTreeMap::new();
     let mut visited: BTreeSet<(String, String)> = BTreeSet::new();
