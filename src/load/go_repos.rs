@@ -31,9 +31,21 @@ fn string(attrs: &BTreeMap<String, Raw>, key: &str) -> String {
 
 fn strings(attrs: &BTreeMap<String, Raw>, key: &str) -> Vec<String> {
     match attrs.get(key) {
-        Some(Raw::List(items)) => items.iter().filter_map(|i| if let Raw::String(s) = i { Some(s.clone()) } else { None }).collect(),
+        Some(Raw::List(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Raw::String(s) => Some(s.clone()),
+                Raw::Label(l) => Some(l.to_string()),
+                _ => None,
+            })
+            .collect(),
         _ => vec![],
     }
+}
+
+/// `-pN` of `go_repository`'s `patch_args` (default `["-p0"]`).
+fn patch_strip(args: &[String]) -> usize {
+    args.iter().rev().find_map(|a| a.strip_prefix("-p").and_then(|n| n.parse().ok())).unwrap_or(0)
 }
 
 /// A file of the main repository named by a label (`//:go.mod`, `//patches:x.patch`).
@@ -75,6 +87,7 @@ pub fn go_repository(ws: &Workspace, attrs: &BTreeMap<String, Raw>) -> Result<Re
         build_directives: strings(attrs, "build_directives"),
         build_file_generation: string(attrs, "build_file_generation"),
         patches,
+        patch_strip: patch_strip(&strings(attrs, "patch_args")),
         unsupported: unsupported(attrs),
         ..Default::default()
     };
@@ -147,12 +160,14 @@ pub fn go_deps(ws: &Workspace, tags: &[(String, BTreeMap<String, Raw>)]) -> Resu
         match tag.as_str() {
             "gazelle_override" => {
                 spec.build_directives.extend(strings(attrs, "directives"));
+                // go_deps: with a gazelle_override, generation defaults to "on".
                 let generation = string(attrs, "build_file_generation");
-                if !generation.is_empty() {
-                    spec.build_file_generation = generation;
-                }
+                spec.build_file_generation = if generation.is_empty() { "on".into() } else { generation };
             }
             "module_override" => {
+                if let Some(Raw::Int(n)) = attrs.get("patch_strip") {
+                    spec.patch_strip = usize::try_from(*n).map_err(|_| anyhow!("go_deps.module_override({path}): patch_strip = {n}"))?;
+                }
                 for p in strings(attrs, "patches") {
                     spec.patches.push(main_repo_file(ws, &p).with_context(|| format!("go_deps.module_override({path}): patches"))?);
                 }

@@ -270,3 +270,30 @@ fn go_sum_mismatch_missing_module_and_unreachable_proxy_are_clear_errors() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("only through a module proxy"), "{}", out.stderr);
 }
+
+#[test]
+fn fetch_all_then_build_offline() {
+    if !require_go() {
+        return;
+    }
+    let proxy = GoProxy::start(proxy_files(&testdata_modules()));
+    let ws = copy_workspace("gomod/mono");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_flag = format!("--disk_cache={}", cache.path().display());
+    let fetch = ocib_env(ws.path(), &["fetch", "--all", &cache_flag], &[("GOPROXY", &proxy.url)]);
+    assert_eq!(fetch.code, 0, "{}", fetch.stderr);
+    assert!(fetch.stderr.contains("All external dependencies fetched successfully"), "{}", fetch.stderr);
+    // Every declared module: the 6 used ones and fmtx (at the version MVS chose).
+    assert_eq!(store(cache.path()), (6, vec![]));
+    let fetched = proxy.requests();
+    // Offline: GOPROXY=off, and nothing more is asked of the proxy.
+    let out = build(ws.path(), cache.path(), "off", &["//cmd/svc:svc"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(proxy.requests(), fetched);
+    assert_eq!(run_program(&svc(ws.path())), EXPECTED);
+    // A module missing from the cache is an error naming GOPROXY=off.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), fresh.path(), "off", &["//cmd/svc:svc"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("module lookup disabled by GOPROXY=off"), "{}", out.stderr);
+}

@@ -41,8 +41,11 @@ pub struct GoModuleSpec {
     /// `build_file_generation`: `auto` (generate unless the module ships BUILD files), `on`,
     /// `off`.
     pub build_file_generation: String,
-    /// Patch files (absolute paths), applied with `-p1` semantics.
+    /// Patch files (absolute paths).
     pub patches: Vec<PathBuf>,
+    /// Leading path components the patches strip (`patch_args = ["-p1"]`, `patch_strip = 1`;
+    /// gazelle's default is 0).
+    pub patch_strip: usize,
     /// A `replace` with a local directory: the module's source, neither fetched nor hashed.
     pub local_path: Option<PathBuf>,
     /// Declared by `go_deps` (its version is subject to minimal version selection).
@@ -371,7 +374,8 @@ impl GoModules {
         for p in &spec.patches {
             patch_texts.push(std::fs::read(p).with_context(|| format!("module {module}: reading patch {}", p.display()))?);
         }
-        for part in [LAYOUT_VERSION, repo, module, &version, &content_id, &spec.build_file_generation, &main] {
+        let strip = spec.patch_strip.to_string();
+        for part in [LAYOUT_VERSION, repo, module, &version, &content_id, &spec.build_file_generation, &main, &strip] {
             key.update(part.as_bytes());
             key.update([0]);
         }
@@ -402,15 +406,22 @@ impl GoModules {
         copy_tree(source, dir)?;
         for (path, text) in spec.patches.iter().zip(patches) {
             let text = std::str::from_utf8(text).map_err(|_| anyhow!("patch {} is not UTF-8", path.display()))?;
-            crate::workspace::patch::apply(dir, text, 1).with_context(|| format!("applying patch {}", path.display()))?;
+            crate::workspace::patch::apply(dir, text, spec.patch_strip).with_context(|| format!("applying patch {}", path.display()))?;
         }
-        let has_build_files = walkdir::WalkDir::new(dir)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .any(|e| e.file_type().is_file() && crate::workspace::BUILD_FILE_NAMES.iter().any(|n| e.file_name() == *n));
+        // gazelle's `auto`: generate unless the module's root directory has a build file.
+        let has_build_files = crate::workspace::BUILD_FILE_NAMES.iter().any(|n| dir.join(n).is_file());
         let generate = match spec.build_file_generation.as_str() {
             "on" => true,
             "off" => false,
+            "clean" => {
+                // Existing build files are removed first.
+                for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(|e| e.ok()) {
+                    if entry.file_type().is_file() && crate::workspace::BUILD_FILE_NAMES.iter().any(|n| entry.file_name() == *n) {
+                        std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+                    }
+                }
+                true
+            }
             _ => !has_build_files,
         };
         // The repository boundary: Bazel writes a WORKSPACE/REPO.bazel at an external

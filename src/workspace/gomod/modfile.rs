@@ -231,16 +231,16 @@ pub fn minimal_version_selection(
     Ok(selected)
 }
 
-/// The repository name gazelle gives a module or package path
-/// (`label.ImportPathToBazelRepoName`): the host's labels reversed, then the path, every `.`,
-/// `-` and `/` made `_`, lower case: `github.com/foo/bar` → `com_github_foo_bar`.
+/// The repository name gazelle gives a module path (go_deps' `_repo_name`, as
+/// `label.ImportPathToBazelRepoName`): the host's labels reversed, then the path elements,
+/// joined with `_`, every other character that is not a letter or digit made `_`, lower case:
+/// `github.com/foo/bar` → `com_github_foo_bar`.
 pub fn repo_name(importpath: &str) -> String {
-    let lower = importpath.to_lowercase();
-    let mut parts = lower.split('/');
+    let mut parts = importpath.split('/');
     let host = parts.next().unwrap_or("");
-    let mut out: Vec<&str> = host.split('.').rev().collect();
-    out.extend(parts);
-    out.join(".").replace(['-', '.'], "_")
+    let mut segments: Vec<&str> = host.split('.').rev().collect();
+    segments.extend(parts);
+    segments.join("_").chars().map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -301,5 +301,6 @@ mod tests {
         assert_eq!(repo_name("gopkg.in/yaml.v3"), "in_gopkg_yaml_v3");
         assert_eq!(repo_name("golang.org/x/net"), "org_golang_x_net");
         assert_eq!(repo_name("github.com/Foo/go-bar"), "com_github_foo_go_bar");
+        assert_eq!(repo_name("github.com/foo/bar~x+y"), "com_github_foo_bar_x_y");
     }
 }
