@@ -6,8 +6,8 @@
 //! repository directory whose BUILD files gazelle's rules generate (the generator is
 //! injected by the Go rule set: [`set_build_file_generator`]).
 //!
-//! As in gazelle's `go_deps`, the versions are chosen by minimal version selection over the
-//! requirements of go.mod and of each module's `.mod` file (`modfile`).
+//! As `go` does, the versions are chosen by minimal version selection over the requirements
+//! of go.mod and of each module's `.mod` file, with Go 1.17's graph pruning (`modfile`).
 
 pub mod modfile;
 pub mod proxy;
@@ -271,19 +271,19 @@ impl GoModules {
             let Some(deps) = &self.go_deps else { return Ok(BTreeMap::new()) };
             let replaced = |p: &str| deps.go_mod.replace.iter().any(|r| r.old_path == p);
             let roots: Vec<(String, String)> = deps.go_mod.require.iter().map(|(p, v, _)| (p.clone(), v.clone())).collect();
-            let mut requirements = |path: &str, version: &str| -> Result<Vec<(String, String)>> {
-                // A replaced module's requirements come from its replacement; local ones are
-                // not in the graph (as for `go` with a directory replacement, its own go.mod
-                // would count: ocib keeps the main go.mod's view).
+            let mut requirements = |path: &str, version: &str| -> Result<modfile::Requirements> {
+                // A replaced module contributes no requirements here: ocib does not read the
+                // replacement's go.mod (`go mod tidy` lists what it needs in the main go.mod).
                 if replaced(path) {
-                    return Ok(vec![]);
+                    return Ok((true, vec![]));
                 }
                 let sum = deps.sums.get(&(path.to_owned(), format!("{version}/go.mod"))).map(String::as_str);
                 let text = self.mod_file(path, version, sum)?;
                 let m = modfile::parse_go_mod(&format!("{path}@{version}/go.mod"), &text)?;
-                Ok(m.require.into_iter().map(|(p, v, _)| (p, v)).collect())
+                Ok((modfile::prunes(m.go.as_deref()), m.require.into_iter().map(|(p, v, _)| (p, v)).collect()))
             };
-            modfile::minimal_version_selection(&roots, &mut requirements).map_err(|e| format!("{e:#}"))
+            let pruned = modfile::prunes(deps.go_mod.go.as_deref());
+            modfile::minimal_version_selection(&roots, pruned, &mut requirements).map_err(|e| format!("{e:#}"))
         });
         result.as_ref().map_err(|e| anyhow!("{e}"))
     }

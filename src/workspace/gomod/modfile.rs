@@ -205,27 +205,41 @@ fn compare_pre(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// A module version's requirements: `(module path, version)` pairs.
-pub type Requirements = Vec<(String, String)>;
+/// A module version's go.mod as minimal version selection needs it: whether its graph is
+/// pruned (its `go` directive is 1.17 or later) and its `(module path, version)` requirements.
+pub type Requirements = (bool, Vec<(String, String)>);
 
-/// Minimal version selection (`cmd/go/internal/mvs.BuildList`): starting from `roots`, the
-/// highest version of each module required anywhere in the graph reachable through the
-/// selected versions' requirements. `requirements(path, version)` reads one module's go.mod
-/// (its `require` list); it is asked once per module version reached.
+/// Whether a go.mod's `go` version prunes its module graph (Go 1.17+: "graph pruning").
+pub fn prunes(go: Option<&str>) -> bool {
+    let Some(go) = go else { return false };
+    let mut parts = go.split('.').map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 17)
+}
+
+/// Minimal version selection (`cmd/go/internal/mvs.BuildList`): the highest version of each
+/// module required anywhere in the module graph. With `pruned` (the main module is at Go
+/// 1.17+), the graph is pruned as `go` prunes it: the roots' requirements are loaded, and
+/// a module at Go 1.17+ contributes its own requirements but not theirs; a module below 1.17
+/// contributes its whole transitive graph. `requirements(path, version)` reads one module's
+/// go.mod; it is asked once per module version loaded.
 pub fn minimal_version_selection(
     roots: &[(String, String)],
+    pruned: bool,
     requirements: &mut dyn FnMut(&str, &str) -> Result<Requirements>,
 ) -> Result<BTreeMap<String, String>> {
     let mut selected: BTreeMap<String, String> = BTreeMap::new();
-    let mut visited: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut queue: Vec<(String, String)> = roots.to_vec();
-    while let Some((path, version)) = queue.pop() {
+    let mut loaded: BTreeSet<(String, String)> = BTreeSet::new();
+    // (path, version, whether its requirements are part of the graph)
+    let mut queue: Vec<(String, String, bool)> = roots.iter().map(|(p, v)| (p.clone(), v.clone(), true)).collect();
+    while let Some((path, version, load)) = queue.pop() {
         let newer = selected.get(&path).is_none_or(|v| compare(&version, v) == Ordering::Greater);
         if newer {
             selected.insert(path.clone(), version.clone());
         }
-        if visited.insert((path.clone(), version.clone())) {
-            queue.extend(requirements(&path, &version)?);
+        if load && loaded.insert((path.clone(), version.clone())) {
+            let (module_prunes, reqs) = requirements(&path, &version)?;
+            let children_load = !(pruned && module_prunes);
+            queue.extend(reqs.into_iter().map(|(p, v)| (p, v, children_load)));
         }
     }
     Ok(selected)
@@ -273,7 +287,7 @@ mod tests {
 
     #[test]
     fn mvs_picks_the_highest_required_version() {
-        // main → a v1, b v1; a v1 → c v1.1; b v1 → c v1.2; c v1.1 → d v1 (d stays: reached).
+        // main → a v1, b v1; a v1 → c v1.1; b v1 → c v1.2; c v1.1 → d v1 (unpruned: d stays).
         let graph: BTreeMap<(&str, &str), Vec<(&str, &str)>> = [
             (("a", "v1.0.0"), vec![("c", "v1.1.0")]),
             (("b", "v1.0.0"), vec![("c", "v1.2.0")]),
@@ -283,16 +297,20 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let mut asked = 0;
-        let mut req = |p: &str, v: &str| {
-            asked += 1;
-            Ok(graph.get(&(p, v)).cloned().unwrap_or_default().into_iter().map(|(a, b)| (a.to_owned(), b.to_owned())).collect())
-        };
         let roots = vec![("a".to_owned(), "v1.0.0".to_owned()), ("b".to_owned(), "v1.0.0".to_owned())];
-        let list = minimal_version_selection(&roots, &mut req).unwrap();
-        assert_eq!(list.get("c").map(String::as_str), Some("v1.2.0"));
-        assert_eq!(list.get("d").map(String::as_str), Some("v1.0.0"));
-        assert_eq!(asked, 5);
+        for (pruned, asked_want) in [(false, 5), (true, 2)] {
+            let mut asked = 0;
+            let mut req = |p: &str, v: &str| {
+                asked += 1;
+                Ok((true, graph.get(&(p, v)).cloned().unwrap_or_default().into_iter().map(|(a, b)| (a.to_owned(), b.to_owned())).collect()))
+            };
+            let list = minimal_version_selection(&roots, pruned, &mut req).unwrap();
+            assert_eq!(list.get("c").map(String::as_str), Some("v1.2.0"));
+            // Pruned: c's own requirements are not part of the graph.
+            assert_eq!(list.get("d").map(String::as_str), if pruned { None } else { Some("v1.0.0") });
+            assert_eq!(asked, asked_want);
+        }
+        assert!(prunes(Some("1.17")) && prunes(Some("1.22.1")) && !prunes(Some("1.16")) && !prunes(None));
     }
 
     #[test]
