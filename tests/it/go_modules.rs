@@ -25,6 +25,7 @@ fn svc(ws: &Path) -> std::path::PathBuf {
 const EXPECTED: &str = "svc: third-party Go modules
 hello mono (fmtx v1.2.0)
 teal svc (fmtx v1.2.0)
+fast: 2+3=5
 tagged: os=linux impl=pure
 shipped: own BUILD file
 local: replaced by ./third_party/local
@@ -51,18 +52,18 @@ fn builds_a_service_from_go_mod_like_go_build_does() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let printed = run_program(&svc(ws.path()));
     assert_eq!(printed, EXPECTED);
-    // Each module fetched once: a zip for each of the 6 used (fmtx at the version MVS chose;
+    // Each module fetched once: a zip for each of the 7 used (fmtx at the version MVS chose;
     // local is a directory), and the .mod files minimal version selection reads.
     let log = proxy.log.lock().unwrap().clone();
     let zips: Vec<&String> = log.iter().filter(|p| p.ends_with(".zip")).collect();
-    assert_eq!(zips.len(), 6, "{log:#?}");
+    assert_eq!(zips.len(), 7, "{log:#?}");
     assert!(zips.iter().any(|p| p.as_str() == "example.com/fmtx/@v/v1.2.0.zip"), "{log:#?}");
     assert!(zips.iter().any(|p| p.as_str() == "example.com/!tagged/@v/v1.0.0.zip"), "{log:#?}");
     let mut unique = log.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), log.len(), "a file fetched twice: {log:#?}");
-    assert_eq!(store(cache.path()), (6, vec![]));
+    assert_eq!(store(cache.path()), (7, vec![]));
 
     // A second build in a fresh clone with the same cache fetches nothing.
     let before = proxy.requests();
@@ -110,6 +111,7 @@ fn builds_a_service_from_go_mod_like_go_build_does() {
         [
             "example.com/Tagged v1.0.0",
             "example.com/color v1.1.0",
+            "example.com/fast v1.0.0",
             "example.com/fmtx v1.2.0",
             "example.com/greet v1.0.0",
             "example.com/local v0.0.0",
@@ -283,8 +285,8 @@ fn fetch_all_then_build_offline() {
     let fetch = ocib_env(ws.path(), &["fetch", "--all", &cache_flag], &[("GOPROXY", &proxy.url)]);
     assert_eq!(fetch.code, 0, "{}", fetch.stderr);
     assert!(fetch.stderr.contains("All external dependencies fetched successfully"), "{}", fetch.stderr);
-    // Every declared module: the 6 used ones and fmtx (at the version MVS chose).
-    assert_eq!(store(cache.path()), (6, vec![]));
+    // Every declared module (local is a directory, not stored).
+    assert_eq!(store(cache.path()), (7, vec![]));
     let fetched = proxy.requests();
     // Offline: GOPROXY=off, and nothing more is asked of the proxy.
     let out = build(ws.path(), cache.path(), "off", &["//cmd/svc:svc"]);

@@ -3,6 +3,7 @@
 //! (`go_source`), and gazelle's BUILD file generation for Go module repositories (`gazelle`).
 
 pub mod actions;
+pub mod asm;
 pub mod gazelle;
 pub mod go_binary;
 pub mod go_cross_binary;

@@ -5,6 +5,7 @@ go 1.22
 require (
 	example.com/Tagged v1.0.0
 	example.com/color v1.1.0
+	example.com/fast v1.0.0
 	example.com/greet v1.0.0
 	example.com/local v0.0.0
 	example.com/patched v1.0.0

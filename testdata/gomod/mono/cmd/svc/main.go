@@ -6,6 +6,7 @@ import (
 
 	"example.com/Tagged"
 	"example.com/color"
+	"example.com/fast"
 	"example.com/greet"
 	"example.com/local"
 	"example.com/mono/lib/banner"
@@ -17,6 +18,7 @@ func main() {
 	fmt.Println(banner.Text)
 	fmt.Println(greet.Hello("mono"))
 	fmt.Println(color.Paint("svc"))
+	fmt.Println(fast.Sum())
 	fmt.Println(tagged.Describe())
 	fmt.Println(shipped.Name())
 	fmt.Println(local.Where())
