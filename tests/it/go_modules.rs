@@ -299,3 +299,35 @@ fn fetch_all_then_build_offline() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("module lookup disabled by GOPROXY=off"), "{}", out.stderr);
 }
+
+#[test]
+fn vendored_tree_with_gazelle_build_files_builds() {
+    if !require_go() {
+        return;
+    }
+    // As gazelle writes a vendored repository: the vendored package keeps its import path and
+    // is linked under `<prefix>/vendor/...` (importmap), so it cannot clash with a module of the
+    // same path elsewhere in the build.
+    let ws = common::workspace(&[
+        ("MODULE.bazel", "bazel_dep(name = \"rules_go\", version = \"0.50.1\")\n"),
+        ("go.mod", "module example.com/vend\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n"),
+        ("vendor/modules.txt", "# example.com/greet v1.0.0\n## explicit\nexample.com/greet\n"),
+        (
+            "vendor/example.com/greet/BUILD.bazel",
+            "load(\"@rules_go//go:def.bzl\", \"go_library\")\n\ngo_library(\n    name = \"greet\",\n    srcs = [\"greet.go\"],\n    importmap = \"example.com/vend/vendor/example.com/greet\",\n    importpath = \"example.com/greet\",\n    visibility = [\"//visibility:public\"],\n)\n",
+        ),
+        ("vendor/example.com/greet/greet.go", "package greet\n\n//go:noinline\nfunc Hello() string { return \"hello from vendor\" }\n"),
+        (
+            "app/BUILD.bazel",
+            "load(\"@rules_go//go:def.bzl\", \"go_binary\")\n\ngo_binary(\n    name = \"app\",\n    srcs = [\"main.go\"],\n    deps = [\"//vendor/example.com/greet\"],\n)\n",
+        ),
+        ("app/main.go", "package main\n\nimport \"example.com/greet\"\n\nfunc main() { println(greet.Hello()) }\n"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), cache.path(), "off", &["//app"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let run = Command::new(ws.path().join("ocib-bin/app/app_/app")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stderr), "hello from vendor\n");
+    let symbols = Command::new("go").args(["tool", "nm"]).arg(ws.path().join("ocib-bin/app/app_/app")).output().unwrap();
+    assert!(String::from_utf8_lossy(&symbols.stdout).contains("example.com/vend/vendor/example.com/greet.Hello"));
+}
