@@ -255,5 +255,22 @@ mod tests {
         let cg = std::fs::read_to_string(dir.path().join("cg/BUILD.bazel")).unwrap();
         assert!(cg.contains("cgo = True"), "{cg}");
         assert!(!dir.path().join("cmd/tool/BUILD.bazel").exists());
+
+        // Directives: an excluded directory gets no BUILD file, a resolved import its label.
+        for sub in ["BUILD.bazel", "sub/BUILD.bazel", "cg/BUILD.bazel"] {
+            std::fs::remove_file(dir.path().join(sub)).unwrap();
+        }
+        let directives = vec!["gazelle:exclude cg/**".to_owned(), "gazelle:resolve go example.com/other/x @custom//x:lib".to_owned()];
+        let req = GenerateRequest {
+            dir: dir.path(),
+            repo: "com_example_m",
+            importpath: "example.com/m",
+            directives: &directives,
+            resolve: &resolve,
+        };
+        generate(&req).unwrap();
+        let root = std::fs::read_to_string(dir.path().join("BUILD.bazel")).unwrap();
+        assert!(root.contains("\"@custom//x:lib\"") && !root.contains("@ext//:x"), "{root}");
+        assert!(!dir.path().join("cg/BUILD.bazel").exists());
     }
 }

@@ -504,6 +504,24 @@ mod tests {
     }
 
     #[test]
+    fn imports_resolve_to_the_longest_module_path() {
+        let mut modules = GoModules::default();
+        for (name, path) in [("com_github_a_b", "github.com/a/b"), ("com_github_a_b_v2", "github.com/a/b/v2"), ("org_x", "x.org/x")] {
+            modules.repos.insert(name.into(), GoModuleSpec { importpath: path.into(), ..Default::default() });
+        }
+        modules.go_deps =
+            Some(GoDeps { go_mod: modfile::GoMod { module: "example.com/mono".into(), ..Default::default() }, ..Default::default() });
+        let resolve = modules.resolver("com_github_a_b");
+        assert_eq!(resolve("fmt"), None);
+        assert_eq!(resolve("github.com/a/b/pkg/sub").as_deref(), Some("//pkg/sub:sub"));
+        assert_eq!(resolve("github.com/a/b/v2").as_deref(), Some("@com_github_a_b_v2//:b"));
+        assert_eq!(resolve("x.org/x").as_deref(), Some("@org_x//:x"));
+        assert_eq!(resolve("example.com/mono/lib/banner").as_deref(), Some("@//lib/banner:banner"));
+        // Not declared: gazelle's guess of the repository name.
+        assert_eq!(resolve("github.com/c/d").as_deref(), Some("@com_github_c_d//:d"));
+    }
+
+    #[test]
     fn store_keys_and_names() {
         let h = hash1(&[("a", b"")]).unwrap();
         assert_eq!(store_key(&h).unwrap().len(), 64);
