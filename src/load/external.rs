@@ -237,13 +237,19 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
     let go_deps_tags: Vec<(String, BTreeMap<String, Raw>)> =
         tags.iter().filter(|(ext, _, _)| super::go_repos::is_go_deps(ext)).map(|(_, tag, attrs)| (tag.clone(), attrs.clone())).collect();
     if !go_deps_tags.is_empty() {
-        let (repos, deps) = super::go_repos::go_deps(ws, &go_deps_tags)?;
-        for repo in repos {
-            provided.push(repo.name.clone());
-            ws.repos.add(repo);
-        }
-        if deps.is_some() {
-            ws.go_modules.go_deps = deps;
+        // Never fatal for loading (a go.mod that is missing or malformed only matters to a
+        // build of its modules): warn, and the used names stay unknown repositories.
+        match super::go_repos::go_deps(ws, &go_deps_tags) {
+            Ok((repos, deps)) => {
+                for repo in repos {
+                    provided.push(repo.name.clone());
+                    ws.repos.add(repo);
+                }
+                if deps.is_some() {
+                    ws.go_modules.go_deps = deps;
+                }
+            }
+            Err(e) => ws.warnings.push(format!("{e:#}; the go_deps repositories are unknown (building from them fails)")),
         }
     }
     for (extension, tag, attrs) in tags {
