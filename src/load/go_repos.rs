@@ -57,10 +57,21 @@ fn main_repo_file(ws: &Workspace, label: &str) -> Result<PathBuf> {
     Ok(if parsed.package.is_empty() { ws.root.join(&parsed.name) } else { ws.root.join(&parsed.package).join(&parsed.name) })
 }
 
+/// A `tag` that is a module version (`v0.5.9`) of a `go_repository` without `remote`: the go
+/// command could fetch that version from a proxy, so ocib does.
+fn tag_as_version(attrs: &BTreeMap<String, Raw>) -> Option<String> {
+    let tag = string(attrs, "tag");
+    let semver = tag.strip_prefix('v').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    (semver && string(attrs, "remote").is_empty() && string(attrs, "version").is_empty()).then_some(tag)
+}
+
 /// What is not supported of a `go_repository`'s attributes, as a sentence (reported when the
 /// repository is first used, so `query` still works).
 fn unsupported(attrs: &BTreeMap<String, Raw>) -> Option<String> {
     for key in ["commit", "tag", "remote", "urls", "vcs"] {
+        if key == "tag" && tag_as_version(attrs).is_some() {
+            continue;
+        }
         if !string(attrs, key).is_empty() || !strings(attrs, key).is_empty() {
             return Some(format!(
                 "attribute '{key}' needs version control or an archive download; ocib fetches Go modules only through GOPROXY: give 'version' and 'sum'"
@@ -82,7 +93,7 @@ pub fn go_repository(ws: &Workspace, attrs: &BTreeMap<String, Raw>) -> Result<Re
     let replace = string(attrs, "replace");
     let mut spec = GoModuleSpec {
         importpath: importpath.clone(),
-        version: string(attrs, "version"),
+        version: tag_as_version(attrs).unwrap_or_else(|| string(attrs, "version")),
         sum: string(attrs, "sum"),
         build_directives: strings(attrs, "build_directives"),
         build_file_generation: string(attrs, "build_file_generation"),
@@ -183,4 +194,74 @@ pub fn go_deps(ws: &Workspace, tags: &[(String, BTreeMap<String, Raw>)]) -> Resu
         .map(|spec| Repo { name: modfile::repo_name(&spec.importpath), source: RepoSource::GoModule(Box::new(spec)) })
         .collect();
     Ok((repos, deps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, Raw)]) -> BTreeMap<String, Raw> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    fn s(v: &str) -> Raw {
+        Raw::String(v.into())
+    }
+
+    fn spec(repo: Repo) -> GoModuleSpec {
+        match repo.source {
+            RepoSource::GoModule(spec) => *spec,
+            other => panic!("not a Go module: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn go_repository_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::bootstrap(dir.path().to_path_buf(), vec![]);
+        let a = attrs(&[
+            ("name", s("com_github_google_go_cmp")),
+            ("importpath", s("github.com/google/go-cmp")),
+            ("tag", s("v0.5.9")),
+            ("patches", Raw::List(vec![s("//patches:cmp.patch")])),
+            ("patch_args", Raw::List(vec![s("-p1")])),
+        ]);
+        let got = spec(go_repository(&ws, &a).unwrap());
+        assert_eq!(got.version, "v0.5.9");
+        assert_eq!(got.unsupported, None);
+        assert_eq!(got.patch_strip, 1);
+        assert_eq!(got.patches, [dir.path().join("patches/cmp.patch")]);
+        let vcs = attrs(&[("name", s("x")), ("importpath", s("example.com/x")), ("commit", s("abc"))]);
+        assert!(spec(go_repository(&ws, &vcs).unwrap()).unsupported.unwrap().contains("'commit'"));
+    }
+
+    #[test]
+    fn go_deps_from_file_with_replaces_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("go.mod"),
+            "module example.com/m\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.0.0\n\tgithub.com/c/d v1.0.0\n)\n\nreplace github.com/a/b => ./b\nreplace github.com/c/d => github.com/e/d v1.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("go.sum"), "github.com/e/d v1.1.0 h1:x=\n").unwrap();
+        let ws = Workspace::bootstrap(dir.path().to_path_buf(), vec![]);
+        let tags = vec![
+            ("from_file".to_owned(), attrs(&[("go_mod", s("//:go.mod"))])),
+            (
+                "gazelle_override".to_owned(),
+                attrs(&[("path", s("github.com/c/d")), ("directives", Raw::List(vec![s("gazelle:proto disable")]))]),
+            ),
+            ("module".to_owned(), attrs(&[("path", s("golang.org/x/tools")), ("version", s("v0.15.0")), ("sum", s("h1:y="))])),
+        ];
+        let (repos, deps) = go_deps(&ws, &tags).unwrap();
+        let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["com_github_a_b", "com_github_c_d", "org_golang_x_tools"]);
+        let specs: Vec<GoModuleSpec> = repos.into_iter().map(spec).collect();
+        assert_eq!(specs[0].local_path, Some(dir.path().join("./b")));
+        assert_eq!((specs[1].fetch_path.as_str(), specs[1].version.as_str()), ("github.com/e/d", "v1.1.0"));
+        assert_eq!(specs[1].build_file_generation, "on");
+        assert_eq!(specs[1].build_directives, ["gazelle:proto disable"]);
+        assert_eq!(specs[2].sum, "h1:y=");
+        assert!(deps.unwrap().sums.contains_key(&("github.com/e/d".to_owned(), "v1.1.0".to_owned())));
+    }
 }
