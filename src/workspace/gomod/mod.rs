@@ -185,6 +185,21 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::rename(&temp, path).with_context(|| format!("moving {} to {}", temp.display(), path.display()))
 }
 
+/// Rejects module paths and versions that could name files outside the cache or the proxy
+/// root when they become paths (`../x`, `/abs`, empty elements), as
+/// `golang.org/x/mod/module.CheckPath` would.
+fn check_module(module: &str, version: &str) -> Result<()> {
+    let bad_path = module.is_empty()
+        || module.starts_with('/')
+        || module.contains(['\\', '\0', ' ', '@'])
+        || module.split('/').any(|e| e.is_empty() || e == "." || e == ".." || e.starts_with('.'));
+    let bad_version = version.is_empty() || version.contains(['/', '\\', '\0']) || version == "." || version == "..";
+    if bad_path || bad_version {
+        bail!("invalid module path or version {module:?} {version:?}");
+    }
+    Ok(())
+}
+
 /// Whether a module may be used without a go.sum hash: Go skips the checksum database for
 /// `GONOSUMDB`/`GOPRIVATE` modules and with `GOSUMDB=off`; ocib never consults the database,
 /// so only then is a missing hash accepted.
@@ -206,6 +221,7 @@ impl GoModules {
     /// The extracted content of `module@version`, fetched and verified against `sum` unless
     /// the store already has it.
     pub fn module_dir(&self, module: &str, version: &str, sum: &str) -> Result<PathBuf> {
+        check_module(module, version)?;
         let store = cache_root().join("store");
         if !sum.is_empty() {
             let dir = store.join(store_key(sum).with_context(|| format!("module {module}@{version}: sum"))?);
@@ -247,6 +263,7 @@ impl GoModules {
     /// The go.mod of `module@version`, from the cache or the proxy (checked against go.sum's
     /// `/go.mod` hash when there is one).
     pub fn mod_file(&self, module: &str, version: &str, sum: Option<&str>) -> Result<String> {
+        check_module(module, version)?;
         let path = cache_root().join("mod").join(format!("{}@{}.mod", proxy::escape(module), proxy::escape(version)));
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -519,6 +536,14 @@ mod tests {
         assert_eq!(resolve("example.com/mono/lib/banner").as_deref(), Some("@//lib/banner:banner"));
         // Not declared: gazelle's guess of the repository name.
         assert_eq!(resolve("github.com/c/d").as_deref(), Some("@com_github_c_d//:d"));
+    }
+
+    #[test]
+    fn module_paths_that_escape_are_refused() {
+        assert!(check_module("github.com/a/b", "v1.0.0").is_ok());
+        for (m, v) in [("../x", "v1"), ("a//b", "v1"), ("/abs", "v1"), ("a/./b", "v1"), ("a/b", "../v1"), ("a/b", ""), ("a/.git", "v1")] {
+            assert!(check_module(m, v).is_err(), "{m} {v}");
+        }
     }
 
     #[test]
