@@ -331,3 +331,25 @@ fn vendored_tree_with_gazelle_build_files_builds() {
     let symbols = Command::new("go").args(["tool", "nm"]).arg(ws.path().join("ocib-bin/app/app_/app")).output().unwrap();
     assert!(String::from_utf8_lossy(&symbols.stdout).contains("example.com/vend/vendor/example.com/greet.Hello"));
 }
+
+#[test]
+fn gazelle_targets_of_a_root_build_file_load_and_build() {
+    // Nearly every gazelle user has `gazelle(name = "gazelle")` at the root: `build //...`
+    // must not fail on it. The kinds are gazelle's; running it says ocib does not run gazelle.
+    let ws = common::workspace(&[
+        ("MODULE.bazel", "bazel_dep(name = \"gazelle\", version = \"0.39.1\")\n"),
+        (
+            "BUILD.bazel",
+            "load(\"@gazelle//:def.bzl\", \"gazelle\", \"gazelle_binary\")\n\n# gazelle:prefix example.com/x\ngazelle(name = \"gazelle\", args = [\"-go_naming_convention=import\"])\n\ngazelle_binary(name = \"gazelle_bin\", languages = [\"@gazelle//language/go\"])\n",
+        ),
+    ]);
+    let kinds = common::query_ok(ws.path(), &["query", "--output=label_kind", "--order_output=no", "//..."]);
+    assert_eq!(kinds, ["sh_binary rule //:gazelle", "_gazelle_runner rule //:gazelle-runner", "gazelle_binary rule //:gazelle_bin"]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), cache.path(), "off", &["//..."]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("WARNING"), "{}", out.stderr);
+    let run = ocib_env(ws.path(), &["run", &format!("--disk_cache={}", cache.path().display()), "//:gazelle"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("ocib does not run gazelle"), "{}", run.stderr);
+}
