@@ -7,6 +7,7 @@ mod build;
 mod clean;
 mod cquery;
 pub mod error;
+mod fetch;
 mod progress;
 mod push;
 mod query;
@@ -74,6 +75,8 @@ pub enum Command {
     Cquery(cquery::CqueryArgs),
     /// Remove outputs (`--expunge`: the cache too).
     Clean(clean::CleanArgs),
+    /// Fetch external repositories ahead of a build: `ocib fetch //...`, `ocib fetch --all`.
+    Fetch(fetch::FetchArgs),
     /// Print facts about the workspace: `ocib info`, `ocib info bazel-bin`.
     Info(InfoArgs),
     /// Print a shell completion script: `source <(ocib completion bash)`.
@@ -133,6 +136,7 @@ impl Command {
             Command::Cquery(c) => &c.opts.common,
             Command::Query(q) => &q.common,
             Command::Clean(c) => &c.common,
+            Command::Fetch(f) => &f.common,
             Command::Info(i) => &i.common,
         })
     }
@@ -514,12 +518,24 @@ fn run_command(args: Vec<OsString>) -> CliResult {
             enable_workspace: common.enable_workspace,
         });
     }
+    // Go modules are stored in the cache `--disk_cache` names (fetched once per cache).
+    let disk_cache = match &cli.command {
+        Command::Build(b) => b.opts.disk_cache.clone(),
+        Command::Test(t) => t.opts.disk_cache.clone(),
+        Command::Run(r) => r.opts.disk_cache.clone(),
+        Command::Push(p) => p.opts.disk_cache.clone(),
+        Command::Cquery(c) => c.opts.disk_cache.clone(),
+        Command::Fetch(f) => f.disk_cache.clone(),
+        _ => None,
+    };
+    crate::workspace::gomod::set_cache_dir(disk_cache.unwrap_or_else(crate::exec::default_cache_dir));
     match cli.command {
         Command::Query(q) => query::run(q, &cwd),
         Command::Info(i) => info(i, &cwd),
         Command::Build(b) => build::run(b, &cwd),
         Command::Cquery(c) => cquery::run(c, &cwd),
         Command::Clean(c) => clean::run(c, &cwd),
+        Command::Fetch(f) => fetch::run(f, &cwd),
         Command::Run(r) => run::run(r, &cwd),
         Command::Push(p) => push::run(p, &cwd),
         Command::Test(t) => test::run(t, &cwd),

@@ -73,6 +73,14 @@ pub fn open_workspace(dir: &Path, kinds: &RuleKinds) -> Result<Workspace> {
     let mut ws = Workspace::find(dir)?;
     let flags = REPO_FLAGS.get().copied().unwrap_or_default();
     evaluate_repository_files(&mut ws, kinds, flags)?;
+    ws.go_modules.repos = ws
+        .repos
+        .iter()
+        .filter_map(|r| match &r.source {
+            RepoSource::GoModule(spec) => Some((r.name.clone(), (**spec).clone())),
+            _ => None,
+        })
+        .collect();
     Ok(ws)
 }
 
@@ -184,6 +192,7 @@ fn prelude_module(name: &str) -> Option<&'static str> {
         "bazel_skylib" => "bazel_skylib",
         "platforms" => "platforms",
         "rules_distroless" => "rules_distroless",
+        "gazelle" | "bazel_gazelle" => "bazel_gazelle",
         _ => return None,
     })
 }
@@ -226,7 +235,31 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
         ws.repos.add(repo);
     }
     let mut provided = Vec::new();
-    for (extension, tag, attrs) in ctx.tags.into_inner() {
+    let tags = ctx.tags.into_inner();
+    let go_deps_tags: Vec<(String, BTreeMap<String, Raw>)> =
+        tags.iter().filter(|(ext, _, _)| super::go_repos::is_go_deps(ext)).map(|(_, tag, attrs)| (tag.clone(), attrs.clone())).collect();
+    if !go_deps_tags.is_empty() {
+        // Never fatal for loading (a go.mod that is missing or malformed only matters to a
+        // build of its modules): warn, and the used names stay unknown repositories.
+        match super::go_repos::go_deps(ws, &go_deps_tags) {
+            Ok((repos, deps)) => {
+                for repo in repos {
+                    provided.push(repo.name.clone());
+                    ws.repos.add(repo);
+                }
+                if deps.is_some() {
+                    ws.go_modules.go_deps = deps;
+                }
+            }
+            Err(e) => ws.warnings.push(format!("{e:#}; the go_deps repositories are unknown (building from them fails)")),
+        }
+    }
+    for (extension, tag, attrs) in tags {
+        if extension == super::go_repos::WORKSPACE_GO_REPOSITORY {
+            let repo = super::go_repos::go_repository(ws, &attrs)?;
+            ws.repos.add(repo);
+            continue;
+        }
         let is_oci = extension == WORKSPACE_OCI_PULL || extension.ends_with("//oci:extensions.bzl%oci");
         if is_oci && tag == "pull" {
             let (repos, warnings) = oci_pull_repos(&attrs)?;

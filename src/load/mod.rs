@@ -9,6 +9,7 @@ pub(crate) mod context;
 pub mod external;
 mod glob;
 mod globals;
+mod go_repos;
 mod json;
 pub mod providers;
 pub(crate) mod repo_globals;
@@ -372,7 +373,7 @@ impl Loader {
     fn build_file_source(&self, pkg: &PackageId) -> Option<(String, PathBuf, BuildText)> {
         if !pkg.repo.is_empty() {
             match &self.ws.repos.get(&pkg.repo)?.source {
-                RepoSource::Local(_) => {}
+                RepoSource::Local(_) | RepoSource::GoModule(_) => {}
                 RepoSource::Prelude(dir) => {
                     for name in BUILD_FILE_NAMES {
                         let path = if pkg.package.is_empty() { format!("{dir}/{name}") } else { format!("{dir}/{}/{name}", pkg.package) };
@@ -439,6 +440,13 @@ impl Loader {
     }
 
     fn evaluate_package(&self, id: &PackageId) -> Result<Package, LoadError> {
+        if let Some(RepoSource::GoModule(_)) = self.ws.repos.get(&id.repo).map(|r| &r.source) {
+            // A Go module is fetched when a package of it is first needed; say why it cannot be.
+            self.ws.go_modules.materialize(&id.repo).map_err(|e| LoadError {
+                no_such_package: true,
+                ..LoadError::new(format!("no such package '{}': {e:#}", package_display(id)))
+            })?;
+        }
         let (display, path, text) = self.build_file_source(id).ok_or_else(|| self.no_such_package(id))?;
         let text = text.read().map_err(|e| LoadError::at(&display, e))?;
         source::check_nesting(&text).map_err(|at| LoadError::new(at.message(&display)))?;

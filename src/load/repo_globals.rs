@@ -362,4 +362,20 @@ pub(crate) fn workspace_oci_functions(builder: &mut GlobalsBuilder) {
         ctx(eval)?.tags.borrow_mut().push((super::apt::WORKSPACE_APT.to_owned(), "install".to_owned(), attrs));
         Ok(NoneType)
     }
+
+    /// `go_repository(...)` in WORKSPACE (reached from the prelude's
+    /// `@bazel_gazelle//:deps.bzl`): recorded as a tag, and as a repository name so
+    /// `native.existing_rule` (the `maybe()` pattern) sees it.
+    fn go_repository<'v>(
+        #[starlark(kwargs)] kwargs: SmallMap<String, Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let attrs = kwargs_raw(kwargs)?;
+        let c = ctx(eval)?;
+        if let Some(Raw::String(name)) = attrs.get("name") {
+            c.repos.borrow_mut().push(Repo { name: name.clone(), source: RepoSource::Unknown { rule: "go_repository".into() } });
+        }
+        c.tags.borrow_mut().push((super::go_repos::WORKSPACE_GO_REPOSITORY.to_owned(), "go_repository".to_owned(), attrs));
+        Ok(NoneType)
+    }
 }

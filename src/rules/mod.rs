@@ -64,6 +64,8 @@ pub struct Registry {
 pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
+        // Go module repositories get their BUILD files from gazelle's rules, which know Go.
+        crate::workspace::gomod::set_build_file_generator(go::gazelle::generate);
         let mut kinds = RuleKinds { schemas: HashMap::new(), build_globals: BUILD_GLOBAL_RULES.iter().map(|k| (*k).to_owned()).collect() };
         let mut analyzers = RuleImpls::new();
         for kind in RULE_SETS.iter().flat_map(|set| set.iter()) {

@@ -49,6 +49,9 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
     if !repo.is_empty() {
         match ws.repos.get(repo).map(|r| &r.source) {
             Some(RepoSource::Local(_)) => {}
+            Some(RepoSource::GoModule(_)) => {
+                ws.go_modules.materialize(repo)?;
+            }
             Some(source) => {
                 let mut out: Vec<PackageId> = source
                     .virtual_packages()

@@ -2,6 +2,8 @@
 //! repositories (which `load::external` fills from WORKSPACE / MODULE.bazel).
 
 mod discovery;
+pub mod gomod;
+pub mod patch;
 mod repos;
 
 use std::collections::BTreeMap;
@@ -29,6 +31,8 @@ pub struct Workspace {
     /// a rule set not listed is unpinned. The prelude's faces follow it (e.g. rules_oci's
     /// hidden target names, issue 11 class 8).
     pub rule_set_versions: BTreeMap<String, Version>,
+    /// The Go module repositories (also in `repos`) and their fetch state.
+    pub go_modules: gomod::GoModules,
 }
 
 /// A rule set's release `major.minor.patch`; a pre-release (`2.0.0-rc1`) counts as its release.
@@ -63,6 +67,7 @@ impl Workspace {
             repos: Repos::with_prelude(),
             warnings: Vec::new(),
             rule_set_versions: BTreeMap::new(),
+            go_modules: gomod::GoModules::default(),
         })
     }
 
@@ -76,6 +81,7 @@ impl Workspace {
             repos: Repos::with_prelude(),
             warnings: Vec::new(),
             rule_set_versions: BTreeMap::new(),
+            go_modules: gomod::GoModules::default(),
         }
     }
 
@@ -94,6 +100,8 @@ impl Workspace {
         } else {
             match &self.repos.get(&pkg.repo)?.source {
                 RepoSource::Local(path) => path.clone(),
+                // Fetched (once) on first use; the loader reports a failure.
+                RepoSource::GoModule(_) => self.go_modules.materialize(&pkg.repo).ok()?,
                 _ => return None,
             }
         };

@@ -21,6 +21,7 @@ const PRELUDE_REPOS: &[(&str, &[&str])] = &[
     ("bazel_tools", &[]),
     ("platforms", &[]),
     ("rules_distroless", &[]),
+    ("bazel_gazelle", &["gazelle"]),
 ];
 
 /// What an `oci_pull` declared, kept for the build phase that fetches it.
@@ -44,6 +45,9 @@ pub enum RepoSource {
     /// A repository of several packages whose BUILD files ocib writes itself (rules_distroless's
     /// `apt.install` hub): package path ("" for the root) → BUILD file text.
     Tree { build_files: BTreeMap<String, String> },
+    /// A Go module (`go_repository`, gazelle's `go_deps`): fetched through GOPROXY and given
+    /// generated BUILD files when first used (`workspace::gomod`).
+    GoModule(Box<crate::workspace::gomod::GoModuleSpec>),
     /// Declared by a repository rule ocib does not implement: loading from it works, building
     /// anything from it fails.
     Unknown { rule: String },
@@ -68,6 +72,7 @@ impl RepoSource {
             RepoSource::Generated { .. } => vec![String::new()],
             RepoSource::Tree { build_files } => build_files.keys().cloned().collect(),
             RepoSource::Local(_) | RepoSource::Unknown { .. } => vec![],
+            RepoSource::Local(_) | RepoSource::GoModule(_) | RepoSource::Unknown { .. } => vec![],
         }
     }
 }
@@ -110,6 +115,11 @@ impl Repos {
         if apparent != canonical {
             self.aliases.insert(apparent.to_owned(), canonical.to_owned());
         }
+    }
+
+    /// Every declared repository, by canonical name.
+    pub fn iter(&self) -> impl Iterator<Item = &Repo> {
+        self.repos.values()
     }
 
     pub fn get(&self, canonical: &str) -> Option<&Repo> {

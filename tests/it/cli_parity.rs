@@ -67,7 +67,7 @@ platform(name = "plat")
     ])
 }
 
-const COMMANDS: &[&str] = &["build", "test", "run", "query", "cquery", "push", "clean", "info", "completion"];
+const COMMANDS: &[&str] = &["build", "test", "run", "query", "cquery", "push", "clean", "fetch", "info", "completion"];
 
 #[test]
 fn help_on_every_command_exits_zero_like_help_command() {

@@ -19,6 +19,7 @@ mod distroless;
 mod dropin;
 mod engines;
 mod error_path;
+mod go_modules;
 mod images;
 mod kill_recovery;
 mod malformed_input;

@@ -35,6 +35,11 @@ impl GoToolchain {
         self.tool("link")
     }
 
+    /// A tool of the toolchain (`compile`, `link`, `asm`, `pack`).
+    pub fn tool_path(&self, name: &str) -> PathBuf {
+        self.tool(name)
+    }
+
     fn tool(&self, name: &str) -> PathBuf {
         self.goroot.join("pkg").join("tool").join(format!("{}_{}", std::env::consts::OS, host_goarch())).join(name)
     }
@@ -321,7 +326,33 @@ impl InProcess for GoCompile {
         };
         let refs: Vec<&ScannedFile> = files.iter().collect();
         let env = go_env(tc, &self.goos, &self.goarch, &self.gocache);
-        compile_package_files(ctx, tc, &env, &self.label, &self.package_path, &refs, &available, embed, &self.gc_goopts, &self.out)
+        let asm_files = super::asm::asm_sources(&self.srcs, ctx, &build)?;
+        if asm_files.is_empty() {
+            return compile_package_files(
+                ctx,
+                tc,
+                &env,
+                &self.label,
+                &self.package_path,
+                &refs,
+                &available,
+                embed,
+                &self.gc_goopts,
+                &self.out,
+            );
+        }
+        let asm = super::asm::Asm {
+            toolchain: tc,
+            env: &env,
+            package_path: &self.package_path,
+            goarch: &self.goarch,
+            files: asm_files,
+            objdir: format!("_asm_{}", self.out.replace('/', "_")),
+        };
+        let mut opts = asm.before_compile(ctx)?;
+        opts.extend(self.gc_goopts.iter().cloned());
+        compile_package_files(ctx, tc, &env, &self.label, &self.package_path, &refs, &available, embed, &opts, &self.out)?;
+        asm.after_compile(ctx, &self.out)
     }
 }
 

@@ -1,8 +1,10 @@
 //! rules_go: `go_library`, `go_binary`, `go_test`, `go_cross_binary`, and the code they share:
 //! the toolchain, the compile/link/testmain actions (`actions`) and Go's build constraints
-//! (`go_source`).
+//! (`go_source`), and gazelle's BUILD file generation for Go module repositories (`gazelle`).
 
 pub mod actions;
+pub mod asm;
+pub mod gazelle;
 pub mod go_binary;
 pub mod go_cross_binary;
 pub mod go_library;

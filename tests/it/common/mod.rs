@@ -6,6 +6,7 @@ use std::process::Command;
 
 pub mod deb_mirror;
 pub mod fault_proxy;
+pub mod goproxy;
 
 pub struct Output {
     pub code: i32,

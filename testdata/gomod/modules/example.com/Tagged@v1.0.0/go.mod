@@ -1,0 +1,3 @@
+module example.com/Tagged
+
+go 1.21

@@ -1,0 +1,5 @@
+//go:build !cgo
+
+package tagged
+
+func impl() string { return "pure" }

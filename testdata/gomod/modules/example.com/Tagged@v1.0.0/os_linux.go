@@ -1,0 +1,3 @@
+package tagged
+
+func osName() string { return "linux" }

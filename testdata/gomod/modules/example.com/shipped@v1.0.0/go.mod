@@ -1,0 +1,3 @@
+module example.com/shipped
+
+go 1.21
