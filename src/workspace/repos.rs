@@ -71,7 +71,6 @@ impl RepoSource {
             }
             RepoSource::Generated { .. } => vec![String::new()],
             RepoSource::Tree { build_files } => build_files.keys().cloned().collect(),
-            RepoSource::Local(_) | RepoSource::Unknown { .. } => vec![],
             RepoSource::Local(_) | RepoSource::GoModule(_) | RepoSource::Unknown { .. } => vec![],
         }
     }
