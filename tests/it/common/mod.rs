@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod fault_proxy;
+pub mod remote;
 
 pub struct Output {
     pub code: i32,
