@@ -254,10 +254,12 @@ fn grpc_cache_on_buildgrid_builds_the_images() {
         return;
     }
     let server = remote::buildgrid();
+    // A configuration file of its own per run (both checkouts the same), so the shared server
+    // starts without its layer.
+    let marker = prefix("img");
     let make = || {
         let ws = copy_workspace("images");
-        // A configuration file of its own per run, so the shared server starts without it.
-        std::fs::write(ws.path().join("cmd/worker/worker.conf"), format!("run = {}\n", prefix("img"))).unwrap();
+        std::fs::write(ws.path().join("cmd/worker/worker.conf"), format!("run = {marker}\n")).unwrap();
         ws
     };
     fresh_clone_gets_everything_from_the_remote(&make, &["//cmd/worker:image", "//cmd/worker:image_tarball"], &grpc_url(server));
@@ -277,8 +279,7 @@ fn bazel_uses_the_same_buildgrid_config() {
     let bazel = |args: &[&str]| {
         let out = std::process::Command::new("bazel")
             .arg(format!("--output_user_root={}", user_root.path().display()))
-            .arg("--nohome_rc")
-            .arg("--nosystem_rc")
+            // Debian's /etc/bazel/bazelrc sets the install base this Bazel needs: keep rc files.
             .args(args)
             .current_dir(ws.path())
             .output()

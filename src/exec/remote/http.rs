@@ -26,10 +26,7 @@ impl HttpStore {
     pub fn new(opts: &RemoteOptions) -> Result<HttpStore> {
         let mut url =
             reqwest::Url::parse(&opts.url).map_err(|e| anyhow!("--remote_cache: not a URL ({e}): {}", super::redact(&opts.url)))?;
-        let auth = (!url.username().is_empty()).then(|| {
-            let decode = |s: &str| percent_decode(s);
-            (decode(url.username()), decode(url.password().unwrap_or("")))
-        });
+        let auth = (!url.username().is_empty()).then(|| (percent_decode(url.username()), percent_decode(url.password().unwrap_or(""))));
         let _ = url.set_username("");
         let _ = url.set_password(None);
         let base = url.as_str().trim_end_matches('/').to_owned();

@@ -441,8 +441,9 @@ pub fn upload(ex: &Executor, remote: &RemoteCache, action: &Action, described: &
         result.output_directories.push(re::OutputDirectory { path: dir.to_owned(), tree_digest: Some(tree_digest), ..Default::default() });
     }
     result.output_files.sort_by(|a, b| a.path.cmp(&b.path));
-    // The empty blob is always there (REAPI): never sent.
-    let wanted: Vec<Digest> = blobs.values().map(|(d, _)| d.clone()).filter(|d| d.size_bytes > 0).collect();
+    // REAPI says servers treat the empty blob as always present, but BuildGrid's action cache
+    // checks that every blob a result names is stored, the empty one too: ask about it as any.
+    let wanted: Vec<Digest> = blobs.values().map(|(d, _)| d.clone()).collect();
     let mut missing = remote.store.find_missing(&wanted)?;
     missing.extend(wanted.iter().filter(|d| remote.is_suspect(&d.hash)).cloned());
     let mut sending = Vec::new();
