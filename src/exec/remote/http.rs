@@ -1,5 +1,5 @@
-//! Bazel's HTTP cache protocol, as bazel-remote and nginx WebDAV serve it: `GET`/`PUT
-//! <base>/ac/<sha256>` holds a serialized `ActionResult`, `<base>/cas/<sha256>` a blob;
+//! Bazel's HTTP cache protocol, as bazel-remote and nginx WebDAV serve it: `GET`/`PUT`
+//! `<base>/ac/<sha256>` holds a serialized `ActionResult`, `<base>/cas/<sha256>` a blob;
 //! 404 is a miss. Basic auth comes from the URL's user info (sent as a header, never
 //! printed: errors name the URL without it).
 
