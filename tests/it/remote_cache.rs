@@ -300,3 +300,60 @@ fn bazel_uses_the_same_buildgrid_config() {
         .current_dir(ws.path())
         .output();
 }
+
+#[test]
+fn corrupted_blob_on_buildgrid_is_detected_and_rebuilt() {
+    // A server of its own: the blob corrupted here is one other tests' builds produce too.
+    let server = remote::start_buildgrid();
+    let url = format!("--remote_cache={}", grpc_url(&server));
+    let a = genrules();
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    // BuildGrid's disk storage: <root>/cas/objects/<2 hex>/<the other 62>.
+    let hash = ocib::exec::digest::sha256_hex(b"alpha\n");
+    let blob = server.root().join("cas/objects").join(&hash[..2]).join(&hash[2..]);
+    assert!(blob.is_file(), "{}", blob.display());
+    std::fs::write(&blob, b"ALPHA\n").unwrap();
+
+    let b = genrules();
+    let out = ok(build(b.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    assert_eq!(counts(&out.stderr), (2, 0, 1), "{}", out.stderr);
+    assert!(out.stderr.contains("arrived as"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(b.path().join("ocib-bin/a.txt")).unwrap(), "alpha\n");
+}
+
+#[test]
+fn buildgrid_killed_mid_build_falls_back_to_local_with_one_warning() {
+    let mut server = remote::start_buildgrid();
+    // A chain of slow actions, one at a time: the server dies after the first upload.
+    let mut build_file = String::from("genrule(name = \"s0\", outs = [\"s0.txt\"], cmd = \"sleep 1; echo 0 > $@\")\n");
+    for i in 1..5 {
+        build_file.push_str(&format!(
+            "genrule(name = \"s{i}\", srcs = [\":s{}\"], outs = [\"s{i}.txt\"], cmd = \"sleep 1; cat $< > $@; echo {i} >> $@\")\n",
+            i - 1
+        ));
+    }
+    let ws = common::workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", &build_file)]);
+    let cache = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", "--jobs=1"])
+        .arg(format!("--disk_cache={}", cache.path().display()))
+        .arg(format!("--remote_cache={}", grpc_url(&server)))
+        .arg("//:s4")
+        .current_dir(ws.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ocib");
+    // Wait for the first upload to land in BuildGrid's storage, then stop the server.
+    let objects = server.root().join("cas/objects");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while walkdir::WalkDir::new(&objects).into_iter().flatten().filter(|e| e.file_type().is_file()).count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no upload reached the server");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.stop();
+    let out = child.wait_with_output().expect("wait for ocib");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("WARNING: Remote Cache")).count(), 1, "one warning:\n{stderr}");
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/s4.txt")).unwrap(), "0\n1\n2\n3\n4\n");
+}
