@@ -56,7 +56,7 @@ fn start(command: &str, port: u16, dir: tempfile::TempDir, log: &Path) -> Server
         .spawn()
         .expect("start a server");
     let mut server = Server { child, port, dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
             server.stop();
