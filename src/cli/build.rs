@@ -609,3 +609,19 @@ pub fn report_action_failure(f: &crate::exec::Failure, verbose: bool) {
     }
     super::error::report(&anyhow!(message));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_timeout_takes_seconds_or_a_unit() {
+        assert_eq!(parse_seconds("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_seconds("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("").is_err());
+    }
+}
