@@ -93,6 +93,25 @@ if ! apt-cache show --no-all-versions tzdata >/dev/null 2>&1 || [ -z "$(apt-cach
     echo "== apt-get update (package lists for apt-get download)"
     apt-get update -qq
 fi
+# --- Remote cache tests (issue 15): Debian's nginx as a WebDAV HTTP cache, and BuildGrid
+# (REAPI v2 over gRPC, PyPI `buildgrid` 0.4.4, needs Python 3.11) in a venv of its own (it pins
+# its dependencies) at $OCIB_TOOLS/buildgrid; the tests start both on loopback ports
+# (tests/it/common/remote.rs). Debian starts nginx as a service on :80 where systemd runs:
+# the tests start their own, so it is stopped.
+if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed"; then
+    echo "== apt-get install nginx"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nginx >/dev/null
+fi
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+if [ ! -x "$tools/buildgrid/bin/bgd" ]; then
+    echo "== pip install buildgrid==0.4.4 (into $tools/buildgrid)"
+    python3 -m venv "$tools/buildgrid"
+    "$tools/buildgrid/bin/pip" install --quiet --disable-pip-version-check buildgrid==0.4.4
+fi
+# --- end of the remote cache block
 
 echo "== versions"
 go version

@@ -13,6 +13,7 @@ use super::progress::{ProgressOptions, Reporter, summary_lines};
 use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::cache::Gc;
+use crate::exec::remote::{RemoteCache, RemoteOptions};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
 use crate::graph::pattern::{SignedPattern, TargetPattern};
@@ -95,6 +96,95 @@ pub struct BuildOptions {
     /// until the cache fits (Bazel 7.4+: `--experimental_disk_cache_gc_max_size`).
     #[arg(long = "disk_cache_max_size", visible_alias = "experimental_disk_cache_gc_max_size", value_parser = parse_size, default_value = "0")]
     pub disk_cache_max_size: u64,
+    /// A remote cache shared by machines: `grpc://HOST:PORT` (REAPI v2: BuildGrid, Buildbarn,
+    /// bazel-remote...) or `http://[USER:PASSWORD@]HOST[:PORT][/PATH]` (Bazel's HTTP cache
+    /// protocol: bazel-remote, nginx WebDAV).
+    #[arg(long = "remote_cache", value_name = "URL")]
+    pub remote_cache: Option<String>,
+    /// Remote execution is not supported yet: given, the command fails (use --remote_cache).
+    #[arg(long = "remote_executor", value_name = "URL")]
+    pub remote_executor: Option<String>,
+    /// The REAPI instance name (gRPC).
+    #[arg(long = "remote_instance_name", default_value = "")]
+    pub remote_instance_name: String,
+    /// `NAME=VALUE` header sent with every remote request (repeatable).
+    #[arg(long = "remote_header", value_name = "NAME=VALUE")]
+    pub remote_header: Vec<String>,
+    /// `NAME=VALUE` header sent with every remote cache request (repeatable).
+    #[arg(long = "remote_cache_header", value_name = "NAME=VALUE")]
+    pub remote_cache_header: Vec<String>,
+    /// The longest a remote request may take, in seconds (`60`, `60s`, `2m`).
+    #[arg(long = "remote_timeout", value_parser = parse_seconds, default_value = "60")]
+    pub remote_timeout: Duration,
+    /// Store the results of actions run locally in the remote cache.
+    #[arg(long = "remote_upload_local_results", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub remote_upload_local_results: bool,
+    /// Use results found in the remote cache.
+    #[arg(long = "remote_accept_cached", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
+    pub remote_accept_cached: bool,
+    /// When the remote cache cannot be reached at the start of the build, build locally with
+    /// a warning instead of failing. (Failures during the build always fall back, with one
+    /// warning, as Bazel's remote cache does.)
+    #[arg(long = "remote_local_fallback", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
+    pub remote_local_fallback: bool,
+}
+
+/// `--remote_timeout`: seconds, or a number with `s`, `m` or `h` (as Bazel's durations).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1.0),
+        Some((i, 'm')) => (&t[..i], 60.0),
+        Some((i, 'h')) => (&t[..i], 3600.0),
+        _ => (t, 1.0),
+    };
+    let n: f64 = number.parse().map_err(|_| format!("'{text}' is not a duration (seconds, or with s, m or h)"))?;
+    if !n.is_finite() || n <= 0.0 {
+        return Err(format!("'{text}' is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(n * scale))
+}
+
+/// Bazel's exit code for a remote caching or execution failure (`ExitCode.REMOTE_ERROR`).
+const REMOTE_ERROR: i32 = 34;
+
+/// Connects to `--remote_cache`, if given. A remote that cannot be reached is an error
+/// (exit 34, as Bazel's), or with `--remote_local_fallback` a warning and a local build.
+pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
+    if let Some(url) = &args.remote_executor
+        && !url.is_empty()
+    {
+        return Err(CliError::bad_command_line(anyhow!(
+            "--remote_executor: ocib does not execute actions remotely yet; use --remote_cache={} to share results",
+            crate::exec::remote::redact(url)
+        )));
+    }
+    let Some(url) = args.remote_cache.as_deref().filter(|u| !u.is_empty()) else { return Ok(None) };
+    let mut headers = Vec::new();
+    for (flag, values) in [("--remote_header", &args.remote_header), ("--remote_cache_header", &args.remote_cache_header)] {
+        for h in values {
+            let (k, v) = h.split_once('=').ok_or_else(|| CliError::bad_command_line(anyhow!("{flag}: expected NAME=VALUE, got '{h}'")))?;
+            headers.push((k.trim().to_owned(), v.to_owned()));
+        }
+    }
+    let opts = RemoteOptions {
+        url: url.to_owned(),
+        instance_name: args.remote_instance_name.clone(),
+        headers,
+        timeout: args.remote_timeout,
+        accept_cached: args.remote_accept_cached,
+        upload_local_results: args.remote_upload_local_results,
+    };
+    match RemoteCache::connect(&opts) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if args.remote_local_fallback => {
+            eprintln!("WARNING: Remote Cache: {e:#}; building locally (--remote_local_fallback)");
+            Ok(None)
+        }
+        Err(e) => {
+            Err(CliError::new(e.context("cannot use the remote cache (--remote_local_fallback builds locally instead)"), REMOTE_ERROR))
+        }
+    }
 }
 
 /// `--subcommands` takes Bazel's values: true, pretty_print (the same here), false.
@@ -453,8 +543,9 @@ pub fn build_with_events(
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: args.common.keep_going,
     };
+    let remote = remote_cache(args)?;
     let reporter = Reporter::start(args.progress());
-    let executor = Executor::new(&base, &cache_dir, status, opts)?.with_observer(reporter.clone());
+    let executor = Executor::new(&base, &cache_dir, status, opts)?.with_observer(reporter.clone()).with_remote(remote);
     // `ocib build` of an oci_load/oci_push target builds its image too (what `run` needs).
     let wanted: Vec<Artifact> = targets
         .iter()
@@ -517,4 +608,20 @@ pub fn report_action_failure(f: &crate::exec::Failure, verbose: bool) {
         message.push_str(&format!("\n{}", command.to_shell()));
     }
     super::error::report(&anyhow!(message));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_timeout_takes_seconds_or_a_unit() {
+        assert_eq!(parse_seconds("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_seconds("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("").is_err());
+    }
 }

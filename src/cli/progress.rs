@@ -271,6 +271,10 @@ impl ExecObserver for Reporter {
         self.changed(&mut state);
     }
 
+    fn warning(&self, message: &str) {
+        self.println(&format!("WARNING: {message}"));
+    }
+
     fn spawned(&self, id: usize, command: &SpawnedCommand) {
         if !self.options.subcommands {
             return;
@@ -282,20 +286,22 @@ impl ExecObserver for Reporter {
 }
 
 /// Bazel's closing lines of a build: `INFO: Elapsed time: 3.240s, Critical Path: 1.10s` and
-/// `INFO: N processes: H disk cache hit, I internal, L local.` (ocib counts actions: a cache
-/// hit, one that ran inside ocib, one that spawned a process).
+/// `INFO: N processes: R remote cache hit, H disk cache hit, I internal, L local.` (ocib counts
+/// actions: a remote or local cache hit, one that ran inside ocib, one that spawned a process).
 pub fn summary_lines(report: &ExecReport, elapsed: Duration) -> Vec<String> {
     let mut lines =
         vec![format!("INFO: Elapsed time: {:.3}s, Critical Path: {:.2}s", elapsed.as_secs_f64(), report.critical_path.as_secs_f64())];
     let local = report.executed_spawning;
     let internal = report.executed - local;
     let mut parts = Vec::new();
-    for (n, what) in [(report.cache_hits, "disk cache hit"), (internal, "internal"), (local, "local")] {
+    for (n, what) in
+        [(report.remote_hits, "remote cache hit"), (report.cache_hits, "disk cache hit"), (internal, "internal"), (local, "local")]
+    {
         if n > 0 {
             parts.push(format!("{n} {what}"));
         }
     }
-    let processes = report.cache_hits + report.executed;
+    let processes = report.remote_hits + report.cache_hits + report.executed;
     let noun = if processes == 1 { "process" } else { "processes" };
     lines.push(if parts.is_empty() {
         format!("INFO: {processes} {noun}.")

@@ -213,8 +213,9 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
         jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         keep_going: true,
     };
+    let remote = super::build::remote_cache(&args.opts)?;
     let reporter = Reporter::start(args.opts.progress());
-    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(reporter.clone());
+    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(reporter.clone()).with_remote(remote);
     let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
     let report = executor.execute(&analysis.actions, &wanted);
     reporter.finish();

@@ -92,6 +92,10 @@ struct StatEntry {
     dev: u64,
     ino: u64,
     digest: String,
+    /// The other kind's digest, once asked for (a remote cache names source files by sha256
+    /// in its input trees, while local keys use BLAKE3): both kept, so neither re-hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    other: Option<String>,
 }
 
 impl StatEntry {
@@ -133,13 +137,16 @@ impl StatCache {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
         }
         let (mtime_ns, ctime_ns) = times_ns(&meta);
+        let of_kind = |d: &String| d.starts_with("blake3:") == (kind == DigestKind::Key);
+        let mut keep: Option<String> = None;
         if let Ok(map) = self.entries.lock()
             && let Some(e) = map.get(path)
+            && e.matches(&meta)
         {
-            let same_kind = e.digest.starts_with("blake3:") == (kind == DigestKind::Key);
-            if same_kind && e.matches(&meta) {
-                return Ok(e.digest.clone());
+            if let Some(d) = std::iter::once(&e.digest).chain(e.other.as_ref()).find(|d| of_kind(d)) {
+                return Ok(d.clone());
             }
+            keep = Some(e.digest.clone());
         }
         let (digest, size) = match kind {
             DigestKind::Key => file_blake3(path)?,
@@ -148,7 +155,7 @@ impl StatCache {
         if let Ok(mut map) = self.entries.lock() {
             map.insert(
                 path.to_path_buf(),
-                StatEntry { size, mtime_ns, ctime_ns, dev: meta.dev(), ino: meta.ino(), digest: digest.clone() },
+                StatEntry { size, mtime_ns, ctime_ns, dev: meta.dev(), ino: meta.ino(), digest: digest.clone(), other: keep },
             );
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }

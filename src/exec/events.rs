@@ -63,6 +63,9 @@ pub trait ExecObserver: Send + Sync {
     fn action_finished(&self, _id: usize, _action: &Action, _result: ActionResult<'_>, _elapsed: Duration) {}
     /// Action `id` (as [`ExecObserver::action_started`] named it) is about to spawn `command`.
     fn spawned(&self, _id: usize, _command: &SpawnedCommand) {}
+    /// Something the user should know that does not fail the build (the remote cache failed
+    /// and the build goes on without it; a remote blob did not match its digest).
+    fn warning(&self, _message: &str) {}
 }
 
 /// An observer that shows nothing.

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod events;
 pub mod fs;
 pub mod process;
+pub mod remote;
 mod schedule;
 
 use std::collections::BTreeMap;
@@ -135,6 +136,8 @@ pub struct Executor<'a> {
     pub opts: ExecOptions,
     /// Who hears what the scheduler does (progress, subcommands); [`events::Silent`] by default.
     pub observer: std::sync::Arc<dyn ExecObserver>,
+    /// The remote cache (`--remote_cache`), asked after a local miss.
+    pub remote: Option<remote::RemoteCache>,
 }
 
 impl<'a> Executor<'a> {
@@ -142,12 +145,18 @@ impl<'a> Executor<'a> {
         let cache = Cache::open(cache_dir).with_context(|| format!("opening the cache at {}", cache_dir.display()))?;
         let stat_cache = StatCache::load(&base.stat_cache_path());
         cache.load_stamps(&base.cas_stamps_path());
-        Ok(Executor { base, cache, stat_cache, status, opts, observer: std::sync::Arc::new(events::Silent) })
+        Ok(Executor { base, cache, stat_cache, status, opts, observer: std::sync::Arc::new(events::Silent), remote: None })
     }
 
     /// Reports what the scheduler does to `observer`.
     pub fn with_observer(mut self, observer: std::sync::Arc<dyn ExecObserver>) -> Executor<'a> {
         self.observer = observer;
+        self
+    }
+
+    /// Shares results through `remote` too.
+    pub fn with_remote(mut self, remote: Option<remote::RemoteCache>) -> Executor<'a> {
+        self.remote = remote;
         self
     }
 

@@ -15,7 +15,7 @@ use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
 use super::digest::{DigestKind, sha256_hex};
 use super::events::{ActionResult, SpawnSummary, SpawnedCommand, with_action};
-use super::{ACTION_SALT, Executor, fs, process};
+use super::{ACTION_SALT, Executor, fs, process, remote};
 use crate::graph::label::Label;
 
 /// How the scheduler runs actions.
@@ -47,7 +47,10 @@ pub struct ExecReport {
     /// Actions needed for the wanted artifacts.
     pub total: usize,
     pub executed: usize,
+    /// Found in the local disk cache.
     pub cache_hits: usize,
+    /// Found in the remote cache (`--remote_cache`), after a local miss.
+    pub remote_hits: usize,
     pub failures: Vec<Failure>,
     pub interrupted: bool,
     /// First output of every action that was a cache hit.
@@ -73,6 +76,8 @@ struct KeyMaterial<'a> {
 
 enum Outcome {
     Hit(Vec<OutputRecord>),
+    /// Downloaded from the remote cache.
+    RemoteHit(Vec<OutputRecord>),
     /// Ran, with what it printed (shown even on success, as Bazel's "INFO: From ..." does).
     Executed(Vec<OutputRecord>, String),
 }
@@ -191,6 +196,14 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     let records = match outcome {
                         Outcome::Hit(r) => {
                             report.cache_hits += 1;
+                            if let Some(o) = action.outputs.first() {
+                                report.hits.insert(o.exec_path.clone());
+                            }
+                            ex.observer.action_finished(i, action, ActionResult::CacheHit, elapsed);
+                            r
+                        }
+                        Outcome::RemoteHit(r) => {
+                            report.remote_hits += 1;
                             if let Some(o) = action.outputs.first() {
                                 report.hits.insert(o.exec_path.clone());
                             }
@@ -340,6 +353,37 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
             return Ok(Outcome::Hit(record.outputs));
         }
     }
+    // The remote cache, after a local miss: the action's REAPI identity first.
+    let remote = ex.remote.as_ref().filter(|r| r.active());
+    let described = match remote {
+        Some(r) => match remote::describe(ex, action, derived) {
+            Ok(d) => Some((r, d)),
+            Err(e) => {
+                ex.observer.warning(&format!("Remote Cache: {}: {e:#}; not using the remote cache for it", action.progress));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some((r, d)) = &described
+        && r.accepts_cached()
+        && !action.skip_cache_lookup
+    {
+        let warn = |m: &str| ex.observer.warning(m);
+        match remote::fetch(ex, r, action, d, &warn) {
+            Ok(Some(mut records)) => {
+                materialize(ex, action, &mut records)?;
+                for rec in &mut records {
+                    ex.cache.restamp(rec);
+                }
+                let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
+                ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
+                return Ok(Outcome::RemoteHit(records));
+            }
+            Ok(None) => {}
+            Err(e) => remote_failed(ex, r, &e),
+        }
+    }
     let (mut records, log, uncacheable) = execute(ex, action, &key, derived.clone())?;
     materialize(ex, action, &mut records)?;
     // This process just stored (or recognised) every output and linked some: their current
@@ -350,8 +394,21 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
     if !uncacheable {
         let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
         ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
+        if let Some((r, d)) = &described
+            && r.uploads()
+            && let Err(e) = remote::upload(ex, r, action, d, &records)
+        {
+            remote_failed(ex, r, &e);
+        }
     }
     Ok(Outcome::Executed(records, log))
+}
+
+/// The remote cache failed: warn once; the build goes on without it.
+fn remote_failed(ex: &Executor, remote: &remote::RemoteCache, e: &anyhow::Error) {
+    if let Some(message) = remote.failed(e) {
+        ex.observer.warning(&message);
+    }
 }
 
 /// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there),

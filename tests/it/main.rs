@@ -28,6 +28,7 @@ mod progress;
 mod query_monorepo;
 mod query_starlark;
 mod registry;
+mod remote_cache;
 mod starlark_images;
 mod starlark_rules;
 mod structure_tests;

@@ -7,6 +7,7 @@ use std::process::Command;
 pub mod deb_mirror;
 pub mod fault_proxy;
 pub mod goproxy;
+pub mod remote;
 
 pub struct Output {
     pub code: i32,

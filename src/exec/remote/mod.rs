@@ -1,0 +1,487 @@
+//! The remote cache: action results and output blobs shared between machines through a
+//! Remote Execution API (REAPI v2) service over gRPC (BuildGrid, Buildbarn, bazel-remote,
+//! BuildBuddy...) or Bazel's HTTP cache protocol (bazel-remote, nginx WebDAV).
+//!
+//! Every action gets an REAPI identity ([`describe`]): a `Command` (arguments, environment,
+//! output paths) and an input root (a Merkle tree of `Directory` messages naming every input
+//! file by sha256), hashed into an `Action` digest. Nothing in it depends on the machine or the
+//! checkout's location, so a result stored by CI is found by every developer. Actions that run
+//! inside ocib are named as the command `ocib action <mnemonic> <params>`.
+//!
+//! The scheduler asks the remote cache only after a local miss ([`fetch`]), and stores what it
+//! ran ([`upload`]). A result whose blobs are missing, or a blob whose bytes do not match its
+//! digest, is a miss (the action runs locally and its upload repairs the entry). A remote that
+//! fails (down, too slow, errors) is reported once and not used again in this build, as
+//! Bazel's circuit breaker does: the build goes on locally.
+
+mod grpc;
+mod http;
+pub mod merkle;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
+use prost::Message;
+use sha2::{Digest as _, Sha256};
+
+use super::action::{Action, ActionKind, ArtifactKind};
+use super::cache::{Check, OutputRecord};
+use super::digest::{DigestKind, hex, sha256_hex};
+use super::{ACTION_SALT, Executor};
+use merkle::{FileEntry, TreeBuilder};
+
+/// An REAPI digest: lower-case hex sha256 and size.
+pub type Digest = re::Digest;
+
+/// The digest of some bytes.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Digest { hash: sha256_hex(bytes), size_bytes: bytes.len() as i64 }
+}
+
+/// What `--remote_*` flags ask for.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    /// `--remote_cache`: `grpc://host:port`, `http://[user:password@]host[:port]/path`
+    /// (or `grpcs://`, `https://`).
+    pub url: String,
+    /// `--remote_instance_name` (gRPC only, as in Bazel).
+    pub instance_name: String,
+    /// `--remote_header` and `--remote_cache_header` values, `NAME=VALUE`.
+    pub headers: Vec<(String, String)>,
+    /// `--remote_timeout`: the longest a request may take.
+    pub timeout: Duration,
+    /// `--remote_accept_cached`: look results up.
+    pub accept_cached: bool,
+    /// `--remote_upload_local_results`: store what ran locally.
+    pub upload_local_results: bool,
+}
+
+/// Where an upload's bytes come from.
+pub enum BlobSource {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl BlobSource {
+    fn read(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            BlobSource::Bytes(b) => Ok(b.clone()),
+            BlobSource::File(p) => std::fs::read(p),
+        }
+    }
+}
+
+/// A remote store of action results and blobs. `Ok(None)`/`Ok(false)` mean "not there"
+/// (a miss); `Err` means the remote failed.
+trait Store: Send + Sync {
+    fn get_action_result(&self, action: &Digest) -> Result<Option<re::ActionResult>>;
+    fn update_action_result(&self, action: &Digest, result: &re::ActionResult) -> Result<()>;
+    /// The blobs among `blobs` the remote does not have.
+    fn find_missing(&self, blobs: &[Digest]) -> Result<Vec<Digest>>;
+    fn upload(&self, blobs: Vec<(Digest, BlobSource)>) -> Result<()>;
+    /// Writes the blob to `out`; false if the remote does not have it.
+    fn download(&self, digest: &Digest, out: &mut dyn Write) -> Result<bool>;
+}
+
+/// A connected remote cache, shared by the scheduler's threads.
+pub struct RemoteCache {
+    store: Box<dyn Store>,
+    accept_cached: bool,
+    upload_local_results: bool,
+    /// Set at the first failure: the rest of the build does without the remote.
+    disabled: AtomicBool,
+    /// Bytes sent (blobs and action results), for reports and benchmarks.
+    uploaded: AtomicU64,
+    /// Blobs that arrived not matching their digest: sent again when the action that makes
+    /// them has run, whatever the server says it has (it has bad bytes under that name).
+    suspect: Mutex<HashSet<String>>,
+}
+
+impl RemoteCache {
+    /// Connects to `--remote_cache` (for gRPC, asks the server's capabilities).
+    pub fn connect(opts: &RemoteOptions) -> Result<RemoteCache> {
+        let scheme = opts.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        let store: Box<dyn Store> = match scheme.as_str() {
+            "http" | "https" => Box::new(http::HttpStore::new(opts)?),
+            "grpc" | "grpcs" => Box::new(grpc::GrpcStore::connect(opts)?),
+            _ => bail!("--remote_cache: '{}' is not a grpc://, grpcs://, http:// or https:// URL", redact(&opts.url)),
+        };
+        Ok(RemoteCache {
+            store,
+            accept_cached: opts.accept_cached,
+            upload_local_results: opts.upload_local_results,
+            disabled: AtomicBool::new(false),
+            uploaded: AtomicU64::new(0),
+            suspect: Mutex::default(),
+        })
+    }
+
+    /// Whether the remote is still used in this build.
+    pub fn active(&self) -> bool {
+        !self.disabled.load(Ordering::Relaxed)
+    }
+
+    /// Looks results up (`--remote_accept_cached`).
+    pub fn accepts_cached(&self) -> bool {
+        self.accept_cached && self.active()
+    }
+
+    /// Stores local results (`--remote_upload_local_results`).
+    pub fn uploads(&self) -> bool {
+        self.upload_local_results && self.active()
+    }
+
+    /// Bytes uploaded so far.
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.uploaded.load(Ordering::Relaxed)
+    }
+
+    fn suspect(&self, digest: &Digest) {
+        if let Ok(mut s) = self.suspect.lock() {
+            s.insert(digest.hash.clone());
+        }
+    }
+
+    fn is_suspect(&self, hash: &str) -> bool {
+        self.suspect.lock().is_ok_and(|s| s.contains(hash))
+    }
+
+    /// Records that the remote failed: the first time, stops using it and returns the warning
+    /// to show; afterwards `None` (one warning per build).
+    pub fn failed(&self, e: &anyhow::Error) -> Option<String> {
+        if self.disabled.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(format!("Remote Cache: {e:#}; continuing without the remote cache (actions run locally)"))
+    }
+}
+
+/// A URL as it may be shown: without a password or user.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://<credentials>@{host}{path}"),
+        None => url.to_owned(),
+    }
+}
+
+/// An action's REAPI identity and the messages that make it.
+pub struct RemoteAction {
+    /// The `Action` digest: the action cache key.
+    pub digest: Digest,
+    action: Vec<u8>,
+    command: Vec<u8>,
+    command_digest: Digest,
+}
+
+/// The `Command` and `Action` of an ocib action; `derived` holds the sha256 of every derived
+/// input (and of the files inside derived input directories, as `<dir>/<path>`).
+pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<RemoteAction> {
+    let mut inputs = TreeBuilder::default();
+    let entry = |hash: String, meta: &std::fs::Metadata| FileEntry {
+        digest: Digest { hash, size_bytes: meta.len() as i64 },
+        executable: meta.mode() & 0o111 != 0,
+    };
+    for input in &action.inputs {
+        match &input.kind {
+            ArtifactKind::Source(path) => {
+                let meta = std::fs::metadata(path).with_context(|| format!("missing input file '{}'", input.exec_path))?;
+                let hash = ex.stat_cache.digest(path, DigestKind::Sha256).with_context(|| format!("hashing '{}'", input.exec_path))?;
+                inputs.file(&input.exec_path, entry(hash, &meta))?;
+            }
+            ArtifactKind::Derived => {
+                let real = ex.base.workspace.join(&input.exec_path);
+                let meta = std::fs::metadata(&real).with_context(|| format!("missing input '{}'", input.exec_path))?;
+                if meta.is_dir() {
+                    inputs.dir(&input.exec_path)?;
+                    let prefix = format!("{}/", input.exec_path);
+                    for (member, hash) in derived.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+                        let m = std::fs::metadata(ex.base.workspace.join(member)).with_context(|| format!("missing input '{member}'"))?;
+                        inputs.file(member, entry(hash.clone(), &m))?;
+                    }
+                } else {
+                    let hash =
+                        derived.get(&input.exec_path).ok_or_else(|| anyhow!("internal: input '{}' has no digest", input.exec_path))?;
+                    inputs.file(&input.exec_path, entry(hash.clone(), &meta))?;
+                }
+            }
+        }
+    }
+    if action.stamped {
+        let path = ex.base.root.join("stable-status.txt");
+        let meta = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        inputs.file("ocib-out/stable-status.txt", entry(ex.stat_cache.digest(&path, DigestKind::Sha256)?, &meta))?;
+    }
+    let input_root = inputs.build();
+
+    let (arguments, mut env): (Vec<String>, BTreeMap<String, String>) = match &action.kind {
+        ActionKind::Spawn { argv, env } => (argv.clone(), env.clone()),
+        // ocib itself is the tool of the actions it runs in process: `ocib action` names them.
+        ActionKind::Write { content, executable } => (
+            vec![
+                "ocib".into(),
+                "action".into(),
+                "FileWrite".into(),
+                format!("--content_sha256={}", sha256_hex(content)),
+                format!("--executable={executable}"),
+            ],
+            BTreeMap::new(),
+        ),
+        ActionKind::Run(code) => (vec!["ocib".into(), "action".into(), action.mnemonic.to_string(), code.params()], BTreeMap::new()),
+    };
+    if !action.tool_id.is_empty() {
+        env.insert("OCIB_TOOL_ID".into(), action.tool_id.clone());
+    }
+    // REAPI 2.1's `output_paths` (files and directories alike; the server learns which is
+    // which from the result).
+    let mut paths: Vec<String> = action.outputs.iter().map(|o| o.exec_path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let command = re::Command {
+        arguments,
+        environment_variables: env.into_iter().map(|(name, value)| re::command::EnvironmentVariable { name, value }).collect(),
+        output_paths: paths,
+        ..Default::default()
+    };
+    let command = command.encode_to_vec();
+    let command_digest = digest_of(&command);
+    let remote_action = re::Action {
+        command_digest: Some(command_digest.clone()),
+        input_root_digest: Some(input_root.root_digest),
+        salt: ACTION_SALT.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let action_bytes = remote_action.encode_to_vec();
+    Ok(RemoteAction { digest: digest_of(&action_bytes), action: action_bytes, command, command_digest })
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Why a remote result could not be used although the remote answered.
+enum Unusable {
+    /// Not there, or a blob it names is missing.
+    Missing,
+    /// A blob's bytes do not match its digest.
+    Corrupt(String),
+}
+
+/// A blob's bytes, verified against its digest.
+fn blob_bytes(remote: &RemoteCache, digest: &Digest) -> Result<Result<Vec<u8>, Unusable>> {
+    let mut out = Hashing { inner: Vec::new(), hasher: Sha256::new(), size: 0 };
+    if !remote.store.download(digest, &mut out)? {
+        return Ok(Err(Unusable::Missing));
+    }
+    let got = hex(&out.hasher.finalize());
+    if got != digest.hash || out.size != digest.size_bytes as u64 {
+        remote.suspect(digest);
+        return Ok(Err(Unusable::Corrupt(format!("blob {}/{} arrived as {got}/{}", digest.hash, digest.size_bytes, out.size))));
+    }
+    Ok(Ok(out.inner))
+}
+
+/// Puts the blob `digest` into the local CAS (unless it is there and intact) and returns its
+/// record as the output `exec_path`.
+fn download_output(
+    ex: &Executor,
+    remote: &RemoteCache,
+    exec_path: &str,
+    digest: &Digest,
+    executable: bool,
+) -> Result<Result<OutputRecord, Unusable>> {
+    if digest.hash.len() != 64 || !digest.hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) || digest.size_bytes < 0 {
+        return Ok(Err(Unusable::Corrupt(format!("'{}' is not a sha256 digest", digest.hash))));
+    }
+    if let Some(mut record) = ex.cache.existing(&digest.hash, exec_path, executable) {
+        // Its stat is not known good: `check` hashes it unless this build already did.
+        record.cas_mtime_ns = 0;
+        record.cas_ctime_ns = 0;
+        if record.size == digest.size_bytes as u64 && ex.cache.check(&mut record) != Check::Bad {
+            return Ok(Ok(record));
+        }
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = ex.base.root.join("tmp");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!("remote.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let result = (|| -> Result<Result<OutputRecord, Unusable>> {
+        let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut out = Hashing { inner: std::io::BufWriter::new(file), hasher: Sha256::new(), size: 0 };
+        if digest.size_bytes > 0 && !remote.store.download(digest, &mut out)? {
+            return Ok(Err(Unusable::Missing));
+        }
+        out.flush().with_context(|| format!("writing {}", tmp.display()))?;
+        let got = hex(&out.hasher.finalize());
+        if got != digest.hash || out.size != digest.size_bytes as u64 {
+            remote.suspect(digest);
+            return Ok(Err(Unusable::Corrupt(format!(
+                "the blob of '{exec_path}' ({}, {} bytes) arrived as {got} ({} bytes)",
+                digest.hash, digest.size_bytes, out.size
+            ))));
+        }
+        drop(out.inner);
+        let record = ex.cache.insert(&tmp, exec_path, executable, Some(&digest.hash)).with_context(|| format!("storing {exec_path}"))?;
+        Ok(Ok(record))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Looks the action up in the remote cache and brings its outputs into the local CAS: their
+/// records, or `None` on a miss (no entry, a missing blob, a blob that does not match its
+/// digest: the action then runs locally). Corrupt blobs are reported through `warn`.
+pub fn fetch(
+    ex: &Executor,
+    remote: &RemoteCache,
+    action: &Action,
+    described: &RemoteAction,
+    warn: &dyn Fn(&str),
+) -> Result<Option<Vec<OutputRecord>>> {
+    let Some(result) = remote.store.get_action_result(&described.digest)? else { return Ok(None) };
+    if result.exit_code != 0 {
+        return Ok(None);
+    }
+    let unusable = |u: Unusable| -> Result<Option<Vec<OutputRecord>>> {
+        if let Unusable::Corrupt(why) = u {
+            warn(&format!("Remote Cache: {} of {}: {why}; running it locally", action.progress, described.digest.hash));
+        }
+        Ok(None)
+    };
+    let mut records = Vec::new();
+    for out in &action.outputs {
+        if action.tree_outputs.contains(&out.exec_path) {
+            let Some(dir) = result.output_directories.iter().find(|d| d.path == out.exec_path) else { return Ok(None) };
+            let Some(tree_digest) = &dir.tree_digest else { return Ok(None) };
+            let bytes = match blob_bytes(remote, tree_digest)? {
+                Ok(b) => b,
+                Err(u) => return unusable(u),
+            };
+            let tree = match re::Tree::decode(bytes.as_slice()).map_err(anyhow::Error::from).and_then(|t| merkle::tree_files(&t)) {
+                Ok(files) => files,
+                Err(e) => return unusable(Unusable::Corrupt(format!("the tree of '{}': {e:#}", out.exec_path))),
+            };
+            for (rel, file) in tree {
+                let member = format!("{}/{rel}", out.exec_path);
+                match download_output(ex, remote, &member, &file.digest, file.executable)? {
+                    Ok(mut r) => {
+                        r.tree = Some(out.exec_path.clone());
+                        records.push(r);
+                    }
+                    Err(u) => return unusable(u),
+                }
+            }
+        } else {
+            let Some(file) = result.output_files.iter().find(|f| f.path == out.exec_path) else { return Ok(None) };
+            let Some(digest) = &file.digest else { return Ok(None) };
+            let executable = action.executable_outputs.contains(&out.exec_path);
+            match download_output(ex, remote, &out.exec_path, digest, executable)? {
+                Ok(r) => records.push(r),
+                Err(u) => return unusable(u),
+            }
+        }
+    }
+    Ok(Some(records))
+}
+
+/// Stores a locally run action's outputs, its `Command` and `Action`, then its result.
+pub fn upload(ex: &Executor, remote: &RemoteCache, action: &Action, described: &RemoteAction, records: &[OutputRecord]) -> Result<()> {
+    let mut blobs: BTreeMap<String, (Digest, BlobSource)> = BTreeMap::new();
+    let mut add = |digest: Digest, source: BlobSource| {
+        blobs.entry(digest.hash.clone()).or_insert((digest, source));
+    };
+    add(described.command_digest.clone(), BlobSource::Bytes(described.command.clone()));
+    add(described.digest.clone(), BlobSource::Bytes(described.action.clone()));
+    let mut result = re::ActionResult::default();
+    let mut trees: BTreeMap<&str, TreeBuilder> = action.tree_outputs.iter().map(|d| (d.as_str(), TreeBuilder::default())).collect();
+    for r in records {
+        let digest = Digest { hash: r.digest.clone(), size_bytes: r.size as i64 };
+        add(digest.clone(), BlobSource::File(ex.cache.cas_path(&r.digest, r.executable)));
+        match r.tree.as_deref().and_then(|t| trees.get_mut(t).map(|b| (t, b))) {
+            Some((dir, builder)) => {
+                let rel = r.exec_path.strip_prefix(dir).and_then(|p| p.strip_prefix('/')).unwrap_or(&r.exec_path);
+                builder.file(rel, FileEntry { digest, executable: r.executable })?;
+            }
+            None => result.output_files.push(re::OutputFile {
+                path: r.exec_path.clone(),
+                digest: Some(digest),
+                is_executable: r.executable,
+                ..Default::default()
+            }),
+        }
+    }
+    for (dir, builder) in trees {
+        let tree = merkle::tree_message(&builder.build()).encode_to_vec();
+        let tree_digest = digest_of(&tree);
+        add(tree_digest.clone(), BlobSource::Bytes(tree));
+        result.output_directories.push(re::OutputDirectory { path: dir.to_owned(), tree_digest: Some(tree_digest), ..Default::default() });
+    }
+    result.output_files.sort_by(|a, b| a.path.cmp(&b.path));
+    // REAPI says servers treat the empty blob as always present, but BuildGrid's action cache
+    // checks that every blob a result names is stored, the empty one too: ask about it as any.
+    let wanted: Vec<Digest> = blobs.values().map(|(d, _)| d.clone()).collect();
+    let mut missing = remote.store.find_missing(&wanted)?;
+    missing.extend(wanted.iter().filter(|d| remote.is_suspect(&d.hash)).cloned());
+    let mut sending = Vec::new();
+    for d in missing {
+        if let Some(b) = blobs.remove(&d.hash) {
+            remote.uploaded.fetch_add(d.size_bytes as u64, Ordering::Relaxed);
+            sending.push(b);
+        }
+    }
+    remote.store.upload(sending)?;
+    remote.uploaded.fetch_add(result.encoded_len() as u64, Ordering::Relaxed);
+    remote.store.update_action_result(&described.digest, &result)
+}
+
+/// Reads a file a blob source names, for stores that send whole blobs.
+fn read_source(source: &BlobSource) -> Result<Vec<u8>> {
+    source.read().map_err(|e| match source {
+        BlobSource::File(p) => anyhow!("reading {}: {e}", p.display()),
+        BlobSource::Bytes(_) => anyhow!("{e}"),
+    })
+}
+
+/// A path's size (for uploads that stream a file).
+fn source_len(source: &BlobSource) -> u64 {
+    match source {
+        BlobSource::Bytes(b) => b.len() as u64,
+        BlobSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(redact("http://user:secret@127.0.0.1:8080/cache"), "http://<credentials>@127.0.0.1:8080/cache");
+        assert_eq!(redact("grpc://localhost:1985"), "grpc://localhost:1985");
+        assert_eq!(redact("http://h/a@b"), "http://h/a@b");
+    }
+}

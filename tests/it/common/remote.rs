@@ -1,0 +1,179 @@
+//! Remote cache servers for tests, on loopback: Debian's nginx with WebDAV (Bazel's HTTP cache
+//! protocol) and BuildGrid (REAPI over gRPC, from PyPI). One of each is shared by every test
+//! of a run ([`nginx`], [`buildgrid`]); tests that break their server start their own.
+//!
+//! A server runs under `sh -c 'server & cat >/dev/null; kill $!'` with its stdin a pipe this
+//! process holds: when the test process exits, however it exits, the pipe closes and the
+//! server is stopped (a `static` is never dropped, and PR_SET_PDEATHSIG follows the spawning
+//! thread, not the process).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A server process and its files, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Server {
+    /// Stops the server (closes the pipe its wrapper waits on, then waits for it).
+    pub fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+
+    /// Where the server keeps its files.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+}
+
+/// Runs `command` (a shell command line) until this process exits or the server is dropped;
+/// waits until it listens on `port`.
+fn start(command: &str, port: u16, dir: tempfile::TempDir, log: &Path) -> Server {
+    let log_file = std::fs::File::create(log).expect("log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} & pid=$!; cat >/dev/null; kill $pid; wait $pid"))
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("start a server");
+    let mut server = Server { child, port, dir };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
+            server.stop();
+            panic!("the server did not start: {command}\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// The token `/hdr/` requires in `X-Cache-Token`, and the user `/private/` requires.
+pub const HEADER_TOKEN: &str = "t0ken";
+pub const USER: &str = "ci";
+pub const PASSWORD: &str = "s3cret-p4ss";
+
+/// Starts nginx as a WebDAV store (`dav_methods PUT; create_full_put_path on`), serving
+/// `<dir>/root`; `/private/` needs basic auth ([`USER`], [`PASSWORD`]), `/hdr/` the header
+/// `X-Cache-Token: t0ken`. Fails the test when nginx is not installed (scripts/setup.sh).
+pub fn start_nginx() -> Server {
+    let bin = Path::new("/usr/sbin/nginx");
+    assert!(bin.exists(), "this test needs Debian's nginx (scripts/setup.sh installs it)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("root")).expect("mkdir");
+    std::fs::create_dir_all(d.join("tmp")).expect("mkdir");
+    std::fs::write(d.join("htpasswd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).expect("htpasswd");
+    let port = free_port();
+    // `user root` only matters when the tests run as root (CI): the workers then write the
+    // temporary directory's files as its owner. Otherwise nginx ignores it with a notice.
+    let dav = "dav_methods PUT DELETE; create_full_put_path on; dav_access user:rw group:r all:r;";
+    let config = format!(
+        "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n{user}\
+         events {{ worker_connections 512; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  client_max_body_size 0;\n\
+           server {{\n    listen 127.0.0.1:{port};\n    root {d}/root;\n\
+             location / {{ {dav} }}\n\
+             location /private/ {{ auth_basic cache; auth_basic_user_file {d}/htpasswd; {dav} }}\n\
+             location /hdr/ {{ if ($http_x_cache_token != \"{HEADER_TOKEN}\") {{ return 403; }} {dav} }}\n\
+           }}\n}}\n",
+        d = d.display(),
+        user = if unsafe_is_root() { "user root;\n" } else { "" },
+    );
+    std::fs::write(d.join("nginx.conf"), config).expect("config");
+    let log = d.join("server.log");
+    let command = format!("{} -e {}/error.log -c {}/nginx.conf", bin.display(), d.display(), d.display());
+    start(&command, port, dir, &log)
+}
+
+fn unsafe_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The nginx every test shares (each under its own path prefix).
+pub fn nginx() -> &'static Server {
+    static NGINX: OnceLock<Server> = OnceLock::new();
+    NGINX.get_or_init(start_nginx)
+}
+
+/// BuildGrid's `bgd`: `$OCIB_BUILDGRID`, else the venv scripts/setup.sh makes. Fails the test
+/// when it is missing.
+pub fn bgd() -> PathBuf {
+    let bin = std::env::var_os("OCIB_BUILDGRID")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var("OCIB_TOOLS").unwrap_or_else(|_| "/opt/ocib-tools".into())).join("buildgrid/bin/bgd"));
+    assert!(bin.exists(), "this test needs BuildGrid's bgd at {} (scripts/setup.sh installs it)", bin.display());
+    bin
+}
+
+/// Starts BuildGrid with an action cache, CAS and ByteStream on disk under `<dir>/root` (no
+/// database: the Execution service is not configured), instance name `""`.
+pub fn start_buildgrid() -> Server {
+    let bin = bgd();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("root")).expect("mkdir");
+    let port = free_port();
+    let config = format!(
+        "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+         authorization:\n  method: none\n\
+         storages:\n  - !disk-storage &cas-storage\n    path: {root}\n\
+         caches:\n  - !lru-action-cache &ac\n    storage: *cas-storage\n    max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: false\n\
+         instances:\n  - name: \"\"\n    services:\n      - !action-cache\n        cache: *ac\n      - !cas\n        storage: *cas-storage\n      - !bytestream\n        storage: *cas-storage\n",
+        root = d.join("root").display()
+    );
+    std::fs::write(d.join("buildgrid.yml"), config).expect("config");
+    let command = format!("{} server start {}/buildgrid.yml", bin.display(), d.display());
+    let log = d.join("server.log");
+    start(&command, port, dir, &log)
+}
+
+/// The BuildGrid every test shares.
+pub fn buildgrid() -> &'static Server {
+    static BUILDGRID: OnceLock<Server> = OnceLock::new();
+    BUILDGRID.get_or_init(start_buildgrid)
+}
+
+/// The `(remote hits, disk hits, executed)` counts of a build's summary line.
+pub fn counts(stderr: &str) -> (usize, usize, usize) {
+    let re = regex::Regex::new(r"(?m)^INFO: \d+ process(?:es)?[:.](.*)$").expect("regex");
+    let caps = re.captures(stderr).unwrap_or_else(|| panic!("no summary line in:\n{stderr}"));
+    let count = |what: &str| {
+        regex::Regex::new(&format!(r"(\d+) {what}")).expect("regex").captures(&caps[1]).map_or(0, |c| c[1].parse().expect("count"))
+    };
+    (count("remote cache hit"), count("disk cache hit"), count("internal") + count("local"))
+}
+
+/// Every file under `dir` (relative path → bytes), for byte-identity checks.
+pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).expect("under dir").to_string_lossy().into_owned();
+            (rel, std::fs::read(e.path()).expect("read"))
+        })
+        .collect()
+}

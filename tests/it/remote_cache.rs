@@ -1,0 +1,359 @@
+//! The remote cache (issue 15) against real servers on loopback: nginx WebDAV speaking Bazel's
+//! HTTP cache protocol, and BuildGrid speaking REAPI v2 over gRPC (with Bazel 4.2.3 as a second
+//! client of the same server config). Scenarios: a fresh clone with an empty disk cache builds
+//! from remote hits only, byte-identical; the server lost mid-build or down at the start; a
+//! corrupted blob on the server; credentials and headers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::common::remote::{self, Server, counts, files_under};
+use crate::common::{self, Output, copy_workspace, fault_proxy, require_go};
+
+/// A prefix of its own on the shared server for each test (and each run of it).
+fn prefix(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn http_url(server: &Server, prefix: &str) -> String {
+    format!("http://127.0.0.1:{}/{prefix}", server.port)
+}
+
+fn grpc_url(server: &Server) -> String {
+    format!("grpc://127.0.0.1:{}", server.port)
+}
+
+/// `ocib build` with its own disk cache and the given extra flags.
+fn build(ws: &Path, cache: &Path, args: &[&str]) -> Output {
+    common::build(ws, cache, args)
+}
+
+fn ok(out: Output) -> Output {
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out
+}
+
+fn warnings(out: &Output) -> usize {
+    out.stderr.lines().filter(|l| l.starts_with("WARNING: Remote Cache")).count()
+}
+
+/// A workspace of genrules: independent ones, a chain, an executable, and one output larger
+/// than gRPC's 4 MiB batch limit (ByteStream).
+fn genrules() -> tempfile::TempDir {
+    let mut build = String::from(
+        "genrule(name = \"a\", outs = [\"a.txt\"], cmd = \"echo alpha > $@\")\n\
+         genrule(name = \"b\", srcs = [\":a\", \"src.txt\"], outs = [\"b.txt\"], cmd = \"cat $(SRCS) > $@\")\n\
+         genrule(name = \"exe\", outs = [\"run.sh\"], cmd = \"printf '#!/bin/sh\\\\necho hi\\\\n' > $@; chmod +x $@\", executable = True)\n\
+         genrule(name = \"big\", outs = [\"big.bin\"], cmd = \"head -c 6000000 /dev/zero | tr '\\\\\\\\0' x > $@\")\n",
+    );
+    for i in 0..6 {
+        build.push_str(&format!(
+            "genrule(name = \"n{i}\", srcs = [\":b\"], outs = [\"n{i}.txt\"], cmd = \"cat $< > $@; echo {i} >> $@\")\n"
+        ));
+    }
+    common::workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", &build), ("src.txt", "source bytes\n")])
+}
+
+const GENRULE_TARGETS: &[&str] = &["//:a", "//:b", "//:exe", "//:big", "//:n0", "//:n1", "//:n2", "//:n3", "//:n4", "//:n5"];
+
+/// Builds `targets` of a workspace in two fresh checkouts with fresh disk caches against the
+/// remote `url`: the first runs everything and uploads, the second gets every action from the
+/// remote, and both end with byte-identical outputs.
+fn fresh_clone_gets_everything_from_the_remote(make: &dyn Fn() -> tempfile::TempDir, targets: &[&str], url: &str) {
+    let flag = format!("--remote_cache={url}");
+    let mut args = vec![flag.as_str()];
+    args.extend_from_slice(targets);
+    let a = make();
+    let cache_a = tempfile::tempdir().unwrap();
+    let first = ok(build(a.path(), cache_a.path(), &args));
+    let (remote_hits, _, executed) = counts(&first.stderr);
+    assert!(remote_hits == 0 && executed > 0, "{}", first.stderr);
+    assert_eq!(warnings(&first), 0, "{}", first.stderr);
+
+    let b = make();
+    let cache_b = tempfile::tempdir().unwrap();
+    let second = ok(build(b.path(), cache_b.path(), &args));
+    assert_eq!(counts(&second.stderr), (executed, 0, 0), "every action is a remote hit:\n{}", second.stderr);
+    assert_eq!(warnings(&second), 0, "{}", second.stderr);
+    let (fa, fb) = (files_under(&a.path().join("ocib-out/bin")), files_under(&b.path().join("ocib-out/bin")));
+    assert!(!fa.is_empty());
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (path, bytes) in &fa {
+        assert!(fb[path] == *bytes, "{path} differs between the checkouts");
+    }
+    // Executable outputs stay executable.
+    for (rel, _) in fa.iter().filter(|(p, _)| p.ends_with("run.sh")) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(b.path().join("ocib-out/bin").join(rel)).unwrap().permissions().mode();
+        assert!(mode & 0o111 != 0, "{rel} lost its executable bit");
+    }
+    // And again: everything from the local disk cache now.
+    let third = ok(build(b.path(), cache_b.path(), &args));
+    assert_eq!(counts(&third.stderr), (0, executed, 0), "{}", third.stderr);
+}
+
+#[test]
+fn http_cache_fresh_clone_builds_the_images_from_remote_hits_only() {
+    if !require_go() {
+        return;
+    }
+    let server = remote::nginx();
+    let url = http_url(server, &prefix("images"));
+    fresh_clone_gets_everything_from_the_remote(
+        &|| copy_workspace("images"),
+        &["//cmd/worker:image", "//cmd/worker:image_tarball", "//cmd/worker:stamped_tags"],
+        &url,
+    );
+}
+
+#[test]
+fn http_cache_fresh_clone_builds_genrules_from_remote_hits_only() {
+    let server = remote::nginx();
+    let p = prefix("genrules");
+    fresh_clone_gets_everything_from_the_remote(&genrules, GENRULE_TARGETS, &http_url(server, &p));
+    // Bazel's layout on the server: /ac/<sha256> and /cas/<sha256>.
+    let root = server.root().join(&p);
+    let names = |d: &str| std::fs::read_dir(root.join(d)).map(|r| r.count()).unwrap_or(0);
+    assert!(names("ac") >= GENRULE_TARGETS.len() && names("cas") > GENRULE_TARGETS.len(), "{}", root.display());
+}
+
+#[test]
+fn http_cache_sends_basic_auth_from_the_url_and_headers_but_never_prints_the_password() {
+    let server = remote::nginx();
+    let ws = genrules();
+    // Right credentials: stored under /private/.
+    let p = prefix("auth");
+    let url = format!("http://{}:{}@127.0.0.1:{}/private/{p}", remote::USER, remote::PASSWORD, server.port);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&format!("--remote_cache={url}"), "//:b"]));
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    assert!(server.root().join("private").join(&p).join("ac").is_dir());
+
+    // A wrong password: one warning (401), the build goes on locally, the password never shows.
+    let bad = format!("http://{}:wrong-{}@127.0.0.1:{}/private/{p}x", remote::USER, remote::PASSWORD, server.port);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&format!("--remote_cache={bad}"), "//:n0", "//:n1"]));
+    assert_eq!(warnings(&out), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(!out.stderr.contains(remote::PASSWORD), "the password leaked:\n{}", out.stderr);
+
+    // /hdr/ wants a header: without it 403 (one warning), with --remote_cache_header it works.
+    let p = prefix("hdr");
+    let url = format!("--remote_cache=http://127.0.0.1:{}/hdr/{p}", server.port);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n2"]));
+    assert_eq!(warnings(&out), 1, "{}", out.stderr);
+    let header = format!("--remote_cache_header=X-Cache-Token={}", remote::HEADER_TOKEN);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&url, &header, "//:n3"]));
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    assert!(server.root().join("hdr").join(&p).join("cas").is_dir());
+}
+
+#[test]
+fn remote_accept_cached_and_upload_local_results_are_honoured() {
+    let server = remote::nginx();
+    let p = prefix("flags");
+    let url = format!("--remote_cache={}", http_url(server, &p));
+    // Nothing uploaded with --noremote_upload_local_results.
+    let ws = genrules();
+    ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&url, "--noremote_upload_local_results", "//:b"]));
+    assert!(!server.root().join(&p).join("ac").exists());
+    ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:b"]));
+    assert!(server.root().join(&p).join("ac").is_dir());
+    // With --remote_accept_cached=false a fresh cache runs everything.
+    let fresh = genrules();
+    let out = ok(build(fresh.path(), tempfile::tempdir().unwrap().path(), &[&url, "--remote_accept_cached=false", "//:b"]));
+    assert_eq!(counts(&out.stderr), (0, 0, 2), "{}", out.stderr);
+    let out = ok(build(genrules().path(), tempfile::tempdir().unwrap().path(), &[&url, "//:b"]));
+    assert_eq!(counts(&out.stderr), (2, 0, 0), "{}", out.stderr);
+}
+
+#[test]
+fn server_lost_mid_build_falls_back_to_local_with_one_warning() {
+    let server = remote::nginx();
+    // A proxy that forwards the first requests, then drops every connection: the server is
+    // gone in the middle of the build.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let port = fault_proxy::start(
+        server.port,
+        Arc::new(
+            move |_head: &fault_proxy::Head| {
+                if counter.fetch_add(1, Ordering::SeqCst) < 4 { fault_proxy::Action::Forward } else { fault_proxy::Action::Drop }
+            },
+        ),
+    );
+    let ws = genrules();
+    let url = format!("--remote_cache=http://127.0.0.1:{port}/{}", prefix("lost"));
+    let mut args = vec![url.as_str(), "--jobs=1"];
+    args.extend_from_slice(GENRULE_TARGETS);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &args));
+    assert_eq!(warnings(&out), 1, "exactly one warning:\n{}", out.stderr);
+    assert!(seen.load(Ordering::SeqCst) > 4, "the build reached the server: {}", out.stderr);
+    let (_, _, executed) = counts(&out.stderr);
+    assert_eq!(executed, GENRULE_TARGETS.len(), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/n5.txt")).unwrap(), "alpha\nsource bytes\n5\n");
+}
+
+#[test]
+fn server_down_at_the_start_is_a_warning_for_http_and_an_error_for_grpc_unless_falling_back() {
+    let dead = remote::free_port();
+    let ws = genrules();
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&format!("--remote_cache=http://127.0.0.1:{dead}/x"), "//:b"]));
+    assert_eq!(warnings(&out), 1, "{}", out.stderr);
+
+    let grpc = format!("--remote_cache=grpc://127.0.0.1:{dead}");
+    let out = build(ws.path(), tempfile::tempdir().unwrap().path(), &[&grpc, "//:n0"]);
+    assert_eq!(out.code, 34, "Bazel's remote error exit code:\n{}", out.stderr);
+    assert!(out.stderr.contains("ERROR: cannot use the remote cache") && out.stderr.contains("GetCapabilities"), "{}", out.stderr);
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&grpc, "--remote_local_fallback", "//:n0"]));
+    assert_eq!(warnings(&out), 1, "{}", out.stderr);
+}
+
+/// The server file holding the blob with this content (Bazel's HTTP layout under nginx).
+fn corrupt_http_blob(root: &Path, content: &[u8]) -> std::path::PathBuf {
+    let digest = ocib::exec::digest::sha256_hex(content);
+    root.join("cas").join(digest)
+}
+
+#[test]
+fn corrupted_blob_on_the_http_server_is_detected_rebuilt_and_repaired() {
+    let server = remote::nginx();
+    let p = prefix("corrupt");
+    let url = format!("--remote_cache={}", http_url(server, &p));
+    let a = genrules();
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    let blob = corrupt_http_blob(&server.root().join(&p), b"alpha\n");
+    assert!(blob.is_file(), "{}", blob.display());
+    std::fs::write(&blob, b"ALPHA\n").unwrap();
+
+    let b = genrules();
+    let out = ok(build(b.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    // //:a's output is corrupt on the server: //:a runs again; //:b and //:n0 are hits.
+    assert_eq!(counts(&out.stderr), (2, 0, 1), "{}", out.stderr);
+    assert!(out.stderr.contains("arrived as"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(b.path().join("ocib-bin/a.txt")).unwrap(), "alpha\n");
+    assert_eq!(std::fs::read(&blob).unwrap(), b"alpha\n", "the upload repaired the server's copy");
+}
+
+#[test]
+fn grpc_cache_on_buildgrid_fresh_clone_builds_from_remote_hits_only() {
+    let server = remote::buildgrid();
+    // Outputs differ per run so that the shared server starts without them.
+    let marker = prefix("grpc");
+    let make = || {
+        let ws = genrules();
+        std::fs::write(ws.path().join("src.txt"), format!("{marker}\n")).unwrap();
+        ws
+    };
+    fresh_clone_gets_everything_from_the_remote(&make, GENRULE_TARGETS, &grpc_url(server));
+}
+
+#[test]
+fn grpc_cache_on_buildgrid_builds_the_images() {
+    if !require_go() {
+        return;
+    }
+    let server = remote::buildgrid();
+    // A configuration file of its own per run (both checkouts the same), so the shared server
+    // starts without its layer.
+    let marker = prefix("img");
+    let make = || {
+        let ws = copy_workspace("images");
+        std::fs::write(ws.path().join("cmd/worker/worker.conf"), format!("run = {marker}\n")).unwrap();
+        ws
+    };
+    fresh_clone_gets_everything_from_the_remote(&make, &["//cmd/worker:image", "//cmd/worker:image_tarball"], &grpc_url(server));
+}
+
+#[test]
+fn bazel_uses_the_same_buildgrid_config() {
+    let has_bazel = std::process::Command::new("bazel").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(has_bazel, "this test needs Bazel 4.2.3 as `bazel` (.ci/run installs Debian's bazel-bootstrap)");
+    let server = remote::buildgrid();
+    let marker = prefix("bazel");
+    let ws = common::workspace(&[
+        ("WORKSPACE", ""),
+        ("BUILD.bazel", &format!("genrule(name = \"g\", outs = [\"g.txt\"], cmd = \"echo {marker} > $@\")\n")),
+    ]);
+    let user_root = tempfile::tempdir().unwrap();
+    let bazel = |args: &[&str]| {
+        let out = std::process::Command::new("bazel")
+            .arg(format!("--output_user_root={}", user_root.path().display()))
+            // Debian's /etc/bazel/bazelrc sets the install base this Bazel needs: keep rc files.
+            .args(args)
+            .current_dir(ws.path())
+            .output()
+            .expect("run bazel");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "bazel {args:?} failed:\n{stderr}");
+        stderr
+    };
+    let url = format!("--remote_cache={}", grpc_url(server));
+    let first = bazel(&["build", &url, "//:g"]);
+    assert!(first.contains("1 linux-sandbox") || first.contains("1 local") || first.contains("processes"), "{first}");
+    bazel(&["clean"]);
+    let second = bazel(&["build", &url, "//:g"]);
+    assert!(second.contains("1 remote cache hit"), "Bazel finds its own result on the server:\n{second}");
+    let _ = std::process::Command::new("bazel")
+        .arg(format!("--output_user_root={}", user_root.path().display()))
+        .arg("shutdown")
+        .current_dir(ws.path())
+        .output();
+}
+
+#[test]
+fn corrupted_blob_on_buildgrid_is_detected_and_rebuilt() {
+    // A server of its own: the blob corrupted here is one other tests' builds produce too.
+    let server = remote::start_buildgrid();
+    let url = format!("--remote_cache={}", grpc_url(&server));
+    let a = genrules();
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    // BuildGrid's disk storage: <root>/cas/objects/<2 hex>/<the other 62>.
+    let hash = ocib::exec::digest::sha256_hex(b"alpha\n");
+    let blob = server.root().join("cas/objects").join(&hash[..2]).join(&hash[2..]);
+    assert!(blob.is_file(), "{}", blob.display());
+    std::fs::write(&blob, b"ALPHA\n").unwrap();
+
+    let b = genrules();
+    let out = ok(build(b.path(), tempfile::tempdir().unwrap().path(), &[&url, "//:n0"]));
+    assert_eq!(counts(&out.stderr), (2, 0, 1), "{}", out.stderr);
+    assert!(out.stderr.contains("arrived as"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(b.path().join("ocib-bin/a.txt")).unwrap(), "alpha\n");
+}
+
+#[test]
+fn buildgrid_killed_mid_build_falls_back_to_local_with_one_warning() {
+    let mut server = remote::start_buildgrid();
+    // A chain of slow actions, one at a time: the server dies after the first upload.
+    let mut build_file = String::from("genrule(name = \"s0\", outs = [\"s0.txt\"], cmd = \"sleep 1; echo 0 > $@\")\n");
+    for i in 1..5 {
+        build_file.push_str(&format!(
+            "genrule(name = \"s{i}\", srcs = [\":s{}\"], outs = [\"s{i}.txt\"], cmd = \"sleep 1; cat $< > $@; echo {i} >> $@\")\n",
+            i - 1
+        ));
+    }
+    let ws = common::workspace(&[("MODULE.bazel", ""), ("BUILD.bazel", &build_file)]);
+    let cache = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ocib"))
+        .args(["--nohome_rc", "--nosystem_rc", "build", "--noshow_progress", "--jobs=1"])
+        .arg(format!("--disk_cache={}", cache.path().display()))
+        .arg(format!("--remote_cache={}", grpc_url(&server)))
+        .arg("//:s4")
+        .current_dir(ws.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ocib");
+    // Wait for the first upload to land in BuildGrid's storage, then stop the server.
+    let objects = server.root().join("cas/objects");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while walkdir::WalkDir::new(&objects).into_iter().flatten().filter(|e| e.file_type().is_file()).count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no upload reached the server");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.stop();
+    let out = child.wait_with_output().expect("wait for ocib");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("WARNING: Remote Cache")).count(), 1, "one warning:\n{stderr}");
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/s4.txt")).unwrap(), "0\n1\n2\n3\n4\n");
+}
