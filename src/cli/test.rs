@@ -190,6 +190,7 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             xml: xml.exec_path.clone(),
             status: status.exec_path.clone(),
             workspace: root.clone(),
+            runfiles_workspace: crate::rules::test::runfiles_workspace(&prepared.ws.name).to_owned(),
         };
         let mut action =
             Action::new("TestRunner", label, ActionKind::Run(Arc::new(code))).inputs(inputs).output(status.clone()).output(log).output(xml);

@@ -25,6 +25,7 @@ mod progress;
 mod query_monorepo;
 mod query_starlark;
 mod registry;
+mod starlark_configs;
 mod starlark_images;
 mod starlark_rules;
 mod structure_tests;
