@@ -131,7 +131,8 @@ impl InProcess for RunTest {
                     ("XML_OUTPUT_FILE".to_owned(), xml_path.display().to_string()),
                     ("TEST_SRCDIR".to_owned(), srcdir.clone()),
                     ("RUNFILES_DIR".to_owned(), srcdir),
-                    ("TEST_WORKSPACE".to_owned(), "_main".to_owned()),
+                    // The main repository's directory in the runfiles tree, as Bazel 4.2.3 sets it.
+                    ("TEST_WORKSPACE".to_owned(), self.runfiles_workspace.clone()),
                 ]);
                 full_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 full_env.extend(self.test_env.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -249,6 +249,34 @@ fn runfiles_collection_workspace_name_shell_env_and_no_cache() {
     assert_ne!(read("t.uncached"), stamp);
 }
 
+/// A test rule runs from `<runfiles>/<workspace name>`, with `TEST_WORKSPACE` naming it, as
+/// in Bazel 4.2.3; `ocib run` uses the same tree layout.
+#[test]
+fn runfiles_trees_are_named_after_the_workspace() {
+    let defs = r##"def _impl(ctx):
+    exe = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(exe, "#!/bin/bash\nset -e\n[ \"$TEST_WORKSPACE\" = %s ] || [ -z \"$TEST_WORKSPACE\" ]\n[ \"$(basename \"$PWD\")\" = %s ]\ncat %s\n" % (ctx.workspace_name, ctx.workspace_name, ctx.file.data.short_path), is_executable = True)
+    return [DefaultInfo(executable = exe, runfiles = ctx.runfiles(files = [ctx.file.data]))]
+
+check_test = rule(implementation = _impl, attrs = {"data": attr.label(allow_single_file = True)}, test = True)
+runner = rule(implementation = _impl, attrs = {"data": attr.label(allow_single_file = True)}, executable = True)
+"##;
+    let ws = workspace(&[
+        ("WORKSPACE", "workspace(name = \"named_ws\")\n"),
+        ("defs.bzl", defs),
+        ("data.txt", "payload\n"),
+        (
+            "BUILD",
+            "load(\":defs.bzl\", \"check_test\", \"runner\")\n\ncheck_test(name = \"t\", data = \"data.txt\")\n\nrunner(name = \"r\", data = \"data.txt\")\n",
+        ),
+    ]);
+    let test = ocib(ws.path(), &["test", "//:t"]);
+    assert_eq!(test.code, 0, "{}{}", test.stdout, test.stderr);
+    let run = ocib(ws.path(), &["run", "//:r"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "payload\n");
+}
+
 const GO_DEFS: &str = r#"load("@rules_go//go:def.bzl", "GoArchive", "GoInfo")
 
 def _impl(ctx):
