@@ -85,6 +85,8 @@ fn terminal_progress_shows_running_actions_with_timers() {
         .current_dir(ws.path())
         .env("COLUMNS", "120")
         .env("LINES", "40")
+        // A user's terminal has a TERM (CI and containers may have none: see below).
+        .env("TERM", "xterm")
         .output()
         .expect("`script` (util-linux) runs: it gives ocib a terminal");
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -95,6 +97,27 @@ fn terminal_progress_shows_running_actions_with_timers() {
     assert!(screen.contains("[0 / 3]"), "{screen}");
     assert!(screen.contains("actions/s"), "throughput: {screen}");
     assert!(screen.contains("INFO: Build completed successfully, 3 total actions"), "{screen}");
+}
+
+/// A terminal without `TERM` (or `TERM=dumb`, as in a container or some CI runners) cannot
+/// draw the live status: progress falls back to the plain lines instead of vanishing.
+#[test]
+fn terminal_without_term_gets_plain_progress_lines() {
+    for term in [None, Some("dumb")] {
+        let ws = sleepy(2, 1.5);
+        let cache = tempfile::tempdir().unwrap();
+        let command = format!("{} --nohome_rc --nosystem_rc build {} --jobs=2 //p:all", env!("CARGO_BIN_EXE_ocib"), cache_flag(&cache));
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-q", "-e", "-c", &command, "/dev/null"]).current_dir(ws.path()).env_remove("TERM");
+        if let Some(t) = term {
+            cmd.env("TERM", t);
+        }
+        let out = cmd.output().expect("`script` (util-linux) runs: it gives ocib a terminal");
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{screen}");
+        assert!(screen.contains("Executing genrule //p:s"), "TERM={term:?}: progress lines:\n{screen}");
+        assert!(!screen.contains("actions running"), "TERM={term:?}: no live status:\n{screen}");
+    }
 }
 
 /// `--show_result=N` (Bazel's default 1): outputs are listed for at most N targets.
