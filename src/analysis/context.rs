@@ -31,6 +31,14 @@ impl<'r, 'a> RuleContext<'r, 'a> {
         &self.analysis.config
     }
 
+    /// Analyses the rest of this target in `config`: a rule's incoming-edge transition
+    /// (`rule(cfg = transition)`). Dependencies, `select()`s and output paths follow it;
+    /// [`Analysis::analyze`] records the target under it and restores the configuration
+    /// the target was asked for afterwards.
+    pub fn transition_self(&mut self, config: Config) {
+        self.analysis.config = config;
+    }
+
     /// The attribute's value: explicit or default, with selects resolved.
     pub fn attr(&mut self, name: &str) -> Result<AttrValue> {
         let value =

@@ -176,6 +176,14 @@ impl AnalysisError {
         if matches!(deepest.cause, AnalysisError::Load(_)) {
             return Some((why, &deepest.label));
         }
+        // An attribute's complaint reads as Bazel's: `in deps attribute of user rule //p:u:`.
+        if let AnalysisError::Message(m) = &deepest.cause
+            && let Some((attr, msg)) = m.strip_prefix("in ").and_then(|r| r.split_once(" attribute: "))
+            && !attr.contains(' ')
+        {
+            let f = deepest;
+            return Some((format!("{}: in {attr} attribute of {} rule {}: {msg}", f.location, f.kind, f.label), &deepest.label));
+        }
         let mut line = deepest.to_string();
         if !why.is_empty() {
             line.push_str(": ");
@@ -215,6 +223,10 @@ pub struct ConfiguredTarget {
     /// `go_binary rule`, `source file`, ...
     pub kind: String,
     pub providers: Providers,
+    /// The name ([`Config::name`]) of the configuration the target was analysed in: the one
+    /// it was asked for in, or the one its rule's incoming transition (`rule(cfg = ...)`)
+    /// made. `None` for source files, which have no configuration (cquery's `(null)`).
+    pub config: Option<String>,
 }
 
 /// The analysis of one build: every target analyzed so far, and the actions they declared.
@@ -260,8 +272,23 @@ impl<'a> Analysis<'a> {
     /// configuration the build started in (and linux/amd64, the default), and
     /// `ocib-out/<configuration name>/bin` ([`Config::name`]) for the others.
     pub fn bin_dir(&self) -> String {
-        let key = self.config_key();
+        self.bin_dir_of(&self.config_key())
+    }
+
+    /// [`Self::bin_dir`] of the configuration named `key`.
+    fn bin_dir_of(&self, key: &str) -> String {
         if key == self.top_config || key == "linux_amd64" { crate::exec::BIN_DIR.to_owned() } else { format!("ocib-out/{key}/bin") }
+    }
+
+    /// Every configured target analysed so far, once per configuration it was analysed in (a
+    /// target an incoming transition moved is listed once, in the configuration it moved
+    /// to): what `cquery` shows.
+    pub fn configured_targets(&self) -> Vec<Arc<ConfiguredTarget>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Arc<ConfiguredTarget>> =
+            self.targets.values().filter(|t| seen.insert((t.label.clone(), t.config.clone()))).cloned().collect();
+        out.sort_by(|a, b| (&a.label, &a.config).cmp(&(&b.label, &b.config)));
+        out
     }
 
     /// The value of the build setting `label` in the current configuration, as text (`True`,
@@ -341,11 +368,14 @@ impl<'a> Analysis<'a> {
                         label: label.clone(),
                         kind: "source file".into(),
                         providers: Providers { files: vec![artifact], ..Default::default() },
+                        config: None,
                     }
                 }
                 TargetRef::Generated { label, rule } => {
                     let rule_target = self.analyze(&rule.label)?;
-                    let path = format!("{}/{}", self.bin_dir(), source_exec_path(&label));
+                    // In the rule's configuration: an incoming transition may have moved it.
+                    let rule_config = rule_target.config.clone().unwrap_or_else(|| self.config_key());
+                    let path = format!("{}/{}", self.bin_dir_of(&rule_config), source_exec_path(&label));
                     let file =
                         rule_target.providers.declared.iter().find(|a| a.exec_path == path).cloned().ok_or_else(|| {
                             AnalysisError::new(format!("{}: rule {} does not produce '{}'", label, rule.label, label.name))
@@ -354,10 +384,15 @@ impl<'a> Analysis<'a> {
                         label: label.clone(),
                         kind: "generated file".into(),
                         providers: Providers { files: vec![file], ..Default::default() },
+                        config: Some(rule_config),
                     }
                 }
                 TargetRef::Rule(rule) => {
                     self.in_progress.push(label.clone());
+                    // A rule's incoming transition (`rule(cfg = ...)`) switches `self.config`
+                    // for the rest of the target's analysis (`RuleContext::transition_self`);
+                    // the configuration asked for comes back afterwards.
+                    let asked = self.config.clone();
                     let starlark = rule.definition.as_ref().and_then(|_| self.impls.get(STARLARK_RULE_IMPL));
                     let result = match starlark.or_else(|| self.impls.get(&rule.kind)).copied() {
                         Some(analyze) => analyze(&mut RuleContext::new(self, rule, &pkg)),
@@ -368,11 +403,16 @@ impl<'a> Analysis<'a> {
                         None => Err(AnalysisError::new(format!("building '{}' targets is not supported yet", rule.kind))),
                     };
                     self.in_progress.pop();
+                    let analysed_in = std::mem::replace(&mut self.config, asked).name();
                     let providers = result.map_err(|e| AnalysisError::in_rule(&rule.location, &rule.kind, &rule.label, e))?;
-                    ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers }
+                    ConfiguredTarget { label: label.clone(), kind: format!("{} rule", rule.kind), providers, config: Some(analysed_in) }
                 }
             };
         let configured = Arc::new(configured);
+        if let Some(moved) = configured.config.as_ref().filter(|c| **c != cache_key.1) {
+            // Reached again in the configuration it moved to, it is the same target.
+            self.targets.insert((label.clone(), moved.clone()), configured.clone());
+        }
         self.targets.insert(cache_key, configured.clone());
         Ok(configured)
     }
@@ -453,6 +493,19 @@ mod tests {
         assert_eq!(line, "c/BUILD:1:10: in genrule rule //c:c: bad cmd");
         assert_eq!(failing, &label("//c:c"));
         assert!(AnalysisError::new("no rule").innermost().is_none());
+    }
+
+    /// An attribute's complaint reads as Bazel 4.2.3 writes it: the attribute names the rule.
+    #[test]
+    fn attribute_errors_name_the_attribute_of_the_rule() {
+        let e = AnalysisError::in_rule(
+            &at("p/BUILD"),
+            "user",
+            &label("//p:u"),
+            AnalysisError::new("in deps attribute: '//p:x' does not have mandatory providers: 'AInfo'"),
+        );
+        let (line, _) = e.innermost().unwrap();
+        assert_eq!(line, "p/BUILD:1:10: in deps attribute of user rule //p:u: '//p:x' does not have mandatory providers: 'AInfo'");
     }
 
     /// An error that comes back through a rule already in its chain (a generated file and

@@ -24,6 +24,13 @@ use crate::graph::label::Label;
 
 /// 64-bit integer fields (proto3 JSON writes them as strings, text format as numbers).
 const INT64_FIELDS: &[&str] = &[
+    "actionsCreated",
+    "actionsExecuted",
+    "targetsLoaded",
+    "targetsConfigured",
+    "packagesLoaded",
+    "cpuTimeInMs",
+    "wallTimeInMs",
     "startTimeMillis",
     "serverPid",
     "finishTimeMillis",
@@ -36,7 +43,7 @@ const INT64_FIELDS: &[&str] = &[
 ];
 
 /// Enum fields (a bare identifier in text format).
-const ENUM_FIELDS: &[&str] = &["status", "overallStatus", "reason"];
+const ENUM_FIELDS: &[&str] = &["status", "overallStatus", "reason", "effectTags", "metadataTags"];
 
 /// One file in a `namedSetOfFiles` or an output list.
 fn file_entry(artifact: &Artifact, workspace: &Path) -> Value {
@@ -87,6 +94,92 @@ pub struct TestAttempt<'a> {
     pub xml: &'a Artifact,
 }
 
+/// What `buildMetrics` reports of a command (set with [`BuildEventStream::metrics`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BuildMetrics {
+    /// Actions analysis declared.
+    pub actions_created: usize,
+    /// Actions that ran (not served by the cache).
+    pub actions_executed: usize,
+    /// Configured targets analysis made.
+    pub targets_configured: usize,
+    /// Packages loaded.
+    pub packages_loaded: usize,
+}
+
+/// The command line as Bazel's `structuredCommandLine` and `optionsParsed` split it:
+/// startup options, the command, its options, and the rest (target patterns).
+struct CommandLine {
+    startup: Vec<String>,
+    command: String,
+    options: Vec<String>,
+    residual: Vec<String>,
+}
+
+impl CommandLine {
+    fn parse(args: &[String], command: &str) -> CommandLine {
+        let at = args.iter().position(|a| a == command).unwrap_or(0);
+        let (startup, rest) = if args.get(at).is_some_and(|a| a == command) { (&args[..at], &args[at + 1..]) } else { (&[][..], args) };
+        // After `--` everything is a pattern; a negative pattern (`-//x/...`) is one too.
+        let (rest, after_dashes) = match rest.iter().position(|a| a == "--") {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        let is_option = |a: &String| a.starts_with('-') && !["-/", "-@", "-:"].iter().any(|p| a.starts_with(p));
+        let (options, mut residual): (Vec<String>, Vec<String>) = rest.iter().cloned().partition(is_option);
+        residual.extend(after_dashes.iter().cloned());
+        CommandLine { startup: startup.to_vec(), command: command.to_owned(), options, residual }
+    }
+
+    /// One option as `structuredCommandLine` has it. Effect tags say what an option changes;
+    /// ocib does not classify its options, so each is `UNKNOWN` (Bazel's tag 0).
+    fn option(text: &str) -> Value {
+        let bare = text.trim_start_matches('-');
+        let (name, value) = match bare.split_once('=') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => match bare.strip_prefix("no") {
+                Some(n) if !n.is_empty() => (n.to_owned(), "0".to_owned()),
+                _ => (bare.to_owned(), "1".to_owned()),
+            },
+        };
+        json!({"combinedForm": text, "optionName": name, "optionValue": value, "effectTags": ["UNKNOWN"]})
+    }
+
+    /// The sections of `structuredCommandLine` (`original` and `canonical` alike: ocib does
+    /// not rewrite options); empty sections are left out.
+    fn sections(&self) -> Value {
+        let chunks = |label: &str, chunks: &[String]| json!({"sectionLabel": label, "chunkList": {"chunk": chunks}});
+        let options = |label: &str, options: &[String]| json!({"sectionLabel": label, "optionList": {"option": options.iter().map(|o| Self::option(o)).collect::<Vec<_>>()}});
+        let mut sections = vec![chunks("command line", &["ocib".to_owned()])];
+        if !self.startup.is_empty() {
+            sections.push(options("startup options", &self.startup));
+        }
+        sections.push(chunks("command", std::slice::from_ref(&self.command)));
+        if !self.options.is_empty() {
+            sections.push(options("command options", &self.options));
+        }
+        if !self.residual.is_empty() {
+            sections.push(chunks("residual", &self.residual));
+        }
+        Value::Array(sections)
+    }
+}
+
+/// CPU time of ocib and the processes it waited for, in milliseconds.
+fn cpu_time_ms() -> u64 {
+    let mut total = 0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage writes into the zeroed struct it is given and reads nothing else.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut usage) } == 0 {
+            for t in [usage.ru_utime, usage.ru_stime] {
+                total += t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
+            }
+        }
+    }
+    total
+}
+
 /// The open BEP files of one command and what has been announced and posted.
 pub struct BuildEventStream {
     json: Option<std::io::BufWriter<std::fs::File>>,
@@ -99,6 +192,7 @@ pub struct BuildEventStream {
     posted: BTreeSet<String>,
     /// The first write error; the stream stops there and the command warns once.
     failed: Option<String>,
+    metrics: BuildMetrics,
 }
 
 impl BuildEventStream {
@@ -124,6 +218,7 @@ impl BuildEventStream {
             announced: vec![json!({"started": {}})],
             posted: BTreeSet::new(),
             failed: None,
+            metrics: BuildMetrics::default(),
         };
         let now = SystemTime::now();
         let uuid = {
@@ -131,9 +226,21 @@ impl BuildEventStream {
             let h = crate::exec::digest::sha256_hex(seed.as_bytes());
             format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
         };
+        let line = |label: &str| json!({"structuredCommandLine": {"commandLineLabel": label}});
         stream.post(
             json!({"started": {}}),
-            vec![json!({"progress": {}}), pattern_id(patterns), json!({"buildFinished": {}})],
+            vec![
+                json!({"progress": {}}),
+                json!({"unstructuredCommandLine": {}}),
+                line("original"),
+                line("canonical"),
+                line("tool"),
+                json!({"buildMetadata": {}}),
+                json!({"optionsParsed": {}}),
+                json!({"workspaceStatus": {}}),
+                pattern_id(patterns),
+                json!({"buildFinished": {}}),
+            ],
             json!({"started": {
                 "uuid": uuid,
                 "startTimeMillis": millis(now),
@@ -144,7 +251,40 @@ impl BuildEventStream {
                 "serverPid": std::process::id().to_string(),
             }}),
         );
+        // The command line, as Bazel posts it right after `started`.
+        let cmd = CommandLine::parse(args, command);
+        let sections = cmd.sections();
+        stream.post(line("canonical"), vec![], json!({"structuredCommandLine": {"commandLineLabel": "canonical", "sections": sections}}));
+        stream.post(json!({"unstructuredCommandLine": {}}), vec![], json!({"unstructuredCommandLine": {"args": args}}));
+        // rc files' options are applied before the command sees them; what was typed is
+        // what ocib can name here, so `cmdLine` and `explicitCmdLine` are the same.
+        stream.post(
+            json!({"optionsParsed": {}}),
+            vec![],
+            json!({"optionsParsed": {
+                "startupOptions": cmd.startup,
+                "explicitStartupOptions": cmd.startup,
+                "cmdLine": cmd.options,
+                "explicitCmdLine": cmd.options,
+                "invocationPolicy": {},
+            }}),
+        );
+        stream.post(line("tool"), vec![], json!({"structuredCommandLine": {}}));
+        stream.post(json!({"buildMetadata": {}}), vec![], json!({"buildMetadata": {}}));
+        stream.post(line("original"), vec![], json!({"structuredCommandLine": {"commandLineLabel": "original", "sections": sections}}));
         Ok(Some(stream))
+    }
+
+    /// The workspace status (`workspaceStatus`): the built-in keys and what
+    /// `--workspace_status_command` printed, stable ones first.
+    pub fn workspace_status(&mut self, status: &crate::stamp::WorkspaceStatus) {
+        let items: Vec<Value> = status.stable.iter().chain(&status.volatile).map(|(k, v)| json!({"key": k, "value": v})).collect();
+        self.post(json!({"workspaceStatus": {}}), vec![], json!({"workspaceStatus": {"item": items}}));
+    }
+
+    /// What `buildMetrics` will report when the stream finishes.
+    pub fn metrics(&mut self, metrics: BuildMetrics) {
+        self.metrics = metrics;
     }
 
     /// The patterns expanded to `labels`: `pattern` announcing their `targetConfigured`.
@@ -154,7 +294,12 @@ impl BuildEventStream {
     }
 
     /// The build configuration (one per build in ocib), announced by a `progress` event.
+    /// The workspace (`workspaceInfo`, announced by a `progress` event) comes first.
     pub fn configuration(&mut self, compilation_mode: &str, description: &str) {
+        let workspace = json!({"workspace": {}});
+        self.progress("", vec![workspace.clone()]);
+        let root = self.workspace.display().to_string();
+        self.post(workspace, vec![], json!({"workspaceInfo": {"localExecRoot": root}}));
         self.configuration = crate::exec::digest::sha256_hex(description.as_bytes());
         let id = json!({"configuration": {"id": self.configuration}});
         self.progress("", vec![id.clone()]);
@@ -244,7 +389,8 @@ impl BuildEventStream {
         self.post(id, vec![], json!({"testSummary": summary}));
     }
 
-    /// The end: `buildFinished` with the exit code, `buildToolLogs` with the elapsed time,
+    /// The end: `buildFinished` with the exit code, `buildMetrics` (see [`Self::metrics`]),
+    /// `buildToolLogs` with the elapsed time,
     /// an `aborted` event for everything announced but never reached, and the last
     /// `progress` (`lastMessage`). Returns the first write error, if any.
     pub fn finish(mut self, exit_code: i32, elapsed: std::time::Duration, summary: &[String]) -> Option<String> {
@@ -254,8 +400,23 @@ impl BuildEventStream {
         }
         self.post(
             json!({"buildFinished": {}}),
-            vec![json!({"buildToolLogs": {}})],
+            vec![json!({"buildToolLogs": {}}), json!({"buildMetrics": {}})],
             json!({"finished": {"overallSuccess": exit_code == 0, "finishTimeMillis": millis(SystemTime::now()), "exitCode": exit, "anomalyReport": {}}}),
+        );
+        let m = self.metrics;
+        // Bazel's JVM memory metrics have no counterpart: `memoryMetrics` stays empty.
+        // `targetsLoaded` counts the configured targets (each was loaded); Bazel's also
+        // counts the other targets of their packages.
+        self.post(
+            json!({"buildMetrics": {}}),
+            vec![],
+            json!({"buildMetrics": {
+                "actionSummary": {"actionsCreated": m.actions_created.to_string(), "actionsExecuted": m.actions_executed.to_string()},
+                "memoryMetrics": {},
+                "targetMetrics": {"targetsLoaded": m.targets_configured.to_string(), "targetsConfigured": m.targets_configured.to_string()},
+                "packageMetrics": {"packagesLoaded": m.packages_loaded.to_string()},
+                "timingMetrics": {"cpuTimeInMs": cpu_time_ms().to_string(), "wallTimeInMs": elapsed.as_millis().to_string()},
+            }}),
         );
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let mut logs = vec![json!({"name": "elapsed time", "contents": b64(&format!("{:.6}", elapsed.as_secs_f64()))})];
@@ -414,6 +575,24 @@ mod tests {
             text,
             "id {\n  test_summary {\n    label: \"//:t\"\n  }\n}\ntest_summary {\n  overall_status: PASSED\n  total_run_duration_millis: 171\n  passed {\n    uri: \"file:///x\"\n  }\n  run_count: 1\n}\n"
         );
+    }
+
+    /// Startup options, the command, its options and the target patterns, as
+    /// `structuredCommandLine` splits them; `--noX` is option X with value 0.
+    #[test]
+    fn command_line_is_split_as_bazels() {
+        let args: Vec<String> =
+            ["--nohome_rc", "build", "--disk_cache=/c", "--keep_going", "//...", "-//x/...", "--", "-//y"].map(String::from).to_vec();
+        let cmd = CommandLine::parse(&args, "build");
+        assert_eq!(cmd.startup, ["--nohome_rc"]);
+        assert_eq!(cmd.options, ["--disk_cache=/c", "--keep_going"]);
+        assert_eq!(cmd.residual, ["//...", "-//x/...", "-//y"]);
+        assert_eq!(CommandLine::option("--nohome_rc")["optionName"], "home_rc");
+        assert_eq!(CommandLine::option("--nohome_rc")["optionValue"], "0");
+        assert_eq!(CommandLine::option("--disk_cache=/c")["optionValue"], "/c");
+        let sections = cmd.sections();
+        let labels: Vec<&str> = sections.as_array().unwrap().iter().map(|s| s["sectionLabel"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["command line", "startup options", "command", "command options", "residual"]);
     }
 
     #[test]

@@ -538,6 +538,9 @@ pub fn build_with_events(
         let cmd = (args.stamp && !args.workspace_status_command.is_empty()).then_some(args.workspace_status_command.as_str());
         Some(crate::stamp::compute(&root, cmd, &args.embed_label).and_then(|s| base.write_status(&s).map(|_| s))?)
     };
+    if let (Some(bep), Some(status)) = (bep.as_deref_mut(), status.as_ref()) {
+        bep.workspace_status(status);
+    }
     process::install_interrupt_handler();
     let opts = ExecOptions {
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
@@ -554,6 +557,14 @@ pub fn build_with_events(
         .collect();
     let report = executor.execute(&analysis.actions, &wanted);
     reporter.finish();
+    if let Some(bep) = bep.as_deref_mut() {
+        bep.metrics(super::bep::BuildMetrics {
+            actions_created: analysis.actions.len(),
+            actions_executed: report.executed,
+            targets_configured: analysis.configured_targets().len(),
+            packages_loaded: prepared.loader.packages_loaded(),
+        });
+    }
     if !report.interrupted {
         collect_garbage(executor, args);
     }

@@ -76,7 +76,11 @@ impl Reporter {
     /// A reporter for stderr as it is (a terminal or not), with a thread that redraws the
     /// status (or prints the heartbeat) until [`Reporter::finish`].
     pub fn start(options: ProgressOptions) -> Arc<Reporter> {
-        let terminal = std::io::stderr().is_terminal();
+        // A terminal that can draw: `TERM` unset or `dumb` cannot (indicatif draws nothing
+        // there, so the plain lines are used; Bazel's client likewise treats an empty or
+        // dumb `TERM` as no terminal).
+        let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
+        let terminal = std::io::stderr().is_terminal() && !dumb;
         Reporter::with_terminal(options, terminal)
     }
 

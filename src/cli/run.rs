@@ -56,12 +56,12 @@ pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
             }
             Err(e) => Err(CliError::build_failed(e.context(format!("pushing {}", target.label)))),
         },
-        None => run_executable(target, root, cwd, &args.args),
+        None => run_executable(target, root, crate::rules::test::runfiles_workspace(&prepared.ws.name), cwd, &args.args),
     }
 }
 
 /// Runs the target's executable; its exit code becomes ocib's.
-fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[String]) -> CliResult {
+fn run_executable(target: &ConfiguredTarget, root: &Path, workspace_dir: &str, cwd: &Path, args: &[String]) -> CliResult {
     let Some(exe) = &target.providers.executable else {
         return Err(CliError::bad_command_line(anyhow!("cannot run target {}: not executable", target.label)));
     };
@@ -83,8 +83,8 @@ fn run_executable(target: &ConfiguredTarget, root: &Path, cwd: &Path, args: &[St
                 (r.short_path().to_owned(), real)
             })
             .collect();
-        crate::rules::test::make_runfiles_tree(&tree, &entries).map_err(CliError::from)?;
-        dir = tree.join(crate::rules::test::RUNFILES_WORKSPACE);
+        crate::rules::test::make_runfiles_tree(&tree, workspace_dir, &entries).map_err(CliError::from)?;
+        dir = tree.join(workspace_dir);
     }
     eprintln!("INFO: Running {} {}", super::build::display_path(exe, root), args.join(" "));
     let mut command = Command::new(&path);

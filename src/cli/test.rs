@@ -190,6 +190,7 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             xml: xml.exec_path.clone(),
             status: status.exec_path.clone(),
             workspace: root.clone(),
+            runfiles_workspace: crate::rules::test::runfiles_workspace(&prepared.ws.name).to_owned(),
         };
         let mut action =
             Action::new("TestRunner", label, ActionKind::Run(Arc::new(code))).inputs(inputs).output(status.clone()).output(log).output(xml);
@@ -208,6 +209,10 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
         return if analysis_failed { Err(CliError::code(exit::BUILD_FAILED)) } else { Ok(()) };
     }
     let base = OutputBase::open(&root)?;
+    if let Some(bep) = bep.as_deref_mut() {
+        // Tests are not stamped; the status has the built-in keys Bazel posts.
+        bep.workspace_status(&crate::stamp::compute(&root, None, &args.opts.embed_label)?);
+    }
     process::install_interrupt_handler();
     let opts = ExecOptions {
         jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
@@ -219,6 +224,14 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
     let report = executor.execute(&analysis.actions, &wanted);
     reporter.finish();
+    if let Some(bep) = bep.as_deref_mut() {
+        bep.metrics(super::bep::BuildMetrics {
+            actions_created: analysis.actions.len(),
+            actions_executed: report.executed,
+            targets_configured: analysis.configured_targets().len(),
+            packages_loaded: prepared.loader.packages_loaded(),
+        });
+    }
     if !report.interrupted {
         super::build::collect_garbage(executor, &args.opts);
     }

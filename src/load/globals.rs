@@ -60,6 +60,9 @@ pub fn bzl_globals(internal: bool, kinds: &RuleKinds) -> Globals {
             add_rules(n, kinds, &all);
             ocib_functions(n);
             repo_globals::workspace_oci_functions(n);
+            for (name, provider) in super::providers::rule_set_providers() {
+                n.set(name, provider);
+            }
         });
     }
     b.build()
@@ -632,13 +635,17 @@ fn plain_default(ty: AttrType, raw: &Raw) -> Option<AttrValue> {
     AttrValue::coerce(ty, raw, &crate::graph::LabelContext { package: &pkg, map_repo: &map }).ok()
 }
 
-/// The providers of `attr.label(providers = ...)`: a list of providers, or a list of such
-/// lists (any group suffices in Bazel; ocib requires the first).
-fn required_providers(v: Option<Value>) -> Vec<Value> {
+/// The providers of `attr.label(providers = ...)`: a list of providers (one group), or a
+/// list of such lists (groups; a dependency must satisfy any one of them, as in Bazel).
+fn required_providers(v: Option<Value>) -> Vec<Vec<Value>> {
+    fn group<'v>(l: &ListRef<'v>) -> Vec<Value<'v>> {
+        l.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect()
+    }
     let Some(list) = v.and_then(ListRef::from_value) else { return Vec::new() };
-    match list.iter().next().and_then(ListRef::from_value) {
-        Some(first) => first.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
-        None => list.iter().filter(|p| super::providers::provider_id(*p).is_some()).collect(),
+    if list.iter().next().and_then(ListRef::from_value).is_some() {
+        list.iter().filter_map(ListRef::from_value).map(group).filter(|g| !g.is_empty()).collect()
+    } else {
+        Some(group(list)).filter(|g| !g.is_empty()).into_iter().collect()
     }
 }
 

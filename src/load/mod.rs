@@ -354,6 +354,11 @@ impl Loader {
         self.build_file_source(pkg).is_some()
     }
 
+    /// How many packages were loaded (or tried) so far: BEP's `packagesLoaded`.
+    pub fn packages_loaded(&self) -> usize {
+        self.packages.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
     /// Loads one package (cached).
     pub fn package(&self, id: &PackageId) -> Result<Arc<Package>, LoadError> {
         let cell = {

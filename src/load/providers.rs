@@ -28,7 +28,24 @@ pub const DEFAULT_INFO: u64 = 1;
 pub const OUTPUT_GROUP_INFO: u64 = 2;
 /// `RunEnvironmentInfo`.
 pub const RUN_ENVIRONMENT_INFO: u64 = 3;
+/// rules_go's `GoInfo`, which ocib's native Go rules provide (the prelude's
+/// `@io_bazel_rules_go//go:def.bzl` exports it as `ocib.GoInfo`).
+pub const GO_INFO: u64 = 4;
+/// rules_go's `GoArchive`, as [`GO_INFO`].
+pub const GO_ARCHIVE: u64 = 5;
 const FIRST_USER_PROVIDER: u64 = 100;
+
+/// The providers of rule sets ocib implements natively, for the prelude (`ocib.<name>`).
+pub fn rule_set_providers() -> Vec<(&'static str, FrozenProvider)> {
+    vec![
+        ("GoInfo", ProviderGen::builtin(GO_INFO, "GoInfo", GO_INFO_FIELDS)),
+        ("GoArchive", ProviderGen::builtin(GO_ARCHIVE, "GoArchive", GO_ARCHIVE_FIELDS)),
+    ]
+}
+
+/// The fields ocib fills of rules_go's `GoInfo` and `GoArchive` (a subset of rules_go's).
+const GO_INFO_FIELDS: &[&str] = &["name", "label", "importpath", "importmap", "pathtype", "srcs", "embedsrcs", "x_defs"];
+const GO_ARCHIVE_FIELDS: &[&str] = &["source", "data", "transitive", "x_defs"];
 
 fn next_provider_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(FIRST_USER_PROVIDER);

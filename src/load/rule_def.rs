@@ -46,10 +46,10 @@ pub struct AttrDescriptorGen<V> {
     /// `allow_single_file`: the dependency appears in `ctx.file`.
     #[trace(static)]
     pub single_file: bool,
-    /// `providers = [...]`: the providers every dependency must have (the first group of a
-    /// list of groups).
+    /// `providers = [...]`: groups of providers; every dependency must have all the providers
+    /// of at least one group (one group when the attribute lists providers directly).
     #[allocative(skip)]
-    pub providers: Vec<V>,
+    pub providers: Vec<Vec<V>>,
 }
 starlark_complex_value!(pub AttrDescriptor);
 

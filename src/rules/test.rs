@@ -20,13 +20,24 @@ pub struct TestStatus {
     pub exit_code: Option<i32>,
 }
 
-/// The workspace directory inside a runfiles tree (Bazel's `__main__` without a workspace
-/// name).
+/// The workspace directory inside a runfiles tree when the main repository has no name
+/// (Bazel 4's `__main__`).
 pub const RUNFILES_WORKSPACE: &str = "__main__";
 
-/// Creates a runfiles tree at `root`: `<root>/__main__/<short path>` links to each file.
-pub fn make_runfiles_tree(root: &std::path::Path, entries: &[(String, std::path::PathBuf)]) -> Result<()> {
-    let base = root.join(RUNFILES_WORKSPACE);
+/// The main repository's directory in a runfiles tree, and `ctx.workspace_name`: its
+/// `workspace(name = ...)` / `module(name = ...)` ([`crate::workspace::Workspace::name`]),
+/// else [`RUNFILES_WORKSPACE`], as in Bazel 4.2.3.
+pub fn runfiles_workspace(name: &str) -> &str {
+    if name.is_empty() { RUNFILES_WORKSPACE } else { name }
+}
+
+fn is_default_workspace(name: &str) -> bool {
+    name == RUNFILES_WORKSPACE
+}
+
+/// Creates a runfiles tree at `root`: `<root>/<workspace>/<short path>` links to each file.
+pub fn make_runfiles_tree(root: &std::path::Path, workspace: &str, entries: &[(String, std::path::PathBuf)]) -> Result<()> {
+    let base = root.join(workspace);
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
     for (short, target) in entries {
         if short.split('/').any(|c| c == ".." || c.is_empty()) {
@@ -83,6 +94,10 @@ pub struct RunTest {
     /// The workspace root the test runs in (not part of the key: outputs do not depend on it).
     #[serde(skip)]
     pub workspace: std::path::PathBuf,
+    /// The main repository's directory in the runfiles tree ([`runfiles_workspace`]); in the
+    /// key only when it is not the default, so existing keys stay.
+    #[serde(skip_serializing_if = "is_default_workspace")]
+    pub runfiles_workspace: String,
 }
 
 impl InProcess for RunTest {
@@ -104,9 +119,9 @@ impl InProcess for RunTest {
                     let root = ctx.exec_root.join("_runfiles");
                     let entries =
                         runfiles.iter().map(|(short, exec)| Ok((short.clone(), ctx.input(exec)?.clone()))).collect::<Result<Vec<_>>>()?;
-                    make_runfiles_tree(&root, &entries)?;
+                    make_runfiles_tree(&root, &self.runfiles_workspace, &entries)?;
                     srcdir = root.display().to_string();
-                    cwd = root.join(RUNFILES_WORKSPACE);
+                    cwd = root.join(&self.runfiles_workspace);
                 }
                 let mut full_env: BTreeMap<String, String> = BTreeMap::from([
                     ("PATH".to_owned(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())),
@@ -116,7 +131,8 @@ impl InProcess for RunTest {
                     ("XML_OUTPUT_FILE".to_owned(), xml_path.display().to_string()),
                     ("TEST_SRCDIR".to_owned(), srcdir.clone()),
                     ("RUNFILES_DIR".to_owned(), srcdir),
-                    ("TEST_WORKSPACE".to_owned(), "_main".to_owned()),
+                    // The main repository's directory in the runfiles tree, as Bazel 4.2.3 sets it.
+                    ("TEST_WORKSPACE".to_owned(), self.runfiles_workspace.clone()),
                 ]);
                 full_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 full_env.extend(self.test_env.iter().map(|(k, v)| (k.clone(), v.clone())));

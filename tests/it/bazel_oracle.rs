@@ -1,5 +1,6 @@
 //! The Bazel oracle for Starlark rules: testdata/bazel_oracle (providers across three rules,
-//! depsets in every order, `Args`, param files, runfiles, a transition on a build setting,
+//! depsets in every order, `Args`, param files, runfiles, a transition on a build setting
+//! (on an attribute, and a rule-level one on the target itself),
 //! `select()` on it, predeclared outputs, an executable and a test rule) is built by Bazel
 //! 4.2.3 (Debian's bazel-bootstrap, offline) and by ocib, and every output is compared byte
 //! for byte. Fails when `bazel` is missing (`.ci/run` installs bazel-bootstrap).

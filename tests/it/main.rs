@@ -29,6 +29,7 @@ mod query_monorepo;
 mod query_starlark;
 mod registry;
 mod remote_cache;
+mod starlark_configs;
 mod starlark_images;
 mod starlark_rules;
 mod structure_tests;

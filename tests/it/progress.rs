@@ -85,6 +85,8 @@ fn terminal_progress_shows_running_actions_with_timers() {
         .current_dir(ws.path())
         .env("COLUMNS", "120")
         .env("LINES", "40")
+        // A user's terminal has a TERM (CI and containers may have none: see below).
+        .env("TERM", "xterm")
         .output()
         .expect("`script` (util-linux) runs: it gives ocib a terminal");
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -95,6 +97,27 @@ fn terminal_progress_shows_running_actions_with_timers() {
     assert!(screen.contains("[0 / 3]"), "{screen}");
     assert!(screen.contains("actions/s"), "throughput: {screen}");
     assert!(screen.contains("INFO: Build completed successfully, 3 total actions"), "{screen}");
+}
+
+/// A terminal without `TERM` (or `TERM=dumb`, as in a container or some CI runners) cannot
+/// draw the live status: progress falls back to the plain lines instead of vanishing.
+#[test]
+fn terminal_without_term_gets_plain_progress_lines() {
+    for term in [None, Some("dumb")] {
+        let ws = sleepy(2, 1.5);
+        let cache = tempfile::tempdir().unwrap();
+        let command = format!("{} --nohome_rc --nosystem_rc build {} --jobs=2 //p:all", env!("CARGO_BIN_EXE_ocib"), cache_flag(&cache));
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-q", "-e", "-c", &command, "/dev/null"]).current_dir(ws.path()).env_remove("TERM");
+        if let Some(t) = term {
+            cmd.env("TERM", t);
+        }
+        let out = cmd.output().expect("`script` (util-linux) runs: it gives ocib a terminal");
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{screen}");
+        assert!(screen.contains("Executing genrule //p:s"), "TERM={term:?}: progress lines:\n{screen}");
+        assert!(!screen.contains("actions running"), "TERM={term:?}: no live status:\n{screen}");
+    }
 }
 
 /// `--show_result=N` (Bazel's default 1): outputs are listed for at most N targets.
@@ -229,15 +252,19 @@ fn kind(id: &Value) -> String {
     id.as_object().and_then(|m| m.keys().next().cloned()).unwrap_or_default()
 }
 
-/// Events Bazel posts that ocib does not, and why: command-line and option records of
-/// Bazel's own server, its workspace and status records, and its JVM metrics.
-const NOT_POSTED: &[&str] =
-    &["buildMetadata", "unstructuredCommandLine", "structuredCommandLine", "optionsParsed", "workspace", "workspaceStatus", "buildMetrics"];
+/// Events Bazel posts right after `started` in no fixed order (its command-line records
+/// come from other threads: the build and test goldens differ), and `buildMetrics`, which
+/// Bazel announces from `buildFinished` or from a later `progress` event: their place in the
+/// order and who announces them are not compared; that they come before `pattern` (after
+/// `buildFinished`) is.
+const UNORDERED_START: &[&str] = &["buildMetadata", "unstructuredCommandLine", "structuredCommandLine", "optionsParsed"];
+const UNORDERED_END: &[&str] = &["buildMetrics"];
 
 /// Payload fields Bazel has that ocib leaves out, as paths into the payload (arrays are
 /// stepped through): Bazel's `command.profile.gz` log is a file (`uri`); ocib writes no
-/// profile.
-const PAYLOAD_OMISSIONS: &[&str] = &["buildToolLogs.log.uri"];
+/// profile; ocib's options carry no metadata tags (Bazel's `EXPERIMENTAL`,
+/// `INCOMPATIBLE_CHANGE`…).
+const PAYLOAD_OMISSIONS: &[&str] = &["buildToolLogs.log.uri", "structuredCommandLine.sections.optionList.option.metadataTags"];
 
 /// Removes the field at `path` (dot-separated) from a payload skeleton.
 fn remove_path(value: &mut Value, path: &[&str]) {
@@ -302,18 +329,18 @@ fn assert_same_shape_as_bazel(command: &str, pattern: &str, expected_code: i32) 
     // The same events, by id, of every kind ocib posts (progress ids count differently: each
     // tool posts as many as it has output to report).
     let comparable = |events: &[Shape]| -> BTreeMap<String, Shape> {
-        events
-            .iter()
-            .filter(|e| !NOT_POSTED.contains(&kind(&e.id).as_str()) && kind(&e.id) != "progress")
-            .map(|e| (e.id.to_string(), e.clone()))
-            .collect()
+        events.iter().filter(|e| kind(&e.id) != "progress").map(|e| (e.id.to_string(), e.clone())).collect()
     };
     let (ours_by_id, bazel_by_id) = (comparable(&ours), comparable(&bazel));
     assert_eq!(ours_by_id.keys().collect::<Vec<_>>(), bazel_by_id.keys().collect::<Vec<_>>(), "the same event ids");
     for (id, expected) in &bazel_by_id {
         let got = &ours_by_id[id];
         let children = |s: &Shape| -> BTreeSet<String> {
-            s.children.iter().filter(|c| !NOT_POSTED.contains(&kind(c).as_str()) && kind(c) != "progress").map(Value::to_string).collect()
+            s.children
+                .iter()
+                .filter(|c| !UNORDERED_END.contains(&kind(c).as_str()) && kind(c) != "progress")
+                .map(Value::to_string)
+                .collect()
         };
         assert_eq!(children(got), children(expected), "children of {id}");
         let mut expected_payload = expected.payload.clone();
@@ -339,12 +366,20 @@ fn assert_same_shape_as_bazel(command: &str, pattern: &str, expected_code: i32) 
         let mut kinds: Vec<String> = events
             .iter()
             .map(|e| kind(&e.id))
-            .filter(|k| !NOT_POSTED.contains(&k.as_str()) && k != "progress" && k != "namedSet")
+            .filter(|k| k != "progress" && k != "namedSet")
+            .filter(|k| !UNORDERED_START.contains(&k.as_str()) && !UNORDERED_END.contains(&k.as_str()))
             .collect();
         kinds.dedup();
         kinds
     };
     assert_eq!(order(&ours), order(&bazel), "event order");
+    for events in [&ours, &bazel] {
+        let at = |k: &str| events.iter().position(|e| kind(&e.id) == k).unwrap_or_else(|| panic!("no {k} event"));
+        for k in UNORDERED_START {
+            assert!(at(k) < at("pattern"), "{k} comes before pattern");
+        }
+        assert!(at("buildMetrics") > at("buildFinished"), "buildMetrics comes after buildFinished");
+    }
 
     // The text file is the same stream in protobuf text format.
     let text = std::fs::read_to_string(&text_file).unwrap();

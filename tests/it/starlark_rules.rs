@@ -74,7 +74,7 @@ fn failing_implementation_shows_the_stack_and_the_target() {
 }
 
 /// A dependency without a provider the attribute requires is named with the attribute and
-/// the provider.
+/// the provider, in Bazel 4.2.3's words.
 #[test]
 fn missing_mandatory_provider_names_attribute_dependency_and_provider() {
     let ws = copy_workspace("starlark_rules");
@@ -82,7 +82,7 @@ fn missing_mandatory_provider_names_attribute_dependency_and_provider() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains(
-            "in my_bundle rule //app:bad_deps: in deps attribute: '//app:native_consumer' does not have mandatory providers: 'MyInfo'"
+            "in deps attribute of my_bundle rule //app:bad_deps: '//app:native_consumer' does not have mandatory providers: 'MyInfo'"
         ),
         "{}",
         out.stderr

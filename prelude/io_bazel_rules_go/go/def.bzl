@@ -20,11 +20,13 @@ go_path = ocib.unknown_rule("go_path")
 go_tool_library = ocib.unknown_rule("go_tool_library")
 nogo = ocib.unknown_rule("nogo")
 
-GoInfo = provider()
+# GoInfo and GoArchive are ocib's: its native go_library/go_binary targets provide them
+# (importpath, importmap, srcs, the archive file; see README).
+GoInfo = ocib.GoInfo
 GoLibrary = provider()
 GoSource = provider()
 GoPath = provider()
-GoArchive = provider()
+GoArchive = ocib.GoArchive
 GoArchiveData = provider()
 GoSDK = provider()
 

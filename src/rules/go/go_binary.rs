@@ -107,5 +107,6 @@ pub(super) fn link_binary(ctx: &mut RuleContext) -> Result<Providers, AnalysisEr
     ctx.register(action)?;
     let runfiles = ctx.files("data")?;
     let executable = (ctx.rule.kind == "go_binary").then(|| exe.clone());
-    Ok(Providers { files: vec![exe], executable, runfiles, declared: ctx.declared(), ..Default::default() })
+    // rules_go's go_binary provides its main package's GoInfo/GoArchive too.
+    Ok(Providers { files: vec![exe], executable, runfiles, go: Some(main), declared: ctx.declared(), ..Default::default() })
 }

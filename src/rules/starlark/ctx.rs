@@ -54,6 +54,19 @@ pub(super) struct RuleState {
     produced: RefCell<BTreeSet<String>>,
     param_files: Cell<usize>,
     workspace: Arc<crate::workspace::Workspace>,
+    /// What `ctx.runfiles(collect_data = True)` / `collect_default = True` add: the files of
+    /// file targets in `data`, and the runfiles of rule targets in `srcs`, `deps` and `data`
+    /// (Bazel's `Runfiles.Builder.addRunfiles`; ocib keeps one runfiles set per target, so
+    /// both collect the same).
+    collected_runfiles: Vec<Artifact>,
+}
+
+/// Bazel's default shell environment (`use_default_shell_env = True`,
+/// `ctx.configuration.default_shell_env`): `PATH` as the client has it, Bazel 4's default
+/// without `--incompatible_strict_action_env` (the strict value when the client has none).
+pub(super) fn default_shell_env() -> BTreeMap<String, String> {
+    let path = std::env::var("PATH").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "/bin:/usr/bin:/usr/local/bin".to_owned());
+    BTreeMap::from([("PATH".to_owned(), path)])
 }
 
 fn state<'a>(eval: &'a Evaluator) -> starlark::Result<&'a RuleState> {
@@ -194,6 +207,7 @@ pub(super) fn run_implementation(
         produced: RefCell::default(),
         param_files: Cell::new(0),
         workspace: ctx.analysis.loader.workspace().clone(),
+        collected_runfiles: collected_runfiles(inputs),
     };
     // Predeclared outputs: `attr.output(_list)` values and `outputs` templates.
     let mut outputs: Vec<(String, Vec<Artifact>, bool)> = Vec::new();
@@ -317,7 +331,7 @@ pub(super) fn run_implementation(
         };
         let configuration = heap.alloc(AllocStruct([
             ("host_path_separator", heap.alloc(":")),
-            ("default_shell_env", heap.alloc(AllocDict::<[(Value, Value); 0]>([]))),
+            ("default_shell_env", heap.alloc(AllocDict(default_shell_env().into_iter().map(|(k, v)| (heap.alloc(k), heap.alloc(v)))))),
             ("coverage_enabled", Value::new_bool(false)),
         ]));
         let build_setting_value = match (&rule.build_setting, &setting_text) {
@@ -335,12 +349,12 @@ pub(super) fn run_implementation(
             ("actions", builtin_actions(heap)),
             ("bin_dir", root),
             ("genfiles_dir", root),
-            ("workspace_name", heap.alloc("__main__")),
+            ("workspace_name", heap.alloc(crate::rules::test::runfiles_workspace(&state.workspace.name))),
             ("build_file_path", heap.alloc(build_file_path.as_str())),
             ("var", var),
             ("configuration", configuration),
             ("fragments", heap.alloc(AllocStruct::<[(&str, Value); 0]>([]))),
-            ("toolchains", heap.alloc(AllocDict::<[(Value, Value); 0]>([]))),
+            ("toolchains", toolchains(heap, &config)),
             ("features", heap.alloc(AllocList::<[Value; 0]>([]))),
             ("disabled_features", heap.alloc(AllocList::<[Value; 0]>([]))),
             ("info_file", status_file("stable-status.txt")),
@@ -380,6 +394,43 @@ pub(super) fn run_implementation(
     }
     let directories = state.directories.borrow().clone();
     Ok(providers_of(ctx, returned, &predeclared, default_exe, inputs, declared, directories, frozen, rule.test))
+}
+
+/// `ctx.toolchains`: the toolchain types ocib knows, by label. rules_go's Go toolchain shows
+/// the target platform (`default_goos`/`default_goarch`, `sdk.goos`/`sdk.goarch`); the SDK's
+/// files are not there, as ocib finds Go only when a Go action runs.
+fn toolchains<'v>(heap: Heap<'v>, config: &crate::analysis::Config) -> Value<'v> {
+    let go = || {
+        let sdk = heap.alloc(AllocStruct([("goos", heap.alloc(config.goos.as_str())), ("goarch", heap.alloc(config.goarch.as_str()))]));
+        heap.alloc(AllocStruct([
+            ("default_goos", heap.alloc(config.goos.as_str())),
+            ("default_goarch", heap.alloc(config.goarch.as_str())),
+            ("sdk", sdk),
+        ]))
+    };
+    let types = ["@io_bazel_rules_go//go:toolchain", "@rules_go//go:toolchain"];
+    heap.alloc(AllocDict(types.map(|t| (heap.alloc(t), go()))))
+}
+
+/// The files `collect_data`/`collect_default` add (see [`RuleState::collected_runfiles`]).
+fn collected_runfiles(inputs: &[AttrInput]) -> Vec<Artifact> {
+    let mut out: Vec<Artifact> = Vec::new();
+    for input in inputs.iter().filter(|i| matches!(i.name.as_str(), "srcs" | "deps" | "data")) {
+        for dep in &input.deps {
+            let file_target = matches!(dep.kind.as_str(), "source file" | "generated file");
+            let files: &[Artifact] = match (file_target, input.name == "data") {
+                (true, true) => &dep.providers.files,
+                (true, false) => &[],
+                (false, _) => &dep.providers.runfiles,
+            };
+            for f in files {
+                if !out.contains(f) {
+                    out.push(f.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A build setting's value (text, as configurations keep it) as its type's Starlark value.
@@ -460,19 +511,31 @@ fn spawn(
     mut inputs: Vec<Artifact>,
     env: BTreeMap<String, String>,
     use_default_shell_env: bool,
+    requirements: &BTreeMap<String, String>,
     mnemonic: NoneOr<&str>,
     progress_message: NoneOr<&str>,
 ) -> starlark::Result<()> {
     if outputs.is_empty() {
         return Err(err("an action must have at least one output"));
     }
-    let mut env = env;
-    if use_default_shell_env {
-        env.entry("PATH".to_owned()).or_insert_with(|| "/bin:/usr/bin:/usr/local/bin".to_owned());
-    }
+    let env = if use_default_shell_env {
+        // `env` on top of the default shell environment (Bazel ≥ 7; Bazel 4 ignored `env`
+        // then, which silently dropped what the rule asked for).
+        let mut full = default_shell_env();
+        full.extend(env);
+        full
+    } else {
+        env
+    };
     inputs.sort();
     inputs.dedup();
     let mut action = Action::new(default_mnemonic, &st.label, ActionKind::Spawn { argv, env }).inputs(inputs);
+    // `execution_requirements`: "no-cache" runs the action every build (never served from
+    // the cache); "no-sandbox" and "requires-network" ask for nothing ocib's exec roots
+    // (symlinked inputs, no network isolation) do not already give.
+    if requirements.contains_key("no-cache") {
+        action.skip_cache_lookup = true;
+    }
     if let Some(m) = mnemonic.into_option() {
         action.mnemonic = m.to_owned().into();
     }
@@ -674,8 +737,9 @@ fn action_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] rest: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<starlark::values::none::NoneType> {
-        let _ = (execution_requirements, rest);
+        let _ = rest;
         let st = state(eval)?;
+        let requirements = string_dict(execution_requirements, "execution_requirements")?;
         let outs = artifacts_of(outputs)?;
         let first = outs.first().cloned().ok_or_else(|| err("run(): 'outputs' must not be empty"))?;
         let mut ins = files_arg(inputs)?;
@@ -684,7 +748,7 @@ fn action_functions(builder: &mut GlobalsBuilder) {
         ins.extend(exe);
         let mut argv = vec![program];
         argv.extend(command_line(st, arguments, &first, &mut ins)?);
-        spawn(st, "Action", argv, outs, ins, string_dict(env, "env")?, use_default_shell_env, mnemonic, progress_message)?;
+        spawn(st, "Action", argv, outs, ins, string_dict(env, "env")?, use_default_shell_env, &requirements, mnemonic, progress_message)?;
         Ok(starlark::values::none::NoneType)
     }
 
@@ -704,8 +768,9 @@ fn action_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] rest: SmallMap<String, Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<starlark::values::none::NoneType> {
-        let _ = (execution_requirements, rest);
+        let _ = rest;
         let st = state(eval)?;
+        let requirements = string_dict(execution_requirements, "execution_requirements")?;
         let outs = artifacts_of(outputs)?;
         let first = outs.first().cloned().ok_or_else(|| err("run_shell(): 'outputs' must not be empty"))?;
         let mut ins = files_arg(inputs)?;
@@ -720,7 +785,7 @@ fn action_functions(builder: &mut GlobalsBuilder) {
             argv.push(String::new());
             argv.extend(rest_args);
         }
-        spawn(st, "Action", argv, outs, ins, string_dict(env, "env")?, use_default_shell_env, mnemonic, progress_message)?;
+        spawn(st, "Action", argv, outs, ins, string_dict(env, "env")?, use_default_shell_env, &requirements, mnemonic, progress_message)?;
         Ok(starlark::values::none::NoneType)
     }
 }
@@ -736,10 +801,12 @@ fn ctx_functions(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = false)] collect_default: bool,
         #[starlark(require = named, default = NoneOr::None)] symlinks: NoneOr<Value<'v>>,
         #[starlark(require = named, default = NoneOr::None)] root_symlinks: NoneOr<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<RunfilesValue> {
-        let _ = (collect_data, collect_default);
+        let st = state(eval)?;
+        let collected = if collect_data || collect_default { st.collected_runfiles.clone() } else { Vec::new() };
         let mut r = RunfilesValue::default();
-        for f in files_arg(files)?.into_iter().chain(files_arg(transitive_files)?) {
+        for f in files_arg(files)?.into_iter().chain(files_arg(transitive_files)?).chain(collected) {
             if !r.files.contains(&f) {
                 r.files.push(f);
             }

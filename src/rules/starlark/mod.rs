@@ -23,7 +23,9 @@ use crate::analysis::{AnalysisError, ConfiguredTarget, Providers, RuleContext, T
 use crate::exec::Artifact;
 use crate::graph::label::Label;
 use crate::graph::{AttrType, AttrValue, LabelContext};
-use crate::load::providers::{DEFAULT_INFO, OUTPUT_GROUP_INFO, ProviderInstance, RUN_ENVIRONMENT_INFO, iterate_elements};
+use crate::load::providers::{
+    DEFAULT_INFO, GO_ARCHIVE, GO_INFO, OUTPUT_GROUP_INFO, ProviderInstance, RUN_ENVIRONMENT_INFO, iterate_elements,
+};
 use crate::load::rule_def::{FrozenAttrDescriptor, FrozenStarlarkRule, StarlarkRuleHandle, Transition};
 use values::{RunfilesValue, artifact_of, artifacts_of, runfiles_of};
 
@@ -56,13 +58,25 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
         .value()
         .downcast_ref::<FrozenStarlarkRule>()
         .ok_or_else(|| AnalysisError::new("internal: a rule definition that is not a rule"))?;
-    let mut inputs = Vec::new();
-    for (name, desc_value) in &rule.attrs {
-        let desc = desc_value
-            .to_value()
-            .downcast_ref::<FrozenAttrDescriptor>()
-            .ok_or_else(|| AnalysisError::new(format!("internal: attribute '{name}' is not an attr.* value")))?;
-        inputs.push(resolve_attr(ctx, rule, name, desc)?);
+    let mut inputs = resolve_attrs(ctx, rule)?;
+    // A rule-level `cfg = transition`: Bazel's incoming-edge transition. Its `attr` sees the
+    // attributes as configured where the target was asked for; the target itself (selects,
+    // dependencies, outputs) is then analysed in the configuration it returns.
+    if let Some(t) = rule.cfg.filter(|c| Transition::from_value(c.to_value()).is_some()) {
+        let configs = transition::apply(ctx, t, &inputs, &owned).map_err(|e| AnalysisError::new(format!("rule transition: {e}")))?;
+        let config = match <[_; 1]>::try_from(configs) {
+            Ok([one]) => one,
+            Err(many) => {
+                return Err(AnalysisError::new(format!(
+                    "rule transition: a rule's cfg transition must return one configuration, it returned {}",
+                    many.len()
+                )));
+            }
+        };
+        if config.name() != ctx.config().name() {
+            ctx.transition_self(config);
+            inputs = resolve_attrs(ctx, rule)?;
+        }
     }
     let mut transitions = Vec::new();
     for (i, (name, desc_value)) in rule.attrs.iter().enumerate() {
@@ -108,27 +122,56 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     ctx::run_implementation(ctx, rule, &owned, &inputs)
 }
 
-/// Bazel's mandatory providers: every dependency of the attribute must return each one.
+/// Every attribute of the rule, resolved in the current configuration.
+fn resolve_attrs(ctx: &mut RuleContext, rule: &FrozenStarlarkRule) -> Result<Vec<AttrInput>, AnalysisError> {
+    let mut inputs = Vec::new();
+    for (name, desc_value) in &rule.attrs {
+        let desc = desc_value
+            .to_value()
+            .downcast_ref::<FrozenAttrDescriptor>()
+            .ok_or_else(|| AnalysisError::new(format!("internal: attribute '{name}' is not an attr.* value")))?;
+        inputs.push(resolve_attr(ctx, rule, name, desc)?);
+    }
+    Ok(inputs)
+}
+
+/// Bazel's mandatory providers: every dependency of the attribute must return all the
+/// providers of at least one of the attribute's groups; Bazel's message names each group
+/// (`'AInfo' or ['BInfo', 'CInfo']`, as Bazel 4.2.3 prints them).
 fn check_providers(input: &AttrInput, desc: &FrozenAttrDescriptor) -> Result<(), AnalysisError> {
-    for required in &desc.providers {
-        let Some(p) = crate::load::providers::Provider::from_value(required.to_value()) else { continue };
-        if p.id == DEFAULT_INFO {
+    use crate::load::providers::Provider;
+    // (id, name) of each provider of each group.
+    let groups: Vec<Vec<(u64, String)>> = desc
+        .providers
+        .iter()
+        .map(|g| g.iter().filter_map(|p| Provider::from_value(p.to_value()).map(|p| (p.id, p.name().to_owned()))).collect())
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    for dep in &input.deps {
+        let has = |(id, _): &(u64, String)| {
+            *id == DEFAULT_INFO
+                || dep.providers.starlark.as_ref().is_some_and(|list| {
+                    iterate_elements(list.value())
+                        .is_ok_and(|items| items.iter().any(|i| ProviderInstance::from_value(*i).is_some_and(|i| i.provider_id == *id)))
+                })
+                || (*id == OUTPUT_GROUP_INFO && !dep.providers.output_groups.is_empty())
+                || (matches!(*id, GO_INFO | GO_ARCHIVE) && dep.providers.go.is_some())
+        };
+        if groups.iter().any(|g| g.iter().all(has)) {
             continue;
         }
-        for dep in &input.deps {
-            let has = dep.providers.starlark.as_ref().is_some_and(|list| {
-                iterate_elements(list.value())
-                    .is_ok_and(|items| items.iter().any(|i| ProviderInstance::from_value(*i).is_some_and(|i| i.provider_id == p.id)))
-            }) || (p.id == OUTPUT_GROUP_INFO && !dep.providers.output_groups.is_empty());
-            if !has {
-                return Err(AnalysisError::new(format!(
-                    "in {} attribute: '{}' does not have mandatory providers: '{}'",
-                    input.name,
-                    dep.label,
-                    p.name()
-                )));
-            }
-        }
+        let describe = |g: &Vec<(u64, String)>| match g.as_slice() {
+            [(_, one)] => format!("'{one}'"),
+            many => format!("[{}]", many.iter().map(|(_, n)| format!("'{n}'")).collect::<Vec<_>>().join(", ")),
+        };
+        return Err(AnalysisError::new(format!(
+            "in {} attribute: '{}' does not have mandatory providers: {}",
+            input.name,
+            dep.label,
+            groups.iter().map(describe).collect::<Vec<_>>().join(" or ")
+        )));
     }
     Ok(())
 }

@@ -15,16 +15,18 @@ use starlark::collections::SmallMap;
 use starlark::environment::{Methods, MethodsBuilder, MethodsStatic};
 use starlark::eval::Evaluator;
 use starlark::starlark_simple_value;
+use starlark::values::dict::AllocDict;
 use starlark::values::list::AllocList;
 use starlark::values::none::NoneOr;
+use starlark::values::structs::AllocStruct;
 use starlark::values::{Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value};
 
-use crate::analysis::ConfiguredTarget;
+use crate::analysis::{ConfiguredTarget, GoInfo};
 use crate::exec::Artifact;
 use crate::graph::label::Label;
 use crate::load::providers::{
-    DEFAULT_INFO, Depset, OUTPUT_GROUP_INFO, ProviderInstance, ProviderInstanceGen, RUN_ENVIRONMENT_INFO, iterate_elements, make_depset,
-    provider_id,
+    DEFAULT_INFO, Depset, GO_ARCHIVE, GO_INFO, OUTPUT_GROUP_INFO, ProviderInstance, ProviderInstanceGen, RUN_ENVIRONMENT_INFO,
+    iterate_elements, make_depset, provider_id,
 };
 use crate::load::values::LabelValue;
 
@@ -283,9 +285,55 @@ impl TargetValue {
                 Some(heap.alloc(ProviderInstanceGen { provider_id: OUTPUT_GROUP_INFO, name: "OutputGroupInfo".into(), fields }))
             }
             RUN_ENVIRONMENT_INFO => self.starlark_provider(id),
+            GO_INFO | GO_ARCHIVE => match &p.go {
+                Some(go) => Some(go_provider(heap, id, &self.target.label, go)),
+                None => self.starlark_provider(id),
+            },
             _ => self.starlark_provider(id),
         }
     }
+}
+
+/// rules_go's `GoInfo` / `GoArchive` of a native Go target: the fields ocib knows
+/// (`importpath`, `importmap`, `srcs`, `x_defs`; the archive as `GoArchive.data.file`).
+fn go_provider<'v>(heap: Heap<'v>, id: u64, label: &Label, go: &GoInfo) -> Value<'v> {
+    let files = |files: &[Artifact]| heap.alloc(AllocList(files.iter().map(|a| file_value(heap, a, Some(label), false))));
+    let x_defs = || heap.alloc(AllocDict(go.x_defs.iter().map(|(k, v)| (heap.alloc(k.as_str()), heap.alloc(v.as_str())))));
+    let mut info = SmallMap::new();
+    info.insert("name".to_owned(), heap.alloc(label.name.as_str()));
+    info.insert("label".to_owned(), heap.alloc(LabelValue(label.clone())));
+    info.insert("importpath".to_owned(), heap.alloc(go.importpath.as_str()));
+    info.insert("importmap".to_owned(), heap.alloc(go.importmap.as_str()));
+    info.insert("pathtype".to_owned(), heap.alloc(if go.importpath.is_empty() { "inferred" } else { "explicit" }));
+    info.insert("srcs".to_owned(), files(&go.srcs));
+    info.insert("embedsrcs".to_owned(), files(&go.embedsrcs));
+    info.insert("x_defs".to_owned(), x_defs());
+    let source = heap.alloc(ProviderInstanceGen { provider_id: GO_INFO, name: "GoInfo".into(), fields: info });
+    if id == GO_INFO {
+        return source;
+    }
+    let data = |importpath: &str, importmap: &str, file: &Artifact| {
+        heap.alloc(AllocStruct([
+            ("importpath", heap.alloc(importpath)),
+            ("importmap", heap.alloc(importmap)),
+            ("file", file_value(heap, file, None, false)),
+        ]))
+    };
+    let own = heap.alloc(AllocStruct([
+        ("name", heap.alloc(label.name.as_str())),
+        ("label", heap.alloc(LabelValue(label.clone()))),
+        ("importpath", heap.alloc(go.importpath.as_str())),
+        ("importmap", heap.alloc(go.importmap.as_str())),
+        ("file", file_value(heap, &go.archive, Some(label), false)),
+        ("srcs", files(&go.srcs)),
+    ]));
+    let transitive: Vec<Value> = go.transitive.iter().map(|(importmap, file)| data(importmap, importmap, file)).collect();
+    let mut archive = SmallMap::new();
+    archive.insert("source".to_owned(), source);
+    archive.insert("data".to_owned(), own);
+    archive.insert("transitive".to_owned(), heap.alloc(Depset::new_direct(transitive)));
+    archive.insert("x_defs".to_owned(), x_defs());
+    heap.alloc(ProviderInstanceGen { provider_id: GO_ARCHIVE, name: "GoArchive".into(), fields: archive })
 }
 
 /// A depset of `File`s.
@@ -355,6 +403,7 @@ impl<'v> StarlarkValue<'v> for TargetValue {
         Ok(match id {
             DEFAULT_INFO => true,
             OUTPUT_GROUP_INFO => !self.target.providers.output_groups.is_empty() || self.starlark_provider(id).is_some(),
+            GO_INFO | GO_ARCHIVE => self.target.providers.go.is_some() || self.starlark_provider(id).is_some(),
             _ => self.starlark_provider(id).is_some(),
         })
     }

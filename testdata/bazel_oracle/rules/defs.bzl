@@ -150,3 +150,28 @@ def _check_impl(ctx):
     return [DefaultInfo(executable = exe, runfiles = ctx.runfiles(files = [ctx.file.src]))]
 
 check_test = rule(implementation = _check_impl, attrs = {"src": attr.label(allow_single_file = True), "expect": attr.string()}, test = True)
+
+def _mild_transition_impl(settings, attr):
+    return {"//settings:flavor": "mild"}
+
+_mild_transition = transition(
+    implementation = _mild_transition_impl,
+    inputs = [],
+    outputs = ["//settings:flavor"],
+)
+
+def _self_flavored_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".self")
+    ctx.actions.write(out, "self %s %s\n" % (ctx.attr._flavor[FlavorInfo].value, ctx.attr.word))
+    return [DefaultInfo(files = depset([out]))]
+
+# A rule-level (incoming-edge) transition: the target itself is analysed with flavor "mild".
+self_flavored = rule(
+    implementation = _self_flavored_impl,
+    cfg = _mild_transition,
+    attrs = {
+        "word": attr.string(),
+        "_flavor": attr.label(default = "//settings:flavor"),
+        "_allowlist_function_transition": attr.label(default = "@bazel_tools//tools/allowlists/function_transition_allowlist"),
+    },
+)
