@@ -150,7 +150,8 @@ fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, name: &str, exp
         ensure!(size == expected, "{}: {size} bytes but its descriptor says {expected}", path.display());
     }
     let mut header = header(size);
-    let data = ExactReader::new(BufReader::new(file), size);
+    // Large reads: a layer can be a gigabyte, and 8 KiB reads cost a syscall each.
+    let data = ExactReader::new(BufReader::with_capacity(1 << 20, file), size);
     tar.append_data(&mut header, name, data).with_context(|| format!("writing {} to the tarball as {name}", path.display()))
 }
 
