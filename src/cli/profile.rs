@@ -293,7 +293,7 @@ fn analyze(trace: &Trace, slowest: usize) -> Vec<String> {
         lines.push(format!("Total {:<10} phase time {:>10.3} s {:>7.2}%", name, secs(*dur), percent(*dur, total)));
     }
     lines.push("------------------------------------------------".to_owned());
-    lines.push(format!("Total run time                  {:>10.3} s {:>7.2}%", secs(total), 100.0));
+    lines.push(format!("{:<28}{:>10.3} s {:>7.2}%", "Total run time", secs(total), 100.0));
     lines.push(String::new());
 
     let mut critical: Vec<&Event> = trace.trace_events.iter().filter(|e| e.cat == CRITICAL_CATEGORY).collect();
