@@ -7,7 +7,7 @@
 //! same registry (`POST /v2/<to>/blobs/uploads/?mount=<digest>&from=<from>`, as crane and
 //! Docker do): `ocib push //...` of fifty images on one base uploads the base once. Pushes
 //! running at the same time wait for the upload another one started rather than sending the
-//! same bytes twice ([`SharedBlobs`]).
+//! same bytes twice.
 
 use std::collections::HashMap;
 use std::path::Path;
