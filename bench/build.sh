@@ -11,19 +11,23 @@
 #      service's outputs changed (outputs are hardlinks into the CAS: an output an action
 #      rewrote with new content has a new inode).
 # As a baseline it times the same no-op without ocib's stat cache (ocib-out/stat_cache.json
-# removed before each run, so every source file is hashed again) and prints the ratio.
+# removed before each run, so every source file is hashed again) and prints the ratio; PEER
+# (another ocib binary, e.g. main's) is timed on the same workspace. The no-op runs are
+# interleaved (ocib, no-stat-cache, peer, ocib, ...): medians and min-max, and the peak RSS
+# of one more no-op run.
 #
-# Targets: no-op <= 150 ms for 50 services; the one-file edit re-runs only that service's
-# compile(s), link and tar actions.
+# Targets: no-op <= 150 ms and <= 64 MiB for 1,000 services, <= 30 ms for 50; the one-file
+# edit re-runs only that service's compile(s), link and tar actions.
 #
-# Usage: bench/build.sh [N]        env: RUNS (no-op runs, default 7), OCIB_GO, GOCACHE
+# Usage: bench/build.sh [N]        env: RUNS (no-op runs, default 7), OCIB_GO, GOCACHE,
+#                                       OCIB (a given ocib binary, not built here), PEER
 set -euo pipefail
 
 n=${1:-50}
 runs=${RUNS:-7}
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/build.sh [N]" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib}
 export GOCACHE=${GOCACHE:-$root/target/bench-gocache} # the standard library compiles once
 if [[ -z ${OCIB_GO:-} ]] && ! command -v go > /dev/null; then
     echo "FAIL: no Go toolchain: put go on PATH or set OCIB_GO" >&2; exit 1
@@ -33,9 +37,11 @@ ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
 trap 'rm -rf "$ws"' EXIT
 cache=$ws/.disk-cache
 
-echo "building ocib (release)..." >&2
-(cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
-    || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+if [[ -z ${OCIB:-} ]]; then
+    echo "building ocib (release)..." >&2
+    (cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
+        || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+fi
 
 # --- workspace --------------------------------------------------------------------------
 cat > "$ws/MODULE.bazel" <<'EOF'
@@ -101,30 +107,31 @@ now_ns() { date +%s%N; }
 build() {
     local t0 t1 rc
     t0=$(now_ns)
-    "$ocib" build --disk_cache="$cache" "$@" //... > /dev/null 2> "$errlog" \
+    ${wrap:-} "${bin:-$ocib}" build --disk_cache="$cache" "$@" //... > /dev/null 2> "$errlog" \
         || { rc=$?; echo "FAIL: ocib build $* //... exited with $rc:" >&2; cat "$errlog" >&2; exit 1; }
     t1=$(now_ns)
     dur=$((t1 - t0))
     total=$(sed -n 's/^INFO: Build completed successfully, \([0-9]*\) total actions*$/\1/p' "$errlog")
     local processes
     processes=$(sed -n 's/^INFO: [0-9]* process\(es\)*[:.]//p' "$errlog")
-    count() { grep -o "[0-9]* $1" <<< "$processes" | awk '{ s += $1 } END { print s + 0 }'; }
+    # (grep finds nothing for a kind that did not occur: not a failure under pipefail)
+    count() { { grep -o "[0-9]* $1" <<< "$processes" || true; } | awk '{ s += $1 } END { print s + 0 }'; }
     hits=$(count 'disk cache hit') executed=$(($(count internal) + $(count local)))
     [[ -n $total && -n $processes$hits ]] || { echo "FAIL: no summary lines from ocib build:" >&2; cat "$errlog" >&2; exit 1; }
 }
 
-# Runs the no-op build $runs times (after `$1` each time); sets $med (ms) to its median and
-# fails if any run executed an action.
-noop_median() {
-    local prep=$1 r d=()
-    for ((r = 0; r < runs; r++)); do
-        eval "$prep"
-        build --noshow_progress
-        ((executed == 0)) || { echo "FAIL: no-op build executed $executed actions:" >&2; cat "$errlog" >&2; exit 1; }
-        d+=("$dur")
-    done
-    med=$(printf '%s\n' "${d[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1e6 }')
+# One no-op build (after `$1`); appends its duration to the array named $2 and fails if it
+# executed an action.
+noop() {
+    eval "$1"
+    build --noshow_progress
+    ((executed == 0)) || { echo "FAIL: no-op build executed $executed actions:" >&2; cat "$errlog" >&2; exit 1; }
+    eval "$2+=(\"\$dur\")"
 }
+# "median (min-max)" in ms of the nanosecond durations given.
+stats() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END {
+    printf "%.1f ms (min-max %.1f-%.1f)", a[int((NR + 1) / 2)] / 1e6, a[1] / 1e6, a[NR] / 1e6 }'; }
+median_ms() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1e6 }'; }
 ms() { awk -v d="$1" 'BEGIN { printf "%.1f", d / 1e6 }'; }
 
 # 1. cold
@@ -134,11 +141,18 @@ cold_ms=$(ms "$dur") cold="$total total, $executed executed, $hits cache hits"
 out=$(./ocib-bin/svc/s0000/s0000_/s0000) || { echo "FAIL: running //svc/s0000 failed" >&2; exit 1; }
 [[ $out == "hello from s0000 "* ]] || { echo "FAIL: x_defs not applied: s0000 printed '$out'" >&2; exit 1; }
 
-# 2. no-op, and the baseline without the stat cache
-noop_median :
-noop_ms=$med noop="$total total, $executed executed, $hits cache hits"
-noop_median 'rm ocib-out/stat_cache.json'
-nostat_ms=$med
+# 2. no-op, interleaved with the baseline without the stat cache and the peer
+[[ -z ${PEER:-} ]] || { bin=$PEER build --noshow_progress; } # the peer's own keys, once
+a=() b=() p=()
+for ((r = 0; r < runs; r++)); do
+    noop : a
+    noop_sum="$total total, $executed executed, $hits cache hits"
+    noop 'rm ocib-out/stat_cache.json' b
+    [[ -z ${PEER:-} ]] || { bin=$PEER; noop : p; bin=""; }
+done
+noop_ms=$(median_ms "${a[@]}") nostat_ms=$(median_ms "${b[@]}")
+wrap="/usr/bin/time -f %M -o $ws/.rss" build --noshow_progress
+rss_kb=$(tail -n 1 "$ws/.rss")
 
 # 3. one edit: only that service's outputs change
 svc=$(printf 's%04d' $((n / 2)))
@@ -164,8 +178,11 @@ out=$("./ocib-bin/svc/$svc/${svc}_/$svc") || { echo "FAIL: running //svc/$svc fa
 echo "workspace:       $n services (go_library + go_binary with x_defs + pkg_tar), 5 shared libs"
 echo "go:              $("${OCIB_GO:-go}" version 2>/dev/null || echo unknown); GOCACHE=$GOCACHE"
 echo "cold build:      $cold_ms ms ($cold)"
-echo "no-op build:     median of $runs: $noop_ms ms ($noop)   target <= 150 ms for 50 services"
+echo "machine:         $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "no-op build:     median of $runs interleaved: $(stats "${a[@]}") ($noop_sum), peak RSS $((rss_kb / 1024)) MiB"
+echo "                 targets: <= 30 ms for 50 services, <= 150 ms and <= 64 MiB for 1,000"
+[[ -z ${PEER:-} ]] || echo "peer:            $PEER: no-op median $(stats "${p[@]}"); ratio $(awk -v a="$noop_ms" -v b="$(median_ms "${p[@]}")" 'BEGIN { printf "%.2f", a / b }')x peer"
 echo "one-file edit:   $edit_ms ms ($edit)   target: only //svc/$svc's compiles, link, tar"
 echo "                 ran $executed actions; $mnemonics"
-echo "baseline:        no-op without the stat cache (re-hash every source): median of $runs: $nostat_ms ms"
+echo "baseline:        no-op without the stat cache (re-hash every source): median of $runs: $(stats "${b[@]}")"
 echo "ratio:           $(awk -v a="$noop_ms" -v b="$nostat_ms" 'BEGIN { printf "%.2f", a / b }')x baseline"

@@ -3,28 +3,43 @@
 # workspace of N service packages (default 1000) built with rules_go, rules_pkg, rules_oci
 # and container_structure_test through one shared macro, as in a real monorepo. Each
 # service yields 14 targets (go_library, go_binary, pkg_tar, oci_image with its hidden
-# _write_* targets, oci_tarball, container_structure_test, oci_push); half of them also
+# _write_* targets, oci_load (rules_oci 2.x has no oci_tarball), container_structure_test, oci_push); half of them also
 # depend on one of 10 shared go_library packages. As a baseline it times reading every
 # BUILD file (find | xargs cat) and prints the ratio.
 #
-# Target: under 300 ms for 1,000 packages on a 2-core machine.
+# Peer: Bazel 4.2.3 (`bazel` on PATH, Debian's bazel-bootstrap; scripts/setup.sh installs it)
+# on a copy of the same packages, offline: the rule sets are stand-ins with the same macro
+# names and a similar number of targets per macro (one Starlark rule with the attributes the
+# macros pass), loaded through `local_repository` in a WORKSPACE. Timed interleaved with
+# ocib (ocib, bazel warm, ocib, bazel cold, ...): warm is `bazel query //...` with its
+# server up and the packages already loaded (Skyframe's cache), cold is after
+# `bazel shutdown` (server start and a full load; the install base stays extracted).
+# Skipped, with a note, when bazel is not installed. BAZEL=0 skips it too.
+#
+# Target: under 300 ms for 1,000 packages on a 2-core machine; at 5,000 packages, at most
+# 0.5x a warm Bazel server.
 #
 # Usage: bench/query.sh [N]        env: RUNS (timed runs, default 11),
 #                                       PEER (another ocib binary, e.g. an older build: timed
-#                                       interleaved with this one, A B A B, on the same workspace)
+#                                       interleaved with this one, A B A B, on the same workspace),
+#                                       EXPR (the query, default //...; e.g. 'kind(oci_push, //...)'),
+#                                       BAZEL (0: no Bazel peer)
 set -euo pipefail
 
 n=${1:-1000}
 runs=${RUNS:-11}
+expr=${EXPR:-//...}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ocib=${CARGO_TARGET_DIR:-$root/target}/release/ocib
+ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib} # OCIB: a given binary, not built here
 
 ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
 trap 'rm -rf "$ws"' EXIT
 
-echo "building ocib (release)..." >&2
-(cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
-    || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+if [[ -z ${OCIB:-} ]]; then
+    echo "building ocib (release)..." >&2
+    (cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
+        || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+fi
 
 # --- workspace --------------------------------------------------------------------------
 cat > "$ws/MODULE.bazel" <<'EOF'
@@ -43,7 +58,7 @@ cat > "$ws/tools/service.bzl" <<'EOF'
 
 load("@container_structure_test//:defs.bzl", "container_structure_test")
 load("@io_bazel_rules_go//go:def.bzl", "go_binary", "go_library")
-load("@rules_oci//oci:defs.bzl", "oci_image", "oci_push", "oci_tarball")
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load", "oci_push")
 load("@rules_pkg//:pkg.bzl", "pkg_tar")
 
 def service(name, deps = []):
@@ -62,7 +77,7 @@ def service(name, deps = []):
         env = {"LOG_LEVEL": "info", "SERVICE": name},
         tars = [":tar_" + name],
     )
-    oci_tarball(name = "image_tarball", image = ":image", repo_tags = [name + ":candidate"])
+    oci_load(name = "image_load", image = ":image", repo_tags = [name + ":candidate"])
     container_structure_test(
         name = "image_test",
         configs = ["test.yaml"],
@@ -106,6 +121,88 @@ for ((i = 0; i < n; i++)); do
     printf 'schemaVersion: 2.0.0\ncommandTests: []\n' > "$d/test.yaml"
 done
 
+# --- Bazel's copy: the same packages, stand-in rule sets through local_repository ----------
+use_bazel=0
+if [[ ${BAZEL:-1} != 0 ]] && command -v bazel > /dev/null; then
+    use_bazel=1
+    bws=$ws/.bazel-ws
+    mkdir -p "$bws"
+    cp -r "$ws/tools" "$ws/base" "$ws/lib" "$ws/svc" "$bws/"
+    si=$bws/.standins
+    # One rule for every stand-in kind: it declares the attributes the macros pass and
+    # produces nothing (query never runs it).
+    stub_rule='def _impl(ctx):
+    return []
+
+stub = rule(
+    implementation = _impl,
+    attrs = {
+        "srcs": attr.label_list(allow_files = True),
+        "deps": attr.label_list(),
+        "embed": attr.label_list(),
+        "tars": attr.label_list(allow_files = True),
+        "configs": attr.label_list(allow_files = True),
+        "base": attr.label(),
+        "image": attr.label(),
+        "importpath": attr.string(),
+        "repository": attr.string(),
+        "os": attr.string(),
+        "architecture": attr.string(),
+        "entrypoint": attr.string_list(),
+        "repo_tags": attr.string_list(),
+        "remote_tags": attr.string_list(),
+        "env": attr.string_dict(),
+    },
+)
+'
+    standin() { # $1 repo name, $2 path of the .bzl inside it, $3 its macros
+        mkdir -p "$si/$1/$(dirname "$2")"
+        echo "workspace(name = \"$1\")" > "$si/$1/WORKSPACE"
+        : > "$si/$1/BUILD.bazel"
+        [[ $(dirname "$2") == . ]] || : > "$si/$1/$(dirname "$2")/BUILD.bazel"
+        printf '%s\n%s\n' "$stub_rule" "$3" > "$si/$1/$2"
+    }
+    # As the real macros: the same targets per call as ocib's faces of rules_oci 2.x
+    # (oci_image: its _write_* files, the index.json copy, directory_path and the digest;
+    # oci_load and oci_push: their tags files), go_binary and pkg_tar one target each.
+    standin io_bazel_rules_go go/def.bzl 'def go_library(name, **kwargs):
+    stub(name = name, **kwargs)
+
+def go_binary(name, **kwargs):
+    stub(name = name, **kwargs)'
+    standin rules_pkg pkg.bzl 'def pkg_tar(name, **kwargs):
+    stub(name = name, **kwargs)'
+    standin rules_oci oci/defs.bzl 'def oci_image(name, env = {}, entrypoint = [], **kwargs):
+    stub(name = name + "_write_env", env = env)
+    stub(name = name + "_write_entrypoint", entrypoint = entrypoint)
+    stub(name = name, env = env, entrypoint = entrypoint, **kwargs)
+    stub(name = name + "_index_json_cp", image = name)
+    stub(name = name + "_index_json", srcs = [name + "_index_json_cp"])
+    stub(name = name + ".digest", srcs = [name + "_index_json"])
+
+def oci_load(name, repo_tags = [], **kwargs):
+    stub(name = name + "_write_tags", repo_tags = repo_tags)
+    stub(name = name, repo_tags = repo_tags, **kwargs)
+
+def oci_push(name, remote_tags = [], **kwargs):
+    stub(name = name + "_write_tags", remote_tags = remote_tags)
+    stub(name = name, remote_tags = remote_tags, **kwargs)'
+    standin container_structure_test defs.bzl 'def container_structure_test(name, **kwargs):
+    stub(name = name, **kwargs)'
+    {
+        echo 'workspace(name = "bench")'
+        for r in io_bazel_rules_go rules_pkg rules_oci container_structure_test; do
+            echo "local_repository(name = \"$r\", path = \".standins/$r\")"
+        done
+    } > "$bws/WORKSPACE"
+    echo ".standins" > "$bws/.bazelignore"
+    bazel_root=$ws/.bazel-root
+    bazelq() { (cd "$bws" && bazel --output_user_root="$bazel_root" query "$expr" 2> "$errlog") \
+        || { echo "FAIL: bazel query $expr in $bws:" >&2; cat "$errlog" >&2; exit 1; }; }
+    bazel_shutdown() { (cd "$bws" && bazel --output_user_root="$bazel_root" shutdown 2> /dev/null) || true; }
+    trap 'bazel_shutdown; rm -rf "$ws"' EXIT
+fi
+
 # --- measurements -----------------------------------------------------------------------
 cd "$ws"
 errlog=$ws/.stderr
@@ -114,8 +211,8 @@ errlog=$ws/.stderr
 query() {
     local out=$1 rc
     shift
-    "$@" "${bin:-$ocib}" query //... > "$out" 2> "$errlog" \
-        || { rc=$?; echo "FAIL: ocib query //... exited with $rc:" >&2; cat "$errlog" >&2; exit 1; }
+    "$@" "${bin:-$ocib}" query "$expr" > "$out" 2> "$errlog" \
+        || { rc=$?; echo "FAIL: ocib query $expr exited with $rc:" >&2; cat "$errlog" >&2; exit 1; }
 }
 
 now_ns() { date +%s%N; }
@@ -128,14 +225,29 @@ query "$ws/.targets" # warm-up, and the target count
 targets=$(wc -l < "$ws/.targets")
 
 [[ -z ${PEER:-} ]] || bin=$PEER query /dev/null # the peer's warm-up
+if ((use_bazel)); then
+    bazelq > "$ws/.bazel-targets" # install base extraction, server start, warm-up
+    bazel_targets=$(wc -l < "$ws/.bazel-targets")
+fi
 q=()
 p=()
+bw=()
+bc=()
 for ((r = 0; r < runs; r++)); do
     t0=$(now_ns); query /dev/null; t1=$(now_ns)
     q+=($((t1 - t0)))
     if [[ -n ${PEER:-} ]]; then
         t0=$(now_ns); bin=$PEER query /dev/null; t1=$(now_ns)
         p+=($((t1 - t0)))
+    fi
+    if ((use_bazel)); then
+        t0=$(now_ns); bazelq > /dev/null; t1=$(now_ns)
+        bw+=($((t1 - t0)))
+        t0=$(now_ns); query /dev/null; t1=$(now_ns)
+        q+=($((t1 - t0)))
+        bazel_shutdown
+        t0=$(now_ns); bazelq > /dev/null; t1=$(now_ns)
+        bc+=($((t1 - t0)))
     fi
 done
 read -r q_med q_min q_max <<< "$(stats "${q[@]}")"
@@ -153,7 +265,7 @@ read -r b_med _ _ <<< "$(stats "${b[@]}")"
 
 echo "packages:        $((n + 12)) ($n services, 10 libs, base, tools)"
 echo "targets:         $targets"
-echo "query //...:     $runs runs after 1 warm-up: median $q_med ms, min $q_min ms, max $q_max ms"
+echo "query $expr:     ${#q[@]} runs after 1 warm-up: median $q_med ms, min $q_min ms, max $q_max ms"
 echo "peak RSS:        $rss_kb KB"
 if [[ -n ${PEER:-} ]]; then
     read -r p_med p_min p_max <<< "$(stats "${p[@]}")"
@@ -161,8 +273,14 @@ if [[ -n ${PEER:-} ]]; then
 fi
 echo "baseline:        find | xargs cat of all BUILD files: median $b_med ms"
 echo "ratio:           $(awk -v q="$q_med" -v b="$b_med" 'BEGIN { printf "%.1f", q / b }')x baseline"
-if command -v bazel > /dev/null; then
-    echo "bazel:           on PATH ($(command -v bazel)) but skipped: it cannot load these rule sets offline"
+if ((use_bazel)); then
+    read -r w_med w_min w_max <<< "$(stats "${bw[@]}")"
+    read -r c_med c_min c_max <<< "$(stats "${bc[@]}")"
+    echo "bazel:           $(dpkg-query -W -f 'bazel-bootstrap ${Version}' bazel-bootstrap 2> /dev/null || bazel --version) on stand-in rule sets, $bazel_targets targets, $runs runs each, interleaved"
+    echo "  warm server:   median $w_med ms, min $w_min ms, max $w_max ms; ocib/bazel $(awk -v q="$q_med" -v p="$w_med" 'BEGIN { printf "%.2f", q / p }')x"
+    echo "  cold server:   median $c_med ms, min $c_min ms, max $c_max ms; ocib/bazel $(awk -v q="$q_med" -v p="$c_med" 'BEGIN { printf "%.2f", q / p }')x"
+else
+    echo "bazel:           not measured (BAZEL=0 or no bazel on PATH; scripts/setup.sh installs Bazel 4.2.3)"
 fi
 echo
 awk -v n="$n" -v t="$targets" -v m="$q_med" -v kb="$rss_kb" \

@@ -8,6 +8,7 @@ mod clean;
 mod cquery;
 pub mod error;
 mod fetch;
+mod profile;
 mod progress;
 mod push;
 mod query;
@@ -81,6 +82,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Print a shell completion script: `source <(ocib completion bash)`.
     Completion(CompletionArgs),
+    /// Summarise a `--profile` file: phase times, critical path, slowest actions.
+    AnalyzeProfile(profile::AnalyzeProfileArgs),
 }
 
 /// `ocib completion SHELL`.
@@ -128,7 +131,7 @@ impl CommonArgs {
 impl Command {
     fn common(&self) -> Option<&CommonArgs> {
         Some(match self {
-            Command::Completion(_) => return None,
+            Command::Completion(_) | Command::AnalyzeProfile(_) => return None,
             Command::Build(b) => &b.opts.common,
             Command::Test(t) => &t.opts.common,
             Command::Run(r) => &r.opts.common,
@@ -529,7 +532,18 @@ fn run_command(args: Vec<OsString>) -> CliResult {
         _ => None,
     };
     crate::workspace::gomod::set_cache_dir(disk_cache.unwrap_or_else(crate::exec::default_cache_dir));
-    match cli.command {
+    let profile = match &cli.command {
+        Command::Build(b) => b.opts.profile.as_deref(),
+        Command::Test(t) => t.opts.profile.as_deref(),
+        Command::Run(r) => r.opts.profile.as_deref(),
+        Command::Push(p) => p.opts.profile.as_deref(),
+        Command::Cquery(c) => c.opts.profile.as_deref(),
+        _ => None,
+    };
+    if let Some(path) = profile {
+        profile::start(&cwd.join(path), *COMMAND_STARTED.get_or_init(std::time::Instant::now));
+    }
+    let result = match cli.command {
         Command::Query(q) => query::run(q, &cwd),
         Command::Info(i) => info(i, &cwd),
         Command::Build(b) => build::run(b, &cwd),
@@ -544,7 +558,10 @@ fn run_command(args: Vec<OsString>) -> CliResult {
             clap_complete::generate(c.shell, &mut Cli::command(), "ocib", &mut std::io::stdout());
             Ok(())
         }
-    }
+        Command::AnalyzeProfile(a) => profile::run(a),
+    };
+    profile::finish();
+    result
 }
 
 /// Opens the workspace around `cwd` and prints its warnings. An error is a command-line

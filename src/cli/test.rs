@@ -91,7 +91,10 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     if let Some(bep) = bep.as_deref_mut() {
         bep.configuration(&config.compilation_mode, &format!("{config:?}"));
     }
-    let mut analysis = Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts));
+    let analysis_phase = super::profile::phase("analysis");
+    // Never dropped, as the loader (see `build::Prepared::loader`).
+    let mut analysis =
+        std::mem::ManuallyDrop::new(Analysis::new(&prepared.loader, &crate::rules::registry().analyzers, config, cache_dir(&args.opts)));
     let mut tests: Vec<PlannedTest> = Vec::new();
     let mut analysis_failed = false;
     let test_env: BTreeMap<String, String> = args
@@ -199,6 +202,7 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
         analysis.actions.push(action);
         tests.push(planned);
     }
+    drop(analysis_phase);
     if tests.is_empty() && !analysis_failed {
         // Bazel 4.2.3 likewise for `bazel test` with no patterns: exit 4, no usage warning.
         return Err(CliError::no_tests(anyhow!("No test targets were found, yet testing was requested")));
@@ -220,9 +224,12 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     };
     let remote = super::build::remote_cache(&args.opts)?;
     let reporter = Reporter::start(args.opts.progress());
-    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(reporter.clone()).with_remote(remote);
+    let executor =
+        Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(super::profile::observer(reporter.clone())).with_remote(remote);
     let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
+    let execution_phase = super::profile::phase("execution");
     let report = executor.execute(&analysis.actions, &wanted);
+    drop(execution_phase);
     reporter.finish();
     if let Some(bep) = bep.as_deref_mut() {
         bep.metrics(super::bep::BuildMetrics {

@@ -149,6 +149,10 @@ pub struct Cache {
     /// hashed at most once: those this process hashed, stored or linked (`true`), and those
     /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
     verified: Mutex<HashMap<PathBuf, (Stamp, bool)>>,
+    /// Whether this process may have moved the ctime of a CAS file after checking it (it
+    /// stored, linked or ran something). Without, [`Cache::save_stamps`] keeps the stats as
+    /// checked and need not stat every entry again: a no-op build stats each CAS file once.
+    linked: std::sync::atomic::AtomicBool,
 }
 
 impl Cache {
@@ -167,7 +171,7 @@ impl Cache {
             .open(&lease_path)
             .map_err(|e| with_path(e, "opening", &lease_path))?;
         lease.lock_shared().map_err(|e| with_path(e, "locking", &lease_path))?;
-        Ok(Cache { root: root.to_path_buf(), lease, verified: Mutex::default() })
+        Ok(Cache { root: root.to_path_buf(), lease, verified: Mutex::default(), linked: Default::default() })
     }
 
     /// Executable and plain copies of the same bytes are separate entries: hardlinks share
@@ -176,6 +180,12 @@ impl Cache {
         let shard = digest.get(..2).unwrap_or("00");
         let name = if executable { format!("{digest}.x") } else { digest.to_owned() };
         self.root.join("cas").join(shard).join(name)
+    }
+
+    /// Says that this process may link CAS files from now on (an action runs), so their
+    /// ctime may move after they were checked.
+    pub fn note_links(&self) {
+        self.linked.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn remember(&self, path: PathBuf, stamp: Stamp) {
@@ -205,13 +215,18 @@ impl Cache {
             v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
         };
         let mut keep = Vec::with_capacity(used.len());
-        for (p, old) in used {
-            if let Ok(meta) = fs::metadata(&p) {
-                let now = Stamp::of(&meta);
-                if (Stamp { ctime_ns: now.ctime_ns, ..old }) == now {
-                    keep.push((p, now));
+        if self.linked.load(std::sync::atomic::Ordering::Relaxed) {
+            for (p, old) in used {
+                if let Ok(meta) = fs::metadata(&p) {
+                    let now = Stamp::of(&meta);
+                    if (Stamp { ctime_ns: now.ctime_ns, ..old }) == now {
+                        keep.push((p, now));
+                    }
                 }
             }
+        } else {
+            // Nothing linked since each was checked: the stats are as checked.
+            keep = used;
         }
         keep.sort_by(|a, b| a.0.cmp(&b.0));
         let data = serde_json::to_vec(&keep).map_err(io::Error::other)?;
@@ -254,6 +269,7 @@ impl Cache {
     /// user's source file, into its output) is first replaced by a private copy, and the other
     /// names keep their inode, mode and bytes.
     pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
+        self.note_links();
         if fs::symlink_metadata(file)?.nlink() > 1 {
             let copy = super::fs::temp_sibling(file);
             let replaced = fs::copy(file, &copy).and_then(|_| fs::rename(&copy, file));
@@ -313,6 +329,7 @@ impl Cache {
     /// Takes the CAS file's current stat into the record, after this process linked it
     /// (linking moves ctime) right after storing or checking it.
     pub fn restamp(&self, out: &mut OutputRecord) {
+        self.note_links();
         let path = self.cas_path(&out.digest, out.executable);
         if let Ok(meta) = fs::metadata(&path) {
             let now = Stamp::of(&meta);
@@ -331,9 +348,22 @@ impl Cache {
     /// should be stored again, so its files are not hashed next time).
     pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
         let mut file = fs::File::open(self.ac_path(key)).ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        let mut record: ActionRecord = serde_json::from_slice(&bytes).ok()?;
+        // One fstat, for the size and the last use (`read_to_end` would stat again).
+        let meta = file.metadata().ok()?;
+        let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.saturating_add(1)];
+        let mut len = 0;
+        loop {
+            if len == bytes.len() {
+                bytes.resize(len * 2, 0);
+            }
+            match file.read(&mut bytes[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let mut record: ActionRecord = serde_json::from_slice(&bytes[..len]).ok()?;
         let mut restamped = false;
         for out in &mut record.outputs {
             match self.check(out) {
@@ -345,7 +375,7 @@ impl Cache {
         // The record's mtime is its last use, for eviction (best effort: a record that cannot
         // be touched is only evicted earlier).
         let now = SystemTime::now();
-        let last_use = file.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+        let last_use = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         if now.duration_since(last_use).unwrap_or_default() > TOUCH_AFTER {
             let _ = file.set_modified(now);
         }
@@ -354,7 +384,7 @@ impl Cache {
 
     pub fn store(&self, key: &str, record: &ActionRecord) -> io::Result<()> {
         let data = serde_json::to_vec(record).map_err(io::Error::other)?;
-        write_atomic(&self.ac_path(key), &data, false)
+        super::fs::replace_file_unsynced(&self.ac_path(key), &data)
     }
 
     /// Hashes every CAS file, removes those whose content does not match their name, and

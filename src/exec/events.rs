@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::action::Action;
 
@@ -66,6 +66,26 @@ pub trait ExecObserver: Send + Sync {
     /// Something the user should know that does not fail the build (the remote cache failed
     /// and the build goes on without it; a remote blob did not match its digest).
     fn warning(&self, _message: &str) {}
+    /// Where and when action `id` ran, reported with [`ExecObserver::action_finished`]: what a
+    /// profile (`--profile`) records.
+    fn action_timed(&self, _id: usize, _action: &Action, _timing: &ActionTiming) {}
+}
+
+/// Where and when an action ran, and the dependency it waited for longest.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionTiming {
+    /// The worker thread that ran it: 1 + rayon's index of the thread (0 is the command's).
+    pub thread: usize,
+    /// When the worker began it.
+    pub started: Instant,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Whether its outputs came from the cache.
+    pub cache_hit: bool,
+    /// The dependency (action id) that ends the longest chain of durations before this one,
+    /// if it has dependencies: following these links from the action that ends the longest
+    /// chain gives the critical path.
+    pub after: Option<usize>,
 }
 
 /// An observer that shows nothing.

@@ -76,6 +76,29 @@ pub fn write_atomic(path: &Path, data: &[u8], executable: bool) -> io::Result<()
     result.map_err(|e| with_path(e, "writing", path))
 }
 
+/// Writes `data` to `path` atomically (temp file, rename) without syncing it to disk, for
+/// files whose readers check them: an action record that a power loss truncates or zeroes
+/// fails to parse or names CAS files that no longer match, and either way is a cache miss
+/// (SIGKILL loses nothing: the page cache survives it). Syncing each record cost a disk flush
+/// per action. The parent directory is only created when the write finds it missing.
+pub fn replace_file_unsynced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let write = |tmp: &Path| -> io::Result<()> {
+        let mut f = File::create(tmp)?;
+        f.write_all(data)
+    };
+    let mut result = write(&tmp);
+    if result.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        create_parent(path)?;
+        result = write(&tmp);
+    }
+    let result = result.and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| with_path(e, "writing", path))
+}
+
 /// Copies `src` to a temporary name beside `dest` and renames it over `dest`.
 fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
     let tmp = temp_sibling(dest);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind, BIN_DIR, InProcess};
-pub use events::{ActionResult, ExecObserver, SpawnedCommand};
+pub use events::{ActionResult, ActionTiming, ExecObserver, SpawnedCommand};
 pub use schedule::{ExecOptions, ExecReport, Failure};
 
 use crate::stamp::{self, WorkspaceStatus};

@@ -5,16 +5,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
-use super::digest::{DigestKind, sha256_hex};
-use super::events::{ActionResult, SpawnSummary, SpawnedCommand, with_action};
+use super::digest::{DigestKind, hex, sha256_hex};
+use super::events::{ActionResult, ActionTiming, SpawnSummary, SpawnedCommand, with_action};
 use super::{ACTION_SALT, Executor, fs, process, remote};
 use crate::graph::label::Label;
 
@@ -62,16 +62,41 @@ pub struct ExecReport {
     pub critical_path: Duration,
 }
 
-/// Everything that goes into an action key.
-#[derive(Serialize)]
-struct KeyMaterial<'a> {
-    salt: &'a str,
-    mnemonic: &'a str,
-    how: String,
-    tool: &'a str,
-    inputs: Vec<(&'a str, &'a str)>,
-    outputs: Vec<(&'a str, bool)>,
-    stable_status: Option<String>,
+/// The digests of one action's derived inputs, by input index, and the members of the
+/// directory outputs among them. Built for each action on the scheduler's thread from shared
+/// values (`Arc`s), so handing an action to a worker copies no path and no digest.
+pub(super) struct Derived {
+    /// `direct[i]`: the digest of `action.inputs[i]` if an action produced it.
+    direct: Vec<Option<Arc<str>>>,
+    /// The members (exec path, digest) of input directories.
+    trees: Vec<Arc<Vec<(String, String)>>>,
+}
+
+impl Derived {
+    /// Exec path → digest of every derived input and input directory member, as an in-process
+    /// action reads them ([`ActionContext::input_digests`]); only built when the action runs.
+    fn to_map(&self, action: &Action) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        for (input, digest) in action.inputs.iter().zip(&self.direct) {
+            if let Some(d) = digest {
+                map.insert(input.exec_path.clone(), d.to_string());
+            }
+        }
+        for (member, d) in self.trees.iter().flat_map(|t| t.iter()) {
+            map.insert(member.clone(), d.clone());
+        }
+        map
+    }
+}
+
+/// A worker's message: action `id` ended.
+struct Done {
+    id: usize,
+    result: Result<Outcome>,
+    started: Instant,
+    elapsed: Duration,
+    spawns: SpawnSummary,
+    thread: usize,
 }
 
 enum Outcome {
@@ -132,9 +157,9 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
 
     // Longest chain of durations ending at each finished action.
     let mut chain: HashMap<usize, Duration> = HashMap::new();
-    let mut digests: HashMap<String, String> = HashMap::new();
+    let mut digests: HashMap<String, Arc<str>> = HashMap::new();
     // Directory outputs' members, for actions that read those directories.
-    let mut tree_members: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut tree_members: HashMap<String, Arc<Vec<(String, String)>>> = HashMap::new();
     let mut failed: HashSet<usize> = HashSet::new();
     let mut stop = false;
     let jobs = ex.opts.jobs.max(1);
@@ -155,22 +180,17 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
             return report;
         }
     };
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Outcome>, Duration, SpawnSummary)>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
     pool.in_place_scope(|scope| {
         let mut running = 0usize;
         loop {
             while running < jobs && !stop {
                 let Some(i) = ready.pop() else { break };
                 let action = &actions[i];
-                let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
-                for inp in &action.inputs {
-                    if let Some(d) = digests.get(&inp.exec_path) {
-                        input_digests.insert(inp.exec_path.clone(), d.clone());
-                    }
-                    for (member, d) in tree_members.get(&inp.exec_path).into_iter().flatten() {
-                        input_digests.insert(member.clone(), d.clone());
-                    }
-                }
+                let input_digests = Derived {
+                    direct: action.inputs.iter().map(|inp| digests.get(inp.exec_path.as_str()).cloned()).collect(),
+                    trees: action.inputs.iter().filter_map(|inp| tree_members.get(inp.exec_path.as_str()).cloned()).collect(),
+                };
                 let tx = done_tx.clone();
                 running += 1;
                 ex.observer.action_started(i, action);
@@ -178,19 +198,22 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                 scope.spawn(move |_| {
                     let started = Instant::now();
                     let (result, spawns) = with_action(&observer, i, || run_one(ex, action, &input_digests));
-                    let _ = tx.send((i, result, started.elapsed(), spawns));
+                    let thread = rayon::current_thread_index().map_or(0, |t| t + 1);
+                    let _ = tx.send(Done { id: i, result, started, elapsed: started.elapsed(), spawns, thread });
                 });
             }
             if running == 0 {
                 break;
             }
-            let Ok((i, result, elapsed, spawns)) = done_rx.recv() else { break };
+            let Ok(Done { id: i, result, started, elapsed, spawns, thread }) = done_rx.recv() else { break };
             running -= 1;
             let action = &actions[i];
-            let longest_dep = deps_of.get(&i).into_iter().flatten().filter_map(|d| chain.get(d)).max().copied().unwrap_or_default();
-            let path = longest_dep + elapsed;
+            let longest_dep = deps_of.get(&i).into_iter().flatten().filter_map(|d| chain.get(d).map(|c| (*c, *d))).max();
+            let path = longest_dep.map(|(c, _)| c).unwrap_or_default() + elapsed;
             chain.insert(i, path);
             report.critical_path = report.critical_path.max(path);
+            let cache_hit = matches!(result, Ok(Outcome::Hit(_)));
+            ex.observer.action_timed(i, action, &ActionTiming { thread, started, elapsed, cache_hit, after: longest_dep.map(|(_, d)| d) });
             match result {
                 Ok(outcome) => {
                     let records = match outcome {
@@ -224,12 +247,12 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                         if let Some(dir) = &r.tree {
                             trees.entry(dir.clone()).or_default().push((r.exec_path.clone(), r.digest.clone()));
                         }
-                        digests.insert(r.exec_path, r.digest);
+                        digests.insert(r.exec_path, Arc::from(r.digest));
                     }
                     for dir in &action.tree_outputs {
                         let members = trees.remove(dir).unwrap_or_default();
-                        digests.insert(dir.clone(), tree_digest(dir, &members));
-                        tree_members.insert(dir.clone(), members);
+                        digests.insert(dir.clone(), Arc::from(tree_digest(dir, &members)));
+                        tree_members.insert(dir.clone(), Arc::new(members));
                     }
                     for &d in dependents.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
                         if failed.contains(&d) {
@@ -285,56 +308,104 @@ fn tree_digest(dir: &str, members: &[(String, String)]) -> String {
     sha256_hex(lines.concat().as_bytes())
 }
 
-/// A description of how the action makes its outputs, for the key.
-fn how(action: &Action) -> String {
+/// Feeds one length-prefixed field to the key's hash, so that no two different sequences of
+/// fields hash the same bytes.
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// How the action makes its outputs, into the key.
+fn hash_how(h: &mut Sha256, action: &Action) {
     match &action.kind {
-        ActionKind::Spawn { argv, env } => format!("spawn {argv:?} {env:?}"),
-        ActionKind::Write { content, executable } => format!("write {} {executable}", sha256_hex(content)),
-        ActionKind::Run(p) => format!("run {}", p.params()),
+        ActionKind::Spawn { argv, env } => {
+            field(h, b"spawn");
+            h.update((argv.len() as u64).to_le_bytes());
+            argv.iter().for_each(|a| field(h, a.as_bytes()));
+            h.update((env.len() as u64).to_le_bytes());
+            for (k, v) in env {
+                field(h, k.as_bytes());
+                field(h, v.as_bytes());
+            }
+        }
+        ActionKind::Write { content, executable } => {
+            field(h, b"write");
+            field(h, content);
+            h.update([u8::from(*executable)]);
+        }
+        ActionKind::Run(p) => {
+            field(h, b"run");
+            field(h, p.params().as_bytes());
+        }
     }
 }
 
-/// The action key: a digest over everything the action's outputs depend on (see
-/// [`KeyMaterial`]): content digests of its inputs, never their mtimes; `derived` holds the
-/// digests of outputs of actions that already ran.
-fn action_key(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<String> {
+/// The action key: a sha256 over everything the action's outputs depend on (salt, mnemonic,
+/// how it runs, tool identity, its inputs' content digests, never their mtimes, its outputs'
+/// paths and modes, the stable status when stamped), each field length-prefixed and hashed
+/// as it is read (no intermediate document). `derived` holds the digests of inputs that
+/// actions already produced.
+fn action_key(ex: &Executor, action: &Action, derived: &Derived) -> Result<String> {
     // Source digests come from the stat cache; new or changed files are hashed, in parallel
-    // (a layer of a thousand files is hashed on every core).
-    let digest_of = |input: &Artifact| -> Result<String> {
-        match &input.kind {
+    // when there are many (a layer of a thousand files is hashed on every core).
+    let digest_of = |i: usize, input: &Artifact| -> Result<Arc<str>> {
+        Ok(match &input.kind {
             ArtifactKind::Derived => derived
-                .get(&input.exec_path)
+                .direct
+                .get(i)
                 .cloned()
-                .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path)),
-            ArtifactKind::Source(path) => {
-                ex.stat_cache.digest(path, DigestKind::Key).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path))
-            }
-        }
+                .flatten()
+                .ok_or_else(|| anyhow!("internal: input '{}' has no digest (no action produced it)", input.exec_path))?,
+            ArtifactKind::Source(path) => Arc::from(
+                ex.stat_cache.digest(path, DigestKind::Key).map_err(|e| anyhow!("missing input file '{}': {e}", input.exec_path))?,
+            ),
+        })
     };
-    let mut inputs: Vec<(&str, String)> = {
+    let sources = action.inputs.iter().filter(|i| i.is_source()).count();
+    let mut inputs: Vec<(&str, Arc<str>)> = if sources > PARALLEL_HASH_MIN {
         use rayon::prelude::*;
-        action.inputs.par_iter().map(|input| Ok((input.exec_path.as_str(), digest_of(input)?))).collect::<Result<Vec<_>>>()?
+        action
+            .inputs
+            .par_iter()
+            .enumerate()
+            .map(|(i, input)| Ok((input.exec_path.as_str(), digest_of(i, input)?)))
+            .collect::<Result<_>>()?
+    } else {
+        action.inputs.iter().enumerate().map(|(i, input)| Ok((input.exec_path.as_str(), digest_of(i, input)?))).collect::<Result<_>>()?
     };
     inputs.sort();
     inputs.dedup();
-    let stable_status =
-        if action.stamped { ex.status.as_ref().map(|s| sha256_hex(crate::stamp::format(&s.stable).as_bytes())) } else { None };
     let mut outputs: Vec<(&str, bool)> =
         action.outputs.iter().map(|o| (o.exec_path.as_str(), action.executable_outputs.contains(&o.exec_path))).collect();
     outputs.sort();
-    let material = KeyMaterial {
-        salt: ACTION_SALT,
-        mnemonic: &action.mnemonic,
-        how: how(action),
-        tool: &action.tool_id,
-        inputs: inputs.iter().map(|(p, d)| (*p, d.as_str())).collect(),
-        outputs,
-        stable_status,
-    };
-    Ok(sha256_hex(&serde_json::to_vec(&material)?))
+
+    let mut h = Sha256::new();
+    field(&mut h, ACTION_SALT.as_bytes());
+    field(&mut h, action.mnemonic.as_bytes());
+    hash_how(&mut h, action);
+    field(&mut h, action.tool_id.as_bytes());
+    h.update((inputs.len() as u64).to_le_bytes());
+    for (path, digest) in &inputs {
+        field(&mut h, path.as_bytes());
+        field(&mut h, digest.as_bytes());
+    }
+    h.update((outputs.len() as u64).to_le_bytes());
+    for (path, executable) in &outputs {
+        field(&mut h, path.as_bytes());
+        h.update([u8::from(*executable)]);
+    }
+    match (action.stamped, ex.status.as_ref()) {
+        (true, Some(s)) => field(&mut h, crate::stamp::format(&s.stable).as_bytes()),
+        _ => h.update([0xff]),
+    }
+    Ok(hex(&h.finalize()))
 }
 
-fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<Outcome> {
+/// Source inputs above which an action's key hashes them on the pool rather than in line
+/// (a handful of stat-cache hits costs less than handing them to other threads).
+const PARALLEL_HASH_MIN: usize = 16;
+
+fn run_one(ex: &Executor, action: &Action, derived: &Derived) -> Result<Outcome> {
     let key = action_key(ex, action, derived)?;
 
     if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
@@ -353,10 +424,12 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
             return Ok(Outcome::Hit(record.outputs));
         }
     }
-    // The remote cache, after a local miss: the action's REAPI identity first.
+    // The remote cache, after a local miss: the action's REAPI identity first. The digests by
+    // exec path are built here, on a miss only (a no-op build never needs them).
+    let derived_map = derived.to_map(action);
     let remote = ex.remote.as_ref().filter(|r| r.active());
     let described = match remote {
-        Some(r) => match remote::describe(ex, action, derived) {
+        Some(r) => match remote::describe(ex, action, &derived_map) {
             Ok(d) => Some((r, d)),
             Err(e) => {
                 ex.observer.warning(&format!("Remote Cache: {}: {e:#}; not using the remote cache for it", action.progress));
@@ -384,7 +457,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -
             Err(e) => remote_failed(ex, r, &e),
         }
     }
-    let (mut records, log, uncacheable) = execute(ex, action, &key, derived.clone())?;
+    let (mut records, log, uncacheable) = execute(ex, action, &key, derived_map)?;
     materialize(ex, action, &mut records)?;
     // This process just stored (or recognised) every output and linked some: their current
     // stat is the known-good one.
@@ -428,17 +501,17 @@ fn materialize(ex: &Executor, action: &Action, records: &mut [OutputRecord]) -> 
     }
     let mut linked = false;
     for r in records {
-        let src = ex.cache.cas_path(&r.digest, r.executable);
         let dest = ex.base.workspace.join(&r.exec_path);
-        let same = match (std::fs::metadata(&src), std::fs::symlink_metadata(&dest)) {
-            (Ok(s), Ok(d)) => s.dev() == d.dev() && s.ino() == d.ino(),
-            _ => false,
-        };
+        // The record carries the CAS file's device and inode as checked (or stored) moments
+        // ago, so the CAS file is not stat'ed again: only the output is.
+        let dest_meta = std::fs::symlink_metadata(&dest).ok();
+        let same = dest_meta.as_ref().is_some_and(|d| d.dev() == r.cas_dev && d.ino() == r.cas_ino && r.cas_ino != 0);
         // A copy (the cache is on another filesystem) is checked through the stat cache.
         let same_copy = !same
-            && std::fs::symlink_metadata(&dest).is_ok_and(|d| d.is_file() && d.len() == r.size)
+            && dest_meta.as_ref().is_some_and(|d| d.is_file() && d.len() == r.size)
             && ex.stat_cache.digest(&dest, DigestKind::Sha256).is_ok_and(|d| d == r.digest);
         if !same && !same_copy {
+            let src = ex.cache.cas_path(&r.digest, r.executable);
             fs::link_or_copy(&src, &dest).with_context(|| format!("placing {}", r.exec_path))?;
             ex.cache.restamp(r);
             linked = true;
@@ -454,27 +527,65 @@ fn exec_root(ex: &Executor, key: &str) -> PathBuf {
 }
 
 fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String, bool)> {
+    // An action may hardlink CAS files (its inputs) and so move their ctime.
+    ex.cache.note_links();
     let root = exec_root(ex, key);
-    let result = execute_in(ex, action, &root, known);
-    if root.exists() {
+    let flat = match &action.kind {
+        ActionKind::Write { .. } => true,
+        ActionKind::Run(code) => code.scratch_free(),
+        ActionKind::Spawn { .. } => false,
+    };
+    let result = execute_in(ex, action, &root, flat, known);
+    if flat {
+        // Stored outputs were renamed into the CAS; only a failure leaves something.
+        for i in 0..action.outputs.len() {
+            let out = flat_output(&root, i);
+            match std::fs::symlink_metadata(&out) {
+                Ok(m) if m.is_dir() => {
+                    super::cache::make_writable(&out);
+                    let _ = std::fs::remove_dir_all(&out);
+                }
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&out);
+                }
+                Err(_) => {}
+            }
+        }
+    } else if root.exists() {
         super::cache::make_writable(&root);
         let _ = std::fs::remove_dir_all(&root);
     }
     result
 }
 
+/// Where output `i` of a scratch-free action is written: beside the exec root it does not
+/// get (`ocib-out/tmp/<key>.<pid>.<n>.<i>`, a name [`super::OutputBase::open`] recognises
+/// as this process's when it clears what killed builds left).
+fn flat_output(root: &std::path::Path, i: usize) -> PathBuf {
+    let mut name = root.as_os_str().to_owned();
+    name.push(format!(".{i}"));
+    PathBuf::from(name)
+}
+
 fn execute_in(
     ex: &Executor,
     action: &Action,
     root: &std::path::Path,
+    flat: bool,
     known: BTreeMap<String, String>,
 ) -> Result<(Vec<OutputRecord>, String, bool)> {
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let scratch = root.parent().unwrap_or(root);
+    std::fs::create_dir_all(if flat { scratch } else { root }).with_context(|| format!("creating {}", root.display()))?;
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {
-        exec_root: root.to_path_buf(),
+        exec_root: if flat { scratch.to_path_buf() } else { root.to_path_buf() },
         inputs: action.inputs.iter().map(|i| (i.exec_path.clone(), ex.real_path(i))).collect(),
-        outputs: action.outputs.iter().map(|o| (o.exec_path.clone(), root.join(&o.exec_path))).collect(),
+        outputs: action
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.exec_path.clone(), if flat { flat_output(root, i) } else { root.join(&o.exec_path) }))
+            .collect(),
         input_digests: known,
         stable_status: stable,
         volatile_status: volatile,
@@ -483,7 +594,13 @@ fn execute_in(
         uncacheable: false,
     };
     for (exec_path, out) in &ctx.outputs {
-        let dir = if action.tree_outputs.contains(exec_path) { Some(out.as_path()) } else { out.parent() };
+        let dir = if action.tree_outputs.contains(exec_path) {
+            Some(out.as_path())
+        } else if flat {
+            None
+        } else {
+            out.parent()
+        };
         if let Some(dir) = dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -603,8 +720,10 @@ mod tests {
         let base = OutputBase::open(ws.path()).unwrap();
         let opts = ExecOptions { jobs: 1, keep_going: false };
         let ex = Executor::new(&base, cache_dir.path(), None, opts).unwrap();
-        let derived = BTreeMap::from([("ocib-out/bin/p/gen.txt".to_owned(), "d1".to_owned())]);
-        let key = |a: &Action, derived: &BTreeMap<String, String>| action_key(&ex, a, derived).unwrap();
+        // The second input (p/gen.txt) is derived.
+        let with = |d: &str| Derived { direct: vec![None, Some(Arc::from(d))], trees: vec![] };
+        let derived = with("d1");
+        let key = |a: &Action, derived: &Derived| action_key(&ex, a, derived).unwrap();
 
         let a = action(&["cat", "p/in.txt"], &source, "tool-v1");
         let k = key(&a, &derived);
@@ -617,8 +736,8 @@ mod tests {
 
         assert_ne!(key(&action(&["cat", "-n", "p/in.txt"], &source, "tool-v1"), &derived), k, "an argument changed");
         assert_ne!(key(&action(&["cat", "p/in.txt"], &source, "tool-v2"), &derived), k, "the tool identity changed");
-        let other = BTreeMap::from([("ocib-out/bin/p/gen.txt".to_owned(), "d2".to_owned())]);
-        assert_ne!(key(&a, &other), k, "a generated input's digest changed");
+        assert_ne!(key(&a, &with("d2")), k, "a generated input's digest changed");
+        assert!(action_key(&ex, &a, &Derived { direct: vec![], trees: vec![] }).is_err(), "a derived input without digest");
         std::fs::write(&source, "two").unwrap();
         assert_ne!(key(&a, &derived), k, "a source input's content changed");
     }

@@ -7,15 +7,20 @@
 //! An engine that already has the image (same image ID, i.e. config digest, as `docker image
 //! inspect` reports it) only gets the tags, so an unchanged image sends no layer; otherwise the
 //! `docker load` tarball ([`super::tarball::write_docker_tarball`]) is streamed into `load`
-//! without being written to disk.
+//! without being written to disk. Into docker, the tarball leaves out the leading layers the
+//! engine already holds for the image its tags name now (the same layers in the same order,
+//! hence the same chain IDs, which `docker load` looks up before it reads a layer's file): a
+//! reload after a change to the top layer sends that layer, not the whole image. If docker
+//! refuses the shortened tarball, the whole one is sent.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
 use super::layout::Layout;
-use super::tarball::write_docker_tarball;
+use super::tarball::write_docker_tarball_without;
 
 /// The engines ocib knows, in the order it looks for them on `PATH` (docker first: rules_oci's
 /// `oci_load` and container-structure-test's docker driver run `docker`; podman and nerdctl
@@ -59,6 +64,14 @@ pub enum Loaded {
     Tagged,
     /// The image was streamed into `<engine> load`.
     Loaded,
+    /// The image was streamed into `docker load` without the files of `omitted` of its
+    /// `layers` layers, which the engine had.
+    LoadedPartly {
+        /// Layers left out.
+        omitted: usize,
+        /// Layers of the image.
+        layers: usize,
+    },
 }
 
 /// How `<engine> load` reports what it loaded.
@@ -91,6 +104,56 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
         }
         return Ok(Loaded::Tagged);
     }
+    let omit = if is_docker(engine) { layers_engine_has(engine, layout, tags) } else { HashSet::new() };
+    if !omit.is_empty() {
+        // Output kept: if docker refuses, the whole tarball follows and only its output counts.
+        if let Ok(output) = stream_load(engine, layout, tags, Report::Quiet, &omit) {
+            if report == Report::Show {
+                let _ = std::io::stdout().write_all(&output);
+            }
+            let omitted = layout.layer_digests.iter().filter(|d| omit.contains(*d)).count();
+            return Ok(Loaded::LoadedPartly { omitted, layers: layout.layer_digests.len() });
+        }
+    }
+    stream_load(engine, layout, tags, report, &HashSet::new())?;
+    Ok(Loaded::Loaded)
+}
+
+/// Whether `engine` (a name or a path, as an `oci_load`'s `loader`) is docker's client.
+fn is_docker(engine: &str) -> bool {
+    std::path::Path::new(engine).file_name().is_some_and(|n| n == "docker")
+}
+
+/// The layers (blob digests) of `layout` that the engine holds in the same position of the
+/// image one of `tags` names now: the longest common prefix of that image's layer diff IDs and
+/// ours (a layer is found by its chain ID, which depends on the layers below it). A layer that
+/// also appears further up, past the prefix, is not among them.
+fn layers_engine_has(engine: &str, layout: &Layout, tags: &[String]) -> HashSet<String> {
+    let ours: Vec<&str> = layout.config["rootfs"]["diff_ids"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+    if ours.len() != layout.layer_digests.len() {
+        return HashSet::new();
+    }
+    let mut prefix = 0;
+    for tag in tags {
+        let Ok(out) = Command::new(engine)
+            .args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", tag])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let theirs: Vec<String> = if out.status.success() { serde_json::from_slice(&out.stdout).unwrap_or_default() } else { continue };
+        prefix = prefix.max(ours.iter().zip(&theirs).take_while(|(a, b)| **a == b.as_str()).count());
+    }
+    let needed: HashSet<&String> = layout.layer_digests[prefix..].iter().collect();
+    layout.layer_digests[..prefix].iter().filter(|d| !needed.contains(d)).cloned().collect()
+}
+
+/// Streams the `docker load` tarball (without the layers in `omit`) into `<engine> load`;
+/// returns what it printed on stdout when `report` is [`Report::Quiet`].
+fn stream_load(engine: &str, layout: &Layout, tags: &[String], report: Report, omit: &HashSet<String>) -> Result<Vec<u8>> {
     let (stdout, stderr) = match report {
         Report::Show => (Stdio::inherit(), Stdio::inherit()),
         Report::Quiet => (Stdio::piped(), Stdio::piped()),
@@ -108,7 +171,7 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
     let (written, output) = std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<()> {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
-            write_docker_tarball(layout, tags, &mut w)?;
+            write_docker_tarball_without(layout, tags, &mut w, omit)?;
             w.flush()?;
             Ok(())
         });
@@ -129,7 +192,7 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
         );
     }
     written.with_context(|| format!("writing {} to `{engine} load`", layout.dir.display()))?;
-    Ok(Loaded::Loaded)
+    Ok(output.stdout)
 }
 
 #[cfg(test)]

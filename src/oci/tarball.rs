@@ -38,6 +38,14 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// is stored once but appears twice in `Layers`, so the layer stack is unchanged. Layers are
 /// streamed from their blob files, never held in memory.
 pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl Write) -> Result<()> {
+    write_docker_tarball_without(layout, repo_tags, out, &HashSet::new())
+}
+
+/// [`write_docker_tarball`] without the files of the layers in `omit` (still listed in
+/// `manifest.json`): for a `docker load` into an engine that has those layers already. Docker
+/// looks each layer up by its chain ID before it opens the layer's file
+/// (moby `image/tarexport/load.go`), so a layer it has is never read; see `engine::load`.
+pub fn write_docker_tarball_without(layout: &Layout, repo_tags: &[String], out: impl Write, omit: &HashSet<String>) -> Result<()> {
     let mut tar = tar::Builder::new(out);
 
     let config_hex = digest_hex(&layout.config_digest)?;
@@ -48,7 +56,7 @@ pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl Wri
     let mut layer_names = Vec::with_capacity(layout.layer_digests.len());
     for digest in &layout.layer_digests {
         let name = format!("blobs/sha256/{}.tar.gz", digest_hex(digest)?);
-        if written.insert(digest.as_str()) {
+        if !omit.contains(digest) && written.insert(digest.as_str()) {
             append_blob(&mut tar, layout, digest, &name)?;
         }
         layer_names.push(name);
@@ -150,7 +158,8 @@ fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, name: &str, exp
         ensure!(size == expected, "{}: {size} bytes but its descriptor says {expected}", path.display());
     }
     let mut header = header(size);
-    let data = ExactReader::new(BufReader::new(file), size);
+    // Large reads: a layer can be a gigabyte, and 8 KiB reads cost a syscall each.
+    let data = ExactReader::new(BufReader::with_capacity(1 << 20, file), size);
     tar.append_data(&mut header, name, data).with_context(|| format!("writing {} to the tarball as {name}", path.display()))
 }
 

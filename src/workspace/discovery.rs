@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use walkdir::WalkDir;
 
 use super::{RepoSource, Workspace};
 use crate::graph::label::PackageId;
@@ -20,11 +19,6 @@ pub fn find_root(dir: &Path) -> Option<PathBuf> {
 /// Whether `dir` is the root of a repository (and so not part of an enclosing one's `//...`).
 pub fn is_repo_boundary(dir: &Path) -> bool {
     BOUNDARY_FILES.iter().any(|f| dir.join(f).is_file())
-}
-
-/// The BUILD file of a directory, if it is a package (BUILD.bazel wins over BUILD).
-pub fn build_file_in(dir: &Path) -> Option<PathBuf> {
-    BUILD_FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
 /// `.bazelignore`: one directory per line, relative to the root; `#` starts a comment.
@@ -70,32 +64,70 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
         anyhow::bail!("no such package '{}': directory '{}' does not exist", prefix, start.display());
     }
     let base = ws.package_dir(&PackageId::new(repo.clone(), "")).unwrap_or_else(|| ws.root.clone());
-    let mut out = Vec::new();
-    let walker = WalkDir::new(&start).follow_links(false).sort_by_file_name().into_iter();
-    let it = walker.filter_entry(|e| {
-        if !e.file_type().is_dir() {
-            return false;
-        }
-        let Ok(rel) = e.path().strip_prefix(&base) else { return false };
-        let rel = rel.to_string_lossy();
-        if e.depth() > 0 {
-            let name = e.file_name().to_string_lossy();
-            // Version-control metadata and nested repositories are not packages of this one.
-            if matches!(name.as_ref(), ".git" | ".hg" | ".svn") || is_repo_boundary(e.path()) {
-                return false;
-            }
-        }
-        !ws.is_ignored(repo, &rel)
-    });
-    for entry in it {
-        let entry = entry.with_context(|| format!("walking {}", start.display()))?;
-        if build_file_in(entry.path()).is_some() {
-            let rel = entry.path().strip_prefix(&base).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");
-            out.push(PackageId::new(repo.clone(), rel));
-        }
-    }
+    let listing = list_dir(&start)?;
+    let mut dirs = Vec::new();
+    walk(ws, repo, &base, &start, listing, &mut dirs)?;
+    let mut out: Vec<PackageId> = dirs.into_iter().map(|rel| PackageId::new(repo.clone(), rel)).collect();
     out.sort();
     Ok(out)
+}
+
+/// One directory's entries: (name, is a directory (not a symlink to one), is a file or a
+/// symlink), from one `read_dir` (the kernel's `d_type`, no stat per entry).
+type Listing = Vec<(String, bool, bool)>;
+
+fn list_dir(dir: &Path) -> Result<Listing> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("walking {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("walking {}", dir.display()))?;
+        let kind = entry.file_type().with_context(|| format!("walking {}", dir.display()))?;
+        out.push((entry.file_name().to_string_lossy().into_owned(), kind.is_dir(), kind.is_file() || kind.is_symlink()));
+    }
+    Ok(out)
+}
+
+/// Whether a listing names a regular file `name` (a symlink counts if it leads to one, as
+/// `Path::is_file` says).
+fn has_file(dir: &Path, listing: &Listing, name: &str) -> bool {
+    listing.iter().any(|(n, _, file)| *file && n == name) && dir.join(name).is_file()
+}
+
+/// Adds `dir` (already listed) if it is a package, then its subdirectories, in parallel: each
+/// directory is read once, and its listing says whether it holds a BUILD file or is another
+/// repository's root, without a stat per candidate name (walking 5,000 packages was 14 % of
+/// a query).
+fn walk(ws: &Workspace, repo: &str, base: &Path, dir: &Path, listing: Listing, out: &mut Vec<String>) -> Result<()> {
+    use rayon::prelude::*;
+    let rel = dir.strip_prefix(base).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");
+    if ws.is_ignored(repo, &rel) {
+        return Ok(());
+    }
+    if BUILD_FILE_NAMES.iter().any(|n| has_file(dir, &listing, n)) {
+        out.push(rel);
+    }
+    let subdirs: Vec<PathBuf> = listing
+        .iter()
+        // Version-control metadata is not a package of this repository.
+        .filter(|(name, is_dir, _)| *is_dir && !matches!(name.as_str(), ".git" | ".hg" | ".svn"))
+        .map(|(name, _, _)| dir.join(name))
+        .collect();
+    let found: Vec<Result<Vec<String>>> = subdirs
+        .into_par_iter()
+        .map(|sub| {
+            let listing = list_dir(&sub)?;
+            // A nested repository is not part of this one's `//...`.
+            if BOUNDARY_FILES.iter().any(|n| has_file(&sub, &listing, n)) {
+                return Ok(Vec::new());
+            }
+            let mut found = Vec::new();
+            walk(ws, repo, base, &sub, listing, &mut found)?;
+            Ok(found)
+        })
+        .collect();
+    for f in found {
+        out.extend(f?);
+    }
+    Ok(())
 }
 
 fn under(pkg: &str, prefix: &str) -> bool {

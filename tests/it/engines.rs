@@ -87,3 +87,50 @@ fn an_unknown_container_engine_is_a_command_line_error() {
         assert!(out.stderr.contains("--container_engine=dockr: expected one of docker, podman, nerdctl"), "{}", out.stderr);
     }
 }
+
+/// A reload into docker after the top layer changed sends that layer only: the tarball leaves
+/// out the layers docker holds for the image the tag names, and docker takes the new image
+/// (its ID is the new config digest, its layers the new diff IDs).
+#[test]
+fn a_reload_into_docker_sends_only_the_changed_layer() {
+    let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test needs a running Docker engine");
+    // A tag of this test's own, unique per run, removed at the end.
+    let tag = format!("ocib-test-partial-load-{}:latest", std::process::id());
+    let build = format!(
+        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+pkg_tar(name = "bottom", srcs = ["bottom.txt"])
+pkg_tar(name = "top", srcs = ["top.txt"])
+oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom", ":top"])
+oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
+"#
+    );
+    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", "the same\n"), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_flag = format!("--disk_cache={}", cache.path().display());
+    let run = || common::ocib(ws.path(), &["run", "--noshow_progress", &cache_flag, "--container_engine=docker", "//:load"]);
+    let first = run();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("layers; sent"), "nothing to leave out the first time: {}", first.stderr);
+    std::fs::write(ws.path().join("top.txt"), "two\n").unwrap();
+    let second = run();
+    let inspect = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", &tag]).output().unwrap();
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("INFO: docker had 1 of the image's 2 layers; sent the other 1"), "{}", second.stderr);
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("ocib-bin/image/index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let blob = |hex: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(ws.path().join("ocib-bin/image/blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let manifest = blob(&manifest_digest);
+    let config_digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let config = blob(config_digest.trim_start_matches("sha256:"));
+    let inspected = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
+    let (id, layers) = inspected.split_once(' ').expect("id and layers");
+    assert_eq!(id, config_digest, "docker has the new image");
+    let layers: serde_json::Value = serde_json::from_str(layers).unwrap();
+    assert_eq!(layers, config["rootfs"]["diff_ids"], "with the new layer stack");
+}

@@ -24,6 +24,7 @@ mod images;
 mod kill_recovery;
 mod malformed_input;
 mod pkg_tar;
+mod profile;
 mod progress;
 mod query_monorepo;
 mod query_starlark;

@@ -399,3 +399,64 @@ fn pushes_through_injected_faults_never_tag_an_incomplete_image() {
     );
     assert!(plan.injected.load(std::sync::atomic::Ordering::Relaxed) > 0 || pushes == 0, "the campaign injected no fault");
 }
+
+/// One `ocib push` of three images sharing a layer, to three repositories of one registry:
+/// each blob is uploaded once, to whichever push got there first, and mounted into the other
+/// repositories (`POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<first>`).
+#[test]
+fn one_push_uploads_a_shared_blob_once_and_mounts_it_elsewhere() {
+    let Some(registry) = Registry::start(None) else { return };
+    let host = registry.host();
+    let build = format!(
+        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_push")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+pkg_tar(name = "layer", srcs = ["data.txt"])
+
+[oci_image(
+    name = "image_" + n,
+    architecture = "amd64",
+    os = "linux",
+    tars = [":layer"],
+) for n in ["a", "b", "c"]]
+
+[oci_push(
+    name = "push_" + n,
+    image = ":image_" + n,
+    repository = "{host}/mount/" + n,
+) for n in ["a", "b", "c"]]
+"#
+    );
+    let ws = common::workspace(&[("WORKSPACE", ""), ("data.txt", "shared bytes\n"), ("BUILD.bazel", &build)]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = common::ocib(ws.path(), &["push", "--noshow_progress", &format!("--disk_cache={}", cache.path().display()), "//..."]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // `(U blobs uploaded, M mounted, P already present)` per push.
+    let counts: Vec<(usize, usize)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let tail = l.rsplit_once('(')?.1;
+            let numbers: Vec<usize> = tail.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            Some((numbers[0], numbers[1]))
+        })
+        .collect();
+    assert_eq!(counts.len(), 3, "{}", out.stdout);
+    let uploaded: usize = counts.iter().map(|c| c.0).sum();
+    let mounted: usize = counts.iter().map(|c| c.1).sum();
+    // Two blobs (the layer and the config, the same for the three images).
+    assert_eq!((uploaded, mounted), (2, 4), "each blob uploaded once, then mounted:\n{}", out.stdout);
+    for n in ["a", "b", "c"] {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--no-tags", "--tls-verify=false", &format!("docker://{host}/mount/{n}@{}", manifest_of(ws.path(), n))])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn manifest_of(ws: &std::path::Path, name: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join(format!("ocib-bin/image_{name}/index.json"))).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}

@@ -102,22 +102,31 @@ impl GoToolchain {
 }
 
 /// The Go toolchain, found on first use during execution and never during analysis, so that
-/// `query` and `cquery` work on a machine without Go. Clones share one lookup.
+/// `query` and `cquery` work on a machine without Go. Clones share one lookup and one
+/// allocation (every Go target and action holds one: a clone is a reference count).
 #[derive(Debug, Clone)]
-pub struct LazyGoToolchain {
+pub struct LazyGoToolchain(Arc<LazyInner>);
+
+#[derive(Debug)]
+struct LazyInner {
     cache_dir: PathBuf,
-    cell: Arc<OnceLock<Result<GoToolchain, String>>>,
+    cell: OnceLock<Result<GoToolchain, String>>,
 }
 
 impl LazyGoToolchain {
     /// A toolchain to be looked up (`OCIB_GO`, else `go` on PATH) when first needed.
     pub fn new(cache_dir: PathBuf) -> LazyGoToolchain {
-        LazyGoToolchain { cache_dir, cell: Arc::new(OnceLock::new()) }
+        LazyGoToolchain(Arc::new(LazyInner { cache_dir, cell: OnceLock::new() }))
     }
 
     /// The toolchain, found now if it was not yet.
     pub fn get(&self) -> Result<&GoToolchain> {
-        self.cell.get_or_init(|| GoToolchain::discover(&self.cache_dir).map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))
+        let inner = &*self.0;
+        inner
+            .cell
+            .get_or_init(|| GoToolchain::discover(&inner.cache_dir).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// The toolchain's identity for action keys (go version and tool digests). When no

@@ -16,6 +16,10 @@ pub struct CopyFile {
 }
 
 impl InProcess for CopyFile {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -40,6 +44,10 @@ pub struct ExpandTemplate {
 }
 
 impl InProcess for ExpandTemplate {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

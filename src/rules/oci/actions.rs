@@ -50,6 +50,10 @@ fn compression_from(name: &str) -> Compression {
 }
 
 impl InProcess for DescribeLayer {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -243,6 +247,10 @@ pub struct BuildIndex {
 }
 
 impl InProcess for BuildIndex {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -281,6 +289,10 @@ pub struct WriteTarball {
 }
 
 impl InProcess for WriteTarball {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -289,12 +301,16 @@ impl InProcess for WriteTarball {
         let layout = Layout::read(ctx.input(&self.image)?).with_context(|| format!("reading image {}", self.image))?;
         let tags = tarball::parse_repo_tags(&std::fs::read_to_string(ctx.input(&self.repo_tags)?)?);
         let out = ctx.output(&self.out)?.clone();
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
+        // Hashed while it is written (on another thread), so storing it in the CAS does not
+        // read it back: a 1 GiB tarball was read twice before.
+        let mut w = crate::exec::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?));
         match self.format.as_str() {
             "oci" => tarball::write_oci_tarball(&layout, &tags, &mut w)?,
             _ => tarball::write_docker_tarball(&layout, &tags, &mut w)?,
         }
-        std::io::Write::flush(&mut w)?;
+        let (mut file, digest) = w.finish();
+        std::io::Write::flush(&mut file)?;
+        ctx.output_digests.insert(self.out.clone(), digest);
         Ok(())
     }
 }
@@ -308,6 +324,10 @@ pub struct CopyFromDirectory {
 }
 
 impl InProcess for CopyFromDirectory {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -358,6 +378,10 @@ pub fn jq_path<'v>(value: &'v Value, filter: &str) -> Result<&'v Value> {
 }
 
 impl InProcess for JqPath {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

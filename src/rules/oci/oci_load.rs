@@ -35,8 +35,14 @@ pub fn load_image(layout_dir: &Path, tags_file: &Path, loader: Option<&str>, eng
         Some(l) => l.to_owned(),
         None => engine::choose(engine)?,
     };
-    if engine::load(&loader, &layout, &tags, Report::Show)? == Loaded::Tagged {
-        eprintln!("INFO: {loader} already has image {}; tagged {} (no layers sent)", layout.config_digest, tags.join(" "));
+    match engine::load(&loader, &layout, &tags, Report::Show)? {
+        Loaded::Tagged => {
+            eprintln!("INFO: {loader} already has image {}; tagged {} (no layers sent)", layout.config_digest, tags.join(" "))
+        }
+        Loaded::LoadedPartly { omitted, layers } => {
+            eprintln!("INFO: {loader} had {omitted} of the image's {layers} layers; sent the other {}", layers - omitted)
+        }
+        Loaded::Loaded => {}
     }
     Ok(())
 }

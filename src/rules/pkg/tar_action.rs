@@ -19,6 +19,10 @@ pub struct PkgTar {
 }
 
 impl InProcess for PkgTar {
+    fn scratch_free(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         format!("{} stamp={}", serde_json::to_string(&self.manifest).unwrap_or_default(), self.stamp_mtime)
     }
