@@ -560,7 +560,8 @@ pub fn build_with_events(
     };
     let remote = remote_cache(args)?;
     let reporter = Reporter::start(args.progress());
-    let executor = Executor::new(&base, &cache_dir, status, opts)?.with_observer(super::profile::observer(reporter.clone())).with_remote(remote);
+    let executor =
+        Executor::new(&base, &cache_dir, status, opts)?.with_observer(super::profile::observer(reporter.clone())).with_remote(remote);
     // `ocib build` of an oci_load/oci_push target builds its image too (what `run` needs).
     let wanted: Vec<Artifact> = targets
         .iter()

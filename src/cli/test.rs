@@ -224,8 +224,9 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     };
     let remote = super::build::remote_cache(&args.opts)?;
     let reporter = Reporter::start(args.opts.progress());
-    let executor =
-        Executor::new(&base, &cache_dir(&args.opts), None, opts)?.with_observer(super::profile::observer(reporter.clone())).with_remote(remote);
+    let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?
+        .with_observer(super::profile::observer(reporter.clone()))
+        .with_remote(remote);
     let wanted: Vec<Artifact> = tests.iter().map(|t| t.status.clone()).collect();
     let execution_phase = super::profile::phase("execution");
     let report = executor.execute(&analysis.actions, &wanted);

@@ -51,7 +51,8 @@ pub(crate) fn no_providers(_: &mut RuleContext) -> Result<Providers, AnalysisErr
 }
 
 /// Every rule set's kind table.
-pub const RULE_SETS: &[&[Kind]] = &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, apko::KINDS, distroless::KINDS];
+pub const RULE_SETS: &[&[Kind]] =
+    &[native::KINDS, lib::KINDS, go::KINDS, pkg::KINDS, oci::KINDS, cst::KINDS, apko::KINDS, distroless::KINDS];
 
 /// Every native rule kind ocib implements: what the command layer injects into loading
 /// (schemas) and analysis (analysis functions).
