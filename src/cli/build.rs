@@ -208,6 +208,14 @@ fn parse_subcommands(s: &str) -> Result<bool, String> {
 }
 
 impl BuildOptions {
+    /// For `run`, `test` and `push`, which read what they build: `--remote_download_outputs=minimal`
+    /// still downloads the requested targets' outputs (and the test results), as `toplevel`.
+    pub fn download_what_runs(&mut self) {
+        if self.remote_download_outputs == DownloadOutputs::Minimal {
+            self.remote_download_outputs = DownloadOutputs::Toplevel;
+        }
+    }
+
     /// How progress is shown.
     pub fn progress(&self) -> ProgressOptions {
         let rate = if self.show_progress_rate_limit.is_finite() && self.show_progress_rate_limit > 0.0 {

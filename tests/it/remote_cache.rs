@@ -409,6 +409,14 @@ fn download_outputs_toplevel_leaves_intermediates_on_the_remote(genrules: &dyn F
     assert_eq!(counts(&fourth.stderr), (3, 0, 0), "{}", fourth.stderr);
     let got = files_under(&c.path().join("ocib-out/bin"));
     assert!(["a.txt", "b.txt", "n0.txt"].iter().all(|n| file(&got, n).is_none()), "{:?}", got.keys());
+    // But `ocib run` gets what it runs.
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&flag, "//:exe"]));
+    let cache_c = tempfile::tempdir().unwrap();
+    let disk = format!("--disk_cache={}", cache_c.path().display());
+    let run = common::ocib(c.path(), &["run", &disk, "--noshow_progress", &flag, "--remote_download_minimal", "//:exe"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(counts(&run.stderr), (1, 0, 0), "{}", run.stderr);
+    assert_eq!(run.stdout, "hi\n");
 }
 
 #[test]
