@@ -439,3 +439,40 @@ fn grpc_cache_download_outputs_toplevel_leaves_intermediates_on_the_remote() {
     };
     download_outputs_toplevel_leaves_intermediates_on_the_remote(&make, &grpc_url(server));
 }
+
+/// `toplevel` with directory outputs: machine A builds the image (its OCI layout is a
+/// directory output); a fresh clone asks for the tarball, whose action A never ran: the
+/// image's layers and layout come from the remote as digests only, are fetched for the
+/// tarball action that runs locally, and the tarball equals A's. The Go binary and its layer
+/// stay on the remote.
+#[test]
+fn http_cache_download_outputs_toplevel_fetches_directory_inputs_of_local_actions() {
+    if !require_go() {
+        return;
+    }
+    let server = remote::nginx();
+    let flag = format!("--remote_cache={}", http_url(server, &prefix("toplevel-images")));
+    let a = copy_workspace("images");
+    let cache_a = tempfile::tempdir().unwrap();
+    ok(build(a.path(), cache_a.path(), &[&flag, "//cmd/worker:image"]));
+
+    let b = copy_workspace("images");
+    let out =
+        ok(build(b.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_toplevel", "//cmd/worker:image_tarball"]));
+    let (remote_hits, disk_hits, executed) = counts(&out.stderr);
+    assert!(remote_hits > 0 && disk_hits == 0 && executed > 0, "{}", out.stderr);
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    let got = files_under(&b.path().join("ocib-out/bin/cmd/worker"));
+    for intermediate in ["worker", "tar_worker.tar"] {
+        assert!(!got.contains_key(intermediate), "{intermediate} stays on the remote: {:?}", got.keys());
+    }
+    assert!(got.contains_key("image/index.json"), "the layout was fetched for the tarball action: {:?}", got.keys());
+
+    ok(build(a.path(), cache_a.path(), &[&flag, "//cmd/worker:image_tarball"]));
+    let want = files_under(&a.path().join("ocib-out/bin/cmd/worker"));
+    let tarballs: Vec<&String> = want.keys().filter(|k| k.ends_with(".tar") && k.contains("image_tarball")).collect();
+    assert!(!tarballs.is_empty(), "{:?}", want.keys());
+    for t in tarballs {
+        assert!(got.get(t) == want.get(t), "{t} differs");
+    }
+}
