@@ -463,15 +463,16 @@ fn http_cache_download_outputs_toplevel_fetches_directory_inputs_of_local_action
     assert!(remote_hits > 0 && disk_hits == 0 && executed > 0, "{}", out.stderr);
     assert_eq!(warnings(&out), 0, "{}", out.stderr);
     let got = files_under(&b.path().join("ocib-out/bin/cmd/worker"));
-    for intermediate in ["worker", "tar_worker.tar"] {
-        assert!(!got.contains_key(intermediate), "{intermediate} stays on the remote: {:?}", got.keys());
-    }
     assert!(got.contains_key("image/index.json"), "the layout was fetched for the tarball action: {:?}", got.keys());
 
     ok(build(a.path(), cache_a.path(), &[&flag, "//cmd/worker:image_tarball"]));
     let want = files_under(&a.path().join("ocib-out/bin/cmd/worker"));
     let tarballs: Vec<&String> = want.keys().filter(|k| k.ends_with(".tar") && k.contains("image_tarball")).collect();
     assert!(!tarballs.is_empty(), "{:?}", want.keys());
+    for intermediate in ["worker_/worker", "worker_/worker.a", "tar_worker.tar", "image.env.txt"] {
+        assert!(want.contains_key(intermediate), "{intermediate} not in {:?}", want.keys());
+        assert!(!got.contains_key(intermediate), "{intermediate} stays on the remote: {:?}", got.keys());
+    }
     for t in tarballs {
         assert!(got.get(t) == want.get(t), "{t} differs");
     }
