@@ -13,7 +13,7 @@ use super::progress::{ProgressOptions, Reporter, summary_lines};
 use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
 use crate::exec::cache::Gc;
-use crate::exec::remote::{RemoteCache, RemoteOptions};
+use crate::exec::remote::{DownloadOutputs, RemoteCache, RemoteOptions};
 use crate::exec::{Artifact, ExecOptions, Executor, OutputBase, process};
 use crate::graph::label::Label;
 use crate::graph::pattern::{SignedPattern, TargetPattern};
@@ -127,6 +127,12 @@ pub struct BuildOptions {
     /// Use results found in the remote cache.
     #[arg(long = "remote_accept_cached", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "true")]
     pub remote_accept_cached: bool,
+    /// Which outputs of remote cache hits are downloaded: `all` (default), `toplevel` (those
+    /// of the requested targets, and what `run`/`test` need), `minimal` (none); inputs of
+    /// actions run locally always are. `--remote_download_toplevel`, `--remote_download_minimal`
+    /// and `--remote_download_all` say the same.
+    #[arg(long = "remote_download_outputs", value_parser = clap::value_parser!(DownloadOutputs), default_value = "all")]
+    pub remote_download_outputs: DownloadOutputs,
     /// When the remote cache cannot be reached at the start of the build, build locally with
     /// a warning instead of failing. (Failures during the build always fall back, with one
     /// warning, as Bazel's remote cache does.)
@@ -179,6 +185,7 @@ pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
         timeout: args.remote_timeout,
         accept_cached: args.remote_accept_cached,
         upload_local_results: args.remote_upload_local_results,
+        download: args.remote_download_outputs,
     };
     match RemoteCache::connect(&opts) {
         Ok(r) => Ok(Some(r)),
@@ -201,6 +208,14 @@ fn parse_subcommands(s: &str) -> Result<bool, String> {
 }
 
 impl BuildOptions {
+    /// For `run`, `test` and `push`, which read what they build: `--remote_download_outputs=minimal`
+    /// still downloads the requested targets' outputs (and the test results), as `toplevel`.
+    pub fn download_what_runs(&mut self) {
+        if self.remote_download_outputs == DownloadOutputs::Minimal {
+            self.remote_download_outputs = DownloadOutputs::Toplevel;
+        }
+    }
+
     /// How progress is shown.
     pub fn progress(&self) -> ProgressOptions {
         let rate = if self.show_progress_rate_limit.is_finite() && self.show_progress_rate_limit > 0.0 {

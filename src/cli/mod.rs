@@ -319,6 +319,19 @@ fn normalize(command: &str, args: Vec<(String, String)>) -> Result<Vec<(String, 
             }
             continue;
         }
+        // Bazel's expansion options for `--remote_download_outputs`.
+        let download = match arg.as_str() {
+            "--remote_download_all" => Some("all"),
+            "--remote_download_toplevel" => Some("toplevel"),
+            "--remote_download_minimal" => Some("minimal"),
+            _ => None,
+        };
+        if let Some(mode) = download
+            && longs.iter().any(|l| l == "remote_download_outputs")
+        {
+            out.push((format!("--remote_download_outputs={mode}"), source));
+            continue;
+        }
         if let Some(name) = flag_name(&arg) {
             if longs.iter().any(|l| l == name) {
                 out.push((arg, source));

@@ -23,7 +23,8 @@ pub struct PushArgs {
     pub patterns: Vec<String>,
 }
 
-pub fn run(args: PushArgs, cwd: &Path) -> CliResult {
+pub fn run(mut args: PushArgs, cwd: &Path) -> CliResult {
+    args.opts.download_what_runs();
     if args.patterns.is_empty() {
         super::build::warn_no_targets("push");
         return Ok(());

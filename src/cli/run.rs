@@ -23,7 +23,8 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-pub fn run(args: RunArgs, cwd: &Path) -> CliResult {
+pub fn run(mut args: RunArgs, cwd: &Path) -> CliResult {
+    args.opts.download_what_runs();
     if !matches!(args.opts.container_engine.as_str(), "" | "auto") {
         crate::oci::engine::choose(&args.opts.container_engine).map_err(CliError::bad_command_line)?;
     }

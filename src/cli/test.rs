@@ -62,7 +62,8 @@ fn tags_match(tags: &[String], filters: &str) -> bool {
     required.is_empty() || required.iter().any(|r| tags.iter().any(|t| t == r))
 }
 
-pub fn run(args: TestArgs, cwd: &Path) -> CliResult {
+pub fn run(mut args: TestArgs, cwd: &Path) -> CliResult {
+    args.opts.download_what_runs();
     let mut bep = args.opts.build_events("test", &args.patterns)?;
     let mut summary = Vec::new();
     let result = run_tests(&args, cwd, bep.as_mut(), &mut summary);

@@ -134,6 +134,11 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
     }
     needed.sort();
     report.total = needed.len();
+    // Actions that make a wanted artifact: their remote hits are downloaded under
+    // `--remote_download_outputs=toplevel` (the others' outputs may stay on the remote).
+    let wanted_paths: HashSet<&str> = wanted.iter().map(|w| w.exec_path.as_str()).collect();
+    let top: HashSet<usize> =
+        needed.iter().copied().filter(|&i| actions[i].outputs.iter().any(|o| wanted_paths.contains(o.exec_path.as_str()))).collect();
 
     ex.observer.planned(report.total);
 
@@ -195,9 +200,10 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                 running += 1;
                 ex.observer.action_started(i, action);
                 let observer = ex.observer.clone();
+                let is_top = top.contains(&i);
                 scope.spawn(move |_| {
                     let started = Instant::now();
-                    let (result, spawns) = with_action(&observer, i, || run_one(ex, action, &input_digests));
+                    let (result, spawns) = with_action(&observer, i, || run_one(ex, action, &input_digests, is_top));
                     let thread = rayon::current_thread_index().map_or(0, |t| t + 1);
                     let _ = tx.send(Done { id: i, result, started, elapsed: started.elapsed(), spawns, thread });
                 });
@@ -405,7 +411,8 @@ fn action_key(ex: &Executor, action: &Action, derived: &Derived) -> Result<Strin
 /// (a handful of stat-cache hits costs less than handing them to other threads).
 const PARALLEL_HASH_MIN: usize = 16;
 
-fn run_one(ex: &Executor, action: &Action, derived: &Derived) -> Result<Outcome> {
+/// Runs (or finds) one action; `top`: it makes a wanted artifact.
+fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Result<Outcome> {
     let key = action_key(ex, action, derived)?;
 
     if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
@@ -443,7 +450,22 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived) -> Result<Outcome>
         && !action.skip_cache_lookup
     {
         let warn = |m: &str| ex.observer.warning(m);
-        match remote::fetch(ex, r, action, d, &warn) {
+        let download = r.downloads(top);
+        match remote::fetch(ex, r, action, d, download, &warn) {
+            Ok(Some(records)) if !download => {
+                // Left on the remote: what an earlier build put at these paths is stale, and
+                // no local action cache entry names bytes that are not here.
+                for dir in &action.tree_outputs {
+                    let real = ex.base.workspace.join(dir);
+                    if real.is_dir() {
+                        let _ = std::fs::remove_dir_all(&real);
+                    }
+                }
+                for o in &action.outputs {
+                    let _ = std::fs::remove_file(ex.base.workspace.join(&o.exec_path));
+                }
+                return Ok(Outcome::RemoteHit(records));
+            }
             Ok(Some(mut records)) => {
                 materialize(ex, action, &mut records)?;
                 for rec in &mut records {
@@ -456,6 +478,9 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived) -> Result<Outcome>
             Ok(None) => {}
             Err(e) => remote_failed(ex, r, &e),
         }
+    }
+    if let Some(r) = &ex.remote {
+        remote::prefetch(ex, r, action)?;
     }
     let (mut records, log, uncacheable) = execute(ex, action, &key, derived_map)?;
     materialize(ex, action, &mut records)?;

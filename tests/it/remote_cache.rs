@@ -357,3 +357,127 @@ fn buildgrid_killed_mid_build_falls_back_to_local_with_one_warning() {
     assert_eq!(stderr.lines().filter(|l| l.starts_with("WARNING: Remote Cache")).count(), 1, "one warning:\n{stderr}");
     assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/s4.txt")).unwrap(), "0\n1\n2\n3\n4\n");
 }
+
+/// `--remote_download_outputs=toplevel|minimal` (Bazel's "Build without the Bytes"): machine A
+/// builds the chain a → b → n0 and uploads; a fresh clone with an empty disk cache and
+/// `toplevel` gets all three from the remote and downloads only n0.txt (byte-identical), the
+/// intermediate a.txt and b.txt stay remote. An action then run locally on b.txt (a new target)
+/// brings just that input down. `minimal` downloads nothing.
+fn download_outputs_toplevel_leaves_intermediates_on_the_remote(genrules: &dyn Fn() -> tempfile::TempDir, url: &str) {
+    let flag = format!("--remote_cache={url}");
+    let a = genrules();
+    let first = ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&flag, "//:n0"]));
+    assert_eq!(counts(&first.stderr), (0, 0, 3), "{}", first.stderr);
+    let built = files_under(&a.path().join("ocib-out/bin"));
+    let file = |files: &std::collections::BTreeMap<String, Vec<u8>>, name: &str| {
+        files.iter().find(|(p, _)| Path::new(p).file_name().is_some_and(|n| n == name)).map(|(_, b)| b.clone())
+    };
+    assert!(file(&built, "a.txt").is_some() && file(&built, "b.txt").is_some());
+
+    let b = genrules();
+    let cache_b = tempfile::tempdir().unwrap();
+    let second = ok(build(b.path(), cache_b.path(), &[&flag, "--remote_download_outputs=toplevel", "//:n0"]));
+    assert_eq!(counts(&second.stderr), (3, 0, 0), "every action is a remote hit:\n{}", second.stderr);
+    assert_eq!(warnings(&second), 0, "{}", second.stderr);
+    let got = files_under(&b.path().join("ocib-out/bin"));
+    assert_eq!(file(&got, "n0.txt"), file(&built, "n0.txt"), "the top-level output is downloaded, byte-identical");
+    assert_eq!(file(&got, "a.txt"), None, "intermediate outputs stay on the remote: {:?}", got.keys());
+    assert_eq!(file(&got, "b.txt"), None, "intermediate outputs stay on the remote: {:?}", got.keys());
+    // Nothing of a.txt or b.txt reached the local CAS either.
+    let cas: Vec<Vec<u8>> = files_under(&cache_b.path().join("cas")).into_values().collect();
+    for name in ["a.txt", "b.txt"] {
+        assert!(!cas.contains(&file(&built, name).unwrap()), "{name} was downloaded into the disk cache");
+    }
+
+    // A new target on b.txt misses the remote and runs here: b.txt is fetched for it only.
+    let build_file = b.path().join("BUILD.bazel");
+    let mut text = std::fs::read_to_string(&build_file).unwrap();
+    text.push_str("genrule(name = \"n9\", srcs = [\":b\"], outs = [\"n9.txt\"], cmd = \"cat $< > $@; echo 9 >> $@\")\n");
+    std::fs::write(&build_file, text).unwrap();
+    let third = ok(build(b.path(), cache_b.path(), &[&flag, "--remote_download_toplevel", "//:n9"]));
+    assert_eq!(counts(&third.stderr), (2, 0, 1), "{}", third.stderr);
+    let got = files_under(&b.path().join("ocib-out/bin"));
+    let mut n9 = file(&built, "b.txt").unwrap();
+    n9.extend_from_slice(b"9\n");
+    assert_eq!(file(&got, "n9.txt"), Some(n9));
+    assert_eq!(file(&got, "b.txt"), file(&built, "b.txt"), "the local action's input was downloaded");
+    assert_eq!(file(&got, "a.txt"), None, "{:?}", got.keys());
+
+    // `minimal`: not even the top-level output.
+    let c = genrules();
+    let fourth = ok(build(c.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_minimal", "//:n0"]));
+    assert_eq!(counts(&fourth.stderr), (3, 0, 0), "{}", fourth.stderr);
+    let got = files_under(&c.path().join("ocib-out/bin"));
+    assert!(["a.txt", "b.txt", "n0.txt"].iter().all(|n| file(&got, n).is_none()), "{:?}", got.keys());
+    // But `ocib run` gets what it runs.
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&flag, "//:exe"]));
+    let cache_c = tempfile::tempdir().unwrap();
+    let disk = format!("--disk_cache={}", cache_c.path().display());
+    let run = common::ocib(c.path(), &["run", &disk, "--noshow_progress", &flag, "--remote_download_minimal", "//:exe"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(counts(&run.stderr), (1, 0, 0), "{}", run.stderr);
+    assert!(run.stdout.starts_with("hi"), "{}", run.stdout);
+}
+
+#[test]
+fn http_cache_download_outputs_toplevel_leaves_intermediates_on_the_remote() {
+    let server = remote::nginx();
+    download_outputs_toplevel_leaves_intermediates_on_the_remote(&genrules, &http_url(server, &prefix("toplevel")));
+}
+
+#[test]
+fn grpc_cache_download_outputs_toplevel_leaves_intermediates_on_the_remote() {
+    let server = remote::buildgrid();
+    // Outputs of their own (a.txt and run.sh too), so that the shared server starts without
+    // them and the other tests on it do not find them.
+    let marker = prefix("toplevel");
+    let make = || {
+        let ws = genrules();
+        let build_file = ws.path().join("BUILD.bazel");
+        let text = std::fs::read_to_string(&build_file)
+            .unwrap()
+            .replace("echo alpha", &format!("echo {marker}"))
+            .replace("echo hi", &format!("echo hi {marker}"));
+        std::fs::write(&build_file, text).unwrap();
+        ws
+    };
+    download_outputs_toplevel_leaves_intermediates_on_the_remote(&make, &grpc_url(server));
+}
+
+/// `toplevel` with directory outputs: machine A builds the image (its OCI layout is a
+/// directory output); a fresh clone asks for the tarball, whose action A never ran: the
+/// image's layers and layout come from the remote as digests only, are fetched for the
+/// tarball action that runs locally, and the tarball equals A's. The Go binary and its layer
+/// stay on the remote.
+#[test]
+fn http_cache_download_outputs_toplevel_fetches_directory_inputs_of_local_actions() {
+    if !require_go() {
+        return;
+    }
+    let server = remote::nginx();
+    let flag = format!("--remote_cache={}", http_url(server, &prefix("toplevel-images")));
+    let a = copy_workspace("images");
+    let cache_a = tempfile::tempdir().unwrap();
+    ok(build(a.path(), cache_a.path(), &[&flag, "//cmd/worker:image"]));
+
+    let b = copy_workspace("images");
+    let out =
+        ok(build(b.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_toplevel", "//cmd/worker:image_tarball"]));
+    let (remote_hits, disk_hits, executed) = counts(&out.stderr);
+    assert!(remote_hits > 0 && disk_hits == 0 && executed > 0, "{}", out.stderr);
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    let got = files_under(&b.path().join("ocib-out/bin/cmd/worker"));
+    assert!(got.contains_key("image/index.json"), "the layout was fetched for the tarball action: {:?}", got.keys());
+
+    ok(build(a.path(), cache_a.path(), &[&flag, "//cmd/worker:image_tarball"]));
+    let want = files_under(&a.path().join("ocib-out/bin/cmd/worker"));
+    let tarballs: Vec<&String> = want.keys().filter(|k| k.ends_with(".tar") && k.contains("image_tarball")).collect();
+    assert!(!tarballs.is_empty(), "{:?}", want.keys());
+    for intermediate in ["worker_/worker", "worker_/worker.a", "tar_worker.tar", "image.env.txt"] {
+        assert!(want.contains_key(intermediate), "{intermediate} not in {:?}", want.keys());
+        assert!(!got.contains_key(intermediate), "{intermediate} stays on the remote: {:?}", got.keys());
+    }
+    for t in tarballs {
+        assert!(got.get(t) == want.get(t), "{t} differs");
+    }
+}

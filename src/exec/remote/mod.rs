@@ -61,6 +61,33 @@ pub struct RemoteOptions {
     pub accept_cached: bool,
     /// `--remote_upload_local_results`: store what ran locally.
     pub upload_local_results: bool,
+    /// `--remote_download_outputs`: which outputs of remote hits are downloaded.
+    pub download: DownloadOutputs,
+}
+
+/// `--remote_download_outputs` (Bazel's "Build without the Bytes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownloadOutputs {
+    /// Every output of every remote hit (the default, as Bazel 4-6's).
+    #[default]
+    All,
+    /// Only the outputs of actions that make a wanted (top-level) artifact.
+    Toplevel,
+    /// None: only what an action run locally reads.
+    Minimal,
+}
+
+impl std::str::FromStr for DownloadOutputs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(DownloadOutputs::All),
+            "toplevel" => Ok(DownloadOutputs::Toplevel),
+            "minimal" => Ok(DownloadOutputs::Minimal),
+            _ => Err(format!("'{s}' is not one of all, toplevel, minimal")),
+        }
+    }
 }
 
 /// Where an upload's bytes come from.
@@ -102,6 +129,19 @@ pub struct RemoteCache {
     /// Blobs that arrived not matching their digest: sent again when the action that makes
     /// them has run, whatever the server says it has (it has bad bytes under that name).
     suspect: Mutex<HashSet<String>>,
+    download: DownloadOutputs,
+    /// Outputs of remote hits left on the remote (`--remote_download_outputs=toplevel|minimal`),
+    /// by exec path (directory outputs by member, with `tree` set): their digests are known,
+    /// their bytes are fetched only when an action run locally reads them ([`prefetch`]).
+    remote_only: Mutex<RemoteOnly>,
+}
+
+/// Outputs known by digest only.
+#[derive(Default)]
+struct RemoteOnly {
+    files: BTreeMap<String, OutputRecord>,
+    /// Directory outputs whose members are in `files`.
+    dirs: HashSet<String>,
 }
 
 impl RemoteCache {
@@ -120,6 +160,8 @@ impl RemoteCache {
             disabled: AtomicBool::new(false),
             uploaded: AtomicU64::new(0),
             suspect: Mutex::default(),
+            download: opts.download,
+            remote_only: Mutex::default(),
         })
     }
 
@@ -136,6 +178,25 @@ impl RemoteCache {
     /// Stores local results (`--remote_upload_local_results`).
     pub fn uploads(&self) -> bool {
         self.upload_local_results && self.active()
+    }
+
+    /// Whether a remote hit making (or not making) a wanted artifact downloads its outputs.
+    pub fn downloads(&self, wanted: bool) -> bool {
+        match self.download {
+            DownloadOutputs::All => true,
+            DownloadOutputs::Toplevel => wanted,
+            DownloadOutputs::Minimal => false,
+        }
+    }
+
+    /// The record of an output left on the remote (a file, or a directory output's member).
+    fn remote_only(&self, exec_path: &str) -> Option<OutputRecord> {
+        self.remote_only.lock().ok()?.files.get(exec_path).cloned()
+    }
+
+    /// Whether `exec_path` is a directory output left on the remote.
+    fn remote_only_dir(&self, exec_path: &str) -> bool {
+        self.remote_only.lock().is_ok_and(|r| r.dirs.contains(exec_path))
     }
 
     /// Bytes uploaded so far.
@@ -196,6 +257,22 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
                 let meta = std::fs::metadata(path).with_context(|| format!("missing input file '{}'", input.exec_path))?;
                 let hash = ex.stat_cache.digest(path, DigestKind::Sha256).with_context(|| format!("hashing '{}'", input.exec_path))?;
                 inputs.file(&input.exec_path, entry(hash, &meta))?;
+            }
+            // An output left on the remote is described by its record: its bytes are not here.
+            ArtifactKind::Derived if ex.remote.as_ref().is_some_and(|r| r.remote_only_dir(&input.exec_path)) => {
+                inputs.dir(&input.exec_path)?;
+                let prefix = format!("{}/", input.exec_path);
+                for (member, hash) in derived.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+                    let rec = ex.remote.as_ref().and_then(|r| r.remote_only(member)).ok_or_else(|| anyhow!("missing input '{member}'"))?;
+                    inputs.file(
+                        member,
+                        FileEntry { digest: Digest { hash: hash.clone(), size_bytes: rec.size as i64 }, executable: rec.executable },
+                    )?;
+                }
+            }
+            ArtifactKind::Derived if let Some(rec) = ex.remote.as_ref().and_then(|r| r.remote_only(&input.exec_path)) => {
+                let digest = Digest { hash: rec.digest, size_bytes: rec.size as i64 };
+                inputs.file(&input.exec_path, FileEntry { digest, executable: rec.executable })?;
             }
             ArtifactKind::Derived => {
                 let real = ex.base.workspace.join(&input.exec_path);
@@ -314,7 +391,7 @@ fn download_output(
     digest: &Digest,
     executable: bool,
 ) -> Result<Result<OutputRecord, Unusable>> {
-    if digest.hash.len() != 64 || !digest.hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) || digest.size_bytes < 0 {
+    if !is_sha256(digest) {
         return Ok(Err(Unusable::Corrupt(format!("'{}' is not a sha256 digest", digest.hash))));
     }
     if let Some(mut record) = ex.cache.existing(&digest.hash, exec_path, executable) {
@@ -355,11 +432,17 @@ fn download_output(
 /// Looks the action up in the remote cache and brings its outputs into the local CAS: their
 /// records, or `None` on a miss (no entry, a missing blob, a blob that does not match its
 /// digest: the action then runs locally). Corrupt blobs are reported through `warn`.
+///
+/// Without `download` (`--remote_download_outputs=toplevel` for an action no wanted artifact
+/// needs, or `minimal`), the outputs stay on the remote, as Bazel's "Build without the Bytes":
+/// the server is asked that it has them, their records carry the digests later actions' keys
+/// need, and [`prefetch`] brings them when an action run here reads them.
 pub fn fetch(
     ex: &Executor,
     remote: &RemoteCache,
     action: &Action,
     described: &RemoteAction,
+    download: bool,
     warn: &dyn Fn(&str),
 ) -> Result<Option<Vec<OutputRecord>>> {
     let Some(result) = remote.store.get_action_result(&described.digest)? else { return Ok(None) };
@@ -371,6 +454,25 @@ pub fn fetch(
             warn(&format!("Remote Cache: {} of {}: {why}; running it locally", action.progress, described.digest.hash));
         }
         Ok(None)
+    };
+    let output = |exec_path: &str, digest: &Digest, executable: bool| -> Result<Result<OutputRecord, Unusable>> {
+        if download {
+            return download_output(ex, remote, exec_path, digest, executable);
+        }
+        if !is_sha256(digest) {
+            return Ok(Err(Unusable::Corrupt(format!("'{}' is not a sha256 digest", digest.hash))));
+        }
+        Ok(Ok(OutputRecord {
+            exec_path: exec_path.to_owned(),
+            digest: digest.hash.clone(),
+            size: digest.size_bytes as u64,
+            executable,
+            cas_mtime_ns: 0,
+            cas_ctime_ns: 0,
+            cas_ino: 0,
+            cas_dev: 0,
+            tree: None,
+        }))
     };
     let mut records = Vec::new();
     for out in &action.outputs {
@@ -387,7 +489,7 @@ pub fn fetch(
             };
             for (rel, file) in tree {
                 let member = format!("{}/{rel}", out.exec_path);
-                match download_output(ex, remote, &member, &file.digest, file.executable)? {
+                match output(&member, &file.digest, file.executable)? {
                     Ok(mut r) => {
                         r.tree = Some(out.exec_path.clone());
                         records.push(r);
@@ -399,13 +501,92 @@ pub fn fetch(
             let Some(file) = result.output_files.iter().find(|f| f.path == out.exec_path) else { return Ok(None) };
             let Some(digest) = &file.digest else { return Ok(None) };
             let executable = action.executable_outputs.contains(&out.exec_path);
-            match download_output(ex, remote, &out.exec_path, digest, executable)? {
+            match output(&out.exec_path, digest, executable)? {
                 Ok(r) => records.push(r),
                 Err(u) => return unusable(u),
             }
         }
     }
+    if !download {
+        // A result whose blobs are gone is a miss, as when downloading (the empty blob needs
+        // no bytes).
+        let blobs: Vec<Digest> =
+            records.iter().filter(|r| r.size > 0).map(|r| Digest { hash: r.digest.clone(), size_bytes: r.size as i64 }).collect();
+        if !blobs.is_empty() && !remote.store.find_missing(&blobs)?.is_empty() {
+            return Ok(None);
+        }
+        let mut remote_only = remote.remote_only.lock().map_err(|_| anyhow!("internal: remote output table poisoned"))?;
+        for dir in &action.tree_outputs {
+            remote_only.dirs.insert(dir.clone());
+        }
+        for r in &records {
+            remote_only.files.insert(r.exec_path.clone(), r.clone());
+        }
+    }
     Ok(Some(records))
+}
+
+/// Whether a digest names a sha256 (lower-case hex) and a size.
+fn is_sha256(digest: &Digest) -> bool {
+    digest.hash.len() == 64 && digest.hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) && digest.size_bytes >= 0
+}
+
+/// Brings the inputs of `action` that were left on the remote into the CAS and `ocib-out`,
+/// before it runs here (Bazel's input prefetching for "Build without the Bytes"). A blob the
+/// remote lost since it was found is an error: building again runs its action here.
+pub fn prefetch(ex: &Executor, remote: &RemoteCache, action: &Action) -> Result<()> {
+    let mut dirs = Vec::new();
+    let wanted: Vec<OutputRecord> = {
+        let remote_only = remote.remote_only.lock().map_err(|_| anyhow!("internal: remote output table poisoned"))?;
+        if remote_only.files.is_empty() && remote_only.dirs.is_empty() {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        for input in action.inputs.iter().filter(|i| !i.is_source()) {
+            if remote_only.dirs.contains(&input.exec_path) {
+                dirs.push(input.exec_path.clone());
+                let prefix = format!("{}/", input.exec_path);
+                wanted.extend(
+                    remote_only
+                        .files
+                        .range(prefix.clone()..)
+                        .take_while(|(k, _)| k.starts_with(&prefix))
+                        .filter(|(_, r)| r.tree.as_deref() == Some(input.exec_path.as_str()))
+                        .map(|(_, r)| r.clone()),
+                );
+            } else if let Some(r) = remote_only.files.get(&input.exec_path) {
+                wanted.push(r.clone());
+            }
+        }
+        wanted
+    };
+    for r in wanted {
+        let digest = Digest { hash: r.digest.clone(), size_bytes: r.size as i64 };
+        let record = match download_output(ex, remote, &r.exec_path, &digest, r.executable)? {
+            Ok(record) => record,
+            Err(Unusable::Missing) => bail!(
+                "the remote cache no longer has '{}' ({}), an output left there (--remote_download_outputs); building again runs its action here",
+                r.exec_path,
+                r.digest
+            ),
+            Err(Unusable::Corrupt(why)) => bail!("downloading '{}' from the remote cache: {why}", r.exec_path),
+        };
+        let dest = ex.base.workspace.join(&r.exec_path);
+        super::fs::link_or_copy(&ex.cache.cas_path(&record.digest, record.executable), &dest)
+            .with_context(|| format!("placing {}", r.exec_path))?;
+        if let Ok(mut remote_only) = remote.remote_only.lock() {
+            remote_only.files.remove(&r.exec_path);
+        }
+    }
+    // Every member is here now (an empty directory output has none).
+    for dir in dirs {
+        let real = ex.base.workspace.join(&dir);
+        std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
+        if let Ok(mut remote_only) = remote.remote_only.lock() {
+            remote_only.dirs.remove(&dir);
+        }
+    }
+    Ok(())
 }
 
 /// Stores a locally run action's outputs, its `Command` and `Action`, then its result.
