@@ -54,6 +54,18 @@ impl OutputBase {
             lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
         }
         remove_stale_exec_roots(&root.join("tmp"));
+        // A build that was SIGKILLed between writing an output's temporary sibling and renaming
+        // it (`fs::temp_sibling`) left that temp file in the output tree. The marker says a
+        // command did not end normally (it is removed when the output base is dropped), so the
+        // tree is swept only then, not on every no-op build.
+        let marker = root.join(IN_USE_MARKER);
+        if marker.exists() {
+            remove_stale_temps(&root.join("bin"));
+            remove_stale_temps(&root.join("testlogs"));
+        }
+        if let Err(e) = File::create(&marker) {
+            eprintln!("WARNING: could not create {}: {e}", marker.display());
+        }
         // Convenience links at the workspace root, as bazel-bin is.
         for (link, target) in [("ocib-bin", "ocib-out/bin"), ("ocib-testlogs", "ocib-out/testlogs")] {
             let path = workspace.join(link);
@@ -86,6 +98,42 @@ impl OutputBase {
         }
         fs::write_atomic(&self.root.join("volatile-status.txt"), stamp::format(&status.volatile).as_bytes(), false)?;
         Ok(())
+    }
+}
+
+/// The file in `ocib-out` that exists while a command holds the output base.
+const IN_USE_MARKER: &str = ".in_use";
+
+impl Drop for OutputBase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.root.join(IN_USE_MARKER));
+    }
+}
+
+/// Removes the temporary siblings (`.<name>.tmp.<pid>.<n>`) that killed ocib processes left
+/// in an output tree. With the output base's lock held, only this process writes there, so
+/// every one not named with our pid is garbage.
+fn remove_stale_temps(tree: &Path) {
+    let own = std::process::id();
+    let mut walk = walkdir::WalkDir::new(tree).min_depth(1).into_iter();
+    while let Some(entry) = walk.next() {
+        let Ok(entry) = entry else { continue };
+        let stale = fs::temp_owner(&entry.file_name().to_string_lossy()).is_some_and(|pid| pid != own);
+        if !stale {
+            continue;
+        }
+        let path = entry.path();
+        // A layout directory is written under a temporary name too (`oci::layout`).
+        let removed = if entry.file_type().is_dir() {
+            walk.skip_current_dir();
+            cache::make_writable(path);
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        if let Err(e) = removed {
+            eprintln!("WARNING: could not remove the stale temporary file {}: {e}", path.display());
+        }
     }
 }
 
@@ -185,5 +233,33 @@ impl<'a> Executor<'a> {
             Some(s) => (Some(s.stable.clone()), Some(s.volatile.clone())),
             None => (Some(BTreeMap::new()), Some(BTreeMap::new())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command that did not end normally leaves the marker; the next one sweeps the temp
+    /// files of other processes from the output tree, and a normal end removes the marker.
+    #[test]
+    fn temporary_files_of_a_killed_command_are_swept_by_the_next() {
+        let ws = tempfile::tempdir().unwrap();
+        let pkg = ws.path().join("ocib-out/bin/pkg");
+        std::fs::create_dir_all(pkg.join(".image.tmp.4000000.1/blobs")).unwrap();
+        std::fs::write(pkg.join(".gen.txt.tmp.4000000.0"), "half").unwrap();
+        std::fs::write(pkg.join("gen.txt"), "whole").unwrap();
+        // No marker: the previous command ended normally; nothing is walked or removed.
+        drop(OutputBase::open(ws.path()).unwrap());
+        assert!(pkg.join(".gen.txt.tmp.4000000.0").exists());
+        assert!(!ws.path().join("ocib-out").join(IN_USE_MARKER).exists(), "a normal end removes the marker");
+        // Marker left (as by SIGKILL): swept.
+        std::fs::write(ws.path().join("ocib-out").join(IN_USE_MARKER), "").unwrap();
+        let base = OutputBase::open(ws.path()).unwrap();
+        assert!(!pkg.join(".gen.txt.tmp.4000000.0").exists());
+        assert!(!pkg.join(".image.tmp.4000000.1").exists());
+        assert_eq!(std::fs::read_to_string(pkg.join("gen.txt")).unwrap(), "whole");
+        assert!(ws.path().join("ocib-out").join(IN_USE_MARKER).exists(), "held while the command runs");
+        drop(base);
     }
 }
