@@ -17,13 +17,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use sha1::Digest;
 
-use crate::common::{self, build, copy_workspace};
-
-fn require_tool(name: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(name).args(probe).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "this test needs {name} (scripts/setup.sh installs it)");
-    ok
-}
+use crate::common::{self, build, copy_workspace, require_tool};
 
 /// One file of a test package.
 enum Member {

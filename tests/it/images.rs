@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{build, copy_workspace, ocib, require_go};
+use crate::common::{build, copy_workspace, ocib, require_go, require_tool};
 use serde_json::Value;
 
 fn read_json(path: &Path) -> Value {
@@ -35,12 +35,6 @@ fn blobs(layout: &Path) -> BTreeSet<String> {
 
 /// Docker, skopeo and umoci are oracles these tests cannot do without: a missing one fails
 /// the test (`.ci/run` installs them). Always true when it returns.
-fn require_tool(name: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(name).args(probe).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "this test needs {name} (.ci/run installs it)");
-    ok
-}
-
 #[test]
 fn config_and_manifest_follow_rules_oci() {
     if !require_go() {

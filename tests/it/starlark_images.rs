@@ -6,13 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::{self, Registry, build, copy_workspace, ocib_env, require_go};
-
-fn require_tool(name: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(name).args(probe).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "this test needs {name} (.ci/run installs it)");
-    ok
-}
+use crate::common::{self, Registry, build, copy_workspace, ocib_env, require_go, require_tool};
 
 fn with_gocache<'a>(args: &'a [&'a str]) -> (Vec<&'a str>, String) {
     (args.to_vec(), common::go_cache().to_str().expect("utf-8 path").to_owned())

@@ -33,18 +33,6 @@ pub struct Mirror {
     pub newer_tzdata: Package,
 }
 
-/// Whether `cmd probe` runs. A missing tool fails the test under `CI=true` (where
-/// scripts/setup.sh installs it) and skips it, saying so, elsewhere.
-pub fn require(cmd: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(cmd).args(probe).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        let why = format!("this test needs `{cmd}` (scripts/setup.sh installs it)");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-        eprintln!("SKIPPED: {why}");
-    }
-    ok
-}
-
 fn field(control: &str, name: &str) -> String {
     control.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::to_owned).unwrap_or_default()
 }
@@ -53,29 +41,26 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The mirror with the packages `names`, downloaded once per test process (None when apt-get
-/// could not run outside CI).
-pub fn mirror() -> Option<&'static Mirror> {
-    static MIRROR: OnceLock<Option<Mirror>> = OnceLock::new();
-    MIRROR.get_or_init(start).as_ref()
+/// The mirror with the packages `names`, downloaded once per test process; the test fails
+/// when apt-get cannot download them.
+pub fn mirror() -> &'static Mirror {
+    static MIRROR: OnceLock<Mirror> = OnceLock::new();
+    MIRROR.get_or_init(start)
 }
 
 const PACKAGES: &[&str] = &["busybox-static", "ca-certificates", "tini", "tzdata"];
 
-fn start() -> Option<Mirror> {
-    if !require("apt-get", &["--version"]) || !require("dpkg-deb", &["--version"]) {
-        return None;
-    }
+fn start() -> Mirror {
+    super::require_tool("apt-get", &["--version"]);
+    super::require_tool("dpkg-deb", &["--version"]);
     // Kept for the whole test process: the server reads from it.
     let dir: &'static Path = Box::leak(Box::new(tempfile::tempdir().expect("tempdir"))).path();
     let download = dir.join("download");
     std::fs::create_dir_all(&download).expect("mkdir");
     let out = Command::new("apt-get").arg("download").args(PACKAGES).current_dir(&download).output().expect("run apt-get");
     if !out.status.success() {
-        let why = format!("apt-get download {PACKAGES:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-        eprintln!("SKIPPED: {why}");
-        return None;
+        // The test cannot run its check without the packages: it fails, never passes.
+        panic!("apt-get download {PACKAGES:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut packages = Vec::new();
@@ -134,7 +119,7 @@ fn start() -> Option<Mirror> {
             });
         }
     });
-    Some(Mirror { port, packages, newer_tzdata })
+    Mirror { port, packages, newer_tzdata }
 }
 
 /// `package` unpacked and packed again with `dpkg-deb` under the version `<version>+ocib1`

@@ -91,6 +91,14 @@ pub fn require_go() -> bool {
     found
 }
 
+/// Fails the test when `name probe` does not run: a test that cannot run its check never
+/// passes (`scripts/setup.sh` installs every tool the tests use). Always true when it returns.
+pub fn require_tool(name: &str, probe: &[&str]) -> bool {
+    let ok = std::process::Command::new(name).args(probe).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test needs `{name}` (scripts/setup.sh installs it)");
+    ok
+}
+
 /// Runs `ocib build ARGS` in `dir` with its own cache directory `cache`, listing the outputs
 /// of every target built (`--show_result`).
 pub fn build(dir: &Path, cache: &Path, args: &[&str]) -> Output {
