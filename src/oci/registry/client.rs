@@ -195,28 +195,52 @@ impl Client {
         let target = Target { registry, repository, scopes: vec![pull_scope(repository)] };
         let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
         let what = format!("GET blob {digest}");
+        self.download_to(
+            &target,
+            &what,
+            dest,
+            || self.send(&target, || Ok(self.http.get(url.clone()).timeout(SMALL_REQUEST_TIMEOUT))),
+            |actual| {
+                if actual == expected {
+                    Ok(())
+                } else {
+                    Err(Failure::Fatal(anyhow!("{}: blob {digest} downloaded with digest sha256:{actual}", context(&target))))
+                }
+            },
+        )
+    }
+
+    /// Streams the body of the response `get` returns into `dest`, hashing it (sha256, hex) as
+    /// it is written, through a temporary file beside `dest` that is renamed only when `verify`
+    /// accepts the digest: `dest` is either absent or complete and verified. Retried as every
+    /// request is ([`Client::retrying`]); an error mid-body is connection trouble and starts
+    /// the download again.
+    pub(super) fn download_to(
+        &self,
+        target: &Target,
+        what: &str,
+        dest: &Path,
+        get: impl Fn() -> Result<Response, Failure>,
+        verify: impl Fn(&str) -> Result<(), Failure>,
+    ) -> Result<()> {
         let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = dest.file_name().ok_or_else(|| anyhow!("{} is not a file path", dest.display()))?;
-        // Unique per process and call, so concurrent downloads of one blob cannot collide.
+        // Unique per process and call, so concurrent downloads of one file cannot collide.
         static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
         let n = DOWNLOADS.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{}.{}-{n}.tmp", name.to_string_lossy(), std::process::id()));
-        let result = self.retrying(&target, &what, || {
-            let mut resp = self.send(&target, || Ok(self.http.get(url.clone()).timeout(SMALL_REQUEST_TIMEOUT)))?;
+        let result = self.retrying(target, what, || {
+            let mut resp = get()?;
             if resp.status() != StatusCode::OK {
-                return Err(status_failure(&target, &what, resp));
+                return Err(status_failure(target, what, resp));
             }
             let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-            // Errors mid-body are connection trouble: retry from the start.
-            resp.copy_to(&mut writer).map_err(|e| transient(&target, &what, reqwest_error(e)))?;
+            resp.copy_to(&mut writer).map_err(|e| transient(target, what, reqwest_error(e)))?;
             let (buffered, actual) = writer.finish();
             let file = buffered.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
             file.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
-            if actual != expected {
-                return Err(Failure::Fatal(anyhow!("{}: blob {digest} downloaded with digest sha256:{actual}", context(&target))));
-            }
-            Ok(())
+            verify(&actual)
         });
         match result {
             Ok(()) => std::fs::rename(&tmp, dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display())),

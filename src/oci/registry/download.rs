@@ -3,16 +3,14 @@
 //! (5xx, 429 and connection trouble are retried), the same streaming sha256 check and atomic
 //! rename as blob downloads.
 
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use anyhow::{Context, Result, anyhow};
-use reqwest::{StatusCode, Url};
+use anyhow::{Result, anyhow};
+use reqwest::Url;
 
 use super::client::{Client, SMALL_REQUEST_TIMEOUT, Target};
-use super::retry::{Failure, reqwest_error, status_failure, transient};
-use crate::exec::digest::HashingWriter;
+use super::retry::{Failure, reqwest_error, transient};
 
 /// The file arrived whole but its sha256 is not the one asked for: not retried (the server
 /// has different bytes), and told apart so callers can name what they fetched.
@@ -40,43 +38,25 @@ impl Client {
         };
         let target = Target { registry: &host_port, repository: parsed.path(), scopes: vec![] };
         let what = format!("GET {url}");
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = dest.file_name().ok_or_else(|| anyhow!("{} is not a file path", dest.display()))?;
-        static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
-        let n = DOWNLOADS.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{}.{}-{n}.tmp", name.to_string_lossy(), std::process::id()));
-        let result = self.retrying(&target, &what, || {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let mut resp = self
-                .http
-                .get(parsed.clone())
-                .timeout(SMALL_REQUEST_TIMEOUT)
-                .send()
-                .map_err(|e| transient(&target, &what, reqwest_error(e)))?;
-            if resp.status() != StatusCode::OK {
-                return Err(status_failure(&target, &what, resp));
-            }
-            let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
-            resp.copy_to(&mut writer).map_err(|e| transient(&target, &what, reqwest_error(e)))?;
-            let (buffered, actual) = writer.finish();
-            let file = buffered.into_inner().map_err(|e| anyhow!("cannot write {}: {}", tmp.display(), e.error()))?;
-            file.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
-            if !actual.eq_ignore_ascii_case(sha256) {
-                return Err(Failure::Fatal(anyhow::Error::new(ChecksumMismatch {
-                    url: url.to_owned(),
-                    expected: sha256.to_ascii_lowercase(),
-                    actual,
-                })));
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => std::fs::rename(&tmp, dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display())),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        self.download_to(
+            &target,
+            &what,
+            dest,
+            || {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                self.http.get(parsed.clone()).timeout(SMALL_REQUEST_TIMEOUT).send().map_err(|e| transient(&target, &what, reqwest_error(e)))
+            },
+            |actual| {
+                if actual.eq_ignore_ascii_case(sha256) {
+                    Ok(())
+                } else {
+                    Err(Failure::Fatal(anyhow::Error::new(ChecksumMismatch {
+                        url: url.to_owned(),
+                        expected: sha256.to_ascii_lowercase(),
+                        actual: actual.to_owned(),
+                    })))
+                }
+            },
+        )
     }
 }
