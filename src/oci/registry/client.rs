@@ -223,12 +223,11 @@ impl Client {
         get: impl Fn() -> Result<Response, Failure>,
         verify: impl Fn(&str) -> Result<(), Failure>,
     ) -> Result<()> {
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = dest.file_name().ok_or_else(|| anyhow!("{} is not a file path", dest.display()))?;
+        if dest.file_name().is_none() {
+            bail!("{} is not a file path", dest.display());
+        }
         // Unique per process and call, so concurrent downloads of one file cannot collide.
-        static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
-        let n = DOWNLOADS.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{}.{}-{n}.tmp", name.to_string_lossy(), std::process::id()));
+        let tmp = crate::exec::fs::temp_sibling(dest);
         let result = self.retrying(target, what, || {
             let mut resp = get()?;
             if resp.status() != StatusCode::OK {
