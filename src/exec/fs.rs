@@ -126,12 +126,26 @@ pub fn move_file(file: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
+/// `link(2)` of `src` at `dest`, again when `src` was replaced under it. Storing an output
+/// renames it over a CAS entry with the same content (`Cache::insert`); a link that resolved
+/// the entry's path just before that rename finds the old inode with no names left, and Linux
+/// fails it with ENOENT although `src` exists (the new inode). Looked up again, it links.
+fn hard_link_settled(src: &Path, dest: &Path) -> io::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match fs::hard_link(src, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 && src.exists() => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Makes `dest` a hardlink of `src` (a copy if they are on different filesystems, or the
 /// filesystem has no hardlinks), replacing whatever was there atomically.
 pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
     create_parent(dest)?;
     let tmp = temp_sibling(dest);
-    match fs::hard_link(src, &tmp) {
+    match hard_link_settled(src, &tmp) {
         Ok(()) => {
             let result = fs::rename(&tmp, dest);
             if result.is_err() {
