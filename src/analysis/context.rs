@@ -159,8 +159,15 @@ impl<'r, 'a> RuleContext<'r, 'a> {
         Ok(labels.iter().map(|l| self.declare(&l.name)).collect())
     }
 
-    pub fn register(&mut self, action: Action) -> Result<()> {
+    pub fn register(&mut self, mut action: Action) -> Result<()> {
         let owner = self.rule.label.clone();
+        // The target's tags and exec_properties apply to every action it declares, as Bazel's
+        // execution requirements (genrule, Starlark rules) and exec properties do.
+        let tags = self.string_list("tags").unwrap_or_default();
+        action.requirements.extend(tags.into_iter().filter(|t| crate::exec::action::EXECUTION_REQUIREMENT_TAGS.contains(&t.as_str())));
+        if self.rule.attrs.contains_key("exec_properties") {
+            action.exec_properties.extend(self.string_dict("exec_properties").unwrap_or_default());
+        }
         self.analysis.register(&owner, action)
     }
 

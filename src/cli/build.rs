@@ -106,9 +106,15 @@ pub struct BuildOptions {
     /// protocol: bazel-remote, nginx WebDAV).
     #[arg(long = "remote_cache", value_name = "URL")]
     pub remote_cache: Option<String>,
-    /// Remote execution is not supported yet: given, the command fails (use --remote_cache).
+    /// Run actions on a Remote Execution API server, `grpc://HOST:PORT` (BuildGrid,
+    /// Buildbarn...); its CAS and action cache are the remote cache unless `--remote_cache`
+    /// names another endpoint (which must share the executor's CAS, as in Bazel).
     #[arg(long = "remote_executor", value_name = "URL")]
     pub remote_executor: Option<String>,
+    /// `NAME=VALUE` platform property of every remotely executed action (repeatable); a
+    /// target's `exec_properties` override it key by key.
+    #[arg(long = "remote_default_exec_properties", value_name = "NAME=VALUE")]
+    pub remote_default_exec_properties: Vec<String>,
     /// The REAPI instance name (gRPC).
     #[arg(long = "remote_instance_name", default_value = "")]
     pub remote_instance_name: String,
@@ -133,9 +139,10 @@ pub struct BuildOptions {
     /// and `--remote_download_all` say the same.
     #[arg(long = "remote_download_outputs", value_parser = clap::value_parser!(DownloadOutputs), default_value = "all")]
     pub remote_download_outputs: DownloadOutputs,
-    /// When the remote cache cannot be reached at the start of the build, build locally with
-    /// a warning instead of failing. (Failures during the build always fall back, with one
-    /// warning, as Bazel's remote cache does.)
+    /// When the remote cache or executor cannot be reached at the start of the build, or the
+    /// executor fails during it, build locally with one warning instead of failing (exit 34).
+    /// (Remote cache failures during a build without `--remote_executor` always fall back,
+    /// with one warning, as Bazel's remote cache does.)
     #[arg(long = "remote_local_fallback", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
     pub remote_local_fallback: bool,
 }
@@ -156,21 +163,37 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(n * scale))
 }
 
+/// `--jobs` by default: the cores, or for remote execution 4× as many (at least 16): remote
+/// actions mostly wait on the network (Bazel users set `--jobs=50`-`200` for the same reason).
+pub fn default_jobs(args: &BuildOptions) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    if args.remote_executor.as_deref().is_some_and(|u| !u.is_empty()) { (cores * 4).max(16) } else { cores }
+}
+
 /// Bazel's exit code for a remote caching or execution failure (`ExitCode.REMOTE_ERROR`).
 const REMOTE_ERROR: i32 = 34;
 
 /// Connects to `--remote_cache`, if given. A remote that cannot be reached is an error
 /// (exit 34, as Bazel's), or with `--remote_local_fallback` a warning and a local build.
 pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
-    if let Some(url) = &args.remote_executor
-        && !url.is_empty()
+    let executor = args.remote_executor.as_deref().filter(|u| !u.is_empty());
+    if let Some(url) = executor
+        && !url.to_ascii_lowercase().starts_with("grpc")
     {
         return Err(CliError::bad_command_line(anyhow!(
-            "--remote_executor: ocib does not execute actions remotely yet; use --remote_cache={} to share results",
+            "--remote_executor: expected grpc://HOST:PORT, got {}",
             crate::exec::remote::redact(url)
         )));
     }
-    let Some(url) = args.remote_cache.as_deref().filter(|u| !u.is_empty()) else { return Ok(None) };
+    // Bazel: the executor's endpoint is also the cache unless --remote_cache says otherwise.
+    let Some(url) = args.remote_cache.as_deref().filter(|u| !u.is_empty()).or(executor) else { return Ok(None) };
+    let mut default_exec_properties = Vec::new();
+    for p in &args.remote_default_exec_properties {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| CliError::bad_command_line(anyhow!("--remote_default_exec_properties: expected NAME=VALUE, got '{p}'")))?;
+        default_exec_properties.push((k.to_owned(), v.to_owned()));
+    }
     let mut headers = Vec::new();
     for (flag, values) in [("--remote_header", &args.remote_header), ("--remote_cache_header", &args.remote_cache_header)] {
         for h in values {
@@ -186,16 +209,21 @@ pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
         accept_cached: args.remote_accept_cached,
         upload_local_results: args.remote_upload_local_results,
         download: args.remote_download_outputs,
+        executor: executor.map(str::to_owned),
+        default_exec_properties,
+        local_fallback: args.remote_local_fallback,
     };
+    let what = if executor.is_some() { "Remote Execution" } else { "Remote Cache" };
     match RemoteCache::connect(&opts) {
         Ok(r) => Ok(Some(r)),
         Err(e) if args.remote_local_fallback => {
-            eprintln!("WARNING: Remote Cache: {e:#}; building locally (--remote_local_fallback)");
+            eprintln!("WARNING: {what}: {e:#}; building locally (--remote_local_fallback)");
             Ok(None)
         }
-        Err(e) => {
-            Err(CliError::new(e.context("cannot use the remote cache (--remote_local_fallback builds locally instead)"), REMOTE_ERROR))
-        }
+        Err(e) => Err(CliError::new(
+            e.context(format!("cannot use the {} (--remote_local_fallback builds locally instead)", what.to_ascii_lowercase())),
+            REMOTE_ERROR,
+        )),
     }
 }
 
@@ -569,10 +597,7 @@ pub fn build_with_events(
         bep.workspace_status(status);
     }
     process::install_interrupt_handler();
-    let opts = ExecOptions {
-        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
-        keep_going: args.common.keep_going,
-    };
+    let opts = ExecOptions { jobs: args.jobs.unwrap_or_else(|| default_jobs(args)), keep_going: args.common.keep_going };
     let remote = remote_cache(args)?;
     let reporter = Reporter::start(args.progress());
     let executor =
@@ -636,6 +661,9 @@ pub fn build_with_events(
     if report.failures.is_empty() && !analysis_failed {
         eprintln!("INFO: Build completed successfully, {total}");
         Ok(targets)
+    } else if report.remote_error {
+        // Bazel's exit code when remote execution or caching failed the build.
+        Err(CliError::new(anyhow!("Build did NOT complete successfully, {total}"), REMOTE_ERROR))
     } else {
         Err(CliError::build_failed(anyhow!("Build did NOT complete successfully, {total}")))
     }

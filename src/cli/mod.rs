@@ -1,6 +1,7 @@
 //! The command line: clap definitions, `.bazelrc` expansion, and dispatch to one file per
 //! command. Exit codes follow Bazel's.
 
+mod action;
 mod bazel_flags;
 mod bep;
 mod build;
@@ -479,6 +480,12 @@ fn command_elapsed() -> std::time::Duration {
 fn run_command(args: Vec<OsString>) -> CliResult {
     COMMAND_STARTED.get_or_init(std::time::Instant::now);
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    // `ocib action` is what a remote worker runs for an in-process action: no workspace, no
+    // rc files, no flags of its own beyond its outputs (hidden from help).
+    if args.first().map(String::as_str) == Some("action") {
+        let cwd = std::env::current_dir().map_err(|e| CliError::bad_command_line(anyhow!("cannot read the current directory: {e}")))?;
+        return action::run(&args[1..], &cwd);
+    }
     let (startup, command, rest) = split_startup(&args).map_err(|e| CliError::bad_command_line(anyhow!(e)))?;
     let Some(command) = command else {
         // No command: let clap print help (or version) and pick the exit code.

@@ -298,14 +298,19 @@ pub fn summary_lines(report: &ExecReport, elapsed: Duration) -> Vec<String> {
     let local = report.executed_spawning;
     let internal = report.executed - local;
     let mut parts = Vec::new();
-    for (n, what) in
-        [(report.remote_hits, "remote cache hit"), (report.cache_hits, "disk cache hit"), (internal, "internal"), (local, "local")]
-    {
+    // Bazel's order: cache hits first, then the runners by name.
+    for (n, what) in [
+        (report.remote_hits, "remote cache hit"),
+        (report.cache_hits, "disk cache hit"),
+        (internal, "internal"),
+        (local, "local"),
+        (report.remote_executed, "remote"),
+    ] {
         if n > 0 {
             parts.push(format!("{n} {what}"));
         }
     }
-    let processes = report.remote_hits + report.cache_hits + report.executed;
+    let processes = report.remote_hits + report.cache_hits + report.executed + report.remote_executed;
     let noun = if processes == 1 { "process" } else { "processes" };
     lines.push(if parts.is_empty() {
         format!("INFO: {processes} {noun}.")

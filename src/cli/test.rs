@@ -219,10 +219,7 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
         bep.workspace_status(&crate::stamp::compute(&root, None, &args.opts.embed_label)?);
     }
     process::install_interrupt_handler();
-    let opts = ExecOptions {
-        jobs: args.opts.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
-        keep_going: true,
-    };
+    let opts = ExecOptions { jobs: args.opts.jobs.unwrap_or_else(|| super::build::default_jobs(&args.opts)), keep_going: true };
     let remote = super::build::remote_cache(&args.opts)?;
     let reporter = Reporter::start(args.opts.progress());
     let executor = Executor::new(&base, &cache_dir(&args.opts), None, opts)?

@@ -72,6 +72,12 @@ impl fmt::Display for Artifact {
 /// Code ocib runs itself for an action. `params` must describe everything the run depends on
 /// besides its input files, deterministically (it goes into the action key).
 pub trait InProcess: Send + Sync {
+    /// The name `ocib action <kind> <params>` knows this code by (a key of the
+    /// [`InProcessKinds`] table the rule sets inject), usually the action's mnemonic.
+    fn kind(&self) -> &'static str;
+    /// The parameters, deterministically: the action key hashes them, and the kind's
+    /// constructor in [`InProcessKinds`] rebuilds the same code from them (`ocib action`, which
+    /// a remote worker runs).
     fn params(&self) -> String;
     fn run(&self, ctx: &mut ActionContext) -> anyhow::Result<()>;
     /// Whether `run` only reads `ctx.inputs` and writes `ctx.outputs` (no scratch files in
@@ -82,6 +88,26 @@ pub trait InProcess: Send + Sync {
     fn scratch_free(&self) -> bool {
         false
     }
+    /// Whether the action may run on a remote executor (as `ocib action`). False for fetches
+    /// (their params leave out where to fetch from and which credentials to use, as Bazel
+    /// fetches repositories on the client) and for tests (they run in the workspace).
+    fn remotable(&self) -> bool {
+        true
+    }
+}
+
+/// Rebuilds in-process code from its [`InProcess::params`].
+pub type FromParams = fn(&str) -> anyhow::Result<Arc<dyn InProcess>>;
+
+/// Every in-process kind's constructor, by [`InProcess::kind`]: what `ocib action` runs. The rule
+/// sets make this table (`rules::in_process_kinds`) and the command layer passes it in, so
+/// `exec/` knows no rule set.
+pub type InProcessKinds = BTreeMap<&'static str, FromParams>;
+
+/// The constructor of a kind whose params are its serde JSON.
+pub fn from_json<T: InProcess + serde::de::DeserializeOwned + 'static>(params: &str) -> anyhow::Result<Arc<dyn InProcess>> {
+    let code: T = serde_json::from_str(params).map_err(|e| anyhow::anyhow!("bad parameters: {e}"))?;
+    Ok(Arc::new(code))
 }
 
 pub enum ActionKind {
@@ -116,7 +142,15 @@ pub struct Action {
     pub progress: String,
     /// Run even if the cache has a result (`--cache_test_results=no`).
     pub skip_cache_lookup: bool,
+    /// Bazel's execution requirements from the owner's `tags`: `no-remote`, `no-remote-exec`,
+    /// `no-cache`, `local` (others are ignored). Not in the key: they say where it runs.
+    pub requirements: std::collections::BTreeSet<String>,
+    /// The owner's `exec_properties`: the platform properties of its remote `Command`.
+    pub exec_properties: BTreeMap<String, String>,
 }
+
+/// The tags Bazel reads as execution requirements.
+pub const EXECUTION_REQUIREMENT_TAGS: &[&str] = &["no-remote", "no-remote-exec", "no-remote-cache", "no-cache", "local"];
 
 impl Action {
     pub fn new(mnemonic: &'static str, owner: &Label, kind: ActionKind) -> Action {
@@ -132,7 +166,14 @@ impl Action {
             stamped: false,
             progress: format!("{mnemonic} {owner}"),
             skip_cache_lookup: false,
+            requirements: Default::default(),
+            exec_properties: BTreeMap::new(),
         }
+    }
+
+    /// Whether the owner's tags say `tag` (an execution requirement).
+    pub fn requires(&self, tag: &str) -> bool {
+        self.requirements.contains(tag)
     }
 
     pub fn inputs(mut self, inputs: impl IntoIterator<Item = Artifact>) -> Action {

@@ -51,6 +51,11 @@ pub struct ExecReport {
     pub cache_hits: usize,
     /// Found in the remote cache (`--remote_cache`), after a local miss.
     pub remote_hits: usize,
+    /// Run by the remote executor (`--remote_executor`); its own cache hits count as
+    /// `remote_hits`.
+    pub remote_executed: usize,
+    /// An action failed because the remote executor could not run it (Bazel's exit code 34).
+    pub remote_error: bool,
     pub failures: Vec<Failure>,
     pub interrupted: bool,
     /// First output of every action that was a cache hit.
@@ -103,6 +108,8 @@ enum Outcome {
     Hit(Vec<OutputRecord>),
     /// Downloaded from the remote cache.
     RemoteHit(Vec<OutputRecord>),
+    /// Run by the remote executor.
+    RemoteExecuted(Vec<OutputRecord>),
     /// Ran, with what it printed (shown even on success, as Bazel's "INFO: From ..." does).
     Executed(Vec<OutputRecord>, String),
 }
@@ -239,6 +246,11 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                             ex.observer.action_finished(i, action, ActionResult::CacheHit, elapsed);
                             r
                         }
+                        Outcome::RemoteExecuted(r) => {
+                            report.remote_executed += 1;
+                            ex.observer.action_finished(i, action, ActionResult::Executed { log: "" }, elapsed);
+                            r
+                        }
                         Outcome::Executed(r, log) => {
                             report.executed += 1;
                             if spawns.count > 0 {
@@ -278,6 +290,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                     if process::interrupted() {
                         report.interrupted = true;
                     } else {
+                        report.remote_error |= e.is::<remote::RemoteExecutionError>();
                         report.failures.push(Failure {
                             owner: action.owner.clone(),
                             mnemonic: action.mnemonic.to_string(),
@@ -415,7 +428,7 @@ const PARALLEL_HASH_MIN: usize = 16;
 fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Result<Outcome> {
     let key = action_key(ex, action, derived)?;
 
-    if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup) {
+    if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup && !action.requires("no-cache")) {
         let complete = action
             .outputs
             .iter()
@@ -448,35 +461,29 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Resu
     if let Some((r, d)) = &described
         && r.accepts_cached()
         && !action.skip_cache_lookup
+        && remote_caching(action)
     {
         let warn = |m: &str| ex.observer.warning(m);
         let download = r.downloads(top);
         match remote::fetch(ex, r, action, d, download, &warn) {
-            Ok(Some(records)) if !download => {
-                // Left on the remote: what an earlier build put at these paths is stale, and
-                // no local action cache entry names bytes that are not here.
-                for dir in &action.tree_outputs {
-                    let real = ex.base.workspace.join(dir);
-                    if real.is_dir() {
-                        let _ = std::fs::remove_dir_all(&real);
-                    }
-                }
-                for o in &action.outputs {
-                    let _ = std::fs::remove_file(ex.base.workspace.join(&o.exec_path));
-                }
-                return Ok(Outcome::RemoteHit(records));
-            }
-            Ok(Some(mut records)) => {
-                materialize(ex, action, &mut records)?;
-                for rec in &mut records {
-                    ex.cache.restamp(rec);
-                }
-                let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
-                ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
-                return Ok(Outcome::RemoteHit(records));
-            }
+            Ok(Some(records)) => return Ok(Outcome::RemoteHit(place_remote(ex, action, &key, records, download)?)),
             Ok(None) => {}
-            Err(e) => remote_failed(ex, r, &e),
+            Err(e) => remote_failed(ex, r, &e)?,
+        }
+    }
+    if let Some((r, d)) = &described
+        && let Some(executor) = r.executor_for(action)
+    {
+        let warn = |m: &str| ex.observer.warning(m);
+        let download = r.downloads(top);
+        match remote::execute::run(ex, r, executor, action, d, download, &warn) {
+            Ok((records, cached)) => {
+                let records = place_remote(ex, action, &key, records, download)?;
+                // The server's own cache answered: a remote cache hit, as Bazel counts it.
+                return Ok(if cached { Outcome::RemoteHit(records) } else { Outcome::RemoteExecuted(records) });
+            }
+            Err(e) if e.is::<remote::RemoteExecutionError>() => remote_failed(ex, r, &e)?,
+            Err(e) => return Err(e),
         }
     }
     if let Some(r) = &ex.remote {
@@ -489,24 +496,64 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Resu
     for r in &mut records {
         ex.cache.restamp(r);
     }
-    if !uncacheable {
+    if !uncacheable && !action.requires("no-cache") {
         let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
         ex.cache.store(&key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
         if let Some((r, d)) = &described
             && r.uploads()
+            && remote_caching(action)
             && let Err(e) = remote::upload(ex, r, action, d, &records)
         {
-            remote_failed(ex, r, &e);
+            remote_failed(ex, r, &e)?;
         }
     }
     Ok(Outcome::Executed(records, log))
 }
 
-/// The remote cache failed: warn once; the build goes on without it.
-fn remote_failed(ex: &Executor, remote: &remote::RemoteCache, e: &anyhow::Error) {
+/// The remote failed: warn once and go on without it; but with `--remote_executor` and
+/// without `--remote_local_fallback`, fail the action (Bazel's exit code 34).
+fn remote_failed(ex: &Executor, remote: &remote::RemoteCache, e: &anyhow::Error) -> Result<()> {
+    if remote.has_executor() && !remote.local_fallback() {
+        return Err(anyhow::Error::new(remote::RemoteExecutionError(format!("{e:#}"))));
+    }
     if let Some(message) = remote.failed(e) {
         ex.observer.warning(&message);
     }
+    Ok(())
+}
+
+/// Whether the action's tags let it use the remote cache (Bazel: `no-remote`,
+/// `no-remote-cache`, `no-cache` and `local` keep its results off the remote).
+fn remote_caching(action: &Action) -> bool {
+    !["no-remote", "no-remote-cache", "no-cache", "local"].iter().any(|t| action.requires(t))
+}
+
+/// Places the outputs of a remote hit or a remote execution and records them in the local
+/// action cache; without `download` they stay on the remote (nothing is placed, no local
+/// entry is written: it would name bytes that are not here).
+fn place_remote(ex: &Executor, action: &Action, key: &str, mut records: Vec<OutputRecord>, download: bool) -> Result<Vec<OutputRecord>> {
+    if !download {
+        // What an earlier build put at these paths is stale.
+        for dir in &action.tree_outputs {
+            let real = ex.base.workspace.join(dir);
+            if real.is_dir() {
+                let _ = std::fs::remove_dir_all(&real);
+            }
+        }
+        for o in &action.outputs {
+            let _ = std::fs::remove_file(ex.base.workspace.join(&o.exec_path));
+        }
+        return Ok(records);
+    }
+    materialize(ex, action, &mut records)?;
+    for rec in &mut records {
+        ex.cache.restamp(rec);
+    }
+    if !action.requires("no-cache") {
+        let record = ActionRecord { mnemonic: action.mnemonic.to_string(), outputs: records.clone() };
+        ex.cache.store(key, &record).with_context(|| format!("storing the action cache entry of {}", action.progress))?;
+    }
+    Ok(records)
 }
 
 /// Puts CAS entries at their `ocib-out/bin` paths (hardlinks; nothing to do if already there),

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::analysis::{AnalysisError, AnalyzeFn, Providers, RuleContext, RuleImpls};
+use crate::exec::action::{FromParams, InProcessKinds};
 use crate::graph::AttrValue;
 use crate::graph::schema::RuleKinds;
 pub use crate::graph::schema::{AttrSpec, RuleSchema, SchemaBuilder};
@@ -77,6 +78,38 @@ pub fn registry() -> &'static Registry {
         analyzers.insert(crate::analysis::STARLARK_RULE_IMPL.to_owned(), starlark::analyze);
         Registry { kinds, analyzers }
     })
+}
+
+/// Every in-process action kind `ocib action` can rebuild from its params (the command layer
+/// hands this table to `exec`). Fetches and tests are not here: they always run on the client
+/// (`InProcess::remotable`).
+pub fn in_process_kinds() -> InProcessKinds {
+    use crate::exec::action::from_json;
+    let kinds: [(&'static str, FromParams); 22] = [
+        ("StatusD", from_json::<distroless::dpkg::StatusD>),
+        ("Status", from_json::<distroless::dpkg::Status>),
+        ("WriteMembers", from_json::<distroless::files::WriteMembers>),
+        ("Flatten", from_json::<distroless::flatten::Flatten>),
+        ("CaCerts", from_json::<distroless::cacerts::CaCerts>),
+        ("Locale", from_json::<distroless::cacerts::Locale>),
+        ("ExtractMember", from_json::<distroless::deb_import::ExtractMember>),
+        ("GoStdlib", go::actions::from_params::<go::actions::GoStdlib>),
+        ("GoCompile", go::actions::from_params::<go::actions::GoCompile>),
+        ("GoTestBinary", go::actions::from_params::<go::actions::GoTestBinary>),
+        ("GoLink", go::actions::from_params::<go::actions::GoLink>),
+        ("DescribeLayer", from_json::<oci::actions::DescribeLayer>),
+        ("BuildImage", from_json::<oci::actions::BuildImage>),
+        ("BuildIndex", from_json::<oci::actions::BuildIndex>),
+        ("WriteTarball", from_json::<oci::actions::WriteTarball>),
+        ("CopyFromDirectory", from_json::<oci::actions::CopyFromDirectory>),
+        ("JqPath", from_json::<oci::actions::JqPath>),
+        ("BuildApkoImage", from_json::<apko::apko_image::BuildApkoImage>),
+        ("Yq", from_json::<lib::yq::Yq>),
+        ("CopyFile", from_json::<lib::files::CopyFile>),
+        ("ExpandTemplate", from_json::<lib::files::ExpandTemplate>),
+        ("PkgTar", from_json::<pkg::tar_action::PkgTar>),
+    ];
+    kinds.into_iter().collect()
 }
 
 /// Every native rule ocib implements, keyed by kind.

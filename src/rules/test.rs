@@ -31,6 +31,10 @@ pub fn runfiles_workspace(name: &str) -> &str {
     if name.is_empty() { RUNFILES_WORKSPACE } else { name }
 }
 
+fn default_workspace() -> String {
+    RUNFILES_WORKSPACE.to_owned()
+}
+
 fn is_default_workspace(name: &str) -> bool {
     name == RUNFILES_WORKSPACE
 }
@@ -55,7 +59,7 @@ pub fn make_runfiles_tree(root: &std::path::Path, workspace: &str, entries: &[(S
     Ok(())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub enum TestKind {
     /// `runfiles`: short path → exec path of each runfile, when the test runs from a runfiles
     /// tree (its working directory; absent from the key when empty, so native tests keep
@@ -81,7 +85,7 @@ pub enum TestKind {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct RunTest {
     pub label: String,
     pub kind: TestKind,
@@ -96,11 +100,19 @@ pub struct RunTest {
     pub workspace: std::path::PathBuf,
     /// The main repository's directory in the runfiles tree ([`runfiles_workspace`]); in the
     /// key only when it is not the default, so existing keys stay.
-    #[serde(skip_serializing_if = "is_default_workspace")]
+    #[serde(skip_serializing_if = "is_default_workspace", default = "default_workspace")]
     pub runfiles_workspace: String,
 }
 
 impl InProcess for RunTest {
+    fn kind(&self) -> &'static str {
+        "RunTest"
+    }
+
+    fn remotable(&self) -> bool {
+        false
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

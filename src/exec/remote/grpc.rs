@@ -27,6 +27,7 @@ const DEFAULT_BATCH_LIMIT: usize = 4 * 1024 * 1024;
 /// ByteStream chunk size.
 const CHUNK: usize = 1 << 20;
 
+/// A gRPC connection to an REAPI server and its cache services.
 pub struct GrpcStore {
     rt: tokio::runtime::Runtime,
     channel: Channel,
@@ -109,6 +110,25 @@ impl GrpcStore {
         Ok(store)
     }
 
+    /// The connection, for the Execution service (`execute.rs`), which shares this setup.
+    pub(super) fn channel(&self) -> (&tokio::runtime::Runtime, Channel) {
+        (&self.rt, self.channel.clone())
+    }
+
+    /// A request without a deadline (an execution takes as long as its action), with the
+    /// `--remote_header`s.
+    pub(super) fn request_without_deadline<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        for (k, v) in &self.headers {
+            r.metadata_mut().insert(k.clone(), v.clone());
+        }
+        r
+    }
+
+    pub(super) fn instance(&self) -> &str {
+        &self.instance
+    }
+
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         for (k, v) in &self.headers {
@@ -118,7 +138,7 @@ impl GrpcStore {
         r
     }
 
-    fn error(&self, call: &str, status: tonic::Status) -> anyhow::Error {
+    pub(super) fn error(&self, call: &str, status: tonic::Status) -> anyhow::Error {
         anyhow!("{} {call}: {:?}: {}", self.target, status.code(), status.message())
     }
 

@@ -14,9 +14,12 @@
 //! fails (down, too slow, errors) is reported once and not used again in this build, as
 //! Bazel's circuit breaker does: the build goes on locally.
 
+pub mod execute;
 mod grpc;
 mod http;
 pub mod merkle;
+
+pub use execute::RemoteExecutionError;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -63,6 +66,14 @@ pub struct RemoteOptions {
     pub upload_local_results: bool,
     /// `--remote_download_outputs`: which outputs of remote hits are downloaded.
     pub download: DownloadOutputs,
+    /// `--remote_executor`: run actions on this REAPI server (`grpc://HOST:PORT`); its CAS is
+    /// the one `url` names (Bazel's rule: without `--remote_cache` they are the same).
+    pub executor: Option<String>,
+    /// `--remote_default_exec_properties`: platform properties of every remote action (a
+    /// target's `exec_properties` override them key by key).
+    pub default_exec_properties: Vec<(String, String)>,
+    /// `--remote_local_fallback`: when the remote fails, build locally (one warning).
+    pub local_fallback: bool,
 }
 
 /// `--remote_download_outputs` (Bazel's "Build without the Bytes").
@@ -91,6 +102,7 @@ impl std::str::FromStr for DownloadOutputs {
 }
 
 /// Where an upload's bytes come from.
+#[derive(Clone)]
 pub enum BlobSource {
     Bytes(Vec<u8>),
     File(PathBuf),
@@ -134,6 +146,11 @@ pub struct RemoteCache {
     /// by exec path (directory outputs by member, with `tree` set): their digests are known,
     /// their bytes are fetched only when an action run locally reads them ([`prefetch`]).
     remote_only: Mutex<RemoteOnly>,
+    /// The Execution service (`--remote_executor`).
+    executor: Option<execute::RemoteExecutor>,
+    /// Set when the executor failed under `--remote_local_fallback`: actions run locally.
+    exec_disabled: AtomicBool,
+    local_fallback: bool,
 }
 
 /// Outputs known by digest only.
@@ -153,8 +170,15 @@ impl RemoteCache {
             "grpc" | "grpcs" => Box::new(grpc::GrpcStore::connect(opts)?),
             _ => bail!("--remote_cache: '{}' is not a grpc://, grpcs://, http:// or https:// URL", redact(&opts.url)),
         };
+        let executor = match &opts.executor {
+            Some(url) => Some(execute::RemoteExecutor::connect(opts, url)?),
+            None => None,
+        };
         Ok(RemoteCache {
             store,
+            executor,
+            exec_disabled: AtomicBool::new(false),
+            local_fallback: opts.local_fallback,
             accept_cached: opts.accept_cached,
             upload_local_results: opts.upload_local_results,
             disabled: AtomicBool::new(false),
@@ -163,6 +187,34 @@ impl RemoteCache {
             download: opts.download,
             remote_only: Mutex::default(),
         })
+    }
+
+    /// The executor, if `--remote_executor` was given and `action` may run there: not stamped
+    /// (the volatile status is this machine's), not tagged `no-remote`, `no-remote-exec` or
+    /// `local`, and a command another machine can run (a spawn that names no `$EXECROOT`;
+    /// in-process code that [`super::InProcess::remotable`]; never a file write, which is
+    /// cheaper here than a round trip).
+    pub fn executor_for(&self, action: &Action) -> Option<&execute::RemoteExecutor> {
+        let executor = self.executor.as_ref().filter(|_| !self.exec_disabled.load(Ordering::Relaxed))?;
+        if action.stamped || ["no-remote", "no-remote-exec", "local"].iter().any(|t| action.requires(t)) {
+            return None;
+        }
+        let runs_anywhere = match &action.kind {
+            ActionKind::Spawn { argv, env } => !argv.iter().chain(env.values()).any(|a| a.contains("$EXECROOT")),
+            ActionKind::Run(code) => code.remotable(),
+            ActionKind::Write { .. } => false,
+        };
+        runs_anywhere.then_some(executor)
+    }
+
+    /// `--remote_local_fallback`.
+    pub fn local_fallback(&self) -> bool {
+        self.local_fallback
+    }
+
+    /// Whether `--remote_executor` was given.
+    pub fn has_executor(&self) -> bool {
+        self.executor.is_some()
     }
 
     /// Whether the remote is still used in this build.
@@ -217,8 +269,13 @@ impl RemoteCache {
     /// Records that the remote failed: the first time, stops using it and returns the warning
     /// to show; afterwards `None` (one warning per build).
     pub fn failed(&self, e: &anyhow::Error) -> Option<String> {
+        // The executor and its cache are one server: when either fails, both are dropped.
+        self.exec_disabled.store(true, Ordering::Relaxed);
         if self.disabled.swap(true, Ordering::Relaxed) {
             return None;
+        }
+        if self.executor.is_some() {
+            return Some(format!("Remote Execution: {e:#}; building locally (--remote_local_fallback)"));
         }
         Some(format!("Remote Cache: {e:#}; continuing without the remote cache (actions run locally)"))
     }
@@ -241,12 +298,36 @@ pub struct RemoteAction {
     action: Vec<u8>,
     command: Vec<u8>,
     command_digest: Digest,
+    /// Every blob of the input root that is here (files, the ocib binary, `Directory`
+    /// messages), for remote execution to upload what the server lacks. Inputs left on the
+    /// remote are not here: the server has them.
+    inputs: Vec<(Digest, BlobSource)>,
+}
+
+/// Where ocib itself sits in the input root of the actions it runs in process (`ocib action`):
+/// the binary is an input like any tool, so a worker needs nothing installed and runs exactly
+/// this ocib (and the action digest names it).
+pub const OCIB_TOOL_PATH: &str = "ocib-out/ocib";
+
+/// The running ocib binary and its sha256 (hashed once per process).
+fn ocib_binary(ex: &Executor) -> Result<(PathBuf, FileEntry)> {
+    static BINARY: std::sync::OnceLock<Result<(PathBuf, FileEntry), String>> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let path = std::env::current_exe().map_err(|e| format!("locating the ocib binary: {e}"))?;
+            let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let hash = ex.stat_cache.digest(&path, DigestKind::Sha256).map_err(|e| format!("hashing {}: {e:#}", path.display()))?;
+            Ok((path, FileEntry { digest: Digest { hash, size_bytes: meta.len() as i64 }, executable: true }))
+        })
+        .clone()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// The `Command` and `Action` of an ocib action; `derived` holds the sha256 of every derived
 /// input (and of the files inside derived input directories, as `<dir>/<path>`).
 pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, String>) -> Result<RemoteAction> {
     let mut inputs = TreeBuilder::default();
+    let mut blobs: Vec<(Digest, BlobSource)> = Vec::new();
     let entry = |hash: String, meta: &std::fs::Metadata| FileEntry {
         digest: Digest { hash, size_bytes: meta.len() as i64 },
         executable: meta.mode() & 0o111 != 0,
@@ -256,7 +337,9 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
             ArtifactKind::Source(path) => {
                 let meta = std::fs::metadata(path).with_context(|| format!("missing input file '{}'", input.exec_path))?;
                 let hash = ex.stat_cache.digest(path, DigestKind::Sha256).with_context(|| format!("hashing '{}'", input.exec_path))?;
-                inputs.file(&input.exec_path, entry(hash, &meta))?;
+                let e = entry(hash, &meta);
+                blobs.push((e.digest.clone(), BlobSource::File(path.clone())));
+                inputs.file(&input.exec_path, e)?;
             }
             // An output left on the remote is described by its record: its bytes are not here.
             ArtifactKind::Derived if ex.remote.as_ref().is_some_and(|r| r.remote_only_dir(&input.exec_path)) => {
@@ -282,12 +365,16 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
                     let prefix = format!("{}/", input.exec_path);
                     for (member, hash) in derived.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
                         let m = std::fs::metadata(ex.base.workspace.join(member)).with_context(|| format!("missing input '{member}'"))?;
-                        inputs.file(member, entry(hash.clone(), &m))?;
+                        let e = entry(hash.clone(), &m);
+                        blobs.push((e.digest.clone(), BlobSource::File(ex.base.workspace.join(member))));
+                        inputs.file(member, e)?;
                     }
                 } else {
                     let hash =
                         derived.get(&input.exec_path).ok_or_else(|| anyhow!("internal: input '{}' has no digest", input.exec_path))?;
-                    inputs.file(&input.exec_path, entry(hash.clone(), &meta))?;
+                    let e = entry(hash.clone(), &meta);
+                    blobs.push((e.digest.clone(), BlobSource::File(real.clone())));
+                    inputs.file(&input.exec_path, e)?;
                 }
             }
         }
@@ -295,12 +382,27 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
     if action.stamped {
         let path = ex.base.root.join("stable-status.txt");
         let meta = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-        inputs.file("ocib-out/stable-status.txt", entry(ex.stat_cache.digest(&path, DigestKind::Sha256)?, &meta))?;
+        let e = entry(ex.stat_cache.digest(&path, DigestKind::Sha256)?, &meta);
+        blobs.push((e.digest.clone(), BlobSource::File(path.clone())));
+        inputs.file("ocib-out/stable-status.txt", e)?;
+    }
+    if let ActionKind::Run(_) = &action.kind {
+        let (path, e) = ocib_binary(ex)?;
+        blobs.push((e.digest.clone(), BlobSource::File(path)));
+        inputs.file(OCIB_TOOL_PATH, e)?;
     }
     let input_root = inputs.build();
+    for (digest, bytes) in &input_root.directories {
+        blobs.push((digest.clone(), BlobSource::Bytes(bytes.clone())));
+    }
 
     let (arguments, mut env): (Vec<String>, BTreeMap<String, String>) = match &action.kind {
-        ActionKind::Spawn { argv, env } => (argv.clone(), env.clone()),
+        ActionKind::Spawn { argv, env } => {
+            let mut env = env.clone();
+            // As the local executor runs it.
+            env.entry("PATH".into()).or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+            (argv.clone(), env)
+        }
         // ocib itself is the tool of the actions it runs in process: `ocib action` names them.
         ActionKind::Write { content, executable } => (
             vec![
@@ -312,7 +414,23 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
             ],
             BTreeMap::new(),
         ),
-        ActionKind::Run(code) => (vec!["ocib".into(), "action".into(), action.mnemonic.to_string(), code.params()], BTreeMap::new()),
+        // The input root's ocib runs the code in the working directory (`cli/action.rs`).
+        ActionKind::Run(code) => {
+            let mut argv = vec![OCIB_TOOL_PATH.to_owned(), "action".into(), code.kind().to_owned(), code.params()];
+            let mut outs: Vec<&super::Artifact> = action.outputs.iter().collect();
+            outs.sort();
+            for o in outs {
+                let flag = if action.tree_outputs.contains(&o.exec_path) {
+                    "--out_dir"
+                } else if action.executable_outputs.contains(&o.exec_path) {
+                    "--out_exe"
+                } else {
+                    "--out"
+                };
+                argv.push(format!("{flag}={}", o.exec_path));
+            }
+            (argv, BTreeMap::new())
+        }
     };
     if !action.tool_id.is_empty() {
         env.insert("OCIB_TOOL_ID".into(), action.tool_id.clone());
@@ -322,10 +440,22 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
     let mut paths: Vec<String> = action.outputs.iter().map(|o| o.exec_path.clone()).collect();
     paths.sort();
     paths.dedup();
+    // Platform properties: `--remote_default_exec_properties`, then the target's
+    // `exec_properties` key by key (Bazel's precedence), sorted by name as REAPI requires.
+    let mut properties: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(executor) = &ex.remote.as_ref().and_then(|r| r.executor.as_ref()) {
+        properties.extend(executor.default_properties.iter().cloned());
+    }
+    properties.extend(action.exec_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let platform = (!properties.is_empty())
+        .then(|| re::Platform { properties: properties.into_iter().map(|(name, value)| re::platform::Property { name, value }).collect() });
     let command = re::Command {
         arguments,
         environment_variables: env.into_iter().map(|(name, value)| re::command::EnvironmentVariable { name, value }).collect(),
         output_paths: paths,
+        // Deprecated since REAPI 2.2 (Action.platform) but what Bazel 4 and older servers read.
+        #[allow(deprecated)]
+        platform: platform.clone(),
         ..Default::default()
     };
     let command = command.encode_to_vec();
@@ -334,10 +464,12 @@ pub fn describe(ex: &Executor, action: &Action, derived: &BTreeMap<String, Strin
         command_digest: Some(command_digest.clone()),
         input_root_digest: Some(input_root.root_digest),
         salt: ACTION_SALT.as_bytes().to_vec(),
+        do_not_cache: action.requires("no-cache"),
+        platform,
         ..Default::default()
     };
     let action_bytes = remote_action.encode_to_vec();
-    Ok(RemoteAction { digest: digest_of(&action_bytes), action: action_bytes, command, command_digest })
+    Ok(RemoteAction { digest: digest_of(&action_bytes), action: action_bytes, command, command_digest, inputs: blobs })
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -446,12 +578,27 @@ pub fn fetch(
     warn: &dyn Fn(&str),
 ) -> Result<Option<Vec<OutputRecord>>> {
     let Some(result) = remote.store.get_action_result(&described.digest)? else { return Ok(None) };
+    use_result(ex, remote, action, &described.digest, result, download, warn)
+}
+
+/// Brings the outputs an `ActionResult` names into the local CAS (or, without `download`,
+/// records them as left on the remote): their records, or `None` when the result cannot be
+/// used (failed, an output or blob missing, a blob not matching its digest).
+pub(super) fn use_result(
+    ex: &Executor,
+    remote: &RemoteCache,
+    action: &Action,
+    action_digest: &Digest,
+    result: re::ActionResult,
+    download: bool,
+    warn: &dyn Fn(&str),
+) -> Result<Option<Vec<OutputRecord>>> {
     if result.exit_code != 0 {
         return Ok(None);
     }
     let unusable = |u: Unusable| -> Result<Option<Vec<OutputRecord>>> {
         if let Unusable::Corrupt(why) = u {
-            warn(&format!("Remote Cache: {} of {}: {why}; running it locally", action.progress, described.digest.hash));
+            warn(&format!("Remote Cache: {} of {}: {why}; running it locally", action.progress, action_digest.hash));
         }
         Ok(None)
     };

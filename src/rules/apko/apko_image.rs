@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::install::{self, FsEntry, Kind, Root};
@@ -88,7 +88,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
 }
 
 /// The in-process image build.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BuildApkoImage {
     pub label: String,
     pub config: String,
@@ -480,6 +480,10 @@ pub fn write_layout(
 }
 
 impl InProcess for BuildApkoImage {
+    fn kind(&self) -> &'static str {
+        "BuildApkoImage"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

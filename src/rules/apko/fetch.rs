@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::apk;
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -76,7 +76,7 @@ pub fn analyze_contents(ctx: &mut RuleContext) -> Result<Providers, AnalysisErro
 }
 
 /// Downloads one package by the lock's ranges (or whole, when the lock has none) and checks it.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, Deserialize)]
 pub struct FetchApk {
     pub package: String,
     pub version: String,
@@ -193,6 +193,14 @@ impl FetchApk {
 }
 
 impl InProcess for FetchApk {
+    fn kind(&self) -> &'static str {
+        "FetchApk"
+    }
+
+    fn remotable(&self) -> bool {
+        false
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

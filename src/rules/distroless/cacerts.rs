@@ -9,7 +9,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::archive::{Member, copy_entry, gzip_writer, normalize, open_tar, parents, parse_mode, parse_time, write_members};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -64,7 +64,7 @@ pub fn analyze_locale(ctx: &mut RuleContext) -> Result<Providers, AnalysisError>
     Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct CaCerts {
     pub package: String,
     pub mode: u32,
@@ -76,6 +76,10 @@ const CERTS_DIR: &str = "usr/share/ca-certificates";
 const COPYRIGHT: &str = "usr/share/doc/ca-certificates/copyright";
 
 impl InProcess for CaCerts {
+    fn kind(&self) -> &'static str {
+        "CaCerts"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -128,7 +132,7 @@ fn bundle_lines(content: &[u8]) -> Vec<u8> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Locale {
     pub package: String,
     pub charset: String,
@@ -150,6 +154,10 @@ impl Locale {
 }
 
 impl InProcess for Locale {
+    fn kind(&self) -> &'static str {
+        "Locale"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

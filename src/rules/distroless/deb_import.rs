@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::archive::{copy_entry_as, deb_member, gzip_writer, merged_usr};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -79,7 +79,13 @@ fn extract(
 ) -> Result<Providers, AnalysisError> {
     let deb = ctx.single_file("deb")?.ok_or_else(|| AnalysisError::new("attribute 'deb' is mandatory"))?;
     let out = ctx.declare(out_name);
-    let code = ExtractMember { deb: deb.exec_path.clone(), member, out: out.exec_path.clone(), gzip: out_name.ends_with(".gz"), mergedusr };
+    let code = ExtractMember {
+        deb: deb.exec_path.clone(),
+        member: member.to_owned(),
+        out: out.exec_path.clone(),
+        gzip: out_name.ends_with(".gz"),
+        mergedusr,
+    };
     let action = Action::new(mnemonic, ctx.label(), ActionKind::Run(Arc::new(code))).inputs([deb]).output(out.clone());
     ctx.register(action)?;
     Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
@@ -87,7 +93,7 @@ fn extract(
 
 /// Downloads a .deb, trying each URL in turn, through the registry client's verified download
 /// (retries, streaming sha256, atomic rename).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct FetchDeb {
     pub sha256: String,
     pub out: String,
@@ -104,6 +110,14 @@ pub struct FetchDeb {
 }
 
 impl InProcess for FetchDeb {
+    fn kind(&self) -> &'static str {
+        "FetchDeb"
+    }
+
+    fn remotable(&self) -> bool {
+        false
+    }
+
     /// The checksum fixes the output, so the key is the checksum (and where it goes), not the
     /// URLs: a package moved to another mirror is still a cache hit, as in Bazel's repository
     /// cache, and a build is offline once the package has been fetched.
@@ -136,10 +150,10 @@ impl InProcess for FetchDeb {
 }
 
 /// Writes one member of a .deb, decompressed (and gzip-compressed again for a layer).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct ExtractMember {
     pub deb: String,
-    pub member: &'static str,
+    pub member: String,
     pub out: String,
     pub gzip: bool,
     /// Move `/bin`, `/sbin`, `/lib*` under `/usr` ([`merged_usr`]).
@@ -147,6 +161,10 @@ pub struct ExtractMember {
 }
 
 impl InProcess for ExtractMember {
+    fn kind(&self) -> &'static str {
+        "ExtractMember"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -154,7 +172,7 @@ impl InProcess for ExtractMember {
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {
         let deb = ctx.input(&self.deb)?.clone();
         let out = ctx.output(&self.out)?.clone();
-        let mut reader = deb_member(&deb, self.member)?;
+        let mut reader = deb_member(&deb, &self.member)?;
         let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
         let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
         let what = || format!("{}: the {} archive", deb.display(), self.member);

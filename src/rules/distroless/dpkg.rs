@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::archive::{Member, normalize, open_tar, write_members};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -84,7 +84,7 @@ fn control_files(path: &std::path::Path) -> Result<(Option<ControlFile>, Option<
     Ok((control, md5sums))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct StatusD {
     pub package: String,
     pub control: String,
@@ -93,6 +93,10 @@ pub struct StatusD {
 }
 
 impl InProcess for StatusD {
+    fn kind(&self) -> &'static str {
+        "StatusD"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -115,13 +119,17 @@ impl InProcess for StatusD {
 /// The time `dpkg_status.sh` gives `/var/lib/dpkg/status` (2023-01-01).
 const STATUS_TIME: u64 = 1672560000;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Status {
     pub controls: Vec<String>,
     pub out: String,
 }
 
 impl InProcess for Status {
+    fn kind(&self) -> &'static str {
+        "Status"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::archive::{Member, parents, parse_mode, parse_time, write_members};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -107,7 +107,7 @@ fn register(ctx: &mut RuleContext, members: Vec<Member>) -> Result<Providers, An
 }
 
 /// A [`Member`] as the action key sees it.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, Deserialize)]
 pub struct SerMember {
     path: String,
     dir: bool,
@@ -129,13 +129,17 @@ impl From<Member> for SerMember {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct WriteMembers {
     pub members: Vec<SerMember>,
     pub out: String,
 }
 
 impl InProcess for WriteMembers {
+    fn kind(&self) -> &'static str {
+        "WriteMembers"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::archive::{copy_entry, gzip_writer, normalize, open_tar};
 use crate::analysis::{AnalysisError, Providers, RuleContext};
@@ -49,7 +49,7 @@ pub fn analyze(ctx: &mut RuleContext) -> Result<Providers, AnalysisError> {
     Ok(Providers { files: vec![out], declared: ctx.declared(), ..Default::default() })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Flatten {
     pub tars: Vec<String>,
     pub deduplicate: bool,
@@ -58,6 +58,10 @@ pub struct Flatten {
 }
 
 impl InProcess for Flatten {
+    fn kind(&self) -> &'static str {
+        "Flatten"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

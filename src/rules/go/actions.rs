@@ -129,6 +129,10 @@ impl LazyGoToolchain {
             .map_err(|e| anyhow!("{e}"))
     }
 
+    /// Whether `go` lives at the same place on a remote worker is the worker's business: the
+    /// action's params carry the toolchain's identity (version and tool digests, never a path),
+    /// and [`from_params`] checks that the toolchain found there has it.
+    ///
     /// The toolchain's identity for action keys (go version and tool digests). When no
     /// toolchain is found the key holds the error; the action then fails when it runs.
     pub fn id(&self) -> String {
@@ -137,6 +141,52 @@ impl LazyGoToolchain {
             Err(e) => format!("unavailable: {e}"),
         }
     }
+}
+
+impl Default for LazyGoToolchain {
+    /// The toolchain `ocib action` uses: looked up as the local build does, facts cached in
+    /// the user's cache directory.
+    fn default() -> LazyGoToolchain {
+        LazyGoToolchain::new(crate::exec::default_cache_dir())
+    }
+}
+
+/// A Go action's toolchain and Go build cache, set when `ocib action` rebuilds it.
+pub trait WithToolchain {
+    fn toolchain(&self) -> &LazyGoToolchain;
+    fn set_gocache(&mut self, gocache: PathBuf);
+}
+
+macro_rules! with_toolchain {
+    ($($t:ty),*) => {$(
+        impl WithToolchain for $t {
+            fn toolchain(&self) -> &LazyGoToolchain {
+                &self.toolchain
+            }
+            fn set_gocache(&mut self, gocache: PathBuf) {
+                self.gocache = gocache;
+            }
+        }
+    )*};
+}
+with_toolchain!(GoStdlib, GoCompile, GoTestBinary, GoLink);
+
+/// `ocib action` for a Go kind. Its params are `<toolchain id> <json>`: the toolchain is the
+/// one this machine has (`OCIB_GO`, else `go` on PATH, as a local build finds it), and it
+/// must be the one the action was keyed with, else the outputs could differ from a local
+/// build's. A remote worker therefore needs the same Go release installed (anywhere).
+pub fn from_params<T>(params: &str) -> Result<Arc<dyn InProcess>>
+where
+    T: InProcess + WithToolchain + serde::de::DeserializeOwned + 'static,
+{
+    let (id, json) = params.split_once(' ').ok_or_else(|| anyhow!("bad parameters: expected '<toolchain id> <json>'"))?;
+    let mut code: T = serde_json::from_str(json).map_err(|e| anyhow!("bad parameters: {e}"))?;
+    let here = code.toolchain().get()?.id.clone();
+    if here != id {
+        bail!("the Go toolchain here ({here}) is not the one the action was keyed with ({id})");
+    }
+    code.set_gocache(go_cache_dir(&crate::exec::default_cache_dir()));
+    Ok(Arc::new(code))
 }
 
 /// The standard library's archives in the GoStdlib output directory `std_dir`, as
@@ -217,7 +267,7 @@ fn link_inputs(ctx: &ActionContext) -> Result<()> {
 
 /// The standard library's compiled archives for one platform, copied out of Go's own cache
 /// into outputs (so the content-addressed store, not Go's trimmable cache, holds them).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct GoStdlib {
     pub goos: String,
     pub goarch: String,
@@ -230,6 +280,10 @@ pub struct GoStdlib {
 }
 
 impl InProcess for GoStdlib {
+    fn kind(&self) -> &'static str {
+        "GoStdlib"
+    }
+
     fn params(&self) -> String {
         format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
@@ -264,7 +318,7 @@ impl InProcess for GoStdlib {
 }
 
 /// A Go package a compile or link can use: import path, link-time path, archive exec path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GoArchiveRef {
     pub importpath: String,
     pub importmap: String,
@@ -273,7 +327,7 @@ pub struct GoArchiveRef {
 
 /// `go tool compile` for one package (rules_go's GoCompilePkg): filters sources by build
 /// constraints, enforces strict dependencies, writes importcfg (and embedcfg), compiles.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct GoCompile {
     pub label: String,
     /// The `-p` path: the importmap, or `main` for a binary.
@@ -294,6 +348,10 @@ pub struct GoCompile {
 }
 
 impl InProcess for GoCompile {
+    fn kind(&self) -> &'static str {
+        "GoCompile"
+    }
+
     fn params(&self) -> String {
         format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
@@ -557,7 +615,7 @@ fn go_string(s: &str) -> String {
 
 /// A go_test's binary: the package compiled with its internal test files, the external
 /// `<importpath>_test` package, a generated test main, all linked.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct GoTestBinary {
     pub label: String,
     pub importpath: String,
@@ -579,6 +637,10 @@ pub struct GoTestBinary {
 }
 
 impl InProcess for GoTestBinary {
+    fn kind(&self) -> &'static str {
+        "GoTestBinary"
+    }
+
     fn params(&self) -> String {
         format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }
@@ -759,7 +821,7 @@ fn embedcfg(label: &str, srcs: &[String], patterns: &[String], embedsrcs: &[Stri
 
 /// `go tool link` for a binary (rules_go's GoLink): importcfg of every transitive archive,
 /// `-X` for x_defs (stamped from the workspace status under `--stamp`).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct GoLink {
     pub label: String,
     pub main_archive: String,
@@ -808,6 +870,10 @@ impl GoLink {
 }
 
 impl InProcess for GoLink {
+    fn kind(&self) -> &'static str {
+        "GoLink"
+    }
+
     fn params(&self) -> String {
         format!("{} {}", self.toolchain.id(), serde_json::to_string(self).unwrap_or_default())
     }

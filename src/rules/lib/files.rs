@@ -3,19 +3,23 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exec::{ActionContext, InProcess};
 use crate::stamp::{self, WorkspaceStatus};
 
 /// `copy_file`: the input's bytes at the output path.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct CopyFile {
     pub src: String,
     pub out: String,
 }
 
 impl InProcess for CopyFile {
+    fn kind(&self) -> &'static str {
+        "CopyFile"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -34,7 +38,7 @@ impl InProcess for CopyFile {
 /// bazel-lib's `expand_template`: each substitution replaces every occurrence, in order;
 /// with stamping, `{{KEY}}` in `stamp_substitutions` values comes from the workspace status
 /// and those substitutions override the plain ones.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct ExpandTemplate {
     pub template: String,
     pub out: String,
@@ -44,6 +48,10 @@ pub struct ExpandTemplate {
 }
 
 impl InProcess for ExpandTemplate {
+    fn kind(&self) -> &'static str {
+        "ExpandTemplate"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }

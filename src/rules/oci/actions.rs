@@ -27,7 +27,7 @@ pub struct LayerDescriptor {
 /// Computes a layer's digest and diff_id once per layer content (rules_oci's OCIDescriptor):
 /// the digest is the file's content digest, already known; only a compressed layer is read,
 /// to hash its decompressed bytes.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct DescribeLayer {
     pub tar: String,
     pub out: String,
@@ -50,6 +50,10 @@ fn compression_from(name: &str) -> Compression {
 }
 
 impl InProcess for DescribeLayer {
+    fn kind(&self) -> &'static str {
+        "DescribeLayer"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -91,7 +95,7 @@ impl InProcess for DescribeLayer {
 }
 
 /// Where an image's base comes from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BaseRef {
     /// An OCI layout directory (another oci_image, or a pulled image).
     Layout(String),
@@ -107,7 +111,7 @@ fn is_derived(ctx: &ActionContext, exec_path: &str) -> bool {
 }
 
 /// The files of oci_image's file attributes (exec paths), as rules_oci's macro writes them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageFiles {
     pub entrypoint: Option<String>,
     pub cmd: Option<String>,
@@ -121,7 +125,7 @@ pub struct ImageFiles {
 
 /// `oci_image`: a layout directory with the base's blobs, the new layers (hardlinked, never
 /// copied) and a new config and manifest.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BuildImage {
     pub label: String,
     pub base: Option<BaseRef>,
@@ -145,6 +149,10 @@ fn read_text(ctx: &ActionContext, exec_path: &Option<String>) -> Result<Option<S
 }
 
 impl InProcess for BuildImage {
+    fn kind(&self) -> &'static str {
+        "BuildImage"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -239,7 +247,7 @@ impl InProcess for BuildImage {
 }
 
 /// `oci_image_index`: one index over several images, every blob linked into one layout.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct BuildIndex {
     pub images: Vec<String>,
     pub annotations: Option<String>,
@@ -247,6 +255,10 @@ pub struct BuildIndex {
 }
 
 impl InProcess for BuildIndex {
+    fn kind(&self) -> &'static str {
+        "BuildIndex"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -280,7 +292,7 @@ impl InProcess for BuildIndex {
 }
 
 /// A `docker load` (or OCI-layout) tarball of an image layout.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct WriteTarball {
     pub image: String,
     pub repo_tags: String,
@@ -289,6 +301,10 @@ pub struct WriteTarball {
 }
 
 impl InProcess for WriteTarball {
+    fn kind(&self) -> &'static str {
+        "WriteTarball"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -316,7 +332,7 @@ impl InProcess for WriteTarball {
 }
 
 /// A file inside a directory output, copied out (rules_oci's `<name>_index_json_cp`).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct CopyFromDirectory {
     pub dir: String,
     pub path: String,
@@ -324,6 +340,10 @@ pub struct CopyFromDirectory {
 }
 
 impl InProcess for CopyFromDirectory {
+    fn kind(&self) -> &'static str {
+        "CopyFromDirectory"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -341,7 +361,7 @@ impl InProcess for CopyFromDirectory {
 
 /// The subset of `jq` rules_oci uses (`.digest`'s `.manifests[0].digest` with `--raw-output`):
 /// a path of fields and indexes.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct JqPath {
     pub src: String,
     pub filter: String,
@@ -378,6 +398,10 @@ pub fn jq_path<'v>(value: &'v Value, filter: &str) -> Result<&'v Value> {
 }
 
 impl InProcess for JqPath {
+    fn kind(&self) -> &'static str {
+        "JqPath"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
@@ -414,7 +438,7 @@ mod tests {
 
 /// Fetches an `oci_pull` image into a layout directory (by digest when one is given, so the
 /// result is reproducible and the action key never goes stale).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct PullImage {
     pub reference: String,
     pub platform: Option<String>,
@@ -422,6 +446,14 @@ pub struct PullImage {
 }
 
 impl InProcess for PullImage {
+    fn kind(&self) -> &'static str {
+        "PullImage"
+    }
+
+    fn remotable(&self) -> bool {
+        false
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -10,6 +10,7 @@ use super::tar_writer::{EntryKind, TarManifest, write_tar};
 use crate::exec::digest::HashingWriter;
 use crate::exec::{ActionContext, InProcess};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct PkgTar {
     /// `File { src }` and `deps` hold exec paths here.
     pub manifest: TarManifest,
@@ -19,12 +20,17 @@ pub struct PkgTar {
 }
 
 impl InProcess for PkgTar {
+    fn kind(&self) -> &'static str {
+        "PkgTar"
+    }
+
     fn scratch_free(&self) -> bool {
         true
     }
 
     fn params(&self) -> String {
-        format!("{} stamp={}", serde_json::to_string(&self.manifest).unwrap_or_default(), self.stamp_mtime)
+        // Pure JSON (fields in declaration order), so `ocib action PkgTar` rebuilds it.
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     fn run(&self, ctx: &mut ActionContext) -> Result<()> {

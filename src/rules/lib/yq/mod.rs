@@ -115,7 +115,7 @@ impl Options {
 }
 
 /// The yq action: reads every document of every src, evaluates, writes `out`.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Yq {
     pub srcs: Vec<String>,
     pub expression: String,
@@ -180,6 +180,10 @@ pub fn run_yq(expression: &str, inputs: &[Vec<Value>], options: &Options) -> Res
 }
 
 impl InProcess for Yq {
+    fn kind(&self) -> &'static str {
+        "Yq"
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
