@@ -13,6 +13,11 @@ package, and runs under BuildGrid's venv python:
     stdout and stderr) and completes the lease with the `ActionResult` packed as its result.
 
 Usage: python bot.py --remote 127.0.0.1:PORT --workdir DIR [--name NAME] [--property K=V]...
+                     [--inherit-env NAME]...
+
+`--inherit-env NAME` gives commands that do not set NAME the bot's own value, as a worker image
+provides tools (ocib's Go actions find `go` through OCIB_GO or PATH, as bb_runner's configured
+environment or a container image would give it).
 """
 
 import argparse
@@ -183,7 +188,7 @@ def directory_message(path, blobs, children):
     return d
 
 
-def execute(cas, action, workdir):
+def execute(cas, action, workdir, inherit):
     """Runs an Action; its ActionResult."""
     command = re_pb2.Command()
     command.ParseFromString(cas.read(action.command_digest))
@@ -199,6 +204,9 @@ def execute(cas, action, workdir):
         for out in command.output_directories:
             os.makedirs(os.path.join(cwd, out), exist_ok=True)
         env = {e.name: e.value for e in command.environment_variables}
+        for name in inherit:
+            if name not in env and name in os.environ:
+                env[name] = os.environ[name]
         timeout = action.timeout.seconds or 900
         try:
             proc = subprocess.run(list(command.arguments), cwd=cwd, env=env, capture_output=True, timeout=timeout)
@@ -243,6 +251,7 @@ def main():
     p.add_argument("--workdir", required=True)
     p.add_argument("--name", default=f"ocib-test-bot-{os.getpid()}")
     p.add_argument("--property", action="append", default=[], help="K=V device property")
+    p.add_argument("--inherit-env", action="append", default=[], help="variable commands get from the bot")
     args = p.parse_args()
 
     options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
@@ -271,7 +280,7 @@ def main():
             action = re_pb2.Action()
             lease.payload.Unpack(action)
             try:
-                result = execute(cas, action, args.workdir)
+                result = execute(cas, action, args.workdir, args.inherit_env)
                 lease.result.Pack(result)
                 lease.status.code = 0
             except Exception as e:  # reported to the client as the lease's status

@@ -30,6 +30,7 @@ mod query_monorepo;
 mod query_starlark;
 mod registry;
 mod remote_cache;
+mod remote_exec;
 mod starlark_configs;
 mod starlark_images;
 mod starlark_rules;

@@ -154,6 +154,173 @@ pub fn buildgrid() -> &'static Server {
     BUILDGRID.get_or_init(start_buildgrid)
 }
 
+/// Debian's PostgreSQL server binaries (`postgresql`, scripts/setup.sh), newest major first.
+fn postgres_bin() -> PathBuf {
+    let mut majors: Vec<PathBuf> =
+        std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().map(|e| e.path().join("bin")).collect();
+    majors.sort();
+    let bin = majors.pop().filter(|b| b.join("postgres").is_file());
+    bin.unwrap_or_else(|| panic!("this test needs Debian's postgresql (scripts/setup.sh installs it)"))
+}
+
+/// Runs a PostgreSQL tool: as the `postgres` user when the tests run as root (initdb and the
+/// server refuse root), through `runuser`.
+fn pg_command(tool: &Path) -> Command {
+    if unsafe_is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(tool);
+        c
+    } else {
+        Command::new(tool)
+    }
+}
+
+/// Starts a private PostgreSQL cluster on a loopback port (trust authentication for the
+/// `bgd` user, database `bgd`), with BuildGrid's schema migrated into it.
+pub fn start_postgres() -> Server {
+    let bin = postgres_bin();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = d.join("data");
+    if unsafe_is_root() {
+        // The server runs as `postgres`: it must reach and own its directory.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let status = Command::new("chown").arg("postgres").arg(d).status().expect("chown");
+        assert!(status.success(), "chown postgres {}", d.display());
+    }
+    let out = pg_command(&bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "bgd", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        .output()
+        .expect("initdb");
+    assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    // `runuser` passes the wrapper's SIGTERM on to the server (a fast shutdown).
+    let runas = if unsafe_is_root() { "runuser -u postgres -- " } else { "" };
+    let command = format!(
+        "{runas}{} -D {} -h 127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200",
+        bin.join("postgres").display(),
+        data.display(),
+        d.display()
+    );
+    let log = std::env::temp_dir().join(format!("ocib-test-postgres-{port}.log"));
+    let server = start(&command, port, dir, &log);
+    let mut ready = false;
+    for _ in 0..100 {
+        let out = pg_command(&bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "bgd", "bgd"])
+            .output()
+            .expect("createdb");
+        if out.status.success() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "createdb failed:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let out = Command::new(bgd()).args(["migrate", "apply", &postgres_url(port)]).output().expect("bgd migrate");
+    assert!(out.status.success(), "bgd migrate apply: {}", String::from_utf8_lossy(&out.stderr));
+    server
+}
+
+/// The connection BuildGrid uses: psycopg2 (psycopg 3's notifier hangs BuildGrid 0.4.4).
+fn postgres_url(port: u16) -> String {
+    format!("postgresql+psycopg2://bgd@127.0.0.1:{port}/bgd")
+}
+
+/// BuildGrid with the Execution (and Bots) service over PostgreSQL, plus action cache, CAS and
+/// ByteStream, instance `""`, and the test bots that run its actions.
+pub struct ExecGrid {
+    /// Stopped last (fields drop in order).
+    pub server: Server,
+    pub bots: Vec<Server>,
+    pub postgres: Server,
+}
+
+impl ExecGrid {
+    /// `grpc://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.server.port)
+    }
+}
+
+/// The platform property keys the test grid knows: `OSFamily` is matched against the bots'
+/// (which say `linux`); `ocib-test` is accepted and ignored when matching.
+pub const BOT_OS_FAMILY: &str = "linux";
+
+/// The BuildGrid configuration with execution: the reference configuration's `sql-scheduler`
+/// with a dynamic property set, and the shared services of [`start_buildgrid`].
+pub fn exec_config(port: u16, cas_root: &Path, postgres_port: u16) -> String {
+    format!(
+        "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+         authorization:\n  method: none\n\
+         connections:\n  - !sql-connection &sql\n    connection-string: {url}\n    pool-size: 10\n    max-overflow: 20\n\
+         storages:\n  - !disk-storage &cas-storage\n    path: {root}\n\
+         caches:\n  - !lru-action-cache &ac\n    storage: *cas-storage\n    max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: false\n\
+         schedulers:\n  - !sql-scheduler &scheduler\n    sql: *sql\n    storage: *cas-storage\n    action-cache: *ac\n\
+         \x20   property-set: !dynamic-property-set\n      match-property-keys: [OSFamily]\n      wildcard-property-keys: [ocib-test]\n\
+         instances:\n  - name: \"\"\n    services:\n      - !action-cache\n        cache: *ac\n      - !execution\n        scheduler: *scheduler\n\
+         \x20     - !cas\n        storage: *cas-storage\n      - !bytestream\n        storage: *cas-storage\n",
+        url = postgres_url(postgres_port),
+        root = cas_root.display()
+    )
+}
+
+/// Starts the test bot (tests/bot/bot.py, under BuildGrid's python) against `port`. Commands
+/// get the bot's PATH, OCIB_GO, GOCACHE and HOME when they do not set them: the worker's
+/// environment provides Go, as a worker image would.
+pub fn start_bot(port: u16, name: &str) -> Server {
+    let python = bgd().with_file_name("python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bot/bot.py");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("bot.log");
+    let command = format!(
+        "{} {} --remote 127.0.0.1:{port} --workdir {} --name {name} --property OSFamily={BOT_OS_FAMILY} \
+         --inherit-env PATH --inherit-env OCIB_GO --inherit-env GOCACHE --inherit-env HOME",
+        python.display(),
+        script.display(),
+        dir.path().display()
+    );
+    start_unlistening(&command, dir, &log)
+}
+
+/// Like [`start`], for a process that listens on no port.
+fn start_unlistening(command: &str, dir: tempfile::TempDir, log: &Path) -> Server {
+    let log_file = std::fs::File::create(log).expect("log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} & pid=$!; cat >/dev/null; kill $pid; wait $pid"))
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("start a process");
+    Server { child, port: 0, dir }
+}
+
+/// Starts PostgreSQL, BuildGrid with execution, and `bots` bots.
+pub fn start_exec_grid(bots: usize) -> ExecGrid {
+    let postgres = start_postgres();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("root")).expect("mkdir");
+    let port = free_port();
+    std::fs::write(d.join("buildgrid.yml"), exec_config(port, &d.join("root"), postgres.port)).expect("config");
+    let command = format!("{} server start {}/buildgrid.yml", bgd().display(), d.display());
+    let log = d.join("server.log");
+    let server = start(&command, port, dir, &log);
+    let bots = (0..bots).map(|i| start_bot(port, &format!("ocib-test-bot-{}-{i}", std::process::id()))).collect();
+    ExecGrid { server, bots, postgres }
+}
+
+/// The Execution-capable BuildGrid (and its bots) every test shares.
+pub fn exec_grid() -> &'static ExecGrid {
+    static GRID: OnceLock<ExecGrid> = OnceLock::new();
+    GRID.get_or_init(|| start_exec_grid(2))
+}
+
 /// The `(remote hits, disk hits, executed)` counts of a build's summary line.
 pub fn counts(stderr: &str) -> (usize, usize, usize) {
     let re = regex::Regex::new(r"(?m)^INFO: \d+ process(?:es)?[:.](.*)$").expect("regex");
@@ -162,6 +329,12 @@ pub fn counts(stderr: &str) -> (usize, usize, usize) {
         regex::Regex::new(&format!(r"(\d+) {what}")).expect("regex").captures(&caps[1]).map_or(0, |c| c[1].parse().expect("count"))
     };
     (count("remote cache hit"), count("disk cache hit"), count("internal") + count("local"))
+}
+
+/// The number of actions a build's summary line says ran on the remote executor.
+pub fn remote_executed(stderr: &str) -> usize {
+    let re = regex::Regex::new(r"(?m)^INFO: \d+ process(?:es)?[:.].*?(\d+) remote\.?$").expect("regex");
+    re.captures(stderr).map_or(0, |c| c[1].parse().expect("count"))
 }
 
 /// Every file under `dir` (relative path → bytes), for byte-identity checks.
