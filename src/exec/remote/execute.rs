@@ -60,8 +60,19 @@ impl RemoteExecutor {
                 action_digest: Some(action.clone()),
                 ..Default::default()
             };
-            let mut stream =
-                client.clone().execute(self.conn.request_without_deadline(request)).await.map_err(|s| fail("Execute", s))?.into_inner();
+            // A busy server (RESOURCE_EXHAUSTED: BuildGrid's limit on concurrent calls) or a
+            // passing outage is retried with backoff, as Bazel's RemoteRetrier does.
+            let mut tries = 0;
+            let mut stream = loop {
+                match client.clone().execute(self.conn.request_without_deadline(request.clone())).await {
+                    Ok(s) => break s.into_inner(),
+                    Err(s) if retryable(&s) && tries < EXECUTE_RETRIES => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                    }
+                    Err(s) => return Err(fail("Execute", s)),
+                }
+            };
             let mut name = String::new();
             let mut attempts = 0;
             loop {
@@ -98,6 +109,15 @@ impl RemoteExecutor {
             }
         })
     }
+}
+
+/// Times `Execute` is retried when the server is busy or briefly away (Bazel's
+/// `--remote_retries` default is 5).
+const EXECUTE_RETRIES: u32 = 5;
+
+/// Whether a failed call may succeed when made again.
+fn retryable(s: &tonic::Status) -> bool {
+    matches!(s.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
 }
 
 /// The `ExecuteResponse` of a finished operation.

@@ -179,7 +179,9 @@ pub fn from_params<T>(params: &str) -> Result<Arc<dyn InProcess>>
 where
     T: InProcess + WithToolchain + serde::de::DeserializeOwned + 'static,
 {
-    let (id, json) = params.split_once(' ').ok_or_else(|| anyhow!("bad parameters: expected '<toolchain id> <json>'"))?;
+    // The id has spaces (`go1.22.5 <digests>`) but no brace: the JSON starts at the first " {".
+    let split = params.find(" {").ok_or_else(|| anyhow!("bad parameters: expected '<toolchain id> <json>'"))?;
+    let (id, json) = (&params[..split], &params[split + 1..]);
     let mut code: T = serde_json::from_str(json).map_err(|e| anyhow!("bad parameters: {e}"))?;
     let here = code.toolchain().get()?.id.clone();
     if here != id {

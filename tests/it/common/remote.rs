@@ -251,10 +251,13 @@ impl ExecGrid {
 pub const BOT_OS_FAMILY: &str = "linux";
 
 /// The BuildGrid configuration with execution: the reference configuration's `sql-scheduler`
-/// with a dynamic property set, and the shared services of [`start_buildgrid`].
+/// with a dynamic property set, and the shared services of [`start_buildgrid`]. The gRPC
+/// thread pool is BuildGrid's limit on concurrent calls, and every running `Execute` stream
+/// and bot long-poll holds one: 200 is room for remote `--jobs` of several builds at once.
 pub fn exec_config(port: u16, cas_root: &Path, postgres_port: u16) -> String {
     format!(
         "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+         thread-pool-size: 200\n\
          authorization:\n  method: none\n\
          connections:\n  - !sql-connection &sql\n    connection-string: {url}\n    pool-size: 10\n    max-overflow: 20\n\
          storages:\n  - !disk-storage &cas-storage\n    path: {root}\n\
