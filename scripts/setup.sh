@@ -111,6 +111,23 @@ if [ ! -x "$tools/buildgrid/bin/bgd" ]; then
     python3 -m venv "$tools/buildgrid"
     "$tools/buildgrid/bin/pip" install --quiet --disable-pip-version-check buildgrid==0.4.4
 fi
+# --- Remote execution tests (issue 15): BuildGrid's Execution service keeps its jobs in
+# PostgreSQL. The tests start a private cluster (initdb into a temporary directory, as the
+# `postgres` user when run as root) on a loopback port; Debian's own cluster is not used, so
+# its service is stopped. BuildGrid connects with psycopg2 (`postgresql+psycopg2://`; psycopg 3
+# hangs its notifier), which its venv does not pull in by itself.
+if ! dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed"; then
+    echo "== apt-get install postgresql"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet postgresql 2>/dev/null; then
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
+if ! "$tools/buildgrid/bin/python" -c 'import psycopg2' 2>/dev/null; then
+    echo "== pip install psycopg2-binary (into $tools/buildgrid)"
+    "$tools/buildgrid/bin/pip" install --quiet --disable-pip-version-check psycopg2-binary==2.9.13
+fi
 # --- end of the remote cache block
 
 echo "== versions"

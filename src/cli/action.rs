@@ -90,3 +90,44 @@ fn check_relative(path: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::InProcess;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// What a worker does: the input root is the current directory, the params are the ones the
+    /// action key hashes, and the output appears at its exec path with the bytes a local run
+    /// writes.
+    #[test]
+    fn runs_in_process_code_from_its_params_in_the_current_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("p")).unwrap();
+        std::fs::write(dir.path().join("p/in.txt"), "bytes").unwrap();
+        let code = crate::rules::lib::files::CopyFile { src: "p/in.txt".into(), out: "ocib-out/bin/p/out.txt".into() };
+        let params = code.params();
+        run(&words(&["CopyFile", &params, "--out_exe=ocib-out/bin/p/out.txt"]), dir.path()).map_err(|e| e.exit_code).unwrap();
+        let out = dir.path().join("ocib-out/bin/p/out.txt");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "bytes");
+        assert!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions()) & 0o111 != 0);
+        // Every registered kind rebuilds the same params (so the action digest names the code).
+        let kinds = crate::rules::in_process_kinds();
+        assert_eq!(kinds["CopyFile"](&params).unwrap().params(), params);
+    }
+
+    #[test]
+    fn bad_invocations_are_command_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = |w: &[&str]| run(&words(w), dir.path()).err().map(|e| e.exit_code);
+        assert_eq!(code(&["NoSuchKind", "{}"]), Some(super::super::exit::BAD_COMMAND_LINE));
+        assert_eq!(code(&["CopyFile", "not json"]), Some(super::super::exit::BAD_COMMAND_LINE));
+        let params = r#"{"src":"a","out":"../escape"}"#;
+        assert_eq!(code(&["CopyFile", params, "--out=../escape"]), Some(super::super::exit::BAD_COMMAND_LINE));
+        // A missing input is the action's failure.
+        assert_eq!(code(&["CopyFile", r#"{"src":"a","out":"b"}"#, "--out=b"]), Some(super::super::exit::BUILD_FAILED));
+    }
+}

@@ -323,7 +323,7 @@ const FLAGS: &[(&str, FlagKind)] = &[
 /// boolean `name`.
 ///
 /// Any other `remote_*`/`experimental_remote_*` option is taken as Bazel's too (there are
-/// dozens and they change between versions; ocib has no remote execution yet): as a boolean,
+/// dozens and they change between versions): as a boolean,
 /// so that it never swallows the next word unless given as `--remote_x=value`.
 pub fn kind(name: &str) -> Option<FlagKind> {
     let find = |n: &str| FLAGS.binary_search_by(|(f, _)| (*f).cmp(n)).ok().map(|i| FLAGS[i].1);
