@@ -2,8 +2,8 @@
 //! root go to the server's CAS (only the blobs `FindMissingBlobs` says it lacks), then
 //! `Execution.Execute` runs it on a worker; the operation stream is followed to its end,
 //! resumed with `WaitExecution` when the stream breaks. The `ActionResult` is used as a remote
-//! cache hit's would be ([`super::use_result`]): outputs downloaded (or left on the remote,
-//! per `--remote_download_outputs`), each verified against its digest.
+//! cache hit's would be (`use_result` in the parent module): outputs downloaded (or left on
+//! the remote, per `--remote_download_outputs`), each verified against its digest.
 //!
 //! An action that fails remotely (non-zero exit) fails the build with its stdout and stderr,
 //! fetched from the CAS. A server that cannot run it (unreachable, errors) is a
