@@ -289,3 +289,23 @@ fn bazel_executes_a_genrule_on_the_same_grid() {
     assert!(stderr.contains("1 remote"), "Bazel ran it remotely:\n{stderr}");
     assert_eq!(std::fs::read_to_string(ws.path().join("bazel-bin/g.txt")).unwrap(), format!("bazel {s}\n"));
 }
+
+#[test]
+fn download_minimal_runs_dependent_actions_remotely_on_digests_only() {
+    let grid = remote::exec_grid();
+    let ws = workspace(&salt());
+    let flag = format!("--remote_executor={}", grid.url());
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_outputs=minimal", "//:copy", "//:tar"]));
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    // a -> b -> copy and tar all ran remotely; nothing was downloaded to run them.
+    assert!(remote_executed(&out.stderr) >= 4, "{}", out.stderr);
+    let (_, _, here) = counts(&out.stderr);
+    assert_eq!(here, 0, "{}", out.stderr);
+    for f in ["a.txt", "b.txt", "b.copy", "tar.tar"] {
+        assert!(!ws.path().join("ocib-out/bin").join(f).exists(), "{f} was downloaded");
+    }
+    // toplevel: the requested targets' outputs arrive, intermediates stay on the remote.
+    let out = ok(build(ws.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_outputs=toplevel", "//:tar"]));
+    assert!(ws.path().join("ocib-out/bin/tar.tar").is_file(), "{}", out.stderr);
+    assert!(!ws.path().join("ocib-out/bin/a.txt").exists(), "{}", out.stderr);
+}
