@@ -171,7 +171,7 @@ pub fn default_jobs(args: &BuildOptions) -> usize {
 }
 
 /// Bazel's exit code for a remote caching or execution failure (`ExitCode.REMOTE_ERROR`).
-const REMOTE_ERROR: i32 = 34;
+pub const REMOTE_ERROR: i32 = 34;
 
 /// Connects to `--remote_cache`, if given. A remote that cannot be reached is an error
 /// (exit 34, as Bazel's), or with `--remote_local_fallback` a warning and a local build.
@@ -615,7 +615,7 @@ pub fn build_with_events(
     if let Some(bep) = bep.as_deref_mut() {
         bep.metrics(super::bep::BuildMetrics {
             actions_created: analysis.actions.len(),
-            actions_executed: report.executed,
+            actions_executed: report.executed + report.remote_executed,
             targets_configured: analysis.configured_targets().len(),
             packages_loaded: prepared.loader.packages_loaded(),
         });

@@ -233,7 +233,7 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
     if let Some(bep) = bep.as_deref_mut() {
         bep.metrics(super::bep::BuildMetrics {
             actions_created: analysis.actions.len(),
-            actions_executed: report.executed,
+            actions_executed: report.executed + report.remote_executed,
             targets_configured: analysis.configured_targets().len(),
             packages_loaded: prepared.loader.packages_loaded(),
         });
@@ -342,6 +342,12 @@ fn run_tests(args: &TestArgs, cwd: &Path, mut bep: Option<&mut BuildEventStream>
             if failed == 1 { "s" } else { "" }
         );
         // The summary above says what failed.
-        Err(CliError::code(if report.failures.is_empty() { exit::PARTIAL } else { exit::BUILD_FAILED }))
+        Err(CliError::code(if report.failures.is_empty() {
+            exit::PARTIAL
+        } else if report.remote_error {
+            super::build::REMOTE_ERROR
+        } else {
+            exit::BUILD_FAILED
+        }))
     }
 }

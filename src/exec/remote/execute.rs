@@ -153,7 +153,13 @@ pub fn run(
     let unavailable = |e: anyhow::Error| anyhow::Error::new(RemoteExecutionError(format!("{e:#}")));
     upload_inputs(remote, described).map_err(unavailable)?;
     let skip_cache_lookup = action.skip_cache_lookup || action.requires("no-cache") || !remote.accept_cached;
-    let response = executor.execute(&described.digest, skip_cache_lookup)?;
+    let mut response = executor.execute(&described.digest, skip_cache_lookup)?;
+    // FAILED_PRECONDITION: the server lost an input between FindMissingBlobs and the run (REAPI:
+    // the client uploads it again and retries, as Bazel does once).
+    if response.status.as_ref().is_some_and(|s| s.code == tonic::Code::FailedPrecondition as i32) {
+        upload_inputs(remote, described).map_err(unavailable)?;
+        response = executor.execute(&described.digest, skip_cache_lookup)?;
+    }
     if let Some(status) = response.status.as_ref().filter(|s| s.code != 0) {
         return Err(anyhow::Error::new(RemoteExecutionError(format!(
             "remote execution of {} failed: code {}: {}",
