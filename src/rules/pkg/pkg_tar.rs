@@ -279,8 +279,8 @@ pkg_tar(
         // owner 0.0, the portable mtime (2000-01-01).
         let ActionKind::Run(code) = &tar.kind else { panic!("PkgTar runs in process") };
         let params = code.params();
-        let json = params.rsplit_once(" stamp=").map(|(j, _)| j).unwrap_or(&params);
-        let manifest: serde_json::Value = serde_json::from_str(json).unwrap();
+        let params: serde_json::Value = serde_json::from_str(&params).unwrap();
+        let manifest = &params["manifest"];
         let members: Vec<(String, u64, u64)> = manifest["entries"]
             .as_array()
             .unwrap()
