@@ -6,7 +6,8 @@
 //! output paths) and an input root (a Merkle tree of `Directory` messages naming every input
 //! file by sha256), hashed into an `Action` digest. Nothing in it depends on the machine or the
 //! checkout's location, so a result stored by CI is found by every developer. Actions that run
-//! inside ocib are named as the command `ocib action <mnemonic> <params>`.
+//! inside ocib are the command `ocib-out/ocib action <kind> <params>`, with the running ocib
+//! binary in their input root, so a remote worker can run them too ([`execute`]).
 //!
 //! The scheduler asks the remote cache only after a local miss ([`fetch`]), and stores what it
 //! ran ([`upload`]). A result whose blobs are missing, or a blob whose bytes do not match its
