@@ -536,6 +536,10 @@ fn spawn(
     if requirements.contains_key("no-cache") {
         action.skip_cache_lookup = true;
     }
+    // "no-remote", "no-remote-exec", "local"... say where it may run, as the target's tags do.
+    action
+        .requirements
+        .extend(requirements.keys().filter(|k| crate::exec::action::EXECUTION_REQUIREMENT_TAGS.contains(&k.as_str())).cloned());
     if let Some(m) = mnemonic.into_option() {
         action.mnemonic = m.to_owned().into();
     }
