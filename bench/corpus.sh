@@ -27,10 +27,13 @@
 #   else the first `ERROR:` line, else the first line that is not a WARNING) and its class is the
 #   message with locations, quoted text and numbers blanked, so that the same failure in many
 #   packages counts together.
+# - A workspace queries when `ocib query //...` run at its root exits 0 (issue 11's second
+#   acceptance figure); otherwise its first error line is listed.
 #
 # Output: per workspace `loaded/total` and one `FAIL //pkg: location: message` line per failing
-# package, then the error classes by count with one example each, then
-# `corpus: L/T packages loaded (P %)`. One workspace failing, hanging or crashing never stops
+# package, then the error classes by count with one example each, the workspaces where
+# `query //...` fails, then `corpus: L/T packages loaded (P %)` and
+# `corpus: query //... succeeds in Q of W workspaces`. One workspace failing, hanging or crashing never stops
 # the run.
 #
 # Re-creating DIR from bench/corpus.txt (lines `owner/name commit era reason...`):
@@ -65,6 +68,9 @@ start=$SECONDS
 total=0
 loaded=0
 per_repo=()
+ws_count=0
+ws_queried=0
+ws_failed=() # "label: first error" of each workspace whose query //... fails
 
 is_ws_root() {
     [[ -f $1/WORKSPACE || -f $1/WORKSPACE.bazel || -f $1/MODULE.bazel || -f $1/REPO.bazel ]]
@@ -183,7 +189,24 @@ for co in "${checkouts[@]}"; do
             # Locations are relative to the workspace; make the example findable.
             printf '%s\t%s\n' "$(classify "$line")" "$label: $line" >> "$fails"
         done
-        echo "== $label: $ws_loaded/$ws_total"
+        ws_count=$((ws_count + 1))
+        if (( SECONDS - start >= budget )); then
+            all="not run: time budget exhausted"
+        else
+            (cd "$ws" && timeout -k 5 "$timeout_s" "$ocib" query //... \
+                > /dev/null 2> "$tmp/err" < /dev/null)
+            rc=$?
+            if [[ $rc -eq 0 ]]; then
+                all=ok
+                ws_queried=$((ws_queried + 1))
+            elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
+                all="timeout after ${timeout_s}s"
+            else
+                all=$(first_error "$tmp/err")
+            fi
+        fi
+        [[ $all != ok ]] && ws_failed+=("$label: $all")
+        echo "== $label: $ws_loaded/$ws_total, query //...: $all"
         [[ ${#report[@]} -gt 0 ]] && printf '%s\n' "${report[@]}"
         total=$((total + ws_total))
         loaded=$((loaded + ws_loaded))
@@ -206,8 +229,12 @@ cut -f2 "$fails" | grep -oE "cannot load '[^']*': (repository '[^']*' is not kno
               s/^cannot load '([^']*)': no such file.*/prelude lacks \\1/" \
     | LC_ALL=C sort | uniq -c | LC_ALL=C sort -k1,1nr -k2 | head -40
 echo
+echo "== workspaces where query //... fails"
+[[ ${#ws_failed[@]} -gt 0 ]] && printf '  %s\n' "${ws_failed[@]}"
+echo
 echo "== per repository (all its workspaces)"
 [[ ${#per_repo[@]} -gt 0 ]] && printf '%s\n' "${per_repo[@]}"
 echo
 pct=$(awk -v l="$loaded" -v t="$total" 'BEGIN { printf "%.1f", t ? 100 * l / t : 0 }')
 echo "corpus: $loaded/$total packages loaded ($pct %)"
+echo "corpus: query //... succeeds in $ws_queried of $ws_count workspaces"

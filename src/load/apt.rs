@@ -100,7 +100,19 @@ fn label_path(root: &Path, name: &str, attr: &str, text: &str) -> Result<PathBuf
 /// The repositories one `apt.install` declares, and warnings (a manifest package the lock
 /// lacks). `root` is the workspace root the labels are relative to.
 pub fn install_repos(root: &Path, attrs: &BTreeMap<String, Raw>) -> Result<(Vec<Repo>, Vec<String>)> {
-    let name = string_attr(attrs, "name").ok_or_else(|| anyhow!("apt.install: 'name' is required"))?;
+    let Some(name) = string_attr(attrs, "name") else {
+        // rules_distroless after 0.9 (`apt.sources_list` + `apt.install(dependency_set,
+        // packages)`, the hub named after the dependency set) resolves packages against the
+        // mirrors at fetch time; ocib emulates the manifest + lock form only.
+        if let Some(set) = string_attr(attrs, "dependency_set") {
+            bail!(
+                "apt.install(dependency_set = {}): the sources_list/dependency_set form of rules_distroless's apt extension \
+                 is not supported by ocib, which reads a manifest and a lock (apt.install(name, manifest, lock))",
+                quote(&set)
+            );
+        }
+        bail!("apt.install: 'name' is required");
+    };
     crate::graph::label::validate_repo_name(&name, &name)?;
     let manifest_label = string_attr(attrs, "manifest").ok_or_else(|| anyhow!("apt.install({name}): 'manifest' is required"))?;
     let Some(lock_label) = string_attr(attrs, "lock") else {

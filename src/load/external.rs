@@ -255,32 +255,31 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
         }
     }
     for (extension, tag, attrs) in tags {
-        if extension == super::go_repos::WORKSPACE_GO_REPOSITORY {
-            let repo = super::go_repos::go_repository(ws, &attrs)?;
-            ws.repos.add(repo);
-            continue;
-        }
-        let is_oci = extension == WORKSPACE_OCI_PULL || extension.ends_with("//oci:extensions.bzl%oci");
-        if is_oci && tag == "pull" {
-            let (repos, warnings) = oci_pull_repos(&attrs)?;
-            ws.warnings.extend(warnings);
-            for repo in repos {
-                provided.push(repo.name.clone());
-                ws.repos.add(repo);
-            }
+        // The repositories an emulated tag declares. Never fatal for loading (issue 11: a tag
+        // written for another version of the rule set's API, or a lock file that is missing or
+        // malformed, only matters to a build from those repositories): warn, and the names
+        // the module uses stay unknown repositories, as for go_deps above.
+        let declared = if extension == super::go_repos::WORKSPACE_GO_REPOSITORY {
+            super::go_repos::go_repository(ws, &attrs).map(|repo| Some((vec![repo], Vec::new())))
+        } else if (extension == WORKSPACE_OCI_PULL || extension.ends_with("//oci:extensions.bzl%oci")) && tag == "pull" {
+            oci_pull_repos(&attrs).map(Some)
         } else if super::apt::is_apt_extension(&extension) && tag == "install" {
-            let (repos, warnings) = super::apt::install_repos(&ws.root, &attrs)?;
-            ws.warnings.extend(warnings);
-            for repo in repos {
-                provided.push(repo.name.clone());
-                ws.repos.add(repo);
+            super::apt::install_repos(&ws.root, &attrs).map(Some)
+        } else if (extension == WORKSPACE_APKO_LOCK || extension.ends_with("//apko:extensions.bzl%apko")) && tag == "translate_lock" {
+            super::apko_lock::lock_repo(&ws.root, &attrs).map(|repo| Some((vec![repo], Vec::new())))
+        } else {
+            Ok(None)
+        };
+        match declared {
+            Ok(Some((repos, warnings))) => {
+                ws.warnings.extend(warnings);
+                for repo in repos {
+                    provided.push(repo.name.clone());
+                    ws.repos.add(repo);
+                }
             }
-        }
-        let is_apko = extension == WORKSPACE_APKO_LOCK || extension.ends_with("//apko:extensions.bzl%apko");
-        if is_apko && tag == "translate_lock" {
-            let repo = super::apko_lock::lock_repo(&ws.root, &attrs)?;
-            provided.push(repo.name.clone());
-            ws.repos.add(repo);
+            Ok(None) => {}
+            Err(e) => ws.warnings.push(format!("{e:#}; the repositories it declares are unknown (building from them fails)")),
         }
     }
     for (apparent, name) in ctx.used_repos.into_inner() {

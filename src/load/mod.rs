@@ -701,6 +701,13 @@ impl Loader {
             return Ok((label.to_string(), text.into_owned(), true));
         }
         let pkg = label.package_id();
+        // A Go module repository is fetched on first use: say why that failed (e.g. GOPROXY
+        // unreachable), not that the repository does not exist.
+        if matches!(self.ws.repos.get(&label.repo).map(|r| &r.source), Some(RepoSource::GoModule(_)))
+            && let Err(e) = self.ws.go_modules.materialize(&label.repo)
+        {
+            return Err(missing(&format!("{e:#}")));
+        }
         let dir = self.ws.package_dir(&pkg).ok_or_else(|| missing("no such repository"))?;
         if !BUILD_FILE_NAMES.iter().any(|n| dir.join(n).is_file()) {
             return Err(missing(&format!("no such package '{}' (a .bzl file must be in a package)", package_display(&pkg))));

@@ -5,7 +5,8 @@
 //! 1 prelude_gaps, skylib_libs, builtins; 2 unknown_repo; 3 module_globals; 4 rc_flags;
 //! 5 stub_values; 6 native_rules, main_repo_name, bzlmod_modes, kwonly; 7 own_rule_set;
 //! 8 rules_oci_versions; 9 visibility (tests/it/visibility.rs); the acceptance case
-//! macro_layer.
+//! macro_layer; emulated extension tags ocib cannot turn into repositories and Go module
+//! fetch failures, extension_api.
 
 use crate::common;
 
@@ -492,4 +493,29 @@ fn the_build_prelude_is_ignored_unless_tools_build_rules_is_a_package() {
     assert!(out.stderr.contains("GREETING"), "{}", out.stderr);
     std::fs::write(ws.path().join("tools/build_rules/BUILD"), "").unwrap();
     assert_eq!(query_ok(ws.path(), &["query", "--order_output=no", "//:all"]), ["//:g"]);
+}
+
+#[test]
+fn extension_tags_ocib_cannot_turn_into_repositories_warn_and_leave_them_unknown() {
+    // rules_distroless's sources_list/dependency_set API and an oci.pull without digest or tag:
+    // one warning each naming the tag, and loading goes on with @bullseye and @base unknown.
+    let ws = dropin("extension_api");
+    let out = common::ocib_env(&ws, &["query", "--order_output=no", "kind('oci_image rule', //:all)"], &[("GOPROXY", "off")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines(), ["//:image"]);
+    assert!(out.stderr.contains("apt.install(dependency_set = \"bullseye\"): the sources_list/dependency_set form"), "{}", out.stderr);
+    assert!(out.stderr.contains("oci_pull(base): one of 'digest' or 'tag' must be set"), "{}", out.stderr);
+    assert_eq!(query_ok(&ws, &["query", "--order_output=no", "labels(tars, //:image)"]), ["@bullseye//bash/amd64:amd64"]);
+}
+
+#[test]
+fn a_load_from_a_go_module_that_cannot_be_fetched_names_the_fetch_failure() {
+    // Bazel fails too without the module; the error says why (the fetch), not that the
+    // repository does not exist.
+    let ws = dropin("extension_api");
+    let out = common::ocib_env(&ws, &["query", "//tools:all"], &[("GOPROXY", "off")]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("cannot load '@com_github_bazelbuild_buildtools//buildifier:def.bzl'"), "{}", out.stderr);
+    assert!(out.stderr.contains("GOPROXY"), "{}", out.stderr);
+    assert!(!out.stderr.contains("no such repository"), "{}", out.stderr);
 }
