@@ -120,15 +120,7 @@ impl HashedFile {
             }
             Ok(crate::exec::digest::hex(&h.finalize()))
         })?;
-        Ok(HashedFile {
-            file,
-            buf: Vec::with_capacity(CHUNK),
-            written: 0,
-            tx: Some(tx),
-            spare,
-            hasher: Some(hasher),
-            kernel_copy: true,
-        })
+        Ok(HashedFile { file, buf: Vec::with_capacity(CHUNK), written: 0, tx: Some(tx), spare, hasher: Some(hasher), kernel_copy: true })
     }
 
     /// Never uses `copy_file_range` (the path taken where the filesystem lacks it).
@@ -179,7 +171,8 @@ impl HashedFile {
             let step_len = usize::try_from(step).map_err(io::Error::other)?;
             // SAFETY: both descriptors are open files owned by `src` and `self.file`; the
             // offsets are a local (`off_in`) and the output's own position (null).
-            let n = unsafe { libc::copy_file_range(src.as_raw_fd(), &mut off_in, self.file.as_raw_fd(), std::ptr::null_mut(), step_len, 0) };
+            let n =
+                unsafe { libc::copy_file_range(src.as_raw_fd(), &mut off_in, self.file.as_raw_fd(), std::ptr::null_mut(), step_len, 0) };
             if n < 0 {
                 let err = io::Error::last_os_error();
                 let unsupported = matches!(

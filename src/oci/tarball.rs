@@ -17,8 +17,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, ensure};
 
 use super::layout::Layout;
-use super::spec::{DockerSaveEntry, ImageIndex, canonical_json, digest_hex};
 use super::sink::FileSink;
+use super::spec::{DockerSaveEntry, ImageIndex, canonical_json, digest_hex};
 
 /// Modification time of every member: 2023-01-01T08:00:00Z, rules_oci's mtree `time=`.
 const MTIME: u64 = 1_672_560_000;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::tar_writer::{EntryKind, TarManifest, write_tar};
-use crate::oci::sink::HashedFile;
 use crate::exec::{ActionContext, InProcess};
+use crate::oci::sink::HashedFile;
 
 pub struct PkgTar {
     /// `File { src }` and `deps` hold exec paths here.
