@@ -16,14 +16,21 @@
 #      binary for one service, then rebuild everything).
 #   2. A ~1 GiB layer (BIG_MIB files of 1 MiB random data): cold `ocib build` of the layer,
 #      its image and its docker-load tarball (//big:big_tarball; empty cache and stat cache)
-#      against the read+sha256 floor `tar cf - tree | sha256sum` on the same tree (ocib must
-#      at least read and hash every byte), interleaved, both with a warm page cache and no
-#      pending writeback, median of 3 each.
+#      against the read+sha256 floor `tar cf - tree | openssl sha256` on the same tree (ocib
+#      must at least read and hash every byte; openssl uses the CPU's SHA instructions, as
+#      ocib's sha2 does, where coreutils' sha256sum does not), interleaved, both with a warm
+#      page cache and no pending writeback, median of 3 each.
+#   3. Reload after a one-layer change: an image of that 1 GiB layer and a 10 MiB layer on
+#      top (//big:reload_load, an oci_load) is loaded into docker once; then, RELOADS times
+#      interleaved: a new 10 MiB layer, `ocib run //big:reload_load` (build of the layer and
+#      image, and the load) against the time to send that layer: `docker load` of a tarball of
+#      an image of that layer alone (//big:small_tarball, built untimed).
 #
 # Targets: no-op >= 20x faster than docker build's no-op; one-service edit >= 5x faster;
-# 1 GiB layer <= 1.5x the tar baseline.
+# 1 GiB layer <= 1.1x the read+sha256 floor; reload <= 1.2x the time to send the layer.
 #
 # Usage: bench/images.sh [N]     env: RUNS (no-op runs, default 5), BIG_MIB (default 1024),
+#                                     RELOADS (reload rounds, default 3),
 #                                     GOCACHE, DOCKER (a client with BuildKit), DOCKER_JOBS,
 #                                     OCIB (a given ocib binary, not built here)
 set -euo pipefail
@@ -32,6 +39,8 @@ n=${1:-10}
 runs=${RUNS:-5}
 docker_jobs=${DOCKER_JOBS:-4}
 big_mib=${BIG_MIB:-1024}
+reloads=${RELOADS:-3}
+command -v openssl > /dev/null || { echo "FAIL: openssl is needed for the read+sha256 floor" >&2; exit 1; }
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/images.sh [N]" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib}
@@ -114,13 +123,20 @@ ENV SERVICE=$s LOG_LEVEL=info
 EOF
 done
 cat > "$ws/big/BUILD.bazel" <<'EOF'
-load("@rules_oci//oci:defs.bzl", "oci_image", "oci_tarball")
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load", "oci_tarball")
 load("@rules_pkg//:pkg.bzl", "pkg_tar")
 
 pkg_tar(name = "big", srcs = glob(["tree/**"]), strip_prefix = ".")
 oci_image(name = "big_image", os = "linux", architecture = "amd64", tars = [":big"])
 oci_tarball(name = "big_tarball", image = ":big_image", repo_tags = ["ocib-bench/big:latest"])
+
+pkg_tar(name = "small", srcs = ["small.bin"])
+oci_image(name = "reload_image", os = "linux", architecture = "amd64", tars = [":big", ":small"])
+oci_load(name = "reload_load", image = ":reload_image", repo_tags = ["ocib-bench/reload:latest"])
+oci_image(name = "small_image", os = "linux", architecture = "amd64", tars = [":small"])
+oci_tarball(name = "small_tarball", image = ":small_image", repo_tags = ["ocib-bench/small:latest"])
 EOF
+head -c $((10 << 20)) /dev/urandom > "$ws/big/small.bin"
 
 # --- helpers ----------------------------------------------------------------------------
 cd "$ws"
@@ -211,11 +227,11 @@ head -c $((big_mib << 20)) /dev/urandom | split -b 1M -a 4 -d - big/tree/f
 # The tree was just written: let writeback finish so neither side competes with it (tar only
 # reads; ocib also writes its 1 GiB layer). Median of 3 runs each, page cache warm.
 sync
-(cd big && tar cf - tree | sha256sum) > /dev/null # warm-up
+(cd big && tar cf - tree | openssl sha256) > /dev/null # warm-up
 bytes=$(cd big && tar cf - tree | wc -c)
 tar_runs=() big_runs=()
 for _ in 1 2 3; do
-    t0=$(now_ns); (cd big && tar cf - tree | sha256sum) > /dev/null; t1=$(now_ns); tar_runs+=($((t1 - t0)))
+    t0=$(now_ns); (cd big && tar cf - tree | openssl sha256) > /dev/null; t1=$(now_ns); tar_runs+=($((t1 - t0)))
     "$ocib" clean --expunge --disk_cache="$cache" > /dev/null 2>&1 || fail "ocib clean --expunge"
     sync
     cat big/tree/* > /dev/null # warm read, as for tar
@@ -225,6 +241,29 @@ done
 t_tar=$(median "${tar_runs[@]}")
 o_big=$(median "${big_runs[@]}")
 layer=$(stat -c %s ocib-bin/big/big.tar)
+
+# --- reload after a one-layer change ----------------------------------------------------
+# Untimed: the whole image into docker once (and the peer's base state).
+"$ocib" run --disk_cache="$cache" --noshow_progress //big:reload_load > /dev/null 2> "$errlog" \
+    || { cat "$errlog" >&2; fail "ocib run //big:reload_load"; }
+echo "ocib-bench/reload:latest" "ocib-bench/small:latest" >> "$ids"
+"$docker" image inspect --format '{{.Id}}' ocib-bench/reload:latest >> "$ids"
+reload_runs=() send_runs=()
+for ((r = 0; r < reloads; r++)); do
+    head -c $((10 << 20)) /dev/urandom > big/small.bin
+    t0=$(now_ns)
+    "$ocib" run --disk_cache="$cache" --noshow_progress //big:reload_load > /dev/null 2> "$errlog" \
+        || { cat "$errlog" >&2; fail "ocib run //big:reload_load"; }
+    t1=$(now_ns); reload_runs+=($((t1 - t0)))
+    grep -q "had 1 of the image's 2 layers" "$errlog" || { cat "$errlog" >&2; fail "the reload sent more than the changed layer"; }
+    "$docker" image inspect --format '{{.Id}}' ocib-bench/reload:latest >> "$ids"
+    ob //big:small_tarball
+    t0=$(now_ns)
+    "$docker" load -q -i ocib-bin/big/small_tarball/tarball.tar > /dev/null 2> "$errlog" || { cat "$errlog" >&2; fail "docker load of the small tarball"; }
+    t1=$(now_ns); send_runs+=($((t1 - t0)))
+    "$docker" image inspect --format '{{.Id}}' ocib-bench/small:latest >> "$ids"
+done
+o_reload=$(median "${reload_runs[@]}") d_send=$(median "${send_runs[@]}")
 
 # --- report -----------------------------------------------------------------------------
 echo "workspace:       $n services (go_binary + pkg_tar + oci_image on //base:base_image + oci_tarball)"
@@ -243,5 +282,8 @@ echo "one-svc edit:    //svc/$s new binary: ocib $(ms "$o_edit") ms ($o_edit_sum
 echo "  incl. Go:      edit of //svc/$s2 main.go, ocib compile+link+images: $(ms "$o_edit_go") ms ($o_edit_go_sum)"
 echo "1 GiB layer:     ocib build //big:big_tarball (layer, image, docker-load tarball) cold, median of 3:" \
     "$(ms "$o_big") ms (min-max $(range "${big_runs[@]}"); $o_big_sum), layer $layer bytes"
-echo "  floor:         tar cf - tree | sha256sum ($bytes bytes, warm, median of 3, interleaved): $(ms "$t_tar") ms" \
+echo "  floor:         tar cf - tree | openssl sha256 ($bytes bytes, warm, median of 3, interleaved): $(ms "$t_tar") ms" \
     "(min-max $(range "${tar_runs[@]}")); ocib/floor $(ratio "$o_big" "$t_tar")x: $(verdict "$(ratio "$o_big" "$t_tar")" 1.1 "<=")"
+echo "reload:          1 GiB + 10 MiB image, new 10 MiB layer, median of $reloads interleaved: ocib run //big:reload_load" \
+    "$(ms "$o_reload") ms (min-max $(range "${reload_runs[@]}")); docker load of that layer alone $(ms "$d_send") ms" \
+    "(min-max $(range "${send_runs[@]}")); ratio $(ratio "$o_reload" "$d_send")x: $(verdict "$(ratio "$o_reload" "$d_send")" 1.2 "<=")"

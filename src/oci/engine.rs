@@ -85,15 +85,8 @@ pub enum Report {
 
 /// Loads the image in `layout` into `engine` under `tags`.
 pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> Result<Loaded> {
-    let has_image = Command::new(engine)
-        .args(["image", "inspect", "--format", "{{.Id}}", &layout.config_digest])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| o.status.success() && same_image_id(&String::from_utf8_lossy(&o.stdout), &layout.config_digest))
-        .unwrap_or(false);
-    if has_image {
+    let known = inspect(engine, layout, tags);
+    if known.iter().any(|(id, _)| same_image_id(id, &layout.config_digest)) {
         for tag in tags {
             let status = Command::new(engine)
                 .args(["tag", &layout.config_digest, tag])
@@ -104,7 +97,7 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
         }
         return Ok(Loaded::Tagged);
     }
-    let omit = if is_docker(engine) { layers_engine_has(engine, layout, tags) } else { HashSet::new() };
+    let omit = if is_docker(engine) { layers_engine_has(layout, &known) } else { HashSet::new() };
     if !omit.is_empty() {
         // Output kept: if docker refuses, the whole tarball follows and only its output counts.
         if let Ok(output) = stream_load(engine, layout, tags, Report::Quiet, &omit) {
@@ -119,34 +112,50 @@ pub fn load(engine: &str, layout: &Layout, tags: &[String], report: Report) -> R
     Ok(Loaded::Loaded)
 }
 
+/// What the engine holds under the image's config digest and under each of `tags`: (image
+/// ID, layer diff IDs) of each one found, from one `<engine> image inspect` of all of them
+/// (a client start costs a few hundred milliseconds on a busy machine; the reload of a small
+/// layer must not pay it twice). Names the engine lacks are left out (it prints the others
+/// and fails), so an error just means "none of them".
+fn inspect(engine: &str, layout: &Layout, tags: &[String]) -> Vec<(String, Vec<String>)> {
+    let Ok(out) = Command::new(engine)
+        .args(["image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", &layout.config_digest])
+        .args(tags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    parse_inspected(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Lines of `{{.Id}} {{json .RootFS.Layers}}`; a line that does not parse is skipped.
+fn parse_inspected(text: &str) -> Vec<(String, Vec<String>)> {
+    text.lines()
+        .filter_map(|line| {
+            let (id, layers) = line.trim().split_once(' ')?;
+            Some((id.to_owned(), serde_json::from_str::<Option<Vec<String>>>(layers).ok()?.unwrap_or_default()))
+        })
+        .collect()
+}
+
 /// Whether `engine` (a name or a path, as an `oci_load`'s `loader`) is docker's client.
 fn is_docker(engine: &str) -> bool {
     std::path::Path::new(engine).file_name().is_some_and(|n| n == "docker")
 }
 
-/// The layers (blob digests) of `layout` that the engine holds in the same position of the
-/// image one of `tags` names now: the longest common prefix of that image's layer diff IDs and
-/// ours (a layer is found by its chain ID, which depends on the layers below it). A layer that
-/// also appears further up, past the prefix, is not among them.
-fn layers_engine_has(engine: &str, layout: &Layout, tags: &[String]) -> HashSet<String> {
+/// The layers (blob digests) of `layout` that the engine holds in the same position of an
+/// image it has (`known`, from [`inspect`]): the longest common prefix of that image's layer
+/// diff IDs and ours (a layer is found by its chain ID, which depends on the layers below it).
+/// A layer that also appears further up, past the prefix, is not among them.
+fn layers_engine_has(layout: &Layout, known: &[(String, Vec<String>)]) -> HashSet<String> {
     let ours: Vec<&str> = layout.config["rootfs"]["diff_ids"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
     if ours.len() != layout.layer_digests.len() {
         return HashSet::new();
     }
-    let mut prefix = 0;
-    for tag in tags {
-        let Ok(out) = Command::new(engine)
-            .args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", tag])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .output()
-        else {
-            continue;
-        };
-        let theirs: Vec<String> = if out.status.success() { serde_json::from_slice(&out.stdout).unwrap_or_default() } else { continue };
-        prefix = prefix.max(ours.iter().zip(&theirs).take_while(|(a, b)| **a == b.as_str()).count());
-    }
+    let prefix = known.iter().map(|(_, theirs)| ours.iter().zip(theirs).take_while(|(a, b)| **a == b.as_str()).count()).max().unwrap_or(0);
     let needed: HashSet<&String> = layout.layer_digests[prefix..].iter().collect();
     layout.layer_digests[..prefix].iter().filter(|d| !needed.contains(d)).cloned().collect()
 }
@@ -218,6 +227,15 @@ mod tests {
         assert_eq!(first_on_path(&path).as_deref(), Some("podman"));
         std::fs::write(dirs[1].path().join("docker"), "").unwrap();
         assert_eq!(first_on_path(&path).as_deref(), Some("docker"), "docker wins even later on PATH");
+    }
+
+    #[test]
+    fn one_inspect_of_several_names_is_read_line_by_line() {
+        let a = format!("sha256:{}", "aa".repeat(32));
+        let b = format!("sha256:{}", "bb".repeat(32));
+        let text = format!("{a} [\"{b}\",\"{a}\"]\n{b} null\nnot json\n");
+        assert_eq!(parse_inspected(&text), vec![(a.clone(), vec![b.clone(), a.clone()]), (b, vec![])]);
+        assert!(parse_inspected("").is_empty());
     }
 
     #[test]

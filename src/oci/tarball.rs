@@ -11,14 +11,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, ensure};
 
 use super::layout::Layout;
+use super::sink::FileSink;
 use super::spec::{DockerSaveEntry, ImageIndex, canonical_json, digest_hex};
-use crate::exec::fs::ExactReader;
 
 /// Modification time of every member: 2023-01-01T08:00:00Z, rules_oci's mtree `time=`.
 const MTIME: u64 = 1_672_560_000;
@@ -37,7 +37,7 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// rules_oci writes and docker sniffs the compression from the bytes anyway. A layer listed twice
 /// is stored once but appears twice in `Layers`, so the layer stack is unchanged. Layers are
 /// streamed from their blob files, never held in memory.
-pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl Write) -> Result<()> {
+pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl FileSink) -> Result<()> {
     write_docker_tarball_without(layout, repo_tags, out, &HashSet::new())
 }
 
@@ -45,7 +45,7 @@ pub fn write_docker_tarball(layout: &Layout, repo_tags: &[String], out: impl Wri
 /// `manifest.json`): for a `docker load` into an engine that has those layers already. Docker
 /// looks each layer up by its chain ID before it opens the layer's file
 /// (moby `image/tarexport/load.go`), so a layer it has is never read; see `engine::load`.
-pub fn write_docker_tarball_without(layout: &Layout, repo_tags: &[String], out: impl Write, omit: &HashSet<String>) -> Result<()> {
+pub fn write_docker_tarball_without(layout: &Layout, repo_tags: &[String], out: impl FileSink, omit: &HashSet<String>) -> Result<()> {
     let mut tar = tar::Builder::new(out);
 
     let config_hex = digest_hex(&layout.config_digest)?;
@@ -76,7 +76,7 @@ pub fn write_docker_tarball_without(layout: &Layout, repo_tags: &[String], out: 
 /// repo tag, each copy carrying `org.opencontainers.image.ref.name=<tag>` on top of any existing
 /// annotations; with no tags the entry is kept once, unannotated, so the tarball still loads (as
 /// an unnamed image) instead of describing no image at all.
-pub fn write_oci_tarball(layout: &Layout, repo_tags: &[String], out: impl Write) -> Result<()> {
+pub fn write_oci_tarball(layout: &Layout, repo_tags: &[String], out: impl FileSink) -> Result<()> {
     let mut tar = tar::Builder::new(out);
 
     let marker = layout.dir.join("oci-layout");
@@ -143,7 +143,7 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -
     tar.append_data(&mut header, name, bytes).with_context(|| format!("writing {name} to the tarball"))
 }
 
-fn append_blob<W: Write>(tar: &mut tar::Builder<W>, layout: &Layout, digest: &str, name: &str) -> Result<()> {
+fn append_blob<W: FileSink>(tar: &mut tar::Builder<W>, layout: &Layout, digest: &str, name: &str) -> Result<()> {
     let path = layout.blob_path(digest)?;
     append_file(tar, &path, name, layout.declared_size(digest))
 }
@@ -151,16 +151,22 @@ fn append_blob<W: Write>(tar: &mut tar::Builder<W>, layout: &Layout, digest: &st
 /// Streams the file at `path` into the tarball as `name`. The header needs the size before the
 /// data, so it comes from the file's metadata and the copy insists on exactly that many bytes: a
 /// file that changes underneath us fails instead of producing a corrupt archive.
-fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, name: &str, expected_size: Option<u64>) -> Result<()> {
+fn append_file<W: FileSink>(tar: &mut tar::Builder<W>, path: &Path, name: &str, expected_size: Option<u64>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("missing blob {}", path.display()))?;
     let size = file.metadata().with_context(|| format!("reading metadata of {}", path.display()))?.len();
     if let Some(expected) = expected_size {
         ensure!(size == expected, "{}: {size} bytes but its descriptor says {expected}", path.display());
     }
     let mut header = header(size);
-    // Large reads: a layer can be a gigabyte, and 8 KiB reads cost a syscall each.
-    let data = ExactReader::new(BufReader::with_capacity(1 << 20, file), size);
-    tar.append_data(&mut header, name, data).with_context(|| format!("writing {} to the tarball as {name}", path.display()))
+    // The header as `append_data` writes it (path, checksum), then the bytes through the sink:
+    // a layer can be a gigabyte, which `copy_file_range` moves without a pass through user
+    // space. Then the zero padding to the 512-byte block, as `append_data` pads.
+    let context = || format!("writing {} to the tarball as {name}", path.display());
+    tar.append_data(&mut header, name, std::io::empty()).with_context(context)?;
+    let out = tar.get_mut();
+    out.copy_file(&file, size).with_context(context)?;
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize]).with_context(context)
 }
 
 fn finish<W: Write>(tar: tar::Builder<W>) -> Result<()> {

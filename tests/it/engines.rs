@@ -134,3 +134,43 @@ oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
     let layers: serde_json::Value = serde_json::from_str(layers).unwrap();
     assert_eq!(layers, config["rootfs"]["diff_ids"], "with the new layer stack");
 }
+
+/// A reload after docker lost the image (removed since the last load, so it has none of the
+/// layers) sends the whole image, and docker then has it; a reload of the unchanged image
+/// after that only tags it.
+#[test]
+fn a_reload_into_docker_that_lost_the_layers_sends_them_all() {
+    let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test needs a running Docker engine");
+    let tag = format!("ocib-test-lost-layers-{}:latest", std::process::id());
+    let build = format!(
+        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+pkg_tar(name = "bottom", srcs = ["bottom.txt"])
+pkg_tar(name = "top", srcs = ["top.txt"])
+oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom", ":top"])
+oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
+"#
+    );
+    let bottom = format!("bottom of {tag}\n"); // a layer docker has from no other test
+    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", &bottom), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_flag = format!("--disk_cache={}", cache.path().display());
+    let run = || common::ocib(ws.path(), &["run", "--noshow_progress", &cache_flag, "--container_engine=docker", "//:load"]);
+    let rmi = || Command::new("docker").args(["rmi", "-f", &tag]).output().unwrap();
+    let first = run();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(rmi().status.success(), "the image is gone, and with it both layers");
+    std::fs::write(ws.path().join("top.txt"), "two\n").unwrap();
+    let second = run();
+    let inspect = Command::new("docker").args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", &tag]).output().unwrap();
+    let third = run();
+    rmi();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(!second.stderr.contains("layers; sent"), "docker had no layer to leave out: {}", second.stderr);
+    let layers: Vec<String> = serde_json::from_slice(&inspect.stdout).unwrap_or_default();
+    assert_eq!(layers.len(), 2, "docker has the whole new image: {}", String::from_utf8_lossy(&inspect.stdout));
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(third.stderr.contains("already has image"), "unchanged: tagged only: {}", third.stderr);
+}

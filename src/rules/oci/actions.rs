@@ -1,7 +1,7 @@
 //! Image actions: layer descriptors, `oci_image`, `oci_image_index`, tarballs, and the small
 //! helpers rules_oci's macros use (`directory_path` + copy, `jq` for `.digest`).
 
-use std::io::{BufWriter, Read};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -12,6 +12,7 @@ use super::image_config::{self, ImageSpec, NewLayer};
 use crate::exec::{ActionContext, InProcess};
 use crate::oci::base_tarball::unpack_base;
 use crate::oci::layout::{Layout, LayoutWriter};
+use crate::oci::sink::HashedFile;
 use crate::oci::spec::{self, Compression, Descriptor, OCI_INDEX, OCI_MANIFEST, canonical_json, digest_hex};
 use crate::oci::tarball;
 
@@ -317,15 +318,14 @@ impl InProcess for WriteTarball {
         let layout = Layout::read(ctx.input(&self.image)?).with_context(|| format!("reading image {}", self.image))?;
         let tags = tarball::parse_repo_tags(&std::fs::read_to_string(ctx.input(&self.repo_tags)?)?);
         let out = ctx.output(&self.out)?.clone();
-        // Hashed while it is written (on another thread), so storing it in the CAS does not
-        // read it back: a 1 GiB tarball was read twice before.
-        let mut w = crate::exec::digest::HashingWriter::new(BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?));
+        // Blobs copied by `copy_file_range` and the tarball hashed while it is written (on
+        // another thread), so storing it in the CAS does not read it back.
+        let mut w = HashedFile::create(&out).with_context(|| format!("creating {}", out.display()))?;
         match self.format.as_str() {
             "oci" => tarball::write_oci_tarball(&layout, &tags, &mut w)?,
             _ => tarball::write_docker_tarball(&layout, &tags, &mut w)?,
         }
-        let (mut file, digest) = w.finish();
-        std::io::Write::flush(&mut file)?;
+        let (_, digest) = w.finish().with_context(|| format!("writing {}", out.display()))?;
         ctx.output_digests.insert(self.out.clone(), digest);
         Ok(())
     }

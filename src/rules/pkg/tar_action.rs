@@ -1,14 +1,13 @@
 //! Writing a `pkg_tar`: the manifest analysis computed, with input files named by exec path
 //! until the action runs.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use super::tar_writer::{EntryKind, TarManifest, write_tar};
-use crate::exec::digest::HashingWriter;
 use crate::exec::{ActionContext, InProcess};
+use crate::oci::sink::HashedFile;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct PkgTar {
@@ -50,14 +49,13 @@ impl InProcess for PkgTar {
         }
         manifest.deps = manifest.deps.iter().map(|d| ctx.input(&d.to_string_lossy()).cloned()).collect::<Result<Vec<PathBuf>>>()?;
         let out = ctx.output(&self.out)?.clone();
-        let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-        // Hashed as it is written: a large layer is never read back to be stored.
-        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        // Hashed as it is written, so a large layer is never read back to be stored; members
+        // copied by `copy_file_range`.
+        let mut writer = HashedFile::create(&out).with_context(|| format!("creating {}", out.display()))?;
         for warning in write_tar(&manifest, &mut writer)? {
             ctx.log.push_str(&format!("WARNING: {warning}\n"));
         }
-        std::io::Write::flush(&mut writer)?;
-        let (_, digest) = writer.finish();
+        let (_, digest) = writer.finish().with_context(|| format!("writing {}", out.display()))?;
         ctx.output_digests.insert(self.out.clone(), digest);
         Ok(())
     }

@@ -16,6 +16,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::exec::fs::ExactReader;
+use crate::oci::sink::FileSink;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +105,7 @@ pub struct TarManifest {
 ///
 /// `out` receives the complete archive; writing to a temporary file and renaming it is the
 /// caller's job.
-pub fn write_tar(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>> {
+pub fn write_tar(manifest: &TarManifest, out: impl FileSink) -> Result<Vec<String>> {
     match &manifest.compression {
         Compression::None => write_uncompressed(manifest, out),
         Compression::Gzip { level, mtime, file_name } => {
@@ -116,7 +117,7 @@ pub fn write_tar(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>>
     }
 }
 
-fn write_uncompressed(manifest: &TarManifest, out: impl Write) -> Result<Vec<String>> {
+fn write_uncompressed(manifest: &TarManifest, out: impl FileSink) -> Result<Vec<String>> {
     let mut w = MemberWriter {
         builder: tar::Builder::new(CountingWriter { inner: out, count: 0 }),
         existing: HashMap::new(),
@@ -205,7 +206,7 @@ enum Content<'a> {
     Reader(&'a mut dyn Read, u64),
 }
 
-struct MemberWriter<W: Write> {
+struct MemberWriter<W: FileSink> {
     builder: tar::Builder<CountingWriter<W>>,
     /// Names written so far (trailing `/` stripped) → type flag; mirrors
     /// `TarFileWriter.existing_members`, used for parents and duplicate detection.
@@ -215,7 +216,7 @@ struct MemberWriter<W: Write> {
     warnings: Vec<String>,
 }
 
-impl<W: Write> MemberWriter<W> {
+impl<W: FileSink> MemberWriter<W> {
     fn existing_type(&self, path: &[u8]) -> Option<u8> {
         // The archive root is never written but counts as an existing directory.
         if path == b"/" || path == b"./" {
@@ -312,8 +313,13 @@ impl<W: Write> MemberWriter<W> {
             Content::Path(src) => {
                 let file = File::open(src).with_context(|| format!("reading {}", src.display()))?;
                 let size = file.metadata().with_context(|| format!("reading {}", src.display()))?.len();
-                let mut reader = ExactReader::new(BufReader::new(file), size);
-                self.write_member(&m, size, &mut reader).with_context(|| format!("reading {}", src.display()))?;
+                // The header alone, then the bytes through the sink (`copy_file_range` into a
+                // layer file), then the padding `append` would write.
+                self.write_member(&m, size, &mut io::empty())?;
+                let out = self.builder.get_mut();
+                out.copy_file(&file, size).with_context(|| format!("reading {}", src.display()))?;
+                let pad = (BLOCK_SIZE - size % BLOCK_SIZE) % BLOCK_SIZE;
+                out.write_all(&[0u8; BLOCK_SIZE as usize][..pad as usize])?;
             }
         }
         self.existing.insert(trim_trailing_slashes(&m.name).to_vec(), m.typeflag);
@@ -543,6 +549,14 @@ struct CountingWriter<W: Write> {
     count: u64,
 }
 
+impl<W: FileSink> FileSink for CountingWriter<W> {
+    fn copy_file(&mut self, file: &File, len: u64) -> io::Result<()> {
+        self.inner.copy_file(file, len)?;
+        self.count += len;
+        Ok(())
+    }
+}
+
 impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
@@ -595,6 +609,9 @@ impl<W: Write> GzipWriter<W> {
         Ok(out)
     }
 }
+
+/// Compressed: every byte passes through the encoder.
+impl<W: Write> FileSink for GzipWriter<W> {}
 
 impl<W: Write> Write for GzipWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
