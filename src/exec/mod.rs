@@ -2,6 +2,7 @@
 //! state. An action's key hashes everything that can change its outputs; a key found in the
 //! action cache reuses the stored outputs (hardlinked from the CAS into `ocib-out/bin`).
 
+mod ac_index;
 pub mod action;
 pub mod cache;
 pub mod digest;
@@ -211,6 +212,9 @@ impl<'a> Executor<'a> {
     /// Runs what is needed to produce `wanted`, and saves the stat cache.
     pub fn execute(&self, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
         let report = schedule::run(self, actions, wanted);
+        if let Err(e) = self.cache.flush() {
+            eprintln!("WARNING: could not update the action cache index: {e}");
+        }
         if let Err(e) = self.stat_cache.save(&self.base.stat_cache_path()) {
             eprintln!("WARNING: could not save the stat cache: {e}");
         }
