@@ -149,6 +149,8 @@ pub struct Cache {
     lease: fs::File,
     /// The action records (`<root>/ac/index`), read on first use.
     index: Mutex<Index>,
+    /// Whether `ac/` still holds records of the layout before the index.
+    legacy: std::sync::OnceLock<bool>,
     /// CAS files known good and the stat they had then, so a file several records share is
     /// hashed at most once: those this process hashed, stored or linked (`true`), and those
     /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
@@ -177,6 +179,7 @@ impl Cache {
         lease.lock_shared().map_err(|e| with_path(e, "locking", &lease_path))?;
         Ok(Cache {
             index: Mutex::new(Index::new(&root.join("ac"))),
+            legacy: std::sync::OnceLock::new(),
             root: root.to_path_buf(),
             lease,
             verified: Mutex::default(),
@@ -353,8 +356,13 @@ impl Cache {
     /// The record for `key`, if there is a usable one, and whether it was restamped (and
     /// should be stored again, so its files are not hashed next time).
     pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
+        let key_hex = key;
         let key = key_bytes(key);
-        let (mut record, last_use) = self.index.lock().ok()?.get(&key)?;
+        let found = self.index.lock().ok()?.get(&key);
+        let (mut record, last_use) = match found {
+            Some(found) => found,
+            None => return self.lookup_legacy(key_hex),
+        };
         let mut restamped = false;
         for out in &mut record.outputs {
             match self.check(out) {
@@ -372,6 +380,27 @@ impl Cache {
             index.touch(&key, now);
         }
         Some((record, restamped))
+    }
+
+    /// A record in the one-file-per-action layout of ocib before the index
+    /// (`ac/<2 hex>/<key>.json`), moved into the index when it is still good: a cache
+    /// survives an upgrade. Only looked for when `ac/` still has such directories.
+    fn lookup_legacy(&self, key: &str) -> Option<(ActionRecord, bool)> {
+        let legacy = *self.legacy.get_or_init(|| {
+            fs::read_dir(self.root.join("ac")).into_iter().flatten().flatten().any(|e| e.file_name().len() == 2 && e.path().is_dir())
+        });
+        if !legacy {
+            return None;
+        }
+        let path = self.root.join("ac").join(key.get(..2)?).join(format!("{key}.json"));
+        let mut record: ActionRecord = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+        for out in &mut record.outputs {
+            if self.check(out) == Check::Bad {
+                return None;
+            }
+        }
+        let _ = self.store(key, &record);
+        Some((record, false))
     }
 
     /// Records `key`'s outputs (in the index file before this returns).
@@ -763,5 +792,23 @@ mod tests {
         assert!(cache.lookup(&key(1)).is_some() && cache.lookup(&key(2)).is_some());
         cache.flush().unwrap();
         assert_eq!(index_len(), after);
+    }
+
+    /// A cache written by ocib before the index keeps serving its records, which move into
+    /// the index.
+    #[test]
+    fn records_of_the_file_per_action_layout_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = Cache::open(&root).unwrap();
+        let record = ActionRecord { mnemonic: "Old".into(), outputs: vec![stored(&cache, dir.path(), b"old")] };
+        let k = key(5);
+        let legacy = root.join("ac").join(&k[..2]).join(format!("{k}.json"));
+        fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+        fs::write(&legacy, serde_json::to_vec(&record).unwrap()).unwrap();
+        let cache = Cache::open(&root).unwrap();
+        assert_eq!(cache.lookup(&k).map(|(r, _)| r), Some(record.clone()));
+        assert!(last_use(&root, &k).is_some(), "moved into the index");
+        assert!(cache.lookup(&key(6)).is_none());
     }
 }
