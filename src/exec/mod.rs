@@ -7,6 +7,7 @@ pub mod action;
 pub mod cache;
 pub mod digest;
 pub mod events;
+mod exec_roots;
 pub mod fs;
 pub mod process;
 pub mod remote;
@@ -138,7 +139,8 @@ fn remove_stale_temps(tree: &Path) {
     }
 }
 
-/// Removes exec roots (`ocib-out/tmp/<key>.<pid>.<n>`) other ocib processes left behind.
+/// Removes exec roots (`ocib-out/tmp/r<n>.<pid>`, and scratch outputs `<key>.<pid>.<n>.<i>`)
+/// other ocib processes left behind.
 /// Only the holder of the output base's lock creates exec roots there, and it removes its
 /// own when each action ends, so with the lock held every one not named with our pid
 /// belongs to a build that was killed (SIGKILL skips all cleanup) and is garbage, whether
