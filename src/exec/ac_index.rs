@@ -139,8 +139,17 @@ impl Index {
         }
     }
 
+    /// Whether [`Index::load`] ran.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded
+    }
+
     /// Reads the index the first time it is needed (without the lock: an append under way
     /// looks like a torn tail and is read later, under the lock).
+    pub fn load(&mut self) {
+        self.ensure_loaded();
+    }
+
     fn ensure_loaded(&mut self) {
         if self.loaded {
             return;
@@ -202,8 +211,8 @@ impl Index {
     }
 
     /// The entry for `key` and its last use (nanoseconds since the epoch).
-    pub fn get(&mut self, key: &Key) -> Option<(ActionRecord, u64)> {
-        self.ensure_loaded();
+    /// Nothing is found before [`Index::load`].
+    pub fn get(&self, key: &Key) -> Option<(ActionRecord, u64)> {
         let slot = self.entries.get(key)?;
         let record = decode_record(&self.data[slot.start + HEADER + PREFIX..slot.start + slot.len])?;
         Some((record, slot.last_use))
@@ -582,7 +591,9 @@ mod tests {
     }
 
     fn fresh(ac: &Path) -> Index {
-        Index::new(ac)
+        let mut index = Index::new(ac);
+        index.load();
+        index
     }
 
     #[test]
@@ -601,7 +612,7 @@ mod tests {
             index.put(&key(n), &record(n), 1000 + n as u64).unwrap();
         }
         index.put(&key(3), &record(33), 5000).unwrap();
-        let mut again = fresh(dir.path());
+        let again = fresh(dir.path());
         for n in (0..20).filter(|&n| n != 3) {
             assert_eq!(again.get(&key(n)), Some((record(n), 1000 + n as u64)));
         }
@@ -630,7 +641,7 @@ mod tests {
                 assert_eq!(reader.get(&key(n)).is_some(), n < complete, "cut at {cut}: record {n}");
             }
             reader.put(&key(9), &record(9), 2).unwrap();
-            let mut after = fresh(dir.path());
+            let after = fresh(dir.path());
             assert!(after.get(&key(9)).is_some(), "cut at {cut}: the record written after the torn tail is read");
             assert_eq!((0..4).filter(|&n| after.get(&key(n)).is_some()).count(), complete);
         }
@@ -650,7 +661,7 @@ mod tests {
             let mut bad = whole.clone();
             bad[at] ^= 0x5a;
             fs::write(&path, &bad).unwrap();
-            let mut reader = fresh(dir.path());
+            let reader = fresh(dir.path());
             let mut seen_missing = false;
             for n in 0..6 {
                 match reader.get(&key(n)) {
@@ -700,7 +711,7 @@ mod tests {
         for w in writers {
             w.join().unwrap();
         }
-        let mut index = fresh(&ac);
+        let index = fresh(&ac);
         for w in 0..4 {
             for i in 0..150 {
                 let n = w * 1000 + i;

@@ -23,7 +23,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -148,7 +148,7 @@ pub struct Cache {
     /// The shared lock on `<root>/lease` held while this process uses the cache.
     lease: fs::File,
     /// The action records (`<root>/ac/index`), read on first use.
-    index: Mutex<Index>,
+    index: RwLock<Index>,
     /// Whether `ac/` still holds records of the layout before the index.
     legacy: std::sync::OnceLock<bool>,
     /// CAS files known good and the stat they had then, so a file several records share is
@@ -178,7 +178,7 @@ impl Cache {
             .map_err(|e| with_path(e, "opening", &lease_path))?;
         lease.lock_shared().map_err(|e| with_path(e, "locking", &lease_path))?;
         Ok(Cache {
-            index: Mutex::new(Index::new(&root.join("ac"))),
+            index: RwLock::new(Index::new(&root.join("ac"))),
             legacy: std::sync::OnceLock::new(),
             root: root.to_path_buf(),
             lease,
@@ -358,7 +358,7 @@ impl Cache {
     pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
         let key_hex = key;
         let key = key_bytes(key);
-        let found = self.index.lock().ok()?.get(&key);
+        let found = self.index_read()?.get(&key);
         let (mut record, last_use) = match found {
             Some(found) => found,
             None => return self.lookup_legacy(key_hex),
@@ -375,11 +375,23 @@ impl Cache {
         // command ([`Cache::flush`]).
         let now = unix_now();
         if now.saturating_sub(last_use) > TOUCH_AFTER.as_nanos() as u64
-            && let Ok(mut index) = self.index.lock()
+            && let Ok(mut index) = self.index.write()
         {
             index.touch(&key, now);
         }
         Some((record, restamped))
+    }
+
+    /// The index for lookups (read once, by the first: lookups then share it).
+    fn index_read(&self) -> Option<RwLockReadGuard<'_, Index>> {
+        {
+            let index = self.index.read().ok()?;
+            if index.is_loaded() {
+                return Some(index);
+            }
+        }
+        self.index.write().ok()?.load();
+        self.index.read().ok()
     }
 
     /// A record in the one-file-per-action layout of ocib before the index
@@ -409,14 +421,14 @@ impl Cache {
     }
 
     fn store_used(&self, key: &str, record: &ActionRecord, last_use: u64) -> io::Result<()> {
-        let mut index = self.index.lock().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
+        let mut index = self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
         index.put(&key_bytes(key), record, last_use)
     }
 
     /// Writes what the index holds only in memory (renewed last uses), at the end of a
     /// command; compacts it when most of it is replaced records.
     pub fn flush(&self) -> io::Result<()> {
-        self.index.lock().map_err(|_| io::Error::other("action cache index lock poisoned"))?.flush()
+        self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?.flush()
     }
 
     /// Hashes every CAS file, removes those whose content does not match their name, and
@@ -501,7 +513,7 @@ impl Cache {
             cas.insert(entry.into_path(), CasFile { size, refs: 0 });
         }
         // Every action record with its last use and the CAS files it names.
-        let mut index = self.index.lock().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
+        let mut index = self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
         let listed = index.entries();
         let mut records: Vec<(u64, Key, u64, Vec<PathBuf>)> = Vec::with_capacity(listed.len());
         for entry in listed {
@@ -694,7 +706,7 @@ mod tests {
     /// The last use of `key`'s record, as a new command sees it.
     fn last_use(root: &Path, key: &str) -> Option<u64> {
         let cache = Cache::open(root).unwrap();
-        let mut index = cache.index.lock().unwrap();
+        let index = cache.index_read().unwrap();
         index.get(&key_bytes(key)).map(|(_, t)| t)
     }
 
