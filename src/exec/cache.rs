@@ -159,6 +159,14 @@ pub struct Cache {
     /// stored, linked or ran something). Without, [`Cache::save_stamps`] keeps the stats as
     /// checked and need not stat every entry again: a no-op build stats each CAS file once.
     linked: std::sync::atomic::AtomicBool,
+    /// Whether this process knows a CAS file's stat that its record does not have (it stored,
+    /// restamped or re-verified one): only then is there anything for [`Cache::save_stamps`]
+    /// to keep. A no-op build whose records all match reads and writes no stamp file.
+    dirty: std::sync::atomic::AtomicBool,
+    /// Where the previous command kept its stats ([`Cache::load_stamps`]); read only when a
+    /// check first finds a CAS file whose stat is not its record's.
+    stamps: std::sync::OnceLock<PathBuf>,
+    stamps_read: std::sync::Once,
 }
 
 impl Cache {
@@ -184,6 +192,9 @@ impl Cache {
             lease,
             verified: Mutex::default(),
             linked: Default::default(),
+            dirty: Default::default(),
+            stamps: std::sync::OnceLock::new(),
+            stamps_read: std::sync::Once::new(),
         })
     }
 
@@ -201,18 +212,32 @@ impl Cache {
         self.linked.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn remember(&self, path: PathBuf, stamp: Stamp) {
+    /// Notes a CAS file known good with this stat; `new`: a stat its record may not have.
+    fn remember(&self, path: PathBuf, stamp: Stamp, new: bool) {
+        if new {
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Ok(mut v) = self.verified.lock() {
             v.insert(path, (stamp, true));
         }
     }
 
-    /// Loads the stats [`Cache::save_stamps`] kept.
+    /// Says where the stats [`Cache::save_stamps`] kept are; they are read when first needed.
     pub fn load_stamps(&self, path: &Path) {
-        let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        if let Ok(mut v) = self.verified.lock() {
-            v.extend(saved.into_iter().map(|(p, s)| (p, (s, false))));
-        }
+        let _ = self.stamps.set(path.to_path_buf());
+    }
+
+    /// Reads the kept stats (once), under what this process verified itself.
+    fn read_stamps(&self) {
+        self.stamps_read.call_once(|| {
+            let Some(path) = self.stamps.get() else { return };
+            let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            if let Ok(mut v) = self.verified.lock() {
+                for (p, s) in saved {
+                    v.entry(p).or_insert((s, false));
+                }
+            }
+        });
     }
 
     /// Keeps the stat of the CAS files this command used, for the next command. Building
@@ -223,12 +248,18 @@ impl Cache {
     /// write moves mtime; only a write *during* the build with the mtime put back would slip
     /// through, until `clean --verify`).
     pub fn save_stamps(&self, path: &Path) -> io::Result<()> {
+        let linked = self.linked.load(std::sync::atomic::Ordering::Relaxed);
+        if !linked && !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
+            // Every CAS file used was as its record says: the records are all the next
+            // command needs (what the file holds, if anything, is still true).
+            return Ok(());
+        }
         let used: Vec<(PathBuf, Stamp)> = {
             let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
             v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
         };
         let mut keep = Vec::with_capacity(used.len());
-        if self.linked.load(std::sync::atomic::Ordering::Relaxed) {
+        if linked {
             for (p, old) in used {
                 if let Ok(meta) = fs::metadata(&p) {
                     let now = Stamp::of(&meta);
@@ -304,7 +335,7 @@ impl Cache {
             return Err(io::Error::other(format!("{} changed while it was stored: {size} bytes became {}", dest.display(), meta.len())));
         }
         let stamp = Stamp::of(&meta);
-        self.remember(dest, stamp);
+        self.remember(dest, stamp, true);
         Ok(Self::record(exec_path, digest, executable, stamp))
     }
 
@@ -326,12 +357,13 @@ impl Cache {
             return Check::Bad;
         }
         if now == Stamp::recorded(out) {
-            self.remember(path, now);
+            self.remember(path, now, false);
             return Check::Same;
         }
+        self.read_stamps();
         let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).map(|(s, _)| *s)) == Some(now);
         if known_good || file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size) {
-            self.remember(path, now);
+            self.remember(path, now, true);
             now.set(out);
             return Check::Restamped;
         }
@@ -347,7 +379,7 @@ impl Cache {
         if let Ok(meta) = fs::metadata(&path) {
             let now = Stamp::of(&meta);
             if now.size == out.size {
-                self.remember(path, now);
+                self.remember(path, now, true);
                 now.set(out);
             }
         }
