@@ -303,3 +303,28 @@ fn concurrent_builds_sharing_a_cache_keep_every_record() {
         assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/p/g7.txt")).unwrap(), format!("{w}-7\n"));
     }
 }
+
+/// Exec roots are reused from one action to the next (one worker here, so the second action
+/// gets the first's root): the second sees only its own declared inputs, none of the first's
+/// inputs or leftovers.
+#[test]
+fn a_reused_exec_root_shows_only_the_next_actions_inputs() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/secret.txt", "secret\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"first\", srcs = [\"secret.txt\"], outs = [\"first.txt\"], cmd = \"cat $< > $@; echo x > leftover.txt; mkdir -p scratch/d\")\n\
+             genrule(name = \"second\", srcs = [\":first\"], outs = [\"second.txt\"], cmd = \"find . -mindepth 1 | sort > $@.tmp; mv $@.tmp $@\")\n",
+        ),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), cache.path(), &["--jobs=1", "//p:second"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listing = std::fs::read_to_string(ws.path().join("ocib-bin/p/second.txt")).unwrap();
+    assert!(listing.contains("first.txt"), "{listing}");
+    for unexpected in ["secret", "leftover", "scratch", "./p\n"] {
+        assert!(!listing.contains(unexpected), "'{unexpected}' is visible to the second action:\n{listing}");
+    }
+    assert_eq!(std::fs::read_dir(ws.path().join("ocib-out/tmp")).unwrap().count(), 0, "the roots are removed at the end");
+}
