@@ -20,7 +20,8 @@
 # edit re-runs only that service's compile(s), link and tar actions.
 #
 # Usage: bench/build.sh [N]        env: RUNS (no-op runs, default 7), OCIB_GO, GOCACHE,
-#                                       OCIB (a given ocib binary, not built here), PEER
+#                                       OCIB (a given ocib binary, not built here), PEER,
+#                                       WORKSPACE_ONLY=DIR (only write the workspace into DIR)
 set -euo pipefail
 
 n=${1:-50}
@@ -33,11 +34,18 @@ if [[ -z ${OCIB_GO:-} ]] && ! command -v go > /dev/null; then
     echo "FAIL: no Go toolchain: put go on PATH or set OCIB_GO" >&2; exit 1
 fi
 
-ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
-trap 'rm -rf "$ws"' EXIT
-cache=$ws/.disk-cache
+if [[ -n ${WORKSPACE_ONLY:-} ]]; then
+    # Only write the workspace, into this (new) directory, and keep it: for profiling.
+    ws=$WORKSPACE_ONLY
+    mkdir "$ws"
+else
+    ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
+    trap 'rm -rf "$ws" "$ws-cache"' EXIT
+fi
+# Outside the workspace, as ~/.cache/ocib is: inside, `//...` would walk the CAS's shards.
+cache=$ws-cache
 
-if [[ -z ${OCIB:-} ]]; then
+if [[ -z ${OCIB:-} && -z ${WORKSPACE_ONLY:-} ]]; then
     echo "building ocib (release)..." >&2
     (cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
         || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
@@ -95,6 +103,8 @@ for ((i = 0; i < n; i++)); do
     printf 'package main\n\nimport (\n\t"fmt"\n\n%s)\n\nvar name = "unset"\n\nfunc main() { fmt.Println("hello from", name%s) }\n' \
         "$imports" "$calls" > "$d/main.go"
 done
+
+[[ -z ${WORKSPACE_ONLY:-} ]] || exit 0
 
 # --- measurements -----------------------------------------------------------------------
 cd "$ws"

@@ -11,22 +11,24 @@
 //! Size limit (`--disk_cache_max_size`): every process using the cache holds a shared lock
 //! (`flock`) on `<cache>/lease` while it has the cache open; eviction ([`Cache::collect_garbage`])
 //! takes it exclusively, so it runs only when no other ocib command is using the cache and can
-//! never remove an entry a running build has looked up or is about to store. An action record's
-//! mtime is its last use (set when it is stored, and when a lookup hits a record last used more
-//! than [`TOUCH_AFTER`] ago); eviction removes the least recently used records and the CAS files
-//! no remaining record refers to, until the cache fits. CAS files' own times are never touched:
+//! never remove an entry a running build has looked up or is about to store. The action records
+//! live in one index file (`ac_index`), each with its last use (set when it is stored, and
+//! renewed when a lookup hits a record last used more than [`TOUCH_AFTER`] ago); eviction
+//! removes the least recently used records and the CAS files no remaining record refers to,
+//! until the cache fits. CAS files' own times are never touched:
 //! their stat is what proves them unchanged.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::ac_index::{self, Index, Key, key_bytes};
 use super::digest::file_sha256;
 use super::fs::{move_file, pid_alive, temp_owner, with_path, write_atomic};
 
@@ -145,6 +147,10 @@ pub struct Cache {
     root: PathBuf,
     /// The shared lock on `<root>/lease` held while this process uses the cache.
     lease: fs::File,
+    /// The action records (`<root>/ac/index`), read on first use.
+    index: RwLock<Index>,
+    /// Whether `ac/` still holds records of the layout before the index.
+    legacy: std::sync::OnceLock<bool>,
     /// CAS files known good and the stat they had then, so a file several records share is
     /// hashed at most once: those this process hashed, stored or linked (`true`), and those
     /// loaded from the previous command's [`Cache::save_stamps`] (`false`).
@@ -153,6 +159,14 @@ pub struct Cache {
     /// stored, linked or ran something). Without, [`Cache::save_stamps`] keeps the stats as
     /// checked and need not stat every entry again: a no-op build stats each CAS file once.
     linked: std::sync::atomic::AtomicBool,
+    /// Whether this process knows a CAS file's stat that its record does not have (it stored,
+    /// restamped or re-verified one): only then is there anything for [`Cache::save_stamps`]
+    /// to keep. A no-op build whose records all match reads and writes no stamp file.
+    dirty: std::sync::atomic::AtomicBool,
+    /// Where the previous command kept its stats ([`Cache::load_stamps`]); read only when a
+    /// check first finds a CAS file whose stat is not its record's.
+    stamps: std::sync::OnceLock<PathBuf>,
+    stamps_read: std::sync::Once,
 }
 
 impl Cache {
@@ -171,7 +185,17 @@ impl Cache {
             .open(&lease_path)
             .map_err(|e| with_path(e, "opening", &lease_path))?;
         lease.lock_shared().map_err(|e| with_path(e, "locking", &lease_path))?;
-        Ok(Cache { root: root.to_path_buf(), lease, verified: Mutex::default(), linked: Default::default() })
+        Ok(Cache {
+            index: RwLock::new(Index::new(&root.join("ac"))),
+            legacy: std::sync::OnceLock::new(),
+            root: root.to_path_buf(),
+            lease,
+            verified: Mutex::default(),
+            linked: Default::default(),
+            dirty: Default::default(),
+            stamps: std::sync::OnceLock::new(),
+            stamps_read: std::sync::Once::new(),
+        })
     }
 
     /// Executable and plain copies of the same bytes are separate entries: hardlinks share
@@ -188,18 +212,32 @@ impl Cache {
         self.linked.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn remember(&self, path: PathBuf, stamp: Stamp) {
+    /// Notes a CAS file known good with this stat; `new`: a stat its record may not have.
+    fn remember(&self, path: PathBuf, stamp: Stamp, new: bool) {
+        if new {
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Ok(mut v) = self.verified.lock() {
             v.insert(path, (stamp, true));
         }
     }
 
-    /// Loads the stats [`Cache::save_stamps`] kept.
+    /// Says where the stats [`Cache::save_stamps`] kept are; they are read when first needed.
     pub fn load_stamps(&self, path: &Path) {
-        let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        if let Ok(mut v) = self.verified.lock() {
-            v.extend(saved.into_iter().map(|(p, s)| (p, (s, false))));
-        }
+        let _ = self.stamps.set(path.to_path_buf());
+    }
+
+    /// Reads the kept stats (once), under what this process verified itself.
+    fn read_stamps(&self) {
+        self.stamps_read.call_once(|| {
+            let Some(path) = self.stamps.get() else { return };
+            let saved: Vec<(PathBuf, Stamp)> = fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            if let Ok(mut v) = self.verified.lock() {
+                for (p, s) in saved {
+                    v.entry(p).or_insert((s, false));
+                }
+            }
+        });
     }
 
     /// Keeps the stat of the CAS files this command used, for the next command. Building
@@ -210,12 +248,18 @@ impl Cache {
     /// write moves mtime; only a write *during* the build with the mtime put back would slip
     /// through, until `clean --verify`).
     pub fn save_stamps(&self, path: &Path) -> io::Result<()> {
+        let linked = self.linked.load(std::sync::atomic::Ordering::Relaxed);
+        if !linked && !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
+            // Every CAS file used was as its record says: the records are all the next
+            // command needs (what the file holds, if anything, is still true).
+            return Ok(());
+        }
         let used: Vec<(PathBuf, Stamp)> = {
             let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
             v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
         };
         let mut keep = Vec::with_capacity(used.len());
-        if self.linked.load(std::sync::atomic::Ordering::Relaxed) {
+        if linked {
             for (p, old) in used {
                 if let Ok(meta) = fs::metadata(&p) {
                     let now = Stamp::of(&meta);
@@ -291,7 +335,7 @@ impl Cache {
             return Err(io::Error::other(format!("{} changed while it was stored: {size} bytes became {}", dest.display(), meta.len())));
         }
         let stamp = Stamp::of(&meta);
-        self.remember(dest, stamp);
+        self.remember(dest, stamp, true);
         Ok(Self::record(exec_path, digest, executable, stamp))
     }
 
@@ -313,12 +357,13 @@ impl Cache {
             return Check::Bad;
         }
         if now == Stamp::recorded(out) {
-            self.remember(path, now);
+            self.remember(path, now, false);
             return Check::Same;
         }
+        self.read_stamps();
         let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).map(|(s, _)| *s)) == Some(now);
         if known_good || file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size) {
-            self.remember(path, now);
+            self.remember(path, now, true);
             now.set(out);
             return Check::Restamped;
         }
@@ -334,36 +379,22 @@ impl Cache {
         if let Ok(meta) = fs::metadata(&path) {
             let now = Stamp::of(&meta);
             if now.size == out.size {
-                self.remember(path, now);
+                self.remember(path, now, true);
                 now.set(out);
             }
         }
     }
 
-    fn ac_path(&self, key: &str) -> PathBuf {
-        self.root.join("ac").join(key.get(..2).unwrap_or("00")).join(format!("{key}.json"))
-    }
-
     /// The record for `key`, if there is a usable one, and whether it was restamped (and
     /// should be stored again, so its files are not hashed next time).
     pub fn lookup(&self, key: &str) -> Option<(ActionRecord, bool)> {
-        let mut file = fs::File::open(self.ac_path(key)).ok()?;
-        // One fstat, for the size and the last use (`read_to_end` would stat again).
-        let meta = file.metadata().ok()?;
-        let mut bytes = vec![0u8; usize::try_from(meta.len()).ok()?.saturating_add(1)];
-        let mut len = 0;
-        loop {
-            if len == bytes.len() {
-                bytes.resize(len * 2, 0);
-            }
-            match file.read(&mut bytes[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-        let mut record: ActionRecord = serde_json::from_slice(&bytes[..len]).ok()?;
+        let key_hex = key;
+        let key = key_bytes(key);
+        let found = self.index_read()?.get(&key);
+        let (mut record, last_use) = match found {
+            Some(found) => found,
+            None => return self.lookup_legacy(key_hex),
+        };
         let mut restamped = false;
         for out in &mut record.outputs {
             match self.check(out) {
@@ -372,19 +403,64 @@ impl Cache {
                 Check::Bad => return None,
             }
         }
-        // The record's mtime is its last use, for eviction (best effort: a record that cannot
-        // be touched is only evicted earlier).
-        let now = SystemTime::now();
-        let last_use = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        if now.duration_since(last_use).unwrap_or_default() > TOUCH_AFTER {
-            let _ = file.set_modified(now);
+        // The last use, for eviction: renewed in memory, written once at the end of the
+        // command ([`Cache::flush`]).
+        let now = unix_now();
+        if now.saturating_sub(last_use) > TOUCH_AFTER.as_nanos() as u64
+            && let Ok(mut index) = self.index.write()
+        {
+            index.touch(&key, now);
         }
         Some((record, restamped))
     }
 
+    /// The index for lookups (read once, by the first: lookups then share it).
+    fn index_read(&self) -> Option<RwLockReadGuard<'_, Index>> {
+        {
+            let index = self.index.read().ok()?;
+            if index.is_loaded() {
+                return Some(index);
+            }
+        }
+        self.index.write().ok()?.load();
+        self.index.read().ok()
+    }
+
+    /// A record in the one-file-per-action layout of ocib before the index
+    /// (`ac/<2 hex>/<key>.json`), moved into the index when it is still good: a cache
+    /// survives an upgrade. Only looked for when `ac/` still has such directories.
+    fn lookup_legacy(&self, key: &str) -> Option<(ActionRecord, bool)> {
+        let legacy = *self.legacy.get_or_init(|| {
+            fs::read_dir(self.root.join("ac")).into_iter().flatten().flatten().any(|e| e.file_name().len() == 2 && e.path().is_dir())
+        });
+        if !legacy {
+            return None;
+        }
+        let path = self.root.join("ac").join(key.get(..2)?).join(format!("{key}.json"));
+        let mut record: ActionRecord = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+        for out in &mut record.outputs {
+            if self.check(out) == Check::Bad {
+                return None;
+            }
+        }
+        let _ = self.store(key, &record);
+        Some((record, false))
+    }
+
+    /// Records `key`'s outputs (in the index file before this returns).
     pub fn store(&self, key: &str, record: &ActionRecord) -> io::Result<()> {
-        let data = serde_json::to_vec(record).map_err(io::Error::other)?;
-        super::fs::replace_file_unsynced(&self.ac_path(key), &data)
+        self.store_used(key, record, unix_now())
+    }
+
+    fn store_used(&self, key: &str, record: &ActionRecord, last_use: u64) -> io::Result<()> {
+        let mut index = self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
+        index.put(&key_bytes(key), record, last_use)
+    }
+
+    /// Writes what the index holds only in memory (renewed last uses), at the end of a
+    /// command; compacts it when most of it is replaced records.
+    pub fn flush(&self) -> io::Result<()> {
+        self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?.flush()
     }
 
     /// Hashes every CAS file, removes those whose content does not match their name, and
@@ -469,45 +545,54 @@ impl Cache {
             cas.insert(entry.into_path(), CasFile { size, refs: 0 });
         }
         // Every action record with its last use and the CAS files it names.
-        let mut records: Vec<(SystemTime, PathBuf, u64, Vec<PathBuf>)> = Vec::new();
-        let ac_dir = self.root.join("ac");
-        for entry in walkdir::WalkDir::new(&ac_dir).min_depth(2).max_depth(2) {
-            let entry = entry.map_err(|e| io::Error::other(format!("reading {}: {e}", ac_dir.display())))?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let meta = entry.metadata().map_err(|e| io::Error::other(format!("reading {}: {e}", entry.path().display())))?;
-            let files: Vec<PathBuf> = fs::read(entry.path())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<ActionRecord>(&b).ok())
-                .map(|r| r.outputs.iter().map(|o| self.cas_path(&o.digest, o.executable)).collect())
-                .unwrap_or_default();
+        let mut index = self.index.write().map_err(|_| io::Error::other("action cache index lock poisoned"))?;
+        let listed = index.entries();
+        let mut records: Vec<(u64, Key, u64, Vec<PathBuf>)> = Vec::with_capacity(listed.len());
+        for entry in listed {
+            let files: Vec<PathBuf> =
+                entry.record.map(|r| r.outputs.iter().map(|o| self.cas_path(&o.digest, o.executable)).collect()).unwrap_or_default();
             for f in &files {
                 if let Some(c) = cas.get_mut(f) {
                     c.refs += 1;
                 }
             }
-            records.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.into_path(), meta.len(), files));
+            records.push((entry.last_use, entry.key, entry.size, files));
         }
-        let mut total: u64 = cas.values().map(|c| c.size).sum::<u64>() + records.iter().map(|r| r.2).sum::<u64>();
+        // One file per record, as ocib wrote them before the index: never read any more.
+        let ac_dir = self.root.join("ac");
+        let mut legacy: Vec<(PathBuf, u64)> = Vec::new();
+        for entry in walkdir::WalkDir::new(&ac_dir).min_depth(2).max_depth(2).into_iter().flatten() {
+            if entry.file_type().is_file() {
+                legacy.push((entry.path().to_path_buf(), entry.metadata().map(|m| m.len()).unwrap_or(0)));
+            }
+        }
+        let mut cas_total: u64 = cas.values().map(|c| c.size).sum();
+        let mut index_live: u64 = records.iter().map(|r| r.2).sum();
+        let index_size = |live: u64| if live == 0 { 0 } else { live + ac_index::MAGIC_LEN };
+        let mut total = cas_total + index.size() + legacy.iter().map(|l| l.1).sum::<u64>();
         report.size_before = total;
         if total > max_size {
+            for (path, _) in legacy {
+                fs::remove_file(&path).map_err(|e| with_path(e, "removing", &path))?;
+            }
             // CAS files no record names can never be looked up again.
             let mut orphans: Vec<(&PathBuf, u64)> = cas.iter().filter(|(_, c)| c.refs == 0).map(|(p, c)| (p, c.size)).collect();
             orphans.sort();
             for (path, size) in orphans {
                 fs::remove_file(path).map_err(|e| with_path(e, "removing", path))?;
-                total -= size;
+                cas_total -= size;
                 report.files_evicted += 1;
             }
-            // Then the least recently used records (ties in path order, so runs agree).
+            total = cas_total + index_size(index_live);
+            // Then the least recently used records (ties in key order, so runs agree).
             records.sort();
-            for (_, path, size, files) in records {
+            let mut evicted = std::collections::HashSet::new();
+            for (_, key, size, files) in records {
                 if total <= max_size {
                     break;
                 }
-                fs::remove_file(&path).map_err(|e| with_path(e, "removing", &path))?;
-                total -= size;
+                evicted.insert(key);
+                index_live -= size;
                 report.records_evicted += 1;
                 for f in files {
                     let Some(c) = cas.get_mut(&f) else { continue };
@@ -520,11 +605,14 @@ impl Cache {
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                             Err(e) => return Err(with_path(e, "removing", &f)),
                         }
-                        total -= size;
+                        cas_total -= size;
                         report.files_evicted += 1;
                     }
                 }
+                total = cas_total + index_size(index_live);
             }
+            // The records left, without the replaced ones.
+            total = cas_total + index.retain(|k| !evicted.contains(k))?;
         }
         report.size_after = total;
         Ok(report)
@@ -542,6 +630,12 @@ impl Cache {
         }
         Ok(())
     }
+}
+
+/// Nanoseconds since the epoch (0 if the clock is before it), as record last uses are kept:
+/// commands a second apart must not tie.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// Read-only files inside read-only trees cannot always be removed; restore write bits first.
@@ -635,12 +729,17 @@ mod tests {
         assert_eq!(fs::metadata(&cas).unwrap().permissions().mode() & 0o222, 0, "CAS files are read-only");
     }
 
-    /// Stores an action whose outputs have `contents`, and dates its record `age_secs` ago.
+    /// Stores an action whose outputs have `contents`, last used `age_secs` ago.
     fn action(cache: &Cache, dir: &Path, key: &str, contents: &[&[u8]], age_secs: u64) {
         let outputs = contents.iter().map(|c| stored(cache, dir, c)).collect();
-        cache.store(key, &ActionRecord { mnemonic: "Test".into(), outputs }).unwrap();
-        let when = SystemTime::now() - Duration::from_secs(age_secs);
-        fs::File::options().write(true).open(cache.ac_path(key)).unwrap().set_modified(when).unwrap();
+        cache.store_used(key, &ActionRecord { mnemonic: "Test".into(), outputs }, unix_now() - age_secs * 1_000_000_000).unwrap();
+    }
+
+    /// The last use of `key`'s record, as a new command sees it.
+    fn last_use(root: &Path, key: &str) -> Option<u64> {
+        let cache = Cache::open(root).unwrap();
+        let index = cache.index_read().unwrap();
+        index.get(&key_bytes(key)).map(|(_, t)| t)
     }
 
     fn key(n: u8) -> String {
@@ -680,11 +779,12 @@ mod tests {
         assert!(report.size_after <= limit, "{report:?}");
         assert_eq!(report.records_evicted, 1, "{report:?}");
         let cache = Cache::open(&root).unwrap();
-        assert!(!cache.ac_path(&key(1)).exists() && !cas_exists(&cache, &big), "the least recently used action is gone");
+        assert!(last_use(&root, &key(1)).is_none() && !cas_exists(&cache, &big), "the least recently used action is gone");
         assert!(cas_exists(&cache, b"shared"), "a file a kept record names stays");
         assert!(!cas_exists(&cache, b"orphan"));
-        assert!(cache.ac_path(&key(3)).exists());
+        assert!(last_use(&root, &key(3)).is_some());
         assert!(cache.lookup(&key(2)).is_some());
+        cache.flush().unwrap();
 
         // The hit renewed record 2: now the untouched 3 is the oldest.
         drop(cache);
@@ -695,7 +795,7 @@ mod tests {
         assert_eq!(report.records_evicted, 1);
         let cache = Cache::open(&root).unwrap();
         assert!(cache.lookup(&key(2)).is_some(), "2 was used last");
-        assert!(!cache.ac_path(&key(3)).exists() && !cas_exists(&cache, &new) && !cas_exists(&cache, b"shared"));
+        assert!(last_use(&root, &key(3)).is_none() && !cas_exists(&cache, &new) && !cas_exists(&cache, b"shared"));
     }
 
     #[test]
@@ -717,13 +817,42 @@ mod tests {
     #[test]
     fn a_lookup_renews_only_a_record_not_used_for_a_while() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let root = dir.path().join("cache");
+        let cache = Cache::open(&root).unwrap();
         action(&cache, dir.path(), &key(1), &[b"a"], 3600);
         action(&cache, dir.path(), &key(2), &[b"b"], 1);
-        let mtime = |k: u8| fs::metadata(cache.ac_path(&key(k))).unwrap().modified().unwrap();
-        let recent = mtime(2);
+        let recent = last_use(&root, &key(2)).unwrap();
+        let index_len = || fs::metadata(root.join("ac/index")).unwrap().len();
+        let before = index_len();
+        let cache = Cache::open(&root).unwrap();
         assert!(cache.lookup(&key(1)).is_some() && cache.lookup(&key(2)).is_some());
-        assert!(SystemTime::now().duration_since(mtime(1)).unwrap() < TOUCH_AFTER, "an hour-old record is renewed");
-        assert_eq!(mtime(2), recent, "a record used a second ago is not written again");
+        cache.flush().unwrap();
+        assert!(unix_now() - last_use(&root, &key(1)).unwrap() < TOUCH_AFTER.as_nanos() as u64, "an hour-old record is renewed");
+        assert_eq!(last_use(&root, &key(2)).unwrap(), recent, "a record used a second ago is not written again");
+        // A no-op build run again at once writes nothing.
+        let after = index_len();
+        assert!(after > before);
+        let cache = Cache::open(&root).unwrap();
+        assert!(cache.lookup(&key(1)).is_some() && cache.lookup(&key(2)).is_some());
+        cache.flush().unwrap();
+        assert_eq!(index_len(), after);
+    }
+
+    /// A cache written by ocib before the index keeps serving its records, which move into
+    /// the index.
+    #[test]
+    fn records_of_the_file_per_action_layout_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = Cache::open(&root).unwrap();
+        let record = ActionRecord { mnemonic: "Old".into(), outputs: vec![stored(&cache, dir.path(), b"old")] };
+        let k = key(5);
+        let legacy = root.join("ac").join(&k[..2]).join(format!("{k}.json"));
+        fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+        fs::write(&legacy, serde_json::to_vec(&record).unwrap()).unwrap();
+        let cache = Cache::open(&root).unwrap();
+        assert_eq!(cache.lookup(&k).map(|(r, _)| r), Some(record.clone()));
+        assert!(last_use(&root, &k).is_some(), "moved into the index");
+        assert!(cache.lookup(&key(6)).is_none());
     }
 }

@@ -2,10 +2,12 @@
 //! state. An action's key hashes everything that can change its outputs; a key found in the
 //! action cache reuses the stored outputs (hardlinked from the CAS into `ocib-out/bin`).
 
+mod ac_index;
 pub mod action;
 pub mod cache;
 pub mod digest;
 pub mod events;
+mod exec_roots;
 pub mod fs;
 pub mod process;
 pub mod remote;
@@ -137,7 +139,8 @@ fn remove_stale_temps(tree: &Path) {
     }
 }
 
-/// Removes exec roots (`ocib-out/tmp/<key>.<pid>.<n>`) other ocib processes left behind.
+/// Removes exec roots (`ocib-out/tmp/r<n>.<pid>`, and scratch outputs `<key>.<pid>.<n>.<i>`)
+/// other ocib processes left behind.
 /// Only the holder of the output base's lock creates exec roots there, and it removes its
 /// own when each action ends, so with the lock held every one not named with our pid
 /// belongs to a build that was killed (SIGKILL skips all cleanup) and is garbage, whether
@@ -211,6 +214,9 @@ impl<'a> Executor<'a> {
     /// Runs what is needed to produce `wanted`, and saves the stat cache.
     pub fn execute(&self, actions: &[Action], wanted: &[Artifact]) -> ExecReport {
         let report = schedule::run(self, actions, wanted);
+        if let Err(e) = self.cache.flush() {
+            eprintln!("WARNING: could not update the action cache index: {e}");
+        }
         if let Err(e) = self.stat_cache.save(&self.base.stat_cache_path()) {
             eprintln!("WARNING: could not save the stat cache: {e}");
         }

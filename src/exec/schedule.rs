@@ -15,6 +15,7 @@ use super::action::{Action, ActionContext, ActionKind, Artifact, ArtifactKind};
 use super::cache::{ActionRecord, OutputRecord};
 use super::digest::{DigestKind, hex, sha256_hex};
 use super::events::{ActionResult, ActionTiming, SpawnSummary, SpawnedCommand, with_action};
+use super::exec_roots::ExecRoots;
 use super::{ACTION_SALT, Executor, fs, process, remote};
 use crate::graph::label::Label;
 
@@ -193,6 +194,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
         }
     };
     let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let roots = &ExecRoots::new(ex.base.root.join("tmp"));
     pool.in_place_scope(|scope| {
         let mut running = 0usize;
         loop {
@@ -210,7 +212,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
                 let is_top = top.contains(&i);
                 scope.spawn(move |_| {
                     let started = Instant::now();
-                    let (result, spawns) = with_action(&observer, i, || run_one(ex, action, &input_digests, is_top));
+                    let (result, spawns) = with_action(&observer, i, || run_one(ex, roots, action, &input_digests, is_top));
                     let thread = rayon::current_thread_index().map_or(0, |t| t + 1);
                     let _ = tx.send(Done { id: i, result, started, elapsed: started.elapsed(), spawns, thread });
                 });
@@ -317,6 +319,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
             }
         }
     });
+    roots.remove_all();
     report
 }
 
@@ -425,7 +428,7 @@ fn action_key(ex: &Executor, action: &Action, derived: &Derived) -> Result<Strin
 const PARALLEL_HASH_MIN: usize = 16;
 
 /// Runs (or finds) one action; `top`: it makes a wanted artifact.
-fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Result<Outcome> {
+fn run_one(ex: &Executor, roots: &ExecRoots, action: &Action, derived: &Derived, top: bool) -> Result<Outcome> {
     let key = action_key(ex, action, derived)?;
 
     if let Some((mut record, restamped)) = ex.cache.lookup(&key).filter(|_| !action.skip_cache_lookup && !action.requires("no-cache")) {
@@ -489,7 +492,7 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Resu
     if let Some(r) = &ex.remote {
         remote::prefetch(ex, r, action)?;
     }
-    let (mut records, log, uncacheable) = execute(ex, action, &key, derived_map)?;
+    let (mut records, log, uncacheable) = execute(ex, roots, action, &key, derived_map)?;
     materialize(ex, action, &mut records)?;
     // This process just stored (or recognised) every output and linked some: their current
     // stat is the known-good one.
@@ -598,34 +601,51 @@ fn exec_root(ex: &Executor, key: &str) -> PathBuf {
     ex.base.root.join("tmp").join(format!("{}.{}.{n}", &key[..16.min(key.len())], std::process::id()))
 }
 
-fn execute(ex: &Executor, action: &Action, key: &str, known: BTreeMap<String, String>) -> Result<(Vec<OutputRecord>, String, bool)> {
+fn execute(
+    ex: &Executor,
+    roots: &ExecRoots,
+    action: &Action,
+    key: &str,
+    known: BTreeMap<String, String>,
+) -> Result<(Vec<OutputRecord>, String, bool)> {
     // An action may hardlink CAS files (its inputs) and so move their ctime.
     ex.cache.note_links();
-    let root = exec_root(ex, key);
+    let mut inputs: BTreeMap<String, PathBuf> = action.inputs.iter().map(|i| (i.exec_path.clone(), ex.real_path(i))).collect();
+    // Stamped commands read the status files where Bazel's do.
+    if action.stamped && matches!(action.kind, ActionKind::Spawn { .. }) {
+        for name in ["stable-status.txt", "volatile-status.txt"] {
+            inputs.insert(format!("ocib-out/{name}"), ex.base.root.join(name));
+        }
+    }
     let flat = match &action.kind {
         ActionKind::Write { .. } => true,
         ActionKind::Run(code) => code.scratch_free(),
         ActionKind::Spawn { .. } => false,
     };
-    let result = execute_in(ex, action, &root, flat, known);
-    if flat {
-        // Stored outputs were renamed into the CAS; only a failure leaves something.
-        for i in 0..action.outputs.len() {
-            let out = flat_output(&root, i);
-            match std::fs::symlink_metadata(&out) {
-                Ok(m) if m.is_dir() => {
-                    super::cache::make_writable(&out);
-                    let _ = std::fs::remove_dir_all(&out);
-                }
-                Ok(_) => {
-                    let _ = std::fs::remove_file(&out);
-                }
-                Err(_) => {}
+    if !flat {
+        let links: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (k.as_str(), v.as_path())).collect();
+        let outputs: Vec<&str> = action.outputs.iter().map(|o| o.exec_path.as_str()).collect();
+        let root =
+            roots.take(&links, &outputs).with_context(|| format!("preparing an exec root in {}", ex.base.root.join("tmp").display()))?;
+        let result = execute_in(ex, action, &root, false, inputs, known);
+        roots.give_back(root);
+        return result;
+    }
+    let root = exec_root(ex, key);
+    let result = execute_in(ex, action, &root, flat, inputs, known);
+    // Stored outputs were renamed into the CAS; only a failure leaves something.
+    for i in 0..action.outputs.len() {
+        let out = flat_output(&root, i);
+        match std::fs::symlink_metadata(&out) {
+            Ok(m) if m.is_dir() => {
+                super::cache::make_writable(&out);
+                let _ = std::fs::remove_dir_all(&out);
             }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&out);
+            }
+            Err(_) => {}
         }
-    } else if root.exists() {
-        super::cache::make_writable(&root);
-        let _ = std::fs::remove_dir_all(&root);
     }
     result
 }
@@ -644,6 +664,7 @@ fn execute_in(
     action: &Action,
     root: &std::path::Path,
     flat: bool,
+    inputs: BTreeMap<String, PathBuf>,
     known: BTreeMap<String, String>,
 ) -> Result<(Vec<OutputRecord>, String, bool)> {
     let scratch = root.parent().unwrap_or(root);
@@ -651,7 +672,7 @@ fn execute_in(
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {
         exec_root: if flat { scratch.to_path_buf() } else { root.to_path_buf() },
-        inputs: action.inputs.iter().map(|i| (i.exec_path.clone(), ex.real_path(i))).collect(),
+        inputs,
         outputs: action
             .outputs
             .iter()
@@ -685,13 +706,8 @@ fn execute_in(
         }
         ActionKind::Run(code) => code.run(&mut ctx),
         ActionKind::Spawn { argv, env } => {
-            // Stamped commands read the status files where Bazel's do.
-            if action.stamped {
-                for name in ["stable-status.txt", "volatile-status.txt"] {
-                    ctx.inputs.insert(format!("ocib-out/{name}"), ex.base.root.join(name));
-                }
-            }
-            // Only the declared inputs exist in the exec root.
+            // Only the declared inputs exist in the exec root (links of the previous action
+            // that point where these must are kept).
             for (exec_path, real) in &ctx.inputs {
                 let link = root.join(exec_path);
                 if let Some(parent) = link.parent() {

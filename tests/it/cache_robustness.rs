@@ -227,3 +227,104 @@ fn a_full_cache_disk_names_the_path_and_the_action() {
         .collect();
     assert!(leftovers.is_empty(), "no half-written entry is left: {leftovers:?}");
 }
+
+/// The action cache index (`<cache>/ac/index`, one file for every action record) cut short by
+/// a crash, damaged in the middle, or overwritten: the build re-runs what it lost, its outputs
+/// are always right, and the index is whole again afterwards.
+#[test]
+fn a_damaged_action_cache_index_costs_reruns_never_wrong_outputs() {
+    let mut build_file = String::new();
+    for n in ["a", "b", "c", "d", "e", "f"] {
+        build_file.push_str(&format!("genrule(name = \"{n}\", outs = [\"{n}.txt\"], cmd = \"echo {n}{n}{n} > $@\")\n"));
+    }
+    let ws = workspace(&[("WORKSPACE", ""), ("p/BUILD", &build_file)]);
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("ac/index");
+    let targets = ["//p:a", "//p:b", "//p:c", "//p:d", "//p:e", "//p:f"];
+    let check = |what: &str| {
+        let out = build(ws.path(), cache.path(), &targets);
+        assert_eq!(out.code, 0, "{what}: {}", out.stderr);
+        for n in ["a", "b", "c", "d", "e", "f"] {
+            let got = std::fs::read_to_string(ws.path().join(format!("ocib-bin/p/{n}.txt"))).unwrap();
+            assert_eq!(got, format!("{n}{n}{n}\n"), "{what}: //p:{n}");
+        }
+        executed_and_hits(&out)
+    };
+    assert_eq!(check("the first build"), (6, 0));
+    assert!(index.is_file(), "the records are in {}", index.display());
+    let whole = std::fs::read(&index).unwrap();
+
+    // Torn in the last record (a write cut by a crash): only that action runs again.
+    std::fs::write(&index, &whole[..whole.len() - 5]).unwrap();
+    assert_eq!(check("after a torn tail"), (1, 5));
+    assert_eq!(check("after the torn tail was repaired"), (0, 6));
+
+    // A byte damaged in the middle: the records from there on are lost, none is misread.
+    let whole = std::fs::read(&index).unwrap();
+    let mut damaged = whole.clone();
+    damaged[whole.len() / 2] ^= 0xff;
+    std::fs::write(&index, &damaged).unwrap();
+    let (executed, hits) = check("after a damaged record");
+    assert!(executed >= 1 && executed + hits == 6, "{executed} executed, {hits} hits");
+    assert_eq!(check("after the damage was repaired"), (0, 6));
+
+    // Not an index at all, or empty: everything runs again.
+    std::fs::write(&index, vec![0x5au8; whole.len()]).unwrap();
+    assert_eq!(check("after the index was overwritten"), (6, 0));
+    std::fs::write(&index, b"").unwrap();
+    assert_eq!(check("after the index was emptied"), (6, 0));
+    assert_eq!(check("after it was written again"), (0, 6));
+}
+
+/// Several ocib commands on one cache at once (builds of different workspaces): none loses or
+/// damages another's records.
+#[test]
+fn concurrent_builds_sharing_a_cache_keep_every_record() {
+    let cache = tempfile::tempdir().unwrap();
+    let workspaces: Vec<_> = (0..3)
+        .map(|w| {
+            let mut build_file = String::new();
+            for n in 0..8 {
+                build_file.push_str(&format!("genrule(name = \"g{n}\", outs = [\"g{n}.txt\"], cmd = \"echo {w}-{n} > $@\")\n"));
+            }
+            workspace(&[("WORKSPACE", ""), ("p/BUILD", &build_file)])
+        })
+        .collect();
+    let running: Vec<_> =
+        workspaces.iter().map(|ws| spawn_build(ws.path(), cache.path(), "//p:all", std::process::Stdio::piped())).collect();
+    for child in running {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (w, ws) in workspaces.iter().enumerate() {
+        let out = build(ws.path(), cache.path(), &["//p:all"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(executed_and_hits(&out), (0, 8), "workspace {w}: {}", out.stderr);
+        assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/p/g7.txt")).unwrap(), format!("{w}-7\n"));
+    }
+}
+
+/// Exec roots are reused from one action to the next (one worker here, so the second action
+/// gets the first's root): the second sees only its own declared inputs, none of the first's
+/// inputs or leftovers.
+#[test]
+fn a_reused_exec_root_shows_only_the_next_actions_inputs() {
+    let ws = workspace(&[
+        ("WORKSPACE", ""),
+        ("p/secret.txt", "secret\n"),
+        (
+            "p/BUILD",
+            "genrule(name = \"first\", srcs = [\"secret.txt\"], outs = [\"first.txt\"], cmd = \"cat $< > $@; echo x > leftover.txt; mkdir -p scratch/d\")\n\
+             genrule(name = \"second\", srcs = [\":first\"], outs = [\"second.txt\"], cmd = \"find . -mindepth 1 | sort > $@.tmp; mv $@.tmp $@\")\n",
+        ),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = build(ws.path(), cache.path(), &["--jobs=1", "//p:second"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listing = std::fs::read_to_string(ws.path().join("ocib-bin/p/second.txt")).unwrap();
+    assert!(listing.contains("first.txt"), "{listing}");
+    for unexpected in ["secret", "leftover", "scratch", "./p\n"] {
+        assert!(!listing.contains(unexpected), "'{unexpected}' is visible to the second action:\n{listing}");
+    }
+    assert_eq!(std::fs::read_dir(ws.path().join("ocib-out/tmp")).unwrap().count(), 0, "the roots are removed at the end");
+}
