@@ -585,13 +585,7 @@ impl Loader {
         true
     }
 
-    fn evaluate_build_text(
-        &self,
-        id: &PackageId,
-        display: String,
-        path: PathBuf,
-        text: String,
-    ) -> Result<(Package, Observed), LoadError> {
+    fn evaluate_build_text(&self, id: &PackageId, display: String, path: PathBuf, text: String) -> Result<(Package, Observed), LoadError> {
         let ast = AstModule::parse(&display, text, &build_dialect()).map_err(LoadError::starlark)?;
         let call_sites = ast_info::top_level_call_names(&ast);
 

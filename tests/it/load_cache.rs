@@ -153,7 +153,9 @@ fn settings_that_affect_loading_reevaluate_everything() {
     write(ws.path(), "r2/BUILD.bazel", "");
     write(ws.path(), "r2/m.bzl", "def m():\n    native.filegroup(name = \"two\")\n");
     write(ws.path(), "e/BUILD.bazel", "load(\"@r//:m.bzl\", \"m\")\n\nm()\n");
-    let module = |path: &str| format!("module(name = \"w\")\n\nbazel_dep(name = \"r\")\nlocal_path_override(module_name = \"r\", path = \"{path}\")\n");
+    let module = |path: &str| {
+        format!("module(name = \"w\")\n\nbazel_dep(name = \"r\")\nlocal_path_override(module_name = \"r\", path = \"{path}\")\n")
+    };
     write(ws.path(), "MODULE.bazel", &module("r1"));
     let (lines, _) = query_ok(ws.path(), &["//e:all"]);
     assert_eq!(lines, ["//e:one"]);

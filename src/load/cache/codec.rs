@@ -498,12 +498,12 @@ impl<'a> Payload<'a, '_> {
             8 => AttrValue::LabelList(self.labels()?),
             9 => AttrValue::StringDict((0..self.count()?).map(|_| Ok((self.s()?, self.s()?))).collect::<Result<_, Corrupt>>()?),
             10 => AttrValue::StringListDict((0..self.count()?).map(|_| Ok((self.s()?, self.strs()?))).collect::<Result<_, Corrupt>>()?),
-            11 => AttrValue::LabelKeyedStringDict(
-                (0..self.count()?).map(|_| Ok((self.label()?, self.s()?))).collect::<Result<_, Corrupt>>()?,
-            ),
-            12 => AttrValue::StringKeyedLabelDict(
-                (0..self.count()?).map(|_| Ok((self.s()?, self.label()?))).collect::<Result<_, Corrupt>>()?,
-            ),
+            11 => {
+                AttrValue::LabelKeyedStringDict((0..self.count()?).map(|_| Ok((self.label()?, self.s()?))).collect::<Result<_, Corrupt>>()?)
+            }
+            12 => {
+                AttrValue::StringKeyedLabelDict((0..self.count()?).map(|_| Ok((self.s()?, self.label()?))).collect::<Result<_, Corrupt>>()?)
+            }
             13 => AttrValue::Select(self.select(depth, Self::value)?),
             14 => AttrValue::Raw(self.raw(depth)?),
             _ => return Err(Corrupt),
@@ -581,7 +581,18 @@ impl Decoder {
         if !p.r.is_empty() {
             return Err(Corrupt);
         }
-        Ok(Package { id, build_file, build_file_display, build_file_name, rules, outputs, source_files, loads, default_visibility, exports })
+        Ok(Package {
+            id,
+            build_file,
+            build_file_display,
+            build_file_name,
+            rules,
+            outputs,
+            source_files,
+            loads,
+            default_visibility,
+            exports,
+        })
     }
 }
 

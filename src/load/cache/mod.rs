@@ -151,6 +151,12 @@ struct Fresh {
     payload: Vec<u8>,
 }
 
+/// A stored entry's inputs as checked again in this command.
+type Refreshed = (Vec<Record>, Option<GlobInput>);
+
+/// An entry as written: inputs, the glob listing (digest, directories) and the payload.
+type Outgoing<'a> = (Vec<&'a Record>, Option<([u8; 32], Vec<&'a Record>)>, &'a [u8]);
+
 /// The load cache of one workspace for one command.
 pub struct LoadCache {
     path: PathBuf,
@@ -164,7 +170,7 @@ pub struct LoadCache {
     fresh: Mutex<HashMap<PackageId, Fresh>>,
     /// Stored packages that still hold but whose records were refreshed (a racy file checked
     /// by content, a directory listed again with the same result).
-    refreshed: Mutex<HashMap<PackageId, (Vec<Record>, Option<GlobInput>)>>,
+    refreshed: Mutex<HashMap<PackageId, Refreshed>>,
     /// Stored packages found out of date.
     stale: Mutex<HashSet<PackageId>>,
     dirty: AtomicBool,
@@ -204,8 +210,9 @@ pub fn global_key(ws: &Workspace, limits: super::EvalLimits) -> Option<[u8; 32]>
     // Bazel's BUILD prelude applies to every package when it exists (its content is an input
     // of each package that loads it, like any .bzl file).
     let prelude = ws.root.join("tools/build_rules");
-    let present: Vec<bool> =
-        std::iter::once(prelude.join("prelude_bazel").is_file()).chain(BUILD_FILE_NAMES.iter().map(|n| prelude.join(n).is_file())).collect();
+    let present: Vec<bool> = std::iter::once(prelude.join("prelude_bazel").is_file())
+        .chain(BUILD_FILE_NAMES.iter().map(|n| prelude.join(n).is_file()))
+        .collect();
     field(format!("{present:?}").as_bytes());
     Some(*h.finalize().as_bytes())
 }
@@ -361,11 +368,7 @@ impl LoadCache {
     /// evaluates again).
     pub fn save(&self) {
         note(|| {
-            format!(
-                "{} packages evaluated, {} from the cache",
-                self.evaluated.load(Ordering::Relaxed),
-                self.hits.load(Ordering::Relaxed)
-            )
+            format!("{} packages evaluated, {} from the cache", self.evaluated.load(Ordering::Relaxed), self.hits.load(Ordering::Relaxed))
         });
         if !self.dirty.load(Ordering::Relaxed) {
             return;
@@ -380,7 +383,7 @@ impl LoadCache {
         let refreshed = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
         let stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
         // Package → (inputs, glob, payload), sorted so equal caches are equal files.
-        let mut out: BTreeMap<&PackageId, (Vec<&Record>, Option<([u8; 32], Vec<&Record>)>, &[u8])> = BTreeMap::new();
+        let mut out: BTreeMap<&PackageId, Outgoing> = BTreeMap::new();
         if let Some(stored) = &self.stored {
             for (id, e) in &stored.entries {
                 if fresh.contains_key(id) || stale.contains(id) {
@@ -519,12 +522,7 @@ fn parse(data: Vec<u8>, key: &[u8; 32]) -> Result<Stored, String> {
             3 => Kind::Dir,
             _ => return Err("corrupt".into()),
         };
-        let mut sig = Sig {
-            dev: r.u().map_err(corrupt)?,
-            ino: r.u().map_err(corrupt)?,
-            size: r.u().map_err(corrupt)?,
-            ..Sig::default()
-        };
+        let mut sig = Sig { dev: r.u().map_err(corrupt)?, ino: r.u().map_err(corrupt)?, size: r.u().map_err(corrupt)?, ..Sig::default() };
         sig.mode = u32::try_from(r.u().map_err(corrupt)?).map_err(|_| "corrupt".to_owned())?;
         sig.mtime_ns = r.i().map_err(corrupt)?;
         sig.ctime_ns = r.i().map_err(corrupt)?;
