@@ -394,6 +394,21 @@ impl Loader {
         }
     }
 
+    /// Every package at or below `prefix`, sorted ([`Workspace::packages_under`]); with a
+    /// load cache, the last walk's result while none of the directories it read changed.
+    pub fn packages_under(&self, prefix: &PackageId) -> anyhow::Result<Vec<PackageId>> {
+        let Some(cache) = self.cache.as_ref().filter(|_| self.cacheable_repo(&prefix.repo)) else {
+            return self.ws.packages_under(prefix);
+        };
+        if let Some(found) = cache.discovered(prefix) {
+            return Ok(found);
+        }
+        let walked = Mutex::new(crate::workspace::Walked::default());
+        let found = self.ws.packages_under_observed(prefix, &walked)?;
+        cache.record_discovery(prefix, walked.into_inner().unwrap_or_else(|e| e.into_inner()), &found);
+        Ok(found)
+    }
+
     /// Whether packages of `repo` can be kept in the load cache: the main repository's and
     /// a `local_repository`'s (directories on disk); generated and fetched ones are made anew.
     fn cacheable_repo(&self, repo: &str) -> bool {

@@ -206,3 +206,27 @@ fn cached_packages_print_as_evaluated_ones() {
         assert_eq!(cached, fresh, "--output={output}");
     }
 }
+
+/// Past the window in which a timestamp cannot tell changes apart (files older than 2 s are
+/// trusted by their status, not read), every kind of change still shows.
+#[test]
+fn changes_to_files_older_than_the_racy_window_show() {
+    let ws = three_packages();
+    write(ws.path(), "c/deep/x/keep.txt", "");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (first, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (4, 0));
+    let (again, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!((again, counts), (first, (0, 4)));
+    // Same size, other content; a new package deep in an existing directory; a new file in a
+    // globbed directory.
+    write(ws.path(), "a/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"z\")\n");
+    write(ws.path(), "c/deep/x/BUILD", "filegroup(name = \"x\")\n");
+    write(ws.path(), "c/two.txt", "");
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (3, 2), "a, c and the new c/deep/x evaluated: {lines:?}");
+    assert!(lines.iter().any(|l| l == "//a:z_a") && !lines.iter().any(|l| l == "//a:a_a"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "//c/deep/x:x"), "{lines:?}");
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
+    assert_eq!(srcs, ["//c:one.txt", "//c:two.txt"]);
+}

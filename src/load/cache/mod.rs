@@ -139,6 +139,8 @@ struct Stored {
     data: Vec<u8>,
     records: Vec<Record>,
     entries: HashMap<PackageId, Entry>,
+    /// Package discovery below a prefix: the directories read and the packages found.
+    discoveries: HashMap<PackageId, (Vec<u32>, Vec<String>)>,
     /// Each record checked at most once per command: `Some` (with a refreshed status) if
     /// it still holds.
     checked: Vec<OnceLock<Option<Record>>>,
@@ -173,6 +175,8 @@ pub struct LoadCache {
     refreshed: Mutex<HashMap<PackageId, Refreshed>>,
     /// Stored packages found out of date.
     stale: Mutex<HashSet<PackageId>>,
+    /// Package discoveries made in this command (prefix → directories read, packages found).
+    discovered: Mutex<HashMap<PackageId, (Vec<Record>, Vec<String>)>>,
     dirty: AtomicBool,
     hits: AtomicUsize,
     evaluated: AtomicUsize,
@@ -246,6 +250,7 @@ impl LoadCache {
             fresh: Mutex::default(),
             refreshed: Mutex::default(),
             stale: Mutex::default(),
+            discovered: Mutex::default(),
             dirty: AtomicBool::new(false),
             hits: AtomicUsize::new(0),
             evaluated: AtomicUsize::new(0),
@@ -346,6 +351,30 @@ impl LoadCache {
         Some(package)
     }
 
+    /// The packages below `prefix` as found by an earlier walk, if none of the directories it
+    /// read changed since (statted in parallel: one `stat` per directory instead of a read).
+    pub fn discovered(&self, prefix: &PackageId) -> Option<Vec<PackageId>> {
+        use rayon::prelude::*;
+        let stored = self.stored.as_ref()?;
+        let (dirs, packages) = stored.discoveries.get(prefix)?;
+        let same = dirs.par_iter().all(|&i| stored.checked[i as usize].get_or_init(|| self.check(&stored.records[i as usize])).is_some());
+        if !same {
+            return None;
+        }
+        Some(packages.iter().map(|p| PackageId::new(prefix.repo.clone(), p.clone())).collect())
+    }
+
+    /// Keeps the result of a walk for packages below `prefix` (see [`Self::discovered`]).
+    pub fn record_discovery(&self, prefix: &PackageId, walked: crate::workspace::Walked, found: &[PackageId]) {
+        if walked.other_inputs || walked.dirs.iter().any(|(p, _)| p.to_str().is_none()) {
+            return;
+        }
+        let dirs = walked.dirs.into_iter().map(|(p, m)| self.record(p, Kind::Dir, Sig::of(&m), [0; 32])).collect();
+        let packages = found.iter().map(|p| p.package.clone()).collect();
+        self.discovered.lock().unwrap_or_else(|e| e.into_inner()).insert(prefix.clone(), (dirs, packages));
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
     /// Counts a package evaluated in this command; stores it with its inputs when `inputs` is
     /// given and the package can be encoded.
     pub fn evaluated(&self, package: &Package, inputs: Option<Inputs>) {
@@ -429,6 +458,29 @@ impl LoadCache {
             }
             put_u64(&mut entries, payload.len() as u64);
             entries.extend_from_slice(payload);
+        }
+        let discovered = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+        let mut walks: BTreeMap<&PackageId, (Vec<&Record>, &[String])> = BTreeMap::new();
+        if let Some(stored) = &self.stored {
+            for (prefix, (dirs, packages)) in &stored.discoveries {
+                walks.insert(prefix, (dirs.iter().map(|&i| &stored.records[i as usize]).collect(), packages));
+            }
+        }
+        for (prefix, (dirs, packages)) in discovered.iter() {
+            walks.insert(prefix, (dirs.iter().collect(), packages));
+        }
+        put_u64(&mut entries, walks.len() as u64);
+        for (prefix, (dirs, packages)) in &walks {
+            put_str(&mut entries, &prefix.repo);
+            put_str(&mut entries, &prefix.package);
+            put_u64(&mut entries, dirs.len() as u64);
+            for r in dirs {
+                put_u64(&mut entries, intern(r, &mut records, &mut index) as u64);
+            }
+            put_u64(&mut entries, packages.len() as u64);
+            for p in packages.iter() {
+                put_str(&mut entries, p);
+            }
         }
         let mut data = Vec::with_capacity(entries.len() + 64 * records.len() + 128);
         data.extend_from_slice(MAGIC);
@@ -555,9 +607,18 @@ fn parse(data: Vec<u8>, key: &[u8; 32]) -> Result<Stored, String> {
         r.bytes(len).map_err(corrupt)?;
         entries.insert(id, Entry { inputs, glob, payload: start..start + len });
     }
+    let n = r.count().map_err(corrupt)?;
+    let mut discoveries = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let prefix = PackageId::new(r.str().map_err(corrupt)?, r.str().map_err(corrupt)?);
+        let dirs = (0..r.count().map_err(corrupt)?).map(|_| index(&mut r)).collect::<Result<Vec<_>, _>>()?;
+        let packages =
+            (0..r.count().map_err(corrupt)?).map(|_| r.str().map(str::to_owned).map_err(corrupt)).collect::<Result<Vec<_>, _>>()?;
+        discoveries.insert(prefix, (dirs, packages));
+    }
     if !r.is_empty() {
         return Err("corrupt (trailing bytes)".into());
     }
     let checked = (0..records.len()).map(|_| OnceLock::new()).collect();
-    Ok(Stored { data, records, entries, checked })
+    Ok(Stored { data, records, entries, discoveries, checked })
 }
