@@ -159,6 +159,9 @@ type Refreshed = (Vec<Record>, Option<GlobInput>);
 /// An entry as written: inputs, the glob listing (digest, directories) and the payload.
 type Outgoing<'a> = (Vec<&'a Record>, Option<([u8; 32], Vec<&'a Record>)>, &'a [u8]);
 
+/// A walk for packages: the directories read and the packages found (paths in the repository).
+type Discovery = (Vec<Record>, Vec<String>);
+
 /// The load cache of one workspace for one command.
 pub struct LoadCache {
     path: PathBuf,
@@ -176,7 +179,7 @@ pub struct LoadCache {
     /// Stored packages found out of date.
     stale: Mutex<HashSet<PackageId>>,
     /// Package discoveries made in this command (prefix → directories read, packages found).
-    discovered: Mutex<HashMap<PackageId, (Vec<Record>, Vec<String>)>>,
+    discovered: Mutex<HashMap<PackageId, Discovery>>,
     dirty: AtomicBool,
     hits: AtomicUsize,
     evaluated: AtomicUsize,
