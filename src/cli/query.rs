@@ -40,7 +40,8 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     let ws = super::open_workspace(cwd)?;
     // Never dropped: the process ends after the query, and freeing every package one by one
     // cost about a fifth of a large query.
-    let loader = std::mem::ManuallyDrop::new(Loader::new(ws.clone(), &crate::rules::registry().kinds));
+    let kinds = &crate::rules::registry().kinds;
+    let loader = std::mem::ManuallyDrop::new(Loader::new(ws.clone(), kinds).with_load_cache(kinds));
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
     let order = match args.order_results {
         Some(false) => OrderOutput::No,
@@ -48,6 +49,7 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     };
     let options = RenderOptions { format: args.output, order, graph_factored: args.graph_factored };
     let result = engine.eval(&expr).and_then(|set| render(&engine, &set, options).map(|out| (set, out)));
+    loader.save_load_cache();
     match result {
         Ok((set, out)) => {
             print!("{out}");

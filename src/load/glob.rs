@@ -6,17 +6,22 @@ use anyhow::{Result, bail};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
+use super::cache::Sig;
 use crate::workspace::{BUILD_FILE_NAMES, Workspace, is_repo_boundary};
 
 /// Every file and directory of one package, relative to its directory, sorted. Listed once
 /// per package however many `glob` calls it has.
 pub struct Listing {
     entries: Vec<(String, bool)>,
+    /// Every directory looked into (walked, or checked for a BUILD file) and its status
+    /// before it was read: the load cache lists the package again only when one changed.
+    dirs: Vec<(std::path::PathBuf, Sig)>,
 }
 
 impl Listing {
     pub fn read(ws: &Workspace, repo: &str, package: &str, dir: &Path) -> Result<Listing> {
         let mut entries = Vec::new();
+        let mut dirs = Vec::new();
         let mut it = WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
         while let Some(entry) = it.next() {
             let entry = match entry {
@@ -24,6 +29,12 @@ impl Listing {
                 // A dangling symlink or an unreadable directory is not part of any glob.
                 Err(_) => continue,
             };
+            // Walkdir yields a directory before reading it, so this status predates the read.
+            if entry.file_type().is_dir()
+                && let Ok(meta) = entry.metadata()
+            {
+                dirs.push((entry.path().to_path_buf(), Sig::of(&meta)));
+            }
             if entry.depth() == 0 {
                 continue;
             }
@@ -42,11 +53,27 @@ impl Listing {
             entries.push((rel, is_dir));
         }
         entries.sort();
-        Ok(Listing { entries })
+        Ok(Listing { entries, dirs })
     }
 
     pub fn empty() -> Listing {
-        Listing { entries: Vec::new() }
+        Listing { entries: Vec::new(), dirs: Vec::new() }
+    }
+
+    /// The directories walked, with their status before they were read.
+    pub fn dirs(&self) -> &[(std::path::PathBuf, Sig)] {
+        &self.dirs
+    }
+
+    /// A digest of the names and kinds listed: what every glob of the package depends on.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        for (path, is_dir) in &self.entries {
+            h.update(&(path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            h.update(&[*is_dir as u8]);
+        }
+        *h.finalize().as_bytes()
     }
 
     /// Paths matching any of `include` and none of `exclude`, sorted.
@@ -97,7 +124,7 @@ mod tests {
     fn listing(entries: &[(&str, bool)]) -> Listing {
         let mut entries: Vec<(String, bool)> = entries.iter().map(|(p, d)| ((*p).to_owned(), *d)).collect();
         entries.sort();
-        Listing { entries }
+        Listing { entries, dirs: Vec::new() }
     }
 
     #[test]

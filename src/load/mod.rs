@@ -5,6 +5,7 @@
 pub mod apko_lock;
 pub mod apt;
 mod ast_info;
+pub mod cache;
 pub(crate) mod context;
 pub mod external;
 mod glob;
@@ -115,6 +116,22 @@ type BzlPackages = RwLock<HashMap<String, (PackageId, Arc<Workspace>)>>;
 struct LoadedBzl {
     module: FrozenModule,
     files: BTreeSet<Label>,
+    /// Its evaluation (or a dependency's) printed something, or it is made of stubs (which
+    /// warn): packages loading it are not kept in the load cache, whose hits print nothing.
+    noisy: bool,
+}
+
+thread_local! {
+    /// Lines this thread printed while evaluating (`print()`, warnings about stubs).
+    static EMITTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn emitted() -> u64 {
+    EMITTED.with(|c| c.get())
+}
+
+fn count_emitted() {
+    EMITTED.with(|c| c.set(c.get() + 1));
 }
 
 /// Files whose display name → package, so `Label()` in a .bzl resolves against its own
@@ -138,6 +155,17 @@ pub struct Loader {
     warned_repos: Mutex<BTreeSet<String>>,
     /// The BUILD prelude (`//tools/build_rules:prelude_bazel`), if the workspace has one.
     build_prelude: OnceLock<Result<Option<BuildPrelude>, LoadError>>,
+    /// Evaluated packages kept between commands ([`Loader::with_load_cache`]).
+    cache: Option<cache::LoadCache>,
+    /// With a cache: the inputs each .bzl file read from disk contributes (none for the
+    /// prelude's files).
+    bzl_inputs: Mutex<HashMap<Label, Vec<cache::Record>>>,
+}
+
+/// What evaluating a BUILD file observed besides the package.
+struct Observed {
+    noisy: bool,
+    glob: Option<cache::GlobInput>,
 }
 
 /// The evaluated BUILD prelude and the names it binds at top level.
@@ -152,6 +180,7 @@ struct DebugPrint;
 
 impl starlark::PrintHandler for DebugPrint {
     fn println(&self, text: &str) -> starlark::Result<()> {
+        count_emitted();
         eprintln!("DEBUG: {text}");
         Ok(())
     }
@@ -342,7 +371,60 @@ impl Loader {
             packages: Mutex::default(),
             warned_repos: Mutex::default(),
             build_prelude: OnceLock::new(),
+            cache: None,
+            bzl_inputs: Mutex::default(),
         }
+    }
+
+    /// Keeps evaluated packages on disk between commands (`ocib-out/load-cache`, see
+    /// [`cache`]): packages whose inputs did not change are read from there instead of
+    /// evaluated. `kinds` is the table given to [`Loader::new`].
+    pub fn with_load_cache(mut self, kinds: &RuleKinds) -> Loader {
+        match cache::global_key(&self.ws, eval_limits()) {
+            Some(key) => self.cache = Some(cache::LoadCache::open(&self.ws, key, &kinds.schemas)),
+            None => eprintln!("WARNING: the load cache is off: ocib's own binary cannot be identified"),
+        }
+        self
+    }
+
+    /// Writes the load cache, if there is one and it changed.
+    pub fn save_load_cache(&self) {
+        if let Some(c) = &self.cache {
+            c.save();
+        }
+    }
+
+    /// Every package at or below `prefix`, sorted ([`Workspace::packages_under`]); with a
+    /// load cache, the last walk's result while none of the directories it read changed.
+    pub fn packages_under(&self, prefix: &PackageId) -> anyhow::Result<Vec<PackageId>> {
+        let Some(cache) = self.cache.as_ref().filter(|_| self.cacheable_repo(&prefix.repo)) else {
+            return self.ws.packages_under(prefix);
+        };
+        if let Some(found) = cache.discovered(prefix) {
+            return Ok(found);
+        }
+        let walked = Mutex::new(crate::workspace::Walked::default());
+        let found = self.ws.packages_under_observed(prefix, &walked)?;
+        cache.record_discovery(prefix, walked.into_inner().unwrap_or_else(|e| e.into_inner()), &found);
+        Ok(found)
+    }
+
+    /// Whether packages of `repo` can be kept in the load cache: the main repository's and
+    /// a `local_repository`'s (directories on disk); generated and fetched ones are made anew.
+    fn cacheable_repo(&self, repo: &str) -> bool {
+        repo.is_empty() || matches!(self.ws.repos.get(repo).map(|r| &r.source), Some(RepoSource::Local(_)))
+    }
+
+    /// The package from the load cache, if it holds it and its inputs did not change.
+    fn cached_package(&self, cache: &cache::LoadCache, id: &PackageId) -> Option<Package> {
+        if !self.cacheable_repo(&id.repo) {
+            return None;
+        }
+        cache.lookup(id, || {
+            let dir = self.ws.package_dir(id)?;
+            let listing = glob::Listing::read(&self.ws, &id.repo, &id.package, &dir).ok()?;
+            Some((listing.digest(), listing.dirs().to_vec()))
+        })
     }
 
     pub fn workspace(&self) -> &Arc<Workspace> {
@@ -365,7 +447,13 @@ impl Loader {
             let mut map = self.packages.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(id.clone()).or_default().clone()
         };
-        cell.get_or_init(|| on_eval_thread(|| self.evaluate_package(id)).map(Arc::new)).clone()
+        cell.get_or_init(|| {
+            if let Some(p) = self.cache.as_ref().and_then(|c| self.cached_package(c, id)) {
+                return Ok(Arc::new(p));
+            }
+            on_eval_thread(|| self.evaluate_package(id)).map(Arc::new)
+        })
+        .clone()
     }
 
     /// Loads packages in parallel, in the order given.
@@ -452,14 +540,67 @@ impl Loader {
                 ..LoadError::new(format!("no such package '{}': {e:#}", package_display(id)))
             })?;
         }
+        let emitted_before = emitted();
         let (display, path, text) = self.build_file_source(id).ok_or_else(|| self.no_such_package(id))?;
-        let text = text.read().map_err(|e| LoadError::at(&display, e))?;
+        let cache = self.cache.as_ref();
+        // With a cache, the BUILD file is stat'ed before it is read (a change after the stat
+        // then shows next time), and the names preferred over it recorded as absent.
+        let mut inputs = None;
+        let text = match (cache.filter(|_| self.cacheable_repo(&id.repo)), text) {
+            (Some(cache), BuildText::File(file)) => {
+                let read = || -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+                    let meta = std::fs::metadata(&file)?;
+                    Ok((meta, std::fs::read(&file)?))
+                };
+                let (meta, bytes) = read().map_err(|e| LoadError::at(&display, e))?;
+                let mut files = vec![cache.file_record(file.clone(), &meta, &bytes)];
+                for name in BUILD_FILE_NAMES.iter().take_while(|n| file.file_name().is_none_or(|f| f != **n)) {
+                    files.push(cache.presence_record(file.with_file_name(name)));
+                }
+                // A preferred name that became a file since the choice: not worth storing.
+                if files.iter().all(|r| r.kind != cache::Kind::Present) {
+                    inputs = Some(cache::Inputs { files, glob: None });
+                }
+                source::decode(bytes)
+            }
+            (_, text) => text.read().map_err(|e| LoadError::at(&display, e))?,
+        };
         source::check_nesting(&text).map_err(|at| LoadError::new(at.message(&display)))?;
         let file = display.clone();
-        catch_panics(&file, || self.evaluate_build_text(id, display, path, text))
+        let (package, observed) = catch_panics(&file, || self.evaluate_build_text(id, display, path, text))?;
+        if let Some(cache) = cache {
+            if let Some(i) = &mut inputs
+                && !(observed.noisy || emitted() != emitted_before)
+                && self.add_load_inputs(&package, i)
+            {
+                i.glob = observed.glob;
+            } else {
+                if inputs.is_some() {
+                    cache::note(|| format!("{id} is not stored: its evaluation printed something or loaded stubs"));
+                }
+                inputs = None;
+            }
+            cache.evaluated(&package, inputs.filter(cache::storable));
+        }
+        Ok(package)
     }
 
-    fn evaluate_build_text(&self, id: &PackageId, display: String, path: PathBuf, text: String) -> Result<Package, LoadError> {
+    /// Adds the inputs of the .bzl files `package` loaded; false if one is unknown (a module
+    /// of stubs, say), and then the package is not stored.
+    fn add_load_inputs(&self, package: &Package, inputs: &mut cache::Inputs) -> bool {
+        let known = self.bzl_inputs.lock().unwrap_or_else(|e| e.into_inner());
+        for label in &package.loads {
+            let Some(records) = known.get(label) else { return false };
+            for r in records {
+                if !inputs.files.contains(r) {
+                    inputs.files.push(r.clone());
+                }
+            }
+        }
+        true
+    }
+
+    fn evaluate_build_text(&self, id: &PackageId, display: String, path: PathBuf, text: String) -> Result<(Package, Observed), LoadError> {
         let ast = AstModule::parse(&display, text, &build_dialect()).map_err(LoadError::starlark)?;
         let call_sites = ast_info::top_level_call_names(&ast);
 
@@ -515,8 +656,13 @@ impl Loader {
             eval.eval_module(ast, &self.build_globals).map_err(|e| LoadError::new(limited.message(e)))?;
             Ok(())
         });
+        let noisy = modules.iter().any(|(_, m)| m.noisy) || prelude.as_ref().is_some_and(|p| p.loaded.noisy);
+        let glob = match (&self.cache, ctx.listing.get()) {
+            (Some(cache), Some(listing)) => Some(cache.glob_input(listing.digest(), listing.dirs())),
+            _ => None,
+        };
         match evaluated {
-            Ok(()) => Ok(ctx.finish(files)),
+            Ok(()) => Ok((ctx.finish(files), Observed { noisy, glob })),
             Err(e) => Err(LoadError { partial: Some(Arc::new(ctx.finish(files))), ..e }),
         }
     }
@@ -596,7 +742,7 @@ impl Loader {
         }
         let why = format!("ocib's prelude lacks {}", missing.join(", "));
         let module = self.stub_module(label, symbols, dicts, Some(&loaded.module), &why)?.module;
-        Ok(LoadedBzl { module, files: loaded.files })
+        Ok(LoadedBzl { module, files: loaded.files, noisy: true })
     }
 
     /// The text of the prelude file at `path` (under `prelude/`): an embedded file, or one
@@ -662,6 +808,7 @@ impl Loader {
         base: Option<&FrozenModule>,
         why: &str,
     ) -> Result<LoadedBzl, LoadError> {
+        count_emitted();
         let first = self.warned_repos.lock().unwrap_or_else(|e| e.into_inner()).insert(label.to_string());
         if first {
             eprintln!(
@@ -686,9 +833,9 @@ impl Loader {
         }
         let ast = AstModule::parse(&origin, src, &bzl_dialect()).map_err(LoadError::starlark)?;
         let deps: Vec<(String, LoadedBzl)> =
-            base.map(|b| ("base".to_owned(), LoadedBzl { module: b.clone(), files: BTreeSet::new() })).into_iter().collect();
+            base.map(|b| ("base".to_owned(), LoadedBzl { module: b.clone(), files: BTreeSet::new(), noisy: true })).into_iter().collect();
         let module = self.freeze_module(ast, &deps, &self.prelude_globals, &origin)?;
-        Ok(LoadedBzl { module, files: BTreeSet::new() })
+        Ok(LoadedBzl { module, files: BTreeSet::new(), noisy: true })
     }
 
     /// The text of a .bzl file and how to name it.
@@ -698,6 +845,9 @@ impl Loader {
             let text = self
                 .prelude_text(&path)
                 .ok_or_else(|| missing("no such file in ocib's prelude (this part of the rule set is not supported)"))?;
+            if self.cache.is_some() {
+                self.bzl_inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(label.clone(), Vec::new());
+            }
             return Ok((label.to_string(), text.into_owned(), true));
         }
         let pkg = label.package_id();
@@ -713,8 +863,21 @@ impl Loader {
             return Err(missing(&format!("no such package '{}' (a .bzl file must be in a package)", package_display(&pkg))));
         }
         let path = dir.join(&label.name);
-        let text = source::read_source(&path).map_err(|e| missing(&format!("{}: {e}", path.display())))?;
-        Ok((self.display_path(&label.repo, &path), text, false))
+        let Some(cache) = self.cache.as_ref().filter(|_| self.cacheable_repo(&label.repo)) else {
+            let text = source::read_source(&path).map_err(|e| missing(&format!("{}: {e}", path.display())))?;
+            return Ok((self.display_path(&label.repo, &path), text, false));
+        };
+        // Stat'ed before it is read, as a BUILD file; the BUILD files that make its
+        // directory a package are inputs too.
+        let read = || -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+            let meta = std::fs::metadata(&path)?;
+            Ok((meta, std::fs::read(&path)?))
+        };
+        let (meta, bytes) = read().map_err(|e| missing(&format!("{}: {e}", path.display())))?;
+        let mut records = vec![cache.file_record(path.clone(), &meta, &bytes)];
+        records.extend(BUILD_FILE_NAMES.iter().map(|n| cache.presence_record(dir.join(n))));
+        self.bzl_inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(label.clone(), records);
+        Ok((self.display_path(&label.repo, &path), source::decode(bytes), false))
     }
 
     /// Loads a .bzl module: its dependencies first (detecting cycles on this thread's
@@ -733,6 +896,7 @@ impl Loader {
             return done.clone();
         }
         let result = (|| {
+            let emitted_before = emitted();
             let (display, text, is_prelude) = self.read_bzl(label)?;
             if let Ok(mut map) = bzl_packages().write() {
                 map.insert(display.clone(), (label.package_id(), self.ws.clone()));
@@ -746,7 +910,8 @@ impl Loader {
             let deps = deps?;
             let globals = if is_prelude { &self.prelude_globals } else { &self.bzl_globals };
             let module = catch_panics(&display, || self.freeze_module(ast, &deps, globals, &label.to_string()))?;
-            Ok(LoadedBzl { module, files })
+            let noisy = emitted() != emitted_before || deps.iter().any(|(_, d)| d.noisy);
+            Ok(LoadedBzl { module, files, noisy })
         })();
         // Dependencies were loaded before taking the cell, so two threads never wait on each
         // other; the first result stored wins.

@@ -139,7 +139,7 @@ impl<'a> QueryEngine<'a> {
                 Ok(select_targets(&pkg, selection))
             }
             TargetPattern::Recursive { prefix, selection } => {
-                let ids = ws.packages_under(&prefix).map_err(|e| QueryError::eval(format!("{e:#}")))?;
+                let ids = self.loader.packages_under(&prefix).map_err(|e| QueryError::eval(format!("{e:#}")))?;
                 if ids.is_empty() {
                     return Err(QueryError::eval(format!("no targets found beneath '{}'", prefix.package)));
                 }

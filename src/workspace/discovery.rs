@@ -37,8 +37,24 @@ pub fn read_bazelignore(root: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The directories a walk for packages read, each with its status taken before it was read
+/// (for a cache of the result: the same statuses, the same packages), and whether the result
+/// depends on anything else (a BUILD or boundary file that is a symbolic link: its target can
+/// change without its directory changing).
+#[derive(Default)]
+pub struct Walked {
+    pub dirs: Vec<(PathBuf, std::fs::Metadata)>,
+    pub other_inputs: bool,
+}
+
 /// Every package at or below `prefix`, sorted by package path.
 pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageId>> {
+    packages_under_observed(ws, prefix, None)
+}
+
+/// [`packages_under`], recording the directories read into `walked` when given (only a walk
+/// of directories on disk records anything).
+pub fn packages_under_observed(ws: &Workspace, prefix: &PackageId, walked: Option<&std::sync::Mutex<Walked>>) -> Result<Vec<PackageId>> {
     let repo = &prefix.repo;
     if !repo.is_empty() {
         match ws.repos.get(repo).map(|r| &r.source) {
@@ -64,9 +80,9 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
         anyhow::bail!("no such package '{}': directory '{}' does not exist", prefix, start.display());
     }
     let base = ws.package_dir(&PackageId::new(repo.clone(), "")).unwrap_or_else(|| ws.root.clone());
-    let listing = list_dir(&start)?;
+    let listing = list_dir(&start, walked)?;
     let mut dirs = Vec::new();
-    walk(ws, repo, &base, &start, listing, &mut dirs)?;
+    walk(ws, repo, &base, &start, listing, &mut dirs, walked)?;
     let mut out: Vec<PackageId> = dirs.into_iter().map(|rel| PackageId::new(repo.clone(), rel)).collect();
     out.sort();
     Ok(out)
@@ -76,12 +92,23 @@ pub fn packages_under(ws: &Workspace, prefix: &PackageId) -> Result<Vec<PackageI
 /// symlink), from one `read_dir` (the kernel's `d_type`, no stat per entry).
 type Listing = Vec<(String, bool, bool)>;
 
-fn list_dir(dir: &Path) -> Result<Listing> {
+fn list_dir(dir: &Path, walked: Option<&std::sync::Mutex<Walked>>) -> Result<Listing> {
+    if let Some(walked) = walked {
+        let meta = std::fs::metadata(dir).with_context(|| format!("walking {}", dir.display()))?;
+        walked.lock().unwrap_or_else(|e| e.into_inner()).dirs.push((dir.to_path_buf(), meta));
+    }
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("walking {}", dir.display()))? {
         let entry = entry.with_context(|| format!("walking {}", dir.display()))?;
         let kind = entry.file_type().with_context(|| format!("walking {}", dir.display()))?;
-        out.push((entry.file_name().to_string_lossy().into_owned(), kind.is_dir(), kind.is_file() || kind.is_symlink()));
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(walked) = walked
+            && kind.is_symlink()
+            && (BUILD_FILE_NAMES.contains(&name.as_str()) || BOUNDARY_FILES.contains(&name.as_str()))
+        {
+            walked.lock().unwrap_or_else(|e| e.into_inner()).other_inputs = true;
+        }
+        out.push((name, kind.is_dir(), kind.is_file() || kind.is_symlink()));
     }
     Ok(out)
 }
@@ -96,7 +123,15 @@ fn has_file(dir: &Path, listing: &Listing, name: &str) -> bool {
 /// directory is read once, and its listing says whether it holds a BUILD file or is another
 /// repository's root, without a stat per candidate name (walking 5,000 packages was 14 % of
 /// a query).
-fn walk(ws: &Workspace, repo: &str, base: &Path, dir: &Path, listing: Listing, out: &mut Vec<String>) -> Result<()> {
+fn walk(
+    ws: &Workspace,
+    repo: &str,
+    base: &Path,
+    dir: &Path,
+    listing: Listing,
+    out: &mut Vec<String>,
+    walked: Option<&std::sync::Mutex<Walked>>,
+) -> Result<()> {
     use rayon::prelude::*;
     let rel = dir.strip_prefix(base).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");
     if ws.is_ignored(repo, &rel) {
@@ -114,13 +149,13 @@ fn walk(ws: &Workspace, repo: &str, base: &Path, dir: &Path, listing: Listing, o
     let found: Vec<Result<Vec<String>>> = subdirs
         .into_par_iter()
         .map(|sub| {
-            let listing = list_dir(&sub)?;
+            let listing = list_dir(&sub, walked)?;
             // A nested repository is not part of this one's `//...`.
             if BOUNDARY_FILES.iter().any(|n| has_file(&sub, &listing, n)) {
                 return Ok(Vec::new());
             }
             let mut found = Vec::new();
-            walk(ws, repo, base, &sub, listing, &mut found)?;
+            walk(ws, repo, base, &sub, listing, &mut found, walked)?;
             Ok(found)
         })
         .collect();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use discovery::{BUILD_FILE_NAMES, find_root, is_repo_boundary};
+pub use discovery::{BUILD_FILE_NAMES, Walked, find_root, is_repo_boundary};
 pub use repos::{OciPullSpec, Repo, RepoSource, Repos};
 pub use repos::{prelude_file, rule_set_dir};
 
@@ -135,6 +135,11 @@ impl Workspace {
 
     pub fn packages_under(&self, prefix: &PackageId) -> Result<Vec<PackageId>> {
         discovery::packages_under(self, prefix)
+    }
+
+    /// [`Workspace::packages_under`], recording the directories read (see [`Walked`]).
+    pub fn packages_under_observed(&self, prefix: &PackageId, walked: &std::sync::Mutex<Walked>) -> Result<Vec<PackageId>> {
+        discovery::packages_under_observed(self, prefix, Some(walked))
     }
 }
 

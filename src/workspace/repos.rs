@@ -91,6 +91,14 @@ pub struct Repos {
 }
 
 impl Repos {
+    /// Every repository and alias in a stable order, as text: what loading a package depends
+    /// on of the repository table (the load cache keys on it).
+    pub fn fingerprint(&self) -> String {
+        let mut aliases: Vec<(&String, &String)> = self.aliases.iter().collect();
+        aliases.sort();
+        format!("{:?}{aliases:?}", self.repos)
+    }
+
     pub fn with_prelude() -> Repos {
         let mut repos = Repos::default();
         for (name, aliases) in PRELUDE_REPOS {

@@ -22,6 +22,7 @@ mod error_path;
 mod go_modules;
 mod images;
 mod kill_recovery;
+mod load_cache;
 mod malformed_input;
 mod pkg_tar;
 mod profile;

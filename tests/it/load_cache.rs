@@ -1,0 +1,232 @@
+//! The persistent load cache (`ocib-out/load-cache`): a repeated `query` re-evaluates only
+//! the packages whose inputs changed (BUILD file, loaded .bzl files, glob listing,
+//! workspace-wide settings) and answers exactly as a fresh evaluation; a damaged cache file
+//! is ignored. `OCIB_DEBUG_LOAD_CACHE=1` makes ocib say how many packages it evaluated.
+
+use std::path::Path;
+
+use crate::common::{Output, copy_workspace, ocib_env, workspace};
+
+/// Runs `ocib query EXPR` with the load cache's notes; returns the output and the counts
+/// `(evaluated, from the cache)`.
+fn query(dir: &Path, args: &[&str]) -> (Output, (usize, usize)) {
+    let mut all = vec!["query"];
+    all.extend_from_slice(args);
+    let out = ocib_env(dir, &all, &[("OCIB_DEBUG_LOAD_CACHE", "1")]);
+    let re = regex::Regex::new(r"INFO: load cache: (\d+) packages evaluated, (\d+) from the cache").expect("regex");
+    let caps = re.captures(&out.stderr).unwrap_or_else(|| panic!("no load cache counts in:\n{}", out.stderr));
+    let counts = (caps[1].parse().expect("count"), caps[2].parse().expect("count"));
+    (out, counts)
+}
+
+/// Like [`query`], asserting success; returns stdout lines and the counts.
+fn query_ok(dir: &Path, args: &[&str]) -> (Vec<String>, (usize, usize)) {
+    let (out, counts) = query(dir, args);
+    assert_eq!(out.code, 0, "ocib query {args:?} failed:\n{}", out.stderr);
+    (out.stdout.lines().map(str::to_owned).collect(), counts)
+}
+
+const MACRO: &str = r#"
+def pair(name):
+    native.filegroup(name = name + "_a", srcs = [])
+    native.filegroup(name = name + "_b", srcs = [])
+"#;
+
+/// Three packages: `a` and `b` use the macro of `//tools:pair.bzl`, `c` does not.
+fn three_packages() -> tempfile::TempDir {
+    workspace(&[
+        ("MODULE.bazel", "module(name = \"w\")\n"),
+        ("tools/BUILD.bazel", ""),
+        ("tools/pair.bzl", MACRO),
+        ("a/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"a\")\n"),
+        ("b/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"b\")\n"),
+        ("c/BUILD.bazel", "filegroup(name = \"c\", srcs = glob([\"*.txt\"]))\n"),
+        ("c/one.txt", ""),
+    ])
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
+}
+
+#[test]
+fn an_unchanged_workspace_is_answered_from_the_cache_identically() {
+    let ws = three_packages();
+    let (first, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (4, 0), "a first query evaluates every package");
+    let (again, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (0, 4), "a repeated query evaluates nothing");
+    assert_eq!(again, first);
+}
+
+#[test]
+fn editing_a_build_file_reevaluates_only_that_package() {
+    let ws = three_packages();
+    query_ok(ws.path(), &["//..."]);
+    write(ws.path(), "b/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"b\")\n\npair(name = \"b2\")\n");
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (1, 3));
+    assert!(lines.iter().any(|l| l == "//b:b2_a"), "the edit shows: {lines:?}");
+}
+
+#[test]
+fn editing_a_bzl_file_reevaluates_the_packages_that_load_it() {
+    let ws = three_packages();
+    query_ok(ws.path(), &["//..."]);
+    write(ws.path(), "tools/pair.bzl", &MACRO.replace("_b\"", "_renamed\""));
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (2, 2), "a and b load the macro; c and tools do not");
+    assert!(lines.iter().any(|l| l == "//a:a_renamed") && !lines.iter().any(|l| l == "//a:a_b"), "{lines:?}");
+}
+
+#[test]
+fn a_file_a_glob_matches_changes_the_result() {
+    let ws = three_packages();
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
+    assert_eq!(srcs, ["//c:one.txt"]);
+    write(ws.path(), "c/two.txt", "");
+    let (srcs, counts) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
+    assert_eq!(srcs, ["//c:one.txt", "//c:two.txt"]);
+    assert_eq!(counts, (1, 0));
+    std::fs::remove_file(ws.path().join("c/one.txt")).expect("rm");
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
+    assert_eq!(srcs, ["//c:two.txt"]);
+}
+
+#[test]
+fn a_glob_sees_files_in_new_subdirectories_and_new_subpackages_end_it() {
+    let ws = workspace(&[("MODULE.bazel", ""), ("p/BUILD", "filegroup(name = \"p\", srcs = glob([\"**/*.txt\"]))\n"), ("p/a.txt", "")]);
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //p)"]);
+    assert_eq!(srcs, ["//p:a.txt"]);
+    write(ws.path(), "p/sub/b.txt", "");
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //p)"]);
+    assert_eq!(srcs, ["//p:a.txt", "//p:sub/b.txt"]);
+    // A BUILD file in `sub` makes it a package of its own, outside p's glob.
+    write(ws.path(), "p/sub/BUILD", "");
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //p)"]);
+    assert_eq!(srcs, ["//p:a.txt"]);
+}
+
+#[test]
+fn packages_added_and_removed_are_seen() {
+    let ws = three_packages();
+    query_ok(ws.path(), &["//..."]);
+    write(ws.path(), "d/BUILD.bazel", "filegroup(name = \"d\")\n");
+    std::fs::remove_file(ws.path().join("b/BUILD.bazel")).expect("rm");
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert!(lines.iter().any(|l| l == "//d:d"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("//b:")), "{lines:?}");
+    assert_eq!(counts, (1, 3), "only the new package is evaluated");
+    let (out, _) = query(ws.path(), &["//b:all"]);
+    assert_ne!(out.code, 0, "a removed package is no longer answered from the cache:\n{}", out.stdout);
+}
+
+#[test]
+fn a_build_file_of_the_preferred_name_replaces_the_other() {
+    let ws = workspace(&[("MODULE.bazel", ""), ("p/BUILD", "filegroup(name = \"old\")\n")]);
+    query_ok(ws.path(), &["//..."]);
+    write(ws.path(), "p/BUILD.bazel", "filegroup(name = \"new\")\n");
+    let (lines, _) = query_ok(ws.path(), &["//p:all"]);
+    assert_eq!(lines, ["//p:new"]);
+}
+
+#[test]
+fn settings_that_affect_loading_reevaluate_everything() {
+    let ws = three_packages();
+    write(ws.path(), "c/BUILD.bazel", "filegroup(name = \"c\", srcs = [str(x) for x in range(2000)][:0])\n");
+    query_ok(ws.path(), &["//..."]);
+    // Evaluation limits (here from .bazelrc) decide whether a package loads at all.
+    write(ws.path(), ".bazelrc", "query --starlark_max_steps=500\n");
+    let (out, counts) = query(ws.path(), &["//c:all"]);
+    assert_ne!(out.code, 0, "the step limit applies to a cached package too:\n{}", out.stdout);
+    assert!(out.stderr.contains("Starlark steps"), "{}", out.stderr);
+    assert_eq!(counts.1, 0);
+    std::fs::remove_file(ws.path().join(".bazelrc")).expect("rm");
+    query_ok(ws.path(), &["//..."]);
+    // The repository table: `@r` moves to another directory with another macro.
+    write(ws.path(), "r1/MODULE.bazel", "");
+    write(ws.path(), "r1/BUILD.bazel", "");
+    write(ws.path(), "r1/m.bzl", "def m():\n    native.filegroup(name = \"one\")\n");
+    write(ws.path(), "r2/MODULE.bazel", "");
+    write(ws.path(), "r2/BUILD.bazel", "");
+    write(ws.path(), "r2/m.bzl", "def m():\n    native.filegroup(name = \"two\")\n");
+    write(ws.path(), "e/BUILD.bazel", "load(\"@r//:m.bzl\", \"m\")\n\nm()\n");
+    let module = |path: &str| {
+        format!("module(name = \"w\")\n\nbazel_dep(name = \"r\")\nlocal_path_override(module_name = \"r\", path = \"{path}\")\n")
+    };
+    write(ws.path(), "MODULE.bazel", &module("r1"));
+    let (lines, _) = query_ok(ws.path(), &["//e:all"]);
+    assert_eq!(lines, ["//e:one"]);
+    write(ws.path(), "MODULE.bazel", &module("r2"));
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert!(lines.iter().any(|l| l == "//e:two"), "{lines:?}");
+    assert_eq!(counts.1, 0, "a new repository table drops the cache");
+}
+
+#[test]
+fn a_damaged_cache_file_is_ignored() {
+    let ws = three_packages();
+    let (expected, _) = query_ok(ws.path(), &["//..."]);
+    let file = ws.path().join("ocib-out/load-cache");
+    let good = std::fs::read(&file).expect("the cache file is written");
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    for damaged in [flipped, good[..good.len() / 2].to_vec(), b"garbage".to_vec(), Vec::new()] {
+        std::fs::write(&file, &damaged).expect("write");
+        let (lines, counts) = query_ok(ws.path(), &["//..."]);
+        assert_eq!(lines, expected);
+        assert_eq!(counts, (4, 0), "nothing is taken from a damaged file");
+    }
+}
+
+#[test]
+fn packages_that_print_print_every_time() {
+    let ws = workspace(&[("MODULE.bazel", ""), ("p/BUILD", "print(\"hello from p\")\nfilegroup(name = \"p\")\n")]);
+    for _ in 0..2 {
+        let (out, _) = query(ws.path(), &["//..."]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("DEBUG: hello from p"), "{}", out.stderr);
+    }
+}
+
+/// Every output format shows a package from the cache as it shows an evaluated one, on a
+/// monorepo with macros, rule set faces, globs, selects and external repositories.
+#[test]
+fn cached_packages_print_as_evaluated_ones() {
+    let ws = copy_workspace("monorepo");
+    for output in ["build", "label_kind", "location", "json", "package"] {
+        let _ = std::fs::remove_file(ws.path().join("ocib-out/load-cache"));
+        let (fresh, counts) = query_ok(ws.path(), &["--output", output, "deps(//...)"]);
+        assert_eq!(counts.1, 0);
+        let (cached, counts) = query_ok(ws.path(), &["--output", output, "deps(//...)"]);
+        assert!(counts.1 > 0, "nothing came from the cache");
+        assert_eq!(cached, fresh, "--output={output}");
+    }
+}
+
+/// Past the window in which a timestamp cannot tell changes apart (files older than 2 s are
+/// trusted by their status, not read), every kind of change still shows.
+#[test]
+fn changes_to_files_older_than_the_racy_window_show() {
+    let ws = three_packages();
+    write(ws.path(), "c/deep/x/keep.txt", "");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (first, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (4, 0));
+    let (again, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!((again, counts), (first, (0, 4)));
+    // Same size, other content; a new package deep in an existing directory; a new file in a
+    // globbed directory.
+    write(ws.path(), "a/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"z\")\n");
+    write(ws.path(), "c/deep/x/BUILD", "filegroup(name = \"x\")\n");
+    write(ws.path(), "c/two.txt", "");
+    let (lines, counts) = query_ok(ws.path(), &["//..."]);
+    assert_eq!(counts, (3, 2), "a, c and the new c/deep/x evaluated: {lines:?}");
+    assert!(lines.iter().any(|l| l == "//a:z_a") && !lines.iter().any(|l| l == "//a:a_a"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "//c/deep/x:x"), "{lines:?}");
+    let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
+    assert_eq!(srcs, ["//c:one.txt", "//c:two.txt"]);
+}
