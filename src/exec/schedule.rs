@@ -455,14 +455,20 @@ fn run_one(ex: &Executor, action: &Action, derived: &Derived, top: bool) -> Resu
             Ok(Some(records)) if !download => {
                 // Left on the remote: what an earlier build put at these paths is stale, and
                 // no local action cache entry names bytes that are not here.
-                for dir in &action.tree_outputs {
+                for dir in action.tree_outputs.iter().filter(|d| r.left_on_remote(d)) {
                     let real = ex.base.workspace.join(dir);
                     if real.is_dir() {
                         let _ = std::fs::remove_dir_all(&real);
                     }
                 }
-                for o in &action.outputs {
+                for o in action.outputs.iter().filter(|o| r.left_on_remote(&o.exec_path)) {
                     let _ = std::fs::remove_file(ex.base.workspace.join(&o.exec_path));
+                }
+                // Those `--remote_download_regex` asked for were downloaded: place them.
+                let mut here: Vec<OutputRecord> = records.iter().filter(|rec| !r.left_on_remote(&rec.exec_path)).cloned().collect();
+                if !here.is_empty() {
+                    let dirs: Vec<String> = action.tree_outputs.iter().filter(|d| !r.left_on_remote(d)).cloned().collect();
+                    materialize_in(ex, &dirs, &mut here)?;
                 }
                 return Ok(Outcome::RemoteHit(records));
             }
@@ -513,7 +519,12 @@ fn remote_failed(ex: &Executor, remote: &remote::RemoteCache, e: &anyhow::Error)
 /// and removes files a directory output no longer has. Returns whether it linked any (the
 /// records then carry the CAS files' new stat).
 fn materialize(ex: &Executor, action: &Action, records: &mut [OutputRecord]) -> Result<bool> {
-    for dir in &action.tree_outputs {
+    materialize_in(ex, &action.tree_outputs, records)
+}
+
+/// [`materialize`] of some outputs: `tree_outputs` are the directory outputs among them.
+fn materialize_in(ex: &Executor, tree_outputs: &[String], records: &mut [OutputRecord]) -> Result<bool> {
+    for dir in tree_outputs {
         let real = ex.base.workspace.join(dir);
         std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
         let keep: HashSet<PathBuf> =
