@@ -599,3 +599,63 @@ fn https_cache_on_nginx_with_tls_certificate_and_client_certificates() {
     let out = ok(build(genrules().path(), tempfile::tempdir().unwrap().path(), &[&url, &ca, &cert, &key, "//:b"]));
     assert_eq!((warnings(&out), counts(&out.stderr)), (0, (2, 0, 0)), "{}", out.stderr);
 }
+
+/// `--remote_download_regex` (Bazel 6+): under `minimal`, the outputs whose whole exec path
+/// matches are downloaded (byte-identical) and the others stay on the remote; a pattern that
+/// matches only part of the path downloads nothing; a bad pattern is a usage error.
+#[test]
+fn remote_download_regex_downloads_matching_outputs_under_minimal() {
+    let server = remote::nginx();
+    let flag = format!("--remote_cache={}", http_url(server, &prefix("regex")));
+    let a = genrules();
+    ok(build(a.path(), tempfile::tempdir().unwrap().path(), &[&flag, "//:n0", "//:n1"]));
+    let built = files_under(&a.path().join("ocib-out/bin"));
+
+    let b = genrules();
+    let out = ok(build(
+        b.path(),
+        tempfile::tempdir().unwrap().path(),
+        &[
+            &flag,
+            "--remote_download_minimal",
+            r"--remote_download_regex=.*/b\.txt",
+            "--remote_download_regex=ocib-out/bin/n1.*",
+            "//:n0",
+            "//:n1",
+        ],
+    ));
+    assert_eq!(counts(&out.stderr), (4, 0, 0), "{}", out.stderr);
+    assert_eq!(warnings(&out), 0, "{}", out.stderr);
+    let got = files_under(&b.path().join("ocib-out/bin"));
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["b.txt", "n1.txt"], "only the matching outputs are downloaded");
+    assert!(got["b.txt"] == built["b.txt"] && got["n1.txt"] == built["n1.txt"]);
+
+    // A local action on a downloaded output and on one left on the remote.
+    let build_file = b.path().join("BUILD.bazel");
+    let mut text = std::fs::read_to_string(&build_file).unwrap();
+    text.push_str("genrule(name = \"both\", srcs = [\":b\", \":n0\"], outs = [\"both.txt\"], cmd = \"cat $(SRCS) > $@\")\n");
+    std::fs::write(&build_file, text).unwrap();
+    let out = ok(build(
+        b.path(),
+        tempfile::tempdir().unwrap().path(),
+        &[&flag, "--remote_download_minimal", r"--remote_download_regex=.*/b\.txt", "//:both"],
+    ));
+    assert_eq!(counts(&out.stderr), (3, 0, 1), "{}", out.stderr);
+    let mut both = built["b.txt"].clone();
+    both.extend_from_slice(&built["n0.txt"]);
+    assert_eq!(std::fs::read(b.path().join("ocib-bin/both.txt")).unwrap(), both);
+
+    // Bazel matches the whole exec path: `b\.txt` alone matches nothing.
+    let c = genrules();
+    let out = ok(build(
+        c.path(),
+        tempfile::tempdir().unwrap().path(),
+        &[&flag, "--remote_download_minimal", r"--remote_download_regex=b\.txt", "//:n0"],
+    ));
+    assert_eq!(counts(&out.stderr), (3, 0, 0), "{}", out.stderr);
+    assert!(files_under(&c.path().join("ocib-out/bin")).is_empty());
+
+    let out = build(c.path(), tempfile::tempdir().unwrap().path(), &[&flag, "--remote_download_regex=(unclosed", "//:n0"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--remote_download_regex='(unclosed'"), "{}", out.stderr);
+}
