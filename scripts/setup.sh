@@ -103,6 +103,12 @@ if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok instal
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends nginx >/dev/null
 fi
+# The TLS tests (grpcs://, https://) make a CA and certificates with openssl at test time.
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "== apt-get install openssl"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends openssl >/dev/null
+fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
 fi

@@ -103,7 +103,7 @@ pub struct BuildOptions {
     pub disk_cache_max_size: u64,
     /// A remote cache shared by machines: `grpc://HOST:PORT` (REAPI v2: BuildGrid, Buildbarn,
     /// bazel-remote...) or `http://[USER:PASSWORD@]HOST[:PORT][/PATH]` (Bazel's HTTP cache
-    /// protocol: bazel-remote, nginx WebDAV).
+    /// protocol: bazel-remote, nginx WebDAV); `grpcs://` and `https://` over TLS.
     #[arg(long = "remote_cache", value_name = "URL")]
     pub remote_cache: Option<String>,
     /// Run actions on a Remote Execution API server, `grpc://HOST:PORT` (BuildGrid,
@@ -145,6 +145,22 @@ pub struct BuildOptions {
     /// with one warning, as Bazel's remote cache does.)
     #[arg(long = "remote_local_fallback", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = super::parse_bool, default_value = "false")]
     pub remote_local_fallback: bool,
+    /// Outputs of remote cache hits whose exec path (`ocib-out/bin/pkg/file`) matches this
+    /// regular expression (the whole path; repeatable) are downloaded whatever
+    /// `--remote_download_outputs` says (Bazel 6+).
+    #[arg(long = "remote_download_regex", visible_alias = "experimental_remote_download_regex", value_name = "REGEX")]
+    pub remote_download_regex: Vec<String>,
+    /// PEM file of the CA certificates that sign the `grpcs://`/`https://` remote's
+    /// certificate: trusted instead of the system's.
+    #[arg(long = "tls_certificate", value_name = "FILE")]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM client certificate for a remote that requires one (mutual TLS); needs
+    /// `--tls_client_key`.
+    #[arg(long = "tls_client_certificate", value_name = "FILE")]
+    pub tls_client_certificate: Option<PathBuf>,
+    /// PEM private key of `--tls_client_certificate` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long = "tls_client_key", value_name = "FILE")]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 /// `--remote_timeout`: seconds, or a number with `s`, `m` or `h` (as Bazel's durations).
@@ -201,6 +217,21 @@ pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
             headers.push((k.trim().to_owned(), v.to_owned()));
         }
     }
+    let mut download_regex = Vec::new();
+    for pattern in &args.remote_download_regex {
+        // Bazel matches the whole exec path (Java's `Matcher.matches`).
+        let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| CliError::bad_command_line(anyhow!("--remote_download_regex='{pattern}': {e}")))?;
+        download_regex.push(re);
+    }
+    // Empty values unset a flag an rc file set, as Bazel's `--tls_certificate=`.
+    let file = |p: &Option<PathBuf>| p.as_deref().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf);
+    let tls = crate::exec::remote::tls::TlsOptions::from_files(
+        file(&args.tls_certificate).as_deref(),
+        file(&args.tls_client_certificate).as_deref(),
+        file(&args.tls_client_key).as_deref(),
+    )
+    .map_err(CliError::bad_command_line)?;
     let opts = RemoteOptions {
         url: url.to_owned(),
         instance_name: args.remote_instance_name.clone(),
@@ -212,6 +243,8 @@ pub fn remote_cache(args: &BuildOptions) -> CliResult<Option<RemoteCache>> {
         executor: executor.map(str::to_owned),
         default_exec_properties,
         local_fallback: args.remote_local_fallback,
+        download_regex,
+        tls,
     };
     let what = if executor.is_some() { "Remote Execution" } else { "Remote Cache" };
     match RemoteCache::connect(&opts) {

@@ -469,7 +469,7 @@ fn run_one(ex: &Executor, roots: &ExecRoots, action: &Action, derived: &Derived,
         let warn = |m: &str| ex.observer.warning(m);
         let download = r.downloads(top);
         match remote::fetch(ex, r, action, d, download, &warn) {
-            Ok(Some(records)) => return Ok(Outcome::RemoteHit(place_remote(ex, action, &key, records, download)?)),
+            Ok(Some(records)) => return Ok(Outcome::RemoteHit(place_remote(ex, r, action, &key, records, download)?)),
             Ok(None) => {}
             Err(e) => remote_failed(ex, r, &e)?,
         }
@@ -481,7 +481,7 @@ fn run_one(ex: &Executor, roots: &ExecRoots, action: &Action, derived: &Derived,
         let download = r.downloads(top);
         match remote::execute::run(ex, r, executor, action, d, download, &warn) {
             Ok((records, cached)) => {
-                let records = place_remote(ex, action, &key, records, download)?;
+                let records = place_remote(ex, r, action, &key, records, download)?;
                 // The server's own cache answered: a remote cache hit, as Bazel counts it.
                 return Ok(if cached { Outcome::RemoteHit(records) } else { Outcome::RemoteExecuted(records) });
             }
@@ -534,17 +534,31 @@ fn remote_caching(action: &Action) -> bool {
 /// Places the outputs of a remote hit or a remote execution and records them in the local
 /// action cache; without `download` they stay on the remote (nothing is placed, no local
 /// entry is written: it would name bytes that are not here).
-fn place_remote(ex: &Executor, action: &Action, key: &str, mut records: Vec<OutputRecord>, download: bool) -> Result<Vec<OutputRecord>> {
+fn place_remote(
+    ex: &Executor,
+    r: &remote::RemoteCache,
+    action: &Action,
+    key: &str,
+    mut records: Vec<OutputRecord>,
+    download: bool,
+) -> Result<Vec<OutputRecord>> {
     if !download {
-        // What an earlier build put at these paths is stale.
-        for dir in &action.tree_outputs {
+        // Left on the remote: what an earlier build put at these paths is stale, and no local
+        // action cache entry names bytes that are not here.
+        for dir in action.tree_outputs.iter().filter(|d| r.left_on_remote(d)) {
             let real = ex.base.workspace.join(dir);
             if real.is_dir() {
                 let _ = std::fs::remove_dir_all(&real);
             }
         }
-        for o in &action.outputs {
+        for o in action.outputs.iter().filter(|o| r.left_on_remote(&o.exec_path)) {
             let _ = std::fs::remove_file(ex.base.workspace.join(&o.exec_path));
+        }
+        // Those `--remote_download_regex` asked for were downloaded: place them.
+        let mut here: Vec<OutputRecord> = records.iter().filter(|rec| !r.left_on_remote(&rec.exec_path)).cloned().collect();
+        if !here.is_empty() {
+            let dirs: Vec<String> = action.tree_outputs.iter().filter(|d| !r.left_on_remote(d)).cloned().collect();
+            materialize_in(ex, &dirs, &mut here)?;
         }
         return Ok(records);
     }
@@ -563,7 +577,12 @@ fn place_remote(ex: &Executor, action: &Action, key: &str, mut records: Vec<Outp
 /// and removes files a directory output no longer has. Returns whether it linked any (the
 /// records then carry the CAS files' new stat).
 fn materialize(ex: &Executor, action: &Action, records: &mut [OutputRecord]) -> Result<bool> {
-    for dir in &action.tree_outputs {
+    materialize_in(ex, &action.tree_outputs, records)
+}
+
+/// [`materialize`] of some outputs: `tree_outputs` are the directory outputs among them.
+fn materialize_in(ex: &Executor, tree_outputs: &[String], records: &mut [OutputRecord]) -> Result<bool> {
+    for dir in tree_outputs {
         let real = ex.base.workspace.join(dir);
         std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
         let keep: HashSet<PathBuf> =

@@ -124,9 +124,10 @@ fn infrastructure_flags_are_accepted_with_one_warning() {
             "build",
             "--curses=no",
             "--memory_profile=/tmp/ocib-profile.json",
-            // (--profile, --remote_cache, --remote_header and --remote_download_outputs are
-            // implemented: tests/it/profile.rs, tests/it/remote_cache.rs.)
-            "--remote_download_regex=.*",
+            // (--profile, --remote_cache, --remote_header, --remote_download_outputs and
+            // --remote_download_regex are implemented: tests/it/profile.rs,
+            // tests/it/remote_cache.rs.)
+            "--remote_retries=5",
             "--remote_max_connections=10",
             "--remote_some_future_option=1",
             "//x:g",
@@ -138,9 +139,7 @@ fn infrastructure_flags_are_accepted_with_one_warning() {
     assert!(startup[0].contains("--output_base /tmp/ocib-unused-base"), "{}", startup[0]);
     let ignored: Vec<&str> = out.stderr.lines().filter(|l| l.contains("ignoring options that ocib does not implement")).collect();
     assert_eq!(ignored.len(), 1, "{}", out.stderr);
-    for flag in
-        ["--curses=no", "--memory_profile=", "--remote_download_regex=", "--remote_max_connections=", "--remote_some_future_option=1"]
-    {
+    for flag in ["--curses=no", "--memory_profile=", "--remote_retries=", "--remote_max_connections=", "--remote_some_future_option=1"] {
         assert!(ignored[0].contains(flag), "{flag} not in {}", ignored[0]);
     }
     assert!(ws.path().join("ocib-out/bin/x/g.txt").is_file(), "the target still built");

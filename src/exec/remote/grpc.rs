@@ -1,7 +1,8 @@
 //! The remote cache over gRPC (REAPI v2): Capabilities at connect (digest function, batch
 //! limit, whether the action cache takes updates), ActionCache Get/UpdateActionResult, CAS
 //! FindMissingBlobs/BatchUpdateBlobs/BatchReadBlobs, and ByteStream Read/Write for blobs
-//! above the batch limit. The stubs are `bazel-remote-apis`' pregenerated tonic code; the
+//! above the batch limit; `grpcs://` over TLS (rustls), with `--tls_certificate` and a client
+//! certificate as Bazel's flags give them. The stubs are `bazel-remote-apis`' pregenerated tonic code; the
 //! calls run on a small tokio runtime of this store's own, blocking the scheduler's threads
 //! (which are threads of their own, not async tasks).
 
@@ -18,6 +19,7 @@ use re::content_addressable_storage_client::ContentAddressableStorageClient;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::Channel;
 
+use super::tls::TlsOptions;
 use super::{BlobSource, Digest, RemoteOptions, Store, read_source, source_len};
 
 /// Room left in a batch request for everything but the blobs' bytes.
@@ -48,14 +50,12 @@ impl GrpcStore {
     pub fn connect(opts: &RemoteOptions) -> Result<GrpcStore> {
         let (scheme, rest) =
             opts.url.split_once("://").ok_or_else(|| anyhow!("--remote_cache: not a URL: {}", super::redact(&opts.url)))?;
-        if scheme.eq_ignore_ascii_case("grpcs") {
-            bail!("--remote_cache: grpcs:// (TLS) is not supported yet; use grpc:// on a trusted network or an HTTP cache");
-        }
+        let tls = scheme.eq_ignore_ascii_case("grpcs");
         let authority = rest.trim_end_matches('/');
         if authority.contains('@') || authority.contains('/') {
-            bail!("--remote_cache: expected grpc://HOST:PORT, got {}", super::redact(&opts.url));
+            bail!("--remote_cache: expected {}://HOST:PORT, got {}", scheme.to_ascii_lowercase(), super::redact(&opts.url));
         }
-        let target = format!("grpc://{authority}");
+        let target = format!("{}://{authority}", if tls { "grpcs" } else { "grpc" });
         let mut headers = Vec::new();
         for (k, v) in &opts.headers {
             let key: AsciiMetadataKey =
@@ -69,11 +69,13 @@ impl GrpcStore {
             .enable_all()
             .build()
             .context("starting the gRPC client runtime")?;
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{authority}"))
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("{}://{authority}", if tls { "https" } else { "http" }))
             .map_err(|e| anyhow!("--remote_cache: {e}: {target}"))?
             .connect_timeout(opts.timeout.min(Duration::from_secs(30)))
             .timeout(opts.timeout)
             .http2_keep_alive_interval(Duration::from_secs(30));
+        // As Bazel: `grpcs://` is TLS, `grpc://` plaintext (the TLS flags do not apply to it).
+        let endpoint = if tls { endpoint.tls_config(tls_config(&opts.tls)).map_err(|e| tls_error(&target, &e))? } else { endpoint };
         let channel = {
             let _guard = rt.enter();
             endpoint.connect_lazy()
@@ -95,7 +97,13 @@ impl GrpcStore {
                 CapabilitiesClient::new(store.channel.clone())
                     .get_capabilities(store.request(re::GetCapabilitiesRequest { instance_name: store.instance.clone() })),
             )
-            .map_err(|s| store.error("GetCapabilities", s))?
+            .map_err(|s| {
+                let e = store.error("GetCapabilities", s);
+                match tls.then(|| super::tls::hint(&e.to_string(), &opts.tls)).flatten() {
+                    Some(hint) => anyhow!("{e} ({hint})"),
+                    None => e,
+                }
+            })?
             .into_inner();
         if let Some(cache) = caps.cache_capabilities {
             let sha256 = re::digest_function::Value::Sha256 as i32;
@@ -139,7 +147,7 @@ impl GrpcStore {
     }
 
     pub(super) fn error(&self, call: &str, status: tonic::Status) -> anyhow::Error {
-        anyhow!("{} {call}: {:?}: {}", self.target, status.code(), status.message())
+        anyhow!("{} {call}: {:?}: {}", self.target, status.code(), status_text(&status))
     }
 
     fn cas(&self) -> ContentAddressableStorageClient<Channel> {
@@ -234,6 +242,54 @@ impl GrpcStore {
         }
         Ok(())
     }
+}
+
+/// The TLS configuration of a `grpcs://` remote: the CA certificates of `--tls_certificate`
+/// only, or else the system's (rustls-native-certs: `SSL_CERT_FILE`, `SSL_CERT_DIR`, the
+/// distribution's bundle); the client certificate, if given. The server's name is checked
+/// against the URL's host (a DNS name or an IP address in the certificate's names).
+fn tls_config(tls: &TlsOptions) -> tonic::transport::ClientTlsConfig {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    // Also used when a certificate file names no provider; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = ClientTlsConfig::new();
+    config = match &tls.ca_certificates {
+        Some(pem) => config.ca_certificate(Certificate::from_pem(pem)),
+        None => config.with_native_roots(),
+    };
+    if let Some(id) = &tls.client_identity {
+        config = config.identity(Identity::from_pem(&id.certificate, &id.key));
+    }
+    config
+}
+
+/// Why TLS could not be set up (no system CA certificates, a file rustls rejects).
+fn tls_error(target: &str, e: &tonic::transport::Error) -> anyhow::Error {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    if text.contains("no native certs") {
+        return anyhow!("{target}: no trusted CA certificates on this system (pass the server's CA with --tls_certificate=FILE)");
+    }
+    anyhow!("{target}: setting up TLS: {text}")
+}
+
+/// A status's message and the errors under it: a transport failure's reason (a refused
+/// connection, a certificate the client does not trust) is in its source chain.
+fn status_text(status: &tonic::Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text = format!("{text}: {s_text}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl Store for GrpcStore {

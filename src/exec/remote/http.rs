@@ -1,7 +1,8 @@
 //! Bazel's HTTP cache protocol, as bazel-remote and nginx WebDAV serve it: `GET`/`PUT`
 //! `<base>/ac/<sha256>` holds a serialized `ActionResult`, `<base>/cas/<sha256>` a blob;
 //! 404 is a miss. Basic auth comes from the URL's user info (sent as a header, never
-//! printed: errors name the URL without it).
+//! printed: errors name the URL without it). `https://` trusts `--tls_certificate`'s CA
+//! certificates (else the system's) and presents `--tls_client_certificate`, as Bazel does.
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub struct HttpStore {
     base: String,
     auth: Option<(String, String)>,
     headers: Vec<(String, String)>,
+    /// Whether `--tls_certificate` and a client certificate were given (for hints on TLS
+    /// failures).
+    tls_given: (bool, bool),
 }
 
 impl HttpStore {
@@ -32,13 +36,32 @@ impl HttpStore {
         let base = url.as_str().trim_end_matches('/').to_owned();
         // reqwest is built without a default crypto provider; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .user_agent(concat!("ocib/", env!("CARGO_PKG_VERSION")))
             .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(30)))
-            .build()
-            .context("cannot create the HTTP client")?;
-        Ok(HttpStore { client, base, auth, headers: opts.headers.clone() })
+            .connect_timeout(opts.timeout.min(Duration::from_secs(30)));
+        // `https://`: the CA certificates of `--tls_certificate` only (as Bazel), else the
+        // system's; the client certificate for servers that ask for one.
+        if let Some(pem) = &opts.tls.ca_certificates {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| anyhow!("--tls_certificate: {e}"))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some(id) = &opts.tls.client_identity {
+            let mut pem = id.certificate.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(&id.key);
+            // reqwest's message names no bytes of the file.
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| anyhow!("--tls_client_certificate/--tls_client_key: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        let client = builder.build().context("cannot create the HTTP client")?;
+        Ok(HttpStore {
+            client,
+            base,
+            auth,
+            headers: opts.headers.clone(),
+            tls_given: (opts.tls.ca_certificates.is_some(), opts.tls.client_identity.is_some()),
+        })
     }
 
     fn request(&self, method: reqwest::Method, kind: &str, hash: &str) -> RequestBuilder {
@@ -53,8 +76,33 @@ impl HttpStore {
     }
 
     fn send(&self, r: RequestBuilder, what: &str) -> Result<Response> {
-        r.send().map_err(|e| anyhow!("{what}: {}", e.without_url())).with_context(|| format!("HTTP cache {}", self.base))
+        r.send()
+            .map_err(|e| {
+                let text = error_text(e);
+                match self.base.starts_with("https:").then(|| super::tls::hint_for(&text, self.tls_given.0, self.tls_given.1)).flatten() {
+                    Some(hint) => anyhow!("{what}: {text} ({hint})"),
+                    None => anyhow!("{what}: {text}"),
+                }
+            })
+            .with_context(|| format!("HTTP cache {}", self.base))
     }
+}
+
+/// A request error and the errors under it (reqwest's own says only "error sending request";
+/// why, e.g. a certificate the client does not trust, is in its source chain). Without the
+/// URL, which may carry credentials.
+fn error_text(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text = format!("{text}: {s_text}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Fails on an answer other than success (or 404 where the caller handles it).
@@ -91,7 +139,7 @@ impl Store for HttpStore {
             return Ok(None);
         }
         check(&resp, &what, &self.base)?;
-        let bytes = resp.bytes().map_err(|e| anyhow!("HTTP cache {}: {what}: {}", self.base, e.without_url()))?;
+        let bytes = resp.bytes().map_err(|e| anyhow!("HTTP cache {}: {what}: {}", self.base, error_text(e)))?;
         // An entry that does not parse is a miss (it is overwritten when the action runs).
         Ok(re::ActionResult::decode(bytes.as_ref()).ok())
     }
@@ -137,7 +185,7 @@ impl Store for HttpStore {
             return Ok(false);
         }
         check(&resp, &what, &self.base)?;
-        resp.copy_to(out).map_err(|e| anyhow!("HTTP cache {}: {what}: {}", self.base, e.without_url()))?;
+        resp.copy_to(out).map_err(|e| anyhow!("HTTP cache {}: {what}: {}", self.base, error_text(e)))?;
         Ok(true)
     }
 }

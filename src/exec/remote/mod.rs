@@ -19,6 +19,7 @@ pub mod execute;
 mod grpc;
 mod http;
 pub mod merkle;
+pub mod tls;
 
 pub use execute::RemoteExecutionError;
 
@@ -53,7 +54,7 @@ pub fn digest_of(bytes: &[u8]) -> Digest {
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// `--remote_cache`: `grpc://host:port`, `http://[user:password@]host[:port]/path`
-    /// (or `grpcs://`, `https://`).
+    /// (or `grpcs://`, `https://`: TLS, with `tls`).
     pub url: String,
     /// `--remote_instance_name` (gRPC only, as in Bazel).
     pub instance_name: String,
@@ -75,6 +76,11 @@ pub struct RemoteOptions {
     pub default_exec_properties: Vec<(String, String)>,
     /// `--remote_local_fallback`: when the remote fails, build locally (one warning).
     pub local_fallback: bool,
+    /// `--remote_download_regex`: outputs whose exec path matches one of these (the whole
+    /// path) are downloaded whatever `download` says.
+    pub download_regex: Vec<regex::Regex>,
+    /// `--tls_certificate`, `--tls_client_certificate`, `--tls_client_key`.
+    pub tls: tls::TlsOptions,
 }
 
 /// `--remote_download_outputs` (Bazel's "Build without the Bytes").
@@ -143,6 +149,8 @@ pub struct RemoteCache {
     /// them has run, whatever the server says it has (it has bad bytes under that name).
     suspect: Mutex<HashSet<String>>,
     download: DownloadOutputs,
+    /// `--remote_download_regex`, each anchored at both ends.
+    download_regex: Vec<regex::Regex>,
     /// Outputs of remote hits left on the remote (`--remote_download_outputs=toplevel|minimal`),
     /// by exec path (directory outputs by member, with `tree` set): their digests are known,
     /// their bytes are fetched only when an action run locally reads them ([`prefetch`]).
@@ -186,6 +194,7 @@ impl RemoteCache {
             uploaded: AtomicU64::new(0),
             suspect: Mutex::default(),
             download: opts.download,
+            download_regex: opts.download_regex.clone(),
             remote_only: Mutex::default(),
         })
     }
@@ -240,6 +249,18 @@ impl RemoteCache {
             DownloadOutputs::Toplevel => wanted,
             DownloadOutputs::Minimal => false,
         }
+    }
+
+    /// Whether `--remote_download_regex` asks for the output at `exec_path` (Bazel matches
+    /// the whole exec path, e.g. `.*\.tar$`).
+    pub fn forces_download(&self, exec_path: &str) -> bool {
+        self.download_regex.iter().any(|re| re.is_match(exec_path))
+    }
+
+    /// Whether the output at `exec_path` (a file, a directory output or a member of one) of a
+    /// remote hit was left on the remote, not downloaded.
+    pub fn left_on_remote(&self, exec_path: &str) -> bool {
+        self.remote_only.lock().is_ok_and(|r| r.files.contains_key(exec_path) || r.dirs.contains(exec_path))
     }
 
     /// The record of an output left on the remote (a file, or a directory output's member).
@@ -569,7 +590,9 @@ fn download_output(
 /// Without `download` (`--remote_download_outputs=toplevel` for an action no wanted artifact
 /// needs, or `minimal`), the outputs stay on the remote, as Bazel's "Build without the Bytes":
 /// the server is asked that it has them, their records carry the digests later actions' keys
-/// need, and [`prefetch`] brings them when an action run here reads them.
+/// need, and [`prefetch`] brings them when an action run here reads them. Outputs
+/// `--remote_download_regex` matches are downloaded all the same ([`RemoteCache::left_on_remote`]
+/// tells them apart).
 pub fn fetch(
     ex: &Executor,
     remote: &RemoteCache,
@@ -603,8 +626,10 @@ pub(super) fn use_result(
         }
         Ok(None)
     };
-    let output = |exec_path: &str, digest: &Digest, executable: bool| -> Result<Result<OutputRecord, Unusable>> {
-        if download {
+    // Outputs downloaded although `download` is false (`--remote_download_regex`).
+    let mut forced: HashSet<String> = HashSet::new();
+    let output = |exec_path: &str, digest: &Digest, executable: bool, force: bool| -> Result<Result<OutputRecord, Unusable>> {
+        if download || force {
             return download_output(ex, remote, exec_path, digest, executable);
         }
         if !is_sha256(digest) {
@@ -635,22 +660,38 @@ pub(super) fn use_result(
                 Ok(files) => files,
                 Err(e) => return unusable(Unusable::Corrupt(format!("the tree of '{}': {e:#}", out.exec_path))),
             };
+            // A directory output is downloaded whole when its path or a member's matches.
+            let force = !download
+                && (remote.forces_download(&out.exec_path)
+                    || tree.iter().any(|(rel, _)| remote.forces_download(&format!("{}/{rel}", out.exec_path))));
             for (rel, file) in tree {
                 let member = format!("{}/{rel}", out.exec_path);
-                match output(&member, &file.digest, file.executable)? {
+                match output(&member, &file.digest, file.executable, force)? {
                     Ok(mut r) => {
+                        if force {
+                            forced.insert(r.exec_path.clone());
+                        }
                         r.tree = Some(out.exec_path.clone());
                         records.push(r);
                     }
                     Err(u) => return unusable(u),
                 }
             }
+            if force {
+                forced.insert(out.exec_path.clone());
+            }
         } else {
             let Some(file) = result.output_files.iter().find(|f| f.path == out.exec_path) else { return Ok(None) };
             let Some(digest) = &file.digest else { return Ok(None) };
             let executable = action.executable_outputs.contains(&out.exec_path);
-            match output(&out.exec_path, digest, executable)? {
-                Ok(r) => records.push(r),
+            let force = !download && remote.forces_download(&out.exec_path);
+            match output(&out.exec_path, digest, executable, force)? {
+                Ok(r) => {
+                    if force {
+                        forced.insert(r.exec_path.clone());
+                    }
+                    records.push(r)
+                }
                 Err(u) => return unusable(u),
             }
         }
@@ -658,16 +699,17 @@ pub(super) fn use_result(
     if !download {
         // A result whose blobs are gone is a miss, as when downloading (the empty blob needs
         // no bytes).
+        let left: Vec<&OutputRecord> = records.iter().filter(|r| !forced.contains(&r.exec_path)).collect();
         let blobs: Vec<Digest> =
-            records.iter().filter(|r| r.size > 0).map(|r| Digest { hash: r.digest.clone(), size_bytes: r.size as i64 }).collect();
+            left.iter().filter(|r| r.size > 0).map(|r| Digest { hash: r.digest.clone(), size_bytes: r.size as i64 }).collect();
         if !blobs.is_empty() && !remote.store.find_missing(&blobs)?.is_empty() {
             return Ok(None);
         }
         let mut remote_only = remote.remote_only.lock().map_err(|_| anyhow!("internal: remote output table poisoned"))?;
-        for dir in &action.tree_outputs {
+        for dir in action.tree_outputs.iter().filter(|d| !forced.contains(*d)) {
             remote_only.dirs.insert(dir.clone());
         }
-        for r in &records {
+        for r in left {
             remote_only.files.insert(r.exec_path.clone(), r.clone());
         }
     }

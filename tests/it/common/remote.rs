@@ -76,6 +76,19 @@ pub const PASSWORD: &str = "s3cret-p4ss";
 /// `<dir>/root`; `/private/` needs basic auth ([`USER`], [`PASSWORD`]), `/hdr/` the header
 /// `X-Cache-Token: t0ken`. Fails the test when nginx is not installed (scripts/setup.sh).
 pub fn start_nginx() -> Server {
+    start_nginx_with(None)
+}
+
+/// TLS for a test server: its certificate and key, and the CA whose certificates it requires
+/// of clients (mutual TLS) if any.
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// [`start_nginx`], serving `https://` with `tls` if given.
+pub fn start_nginx_with(tls: Option<ServerTls>) -> Server {
     let bin = Path::new("/usr/sbin/nginx");
     assert!(bin.exists(), "this test needs Debian's nginx (scripts/setup.sh installs it)");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -91,13 +104,26 @@ pub fn start_nginx() -> Server {
         "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n{user}\
          events {{ worker_connections 512; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  client_max_body_size 0;\n\
-           server {{\n    listen 127.0.0.1:{port};\n    root {d}/root;\n\
+           server {{\n    listen 127.0.0.1:{port}{ssl};\n    root {d}/root;\n{tls}\
              location / {{ {dav} }}\n\
              location /private/ {{ auth_basic cache; auth_basic_user_file {d}/htpasswd; {dav} }}\n\
              location /hdr/ {{ if ($http_x_cache_token != \"{HEADER_TOKEN}\") {{ return 403; }} {dav} }}\n\
            }}\n}}\n",
         d = d.display(),
         user = if unsafe_is_root() { "user root;\n" } else { "" },
+        ssl = if tls.is_some() { " ssl" } else { "" },
+        tls = match &tls {
+            None => String::new(),
+            Some(t) => format!(
+                "    ssl_certificate {};\n    ssl_certificate_key {};\n{}",
+                t.cert.display(),
+                t.key.display(),
+                t.client_ca
+                    .as_ref()
+                    .map(|ca| format!("    ssl_client_certificate {};\n    ssl_verify_client on;\n", ca.display()))
+                    .unwrap_or_default()
+            ),
+        },
     );
     std::fs::write(d.join("nginx.conf"), config).expect("config");
     let log = d.join("server.log");
@@ -129,18 +155,34 @@ pub fn bgd() -> PathBuf {
 /// Starts BuildGrid with an action cache, CAS and ByteStream on disk under `<dir>/root` (no
 /// database: the Execution service is not configured), instance name `""`.
 pub fn start_buildgrid() -> Server {
+    start_buildgrid_with(None)
+}
+
+/// [`start_buildgrid`], serving `grpcs://` with `tls` if given (BuildGrid's `!channel`
+/// `credentials`: `tls-server-key`, `tls-server-cert`, and `tls-client-certs`, which makes
+/// the server require a client certificate signed by them).
+pub fn start_buildgrid_with(tls: Option<ServerTls>) -> Server {
     let bin = bgd();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     std::fs::create_dir_all(d.join("root")).expect("mkdir");
     let port = free_port();
     let config = format!(
-        "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+        "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n{channel}\
          authorization:\n  method: none\n\
          storages:\n  - !disk-storage &cas-storage\n    path: {root}\n\
          caches:\n  - !lru-action-cache &ac\n    storage: *cas-storage\n    max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: false\n\
          instances:\n  - name: \"\"\n    services:\n      - !action-cache\n        cache: *ac\n      - !cas\n        storage: *cas-storage\n      - !bytestream\n        storage: *cas-storage\n",
-        root = d.join("root").display()
+        root = d.join("root").display(),
+        channel = match &tls {
+            None => "    insecure-mode: true\n".to_owned(),
+            Some(t) => format!(
+                "    insecure-mode: false\n    credentials:\n      tls-server-key: {}\n      tls-server-cert: {}\n{}",
+                t.key.display(),
+                t.cert.display(),
+                t.client_ca.as_ref().map(|ca| format!("      tls-client-certs: {}\n", ca.display())).unwrap_or_default()
+            ),
+        },
     );
     std::fs::write(d.join("buildgrid.yml"), config).expect("config");
     let command = format!("{} server start {}/buildgrid.yml", bin.display(), d.display());
@@ -352,4 +394,62 @@ pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             (rel, std::fs::read(e.path()).expect("read"))
         })
         .collect()
+}
+
+/// A test PKI made with openssl: a CA, a server certificate it signs for `127.0.0.1` and
+/// `localhost`, a client certificate it signs, and a second CA that signed nothing here.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client.key")
+    }
+    pub fn other_ca(&self) -> PathBuf {
+        self.dir.path().join("other-ca.pem")
+    }
+
+    /// The server's TLS files, requiring client certificates of this CA if `mutual`.
+    pub fn server(&self, mutual: bool) -> ServerTls {
+        ServerTls { cert: self.server_cert(), key: self.server_key(), client_ca: mutual.then(|| self.ca()) }
+    }
+}
+
+/// Makes a [`Pki`] (P-256 keys, valid two days). Fails the test when openssl is missing.
+pub fn make_pki() -> Pki {
+    super::require_tool("openssl", &["version"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = r#"set -e
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+key ca.key
+openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=ocib-test-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+key other-ca.key
+openssl req -x509 -new -key other-ca.key -out other-ca.pem -days 2 -subj /CN=ocib-other-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+sign() { # name, extensions
+    key "$1.key"
+    openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$1"
+    printf '%b' "$2" > "$1.ext"
+    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 2 -extfile "$1.ext" 2>/dev/null
+}
+sign server 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n'
+sign client 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+"#;
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir.path()).output().expect("run openssl");
+    assert!(out.status.success(), "making the test PKI failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    Pki { dir }
 }
