@@ -91,7 +91,7 @@ fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds, flags: RepoF
         let ctx = RepoFileContext::default();
         evaluate(ws, &module, RepoFileKind::Module, kinds, &ctx)?;
         evaluate_includes(ws, kinds, &ctx)?;
-        apply(ws, ctx)?;
+        apply(ws, ctx, kinds)?;
     }
     if !workspace {
         return Ok(());
@@ -104,7 +104,7 @@ fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds, flags: RepoF
         if path.is_file() {
             let ctx = RepoFileContext::default();
             evaluate(ws, &path, RepoFileKind::Workspace, kinds, &ctx)?;
-            apply(ws, ctx)?;
+            apply(ws, ctx, kinds)?;
             break;
         }
     }
@@ -197,7 +197,7 @@ fn prelude_module(name: &str) -> Option<&'static str> {
     })
 }
 
-fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
+fn apply(ws: &mut Workspace, ctx: RepoFileContext, kinds: &RuleKinds) -> Result<()> {
     if let Some(name) = ctx.workspace_name.into_inner() {
         ws.name = name;
     }
@@ -253,6 +253,13 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
             }
             Err(e) => ws.warnings.push(format!("{e:#}; the go_deps repositories are unknown (building from them fails)")),
         }
+    }
+    // The main repository's own module extensions, run as Bazel runs them (issue 11).
+    let (generated, warnings) = super::module_ext::run_extensions(ws, kinds, &tags, &ctx.extension_repos.into_inner());
+    ws.warnings.extend(warnings);
+    for repo in generated {
+        provided.push(repo.name.clone());
+        ws.repos.add(repo);
     }
     for (extension, tag, attrs) in tags {
         // The repositories an emulated tag declares. Never fatal for loading (issue 11: a tag
