@@ -16,6 +16,7 @@ use allocative::Allocative;
 use anyhow::{Result, anyhow, bail};
 use starlark::any::ProvidesStaticType;
 use starlark::coerce::Coerce;
+use starlark::collections::SmallMap;
 use starlark::environment::{FrozenModule, Methods, MethodsBuilder, MethodsStatic, Module};
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_complex_value;
@@ -29,7 +30,6 @@ use starlark::values::{
     Freeze, FreezeResult, Freezer, FrozenValue, Heap, NoSerialize, StarlarkPagablePanic, StarlarkValue, Trace, Value, ValueLike,
     starlark_value,
 };
-use starlark::collections::SmallMap;
 
 use super::Loader;
 use super::context::{RepoFileContext, TagCall};
@@ -151,7 +151,9 @@ impl<'v> ModuleExtension<'v> {
             let dict = DictRef::from_value(tc).ok_or_else(|| anyhow!("tag_classes must be a dict, got '{}'", tc.get_type()))?;
             for (k, v) in dict.iter() {
                 let name = k.unpack_str().ok_or_else(|| anyhow!("tag_classes keys must be strings, got {}", k.to_repr()))?;
-                let class = v.downcast_ref::<TagClass>().ok_or_else(|| anyhow!("tag_classes['{name}'] must be a tag_class(), got '{}'", v.get_type()))?;
+                let class = v
+                    .downcast_ref::<TagClass>()
+                    .ok_or_else(|| anyhow!("tag_classes['{name}'] must be a tag_class(), got '{}'", v.get_type()))?;
                 classes.push((name.to_owned(), class.attrs.clone()));
             }
         }
@@ -240,11 +242,19 @@ where
     }
 }
 
+/// A repository rule call in a module extension: (repository name, the rule, its attributes).
+type RepositoryCall = (String, FrozenValue, BTreeMap<String, Raw>);
+
 /// Evaluation state of one module extension's implementation: the repository rule calls.
 #[derive(ProvidesStaticType, Default)]
 struct ExtensionRun {
     /// (repository name, the repository rule, its attributes).
-    calls: RefCell<Vec<(String, FrozenValue, BTreeMap<String, Raw>)>>,
+    calls: RefCell<Vec<RepositoryCall>>,
+}
+
+/// Whether `eval` runs a module extension's implementation.
+pub(super) fn in_extension(eval: &Evaluator) -> bool {
+    eval.extra.and_then(|e| e.downcast_ref::<ExtensionRun>()).is_some()
 }
 
 /// `module_ctx.os` / `repository_ctx.os`: the host, as Bazel names it.
@@ -283,19 +293,18 @@ struct Paths {
 impl Paths {
     /// A label (of the main repository) or a path: the file it names.
     fn resolve(&self, v: Value) -> Result<PathBuf> {
-        let label = if let Some(l) = v.downcast_ref::<LabelValue>() {
-            Some(l.0.clone())
-        } else {
-            let s = v.unpack_str().ok_or_else(|| anyhow!("expected a path or label, got '{}'", v.get_type()))?;
-            if s.starts_with("//") || s.starts_with('@') || s.starts_with(':') {
+        let label = match v.downcast_ref::<LabelValue>() {
+            Some(l) => l.0.clone(),
+            None => {
+                let s = v.unpack_str().ok_or_else(|| anyhow!("expected a path or label, got '{}'", v.get_type()))?;
+                if !(s.starts_with("//") || s.starts_with('@') || s.starts_with(':')) {
+                    let p = Path::new(s);
+                    return Ok(if p.is_absolute() { p.to_path_buf() } else { self.cwd.join(p) });
+                }
                 let main = PackageId::main("");
-                Some(Label::parse(s, &main, &|r| Some(if r == self.main_name { String::new() } else { r.to_owned() }))?)
-            } else {
-                let p = Path::new(s);
-                return Ok(if p.is_absolute() { p.to_path_buf() } else { self.cwd.join(p) });
+                Label::parse(s, &main, &|r| Some(if r == self.main_name { String::new() } else { r.to_owned() }))?
             }
         };
-        let Some(label) = label else { unreachable!() };
         if !label.repo.is_empty() && label.repo != self.main_name {
             bail!("reading files of repository @{} is not supported by ocib here (only the main repository's)", label.repo);
         }
@@ -319,7 +328,9 @@ impl Paths {
 }
 
 fn unsupported(call: &str) -> anyhow::Error {
-    anyhow!("{call}() is not supported: ocib runs repository rules and module extensions offline, without downloading or executing programs")
+    anyhow!(
+        "{call}() is not supported: ocib runs repository rules and module extensions offline, without downloading or executing programs"
+    )
 }
 
 /// `module_ctx`.
@@ -380,10 +391,18 @@ fn module_ctx_methods(builder: &mut MethodsBuilder) {
     fn path<'v>(this: &ModuleCtx, #[starlark(require = pos)] path: Value<'v>) -> anyhow::Result<String> {
         Ok(this.paths.resolve(path)?.to_string_lossy().into_owned())
     }
-    fn read<'v>(this: &ModuleCtx, #[starlark(require = pos)] path: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<String> {
+    fn read<'v>(
+        this: &ModuleCtx,
+        #[starlark(require = pos)] path: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<String> {
         read_file(&this.paths.resolve(path)?)
     }
-    fn getenv<'v>(this: &ModuleCtx, name: &str, #[starlark(default = NoneOr::None)] default: NoneOr<Value<'v>>) -> anyhow::Result<Value<'v>> {
+    fn getenv<'v>(
+        this: &ModuleCtx,
+        name: &str,
+        #[starlark(default = NoneOr::None)] default: NoneOr<Value<'v>>,
+    ) -> anyhow::Result<Value<'v>> {
         let _ = this;
         Ok(getenv(name, default))
     }
@@ -407,7 +426,11 @@ fn module_ctx_methods(builder: &mut MethodsBuilder) {
         let _ = (this, program);
         Ok(NoneType)
     }
-    fn download<'v>(this: &ModuleCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn download<'v>(
+        this: &ModuleCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("module_ctx.download"))
     }
@@ -419,7 +442,11 @@ fn module_ctx_methods(builder: &mut MethodsBuilder) {
         let _ = this;
         Err(unsupported("module_ctx.download_and_extract"))
     }
-    fn execute<'v>(this: &ModuleCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn execute<'v>(
+        this: &ModuleCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("module_ctx.execute"))
     }
@@ -537,7 +564,11 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
         Ok(NoneType)
     }
 
-    fn symlink<'v>(this: &RepositoryCtx, #[starlark(require = pos)] target: Value<'v>, #[starlark(require = pos)] link_name: Value<'v>) -> anyhow::Result<NoneType> {
+    fn symlink<'v>(
+        this: &RepositoryCtx,
+        #[starlark(require = pos)] target: Value<'v>,
+        #[starlark(require = pos)] link_name: Value<'v>,
+    ) -> anyhow::Result<NoneType> {
         let from = this.paths.resolve(target)?;
         // Only files of the main repository or of this repository: nothing from elsewhere on
         // the machine becomes part of the build through a generated repository.
@@ -564,11 +595,19 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
         Ok(this.paths.resolve(path)?.to_string_lossy().into_owned())
     }
 
-    fn read<'v>(this: &RepositoryCtx, #[starlark(require = pos)] path: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<String> {
+    fn read<'v>(
+        this: &RepositoryCtx,
+        #[starlark(require = pos)] path: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<String> {
         read_file(&this.paths.resolve(path)?)
     }
 
-    fn getenv<'v>(this: &RepositoryCtx, name: &str, #[starlark(default = NoneOr::None)] default: NoneOr<Value<'v>>) -> anyhow::Result<Value<'v>> {
+    fn getenv<'v>(
+        this: &RepositoryCtx,
+        name: &str,
+        #[starlark(default = NoneOr::None)] default: NoneOr<Value<'v>>,
+    ) -> anyhow::Result<Value<'v>> {
         let _ = this;
         Ok(getenv(name, default))
     }
@@ -593,7 +632,11 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
         Ok(std::fs::remove_file(&target).is_ok() || std::fs::remove_dir_all(&target).is_ok())
     }
 
-    fn download<'v>(this: &RepositoryCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn download<'v>(
+        this: &RepositoryCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("repository_ctx.download"))
     }
@@ -607,17 +650,29 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
         Err(unsupported("repository_ctx.download_and_extract"))
     }
 
-    fn extract<'v>(this: &RepositoryCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn extract<'v>(
+        this: &RepositoryCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("repository_ctx.extract"))
     }
 
-    fn execute<'v>(this: &RepositoryCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn execute<'v>(
+        this: &RepositoryCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("repository_ctx.execute"))
     }
 
-    fn patch<'v>(this: &RepositoryCtx, #[starlark(args)] _args: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<NoneType> {
+    fn patch<'v>(
+        this: &RepositoryCtx,
+        #[starlark(args)] _args: Value<'v>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<NoneType> {
         let _ = this;
         Err(unsupported("repository_ctx.patch"))
     }
@@ -626,7 +681,9 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
 /// Whether `extension` (`<bzl label>%<name>`) is defined in the main repository.
 fn is_main_repo_extension(extension: &str, main_name: &str) -> bool {
     let bzl = extension.split('%').next().unwrap_or_default();
-    bzl.starts_with("//") || bzl.starts_with(':') || (!main_name.is_empty() && (bzl.starts_with(&format!("@{main_name}//")) || bzl.starts_with(&format!("@@{main_name}//"))))
+    bzl.starts_with("//")
+        || bzl.starts_with(':')
+        || (!main_name.is_empty() && (bzl.starts_with(&format!("@{main_name}//")) || bzl.starts_with(&format!("@@{main_name}//"))))
 }
 
 /// Runs the main repository's own module extensions that MODULE.bazel uses: `tags` are all the
@@ -655,7 +712,8 @@ pub(crate) fn run_extensions(ws: &Workspace, kinds: &RuleKinds, tags: &[TagCall]
                 repos.extend(generated);
                 warnings.extend(failed);
             }
-            Err(e) => warnings.push(format!("module extension {extension}: {e:#}; the repositories it declares are unknown (building from them fails)")),
+            Err(e) => warnings
+                .push(format!("module extension {extension}: {e:#}; the repositories it declares are unknown (building from them fails)")),
         }
     }
     (repos, warnings)
@@ -687,7 +745,8 @@ fn run_extension(
     let run = ExtensionRun::default();
     let out_dir = ws.root.join("ocib-out").join("external");
     let mut repos = Vec::new();
-    let mut warnings = Vec::new();
+    // Failure message → the repositories it leaves unknown (one warning for all of them).
+    let mut failed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     Module::with_temp_heap(|module| -> Result<()> {
         let mut eval = Evaluator::new(&module);
         let limited = super::limit_evaluator(&mut eval);
@@ -706,13 +765,18 @@ fn run_extension(
             }
             match run_repository_rule(&mut eval, &limited, ws, &out_dir, &name, rule, attrs) {
                 Ok(dir) => repos.push(Repo { name, source: RepoSource::Local(dir) }),
-                Err(e) => warnings.push(format!(
-                    "repository @{name} of module extension {extension}: {e:#}; it is unknown (building from it fails)"
-                )),
+                Err(e) => failed.entry(format!("{e:#}")).or_default().push(format!("@{name}")),
             }
         }
         Ok(())
     })?;
+    let warnings = failed
+        .into_iter()
+        .map(|(e, names)| {
+            let (what, it, them) = if names.len() == 1 { ("repository", "it is", "it") } else { ("repositories", "they are", "them") };
+            format!("{what} {} of module extension {extension}: {e}; {it} unknown (building from {them} fails)", names.join(", "))
+        })
+        .collect();
     Ok((repos, warnings))
 }
 

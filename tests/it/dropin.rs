@@ -543,7 +543,13 @@ fn the_main_repositorys_own_module_extension_generates_repositories() {
     let deps = query_ok(ws.path(), &["query", "--order_output=no", "deps(//app:uses)"]);
     assert_eq!(
         deps,
-        ["//app:uses", "@extra_repo//:extra_repo", "@node_versions//:all_versions", "@node_versions//:versions.bzl", "@node_versions//sub:sub"]
+        [
+            "//app:uses",
+            "@extra_repo//:extra_repo",
+            "@node_versions//:all_versions",
+            "@node_versions//:versions.bzl",
+            "@node_versions//sub:sub"
+        ]
     );
     let out = query_ok(ws.path(), &["query", "@node_versions//:all_versions", "--output=build"]).join("\n");
     assert!(out.contains("srcs = [\"@node_versions//:versions.bzl\"]"), "{out}");
@@ -570,7 +576,8 @@ fn a_repository_rule_cannot_write_outside_its_repository() {
     ]);
     let out = ocib(ws.path(), &["query", "//:x"]);
     assert!(
-        out.stderr.contains("ext.bzl:2:5: repository_ctx.file('../escaped'): the path must be relative and stay inside the repository directory"),
+        out.stderr
+            .contains("ext.bzl:2:5: repository_ctx.file('../escaped'): the path must be relative and stay inside the repository directory"),
         "{}",
         out.stderr
     );
