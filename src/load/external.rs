@@ -255,7 +255,8 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext, kinds: &RuleKinds) -> Result<
         }
     }
     // The main repository's own module extensions, run as Bazel runs them (issue 11).
-    let (generated, warnings) = super::module_ext::run_extensions(ws, kinds, &tags, &ctx.extension_repos.into_inner());
+    let own: Vec<(String, String)> = ctx.extension_repos.into_inner().into_iter().filter(|(ext, _)| !emulated_extension(ext)).collect();
+    let (generated, warnings) = super::module_ext::run_extensions(ws, kinds, &tags, &own);
     ws.warnings.extend(warnings);
     for repo in generated {
         provided.push(repo.name.clone());
@@ -297,6 +298,15 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext, kinds: &RuleKinds) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether ocib emulates the extension `ext` (`<bzl label>%<name>`) of a rule set it embeds,
+/// rather than running it (even from a local copy of the rule set's source).
+fn emulated_extension(ext: &str) -> bool {
+    super::go_repos::is_go_deps(ext)
+        || ext.ends_with("//oci:extensions.bzl%oci")
+        || ext.ends_with("//apko:extensions.bzl%apko")
+        || super::apt::is_apt_extension(ext)
 }
 
 /// rules_oci's table of platforms the `@name` alias can select on.

@@ -285,6 +285,9 @@ struct Paths {
     root: PathBuf,
     /// The main repository's own name (`@<name>//` is the main repository).
     main_name: String,
+    /// Repositories on disk by canonical name (`local_path_override`s, generated ones):
+    /// labels of theirs resolve too.
+    local: BTreeMap<String, PathBuf>,
     /// The working directory relative paths resolve against (a generated repository's
     /// directory; the root for a module extension).
     cwd: PathBuf,
@@ -305,10 +308,14 @@ impl Paths {
                 Label::parse(s, &main, &|r| Some(if r == self.main_name { String::new() } else { r.to_owned() }))?
             }
         };
-        if !label.repo.is_empty() && label.repo != self.main_name {
-            bail!("reading files of repository @{} is not supported by ocib here (only the main repository's)", label.repo);
-        }
-        let mut path = self.root.clone();
+        let mut path = if label.repo.is_empty() || label.repo == self.main_name {
+            self.root.clone()
+        } else {
+            match self.local.get(&label.repo) {
+                Some(dir) => dir.clone(),
+                None => bail!("reading files of repository @{} is not supported by ocib (only of repositories on disk)", label.repo),
+            }
+        };
         if !label.package.is_empty() {
             path.push(&label.package);
         }
@@ -678,12 +685,31 @@ fn repository_ctx_methods(builder: &mut MethodsBuilder) {
     }
 }
 
-/// Whether `extension` (`<bzl label>%<name>`) is defined in the main repository.
-fn is_main_repo_extension(extension: &str, main_name: &str) -> bool {
+/// Whether `extension` (`<bzl label>%<name>`) is defined in the main repository or in a
+/// repository on disk (a `local_path_override` module): the extensions ocib runs. Those of
+/// the rule sets it embeds are emulated instead; those of other modules are unknown.
+fn runs_extension(extension: &str, ws: &Workspace) -> bool {
     let bzl = extension.split('%').next().unwrap_or_default();
-    bzl.starts_with("//")
-        || bzl.starts_with(':')
-        || (!main_name.is_empty() && (bzl.starts_with(&format!("@{main_name}//")) || bzl.starts_with(&format!("@@{main_name}//"))))
+    if bzl.starts_with("//") || bzl.starts_with(':') {
+        return true;
+    }
+    let repo = bzl.trim_start_matches('@').split("//").next().unwrap_or_default();
+    if repo == ws.name {
+        return true;
+    }
+    let canonical = ws.repos.canonical(repo);
+    matches!(canonical.and_then(|c| ws.repos.get(&c)).map(|r| &r.source), Some(RepoSource::Local(_)))
+}
+
+/// The repositories on disk, by canonical name.
+fn local_repos(ws: &Workspace) -> BTreeMap<String, PathBuf> {
+    ws.repos
+        .iter()
+        .filter_map(|r| match &r.source {
+            RepoSource::Local(dir) => Some((r.name.clone(), dir.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Runs the main repository's own module extensions that MODULE.bazel uses: `tags` are all the
@@ -694,7 +720,7 @@ fn is_main_repo_extension(extension: &str, main_name: &str) -> bool {
 pub(crate) fn run_extensions(ws: &Workspace, kinds: &RuleKinds, tags: &[TagCall], used: &[(String, String)]) -> (Vec<Repo>, Vec<String>) {
     let mut repos = Vec::new();
     let mut warnings = Vec::new();
-    let extensions: BTreeSet<&str> = used.iter().map(|(e, _)| e.as_str()).filter(|e| is_main_repo_extension(e, &ws.name)).collect();
+    let extensions: BTreeSet<&str> = used.iter().map(|(e, _)| e.as_str()).filter(|e| runs_extension(e, ws)).collect();
     if extensions.is_empty() {
         return (repos, warnings);
     }
@@ -728,7 +754,7 @@ fn run_extension(
 ) -> Result<(Vec<Repo>, Vec<String>)> {
     let (bzl, ext_name) = extension.rsplit_once('%').ok_or_else(|| anyhow!("malformed extension id"))?;
     let main = ws.name.clone();
-    let label = Label::parse(bzl, &PackageId::main(""), &|r| Some(if r == main { String::new() } else { r.to_owned() }))?;
+    let label = Label::parse(bzl, &PackageId::main(""), &|r| if r == main { Some(String::new()) } else { ws.repos.canonical(r) })?;
     let module: FrozenModule = loader.load_for_repository_file(&label, &[ext_name]).map_err(|e| anyhow!("{}", e.render()))?;
     let value = module.get(ext_name).map_err(|e| anyhow!("{bzl} has no '{ext_name}': {e}"))?;
     let ext = value
@@ -752,7 +778,7 @@ fn run_extension(
         let limited = super::limit_evaluator(&mut eval);
         eval.extra = Some(&run);
         let ctx = eval.heap().alloc(ModuleCtx {
-            paths: Paths { root: ws.root.clone(), main_name: ws.name.clone(), cwd: ws.root.clone() },
+            paths: Paths { root: ws.root.clone(), main_name: ws.name.clone(), local: local_repos(ws), cwd: ws.root.clone() },
             module_name: ws.name.clone(),
             tags: completed,
             tag_classes: ext.tag_classes.iter().map(|(c, _)| c.clone()).collect(),
@@ -811,7 +837,7 @@ fn run_repository_rule<'v>(
     std::fs::write(tmp.join("REPO.bazel"), "")?;
     let ctx = eval.heap().alloc(RepositoryCtx {
         name: name.to_owned(),
-        paths: Paths { root: ws.root.clone(), main_name: ws.name.clone(), cwd: tmp.clone() },
+        paths: Paths { root: ws.root.clone(), main_name: ws.name.clone(), local: local_repos(ws), cwd: tmp.clone() },
         attrs,
     });
     if let Err(e) = eval.eval_function(rule.implementation, &[ctx], &[]) {
