@@ -6,7 +6,8 @@
 //! 5 stub_values; 6 native_rules, main_repo_name, bzlmod_modes, kwonly; 7 own_rule_set;
 //! 8 rules_oci_versions; 9 visibility (tests/it/visibility.rs); the acceptance case
 //! macro_layer; emulated extension tags ocib cannot turn into repositories and Go module
-//! fetch failures, extension_api.
+//! fetch failures, extension_api; the repository's own module extensions and repository rules,
+//! module_extension.
 
 use crate::common;
 
