@@ -21,7 +21,7 @@
 # - A package of a workspace is a directory with a BUILD or BUILD.bazel file, below the
 #   workspace root, not inside a nested workspace, not under a path listed in the workspace's
 #   .bazelignore (Bazel's format: one path per line, relative to the root, `#` comments), and
-#   not under .git or a bazel-* convenience symlink.
+#   not under .git, a bazel-* convenience symlink or ocib's own ocib-out directory.
 # - A package loads when `ocib query //pkg:all` run at the workspace root exits 0. Otherwise
 #   the first error line is kept (a Starlark diagnostic's `error:` line with its `-->` location,
 #   else the first `ERROR:` line, else the first line that is not a WARNING) and its class is the
@@ -88,7 +88,7 @@ packages() {
     fi
     # find prunes .git, bazel-* and nested workspaces (a directory below ws with a
     # WORKSPACE/MODULE file); .bazelignore paths are pruned below by prefix.
-    (cd "$ws" && find . -mindepth 1 \( -name .git -o -name 'bazel-*' \) -prune -o \
+    (cd "$ws" && find . -mindepth 1 \( -name .git -o -name 'bazel-*' -o -name ocib-out \) -prune -o \
         -type d -exec sh -c 'for d; do
             if [ -f "$d/WORKSPACE" ] || [ -f "$d/WORKSPACE.bazel" ] || [ -f "$d/MODULE.bazel" ] || [ -f "$d/REPO.bazel" ]; then
                 echo "NESTED $d"; fi; done' sh {} + -o \
@@ -145,7 +145,7 @@ mapfile -t checkouts < <(find "$dir" -mindepth 1 -maxdepth 1 -xtype d ! -name '.
 for co in "${checkouts[@]}"; do
     name=$(basename "$co")
     # Workspace roots: the checkout's own, then every nested one that is not a fixture.
-    mapfile -t roots < <(cd "$co" && find . \( -name .git -o -name 'bazel-*' \) -prune -o \
+    mapfile -t roots < <(cd "$co" && find . \( -name .git -o -name 'bazel-*' -o -name ocib-out \) -prune -o \
         -type f \( -name WORKSPACE -o -name WORKSPACE.bazel -o -name MODULE.bazel -o -name REPO.bazel \) \
         -printf '%h\n' | sed 's|^\./||; s|^\.$||' | LC_ALL=C sort -u)
     if [[ ${#roots[@]} -eq 0 ]]; then

@@ -138,6 +138,9 @@ pub struct RepoFileContext {
     pub tags: RefCell<Vec<TagCall>>,
     /// Repositories named by `use_repo`: (apparent, name inside the extension).
     pub used_repos: RefCell<Vec<(String, String)>>,
+    /// The same names by extension: (extension id, name inside the extension), for running
+    /// the main repository's own extensions (`module_ext`).
+    pub extension_repos: RefCell<Vec<(String, String)>>,
     /// `include(label)` calls of MODULE.bazel (Bazel 7.2+), in order: files whose statements
     /// belong to the same module.
     pub includes: RefCell<Vec<String>>,

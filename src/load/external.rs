@@ -91,7 +91,7 @@ fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds, flags: RepoF
         let ctx = RepoFileContext::default();
         evaluate(ws, &module, RepoFileKind::Module, kinds, &ctx)?;
         evaluate_includes(ws, kinds, &ctx)?;
-        apply(ws, ctx)?;
+        apply(ws, ctx, kinds)?;
     }
     if !workspace {
         return Ok(());
@@ -104,7 +104,7 @@ fn evaluate_repository_files(ws: &mut Workspace, kinds: &RuleKinds, flags: RepoF
         if path.is_file() {
             let ctx = RepoFileContext::default();
             evaluate(ws, &path, RepoFileKind::Workspace, kinds, &ctx)?;
-            apply(ws, ctx)?;
+            apply(ws, ctx, kinds)?;
             break;
         }
     }
@@ -197,7 +197,7 @@ fn prelude_module(name: &str) -> Option<&'static str> {
     })
 }
 
-fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
+fn apply(ws: &mut Workspace, ctx: RepoFileContext, kinds: &RuleKinds) -> Result<()> {
     if let Some(name) = ctx.workspace_name.into_inner() {
         ws.name = name;
     }
@@ -254,6 +254,14 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
             Err(e) => ws.warnings.push(format!("{e:#}; the go_deps repositories are unknown (building from them fails)")),
         }
     }
+    // The main repository's own module extensions, run as Bazel runs them (issue 11).
+    let own: Vec<(String, String)> = ctx.extension_repos.into_inner().into_iter().filter(|(ext, _)| !emulated_extension(ext)).collect();
+    let (generated, warnings) = super::module_ext::run_extensions(ws, kinds, &tags, &own);
+    ws.warnings.extend(warnings);
+    for repo in generated {
+        provided.push(repo.name.clone());
+        ws.repos.add(repo);
+    }
     for (extension, tag, attrs) in tags {
         // The repositories an emulated tag declares. Never fatal for loading (issue 11: a tag
         // written for another version of the rule set's API, or a lock file that is missing or
@@ -290,6 +298,15 @@ fn apply(ws: &mut Workspace, ctx: RepoFileContext) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether ocib emulates the extension `ext` (`<bzl label>%<name>`) of a rule set it embeds,
+/// rather than running it (even from a local copy of the rule set's source).
+fn emulated_extension(ext: &str) -> bool {
+    super::go_repos::is_go_deps(ext)
+        || ext.ends_with("//oci:extensions.bzl%oci")
+        || ext.ends_with("//apko:extensions.bzl%apko")
+        || super::apt::is_apt_extension(ext)
 }
 
 /// rules_oci's table of platforms the `@name` alias can select on.

@@ -573,12 +573,14 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         })
     }
 
+    /// `repository_rule(implementation, attrs)`: run when a module extension declares a
+    /// repository the main module uses (`module_ext`).
     fn repository_rule<'v>(
         implementation: Value<'v>,
+        #[starlark(require = named, default = NoneOr::None)] attrs: NoneOr<Value<'v>>,
         #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
-    ) -> anyhow::Result<RuleCallable> {
-        let _ = implementation;
-        Ok(RuleCallable::native(Arc::new(RuleSchema::untyped(""))))
+    ) -> anyhow::Result<super::module_ext::RepositoryRule<'v>> {
+        super::module_ext::RepositoryRule::new(implementation, attrs.into_option())
     }
 
     /// `transition(implementation, inputs, outputs)`.
@@ -596,13 +598,21 @@ fn rule_definition_functions(builder: &mut GlobalsBuilder) {
         Ok(Opaque { name: "aspect".into() })
     }
 
-    fn module_extension<'v>(implementation: Value<'v>, #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
-        let _ = implementation;
-        Ok(Opaque { name: "module_extension".into() })
+    /// `module_extension(implementation, tag_classes)`: run when MODULE.bazel uses it
+    /// (`module_ext`).
+    fn module_extension<'v>(
+        implementation: Value<'v>,
+        #[starlark(require = named, default = NoneOr::None)] tag_classes: NoneOr<Value<'v>>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<super::module_ext::ModuleExtension<'v>> {
+        super::module_ext::ModuleExtension::new(implementation, tag_classes.into_option())
     }
 
-    fn tag_class<'v>(#[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>) -> anyhow::Result<Opaque> {
-        Ok(Opaque { name: "tag_class".into() })
+    fn tag_class<'v>(
+        #[starlark(default = NoneOr::None)] attrs: NoneOr<Value<'v>>,
+        #[starlark(kwargs)] _kwargs: SmallMap<String, Value<'v>>,
+    ) -> anyhow::Result<super::module_ext::TagClass> {
+        super::module_ext::TagClass::new(attrs.into_option())
     }
 
     /// `configuration_field(fragment, name)`: a late-bound default, resolved at analysis.

@@ -12,6 +12,7 @@ mod glob;
 mod globals;
 mod go_repos;
 mod json;
+mod module_ext;
 pub mod providers;
 pub(crate) mod repo_globals;
 mod rule_call;

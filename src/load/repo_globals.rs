@@ -207,15 +207,18 @@ fn module_functions(builder: &mut GlobalsBuilder) {
         #[starlark(kwargs)] kwargs: SmallMap<String, String>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        if extension_proxy.downcast_ref::<ExtensionProxy>().is_none() {
+        let Some(proxy) = extension_proxy.downcast_ref::<ExtensionProxy>() else {
             bail!("use_repo() expects the result of use_extension() first, got '{}'", extension_proxy.get_type());
-        }
+        };
         let c = ctx(eval)?;
         let mut used = c.used_repos.borrow_mut();
+        let mut by_extension = c.extension_repos.borrow_mut();
         for name in args.items {
+            by_extension.push((proxy.id.clone(), name.clone()));
             used.push((name.clone(), name));
         }
         for (apparent, name) in kwargs {
+            by_extension.push((proxy.id.clone(), name.clone()));
             used.push((apparent, name));
         }
         Ok(NoneType)

@@ -106,6 +106,11 @@ impl<'v> StarlarkValue<'v> for RuleCallable {
             record_unknown_repository(ctx, self.kind(), &kwargs);
             return Ok(Value::new_none());
         }
+        if super::module_ext::in_extension(eval) {
+            // In a module extension, a rule of a rule set (`http_archive`) is a repository
+            // rule ocib does not run: the names the module uses of it stay unknown.
+            return Ok(Value::new_none());
+        }
         instantiate(self, kwargs, eval)?;
         Ok(Value::new_none())
     }

@@ -6,7 +6,8 @@
 //! 5 stub_values; 6 native_rules, main_repo_name, bzlmod_modes, kwonly; 7 own_rule_set;
 //! 8 rules_oci_versions; 9 visibility (tests/it/visibility.rs); the acceptance case
 //! macro_layer; emulated extension tags ocib cannot turn into repositories and Go module
-//! fetch failures, extension_api.
+//! fetch failures, extension_api; the repository's own module extensions and repository rules,
+//! module_extension.
 
 use crate::common;
 
@@ -518,4 +519,69 @@ fn a_load_from_a_go_module_that_cannot_be_fetched_names_the_fetch_failure() {
     assert!(out.stderr.contains("cannot load '@com_github_bazelbuild_buildtools//buildifier:def.bzl'"), "{}", out.stderr);
     assert!(out.stderr.contains("GOPROXY"), "{}", out.stderr);
     assert!(!out.stderr.contains("no such repository"), "{}", out.stderr);
+}
+
+#[test]
+fn the_main_repositorys_own_module_extension_generates_repositories() {
+    // Shaped like distroless's node extension: tags → a repository with a constants .bzl and a
+    // BUILD file, loaded by the main repository's BUILD files.
+    let ws = common::copy_workspace("dropin/module_extension");
+    let out = ocib(ws.path(), &["query", "--order_output=no", "//...", "--output=label_kind"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut lines = out.lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "filegroup rule //app:uses",
+            "genrule rule //app:node22_amd64",
+            "genrule rule //app:node22_arm64",
+            "genrule rule //app:node24_amd64",
+            "genrule rule //app:node24_arm64",
+        ]
+    );
+    // The generated repository's targets; `use_repo(..., renamed = "extra_repo")` is another name.
+    let deps = query_ok(ws.path(), &["query", "--order_output=no", "deps(//app:uses)"]);
+    assert_eq!(
+        deps,
+        [
+            "//app:uses",
+            "@extra_repo//:extra_repo",
+            "@node_versions//:all_versions",
+            "@node_versions//:versions.bzl",
+            "@node_versions//sub:sub"
+        ]
+    );
+    let out = query_ok(ws.path(), &["query", "@node_versions//:all_versions", "--output=build"]).join("\n");
+    assert!(out.contains("srcs = [\"@node_versions//:versions.bzl\"]"), "{out}");
+    // A repository rule that downloads is unknown offline, with a warning naming the call.
+    let out = ocib(ws.path(), &["query", "//app:all"]);
+    assert!(
+        out.stderr.contains("repository @remote_archive of module extension //private/extensions:remote.bzl%remote: private/extensions/remote.bzl:4:5: repository_ctx.download_and_extract() is not supported"),
+        "{}",
+        out.stderr
+    );
+    // Repositories the module does not use are never generated.
+    assert!(!ws.path().join("ocib-out/external/unused_repo").exists());
+}
+
+#[test]
+fn a_repository_rule_cannot_write_outside_its_repository() {
+    let ws = workspace(&[
+        ("MODULE.bazel", "e = use_extension(\"//:ext.bzl\", \"e\")\nuse_repo(e, \"gen\")\n"),
+        ("BUILD.bazel", "filegroup(name = \"x\", srcs = [\"@gen//:all\"])\n"),
+        (
+            "ext.bzl",
+            "def _impl(rctx):\n    rctx.file(\"../escaped\", \"x\")\n\ngen = repository_rule(implementation = _impl)\n\ndef _e(mctx):\n    gen(name = \"gen\")\n\ne = module_extension(implementation = _e)\n",
+        ),
+    ]);
+    let out = ocib(ws.path(), &["query", "//:x"]);
+    assert!(
+        out.stderr
+            .contains("ext.bzl:2:5: repository_ctx.file('../escaped'): the path must be relative and stay inside the repository directory"),
+        "{}",
+        out.stderr
+    );
+    assert!(!ws.path().join("ocib-out/external/escaped").exists());
+    assert!(!ws.path().join("ocib-out/escaped").exists());
 }
