@@ -7,7 +7,7 @@
 //! 8 rules_oci_versions; 9 visibility (tests/it/visibility.rs); the acceptance case
 //! macro_layer; emulated extension tags ocib cannot turn into repositories and Go module
 //! fetch failures, extension_api; the repository's own module extensions and repository rules,
-//! module_extension.
+//! module_extension; rules_distroless's Debian version helpers, deb_versions.
 
 use crate::common;
 
@@ -584,4 +584,30 @@ fn a_repository_rule_cannot_write_outside_its_repository() {
     );
     assert!(!ws.path().join("ocib-out/external/escaped").exists());
     assert!(!ws.path().join("ocib-out/escaped").exists());
+}
+
+#[test]
+fn rules_distroless_debian_version_helpers_compare_as_dpkg() {
+    // distroless's own `version` extension parses lock versions with
+    // @rules_distroless//apt/private:version.bzl; every comparison is checked against dpkg.
+    common::require_tool("dpkg", &["--version"]);
+    let ws = dropin("deb_versions");
+    let out = query_ok(&ws, &["query", "//...", "--output=build"]).join("\n");
+    let mut checked = 0;
+    for line in out.lines().filter_map(|l| l.trim().strip_prefix("cmd = \"echo '")) {
+        let fields: Vec<&str> = line.trim_end_matches("\",").split('\'').collect();
+        let (a, b, ocib_says) = (fields[0], fields[2], fields[3].trim());
+        let dpkg = |op: &str| std::process::Command::new("dpkg").args(["--compare-versions", a, op, b]).status().unwrap().success();
+        let expected = if dpkg("lt") {
+            "-1"
+        } else if dpkg("eq") {
+            "0"
+        } else {
+            "1"
+        };
+        assert_eq!(ocib_says, expected, "version.cmp({a:?}, {b:?})");
+        checked += 1;
+    }
+    assert_eq!(checked, 13, "{out}");
+    assert!(out.contains("cmd = \"echo 1 2.36 9+deb12u9 1.0a,1.0-1,0:1.0,1.0~b\""), "{out}");
 }
