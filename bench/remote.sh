@@ -2,7 +2,7 @@
 # Benchmark (not a test): the remote cache on bench/build.sh's workspace of N Go services
 # (default 50; bench/lib/services.sh), against real servers on loopback: BuildGrid 0.4.4
 # (REAPI over gRPC, $OCIB_TOOLS/buildgrid) and Debian's nginx as a WebDAV store (Bazel's HTTP
-# cache protocol), both started here. Interleaved runs (A B C A B C ...), medians and min-max:
+# cache protocol), both started here. Interleaved runs (A B C D A B C D ...), medians and min-max:
 #   (i)   cold local build: empty disk cache, no remote;
 #   (ii)  cold local cache, warm remote cache: empty disk cache and a fresh ocib-out, every
 #         action a remote hit (checked), once against BuildGrid and once against nginx;
