@@ -2,25 +2,32 @@
 # Benchmark (not a test): the remote cache on bench/build.sh's workspace of N Go services
 # (default 50; bench/lib/services.sh), against real servers on loopback: BuildGrid 0.4.4
 # (REAPI over gRPC, $OCIB_TOOLS/buildgrid) and Debian's nginx as a WebDAV store (Bazel's HTTP
-# cache protocol), both started here. Interleaved runs (A B C A B C ...), medians and min-max:
+# cache protocol), both started here. Interleaved runs (A B C D A B C D ...), medians and min-max:
 #   (i)   cold local build: empty disk cache, no remote;
 #   (ii)  cold local cache, warm remote cache: empty disk cache and a fresh ocib-out, every
 #         action a remote hit (checked), once against BuildGrid and once against nginx;
 #   (iii) no-op rebuild with the remote cache: counts what reached the servers, from their
 #         own logs: nginx's access log (PUT requests and their bytes) and BuildGrid's request
 #         log (`-vv`: UpdateActionResult, BatchUpdateBlobs, ByteStream Write). Must be 0.
-#   (iv)  HOOK: remote execution of everything (`ocib build --remote_executor=...` with an
-#         empty disk cache). Runs when REMOTE_EXECUTOR names an REAPI server with workers and
-#         this ocib accepts the flag; otherwise prints "n/a" and why. It never reports a
-#         figure for a build that did not execute remotely.
-# Go's own build cache (GOCACHE) stays warm throughout, as in bench/build.sh's cold build.
+#   (iv)  remote execution of everything: empty disk cache, a fresh ocib-out,
+#         `--remote_executor=... --noremote_accept_cached` (every remotable action runs on a
+#         worker; file writes and stamped actions stay local, as src/exec/remote/mod.rs says).
+#         REMOTE_EXECUTOR=auto (default) starts an Execution-capable BuildGrid here, as the
+#         tests do (tests/it/common/remote.rs): a private PostgreSQL cluster, BuildGrid with
+#         Execution + CAS + action cache + Bots over it, and two tests/bot/bot.py workers;
+#         REMOTE_EXECUTOR=grpc://HOST:PORT uses a given server with workers; REMOTE_EXECUTOR=none
+#         skips (iv). A figure is reported only for builds whose summary counts remote execution.
+# Go's own build cache (GOCACHE) stays warm throughout, as in bench/build.sh's cold build; the
+# bots inherit it (and PATH, OCIB_GO, HOME), as a worker image provides its tools.
 #
 # Usage: bench/remote.sh [N]    env: RUNS (default 5), OCIB (a given ocib binary, not built
 #                                    here), OCIB_GO, GOCACHE, OCIB_TOOLS, REMOTE_EXECUTOR
+#                                    (auto, none or grpc://HOST:PORT; default auto)
 set -euo pipefail
 
 n=${1:-50}
 runs=${RUNS:-5}
+executor=${REMOTE_EXECUTOR:-auto}
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/remote.sh [N]" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib}
@@ -36,7 +43,8 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ocib-remote-bench.XXXXXX")
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    local i # last started first: bots, then their server, then PostgreSQL
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2> /dev/null || true; done
     wait 2> /dev/null || true
     rm -rf "$tmp"
 }
@@ -127,6 +135,96 @@ wait_port "$grpc_port" BuildGrid "$srv/buildgrid.log"
 grpc=grpc://127.0.0.1:$grpc_port
 http=http://127.0.0.1:$http_port/cache
 
+# An Execution-capable BuildGrid with two bots, as tests/it/common/remote.rs's start_exec_grid:
+# PostgreSQL (initdb and the server refuse root: run as `postgres` then) holds the scheduler's
+# state; psycopg2 (psycopg 3's notifier hangs BuildGrid 0.4.4); 200 gRPC threads, since every
+# running Execute stream and bot long-poll holds one.
+start_exec_grid() {
+    local pg_bin runas="" pg_port exec_port i
+    pg_bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2> /dev/null | sort -V | tail -n 1)
+    [[ -x $pg_bin/postgres ]] || { echo "FAIL: no PostgreSQL server (scripts/setup.sh installs postgresql)" >&2; exit 1; }
+    mkdir -p "$srv/pg" "$srv/exec" "$srv/exec/root"
+    if [[ $(id -u) == 0 ]]; then
+        runas="runuser -u postgres --"
+        chmod 755 "$tmp" "$srv" "$srv/pg"
+        chown postgres "$srv/pg"
+    fi
+    $runas "$pg_bin/initdb" -D "$srv/pg/data" -U bgd --auth=trust -E UTF8 --no-sync > "$srv/initdb.log" 2>&1 \
+        || { cat "$srv/initdb.log" >&2; echo "FAIL: initdb" >&2; exit 1; }
+    pg_port=$(free_port)
+    $runas "$pg_bin/postgres" -D "$srv/pg/data" -h 127.0.0.1 -p "$pg_port" -k "$srv/pg" \
+        -c fsync=off -c max_connections=200 > "$srv/postgres.log" 2>&1 &
+    pids+=($!)
+    for ((i = 0; i < 100; i++)); do
+        $runas "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U bgd bgd > /dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ((i < 100)) || { cat "$srv/postgres.log" >&2; echo "FAIL: createdb" >&2; exit 1; }
+    local url=postgresql+psycopg2://bgd@127.0.0.1:$pg_port/bgd
+    "$bgd" migrate apply "$url" > "$srv/migrate.log" 2>&1 \
+        || { cat "$srv/migrate.log" >&2; echo "FAIL: bgd migrate apply" >&2; exit 1; }
+    exec_port=$(free_port)
+    cat > "$srv/exec.yml" <<EOF
+server:
+  - !channel
+    address: "127.0.0.1:$exec_port"
+    insecure-mode: true
+thread-pool-size: 200
+authorization:
+  method: none
+connections:
+  - !sql-connection &sql
+    connection-string: $url
+    pool-size: 10
+    max-overflow: 20
+storages:
+  - !disk-storage &cas-storage
+    path: $srv/exec/root
+caches:
+  - !lru-action-cache &ac
+    storage: *cas-storage
+    max-cached-refs: 100000
+    allow-updates: true
+    cache-failed-actions: false
+schedulers:
+  - !sql-scheduler &scheduler
+    sql: *sql
+    storage: *cas-storage
+    action-cache: *ac
+    property-set: !dynamic-property-set
+      match-property-keys: [OSFamily]
+      wildcard-property-keys: [ocib-test]
+instances:
+  - name: ""
+    services:
+      - !action-cache
+        cache: *ac
+      - !execution
+        scheduler: *scheduler
+      - !cas
+        storage: *cas-storage
+      - !bytestream
+        storage: *cas-storage
+EOF
+    "$bgd" server start "$srv/exec.yml" > "$srv/exec.log" 2>&1 &
+    pids+=($!)
+    wait_port "$exec_port" "BuildGrid (execution)" "$srv/exec.log"
+    for i in 0 1; do
+        mkdir -p "$srv/bot$i"
+        "$(dirname "$bgd")/python" "$root/tests/bot/bot.py" --remote "127.0.0.1:$exec_port" \
+            --workdir "$srv/bot$i" --name "ocib-bench-bot-$$-$i" --property OSFamily=linux \
+            --inherit-env PATH --inherit-env OCIB_GO --inherit-env GOCACHE --inherit-env HOME \
+            > "$srv/bot$i.log" 2>&1 &
+        pids+=($!)
+    done
+    executor=grpc://127.0.0.1:$exec_port
+}
+case $executor in
+    auto) start_exec_grid ;;
+    none | grpc://* | grpcs://*) ;;
+    *) echo "FAIL: REMOTE_EXECUTOR=$executor: auto, none or grpc://HOST:PORT" >&2; exit 2 ;;
+esac
+
 # --- measurements -------------------------------------------------------------------------
 cd "$ws"
 errlog=$tmp/stderr
@@ -145,6 +243,8 @@ build() {
     [[ -n $processes ]] || { echo "FAIL: no summary line from ocib build:" >&2; cat "$errlog" >&2; exit 1; }
     count() { { grep -o "[0-9]* $1" <<< "$processes" || true; } | awk '{ s += $1 } END { print s + 0 }'; }
     remote=$(count 'remote cache hit') disk=$(count 'disk cache hit') executed=$(($(count internal) + $(count local)))
+    rexecuted=$({ grep -o '[0-9]* remote[,.]' <<< "$processes" || true; } | awk '{ s += $1 } END { print s + 0 }')
+    local_spawns=$(count local)
     if grep -q '^WARNING: Remote' "$errlog"; then
         echo "FAIL: the remote cache failed during ocib build $*:" >&2; cat "$errlog" >&2; exit 1
     fi
@@ -167,8 +267,8 @@ cold --remote_cache="$http"
 fill_puts=$(($(grep -c '^PUT ' "$srv/access.log" || true) - puts0))
 fill_bytes=$(awk '$1 == "PUT" { s += $3 } END { print s + 0 }' "$srv/access.log")
 
-# (i) and (ii), interleaved.
-a=() g=() h=()
+# (i), (ii) and (iv), interleaved.
+a=() g=() h=() x=()
 for ((r = 0; r < runs; r++)); do
     cold
     ((executed == total)) || { echo "FAIL: cold local build ran $executed of $total actions" >&2; exit 1; }
@@ -179,6 +279,13 @@ for ((r = 0; r < runs; r++)); do
     cold --remote_cache="$http"
     ((remote == total)) || { echo "FAIL: warm HTTP remote: $remote of $total actions were remote hits:" >&2; cat "$errlog" >&2; exit 1; }
     h+=("$dur")
+    if [[ $executor != none ]]; then
+        cold --remote_executor="$executor" --noremote_accept_cached
+        ((rexecuted > 0 && local_spawns == 0 && rexecuted + executed == total)) \
+            || { echo "FAIL: remote execution: $rexecuted remote, $local_spawns local spawns of $total actions:" >&2; cat "$errlog" >&2; exit 1; }
+        x+=("$dur")
+        rexec_summary=$(grep '^INFO: [0-9]* process' "$errlog")
+    fi
 done
 out=$(./ocib-bin/svc/s0000/s0000_/s0000) || { echo "FAIL: running //svc/s0000 failed" >&2; exit 1; }
 [[ $out == "hello from s0000 "* ]] || { echo "FAIL: s0000 printed '$out'" >&2; exit 1; }
@@ -206,34 +313,6 @@ noop_bg_requests=$(($(bg_requests) - bg_r0))
 noop_bg_other=$(tail -n +1 "$srv/buildgrid.log" | grep 'Received request' | tail -n "$noop_bg_requests" \
     | grep -o 'method="[A-Za-z]*"' | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')
 
-# (iv) HOOK: remote execution of everything. The flag exists when the remote execution
-# branch is merged; the figure is reported only for a build whose summary shows remote
-# execution and no local one.
-rexec="n/a"
-if [[ -z ${REMOTE_EXECUTOR:-} ]]; then
-    rexec="n/a: set REMOTE_EXECUTOR=grpc://HOST:PORT (an REAPI server with an Execution service and workers; this script's BuildGrid has none)"
-else
-    rm -rf "$tmp/dc" ocib-out ocib-bin
-    if "$ocib" build --noshow_progress --disk_cache="$tmp/dc" --remote_executor="$REMOTE_EXECUTOR" //... > /dev/null 2> "$errlog"; then
-        summary=$(grep '^INFO: [0-9]* process' "$errlog" || true)
-        if grep -q 'remote' <<< "$summary" && ! grep -Eq '[1-9][0-9]* (local|internal)' <<< "$summary"; then
-            re=()
-            for ((r = 0; r < runs; r++)); do
-                t0=$(now_ns)
-                rm -rf "$tmp/dc" ocib-out ocib-bin
-                "$ocib" build --noshow_progress --disk_cache="$tmp/dc" --remote_executor="$REMOTE_EXECUTOR" \
-                    --noremote_accept_cached //... > /dev/null 2> "$errlog" || { echo "FAIL: remote execution run failed:" >&2; cat "$errlog" >&2; exit 1; }
-                re+=("$(($(now_ns) - t0))")
-            done
-            rexec="$(stats "${re[@]}") ($summary)"
-        else
-            rexec="n/a: the build did not execute remotely: $summary"
-        fi
-    else
-        rexec="n/a: this ocib cannot execute remotely: $(grep -m1 '^ERROR' "$errlog" || tail -n 1 "$errlog")"
-    fi
-fi
-
 echo "workspace:        $n services (go_library + go_binary with x_defs + pkg_tar), 5 shared libs: $total actions"
 echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); GOCACHE warm ($GOCACHE)"
 echo "servers:          BuildGrid 0.4.4 ($grpc), nginx WebDAV ($http), loopback"
@@ -243,7 +322,11 @@ echo "(ii)  empty disk cache, warm remote, gRPC:       $(stats "${g[@]}")   rati
 echo "      empty disk cache, warm remote, HTTP:       $(stats "${h[@]}")   ratio $(awk -v a="$(median "${h[@]}")" -v b="$(median "${a[@]}")" 'BEGIN { printf "%.2f", a / b }')x cold local"
 echo "(iii) no-op with the remote cache, gRPC:         $(stats "${ng[@]}"); BuildGrid received $noop_bg_writes upload requests (UpdateActionResult/BatchUpdateBlobs/Write) of $noop_bg_requests requests${noop_bg_other:+ ($noop_bg_other)} in $runs builds"
 echo "      no-op with the remote cache, HTTP:         $(stats "${nh[@]}"); nginx received $noop_http_requests requests, $noop_http_put_bytes bytes of PUT, in $runs builds"
-echo "(iv)  remote execution of everything:           $rexec"
+if [[ $executor == none ]]; then
+    echo "(iv)  remote execution of everything:           n/a (REMOTE_EXECUTOR=none)"
+else
+    echo "(iv)  remote execution of everything:           $(stats "${x[@]}")   ratio $(awk -v a="$(median "${x[@]}")" -v b="$(median "${a[@]}")" 'BEGIN { printf "%.2f", a / b }')x cold local; ${REMOTE_EXECUTOR:-auto: BuildGrid 0.4.4 + PostgreSQL + 2 bots} ($rexec_summary)"
+fi
 if ((noop_bg_writes != 0 || noop_http_put_bytes != 0)); then
     echo "FAIL: a no-op build uploaded to the remote cache" >&2
     exit 1
