@@ -638,7 +638,7 @@ fn parse(data: Vec<u8>, key: &[u8; 32]) -> Result<Stored, String> {
 const ANSWER_MAGIC: &[u8; 8] = b"OCIBQA\x00\x01";
 
 /// What a stored query answer depended on: each package's entry identity and each package
-/// discovery's result, both as digests ([`LoadCache::entry_identity`]).
+/// discovery's result, both as digests (what the entry's inputs assert; see `entry_identity`).
 #[derive(Debug, Default)]
 pub struct AnswerDeps {
     pub packages: Vec<(PackageId, [u8; 32])>,
