@@ -1,5 +1,6 @@
 //! `ocib query EXPR`.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::anyhow;
@@ -35,6 +36,12 @@ pub struct QueryArgs {
     pub expression: Vec<String>,
 }
 
+/// Whether query answers are kept (`OCIB_QUERY_ANSWERS=0` turns them off, to exercise the
+/// package cache alone).
+fn answers_enabled() -> bool {
+    std::env::var_os("OCIB_QUERY_ANSWERS").is_none_or(|v| v != "0")
+}
+
 pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     let expr = super::parse_expression(&args.expression)?;
     let ws = super::open_workspace(cwd)?;
@@ -42,7 +49,18 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     // cost about a fifth of a large query.
     let kinds = &crate::rules::registry().kinds;
     let loader = std::mem::ManuallyDrop::new(Loader::new(ws.clone(), kinds).with_load_cache(kinds));
-    let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
+    let cwd_package = ws.package_of_dir(cwd);
+    // Everything that shapes the output: the expression, every flag, and the package the
+    // relative labels resolve against (the cache-wide key covers the workspace settings).
+    let answer_key = format!("{args:?}\n{cwd_package:?}");
+    if answers_enabled()
+        && let Some(out) = loader.cached_answer(&answer_key)
+    {
+        crate::load::cache::note(|| "0 packages evaluated, 0 from the cache".to_owned());
+        let mut stdout = std::io::stdout().lock();
+        return stdout.write_all(&out).and_then(|()| stdout.flush()).map_err(|e| CliError::from(anyhow!("writing the query output: {e}")));
+    }
+    let engine = QueryEngine::new(&loader, cwd_package, args.common.keep_going);
     let order = match args.order_results {
         Some(false) => OrderOutput::No,
         _ => args.order_output,
@@ -54,6 +72,11 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
         Ok((set, out)) => {
             print!("{out}");
             let errors = engine.errors.into_inner().unwrap_or_default();
+            // Only a clean answer is kept: one with warnings, errors or "Empty results" on
+            // stderr is evaluated again each time, so stderr and the exit code stay as Bazel's.
+            if answers_enabled() && errors.is_empty() && !set.is_empty() {
+                loader.store_answer(&answer_key, out.as_bytes());
+            }
             for e in &errors {
                 super::error::report(&anyhow!(e.clone()));
             }

@@ -161,6 +161,11 @@ pub struct Loader {
     /// With a cache: the inputs each .bzl file read from disk contributes (none for the
     /// prelude's files).
     bzl_inputs: Mutex<HashMap<Label, Vec<cache::Record>>>,
+    /// Something this command read is not recorded in the load cache (a package's existence
+    /// checked directly, a walk that cannot be kept): its query answer is not stored.
+    unrecorded: std::sync::atomic::AtomicBool,
+    /// The package discoveries this command used, with their results' digests.
+    walks: Mutex<Vec<(PackageId, [u8; 32])>>,
 }
 
 /// What evaluating a BUILD file observed besides the package.
@@ -374,6 +379,8 @@ impl Loader {
             build_prelude: OnceLock::new(),
             cache: None,
             bzl_inputs: Mutex::default(),
+            unrecorded: Default::default(),
+            walks: Mutex::default(),
         }
     }
 
@@ -399,15 +406,56 @@ impl Loader {
     /// load cache, the last walk's result while none of the directories it read changed.
     pub fn packages_under(&self, prefix: &PackageId) -> anyhow::Result<Vec<PackageId>> {
         let Some(cache) = self.cache.as_ref().filter(|_| self.cacheable_repo(&prefix.repo)) else {
+            self.unrecorded.store(true, std::sync::atomic::Ordering::Relaxed);
             return self.ws.packages_under(prefix);
         };
-        if let Some(found) = cache.discovered(prefix) {
-            return Ok(found);
-        }
-        let walked = Mutex::new(crate::workspace::Walked::default());
-        let found = self.ws.packages_under_observed(prefix, &walked)?;
-        cache.record_discovery(prefix, walked.into_inner().unwrap_or_else(|e| e.into_inner()), &found);
+        let found = match cache.discovered(prefix) {
+            Some(found) => found,
+            None => {
+                let walked = Mutex::new(crate::workspace::Walked::default());
+                let found = self.ws.packages_under_observed(prefix, &walked)?;
+                if !cache.record_discovery(prefix, walked.into_inner().unwrap_or_else(|e| e.into_inner()), &found) {
+                    self.unrecorded.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                found
+            }
+        };
+        self.walks.lock().unwrap_or_else(|e| e.into_inner()).push((prefix.clone(), cache::walk_identity(&found)));
         Ok(found)
+    }
+
+    /// The output an earlier run of the same query (`query_key`: the expression and every
+    /// option that shapes the output) printed, if every package and package discovery it
+    /// depended on is unchanged; see [`cache::LoadCache::answer`].
+    pub fn cached_answer(&self, query_key: &str) -> Option<Vec<u8>> {
+        self.cache.as_ref()?.answer(query_key)
+    }
+
+    /// Keeps `stdout` as the answer of the query `query_key` when everything it read is
+    /// recorded in the load cache: every package tried is kept there (so none printed while
+    /// evaluating or failed) and every walk for packages is kept.
+    pub fn store_answer(&self, query_key: &str, stdout: &[u8]) {
+        let Some(cache) = &self.cache else { return };
+        if self.unrecorded.load(std::sync::atomic::Ordering::Relaxed) {
+            cache::note(|| "the answer is not stored: the query read something the cache does not record".to_owned());
+            return;
+        }
+        let ids: Vec<PackageId> = self.packages.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let mut deps = cache::AnswerDeps::default();
+        for id in ids {
+            match cache.identity_after(&id) {
+                Some(identity) => deps.packages.push((id, identity)),
+                None => {
+                    cache::note(|| format!("the answer is not stored: {id} is not kept in the cache"));
+                    return;
+                }
+            }
+        }
+        deps.packages.sort();
+        deps.walks = self.walks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        deps.walks.sort();
+        deps.walks.dedup();
+        cache.store_answer(query_key, &deps, stdout);
     }
 
     /// Whether packages of `repo` can be kept in the load cache: the main repository's and
@@ -434,6 +482,8 @@ impl Loader {
 
     /// Whether `pkg` exists (has a BUILD file).
     pub fn is_package(&self, pkg: &PackageId) -> bool {
+        // Not recorded as an input: an answer that depends on it is not stored.
+        self.unrecorded.store(true, std::sync::atomic::Ordering::Relaxed);
         self.build_file_source(pkg).is_some()
     }
 

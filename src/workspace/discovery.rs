@@ -138,12 +138,15 @@ fn walk(
         return Ok(());
     }
     if BUILD_FILE_NAMES.iter().any(|n| has_file(dir, &listing, n)) {
-        out.push(rel);
+        out.push(rel.clone());
     }
     let subdirs: Vec<PathBuf> = listing
         .iter()
         // Version-control metadata is not a package of this repository.
         .filter(|(name, is_dir, _)| *is_dir && !matches!(name.as_str(), ".git" | ".hg" | ".svn"))
+        // Ignored directories (`.bazelignore`, `ocib-out`) are not even listed: each command
+        // writes below `ocib-out`, which would otherwise count as a change of the walk.
+        .filter(|(name, _, _)| !ws.is_ignored(repo, &if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") }))
         .map(|(name, _, _)| dir.join(name))
         .collect();
     let found: Vec<Result<Vec<String>>> = subdirs

@@ -7,12 +7,18 @@ use std::path::Path;
 
 use crate::common::{Output, copy_workspace, ocib_env, workspace};
 
-/// Runs `ocib query EXPR` with the load cache's notes; returns the output and the counts
+/// Runs `ocib query EXPR` with the load cache's notes and without stored answers (so the
+/// package cache itself is exercised); returns the output and the counts
 /// `(evaluated, from the cache)`.
 fn query(dir: &Path, args: &[&str]) -> (Output, (usize, usize)) {
+    query_with(dir, args, "0")
+}
+
+/// Like [`query`], with stored query answers on (`answers` = "1") or off ("0").
+fn query_with(dir: &Path, args: &[&str], answers: &str) -> (Output, (usize, usize)) {
     let mut all = vec!["query"];
     all.extend_from_slice(args);
-    let out = ocib_env(dir, &all, &[("OCIB_DEBUG_LOAD_CACHE", "1")]);
+    let out = ocib_env(dir, &all, &[("OCIB_DEBUG_LOAD_CACHE", "1"), ("OCIB_QUERY_ANSWERS", answers)]);
     let re = regex::Regex::new(r"INFO: load cache: (\d+) packages evaluated, (\d+) from the cache").expect("regex");
     let caps = re.captures(&out.stderr).unwrap_or_else(|| panic!("no load cache counts in:\n{}", out.stderr));
     let counts = (caps[1].parse().expect("count"), caps[2].parse().expect("count"));
@@ -229,4 +235,91 @@ fn changes_to_files_older_than_the_racy_window_show() {
     assert!(lines.iter().any(|l| l == "//c/deep/x:x"), "{lines:?}");
     let (srcs, _) = query_ok(ws.path(), &["--order_output=no", "labels(srcs, //c)"]);
     assert_eq!(srcs, ["//c:one.txt", "//c:two.txt"]);
+}
+
+/// Whether the answer came from the stored answers (the note says it was replayed).
+fn replayed(out: &Output) -> bool {
+    out.stderr.contains("INFO: load cache: answer replayed")
+}
+
+/// A three-package workspace past the racy window, so statuses are trusted (`ocib-out` made
+/// first: creating it changes the root directory, which the walk for `//...` read).
+fn settled() -> tempfile::TempDir {
+    let ws = three_packages();
+    std::fs::create_dir_all(ws.path().join("ocib-out")).expect("mkdir");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    ws
+}
+
+#[test]
+fn a_repeated_query_is_answered_from_its_stored_answer_without_decoding() {
+    let ws = settled();
+    let (first, counts) = query_with(ws.path(), &["deps(//...)"], "1");
+    assert_eq!((first.code, counts), (0, (4, 0)), "{}", first.stderr);
+    assert!(!replayed(&first));
+    let (again, counts) = query_with(ws.path(), &["deps(//...)"], "1");
+    assert!(replayed(&again), "{}", again.stderr);
+    assert_eq!(counts, (0, 0), "nothing evaluated or decoded");
+    assert_eq!((again.code, &again.stdout), (0, &first.stdout));
+    // Stderr holds only the cache's own notes, as in the first run.
+    let quiet = |s: &str| s.lines().filter(|l| !l.starts_with("INFO: load cache:")).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(quiet(&again.stderr), quiet(&first.stderr));
+}
+
+#[test]
+fn another_expression_or_output_flag_is_not_answered_with_a_stored_answer() {
+    let ws = settled();
+    let (labels, _) = query_with(ws.path(), &["//..."], "1");
+    let (kinds, _) = query_with(ws.path(), &["--output=label_kind", "//..."], "1");
+    assert!(!replayed(&kinds));
+    assert!(kinds.stdout.contains("filegroup rule //c:c"), "{}", kinds.stdout);
+    let (one, _) = query_with(ws.path(), &["//c:all"], "1");
+    assert!(!replayed(&one));
+    assert_eq!(one.stdout, "//c:c\n");
+    // Each is then answered with its own output.
+    for (args, want) in [(&["//..."][..], &labels), (&["--output=label_kind", "//..."][..], &kinds), (&["//c:all"][..], &one)] {
+        let (out, _) = query_with(ws.path(), args, "1");
+        assert!(replayed(&out), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stdout, want.stdout, "{args:?}");
+    }
+}
+
+#[test]
+fn an_edited_build_file_or_a_new_package_gives_a_new_correct_answer() {
+    let ws = settled();
+    let (first, _) = query_with(ws.path(), &["//..."], "1");
+    assert!(first.stdout.contains("//a:a_a"), "{}", first.stdout);
+    write(ws.path(), "a/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"z\")\n");
+    let (edited, counts) = query_with(ws.path(), &["//..."], "1");
+    assert!(!replayed(&edited), "{}", edited.stderr);
+    assert_eq!(counts, (1, 3));
+    assert!(edited.stdout.contains("//a:z_a") && !edited.stdout.contains("//a:a_a"), "{}", edited.stdout);
+    write(ws.path(), "d/BUILD", "filegroup(name = \"d\")\n");
+    let (added, _) = query_with(ws.path(), &["//..."], "1");
+    assert!(!replayed(&added), "{}", added.stderr);
+    assert!(added.stdout.contains("//d:d"), "{}", added.stdout);
+    write(ws.path(), "tools/pair.bzl", &MACRO.replace("_b\"", "_c\""));
+    let (macro_edit, _) = query_with(ws.path(), &["//..."], "1");
+    assert!(!replayed(&macro_edit), "{}", macro_edit.stderr);
+    assert!(macro_edit.stdout.contains("//a:z_c"), "{}", macro_edit.stdout);
+}
+
+#[test]
+fn a_query_with_warnings_or_errors_is_evaluated_each_time() {
+    let ws = settled();
+    write(ws.path(), "e/BUILD", "filegroup(name = \"e\", srcs = [\"//nowhere:x\"])\n");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let run = || query_with(ws.path(), &["--keep_going", "deps(//...)"], "1").0;
+    let first = run();
+    let again = run();
+    assert_ne!(first.code, 0, "{}", first.stderr);
+    assert!(!replayed(&again), "{}", again.stderr);
+    assert_eq!((again.code, &again.stdout), (first.code, &first.stdout));
+    let errors = |s: &str| s.lines().filter(|l| l.starts_with("ERROR") || l.starts_with("WARNING")).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(errors(&again.stderr), errors(&first.stderr));
+    // An empty result says so each time.
+    let empty = || query_with(ws.path(), &["kind(cc_binary, //...)"], "1").0;
+    let (a, b) = (empty(), empty());
+    assert!(b.stderr.contains("INFO: Empty results") && !replayed(&b), "{}", b.stderr);
+    assert_eq!(a.code, b.code);
 }

@@ -360,22 +360,30 @@ impl LoadCache {
         use rayon::prelude::*;
         let stored = self.stored.as_ref()?;
         let (dirs, packages) = stored.discoveries.get(prefix)?;
-        let same = dirs.par_iter().all(|&i| stored.checked[i as usize].get_or_init(|| self.check(&stored.records[i as usize])).is_some());
+        let same = dirs.par_iter().all(|&i| {
+            let holds = stored.checked[i as usize].get_or_init(|| self.check(&stored.records[i as usize])).is_some();
+            if !holds {
+                note(|| format!("{} changed (read finding packages below {prefix})", stored.records[i as usize].path.display()));
+            }
+            holds
+        });
         if !same {
             return None;
         }
         Some(packages.iter().map(|p| PackageId::new(prefix.repo.clone(), p.clone())).collect())
     }
 
-    /// Keeps the result of a walk for packages below `prefix` (see [`Self::discovered`]).
-    pub fn record_discovery(&self, prefix: &PackageId, walked: crate::workspace::Walked, found: &[PackageId]) {
+    /// Keeps the result of a walk for packages below `prefix` (see [`Self::discovered`]);
+    /// false if it cannot be kept.
+    pub fn record_discovery(&self, prefix: &PackageId, walked: crate::workspace::Walked, found: &[PackageId]) -> bool {
         if walked.other_inputs || walked.dirs.iter().any(|(p, _)| p.to_str().is_none()) {
-            return;
+            return false;
         }
         let dirs = walked.dirs.into_iter().map(|(p, m)| self.record(p, Kind::Dir, Sig::of(&m), [0; 32])).collect();
         let packages = found.iter().map(|p| p.package.clone()).collect();
         self.discovered.lock().unwrap_or_else(|e| e.into_inner()).insert(prefix.clone(), (dirs, packages));
         self.dirty.store(true, Ordering::Relaxed);
+        true
     }
 
     /// Counts a package evaluated in this command; stores it with its inputs when `inputs` is
@@ -624,4 +632,172 @@ fn parse(data: Vec<u8>, key: &[u8; 32]) -> Result<Stored, String> {
     }
     let checked = (0..records.len()).map(|_| OnceLock::new()).collect();
     Ok(Stored { data, records, entries, discoveries, checked })
+}
+
+/// The answer file's first bytes: the format and its version.
+const ANSWER_MAGIC: &[u8; 8] = b"OCIBQA\x00\x01";
+
+/// What a stored query answer depended on: each package's entry identity and each package
+/// discovery's result, both as digests (what the entry's inputs assert; see `entry_identity`).
+#[derive(Debug, Default)]
+pub struct AnswerDeps {
+    pub packages: Vec<(PackageId, [u8; 32])>,
+    pub walks: Vec<(PackageId, [u8; 32])>,
+}
+
+/// The digest of a discovery's result (the packages found).
+pub fn walk_identity(found: &[PackageId]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for p in found {
+        for s in [&p.repo, &p.package] {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The identity of an entry: what its inputs assert (paths, kinds, content digests, the glob
+/// listing's digest), not their status. Equal identities under one cache-wide key mean equal
+/// packages, which is the premise of the whole cache.
+fn entry_identity<'r>(inputs: impl Iterator<Item = &'r Record>, glob: Option<&[u8; 32]>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for r in inputs {
+        let p = r.path.to_string_lossy();
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+        h.update(&[r.kind as u8]);
+        h.update(&r.digest);
+    }
+    match glob {
+        Some(d) => h.update(&[1]).update(d),
+        None => h.update(&[0]),
+    };
+    *h.finalize().as_bytes()
+}
+
+impl LoadCache {
+    /// The identity of `id`'s entry as it will be written by this command: evaluated and
+    /// stored now, or read from the file and not found out of date. None if it is not kept.
+    pub fn identity_after(&self, id: &PackageId) -> Option<[u8; 32]> {
+        if let Some(f) = self.fresh.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Some(entry_identity(f.inputs.iter(), f.glob.as_ref().map(|g| &g.digest)));
+        }
+        if self.stale.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            return None;
+        }
+        let stored = self.stored.as_ref()?;
+        let entry = stored.entries.get(id)?;
+        Some(entry_identity(entry.inputs.iter().map(|&i| &stored.records[i as usize]), entry.glob.as_ref().map(|(d, _)| d)))
+    }
+
+    /// The identity of the stored entry of `id` if all its inputs still hold, checked by
+    /// status (no decoding; a directory whose status changed fails rather than being listed
+    /// again, which leaves the decision to the normal path).
+    fn valid_identity(&self, id: &PackageId) -> Option<[u8; 32]> {
+        let stored = self.stored.as_ref()?;
+        let entry = stored.entries.get(id)?;
+        let check = |i: u32| {
+            let holds = stored.checked[i as usize].get_or_init(|| self.check(&stored.records[i as usize])).is_some();
+            if !holds {
+                note(|| format!("{} changed (an input of {id})", stored.records[i as usize].path.display()));
+            }
+            holds
+        };
+        let dirs = entry.glob.iter().flat_map(|(_, d)| d.iter());
+        if !entry.inputs.iter().chain(dirs).all(|&i| check(i)) {
+            return None;
+        }
+        Some(entry_identity(entry.inputs.iter().map(|&i| &stored.records[i as usize]), entry.glob.as_ref().map(|(d, _)| d)))
+    }
+
+    fn answer_path(&self, query_key: &str) -> PathBuf {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.key);
+        h.update(query_key.as_bytes());
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        dir.join("query-answers").join(h.finalize().to_hex().as_str())
+    }
+
+    /// The output stored for the query `query_key` if every package entry and package
+    /// discovery it depended on still holds unchanged (checked in parallel, by status; no
+    /// package is decoded). Anything else (no answer, a changed input, a damaged file) is
+    /// None: the query is evaluated.
+    pub fn answer(&self, query_key: &str) -> Option<Vec<u8>> {
+        use rayon::prelude::*;
+        let path = self.answer_path(query_key);
+        let data = std::fs::read(&path).ok()?;
+        let Some((deps, stdout)) = parse_answer(&data, &self.key) else {
+            note(|| format!("ignoring the damaged answer {}", path.display()));
+            return None;
+        };
+        let packages_hold = deps.packages.par_iter().all(|(id, want)| self.valid_identity(id).as_ref() == Some(want));
+        let walks_hold = packages_hold
+            && deps.walks.par_iter().all(|(prefix, want)| self.discovered(prefix).is_some_and(|f| walk_identity(&f) == *want));
+        if !walks_hold {
+            note(|| "the stored answer's inputs changed; evaluating the query".to_owned());
+            return None;
+        }
+        note(|| format!("answer replayed after checking {} packages and {} walks", deps.packages.len(), deps.walks.len()));
+        Some(stdout.to_vec())
+    }
+
+    /// Stores `stdout` as the answer of the query `query_key`, valid while `deps` hold.
+    /// Failing to write is only noted.
+    pub fn store_answer(&self, query_key: &str, deps: &AnswerDeps, stdout: &[u8]) {
+        let path = self.answer_path(query_key);
+        let mut data = Vec::with_capacity(stdout.len() + 64 * deps.packages.len() + 128);
+        data.extend_from_slice(ANSWER_MAGIC);
+        data.extend_from_slice(&self.key);
+        for list in [&deps.packages, &deps.walks] {
+            put_u64(&mut data, list.len() as u64);
+            for (id, digest) in list {
+                put_str(&mut data, &id.repo);
+                put_str(&mut data, &id.package);
+                data.extend_from_slice(digest);
+            }
+        }
+        put_u64(&mut data, stdout.len() as u64);
+        data.extend_from_slice(stdout);
+        let sum = digest(&data);
+        data.extend_from_slice(&sum);
+        let write = || -> std::io::Result<()> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = dir.join(format!(".answer.tmp.{}", std::process::id()));
+            let written = std::fs::write(&tmp, &data).and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        };
+        match write() {
+            Ok(()) => note(|| format!("stored the answer ({} packages) in {}", deps.packages.len(), path.display())),
+            Err(e) => note(|| format!("answer not written to {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Reads an answer file: its dependencies and the output. None if damaged or made under
+/// another cache-wide key.
+fn parse_answer<'d>(data: &'d [u8], key: &[u8; 32]) -> Option<(AnswerDeps, &'d [u8])> {
+    let body_len = data.len().checked_sub(32).filter(|&n| n >= ANSWER_MAGIC.len() + 32)?;
+    if &data[..ANSWER_MAGIC.len()] != ANSWER_MAGIC || digest(&data[..body_len]) != data[body_len..] {
+        return None;
+    }
+    if data[ANSWER_MAGIC.len()..ANSWER_MAGIC.len() + 32] != key[..] {
+        return None;
+    }
+    let mut r = Reader::new(&data[..body_len]);
+    r.bytes(ANSWER_MAGIC.len() + 32).ok()?;
+    let mut deps = AnswerDeps::default();
+    for list in [&mut deps.packages, &mut deps.walks] {
+        for _ in 0..r.count().ok()? {
+            let id = PackageId::new(r.str().ok()?, r.str().ok()?);
+            list.push((id, r.digest().ok()?));
+        }
+    }
+    let len = r.count().ok()?;
+    let stdout = r.bytes(len).ok()?;
+    r.is_empty().then_some((deps, stdout))
 }
