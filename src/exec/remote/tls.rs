@@ -98,7 +98,10 @@ pub fn hint_for(error: &str, has_ca: bool, has_client_certificate: bool) -> Opti
     if error.contains("Expired") && error.contains("certificate") {
         return Some("the server's certificate has expired");
     }
-    let closed = ["connection closed", "closed connection", "close_notify", "reset by peer", "CertificateRequired"];
+    // A server that requires a client certificate ends the handshake; what the client sees
+    // depends on timing (seen in CI: "stream closed because of a broken pipe").
+    let closed =
+        ["connection closed", "closed connection", "close_notify", "reset by peer", "broken pipe", "stream closed", "CertificateRequired"];
     if !has_client_certificate && closed.iter().any(|w| error.contains(w)) {
         return Some("if the server requires a client certificate, give it with --tls_client_certificate and --tls_client_key");
     }
@@ -149,5 +152,17 @@ mod tests {
         assert!(format!("{err:#}").contains("--tls_client_key=") && !format!("{err:#}").contains("MIIB"), "{err:#}");
         let err = TlsOptions::from_files(Some(&dir.path().join("missing.pem")), None, None).unwrap_err();
         assert!(format!("{err:#}").contains("missing.pem"), "{err:#}");
+    }
+
+    #[test]
+    fn a_handshake_a_server_ends_hints_at_the_client_certificate() {
+        // Both forms a refused handshake has taken in tests against BuildGrid.
+        for error in [
+            "GetCapabilities: Unknown: transport error: connection error: stream closed because of a broken pipe",
+            "GetCapabilities: Unavailable: connection closed before message completed",
+        ] {
+            assert!(hint_for(error, true, false).is_some_and(|h| h.contains("--tls_client_certificate")), "{error}");
+            assert_eq!(hint_for(error, true, true), None, "{error}");
+        }
     }
 }
