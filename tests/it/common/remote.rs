@@ -46,16 +46,8 @@ pub fn free_port() -> u16 {
 /// Runs `command` (a shell command line) until this process exits or the server is dropped;
 /// waits until it listens on `port`.
 fn start(command: &str, port: u16, dir: tempfile::TempDir, log: &Path) -> Server {
-    let log_file = std::fs::File::create(log).expect("log");
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{command} & pid=$!; cat >/dev/null; kill $pid; wait $pid"))
-        .stdin(Stdio::piped())
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
-        .expect("start a server");
-    let mut server = Server { child, port, dir };
+    let mut server = start_unlistening(command, dir, log);
+    server.port = port;
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
