@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use super::bep::BuildEventStream;
+use super::build_answer;
 use super::progress::{ProgressOptions, Reporter, summary_lines};
 use super::{CliError, CliResult, CommonArgs};
 use crate::analysis::{Analysis, Config, ConfiguredTarget};
@@ -383,6 +384,8 @@ pub fn human_size(bytes: u64) -> String {
 /// analysis of those targets.
 pub struct Prepared {
     pub ws: Arc<Workspace>,
+    /// Errors were reported while expanding the patterns (`--keep_going`).
+    pub reported_errors: bool,
     /// Never dropped: the loaded packages live until the process exits, which frees them at
     /// once; freeing them one by one took about 14 % of a no-op build of 1,000 services.
     pub loader: std::mem::ManuallyDrop<Loader>,
@@ -427,6 +430,18 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
     let _phase = super::profile::phase("load");
     let ws = super::open_workspace(cwd)?;
     let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
+    prepare_in(ws, loader, cwd, patterns, keep_going, tests_only)
+}
+
+/// [`prepare`] with a workspace already open and its loader.
+fn prepare_in(
+    ws: Arc<Workspace>,
+    loader: Loader,
+    cwd: &Path,
+    patterns: &[String],
+    keep_going: bool,
+    tests_only: bool,
+) -> CliResult<Prepared> {
     let cwd_pkg = ws.package_of_dir(cwd);
     let engine = QueryEngine::new(&loader, cwd_pkg.clone(), keep_going);
     let mut selected: BTreeSet<Label> = BTreeSet::new();
@@ -468,10 +483,16 @@ pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bo
             selected.insert(label);
         }
     }
-    for e in engine.errors.into_inner().unwrap_or_default() {
-        super::error::report(&anyhow!(e));
+    let errors = engine.errors.into_inner().unwrap_or_default();
+    for e in &errors {
+        super::error::report(&anyhow!(e.clone()));
     }
-    Ok(Prepared { ws, loader: std::mem::ManuallyDrop::new(loader), labels: selected.into_iter().collect() })
+    Ok(Prepared {
+        ws,
+        reported_errors: !errors.is_empty(),
+        loader: std::mem::ManuallyDrop::new(loader),
+        labels: selected.into_iter().collect(),
+    })
 }
 
 /// The files `build` produces for a target: its default outputs, plus requested groups.
@@ -536,14 +557,40 @@ pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
     if args.patterns.is_empty() {
         warn_no_targets("build");
     }
+    let started_ns = build_answer::now_ns();
+    let storing = build_answer::eligible(&args.opts);
+    let load_phase = super::profile::phase("load");
+    let ws = super::open_workspace(cwd)?;
+    let kinds = &crate::rules::registry().kinds;
+    // With answers on, packages come from the persistent load cache, which records what
+    // the answer depends on.
+    let loader = if storing { Loader::new(ws.clone(), kinds).with_load_cache(kinds) } else { Loader::new(ws.clone(), kinds) };
+    // An unchanged build answers from its stored result (see `build_answer`).
+    if storing && build_answer::replay(&args, cwd, &ws, &loader)? {
+        std::mem::forget(loader);
+        return Ok(());
+    }
     let mut bep = args.opts.build_events("build", &args.patterns)?;
     let mut summary = Vec::new();
     let result = (|| {
-        let prepared = prepare(cwd, &args.patterns, args.opts.common.keep_going, false)?;
+        let prepared = prepare_in(ws, loader, cwd, &args.patterns, args.opts.common.keep_going, false)?;
+        drop(load_phase);
         if let Some(bep) = bep.as_mut() {
             bep.pattern_expanded(&args.patterns, &prepared.labels);
         }
-        build_with_events(&args.opts, &prepared, bep.as_mut(), &mut summary)
+        let mut answer = None;
+        let slot = (storing && !prepared.reported_errors).then_some(&mut answer);
+        let built = build_with_answer(&args.opts, &prepared, bep.as_mut(), &mut summary, slot, started_ns);
+        if storing {
+            prepared.loader.save_load_cache();
+        }
+        if let (Ok(_), Some(answer)) = (&built, answer)
+            && let Some((stable, _)) = build_answer::stable_status(&prepared.ws.root, &args.opts)
+        {
+            let key = build_answer::key(&args, &format!("{:?}", prepared.ws.package_of_dir(cwd)), &stable);
+            prepared.loader.store_answer(&key, &answer.encode());
+        }
+        built
     })();
     finish_build_events(bep, &result, &summary);
     result.map(|_| ())
@@ -573,8 +620,21 @@ fn test_size(prepared: &Prepared, label: &Label) -> Option<String> {
 pub fn build_with_events(
     args: &BuildOptions,
     prepared: &Prepared,
+    bep: Option<&mut BuildEventStream>,
+    summary: &mut Vec<String>,
+) -> CliResult<Vec<Arc<ConfiguredTarget>>> {
+    build_with_answer(args, prepared, bep, summary, None, 0)
+}
+
+/// [`build_with_events`], filling `answer` with what a replay of a clean build needs (left
+/// without files when it cannot be stored); `started_ns`: when the command started.
+fn build_with_answer(
+    args: &BuildOptions,
+    prepared: &Prepared,
     mut bep: Option<&mut BuildEventStream>,
     summary: &mut Vec<String>,
+    answer: Option<&mut Option<build_answer::Answer>>,
+    started_ns: i64,
 ) -> CliResult<Vec<Arc<ConfiguredTarget>>> {
     let cache_dir = cache_dir(args);
     let config = config(args);
@@ -666,6 +726,7 @@ pub fn build_with_events(
     }
     let failed_owners: BTreeSet<&Label> = report.failures.iter().map(|f| &f.owner).collect();
     let list_outputs = targets.len() <= args.show_result;
+    let mut lines = Vec::new();
     for t in &targets {
         let files = wanted_files(t, &args.output_groups);
         let success = !failed_owners.contains(&t.label);
@@ -676,23 +737,30 @@ pub fn build_with_events(
             continue;
         }
         if files.is_empty() {
-            eprintln!("Target {} up-to-date (nothing to build)", t.label);
+            lines.push(format!("Target {} up-to-date (nothing to build)", t.label));
         } else {
-            eprintln!("Target {} up-to-date:", t.label);
-            for f in files {
-                eprintln!("  {}", display_path(&f, &root));
-            }
+            lines.push(format!("Target {} up-to-date:", t.label));
+            lines.extend(files.iter().map(|f| format!("  {}", display_path(f, &root))));
         }
     }
     if !list_outputs && failed_owners.is_empty() {
-        eprintln!("INFO: {} targets up-to-date (--show_result={} lists the outputs of at most that many)", targets.len(), args.show_result);
+        lines.push(format!(
+            "INFO: {} targets up-to-date (--show_result={} lists the outputs of at most that many)",
+            targets.len(),
+            args.show_result
+        ));
     }
-    for line in summary.iter() {
+    for line in lines.iter().chain(summary.iter()) {
         eprintln!("{line}");
     }
     let total = format!("{} total action{}", report.total, if report.total == 1 { "" } else { "s" });
     if report.failures.is_empty() && !analysis_failed {
         eprintln!("INFO: Build completed successfully, {total}");
+        if let Some(slot) = answer
+            && let Some(files) = build_answer::Answer::files_of(&analysis.actions, &report, &root, started_ns)
+        {
+            *slot = Some(build_answer::Answer { targets: targets.len(), actions: report.total, lines, files });
+        }
         Ok(targets)
     } else if report.remote_error {
         // Bazel's exit code when remote execution or caching failed the build.

@@ -5,6 +5,7 @@ mod action;
 mod bazel_flags;
 mod bep;
 mod build;
+mod build_answer;
 mod clean;
 mod cquery;
 pub mod error;

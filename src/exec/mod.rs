@@ -11,7 +11,7 @@ mod exec_roots;
 pub mod fs;
 pub mod process;
 pub mod remote;
-mod schedule;
+pub mod schedule;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -66,6 +66,8 @@ pub struct ExecReport {
     /// The longest chain of dependent actions, by the time each took in this build (cache
     /// hits count their lookup), as Bazel's "Critical Path".
     pub critical_path: Duration,
+    /// The actions the wanted artifacts needed (indices into the actions given), sorted.
+    pub needed: Vec<usize>,
 }
 
 /// The digests of one action's derived inputs, by input index, and the members of the
@@ -142,6 +144,7 @@ pub fn run(ex: &Executor, actions: &[Action], wanted: &[Artifact]) -> ExecReport
     }
     needed.sort();
     report.total = needed.len();
+    report.needed = needed.clone();
     // Actions that make a wanted artifact: their remote hits are downloaded under
     // `--remote_download_outputs=toplevel` (the others' outputs may stay on the remote).
     let wanted_paths: HashSet<&str> = wanted.iter().map(|w| w.exec_path.as_str()).collect();

@@ -80,6 +80,13 @@ pub fn registry() -> &'static Registry {
     })
 }
 
+/// Files outside the workspace whose status stands for what some actions run (their
+/// identity is cached by it): the Go toolchain's `go` binary. A stored build answer
+/// (`cli/build_answer.rs`) holds only while these are unchanged.
+pub fn tool_files() -> Vec<std::path::PathBuf> {
+    go::actions::GoToolchain::go_binary().into_iter().collect()
+}
+
 /// Every in-process action kind `ocib action` can rebuild from its params (the command layer
 /// hands this table to `exec`). Fetches and tests are not here: they always run on the client
 /// (`InProcess::remotable`).

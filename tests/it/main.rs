@@ -8,6 +8,7 @@ mod apko;
 mod architecture;
 mod base_tarball_escape;
 mod bazel_oracle;
+mod build_answer;
 mod build_example;
 mod build_go;
 mod build_rules;

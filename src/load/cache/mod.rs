@@ -86,6 +86,16 @@ impl Sig {
             ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
         }
     }
+
+    /// The fields as numbers (device, inode, size, mode, mtime, ctime), for storing.
+    pub fn fields(&self) -> [u64; 6] {
+        [self.dev, self.ino, self.size, u64::from(self.mode), self.mtime_ns as u64, self.ctime_ns as u64]
+    }
+
+    /// The status [`Sig::fields`] gave.
+    pub fn from_fields(f: [u64; 6]) -> Sig {
+        Sig { dev: f[0], ino: f[1], size: f[2], mode: f[3] as u32, mtime_ns: f[4] as i64, ctime_ns: f[5] as i64 }
+    }
 }
 
 /// What an input record asserts about its path.

@@ -44,6 +44,15 @@ impl GoToolchain {
         self.goroot.join("pkg").join("tool").join(format!("{}_{}", std::env::consts::OS, host_goarch())).join(name)
     }
 
+    /// The `go` binary [`GoToolchain::discover`] would start from (`OCIB_GO`, else `go` on
+    /// PATH), if there is one: the toolchain's identity is cached by its status.
+    pub fn go_binary() -> Option<PathBuf> {
+        match std::env::var_os("OCIB_GO").filter(|v| !v.is_empty()) {
+            Some(p) => Some(PathBuf::from(p)),
+            None => find_on_path("go"),
+        }
+    }
+
     /// Finds the toolchain. What `go env` says is cached (keyed by the go binary's path,
     /// size and mtime) so a build does not pay for starting `go` — through a version
     /// manager's shim that can cost 0.2 s.

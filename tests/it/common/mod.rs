@@ -108,6 +108,15 @@ pub fn build(dir: &Path, cache: &Path, args: &[&str]) -> Output {
     ocib_env(dir, &all, &[("GOCACHE", go_cache().to_str().expect("utf-8 path"))])
 }
 
+/// [`build`] with stored build answers off (`cli/build_answer.rs`): for tests of the action
+/// cache itself, which an unchanged build answered from its record does not consult.
+pub fn build_without_answers(dir: &Path, cache: &Path, args: &[&str]) -> Output {
+    let cache_flag = format!("--disk_cache={}", cache.display());
+    let mut all: Vec<&str> = vec!["build", &cache_flag, "--noshow_progress", "--show_result=1000000"];
+    all.extend_from_slice(args);
+    ocib_env(dir, &all, &[("GOCACHE", go_cache().to_str().expect("utf-8 path")), ("OCIB_BUILD_ANSWERS", "0")])
+}
+
 /// Starts `ocib build TARGET` in `dir` with its own cache directory `cache`, without waiting:
 /// for tests that interrupt or kill a running build.
 pub fn spawn_build(dir: &Path, cache: &Path, target: &str, stderr: std::process::Stdio) -> std::process::Child {
