@@ -239,7 +239,13 @@ fn build_while_cutting(extra: &[&str]) -> Output {
         let args: Vec<&str> = path.iter().map(String::as_str).collect();
         build(&ws_path, &cache_path, &args)
     });
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Cut once the first action has run remotely (its output is downloaded), not after a
+    // fixed time: on a loaded machine none may have finished in a few seconds.
+    let first = ws.path().join("ocib-out/bin/s0.txt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !first.exists() && !handle.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     proxy.kill();
     let out = handle.join().unwrap();
     drop(ws);
