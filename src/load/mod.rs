@@ -428,7 +428,28 @@ impl Loader {
     /// option that shapes the output) printed, if every package and package discovery it
     /// depended on is unchanged; see [`cache::LoadCache::answer`].
     pub fn cached_answer(&self, query_key: &str) -> Option<Vec<u8>> {
-        self.cache.as_ref()?.answer(query_key)
+        self.cache.as_ref()?.answer(query_key, &|id| self.defined_identity(id))
+    }
+
+    /// The identity of a package of a repository whose every file is a function of its
+    /// definition, which the load cache's cache-wide key holds (`Repos::fingerprint`): the
+    /// prelude's (the binary's identity), `oci_pull`'s and `apt.install`'s generated BUILD
+    /// files (their text is the definition), and a Go module pinned by version and `h1:` sum
+    /// without patches or a local `replace` (its BUILD files are generated from the verified
+    /// zip). Such a package is the same while the key is: its identity is its name. None for
+    /// repositories on disk (checked through their entries) and the rest.
+    fn defined_identity(&self, id: &PackageId) -> Option<[u8; 32]> {
+        match &self.ws.repos.get(&id.repo)?.source {
+            RepoSource::Prelude(_) | RepoSource::Generated { .. } | RepoSource::Tree { .. } => {}
+            RepoSource::GoModule(spec) if spec.patches.is_empty() && spec.local_path.is_none() => {}
+            _ => return None,
+        }
+        let mut h = blake3::Hasher::new();
+        for s in ["defined by its repository", id.repo.as_str(), id.package.as_str()] {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        Some(*h.finalize().as_bytes())
     }
 
     /// Keeps `stdout` as the answer of the query `query_key` when everything it read is
@@ -443,7 +464,7 @@ impl Loader {
         let ids: Vec<PackageId> = self.packages.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         let mut deps = cache::AnswerDeps::default();
         for id in ids {
-            match cache.identity_after(&id) {
+            match cache.identity_after(&id).or_else(|| self.defined_identity(&id)) {
                 Some(identity) => deps.packages.push((id, identity)),
                 None => {
                     cache::note(|| format!("the answer is not stored: {id} is not kept in the cache"));

@@ -117,3 +117,22 @@ fn a_build_whose_package_prints_is_never_answered() {
     assert!(!answered(&again), "{}", again.stderr);
     assert!(again.stderr.contains("hello from p"), "{}", again.stderr);
 }
+
+#[test]
+fn a_build_reading_packages_of_generated_repositories_is_answered_too() {
+    // @platforms is part of ocib's prelude: its packages are the same while the binary is.
+    let ws = workspace(&[
+        ("MODULE.bazel", ""),
+        (
+            "p/BUILD",
+            "config_setting(name = \"linux\", constraint_values = [\"@platforms//os:linux\"])\n\
+             genrule(name = \"g\", outs = [\"g.txt\"], cmd = select({\":linux\": \"echo linux > $@\", \"//conditions:default\": \"echo other > $@\"}))\n",
+        ),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    build(ws.path(), cache.path(), &["//p:g"], &[]);
+    assert_eq!(std::fs::read_to_string(ws.path().join("ocib-bin/p/g.txt")).unwrap(), "linux\n");
+    let again = build(ws.path(), cache.path(), &["//p:g"], &[]);
+    assert!(answered(&again), "{}", again.stderr);
+}

@@ -733,7 +733,9 @@ impl LoadCache {
     /// discovery it depended on still holds unchanged (checked in parallel, by status; no
     /// package is decoded). Anything else (no answer, a changed input, a damaged file) is
     /// None: the query is evaluated.
-    pub fn answer(&self, query_key: &str) -> Option<Vec<u8>> {
+    /// `defined` gives the identity of packages of repositories that are functions of their
+    /// definitions (see `Loader::defined_identity`), which have no entries.
+    pub fn answer(&self, query_key: &str, defined: &(dyn Fn(&PackageId) -> Option<[u8; 32]> + Sync)) -> Option<Vec<u8>> {
         use rayon::prelude::*;
         let path = self.answer_path(query_key);
         let data = std::fs::read(&path).ok()?;
@@ -741,7 +743,8 @@ impl LoadCache {
             note(|| format!("ignoring the damaged answer {}", path.display()));
             return None;
         };
-        let packages_hold = deps.packages.par_iter().all(|(id, want)| self.valid_identity(id).as_ref() == Some(want));
+        let packages_hold =
+            deps.packages.par_iter().all(|(id, want)| self.valid_identity(id).or_else(|| defined(id)).as_ref() == Some(want));
         let walks_hold = packages_hold
             && deps.walks.par_iter().all(|(prefix, want)| self.discovered(prefix).is_some_and(|f| walk_identity(&f) == *want));
         if !walks_hold {
