@@ -323,3 +323,29 @@ fn a_query_with_warnings_or_errors_is_evaluated_each_time() {
     assert!(b.stderr.contains("INFO: Empty results") && !replayed(&b), "{}", b.stderr);
     assert_eq!(a.code, b.code);
 }
+
+#[test]
+fn bazels_convenience_symlinks_are_not_walked_and_its_output_base_does_not_spoil_answers() {
+    // Bazel run in the same workspace leaves `bazel-<name>`, `bazel-bin`, `bazel-out` links
+    // into its output base, which holds the workspace's packages again (the execroot links
+    // each top-level entry) and changes with every Bazel command. Bazel 4.2.3 itself skips
+    // them in `//...`; so does ocib, and Bazel's commands must not make a stored answer stale.
+    let ws = settled();
+    let base = tempfile::tempdir().expect("tempdir");
+    let execroot = base.path().join("execroot/w");
+    write(&execroot, "a/BUILD.bazel", "filegroup(name = \"copy\")\n");
+    write(&execroot, "bazel-out/k8-fastbuild/bin/b/BUILD", "filegroup(name = \"copy\")\n");
+    std::os::unix::fs::symlink(&execroot, ws.path().join("bazel-w")).expect("symlink");
+    std::os::unix::fs::symlink(execroot.join("bazel-out"), ws.path().join("bazel-out")).expect("symlink");
+    std::os::unix::fs::symlink(execroot.join("bazel-out/k8-fastbuild/bin"), ws.path().join("bazel-bin")).expect("symlink");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (first, _) = query_with(ws.path(), &["//..."], "1");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stdout.contains("copy"), "walked into the output base:\n{}", first.stdout);
+    // What a Bazel command does to its output base.
+    write(&execroot, "bazel-out/k8-fastbuild/bin/c/BUILD", "filegroup(name = \"copy\")\n");
+    write(&execroot, "bazel-out/volatile-status.txt", "BUILD_TIMESTAMP 1\n");
+    let (again, counts) = query_with(ws.path(), &["//..."], "1");
+    assert!(replayed(&again), "{}", again.stderr);
+    assert_eq!((counts, &again.stdout), ((0, 0), &first.stdout));
+}
