@@ -11,13 +11,16 @@
 # Peer: Bazel 4.2.3 (`bazel` on PATH, Debian's bazel-bootstrap; scripts/setup.sh installs it)
 # on a copy of the same packages, offline: the rule sets are stand-ins with the same macro
 # names and a similar number of targets per macro (one Starlark rule with the attributes the
-# macros pass), loaded through `local_repository` in a WORKSPACE. Timed interleaved with
-# ocib (ocib cold, ocib repeated, bazel warm, bazel cold, ...): warm is `bazel query` with its
-# server up and the packages already loaded (Skyframe's cache), cold is after
-# `bazel shutdown` (server start and a full load; the install base stays extracted).
+# macros pass), loaded through `local_repository` in a WORKSPACE. Bazel's copy and its output
+# root are siblings of ocib's workspace, not inside it. Timed interleaved with ocib (ocib cold,
+# ocib repeated, ocib edited, bazel warm, bazel warm edited, bazel cold, ...): warm is
+# `bazel query` with its server up and the packages already loaded (Skyframe's cache), cold is
+# after `bazel shutdown` (server start and a full load; the install base stays extracted).
 # Skipped, with a note, when bazel is not installed. BAZEL=0 skips it too.
-# ocib runs twice per round: with its load cache (ocib-out/load-cache) removed, so every
-# BUILD file is evaluated, and then repeated on the unchanged workspace (from the cache).
+# ocib runs three times per round: with its load cache (ocib-out/load-cache) removed, so every
+# BUILD file is evaluated; repeated on the unchanged workspace (its stored answer); and after
+# one service's BUILD file gained a target (that package evaluated, the others from the cache).
+# Bazel's warm server gets the same edit before its second run.
 #
 # Target (issue 17): at 5,000 packages, at most 0.5x a warm Bazel server; a repeated
 # unchanged query at most 100 ms.
@@ -35,13 +38,20 @@ expr=${EXPR:-//...}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ocib=${OCIB:-${CARGO_TARGET_DIR:-$root/target}/release/ocib} # OCIB: a given binary, not built here
 
-ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
-trap 'rm -rf "$ws"' EXIT
+# Everything lives under one temporary directory: ocib's workspace ($ws), and beside it (never
+# inside it) Bazel's copy and Bazel's output root, and the script's own scratch files. Inside
+# $ws they would be part of ocib's `//...` walk (Bazel's output tree is large and every Bazel
+# command changes it, so ocib's stored walk and answers would not hold from one round to the
+# next), while Bazel never walks its own output base.
+top=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
+ws=$top/ws
+mkdir "$ws"
+trap 'rm -rf "$top"' EXIT
 
 if [[ -z ${OCIB:-} ]]; then
     echo "building ocib (release)..." >&2
-    (cd "$root" && cargo build --release > "$ws/.build.log" 2>&1) \
-        || { cat "$ws/.build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
+    (cd "$root" && cargo build --release > "$top/build.log" 2>&1) \
+        || { cat "$top/build.log" >&2; echo "FAIL: cargo build --release" >&2; exit 1; }
 fi
 
 # --- workspace --------------------------------------------------------------------------
@@ -128,7 +138,7 @@ done
 use_bazel=0
 if [[ ${BAZEL:-1} != 0 ]] && command -v bazel > /dev/null; then
     use_bazel=1
-    bws=$ws/.bazel-ws
+    bws=$top/bazel-ws
     mkdir -p "$bws"
     cp -r "$ws/tools" "$ws/base" "$ws/lib" "$ws/svc" "$bws/"
     si=$bws/.standins
@@ -199,16 +209,16 @@ def oci_push(name, remote_tags = [], **kwargs):
         done
     } > "$bws/WORKSPACE"
     echo ".standins" > "$bws/.bazelignore"
-    bazel_root=$ws/.bazel-root
+    bazel_root=$top/bazel-root
     bazelq() { (cd "$bws" && bazel --output_user_root="$bazel_root" query "$expr" 2> "$errlog") \
         || { echo "FAIL: bazel query $expr in $bws:" >&2; cat "$errlog" >&2; exit 1; }; }
     bazel_shutdown() { (cd "$bws" && bazel --output_user_root="$bazel_root" shutdown 2> /dev/null) || true; }
-    trap 'bazel_shutdown; rm -rf "$ws"' EXIT
+    trap 'bazel_shutdown; rm -rf "$top"' EXIT
 fi
 
 # --- measurements -----------------------------------------------------------------------
 cd "$ws"
-errlog=$ws/.stderr
+errlog=$top/stderr
 
 # One query run, output to $1, optionally under a wrapper command ($2...); fails loudly.
 query() {
@@ -235,6 +245,20 @@ timed() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cold_query() { rm -f "$ws/ocib-out/load-cache"; query /dev/null; }
 
+# ocib's notes (OCIB_DEBUG_LOAD_CACHE=1, a few lines) say whether a repeated run replayed its
+# stored answer or had to decode or evaluate packages: counted, so a figure can be explained.
+export OCIB_DEBUG_LOAD_CACHE=1
+replays=0
+count_replay() { if grep -q 'answer replayed' "$errlog"; then replays=$((replays + 1)); fi; }
+
+# "One BUILD file edited": before each such run one service's BUILD file gains a tiny target
+# named after a counter, so every edit really changes that package (and the answer); Bazel's
+# copy gets the same edit before its run, so its warm server re-loads that one package.
+edit_pkg=svc/s0000
+edit_orig=$(cat "$ws/$edit_pkg/BUILD.bazel")
+edits=0
+edit_build() { printf '%s\n\nfilegroup(name = "edit_%d")\n' "$edit_orig" "$edits" > "$1/$edit_pkg/BUILD.bazel"; }
+
 b=()
 find . -name BUILD.bazel -print0 | xargs -0 cat > /dev/null # warm-up
 for ((r = 0; r < runs; r++)); do
@@ -250,26 +274,34 @@ else
 fi
 
 # Each expression: ocib with an empty load cache (cold: every BUILD file evaluated, the cache
-# written), ocib again (warm: the same query on an unchanged workspace, answered from
-# ocib-out/load-cache), Bazel with its server up (warm) and, unless BAZEL_COLD=0, after a
-# shutdown (cold); interleaved, one of each per round.
+# written), ocib again (repeated: the same query on an unchanged workspace, answered from
+# ocib-out/load-cache), ocib after one BUILD file was edited, Bazel with its server up (warm),
+# Bazel warm after the same edit and, unless BAZEL_COLD=0, after a shutdown (cold);
+# interleaved, one of each per round.
 if [[ -n ${EXPR:-} ]]; then exprs=("$EXPR"); else exprs=("//..." "kind(oci_push, //...)"); fi
 for expr in "${exprs[@]}"; do
     cold_query
-    query "$ws/.targets" # warm-up, and the target count
-    targets=$(wc -l < "$ws/.targets")
+    query "$top/targets" # warm-up, and the target count
+    targets=$(wc -l < "$top/targets")
     [[ -z ${PEER:-} ]] || bin=$PEER query /dev/null # the peer's warm-up
     if ((use_bazel)); then
-        bazelq > "$ws/.bazel-targets" # install base extraction, server start, warm-up
-        bazel_targets=$(wc -l < "$ws/.bazel-targets")
+        bazelq > "$top/bazel-targets" # install base extraction, server start, warm-up
+        bazel_targets=$(wc -l < "$top/bazel-targets")
     fi
-    qc=() qw=() p=() bw=() bc=()
+    qc=() qw=() qe=() p=() bw=() be=() bc=()
+    replays=0
     for ((r = 0; r < runs; r++)); do
         timed qc cold_query
         timed qw query /dev/null
+        count_replay
+        edits=$((edits + 1))
+        edit_build "$ws"
+        timed qe query /dev/null
         [[ -z ${PEER:-} ]] || bin=$PEER timed p query /dev/null
         if ((use_bazel)); then
             timed bw bazelq > /dev/null
+            edit_build "$bws"
+            timed be bazelq > /dev/null
             if [[ ${BAZEL_COLD:-1} != 0 ]]; then
                 bazel_shutdown
                 timed bc bazelq > /dev/null
@@ -278,22 +310,30 @@ for expr in "${exprs[@]}"; do
     done
     read -r c_med c_min c_max <<< "$(stats "${qc[@]}")"
     read -r w_med w_min w_max <<< "$(stats "${qw[@]}")"
-    query /dev/null /usr/bin/time -f %M -o "$ws/.rss" # peak RSS of a warm run
-    rss_warm=$(tail -n 1 "$ws/.rss")
+    read -r e_med e_min e_max <<< "$(stats "${qe[@]}")"
+    query /dev/null /usr/bin/time -f %M -o "$top/rss" # peak RSS of a warm run
+    rss_warm=$(tail -n 1 "$top/rss")
+    edits=$((edits + 1))
+    edit_build "$ws"
+    query /dev/null /usr/bin/time -f %M -o "$top/rss"
+    rss_edit=$(tail -n 1 "$top/rss")
     rm -f "$ws/ocib-out/load-cache"
-    query /dev/null /usr/bin/time -f %M -o "$ws/.rss"
-    rss_cold=$(tail -n 1 "$ws/.rss")
+    query /dev/null /usr/bin/time -f %M -o "$top/rss"
+    rss_cold=$(tail -n 1 "$top/rss")
     echo
     echo "query '$expr': $targets targets, $runs rounds after 1 warm-up (median, min-max)"
     echo "  ocib, empty load cache: $c_med ms ($c_min-$c_max), peak RSS $((rss_cold / 1024)) MB; $(ratio "$c_med" "$b_med")x baseline"
-    echo "  ocib, repeated:         $w_med ms ($w_min-$w_max), peak RSS $((rss_warm / 1024)) MB"
+    echo "  ocib, repeated:         $w_med ms ($w_min-$w_max), peak RSS $((rss_warm / 1024)) MB; stored answer replayed in $replays of $runs"
+    echo "  ocib, one BUILD edited: $e_med ms ($e_min-$e_max), peak RSS $((rss_edit / 1024)) MB"
     if [[ -n ${PEER:-} ]]; then
         read -r p_med p_min p_max <<< "$(stats "${p[@]}")"
         echo "  peer ($PEER): $p_med ms ($p_min-$p_max); repeated ocib/peer $(ratio "$w_med" "$p_med")x"
     fi
     if ((use_bazel)); then
         read -r bw_med bw_min bw_max <<< "$(stats "${bw[@]}")"
+        read -r be_med be_min be_max <<< "$(stats "${be[@]}")"
         echo "  bazel, warm server:     $bw_med ms ($bw_min-$bw_max), $bazel_targets targets; ocib/bazel: empty cache $(ratio "$c_med" "$bw_med")x, repeated $(ratio "$w_med" "$bw_med")x"
+        echo "  bazel, warm, one BUILD edited: $be_med ms ($be_min-$be_max); ocib/bazel, one BUILD edited: $(ratio "$e_med" "$be_med")x"
         if ((${#bc[@]})); then
             read -r bc_med bc_min bc_max <<< "$(stats "${bc[@]}")"
             echo "  bazel, cold server:     $bc_med ms ($bc_min-$bc_max); ocib/bazel: empty cache $(ratio "$c_med" "$bc_med")x"

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use super::{CliError, CliResult, CommonArgs};
 use crate::load::Loader;
 use crate::query::QueryError;
-use crate::query::eval::QueryEngine;
+use crate::query::eval::{QueryEngine, reads_only_the_target_graph};
 use crate::query::output::{OrderOutput, OutputFormat, RenderOptions, render};
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,11 @@ pub fn run(args: QueryArgs, cwd: &Path) -> CliResult {
     // Never dropped: the process ends after the query, and freeing every package one by one
     // cost about a fifth of a large query.
     let kinds = &crate::rules::registry().kinds;
-    let loader = std::mem::ManuallyDrop::new(Loader::new(ws.clone(), kinds).with_load_cache(kinds));
+    // A query that reads only the target graph (labels, kinds, dependencies) and prints no
+    // attribute or location needs no more of the packages it takes from the load cache.
+    let graph_only = matches!(args.output, OutputFormat::Label | OutputFormat::LabelKind | OutputFormat::Package | OutputFormat::Graph)
+        && reads_only_the_target_graph(&expr);
+    let loader = std::mem::ManuallyDrop::new(Loader::new(ws.clone(), kinds).with_load_cache(kinds).with_graph_only_packages(graph_only));
     let cwd_package = ws.package_of_dir(cwd);
     // Everything that shapes the output: the expression, every flag, and the package the
     // relative labels resolve against (the cache-wide key covers the workspace settings).

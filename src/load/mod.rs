@@ -395,6 +395,17 @@ impl Loader {
         self
     }
 
+    /// Packages read from the load cache hold their target graph only (labels, kinds, the
+    /// attributes dependencies come from; see `cache::codec::Depth::Graph`), when
+    /// `graph_only`: for a query whose expression and output read nothing else. Packages
+    /// evaluated in this command are whole either way.
+    pub fn with_graph_only_packages(mut self, graph_only: bool) -> Loader {
+        if graph_only && let Some(cache) = &mut self.cache {
+            cache.decode_graph_only();
+        }
+        self
+    }
+
     /// Writes the load cache, if there is one and it changed.
     pub fn save_load_cache(&self) {
         if let Some(c) = &self.cache {

@@ -59,7 +59,10 @@ pub fn ordered(engine: &QueryEngine, targets: &TargetSet, order: OrderOutput) ->
     }
     let labels: Vec<Label> = targets.iter().cloned().collect();
     let positions = engine.dependency_positions(&labels);
-    reverse_postorder(&positions).into_iter().map(|i| labels[i].clone()).collect()
+    // Each label moved to its place, not cloned again (70,000 of them for `//...` at 5,000
+    // packages).
+    let mut slots: Vec<Option<Label>> = labels.into_iter().map(Some).collect();
+    reverse_postorder(&positions).into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Reverse postorder of a depth-first search from each node in turn (`0..n`), successors in

@@ -323,3 +323,121 @@ fn a_query_with_warnings_or_errors_is_evaluated_each_time() {
     assert!(b.stderr.contains("INFO: Empty results") && !replayed(&b), "{}", b.stderr);
     assert_eq!(a.code, b.code);
 }
+
+#[test]
+fn bazels_convenience_symlinks_are_not_walked_and_its_output_base_does_not_spoil_answers() {
+    // Bazel run in the same workspace leaves `bazel-<name>`, `bazel-bin`, `bazel-out` links
+    // into its output base, which holds the workspace's packages again (the execroot links
+    // each top-level entry) and changes with every Bazel command. Bazel 4.2.3 itself skips
+    // them in `//...`; so does ocib, and Bazel's commands must not make a stored answer stale.
+    let ws = settled();
+    let base = tempfile::tempdir().expect("tempdir");
+    let execroot = base.path().join("execroot/w");
+    write(&execroot, "a/BUILD.bazel", "filegroup(name = \"copy\")\n");
+    write(&execroot, "bazel-out/k8-fastbuild/bin/b/BUILD", "filegroup(name = \"copy\")\n");
+    std::os::unix::fs::symlink(&execroot, ws.path().join("bazel-w")).expect("symlink");
+    std::os::unix::fs::symlink(execroot.join("bazel-out"), ws.path().join("bazel-out")).expect("symlink");
+    std::os::unix::fs::symlink(execroot.join("bazel-out/k8-fastbuild/bin"), ws.path().join("bazel-bin")).expect("symlink");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (first, _) = query_with(ws.path(), &["//..."], "1");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stdout.contains("copy"), "walked into the output base:\n{}", first.stdout);
+    // What a Bazel command does to its output base.
+    write(&execroot, "bazel-out/k8-fastbuild/bin/c/BUILD", "filegroup(name = \"copy\")\n");
+    write(&execroot, "bazel-out/volatile-status.txt", "BUILD_TIMESTAMP 1\n");
+    let (again, counts) = query_with(ws.path(), &["//..."], "1");
+    assert!(replayed(&again), "{}", again.stderr);
+    assert_eq!((counts, &again.stdout), ((0, 0), &first.stdout));
+}
+
+/// A workspace whose packages exercise what query's graph reads: rules with outputs, `select()` conditions, `test_suite`s (empty: the package's tests not tagged
+/// manual), and macros (locations and stacks that graph-only decoding leaves out).
+fn graph_workspace() -> tempfile::TempDir {
+    workspace(&[
+        ("MODULE.bazel", "module(name = \"w\")\n"),
+        ("tools/BUILD.bazel", "config_setting(name = \"opt\", values = {\"compilation_mode\": \"opt\"})\n"),
+        ("tools/pair.bzl", MACRO),
+        ("a/BUILD.bazel", "load(\"//tools:pair.bzl\", \"pair\")\n\npair(name = \"a\")\n"),
+        (
+            "b/BUILD.bazel",
+            r#"load("//tools:pair.bzl", "pair")
+
+pair(name = "b")
+
+genrule(name = "gen", srcs = ["//a:a_a"], outs = ["gen.txt"], cmd = "touch $@")
+
+filegroup(name = "sel", srcs = select({"//tools:opt": [":gen"], "//conditions:default": ["//c:c"]}))
+
+sh_test(name = "t", srcs = ["t.sh"], deps = [":sel"])
+
+sh_test(name = "m", srcs = ["t.sh"], tags = ["manual"])
+
+test_suite(name = "suite")
+"#,
+        ),
+        ("b/t.sh", ""),
+        ("c/BUILD.bazel", "filegroup(name = \"c\", srcs = glob([\"*.txt\"]))\n"),
+        ("c/one.txt", ""),
+    ])
+}
+
+/// Every query shape that decodes packages from the load cache as their target graph only
+/// (label, label_kind, package and graph output of patterns, set operations, `deps`,
+/// `rdeps`, `kind`, `filter`, `somepath`, `allpaths`, `siblings`), and some that decode them
+/// whole (`--output=build`, `attr`, `labels`, `tests`).
+const GRAPH_QUERIES: &[&[&str]] = &[
+    &["//..."],
+    &["--output=label_kind", "//..."],
+    &["--output=package", "//..."],
+    &["--output=graph", "deps(//...)"],
+    &["deps(//b:suite)"],
+    &["kind(filegroup, //...) + kind('sh_test', //...)"],
+    &["rdeps(//..., //c:c)"],
+    &["somepath(//b:t, //c:one.txt)"],
+    &["allpaths(//b:t, //a:a_a)"],
+    &["filter('_b$', //...) except //b:all"],
+    &["siblings(//b:gen.txt)"],
+    &["--output=build", "//b:all"],
+    &["--output=location", "//..."],
+    &["attr(srcs, 'c:c', //...)"],
+    &["labels(srcs, //b:sel)"],
+    &["tests(//b:suite)"],
+];
+
+/// Each of [`GRAPH_QUERIES`] twice: evaluated with no load cache, then from the cache (no
+/// stored answers): stdout and exit code must be the same.
+fn assert_cached_answers_fresh(dir: &Path) {
+    for args in GRAPH_QUERIES {
+        let _ = std::fs::remove_file(dir.join("ocib-out/load-cache"));
+        let (fresh, counts) = query(dir, args);
+        assert_eq!((fresh.code, counts.1), (0, 0), "{args:?}: nothing from the cache the first time: {}", fresh.stderr);
+        let (cached, counts) = query(dir, args);
+        assert!(counts.1 > 0, "{args:?}: packages from the cache: {}", cached.stderr);
+        assert_eq!((cached.code, &cached.stdout), (fresh.code, &fresh.stdout), "{args:?}: {}", cached.stderr);
+    }
+}
+
+#[test]
+fn queries_answered_from_the_cache_print_what_a_fresh_evaluation_prints() {
+    let ws = graph_workspace();
+    assert_cached_answers_fresh(ws.path());
+}
+
+#[test]
+fn a_repeated_query_after_an_edit_gives_the_answer_of_a_fresh_one() {
+    for args in GRAPH_QUERIES {
+        let ws = graph_workspace();
+        let (first, _) = query_with(ws.path(), args, "1");
+        assert_eq!(first.code, 0, "{args:?}: {}", first.stderr);
+        let b = std::fs::read_to_string(ws.path().join("b/BUILD.bazel")).expect("read");
+        write(ws.path(), "b/BUILD.bazel", &b.replace("\":sel\"]", "\":sel\", \"//a:a_b\"]"));
+        write(ws.path(), "c/BUILD.bazel", "filegroup(name = \"c\", srcs = glob([\"*.txt\"]), tags = [\"x\"])\n\nfilegroup(name = \"d\")\n");
+        // The edited packages evaluated, the others (if it reads others) from the cache; the
+        // stored answer not used.
+        let (edited, _) = query_with(ws.path(), args, "1");
+        assert!(!replayed(&edited), "{args:?}: {}", edited.stderr);
+        std::fs::remove_file(ws.path().join("ocib-out/load-cache")).expect("rm");
+        let (fresh, _) = query_with(ws.path(), args, "0");
+        assert_eq!((edited.code, &edited.stdout), (fresh.code, &fresh.stdout), "{args:?}: {}", edited.stderr);
+    }
+}

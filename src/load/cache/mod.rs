@@ -41,7 +41,7 @@ use crate::graph::label::PackageId;
 use crate::graph::schema::RuleSchema;
 use crate::workspace::{BUILD_FILE_NAMES, Workspace};
 
-use codec::{Decoder, Reader};
+use codec::{Decoder, Depth, Reader};
 
 /// The file's first bytes: the format and its version (bumped when the encoding changes).
 const MAGIC: &[u8; 8] = b"OCIBLC\x00\x01";
@@ -180,6 +180,8 @@ pub struct LoadCache {
     started_ns: i64,
     stored: Option<Stored>,
     decoder: Decoder,
+    /// How much of a stored package is decoded ([`LoadCache::decode_graph_only`]).
+    depth: Depth,
     schemas: HashMap<String, Arc<RuleSchema>>,
     /// Packages evaluated (and storable) in this command.
     fresh: Mutex<HashMap<PackageId, Fresh>>,
@@ -259,6 +261,7 @@ impl LoadCache {
             started_ns,
             stored,
             decoder: Decoder::new(schemas.clone()),
+            depth: Depth::Full,
             schemas: schemas.clone(),
             fresh: Mutex::default(),
             refreshed: Mutex::default(),
@@ -268,6 +271,12 @@ impl LoadCache {
             hits: AtomicUsize::new(0),
             evaluated: AtomicUsize::new(0),
         }
+    }
+
+    /// Stored packages are decoded as their target graph only ([`Depth::Graph`]):
+    /// for a command that reads nothing else of them. The file keeps every package whole.
+    pub fn decode_graph_only(&mut self) {
+        self.depth = Depth::Graph;
     }
 
     fn record(&self, path: PathBuf, kind: Kind, sig: Sig, digest: [u8; 32]) -> Record {
@@ -349,7 +358,7 @@ impl LoadCache {
                 }
             });
         }
-        let package = match self.decoder.decode(&stored.data[entry.payload.clone()]) {
+        let package = match self.decoder.decode_to(&stored.data[entry.payload.clone()], self.depth) {
             Ok(p) if p.id == *id => p,
             _ => {
                 note(|| format!("the entry of {id} does not decode; evaluating it"));
