@@ -266,13 +266,15 @@ impl Cache {
             return Ok(());
         }
         self.read_stamps();
-        let (used, earlier): (Vec<(PathBuf, Stamp)>, Vec<(PathBuf, Stamp)>) = {
+        // (path, stat, whether this command used it)
+        let known: Vec<(PathBuf, Stamp, bool)> = {
             let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
-            let (used, earlier): (Vec<_>, Vec<_>) = v.iter().partition(|(_, (_, touched))| *touched);
-            let strip = |list: Vec<(&PathBuf, &(Stamp, bool))>| list.into_iter().map(|(p, (s, _))| (p.clone(), *s)).collect();
-            (strip(used), strip(earlier))
+            v.iter().map(|(p, (s, touched))| (p.clone(), *s, *touched)).collect()
         };
-        let mut keep = Vec::with_capacity(used.len() + earlier.len());
+        let (used, earlier): (Vec<_>, Vec<_>) = known.into_iter().partition(|(_, _, touched)| *touched);
+        let used = used.into_iter().map(|(p, s, _)| (p, s));
+        let earlier = earlier.into_iter().map(|(p, s, _)| (p, s));
+        let mut keep = Vec::new();
         if linked {
             for (p, old) in used {
                 if let Ok(meta) = fs::metadata(&p) {
@@ -284,7 +286,7 @@ impl Cache {
             }
         } else {
             // Nothing linked since each was checked: the stats are as checked.
-            keep = used;
+            keep.extend(used);
         }
         for (p, old) in earlier {
             if fs::metadata(&p).is_ok_and(|meta| Stamp::of(&meta) == old) {
