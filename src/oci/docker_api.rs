@@ -145,7 +145,7 @@ impl Client {
 
     /// Image ID and layer diff IDs of each of `names` the engine has (one `GET
     /// /images/{name}/json` each, on this connection); names it lacks are left out, and so is
-    /// everything after a failed request (the answer is only a hint of what to leave out).
+    /// a name whose request failed (the answer only says what need not be sent).
     pub fn inspect(&mut self, names: &[&str]) -> Vec<(String, Vec<String>)> {
         let mut found = Vec::new();
         for name in names {
