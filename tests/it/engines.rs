@@ -227,7 +227,8 @@ oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
     let second_config = config_digest();
     let third = run(&[("PATH", &path)]);
     let unreachable = run(&[("PATH", &path), ("DOCKER_HOST", "unix:///nonexistent/ocib-test-docker.sock")]);
-    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+    // Both images: the first lost its tag to the second and would be left dangling.
+    let _ = Command::new("docker").args(["rmi", "-f", &tag, &first_config, &second_config]).output();
 
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(first.stdout.contains(&format!("Loaded image: {tag}")), "docker's answer is shown: {}", first.stdout);
