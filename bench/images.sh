@@ -31,6 +31,8 @@
 #
 # Usage: bench/images.sh [N]     env: RUNS (no-op runs, default 5), BIG_MIB (default 1024),
 #                                     RELOADS (reload rounds, default 3),
+#                                     PARTS (default "services big reload": which of 1-3 run;
+#                                     "reload" alone still writes the 1 GiB tree, untimed),
 #                                     GOCACHE, DOCKER (a client with BuildKit), DOCKER_JOBS,
 #                                     OCIB (a given ocib binary, not built here)
 set -euo pipefail
@@ -40,6 +42,8 @@ runs=${RUNS:-5}
 docker_jobs=${DOCKER_JOBS:-4}
 big_mib=${BIG_MIB:-1024}
 reloads=${RELOADS:-3}
+parts=" ${PARTS:-services big reload} "
+part() { [[ $parts == *" $1 "* ]]; }
 command -v openssl > /dev/null || { echo "FAIL: openssl is needed for the read+sha256 floor" >&2; exit 1; }
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/images.sh [N]" >&2; exit 2; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -184,6 +188,7 @@ dl() {
 copy_bin() { cp "ocib-bin/svc/$1/$1_/$1" "docker/$1/svc"; }
 
 # --- services: preparation (untimed) ----------------------------------------------------
+if part services; then
 "$ocib" query 'kind(go_binary, //svc/...)' > .binaries 2> "$errlog" || { cat "$errlog" >&2; fail "ocib query"; }
 [[ $(wc -l < .binaries) -eq $n ]] || fail "expected $n go_binary targets, got $(wc -l < .binaries)"
 mapfile -t binaries < .binaries
@@ -220,10 +225,12 @@ db; d_edit=$dur
 s2=${svcs[0]}
 sed -i 's/fmt.Println(/fmt.Println("edited", /' "svc/$s2/main.go"
 ob "${tarballs[@]}"; o_edit_go=$dur o_edit_go_sum=$summary
+fi
 
 # --- the 1 GiB layer --------------------------------------------------------------------
 head -c $((big_mib << 20)) /dev/urandom | split -b 1M -a 4 -d - big/tree/f
 [[ $(find big/tree -type f | wc -l) -eq $big_mib ]] || fail "expected $big_mib files in big/tree"
+if part big; then
 # The tree was just written: let writeback finish so neither side competes with it (tar only
 # reads; ocib also writes its 1 GiB layer). Median of 3 runs each, page cache warm.
 sync
@@ -241,8 +248,10 @@ done
 t_tar=$(median "${tar_runs[@]}")
 o_big=$(median "${big_runs[@]}")
 layer=$(stat -c %s ocib-bin/big/big.tar)
+fi
 
 # --- reload after a one-layer change ----------------------------------------------------
+if part reload; then
 # Untimed: the whole image into docker once (and the peer's base state).
 "$ocib" run --disk_cache="$cache" --noshow_progress //big:reload_load > /dev/null 2> "$errlog" \
     || { cat "$errlog" >&2; fail "ocib run //big:reload_load"; }
@@ -264,11 +273,14 @@ for ((r = 0; r < reloads; r++)); do
     "$docker" image inspect --format '{{.Id}}' ocib-bench/small:latest >> "$ids"
 done
 o_reload=$(median "${reload_runs[@]}") d_send=$(median "${send_runs[@]}")
+reload_load=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
 
 # --- report -----------------------------------------------------------------------------
-echo "workspace:       $n services (go_binary + pkg_tar + oci_image on //base:base_image + oci_tarball)"
+part services && echo "workspace:       $n services (go_binary + pkg_tar + oci_image on //base:base_image + oci_tarball)"
 echo "docker:          $("$docker" version --format 'client {{.Client.Version}}, engine {{.Server.Version}}'), BuildKit, $docker_jobs builds at a time, -q"
 echo "machine:         $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if part services; then
 echo "go:              $(go version 2>/dev/null || echo unknown); GOCACHE=$GOCACHE"
 echo "cold:            ocib $(ms "$o_cold") ms ($o_cold_sum); docker --no-cache $(ms "$d_cold") ms;" \
     "docker/ocib $(ratio "$d_cold" "$o_cold")x"
@@ -280,10 +292,16 @@ echo "no-op:           median of $runs interleaved: ocib $(ms "$o_noop") ms (min
 echo "one-svc edit:    //svc/$s new binary: ocib $(ms "$o_edit") ms ($o_edit_sum); docker $(ms "$d_edit") ms;" \
     "docker/ocib $(ratio "$d_edit" "$o_edit")x: $(verdict "$(ratio "$d_edit" "$o_edit")" 5 ">=")"
 echo "  incl. Go:      edit of //svc/$s2 main.go, ocib compile+link+images: $(ms "$o_edit_go") ms ($o_edit_go_sum)"
+fi
+if part big; then
 echo "1 GiB layer:     ocib build //big:big_tarball (layer, image, docker-load tarball) cold, median of 3:" \
     "$(ms "$o_big") ms (min-max $(range "${big_runs[@]}"); $o_big_sum), layer $layer bytes"
 echo "  floor:         tar cf - tree | openssl sha256 ($bytes bytes, warm, median of 3, interleaved): $(ms "$t_tar") ms" \
     "(min-max $(range "${tar_runs[@]}")); ocib/floor $(ratio "$o_big" "$t_tar")x: $(verdict "$(ratio "$o_big" "$t_tar")" 1.1 "<=")"
+fi
+if part reload; then
 echo "reload:          1 GiB + 10 MiB image, new 10 MiB layer, median of $reloads interleaved: ocib run //big:reload_load" \
     "$(ms "$o_reload") ms (min-max $(range "${reload_runs[@]}")); docker load of that layer alone $(ms "$d_send") ms" \
     "(min-max $(range "${send_runs[@]}")); ratio $(ratio "$o_reload" "$d_send")x: $(verdict "$(ratio "$o_reload" "$d_send")" 1.2 "<=")"
+echo "  load average:  $reload_load after the reload rounds"
+fi

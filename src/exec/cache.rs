@@ -167,6 +167,9 @@ pub struct Cache {
     /// check first finds a CAS file whose stat is not its record's.
     stamps: std::sync::OnceLock<PathBuf>,
     stamps_read: std::sync::Once,
+    /// Bytes of CAS files [`Cache::check`] read to verify them (their stat had moved and was
+    /// not known good): what a cache hit cost beyond a stat.
+    rehashed: std::sync::atomic::AtomicU64,
 }
 
 impl Cache {
@@ -195,6 +198,7 @@ impl Cache {
             dirty: Default::default(),
             stamps: std::sync::OnceLock::new(),
             stamps_read: std::sync::Once::new(),
+            rehashed: Default::default(),
         })
     }
 
@@ -247,6 +251,13 @@ impl Cache {
     /// mtime are unchanged since this command checked them take their new ctime (a content
     /// write moves mtime; only a write *during* the build with the mtime put back would slip
     /// through, until `clean --verify`).
+    ///
+    /// The stats earlier commands kept for files this one did not use are kept too while the
+    /// file's stat is still exactly that (nothing touched it since, so what was true of its
+    /// content still is); one whose stat moved can never match again and is dropped. Without
+    /// them, an unrelated build between two reloads of an image made the second reload hash
+    /// the image's unchanged 1 GiB layer again (its record's stat predates the image action's
+    /// link, and only the kept stat knew the link's ctime).
     pub fn save_stamps(&self, path: &Path) -> io::Result<()> {
         let linked = self.linked.load(std::sync::atomic::Ordering::Relaxed);
         if !linked && !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
@@ -254,11 +265,16 @@ impl Cache {
             // command needs (what the file holds, if anything, is still true).
             return Ok(());
         }
-        let used: Vec<(PathBuf, Stamp)> = {
+        self.read_stamps();
+        // (path, stat, whether this command used it)
+        let known: Vec<(PathBuf, Stamp, bool)> = {
             let v = self.verified.lock().map_err(|_| io::Error::other("cache stamp lock poisoned"))?;
-            v.iter().filter(|(_, (_, touched))| *touched).map(|(p, (s, _))| (p.clone(), *s)).collect()
+            v.iter().map(|(p, (s, touched))| (p.clone(), *s, *touched)).collect()
         };
-        let mut keep = Vec::with_capacity(used.len());
+        let (used, earlier): (Vec<_>, Vec<_>) = known.into_iter().partition(|(_, _, touched)| *touched);
+        let used = used.into_iter().map(|(p, s, _)| (p, s));
+        let earlier = earlier.into_iter().map(|(p, s, _)| (p, s));
+        let mut keep = Vec::new();
         if linked {
             for (p, old) in used {
                 if let Ok(meta) = fs::metadata(&p) {
@@ -270,7 +286,12 @@ impl Cache {
             }
         } else {
             // Nothing linked since each was checked: the stats are as checked.
-            keep = used;
+            keep.extend(used);
+        }
+        for (p, old) in earlier {
+            if fs::metadata(&p).is_ok_and(|meta| Stamp::of(&meta) == old) {
+                keep.push((p, old));
+            }
         }
         keep.sort_by(|a, b| a.0.cmp(&b.0));
         let data = serde_json::to_vec(&keep).map_err(io::Error::other)?;
@@ -362,13 +383,22 @@ impl Cache {
         }
         self.read_stamps();
         let known_good = self.verified.lock().ok().and_then(|v| v.get(&path).map(|(s, _)| *s)) == Some(now);
-        if known_good || file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size) {
+        let hash_ok = || {
+            self.rehashed.fetch_add(now.size, std::sync::atomic::Ordering::Relaxed);
+            file_sha256(&path).is_ok_and(|(d, size)| d == out.digest && size == out.size)
+        };
+        if known_good || hash_ok() {
             self.remember(path, now, true);
             now.set(out);
             return Check::Restamped;
         }
         let _ = fs::remove_file(&path);
         Check::Bad
+    }
+
+    /// Bytes [`Cache::check`] has read so far to verify CAS files whose stat had moved.
+    pub fn bytes_rehashed(&self) -> u64 {
+        self.rehashed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes the CAS file's current stat into the record, after this process linked it
@@ -691,6 +721,55 @@ mod tests {
         let fresh = Cache::open(&dir.path().join("cache")).unwrap();
         assert_eq!(fresh.check(&mut rec), Check::Restamped);
         assert_eq!(fresh.check(&mut rec), Check::Same);
+    }
+
+    /// The stats a command keeps for the next one survive a command that did not use those
+    /// files: a reload after an unrelated build finds its unchanged layer by a stat, without
+    /// reading it. A kept stat whose file moved since is dropped (the file is hashed again).
+    #[test]
+    fn kept_stats_survive_a_command_that_did_not_use_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let stamps = dir.path().join("cas_stamps.json");
+        let open = || {
+            let cache = Cache::open(&root).unwrap();
+            cache.load_stamps(&stamps);
+            cache
+        };
+        // The layer's action stores its output; then an image action links it, so the
+        // record's stat is stale and only the kept stats know the new ctime.
+        let first = open();
+        let layer = stored(&first, dir.path(), b"layer bytes");
+        first.store(&key(1), &ActionRecord { mnemonic: "PkgTar".into(), outputs: vec![layer.clone()] }).unwrap();
+        tick();
+        let image_link = dir.path().join("image-link");
+        fs::hard_link(first.cas_path(&layer.digest, false), &image_link).unwrap();
+        first.note_links();
+        first.save_stamps(&stamps).unwrap();
+        drop(first);
+        // An unrelated build.
+        let unrelated = open();
+        stored(&unrelated, dir.path(), b"something else");
+        unrelated.save_stamps(&stamps).unwrap();
+        drop(unrelated);
+        // The reload: a hit that takes the new stat without hashing the layer.
+        let reload = open();
+        let (record, restamped) = reload.lookup(&key(1)).expect("a hit");
+        assert!(restamped, "the record takes the stat the link left");
+        assert_eq!(record.outputs[0].digest, layer.digest);
+        assert_eq!(reload.bytes_rehashed(), 0, "the layer was not read");
+        drop(reload);
+        // The layer's stat moves again (the link goes) in a command that does not check it:
+        // the kept stat is dropped, and the next lookup reads the layer.
+        tick();
+        fs::remove_file(&image_link).unwrap();
+        let other = open();
+        other.note_links();
+        other.save_stamps(&stamps).unwrap();
+        drop(other);
+        let later = open();
+        assert!(later.lookup(&key(1)).is_some_and(|(_, restamped)| restamped));
+        assert_eq!(later.bytes_rehashed(), layer.size, "an unknown stat is verified by reading the file");
     }
 
     #[test]

@@ -603,9 +603,12 @@ fn materialize_in(ex: &Executor, tree_outputs: &[String], records: &mut [OutputR
         // ago, so the CAS file is not stat'ed again: only the output is.
         let dest_meta = std::fs::symlink_metadata(&dest).ok();
         let same = dest_meta.as_ref().is_some_and(|d| d.dev() == r.cas_dev && d.ino() == r.cas_ino && r.cas_ino != 0);
-        // A copy (the cache is on another filesystem) is checked through the stat cache.
+        // A copy (the cache is on another filesystem) is checked through the stat cache. On
+        // the cache's own filesystem outputs are hardlinks, so a file there that is not the
+        // CAS file is an earlier build's output: relinking costs less than hashing it (a
+        // rebuilt layer of the same size was read in full here).
         let same_copy = !same
-            && dest_meta.as_ref().is_some_and(|d| d.is_file() && d.len() == r.size)
+            && dest_meta.as_ref().is_some_and(|d| d.is_file() && d.len() == r.size && d.dev() != r.cas_dev)
             && ex.stat_cache.digest(&dest, DigestKind::Sha256).is_ok_and(|d| d == r.digest);
         if !same && !same_copy {
             let src = ex.cache.cas_path(&r.digest, r.executable);

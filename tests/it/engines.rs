@@ -174,3 +174,74 @@ oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert!(third.stderr.contains("already has image"), "unchanged: tagged only: {}", third.stderr);
 }
+
+/// Into docker, ocib talks to the engine's API on its unix socket, not to the `docker` client:
+/// with a `docker` first on PATH that fails whatever it is asked, a load, a reload that sends
+/// only the changed layer and a tag-only reload all work, and docker has the image. Where the
+/// socket does not answer (`DOCKER_HOST` names one that is not there), the client is used.
+#[test]
+fn a_load_into_docker_goes_through_the_engine_api_without_the_client() {
+    let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test needs a running Docker engine");
+    let tag = format!("ocib-test-engine-api-{}:latest", std::process::id());
+    let build = format!(
+        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
+load("@rules_pkg//:pkg.bzl", "pkg_tar")
+
+pkg_tar(name = "bottom", srcs = ["bottom.txt"])
+pkg_tar(name = "top", srcs = ["top.txt"])
+oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom", ":top"])
+oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
+"#
+    );
+    let bottom = format!("bottom of {tag}\n");
+    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", &bottom), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    let fake = tempfile::tempdir().unwrap();
+    let client = fake.path().join("docker");
+    std::fs::write(&client, "#!/bin/sh\necho \"fake docker client: $*\" >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&client, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake.path().display(), std::env::var("PATH").unwrap_or_default());
+    let cache = tempfile::tempdir().unwrap();
+    let cache_flag = format!("--disk_cache={}", cache.path().display());
+    let args = ["run", "--noshow_progress", &cache_flag, "--container_engine=docker", "//:load"];
+    let run = |env: &[(&str, &str)]| common::ocib_env(ws.path(), &args, env);
+    let inspect = || {
+        let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", &tag]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let config_digest = || {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ws.path().join("ocib-bin/image/index.json")).unwrap()).unwrap();
+        let manifest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ws.path().join("ocib-bin/image/blobs/sha256").join(manifest)).unwrap()).unwrap();
+        manifest["config"]["digest"].as_str().unwrap().to_owned()
+    };
+
+    let first = run(&[("PATH", &path)]);
+    let first_inspected = inspect();
+    let first_config = config_digest();
+    std::fs::write(ws.path().join("top.txt"), "two\n").unwrap();
+    let second = run(&[("PATH", &path)]);
+    let second_inspected = inspect();
+    let second_config = config_digest();
+    let third = run(&[("PATH", &path)]);
+    let unreachable = run(&[("PATH", &path), ("DOCKER_HOST", "unix:///nonexistent/ocib-test-docker.sock")]);
+    // Both images: the first lost its tag to the second and would be left dangling.
+    let _ = Command::new("docker").args(["rmi", "-f", &tag, &first_config, &second_config]).output();
+
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains(&format!("Loaded image: {tag}")), "docker's answer is shown: {}", first.stdout);
+    assert!(first_inspected.starts_with(&format!("{first_config} ")), "docker has the image: {first_inspected}");
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("INFO: docker had 1 of the image's 2 layers; sent the other 1"), "{}", second.stderr);
+    assert!(second_inspected.starts_with(&format!("{second_config} ")), "docker has the new image: {second_inspected}");
+    assert_ne!(first_config, second_config);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(third.stderr.contains("already has image"), "unchanged: tagged only: {}", third.stderr);
+    for out in [&first, &second, &third] {
+        assert!(!out.stderr.contains("fake docker client"), "the client was started: {}", out.stderr);
+    }
+    assert_ne!(unreachable.code, 0, "the fake client failed the load: {}", unreachable.stderr);
+    assert!(unreachable.stderr.contains("fake docker client: load"), "the client was the fallback: {}", unreachable.stderr);
+}
