@@ -41,7 +41,7 @@ if [[ -n ${WORKSPACE_ONLY:-} ]]; then
     mkdir "$ws"
 else
     ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
-    trap 'rm -rf "$ws" "$ws-cache"' EXIT
+    trap 'rm -rf "$ws" "$ws-cache" "$ws-scratch"' EXIT
 fi
 # Outside the workspace, as ~/.cache/ocib is: inside, `//...` would walk the CAS's shards.
 cache=$ws-cache
@@ -61,7 +61,11 @@ gen_services "$ws" "$n"
 
 # --- measurements -----------------------------------------------------------------------
 cd "$ws"
-errlog=$ws/.stderr
+# Scratch files beside the workspace, not in it: a file created in its root would change the
+# directory the package walk read, and the next build would be a real one.
+scratch=$ws-scratch
+mkdir -p "$scratch"
+errlog=$scratch/stderr
 
 now_ns() { date +%s%N; }
 
@@ -119,21 +123,21 @@ for ((r = 0; r < runs; r++)); do
     [[ -z ${PEER:-} ]] || { bin=$PEER; noop : p; bin=""; }
 done
 noop_ms=$(median_ms "${a[@]}") nostat_ms=$(median_ms "${b[@]}")
-wrap="/usr/bin/time -f %M -o $ws/.rss" build --noshow_progress
-rss_kb=$(tail -n 1 "$ws/.rss")
-OCIB_BUILD_ANSWERS=0 wrap="/usr/bin/time -f %M -o $ws/.rss" build --noshow_progress
-rss_off_kb=$(tail -n 1 "$ws/.rss")
+wrap="/usr/bin/time -f %M -o $scratch/rss" build --noshow_progress
+rss_kb=$(tail -n 1 "$scratch/rss")
+OCIB_BUILD_ANSWERS=0 wrap="/usr/bin/time -f %M -o $scratch/rss" build --noshow_progress
+rss_off_kb=$(tail -n 1 "$scratch/rss")
 
 # 3. one edit: only that service's outputs change
 svc=$(printf 's%04d' $((n / 2)))
 outputs() { find ocib-out/bin -type f -printf "%i %P\n" | LC_ALL=C sort -k2; }
-outputs > "$ws/.before"
+outputs > "$scratch/before"
 sed -i 's/"hello from"/"hi from"/' "svc/$svc/main.go"
 grep -q '"hi from"' "svc/$svc/main.go" || { echo "FAIL: could not edit svc/$svc/main.go" >&2; exit 1; }
 build --noshow_progress
 edit_ms=$(ms "$dur") edit="$total total, $executed executed, $hits cache hits"
-outputs > "$ws/.after"
-changed=$(LC_ALL=C join -1 2 -2 2 "$ws/.before" "$ws/.after" | awk '$2 != $3 { print $1 }')
+outputs > "$scratch/after"
+changed=$(LC_ALL=C join -1 2 -2 2 "$scratch/before" "$scratch/after" | awk '$2 != $3 { print $1 }')
 outside=$(grep -v "^svc/$svc/" <<< "$changed" || true)
 if [[ -n $outside || -z $changed ]] || ((executed == 0)); then
     echo "FAIL: editing svc/$svc/main.go changed outputs outside svc/$svc (or none):" >&2
