@@ -12,8 +12,8 @@
 #      rewrote with new content has a new inode).
 # An unchanged build is answered from its stored record (`cli/build_answer.rs`: the packages,
 # sources and outputs it read, checked by status). As a baseline it times the same no-op with
-# stored answers off (OCIB_BUILD_ANSWERS=0: load, analysis and every action's cache lookup, as
-# before answers existed) and prints the ratio; PEER (another ocib binary, e.g. main's) is
+# stored answers off (OCIB_BUILD_ANSWERS=0: packages from the load cache, then analysis and
+# every action's cache lookup) and prints the ratio; PEER (another ocib binary, e.g. main's) is
 # timed on the same workspace. The no-op runs are interleaved (ocib, answers off, peer, ocib,
 # ...): medians and min-max, and the peak RSS of one more no-op run of each.
 #

@@ -429,7 +429,10 @@ pub fn config(args: &BuildOptions) -> Config {
 pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> CliResult<Prepared> {
     let _phase = super::profile::phase("load");
     let ws = super::open_workspace(cwd)?;
-    let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
+    // Packages whose inputs did not change come from the persistent load cache (`load::cache`),
+    // written after analysis ([`build_with_events`]).
+    let kinds = &crate::rules::registry().kinds;
+    let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
     prepare_in(ws, loader, cwd, patterns, keep_going, tests_only)
 }
 
@@ -562,9 +565,9 @@ pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
     let load_phase = super::profile::phase("load");
     let ws = super::open_workspace(cwd)?;
     let kinds = &crate::rules::registry().kinds;
-    // With answers on, packages come from the persistent load cache, which records what
-    // the answer depends on.
-    let loader = if storing { Loader::new(ws.clone(), kinds).with_load_cache(kinds) } else { Loader::new(ws.clone(), kinds) };
+    // Packages come from the persistent load cache, which also records what an answer
+    // depends on.
+    let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
     // An unchanged build answers from its stored result (see `build_answer`).
     if storing && build_answer::replay(&args, cwd, &ws, &loader)? {
         std::mem::forget(loader);
@@ -581,9 +584,6 @@ pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
         let mut answer = None;
         let slot = (storing && !prepared.reported_errors).then_some(&mut answer);
         let built = build_with_answer(&args.opts, &prepared, bep.as_mut(), &mut summary, slot, started_ns);
-        if storing {
-            prepared.loader.save_load_cache();
-        }
         if let (Ok(_), Some(answer)) = (&built, answer)
             && let Some((stable, _)) = build_answer::stable_status(&prepared.ws.root, &args.opts)
         {
@@ -667,6 +667,8 @@ fn build_with_answer(
     }
     let noun = |n: usize| if n == 1 { "target" } else { "targets" };
     drop(analysis_phase);
+    // Every package the command needs is loaded by now.
+    prepared.loader.save_load_cache();
     eprintln!("INFO: Analyzed {} {}.", targets.len(), noun(targets.len()));
     eprintln!("INFO: Found {} {}...", targets.len(), noun(targets.len()));
     if !args.build {
