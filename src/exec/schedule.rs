@@ -702,7 +702,7 @@ fn flat_output(root: &std::path::Path, i: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Runs the action in `root`, or, when `flat` gives where each output is written (a
+/// Runs the action in `root`, or, when `flat_paths` gives where each output is written (a
 /// scratch-free action), without an exec root (`root` then only names the action's scratch).
 fn execute_in(
     ex: &Executor,
