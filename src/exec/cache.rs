@@ -176,9 +176,22 @@ impl Cache {
     /// Opens (creating) the cache at `root` and takes a shared lease on it, waiting while an
     /// eviction runs.
     pub fn open(root: &Path) -> io::Result<Cache> {
+        let cas = root.join("cas");
+        let new_cas = !cas.is_dir();
         for sub in ["cas", "ac"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| with_path(e, "creating directory", &dir))?;
+        }
+        if new_cas {
+            // Every shard at once, so no store has to make one (a cache made by an older ocib
+            // gets the missing ones as they are first stored into).
+            for shard in 0..=255u8 {
+                let dir = cas.join(format!("{shard:02x}"));
+                match fs::create_dir(&dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(with_path(e, "creating directory", &dir)),
+                    _ => {}
+                }
+            }
         }
         let lease_path = root.join("lease");
         let lease = fs::File::options()
@@ -335,21 +348,25 @@ impl Cache {
     /// names keep their inode, mode and bytes.
     pub fn insert(&self, file: &Path, exec_path: &str, executable: bool, known: Option<&str>) -> io::Result<OutputRecord> {
         self.note_links();
-        if fs::symlink_metadata(file)?.nlink() > 1 {
+        let mut meta = fs::symlink_metadata(file).map_err(|e| with_path(e, "reading", file))?;
+        if meta.nlink() > 1 {
             let copy = super::fs::temp_sibling(file);
             let replaced = fs::copy(file, &copy).and_then(|_| fs::rename(&copy, file));
             if replaced.is_err() {
                 let _ = fs::remove_file(&copy);
             }
             replaced?;
+            meta = fs::symlink_metadata(file).map_err(|e| with_path(e, "reading", file))?;
         }
         let (digest, size) = match known {
-            Some(d) => (d.to_owned(), fs::metadata(file).map_err(|e| with_path(e, "reading", file))?.len()),
+            Some(d) => (d.to_owned(), meta.len()),
             None => file_sha256(file).map_err(|e| with_path(e, "hashing", file))?,
         };
         let dest = self.cas_path(&digest, executable);
         let mode = if executable { 0o555 } else { 0o444 };
-        fs::set_permissions(file, fs::Permissions::from_mode(mode)).map_err(|e| with_path(e, "setting the mode of", file))?;
+        if meta.permissions().mode() & 0o7777 != mode {
+            fs::set_permissions(file, fs::Permissions::from_mode(mode)).map_err(|e| with_path(e, "setting the mode of", file))?;
+        }
         move_file(file, &dest)?;
         let meta = fs::metadata(&dest).map_err(|e| with_path(e, "reading", &dest))?;
         if meta.len() != size {

@@ -10,6 +10,13 @@
 //! inputs and outputs, and links that already point where this action's input links must
 //! (Bazel's `--reuse_sandbox_directories` keeps the same). The roots are removed when the
 //! build ends; a killed build's are removed by the next command (`OutputBase::open`).
+//!
+//! The directory outputs of scratch-free in-process actions (an image's layout) are written
+//! into a second pool of directories (`d<n>.<pid>`), emptied of files after each action but
+//! keeping their subdirectories (`blobs/sha256` for every layout), for the same reason: on
+//! ext4 without a journal, every inode freed in the last minute is skipped, one buffer lookup
+//! each, by every later inode allocation in its group (`fs/ext4/ialloc.c`, `recently_deleted`),
+//! so directories made and removed per action made each new file slower as the build went on.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -26,13 +33,60 @@ pub(super) struct ExecRoots {
     dir: PathBuf,
     /// Roots no action is using.
     free: Mutex<Vec<PathBuf>>,
-    /// Every root made, to remove at the end.
+    /// Output directories no action is using.
+    free_trees: Mutex<Vec<PathBuf>>,
+    /// Every root and output directory made, to remove at the end.
     made: Mutex<Vec<PathBuf>>,
 }
 
 impl ExecRoots {
+    /// The pool in `dir` (`ocib-out/tmp`), which is created here: scratch-free actions write
+    /// their files there without creating it each time.
     pub fn new(dir: PathBuf) -> ExecRoots {
-        ExecRoots { dir, free: Mutex::default(), made: Mutex::default() }
+        // An error shows again, with the path, when the first action writes there.
+        let _ = fs::create_dir_all(&dir);
+        ExecRoots { dir, free: Mutex::default(), free_trees: Mutex::default(), made: Mutex::default() }
+    }
+
+    /// A new name in the pool's directory (`<prefix><n>.<pid>`, a name `OutputBase::open`
+    /// recognises as this process's), emptied if a dead build with the same pid left it.
+    fn make(&self, prefix: &str) -> io::Result<PathBuf> {
+        let path = {
+            let mut made = self.made.lock().map_err(|_| io::Error::other("exec root pool lock poisoned"))?;
+            let path = self.dir.join(format!("{prefix}{}.{}", made.len(), std::process::id()));
+            made.push(path.clone());
+            path
+        };
+        if path.exists() {
+            make_writable(&path);
+            fs::remove_dir_all(&path)?;
+        }
+        fs::create_dir_all(&path)?;
+        Ok(path)
+    }
+
+    /// An empty directory for a directory output of a scratch-free action: one used before
+    /// (holding no file, perhaps subdirectories, which the action's output ignores: only files
+    /// are recorded) or a new one.
+    pub fn take_tree(&self) -> io::Result<PathBuf> {
+        match self.free_trees.lock().ok().and_then(|mut f| f.pop()) {
+            Some(dir) => Ok(dir),
+            None => self.make("d"),
+        }
+    }
+
+    /// Puts an output directory back once its action is done: its files (links of inputs,
+    /// what a failed action left) are removed now, its directories kept. One that cannot be
+    /// emptied file by file is removed instead (it is not reused).
+    pub fn give_back_tree(&self, dir: PathBuf) {
+        if remove_files(&dir).is_ok() {
+            if let Ok(mut free) = self.free_trees.lock() {
+                free.push(dir);
+            }
+        } else {
+            make_writable(&dir);
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     /// A root for an action whose inputs are linked at `links` (exec path → target) and whose
@@ -40,22 +94,7 @@ impl ExecRoots {
     /// action declares (links already right are kept), or a new empty one.
     pub fn take(&self, links: &[(&str, &Path)], outputs: &[&str]) -> io::Result<PathBuf> {
         let reused = self.free.lock().ok().and_then(|mut f| f.pop());
-        let Some(root) = reused else {
-            let root = {
-                let mut made = self.made.lock().map_err(|_| io::Error::other("exec root pool lock poisoned"))?;
-                let root = self.dir.join(format!("r{}.{}", made.len(), std::process::id()));
-                made.push(root.clone());
-                root
-            };
-            // A root of the same name may be left from a build that died before removing it
-            // (the pid was reused): empty it.
-            if root.exists() {
-                make_writable(&root);
-                fs::remove_dir_all(&root)?;
-            }
-            fs::create_dir_all(&root)?;
-            return Ok(root);
-        };
+        let Some(root) = reused else { return self.make("r") };
         let wanted: HashMap<PathBuf, &Path> = links.iter().map(|(p, t)| (PathBuf::from(p), *t)).collect();
         let mut dirs: HashSet<PathBuf> = HashSet::new();
         for path in links.iter().map(|(p, _)| *p).chain(outputs.iter().copied()) {
@@ -94,6 +133,19 @@ impl ExecRoots {
             }
         }
     }
+}
+
+/// Removes every file and link under `dir`, keeping the directories.
+fn remove_files(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_files(&entry.path())?;
+        } else {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes from `dir` (at `rel` in the root) everything but the directories in `dirs` (cleaned
@@ -177,5 +229,30 @@ mod tests {
         roots.give_back(another.clone());
         roots.remove_all();
         assert!(!root.exists() && !another.exists());
+    }
+
+    #[test]
+    fn an_output_directory_comes_back_without_files_but_with_its_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let roots = ExecRoots::new(tmp.path().join("tmp"));
+        let dir = roots.take_tree().unwrap();
+        assert_eq!(listing(&dir), Vec::<String>::new(), "a new output directory is empty");
+        // An image layout: a blob linked from an input, one left by a failure, a read-only one.
+        let input = tmp.path().join("input");
+        fs::write(&input, "layer").unwrap();
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::hard_link(&input, dir.join("blobs/sha256/aa")).unwrap();
+        fs::write(dir.join("index.json"), "{}").unwrap();
+        fs::write(dir.join("blobs/sha256/bb"), "x").unwrap();
+        fs::set_permissions(dir.join("blobs/sha256/bb"), std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+        roots.give_back_tree(dir.clone());
+        assert_eq!(listing(&dir), vec!["blobs/".to_owned(), "blobs/sha256/".into()]);
+        assert_eq!(fs::read(&input).unwrap(), b"layer", "the input keeps its bytes");
+
+        let again = roots.take_tree().unwrap();
+        assert_eq!(again, dir, "the directory is reused");
+        assert_ne!(roots.take_tree().unwrap(), dir, "one in use is not handed out twice");
+        roots.remove_all();
+        assert!(!dir.exists());
     }
 }

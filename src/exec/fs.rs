@@ -114,8 +114,14 @@ fn copy_atomic(src: &Path, dest: &Path) -> io::Result<()> {
 /// Moves `file` to `dest` (replacing it atomically): a rename, or across filesystems a copy
 /// beside `dest` renamed into place, then `file` removed.
 pub fn move_file(file: &Path, dest: &Path) -> io::Result<()> {
-    create_parent(dest)?;
-    match fs::rename(file, dest) {
+    // The parent is made only when the rename finds it missing (a CAS shard's first entry):
+    // a `mkdir` for every file stored costs a path walk and a failure each.
+    let mut renamed = fs::rename(file, dest);
+    if renamed.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) && dest.parent().is_some_and(|p| !p.exists()) {
+        create_parent(dest)?;
+        renamed = fs::rename(file, dest);
+    }
+    match renamed {
         Ok(()) => Ok(()),
         Err(e) if is_cross_device(&e) => {
             copy_atomic(file, dest)?;
@@ -142,7 +148,30 @@ fn hard_link_settled(src: &Path, dest: &Path) -> io::Result<()> {
 
 /// Makes `dest` a hardlink of `src` (a copy if they are on different filesystems, or the
 /// filesystem has no hardlinks), replacing whatever was there atomically.
+///
+/// Where nothing is at `dest` yet (a fresh output tree), the link is made there directly:
+/// `link(2)` is atomic and fails if a file appeared meanwhile, so the temporary name and the
+/// rename (two directory updates) are only needed to replace a file; the parent is made only
+/// when the link finds it missing.
 pub fn link_or_copy(src: &Path, dest: &Path) -> io::Result<()> {
+    match fs::hard_link(src, dest) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && dest.parent().is_some_and(|p| !p.exists()) => {
+            create_parent(dest)?;
+            if fs::hard_link(src, dest).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(e) if is_cross_device(&e) => return copy_atomic(src, dest),
+        // Something is there (replaced below), or `src` was replaced under the link (retried
+        // below), or no hardlinks here (copied below).
+        Err(_) => {}
+    }
+    link_or_copy_replacing(src, dest)
+}
+
+/// [`link_or_copy`] through a temporary name renamed over `dest`.
+fn link_or_copy_replacing(src: &Path, dest: &Path) -> io::Result<()> {
     create_parent(dest)?;
     let tmp = temp_sibling(dest);
     match hard_link_settled(src, &tmp) {
@@ -205,6 +234,27 @@ mod tests {
         assert_eq!(temp_owner(name), Some(std::process::id()));
         assert_eq!(temp_owner("abc.tar"), None);
         assert!(pid_alive(std::process::id()));
+    }
+
+    #[test]
+    fn link_or_copy_links_into_new_directories_and_replaces_what_is_there() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::write(&src, "new").unwrap();
+        let dest = dir.path().join("a/b/out");
+        link_or_copy(&src, &dest).unwrap();
+        assert_eq!(fs::metadata(&dest).unwrap().ino(), fs::metadata(&src).unwrap().ino());
+        // Over another file (the previous build's output): replaced, never written through.
+        let old = dir.path().join("old");
+        fs::write(&old, "old").unwrap();
+        let dest = dir.path().join("a/out2");
+        fs::hard_link(&old, &dest).unwrap();
+        link_or_copy(&src, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(fs::read(&old).unwrap(), b"old");
+        let names: Vec<_> = fs::read_dir(dir.path().join("a")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary name is left: {names:?}");
     }
 
     #[test]

@@ -652,15 +652,39 @@ fn execute(
         let outputs: Vec<&str> = action.outputs.iter().map(|o| o.exec_path.as_str()).collect();
         let root =
             roots.take(&links, &outputs).with_context(|| format!("preparing an exec root in {}", ex.base.root.join("tmp").display()))?;
-        let result = execute_in(ex, action, &root, false, inputs, known);
+        let result = execute_in(ex, action, &root, None, inputs, known);
         roots.give_back(root);
         return result;
     }
+    // Files beside the exec root the action does not get; directories from the pool (kept
+    // with their subdirectories from one action to the next).
     let root = exec_root(ex, key);
-    let result = execute_in(ex, action, &root, flat, inputs, known);
-    // Stored outputs were renamed into the CAS; only a failure leaves something.
-    for i in 0..action.outputs.len() {
-        let out = flat_output(&root, i);
+    let mut placed: Vec<(PathBuf, bool)> = Vec::with_capacity(action.outputs.len());
+    let mut taken = Ok(());
+    for (i, o) in action.outputs.iter().enumerate() {
+        if action.tree_outputs.contains(&o.exec_path) {
+            match roots.take_tree() {
+                Ok(dir) => placed.push((dir, true)),
+                Err(e) => {
+                    taken = Err(e);
+                    break;
+                }
+            }
+        } else {
+            placed.push((flat_output(&root, i), false));
+        }
+    }
+    let result = taken.with_context(|| format!("preparing an output directory in {}", ex.base.root.join("tmp").display())).and_then(|()| {
+        let paths: Vec<PathBuf> = placed.iter().map(|(p, _)| p.clone()).collect();
+        execute_in(ex, action, &root, Some(&paths), inputs, known)
+    });
+    // Stored outputs were renamed into the CAS; only links of inputs (in directories) and what
+    // a failure left remain.
+    for (out, tree) in placed {
+        if tree {
+            roots.give_back_tree(out);
+            continue;
+        }
         match std::fs::symlink_metadata(&out) {
             Ok(m) if m.is_dir() => {
                 super::cache::make_writable(&out);
@@ -684,16 +708,22 @@ fn flat_output(root: &std::path::Path, i: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Runs the action in `root`, or, when `flat_paths` gives where each output is written (a
+/// scratch-free action), without an exec root (`root` then only names the action's scratch).
 fn execute_in(
     ex: &Executor,
     action: &Action,
     root: &std::path::Path,
-    flat: bool,
+    flat_paths: Option<&[PathBuf]>,
     inputs: BTreeMap<String, PathBuf>,
     known: BTreeMap<String, String>,
 ) -> Result<(Vec<OutputRecord>, String, bool)> {
+    let flat = flat_paths.is_some();
     let scratch = root.parent().unwrap_or(root);
-    std::fs::create_dir_all(if flat { scratch } else { root }).with_context(|| format!("creating {}", root.display()))?;
+    // (`scratch`, `ocib-out/tmp`, was made with the pool of exec roots.)
+    if !flat {
+        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    }
     let (stable, volatile) = if action.stamped { ex.status_maps() } else { (None, None) };
     let mut ctx = ActionContext {
         exec_root: if flat { scratch.to_path_buf() } else { root.to_path_buf() },
@@ -702,7 +732,13 @@ fn execute_in(
             .outputs
             .iter()
             .enumerate()
-            .map(|(i, o)| (o.exec_path.clone(), if flat { flat_output(root, i) } else { root.join(&o.exec_path) }))
+            .map(|(i, o)| {
+                let path = match flat_paths.and_then(|p| p.get(i)) {
+                    Some(p) => p.clone(),
+                    None => root.join(&o.exec_path),
+                };
+                (o.exec_path.clone(), path)
+            })
             .collect(),
         input_digests: known,
         stable_status: stable,

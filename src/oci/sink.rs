@@ -104,10 +104,15 @@ impl HashedFile {
                         let _ = spare_tx.try_send(bytes);
                     }
                     Piece::Written { mut offset, len } => {
-                        read_buf.resize(CHUNK, 0);
+                        // Only as large as needed: zeroing a MiB for a 2 MB layer's one range
+                        // costs more than reading it.
+                        let size = usize::try_from(len.min(CHUNK as u64)).unwrap_or(CHUNK);
+                        if read_buf.len() < size {
+                            read_buf.resize(size, 0);
+                        }
                         let end = offset + len;
                         while offset < end {
-                            let want = usize::try_from((end - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+                            let want = usize::try_from((end - offset).min(read_buf.len() as u64)).unwrap_or(read_buf.len());
                             let n = reader.read_at(&mut read_buf[..want], offset)?;
                             if n == 0 {
                                 return Err(changed(end - offset));

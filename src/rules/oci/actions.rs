@@ -154,6 +154,12 @@ impl InProcess for BuildImage {
         "BuildImage"
     }
 
+    /// Only a base given as a tarball needs scratch space (it is unpacked there); otherwise the
+    /// layout is written straight into the output directory.
+    fn scratch_free(&self) -> bool {
+        !matches!(self.base, Some(BaseRef::Tarball(_)))
+    }
+
     fn params(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -195,7 +201,7 @@ impl InProcess for BuildImage {
         }
         // The unpacked tarball is no longer needed; removing it leaves the layout's blobs with
         // one link each, so storing them moves them into the CAS instead of copying them.
-        if base_work.exists() {
+        if matches!(self.base, Some(BaseRef::Tarball(_))) && base_work.exists() {
             std::fs::remove_dir_all(&base_work).with_context(|| format!("removing {}", base_work.display()))?;
         }
         let f = &self.files;
