@@ -158,5 +158,5 @@ echo "                 targets: <= 30 ms for 50 services, <= 150 ms and <= 64 Mi
 [[ -z ${PEER:-} ]] || echo "peer:            $PEER: no-op median $(stats "${p[@]}"); ratio $(awk -v a="$noop_ms" -v b="$(median_ms "${p[@]}")" 'BEGIN { printf "%.2f", a / b }')x peer"
 echo "one-file edit:   $edit_ms ms ($edit)   target: only //svc/$svc's compiles, link, tar"
 echo "                 ran $executed actions; $mnemonics"
-echo "baseline:        no-op with stored answers off (load, analysis, every cache lookup): median of $runs: $(stats "${b[@]}"), peak RSS $((rss_off_kb / 1024)) MiB"
+echo "baseline:        no-op with stored answers off (load cache, analysis, every cache lookup): median of $runs: $(stats "${b[@]}"), peak RSS $((rss_off_kb / 1024)) MiB"
 echo "ratio:           $(awk -v a="$noop_ms" -v b="$nostat_ms" 'BEGIN { printf "%.2f", a / b }')x baseline"
