@@ -113,7 +113,7 @@ out=$(./ocib-bin/svc/s0000/s0000_/s0000) || { echo "FAIL: running //svc/s0000 fa
 # window (2 s), so it could not.
 sleep 2
 build --noshow_progress
-[[ -z ${PEER:-} ]] || { bin=$PEER build --noshow_progress; } # the peer's own keys, once
+[[ -z ${PEER:-} ]] || { bin=$PEER; build --noshow_progress; bin=""; } # the peer's own keys, once
 a=() b=() p=()
 for ((r = 0; r < runs; r++)); do
     noop : a
@@ -123,10 +123,14 @@ for ((r = 0; r < runs; r++)); do
     [[ -z ${PEER:-} ]] || { bin=$PEER; noop : p; bin=""; }
 done
 noop_ms=$(median_ms "${a[@]}") nostat_ms=$(median_ms "${b[@]}")
-wrap="/usr/bin/time -f %M -o $scratch/rss" build --noshow_progress
+# (`wrap` set on its own line: as a prefix of the call it would be exported to ocib, and
+# another environment is another build key.)
+wrap="/usr/bin/time -f %M -o $scratch/rss"
+build --noshow_progress
 rss_kb=$(tail -n 1 "$scratch/rss")
-OCIB_BUILD_ANSWERS=0 wrap="/usr/bin/time -f %M -o $scratch/rss" build --noshow_progress
+OCIB_BUILD_ANSWERS=0 build --noshow_progress
 rss_off_kb=$(tail -n 1 "$scratch/rss")
+wrap=""
 
 # 3. one edit: only that service's outputs change
 svc=$(printf 's%04d' $((n / 2)))
