@@ -217,7 +217,7 @@ impl Client {
     }
 }
 
-/// Queues what is written in [`CHUNK`]-sized pieces for the request body; blocks while the
+/// Queues what is written in `CHUNK`-sized pieces for the request body; blocks while the
 /// engine has not taken the earlier ones.
 pub struct ChunkWriter {
     tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,

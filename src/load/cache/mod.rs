@@ -273,7 +273,7 @@ impl LoadCache {
         }
     }
 
-    /// Stored packages are decoded as their target graph only ([`Depth::Graph`]):
+    /// Stored packages are decoded as their target graph only (`Depth::Graph`):
     /// for a command that reads nothing else of them. The file keeps every package whole.
     pub fn decode_graph_only(&mut self) {
         self.depth = Depth::Graph;
