@@ -794,10 +794,40 @@ impl LoadCache {
             written
         };
         match write() {
-            Ok(()) => note(|| format!("stored the answer ({} packages) in {}", deps.packages.len(), path.display())),
+            Ok(()) => {
+                note(|| format!("stored the answer ({} packages) in {}", deps.packages.len(), path.display()));
+                if let Some(dir) = path.parent() {
+                    prune_answers(dir, MAX_ANSWERS);
+                }
+            }
             Err(e) => note(|| format!("answer not written to {}: {e}", path.display())),
         }
     }
+}
+
+/// Answers kept per workspace. Each distinct query, and each build's options and environment,
+/// has its own answer: without a bound the directory would grow with every new combination.
+const MAX_ANSWERS: usize = 64;
+
+/// Removes the least recently written answers of `dir` beyond `keep` (a replayed answer is
+/// not rewritten, so one stored long ago goes first). Failing to list or remove is ignored:
+/// an answer too many costs only disk.
+fn prune_answers(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut answers: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if answers.len() <= keep {
+        return;
+    }
+    answers.sort();
+    let excess = answers.len() - keep;
+    for (_, path) in answers.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+    note(|| format!("removed the {excess} least recently stored answers (at most {keep} are kept)"));
 }
 
 /// Reads an answer file: its dependencies and the output. None if damaged or made under
@@ -822,4 +852,29 @@ fn parse_answer<'d>(data: &'d [u8], key: &[u8; 32]) -> Option<(AnswerDeps, &'d [
     let len = r.count().ok()?;
     let stdout = r.bytes(len).ok()?;
     r.is_empty().then_some((deps, stdout))
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn answers_beyond_the_bound_are_removed_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::time::SystemTime::now() - std::time::Duration::from_secs(1000);
+        for i in 0..10u64 {
+            let path = dir.path().join(format!("answer{i}"));
+            std::fs::write(&path, b"x").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(base + std::time::Duration::from_secs(i)).unwrap();
+        }
+        std::fs::write(dir.path().join(".answer.tmp.1"), b"being written").unwrap();
+        prune_answers(dir.path(), 4);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, [".answer.tmp.1", "answer6", "answer7", "answer8", "answer9"]);
+        prune_answers(dir.path(), 4);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5, "nothing more to remove");
+    }
 }
