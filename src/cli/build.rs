@@ -428,12 +428,18 @@ pub fn config(args: &BuildOptions) -> Config {
 /// `bazel build` does). Under `--keep_going` a pattern that fails is reported and skipped.
 pub fn prepare(cwd: &Path, patterns: &[String], keep_going: bool, tests_only: bool) -> CliResult<Prepared> {
     let _phase = super::profile::phase("load");
+    let (ws, loader) = open_with_loader(cwd)?;
+    prepare_in(ws, loader, cwd, patterns, keep_going, tests_only)
+}
+
+/// The workspace at `cwd` and its loader, whose packages come from the persistent load cache
+/// when their inputs did not change (`load::cache`; written after analysis, see
+/// [`build_with_events`]), which also records what a build answer depends on.
+fn open_with_loader(cwd: &Path) -> CliResult<(Arc<Workspace>, Loader)> {
     let ws = super::open_workspace(cwd)?;
-    // Packages whose inputs did not change come from the persistent load cache (`load::cache`),
-    // written after analysis ([`build_with_events`]).
     let kinds = &crate::rules::registry().kinds;
     let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
-    prepare_in(ws, loader, cwd, patterns, keep_going, tests_only)
+    Ok((ws, loader))
 }
 
 /// [`prepare`] with a workspace already open and its loader.
@@ -560,14 +566,10 @@ pub fn run(args: BuildArgs, cwd: &Path) -> CliResult {
     if args.patterns.is_empty() {
         warn_no_targets("build");
     }
-    let started_ns = build_answer::now_ns();
+    let started_ns = crate::load::cache::now_ns();
     let storing = build_answer::eligible(&args.opts);
     let load_phase = super::profile::phase("load");
-    let ws = super::open_workspace(cwd)?;
-    let kinds = &crate::rules::registry().kinds;
-    // Packages come from the persistent load cache, which also records what an answer
-    // depends on.
-    let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
+    let (ws, loader) = open_with_loader(cwd)?;
     // An unchanged build answers from its stored result (see `build_answer`).
     if storing && build_answer::replay(&args, cwd, &ws, &loader)? {
         std::mem::forget(loader);
@@ -627,7 +629,7 @@ pub fn build_with_events(
 }
 
 /// [`build_with_events`], filling `answer` with what a replay of a clean build needs (left
-/// without files when it cannot be stored); `started_ns`: when the command started.
+/// `None` when it cannot be stored); `started_ns`: when the command started.
 fn build_with_answer(
     args: &BuildOptions,
     prepared: &Prepared,

@@ -28,7 +28,6 @@
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
@@ -37,13 +36,9 @@ use super::progress::summary_lines;
 use crate::exec::schedule::ExecReport;
 use crate::exec::{Action, ArtifactKind};
 use crate::load::Loader;
-use crate::load::cache::Sig;
+use crate::load::cache::codec::{Reader, put_blob, put_u64};
+use crate::load::cache::{RACY_NS, Sig};
 use crate::workspace::Workspace;
-
-/// A file written this close to the start of the build (or later) may change again without
-/// its status changing: the answer is not stored (git's "racily clean" case; as the load
-/// cache's window).
-const RACY_NS: i64 = 2_000_000_000;
 
 /// Environment variables a shell changes between two identical commands, which no action
 /// reads: left out of the key so they do not defeat it.
@@ -129,7 +124,8 @@ fn status(path: &Path, follow: bool) -> Option<Sig> {
 
 impl Answer {
     /// The files a build of `needed` (indices into `actions`) depends on, with their status
-    /// now: None if one cannot be kept (missing, or modified within the racy window).
+    /// now: None if one cannot be kept (missing, or modified within the load cache's racy
+    /// window of the build's start: it may change again without its status changing).
     pub fn files_of(actions: &[Action], report: &ExecReport, workspace: &Path, started_ns: i64) -> Option<Vec<Watched>> {
         let mut sources = std::collections::BTreeSet::new();
         let mut outputs = std::collections::BTreeSet::new();
@@ -186,21 +182,21 @@ impl Answer {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + 96 * self.files.len());
         out.extend_from_slice(MAGIC);
-        put(&mut out, self.targets as u64);
-        put(&mut out, self.actions as u64);
-        put(&mut out, self.lines.len() as u64);
+        put_u64(&mut out, self.targets as u64);
+        put_u64(&mut out, self.actions as u64);
+        put_u64(&mut out, self.lines.len() as u64);
         for l in &self.lines {
-            put_bytes(&mut out, l.as_bytes());
+            put_blob(&mut out, l.as_bytes());
         }
-        put(&mut out, self.files.len() as u64);
+        put_u64(&mut out, self.files.len() as u64);
         for w in &self.files {
-            put_bytes(&mut out, w.path.as_os_str().as_encoded_bytes());
+            put_blob(&mut out, w.path.as_os_str().as_encoded_bytes());
             out.push(u8::from(w.follow));
             match &w.sig {
                 Some(s) => {
                     out.push(1);
                     for v in s.fields() {
-                        put(&mut out, v);
+                        put_u64(&mut out, v);
                     }
                 }
                 None => out.push(0),
@@ -211,31 +207,28 @@ impl Answer {
 
     /// Reads a payload; None if it is not one this version wrote.
     pub fn decode(data: &[u8]) -> Option<Answer> {
-        let mut r = data.strip_prefix(MAGIC.as_slice())?;
-        let targets = get(&mut r)? as usize;
-        let actions = get(&mut r)? as usize;
+        use std::os::unix::ffi::OsStrExt;
+        let mut r = Reader::new(data.strip_prefix(MAGIC.as_slice())?);
+        let targets = r.u().ok()? as usize;
+        let actions = r.u().ok()? as usize;
         let mut lines = Vec::new();
-        for _ in 0..get(&mut r)? {
-            lines.push(String::from_utf8(get_bytes(&mut r)?.to_vec()).ok()?);
+        for _ in 0..r.count().ok()? {
+            lines.push(r.str().ok()?.to_owned());
         }
         let mut files = Vec::new();
-        for _ in 0..get(&mut r)? {
-            use std::os::unix::ffi::OsStrExt;
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(get_bytes(&mut r)?));
-            let (&follow, rest) = r.split_first()?;
-            let (&tag, rest) = rest.split_first()?;
-            r = rest;
-            let follow = match follow {
-                0 => false,
-                1 => true,
+        for _ in 0..r.count().ok()? {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(r.blob().ok()?));
+            let follow = match r.bytes(1).ok()? {
+                [0] => false,
+                [1] => true,
                 _ => return None,
             };
-            let sig = match tag {
-                0 => None,
-                1 => {
+            let sig = match r.bytes(1).ok()? {
+                [0] => None,
+                [1] => {
                     let mut fields = [0u64; 6];
                     for f in &mut fields {
-                        *f = get(&mut r)?;
+                        *f = r.u().ok()?;
                     }
                     Some(Sig::from_fields(fields))
                 }
@@ -286,47 +279,6 @@ pub fn replay(args: &BuildArgs, cwd: &Path, ws: &Workspace, loader: &Loader) -> 
 pub fn stable_status(root: &Path, opts: &BuildOptions) -> Option<(String, crate::stamp::WorkspaceStatus)> {
     let status = crate::stamp::compute(root, None, &opts.embed_label).ok()?;
     Some((crate::stamp::format(&status.stable), status))
-}
-
-/// Now, in ns since the epoch (for the racy window).
-pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
-}
-
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn get(r: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = r.split_first()?;
-        *r = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn get_bytes<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let n = usize::try_from(get(r)?).ok()?;
-    if r.len() < n {
-        return None;
-    }
-    let (b, rest) = r.split_at(n);
-    *r = rest;
-    Some(b)
 }
 
 #[cfg(test)]

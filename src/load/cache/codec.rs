@@ -44,12 +44,19 @@ struct Encoder<'p> {
     schemas: &'p HashMap<String, Arc<RuleSchema>>,
 }
 
-fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as the varint [`Reader::u`] reads.
+pub fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Appends `bytes` length-prefixed, as [`Reader::blob`] reads them.
+pub fn put_blob(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 impl<'p> Encoder<'p> {

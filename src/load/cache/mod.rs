@@ -41,7 +41,7 @@ use crate::graph::label::PackageId;
 use crate::graph::schema::RuleSchema;
 use crate::workspace::{BUILD_FILE_NAMES, Workspace};
 
-use codec::{Decoder, Depth, Reader};
+use codec::{Decoder, Depth, Reader, put_u64};
 
 /// The file's first bytes: the format and its version (bumped when the encoding changes).
 const MAGIC: &[u8; 8] = b"OCIBLC\x00\x01";
@@ -49,7 +49,7 @@ const MAGIC: &[u8; 8] = b"OCIBLC\x00\x01";
 /// A file modified this close to the start of a command (or later) may change again
 /// without its status changing (timestamps are coarser than the clock): its content is
 /// checked again next time rather than trusted.
-const RACY_NS: i64 = 2_000_000_000;
+pub const RACY_NS: i64 = 2_000_000_000;
 
 /// Whether `OCIB_DEBUG_LOAD_CACHE` asks for notes on stderr.
 fn debug_enabled() -> bool {
@@ -197,7 +197,8 @@ pub struct LoadCache {
     evaluated: AtomicUsize,
 }
 
-fn now_ns() -> i64 {
+/// Now, in ns since the epoch (for [`RACY_NS`]).
+pub fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
@@ -560,21 +561,12 @@ fn intern<'r>(r: &'r Record, records: &mut Vec<&'r Record>, index: &mut HashMap<
     })
 }
 
-fn put_u64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_i64(out: &mut Vec<u8>, v: i64) {
     put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u64(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+    codec::put_blob(out, s.as_bytes());
 }
 
 /// Reads a cache file: checks its digest and key, then its records and entries (payloads are

