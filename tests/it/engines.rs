@@ -88,15 +88,15 @@ fn an_unknown_container_engine_is_a_command_line_error() {
     }
 }
 
-/// A reload into docker after the top layer changed sends that layer only: the tarball leaves
-/// out the layers docker holds for the image the tag names, and docker takes the new image
-/// (its ID is the new config digest, its layers the new diff IDs).
-#[test]
-fn a_reload_into_docker_sends_only_the_changed_layer() {
+/// Fails unless a Docker engine answers (these tests load into it for real).
+fn require_docker() {
     let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
     assert!(ok, "this test needs a running Docker engine");
-    // A tag of this test's own, unique per run, removed at the end.
-    let tag = format!("ocib-test-partial-load-{}:latest", std::process::id());
+}
+
+/// A workspace with `//:load`, an oci_load tagged `tag` of a two-layer image: `bottom.txt`
+/// (content `bottom`) under `top.txt` ("one\n").
+fn two_layer_load(tag: &str, bottom: &str) -> tempfile::TempDir {
     let build = format!(
         r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
 load("@rules_pkg//:pkg.bzl", "pkg_tar")
@@ -107,7 +107,18 @@ oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom
 oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
 "#
     );
-    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", "the same\n"), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    common::workspace(&[("WORKSPACE", ""), ("bottom.txt", bottom), ("top.txt", "one\n"), ("BUILD.bazel", &build)])
+}
+
+/// A reload into docker after the top layer changed sends that layer only: the tarball leaves
+/// out the layers docker holds for the image the tag names, and docker takes the new image
+/// (its ID is the new config digest, its layers the new diff IDs).
+#[test]
+fn a_reload_into_docker_sends_only_the_changed_layer() {
+    require_docker();
+    // A tag of this test's own, unique per run, removed at the end.
+    let tag = format!("ocib-test-partial-load-{}:latest", std::process::id());
+    let ws = two_layer_load(&tag, "the same\n");
     let cache = tempfile::tempdir().unwrap();
     let cache_flag = format!("--disk_cache={}", cache.path().display());
     let run = || common::ocib(ws.path(), &["run", "--noshow_progress", &cache_flag, "--container_engine=docker", "//:load"]);
@@ -140,21 +151,10 @@ oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
 /// after that only tags it.
 #[test]
 fn a_reload_into_docker_that_lost_the_layers_sends_them_all() {
-    let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    assert!(ok, "this test needs a running Docker engine");
+    require_docker();
     let tag = format!("ocib-test-lost-layers-{}:latest", std::process::id());
-    let build = format!(
-        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
-load("@rules_pkg//:pkg.bzl", "pkg_tar")
-
-pkg_tar(name = "bottom", srcs = ["bottom.txt"])
-pkg_tar(name = "top", srcs = ["top.txt"])
-oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom", ":top"])
-oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
-"#
-    );
     let bottom = format!("bottom of {tag}\n"); // a layer docker has from no other test
-    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", &bottom), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    let ws = two_layer_load(&tag, &bottom);
     let cache = tempfile::tempdir().unwrap();
     let cache_flag = format!("--disk_cache={}", cache.path().display());
     let run = || common::ocib(ws.path(), &["run", "--noshow_progress", &cache_flag, "--container_engine=docker", "//:load"]);
@@ -181,21 +181,10 @@ oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
 /// socket does not answer (`DOCKER_HOST` names one that is not there), the client is used.
 #[test]
 fn a_load_into_docker_goes_through_the_engine_api_without_the_client() {
-    let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    assert!(ok, "this test needs a running Docker engine");
+    require_docker();
     let tag = format!("ocib-test-engine-api-{}:latest", std::process::id());
-    let build = format!(
-        r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
-load("@rules_pkg//:pkg.bzl", "pkg_tar")
-
-pkg_tar(name = "bottom", srcs = ["bottom.txt"])
-pkg_tar(name = "top", srcs = ["top.txt"])
-oci_image(name = "image", architecture = "amd64", os = "linux", tars = [":bottom", ":top"])
-oci_load(name = "load", image = ":image", repo_tags = ["{tag}"])
-"#
-    );
     let bottom = format!("bottom of {tag}\n");
-    let ws = common::workspace(&[("WORKSPACE", ""), ("bottom.txt", &bottom), ("top.txt", "one\n"), ("BUILD.bazel", &build)]);
+    let ws = two_layer_load(&tag, &bottom);
     let fake = tempfile::tempdir().unwrap();
     let client = fake.path().join("docker");
     std::fs::write(&client, "#!/bin/sh\necho \"fake docker client: $*\" >&2\nexit 3\n").unwrap();
