@@ -24,7 +24,8 @@ pub struct RuleSchema {
     /// The rule class name, as `query` reports it.
     pub kind: String,
     pub attrs: Vec<AttrSpec>,
-    index: HashMap<String, usize>,
+    /// Attribute name → position in `attrs` (looked up for every attribute of every call).
+    index: foldhash::HashMap<String, usize>,
     pub executable: bool,
     pub test: bool,
     /// Outputs every target of this kind has, as templates over `%{name}`.

@@ -1,6 +1,8 @@
 //! `glob()`: files of a package matching patterns, not descending into subpackages.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Result, bail};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -78,8 +80,8 @@ impl Listing {
 
     /// Paths matching any of `include` and none of `exclude`, sorted.
     pub fn glob(&self, include: &[&str], exclude: &[&str], exclude_directories: bool) -> Result<Vec<String>> {
-        let inc = compile(include)?;
-        let exc = compile(exclude)?;
+        let inc = compiled(include)?;
+        let exc = compiled(exclude)?;
         Ok(self
             .entries
             .iter()
@@ -88,6 +90,29 @@ impl Listing {
             .map(|(path, _)| path.clone())
             .collect())
     }
+}
+
+/// Compiled pattern lists, shared by every package of the process. Monorepos repeat a few
+/// lists in every package (`glob(["*.go"])` through one macro), and compiling one builds a
+/// regex DFA: 9 % of the CPU of evaluating 5,000 packages before this (bench/query.sh).
+fn compiled(patterns: &[&str]) -> Result<Arc<GlobSet>> {
+    /// Enough for every distinct list of a large monorepo; past it the map starts over.
+    const MAX_LISTS: usize = 4096;
+    static SETS: OnceLock<Mutex<HashMap<Vec<String>, Arc<GlobSet>>>> = OnceLock::new();
+    let sets = SETS.get_or_init(Default::default);
+    let key: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    if let Some(set) = sets.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(Arc::clone(set));
+    }
+    // Compiled outside the lock: another thread may compile the same list meanwhile, and
+    // both results are the same.
+    let set = Arc::new(compile(patterns)?);
+    let mut sets = sets.lock().unwrap_or_else(|e| e.into_inner());
+    if sets.len() >= MAX_LISTS {
+        sets.clear();
+    }
+    sets.insert(key, Arc::clone(&set));
+    Ok(set)
 }
 
 fn compile(patterns: &[&str]) -> Result<GlobSet> {
@@ -142,5 +167,16 @@ mod tests {
         assert!(l.glob(&["../x"], &[], true).is_err());
         assert!(l.glob(&["/x"], &[], true).is_err());
         assert!(l.glob(&["a**"], &[], true).is_err());
+        // Errors are not remembered as compiled lists: the second call fails the same way.
+        assert!(l.glob(&["a**"], &[], true).is_err());
+    }
+
+    #[test]
+    fn a_shared_compiled_list_matches_each_listing_on_its_own() {
+        let a = listing(&[("a.go", false), ("x.txt", false)]);
+        let b = listing(&[("b.go", false), ("sub", true), ("sub/c.go", false)]);
+        assert_eq!(a.glob(&["*.go"], &[], true).unwrap(), ["a.go"]);
+        assert_eq!(b.glob(&["*.go"], &[], true).unwrap(), ["b.go"]);
+        assert_eq!(b.glob(&["*.go", "**/*.go"], &[], true).unwrap(), ["b.go", "sub/c.go"]);
     }
 }

@@ -39,7 +39,7 @@ pub enum NotStorable {
 /// Appends varints and string indices to a buffer, collecting the strings.
 struct Encoder<'p> {
     body: Vec<u8>,
-    strings: HashMap<&'p str, u32>,
+    strings: foldhash::HashMap<&'p str, u32>,
     order: Vec<&'p str>,
     schemas: &'p HashMap<String, Arc<RuleSchema>>,
 }
@@ -286,7 +286,7 @@ impl<'p> Encoder<'p> {
 
 /// The payload of `pkg`. `schemas` is the rule registry's table (schemas of native kinds).
 pub fn encode(pkg: &Package, schemas: &HashMap<String, Arc<RuleSchema>>) -> Result<Vec<u8>, NotStorable> {
-    let mut e = Encoder { body: Vec::with_capacity(4096), strings: HashMap::new(), order: Vec::new(), schemas };
+    let mut e = Encoder { body: Vec::with_capacity(4096), strings: Default::default(), order: Vec::new(), schemas };
     e.s(&pkg.id.repo);
     e.s(&pkg.id.package);
     e.path(&pkg.build_file)?;
