@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use allocative::Allocative;
 use anyhow::{Result, anyhow, bail};
 use starlark::any::ProvidesStaticType;
-use starlark::eval::{Arguments, Evaluator};
+use starlark::eval::{Arguments, CallStack, Evaluator};
 use starlark::starlark_simple_value;
 use starlark::values::{NoSerialize, StarlarkPagablePanic, StarlarkValue, Value, ValueLike, starlark_value};
 
@@ -49,7 +50,7 @@ pub struct DefinitionSite {
 impl DefinitionSite {
     /// The site of a `rule()` call being evaluated by `eval`.
     pub fn of_call(eval: &Evaluator) -> DefinitionSite {
-        DefinitionSite { frames: paren_stack(eval), resolved: OnceLock::new() }
+        DefinitionSite { frames: paren_stack(eval.call_stack(), |file| PathBuf::from(file)), resolved: OnceLock::new() }
     }
 
     /// The stack `query --output=build` prints. Bazel names the .bzl file of a Starlark
@@ -58,7 +59,14 @@ impl DefinitionSite {
     fn stack(&self, ctx: &BuildContext) -> Vec<StackFrame> {
         self.resolved
             .get_or_init(|| {
-                let stack: Vec<StackFrame> = self.frames.iter().map(|f| absolute(ctx, f)).collect();
+                let stack: Vec<StackFrame> = self
+                    .frames
+                    .iter()
+                    .map(|f| StackFrame {
+                        location: Location { file: absolute(ctx, &f.location.file), ..f.location.clone() },
+                        function: f.function.clone(),
+                    })
+                    .collect();
                 if stack.iter().all(|f| f.location.file.is_file()) { stack } else { Vec::new() }
             })
             .clone()
@@ -167,8 +175,11 @@ pub(super) fn instantiate_kind(
     };
     label::validate_target_name(&name, &name).map_err(|e| anyhow!("{kind} rule: invalid target name '{name}': {}", e.reason))?;
     let target = ctx.package.label(name.clone());
+    // One copy of the evaluator's stack serves the location, the generator and the stack
+    // `--output=build` prints (each copy allocates every frame's name).
+    let stack = eval.call_stack();
     // Errors name the call in the BUILD file, even when a macro made the call.
-    let (location, generator) = call_site(ctx, eval, &name);
+    let (location, generator) = call_site(ctx, &stack, &name);
     let at = format!("{}:{}:{}", ctx.build_file_display, location.line, location.column);
 
     let map_repo = |r: &str| ctx.map_repo(r);
@@ -206,7 +217,7 @@ pub(super) fn instantiate_kind(
         }
     }
 
-    let call_stack = call_stack(ctx, eval, &location);
+    let call_stack = call_stack(ctx, stack, &location);
     let definition_stack = defined_at.stack(ctx);
     let rule = Rule {
         label: target,
@@ -225,32 +236,30 @@ pub(super) fn instantiate_kind(
 /// The calls that led to the rule, outermost first, each at its `(` as Bazel reports call
 /// locations: the BUILD file's call (`build_call`, found from the syntax tree), then each
 /// macro's call inside the macro before it. The innermost is the rule function's own call.
-fn call_stack(ctx: &BuildContext, eval: &Evaluator, build_call: &Location) -> Vec<StackFrame> {
-    let mut stack = paren_stack(eval);
-    if let Some(first) = stack.first_mut() {
+fn call_stack(ctx: &BuildContext, stack: CallStack, build_call: &Location) -> Vec<StackFrame> {
+    let mut frames = paren_stack(stack, |file| absolute(ctx, Path::new(file)));
+    if let Some(first) = frames.first_mut() {
         first.location = build_call.clone();
     }
-    stack.iter().map(|f| absolute(ctx, f)).collect()
+    frames
 }
 
-/// `frame` with its file made absolute (the evaluator names the workspace's own files
-/// relative to its root).
-fn absolute(ctx: &BuildContext, frame: &StackFrame) -> StackFrame {
-    let file = &frame.location.file;
-    let file = if file.is_relative() { ctx.ws.root.join(file) } else { file.clone() };
-    StackFrame { location: Location { file, ..frame.location.clone() }, function: frame.function.clone() }
+/// `file` made absolute (the evaluator names the workspace's own files relative to its root).
+/// Files of ocib's embedded rule sets, named by label (`@rules_oci//oci/private:…`), have no
+/// path: they keep their label.
+fn absolute(ctx: &BuildContext, path: &Path) -> PathBuf {
+    if path.is_relative() && !path.as_os_str().as_encoded_bytes().starts_with(b"@") { ctx.ws.root.join(path) } else { path.to_path_buf() }
 }
 
 /// The evaluator's call stack, outermost first: each call at its `(` (Bazel's call location)
-/// and named by the function it is in (`<toplevel>` for the first), files as the evaluator
-/// names them.
-fn paren_stack(eval: &Evaluator) -> Vec<StackFrame> {
-    let stack = eval.call_stack();
-    let frames: Vec<_> = stack.frames.iter().filter(|f| f.location.is_some()).collect();
-    let mut out = Vec::new();
-    for (i, frame) in frames.iter().enumerate() {
+/// and named by the function it is in (`<toplevel>` for the first), files named by `file`
+/// from the evaluator's names.
+fn paren_stack(stack: CallStack, file: impl Fn(&str) -> PathBuf) -> Vec<StackFrame> {
+    let mut out = Vec::with_capacity(stack.frames.len());
+    // The function a call is in is the callee of the frame before it.
+    let mut function = "<toplevel>".to_owned();
+    for frame in stack.frames {
         let Some(span) = &frame.location else { continue };
-        let function = if i == 0 { "<toplevel>".to_owned() } else { frames[i - 1].name.clone() };
         // The first `(` of the call expression is its own: callees are names and dotted
         // names (`native.filegroup`, `_impl`), which have none.
         let begin = span.resolve_span().begin;
@@ -265,15 +274,14 @@ fn paren_stack(eval: &Evaluator) -> Vec<StackFrame> {
             }
             None => (begin.line, begin.column),
         };
-        let location = Location { file: std::path::PathBuf::from(span.filename()), line: line as u32 + 1, column: column as u32 + 1 };
-        out.push(StackFrame { location, function });
+        let location = Location { file: file(span.filename()), line: line as u32 + 1, column: column as u32 + 1 };
+        out.push(StackFrame { location, function: std::mem::replace(&mut function, frame.name) });
     }
     out
 }
 
 /// Where in the BUILD file the rule came from, and which macro (if any) created it.
-fn call_site(ctx: &BuildContext, eval: &Evaluator, rule_name: &str) -> (Location, Option<Generator>) {
-    let stack = eval.call_stack();
+fn call_site(ctx: &BuildContext, stack: &CallStack, rule_name: &str) -> (Location, Option<Generator>) {
     // Each frame names a called function and where it was called from, outermost first: the
     // first is the call in the BUILD file. If that call was not the rule itself, it was a
     // macro: the generator.

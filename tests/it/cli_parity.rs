@@ -355,6 +355,30 @@ my_rule(
 }
 
 #[test]
+fn a_rule_set_macro_frame_is_named_by_its_label() {
+    // ocib's rule sets are embedded, not files under the workspace: their frames keep the
+    // label the evaluator names them by instead of a path made up under the workspace root.
+    let ws = workspace(&[
+        ("MODULE.bazel", "bazel_dep(name = \"rules_oci\", version = \"2.3.2\")\n"),
+        (
+            "p/BUILD",
+            r#"load("@rules_oci//oci:defs.bzl", "oci_image", "oci_push")
+oci_image(name = "image", os = "linux", architecture = "amd64")
+oci_push(name = "push", image = ":image", repository = "registry.example.com/p")
+"#,
+        ),
+    ]);
+    let out = ocib(ws.path(), &["query", "--output=build", "//p:push"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let root = ws.path().canonicalize().unwrap().display().to_string();
+    let frames: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("#   ")).collect();
+    assert_eq!(frames.len(), 2, "{}", out.stdout);
+    assert!(frames[0].starts_with(&format!("#   {root}/p/BUILD:3:9 ")), "{}", out.stdout);
+    assert!(frames[1].starts_with("#   @rules_oci//oci"), "{}", out.stdout);
+    assert!(frames[1].ends_with(" in oci_push"), "{}", out.stdout);
+}
+
+#[test]
 fn typo_in_a_target_name_gets_did_you_mean() {
     let ws = graph_workspace();
     // Bazel 4.2.3's messages for the same typos.
