@@ -75,7 +75,7 @@ impl<'a> BuildContext<'a> {
         }
         let outputs = rule.outputs();
         for out in &outputs {
-            if out.package_id() != self.package {
+            if out.repo != self.package.repo || out.package != self.package.package {
                 bail!("{}: output '{}' is not in the rule's package", rule.label, out);
             }
             if state.rules.contains_key(&out.name) || state.outputs.contains_key(&out.name) {
@@ -85,11 +85,12 @@ impl<'a> BuildContext<'a> {
         for out in outputs {
             state.outputs.insert(out.name, name.clone());
         }
-        for dep in rule.deps() {
-            if dep.package_id() == self.package {
-                state.referenced.insert(dep.name);
+        let state = &mut *state;
+        rule.for_each_dep(|dep| {
+            if dep.repo == self.package.repo && dep.package == self.package.package && !state.referenced.contains(&dep.name) {
+                state.referenced.insert(dep.name.clone());
             }
-        }
+        });
         state.rules.insert(name, rule);
         Ok(())
     }
