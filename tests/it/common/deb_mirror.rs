@@ -53,8 +53,9 @@ const PACKAGES: &[&str] = &["busybox-static", "ca-certificates", "tini", "tzdata
 fn start() -> Mirror {
     super::require_tool("apt-get", &["--version"]);
     super::require_tool("dpkg-deb", &["--version"]);
-    // Kept for the whole test process: the server reads from it.
+    // Kept for the whole test process (the server reads from it), removed when it exits.
     let dir: &'static Path = Box::leak(Box::new(tempfile::tempdir().expect("tempdir"))).path();
+    super::remove_when_this_process_exits(dir);
     let download = dir.join("download");
     std::fs::create_dir_all(&download).expect("mkdir");
     let out = Command::new("apt-get").arg("download").args(PACKAGES).current_dir(&download).output().expect("run apt-get");

@@ -44,6 +44,22 @@ pub fn query_ok(dir: &Path, args: &[&str]) -> Vec<String> {
     out.stdout.lines().map(str::to_owned).collect()
 }
 
+/// Removes `dir` when this test process exits, however it exits: a child shell waits for the
+/// end of a pipe only this process holds. For directories of `static`s, which are never
+/// dropped.
+pub fn remove_when_this_process_exits(dir: &Path) {
+    let janitor = Command::new("sh")
+        .args(["-c", "cat > /dev/null; rm -rf -- \"$0\""])
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sh");
+    // Its stdin stays open until the process exits.
+    std::mem::forget(janitor);
+}
+
 /// Writes `files` (path, content) under a fresh temporary directory.
 pub fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

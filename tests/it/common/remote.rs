@@ -4,8 +4,8 @@
 //!
 //! A server runs under `sh -c 'server & cat >/dev/null; kill $!'` with its stdin a pipe this
 //! process holds: when the test process exits, however it exits, the pipe closes and the
-//! server is stopped (a `static` is never dropped, and PR_SET_PDEATHSIG follows the spawning
-//! thread, not the process).
+//! server is stopped and its directory removed (a `static` is never dropped, and
+//! PR_SET_PDEATHSIG follows the spawning thread, not the process).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -239,7 +239,7 @@ pub fn start_postgres() -> Server {
         data.display(),
         d.display()
     );
-    let log = std::env::temp_dir().join(format!("ocib-test-postgres-{port}.log"));
+    let log = d.join("server.log");
     let server = start(&command, port, dir, &log);
     let mut ready = false;
     for _ in 0..100 {
@@ -328,7 +328,10 @@ fn start_unlistening(command: &str, dir: tempfile::TempDir, log: &Path) -> Serve
     let log_file = std::fs::File::create(log).expect("log");
     let child = Command::new("sh")
         .arg("-c")
-        .arg(format!("{command} & pid=$!; cat >/dev/null; kill $pid; wait $pid"))
+        // The server's directory goes with it: a shared server lives in a `static`, whose
+        // TempDir is never dropped (its files were left in /tmp by every run).
+        .arg(format!("{command} & pid=$!; cat >/dev/null; kill $pid; wait $pid; rm -rf -- \"$0\""))
+        .arg(dir.path())
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().expect("log"))
         .stderr(log_file)
