@@ -8,8 +8,11 @@
 #   would; they are source files, so no Go action runs and only image assembly is timed.
 #   Timed, interleaved RUNS times (median, min-max), each with an empty --disk_cache and
 #   ocib-out removed (SETTLE seconds before, see below): `ocib build` of every :image_tarball under /usr/bin/time (wall, user,
-#   system, peak RSS), against the write floor: `cp` of every binary twice (the bytes ocib
-#   must write: each layer and each tarball holds the binary once), same disk, same run.
+#   system, peak RSS), against the write floor: one process writing the bytes ocib must
+#   write, with copy_file_range(2) as ocib does: each service's layer (its binary) and its
+#   docker-load tarball (the base layer's busybox and tini, then the binary: a tarball holds
+#   every layer of its image), same disk, same run. (The floor was `cp` of each binary twice
+#   before: 2,000 processes' start-up counted, and 4.7 of the 7.4 GB written at 1,000.)
 #
 # Target: system time <= 3 s for 1,000 images.
 #
@@ -26,6 +29,8 @@ export GOCACHE=${GOCACHE:-$root/target/bench-gocache}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || fail "/usr/bin/time (GNU time) is needed for the system time"
 command -v go > /dev/null || fail "go is needed to build the one binary"
+[[ -f /bin/busybox && -f /usr/bin/tini-static ]] || fail "the base image needs Debian's busybox-static and tini (scripts/setup.sh installs them)"
+command -v python3 > /dev/null || fail "python3 is needed for the write floor"
 
 ws=$(mktemp -d "${TMPDIR:-/tmp}/ocib-bench.XXXXXX")
 trap 'rm -rf "$ws"' EXIT
@@ -73,6 +78,27 @@ timed() {
 # The untimed warm-up: loading and the Go-free analysis of the workspace once, so the page
 # cache holds the sources for every run.
 "$ocib" build --disk_cache="$ws/.cache" --noshow_progress "${tarballs[@]}" > /dev/null 2> "$ws/.stderr" || { cat "$ws/.stderr" >&2; fail "ocib build"; }
+# The write floor: for each service, its layer and its tarball's layers, copied in the kernel.
+write_floor='
+import glob, os, sys
+def append(dst, src):
+    with open(src, "rb") as f:
+        left = os.fstat(f.fileno()).st_size
+        while left > 0:
+            n = os.copy_file_range(f.fileno(), dst.fileno(), left)
+            if n == 0:
+                break
+            left -= n
+for binary in sorted(glob.glob("svc/*/svc.bin")):
+    name = binary.split("/")[1]
+    with open(f"floor/{name}.layer", "wb") as layer:
+        append(layer, binary)
+    with open(f"floor/{name}.tarball", "wb") as tarball:
+        for base_file in sys.argv[1:]:
+            append(tarball, base_file)
+        append(tarball, binary)
+'
+floor_bytes=$(( (2 * bin_bytes + $(stat -c %s /bin/busybox) + $(stat -c %s /usr/bin/tini-static)) * n ))
 o_wall=() o_user=() o_sys=() o_rss=() f_wall=() f_sys=()
 for ((r = 0; r < runs; r++)); do
     # Everything the previous round wrote is deleted, synced, and left to age SETTLE seconds
@@ -88,7 +114,7 @@ for ((r = 0; r < runs; r++)); do
     summary=$(sed -n 's/^INFO: \([0-9]* process.*\)\.$/\1/p' "$ws/.stderr")
     o_wall+=("$wall") o_user+=("$user") o_sys+=("$sys") o_rss+=("$rss")
     sync
-    timed sh -c 'for f in svc/*/svc.bin; do d=floor/${f#svc/}; d=${d%/svc.bin}; cp "$f" "$d.layer"; cp "$f" "$d.tarball"; done'
+    timed python3 -c "$write_floor" /bin/busybox /usr/bin/tini-static
     f_wall+=("$wall") f_sys+=("$sys")
     sync
 done
@@ -97,5 +123,5 @@ echo "workspace:  $n images (pkg_tar of a $bin_bytes-byte binary + oci_image on 
 echo "machine:    $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ocib cold:  median of $runs interleaved: system $(median "${o_sys[@]}") s (min-max $(range "${o_sys[@]}")), user $(median "${o_user[@]}") s," \
     "wall $(median "${o_wall[@]}") s (min-max $(range "${o_wall[@]}")), peak RSS $(($(median "${o_rss[@]}") / 1024)) MiB; $summary"
-echo "floor:      cp of every binary twice ($((2 * n)) files): system $(median "${f_sys[@]}") s (min-max $(range "${f_sys[@]}")), wall $(median "${f_wall[@]}") s"
+echo "floor:      one process writing each layer and tarball ($((2 * n)) files, $((floor_bytes / 1000000)) MB): system $(median "${f_sys[@]}") s (min-max $(range "${f_sys[@]}")), wall $(median "${f_wall[@]}") s"
 awk -v s="$(median "${o_sys[@]}")" 'BEGIN { printf "target:     system time <= 3 s: %s\n", s <= 3 ? "met" : "MISSED" }'
