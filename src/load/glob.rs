@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Result, bail};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use walkdir::WalkDir;
+use std::os::unix::fs::MetadataExt;
 
 use super::cache::Sig;
 use crate::workspace::{BUILD_FILE_NAMES, Workspace, is_repo_boundary};
@@ -22,40 +22,67 @@ pub struct Listing {
 
 impl Listing {
     pub fn read(ws: &Workspace, repo: &str, package: &str, dir: &Path) -> Result<Listing> {
-        let mut entries = Vec::new();
-        let mut dirs = Vec::new();
-        let mut it = WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
-        while let Some(entry) = it.next() {
-            let entry = match entry {
-                Ok(e) => e,
-                // A dangling symlink or an unreadable directory is not part of any glob.
-                Err(_) => continue,
+        let mut listing = Listing { entries: Vec::new(), dirs: Vec::new() };
+        // The package directory itself, followed if it is a symlink; a directory that cannot
+        // be read has no files for any glob.
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.is_dir()
+        {
+            let mut ancestors = vec![(meta.dev(), meta.ino())];
+            listing.dirs.push((dir.to_path_buf(), Sig::of(&meta)));
+            listing.walk(ws, repo, package, dir, "", &mut ancestors);
+        }
+        listing.entries.sort();
+        Ok(listing)
+    }
+
+    /// Lists `path` (the directory `rel` of the package, `""` for the package itself) and
+    /// its subdirectories, following symlinks as Bazel's glob does. Hand-written rather than
+    /// walkdir, which with links followed canonicalizes the root and stats every entry: a
+    /// regular file costs no system call here beyond its directory's read (walkdir's walk
+    /// was 9 % of evaluating 5,000 packages).
+    fn walk(&mut self, ws: &Workspace, repo: &str, package: &str, path: &Path, rel: &str, ancestors: &mut Vec<(u64, u64)>) {
+        // An unreadable directory, a dangling symlink or an entry that vanished is not part
+        // of any glob.
+        let Ok(read) = std::fs::read_dir(path) else { return };
+        let mut children: Vec<(std::ffi::OsString, std::fs::FileType)> =
+            read.filter_map(|e| e.ok()).filter_map(|e| Some((e.file_name(), e.file_type().ok()?))).collect();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, file_type) in children {
+            let child = path.join(&name);
+            let name = name.to_string_lossy();
+            let child_rel = if rel.is_empty() { name.into_owned() } else { format!("{rel}/{name}") };
+            // Symlinks are followed (a dangling one is skipped); directories are stat'ed for
+            // the status the load cache keeps, taken before they are read.
+            let meta = if file_type.is_symlink() || file_type.is_dir() {
+                match std::fs::metadata(&child) {
+                    Ok(m) => Some(m),
+                    Err(_) => continue,
+                }
+            } else {
+                None
             };
-            // Walkdir yields a directory before reading it, so this status predates the read.
-            if entry.file_type().is_dir()
-                && let Ok(meta) = entry.metadata()
-            {
-                dirs.push((entry.path().to_path_buf(), Sig::of(&meta)));
-            }
-            if entry.depth() == 0 {
+            let Some(meta) = meta.filter(|m| m.is_dir()) else {
+                self.entries.push((child_rel, false));
+                continue;
+            };
+            let id = (meta.dev(), meta.ino());
+            // A symlink back to a directory being listed: a loop, skipped as walkdir did.
+            if ancestors.contains(&id) {
                 continue;
             }
-            let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            let is_dir = entry.file_type().is_dir();
-            if is_dir {
-                let ws_rel = if package.is_empty() { rel.clone() } else { format!("{package}/{rel}") };
-                // Subpackages, nested repositories and ignored directories end the glob.
-                let is_subpackage = BUILD_FILE_NAMES.iter().any(|n| entry.path().join(n).is_file());
-                if is_subpackage || is_repo_boundary(entry.path()) || ws.is_ignored(repo, &ws_rel) {
-                    it.skip_current_dir();
-                    continue;
-                }
+            self.dirs.push((child.clone(), Sig::of(&meta)));
+            let ws_rel = if package.is_empty() { child_rel.clone() } else { format!("{package}/{child_rel}") };
+            // Subpackages, nested repositories and ignored directories end the glob.
+            let is_subpackage = BUILD_FILE_NAMES.iter().any(|n| child.join(n).is_file());
+            if is_subpackage || is_repo_boundary(&child) || ws.is_ignored(repo, &ws_rel) {
+                continue;
             }
-            entries.push((rel, is_dir));
+            ancestors.push(id);
+            self.walk(ws, repo, package, &child, &child_rel, ancestors);
+            ancestors.pop();
+            self.entries.push((child_rel, true));
         }
-        entries.sort();
-        Ok(Listing { entries, dirs })
     }
 
     pub fn empty() -> Listing {

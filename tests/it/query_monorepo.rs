@@ -224,3 +224,27 @@ fn errors_have_bazel_exit_codes() {
     let no_command = ocib(&repo(), &["frobnicate", "//lib/log"]);
     assert_eq!(no_command.code, 2, "{}", no_command.stderr);
 }
+
+#[test]
+fn glob_follows_symlinks_and_skips_dangling_ones_and_cycles() {
+    let ws = crate::common::workspace(&[
+        ("WORKSPACE", ""),
+        ("p/BUILD", "filegroup(name = \"g\", srcs = glob([\"**\"]))\n"),
+        ("p/a.txt", ""),
+        ("p/sub/b.txt", ""),
+        ("p/subpkg/BUILD", ""),
+        ("p/subpkg/c.txt", ""),
+    ]);
+    let p = ws.path().join("p");
+    std::os::unix::fs::symlink("sub", p.join("linkdir")).unwrap();
+    std::os::unix::fs::symlink("a.txt", p.join("linkfile")).unwrap();
+    std::os::unix::fs::symlink("nowhere", p.join("dangling")).unwrap();
+    // What Bazel 4.2.3 lists for the same tree (without the cycle below).
+    let expected = ["//p:sub/b.txt", "//p:linkfile", "//p:linkdir/b.txt", "//p:a.txt", "//p:BUILD"];
+    assert_eq!(query_ok(ws.path(), &["query", "labels(srcs, //p:g)"]), expected);
+    // A symlink back up the tree: Bazel fails the package ("Infinite symlink expansion") when
+    // a glob reaches it; ocib lists every directory whatever the patterns, so it leaves the
+    // cycle out instead of failing globs that never reach it.
+    std::os::unix::fs::symlink("..", p.join("sub/up")).unwrap();
+    assert_eq!(query_ok(ws.path(), &["query", "labels(srcs, //p:g)"]), expected);
+}
