@@ -180,7 +180,8 @@ pub(super) fn instantiate_kind(
     let stack = eval.call_stack();
     // Errors name the call in the BUILD file, even when a macro made the call.
     let (location, generator) = call_site(ctx, &stack, &name);
-    let at = format!("{}:{}:{}", ctx.build_file_display, location.line, location.column);
+    // Only errors name it: formatted when one is raised, not for every rule.
+    let at = || format!("{}:{}:{}", ctx.build_file_display, location.line, location.column);
 
     let map_repo = |r: &str| ctx.map_repo(r);
     let label_ctx = LabelContext { package: &ctx.package, map_repo: &map_repo };
@@ -195,7 +196,7 @@ pub(super) fn instantiate_kind(
             continue;
         }
         let Some(spec) = schema.attr(&attr) else {
-            bail!("{at}: {target}: no such attribute '{attr}' in '{kind}' rule");
+            bail!("{}: {target}: no such attribute '{attr}' in '{kind}' rule", at());
         };
         // Passing None is the same as not passing the attribute.
         if raw == Raw::None {
@@ -206,13 +207,13 @@ pub(super) fn instantiate_kind(
         } else {
             AttrValue::coerce(spec.ty, &raw, &label_ctx)
         };
-        let value = coerced.map_err(|e| anyhow!("{at}: {target}: attribute '{attr}' of '{kind}' rule: {e}"))?;
+        let value = coerced.map_err(|e| anyhow!("{}: {target}: attribute '{attr}' of '{kind}' rule: {e}", at()))?;
         attrs.insert(attr, value);
     }
     if schema.typed {
         for spec in &schema.attrs {
             if spec.mandatory && !attrs.contains_key(&spec.name) {
-                bail!("{at}: {target}: missing value for mandatory attribute '{}' in '{kind}' rule", spec.name);
+                bail!("{}: {target}: missing value for mandatory attribute '{}' in '{kind}' rule", at(), spec.name);
             }
         }
     }
