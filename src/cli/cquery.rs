@@ -38,7 +38,9 @@ pub struct CqueryArgs {
 pub fn run(args: CqueryArgs, cwd: &Path) -> CliResult {
     let expr = super::parse_expression(&args.expression)?;
     let ws = super::open_workspace(cwd)?;
-    let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
+    let kinds = &crate::rules::registry().kinds;
+    // Packages from the load cache, as `query` and `build` take them (`ocib-out/load-cache`).
+    let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
     let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.opts.common.keep_going);
     let query_failed = |e: crate::query::QueryError| {
         let syntax = e.syntax;
@@ -62,6 +64,7 @@ pub fn run(args: CqueryArgs, cwd: &Path) -> CliResult {
         // error, then the line that ends the command.
         analysis.analyze(label).map_err(|e| CliError::build_failed(super::error::analysis_failed(label, e)))?;
     }
+    loader.save_load_cache();
     let mut by_label: std::collections::HashMap<Label, Vec<Arc<ConfiguredTarget>>> = std::collections::HashMap::new();
     for target in analysis.configured_targets() {
         by_label.entry(target.label.clone()).or_default().push(target);

@@ -44,11 +44,16 @@ pub fn run(args: FetchArgs, cwd: &Path) -> CliResult {
         }
     }
     if !args.patterns.is_empty() {
-        let loader = Loader::new(ws.clone(), &crate::rules::registry().kinds);
+        let kinds = &crate::rules::registry().kinds;
+        // The load cache keeps only packages on disk (the main repository, local
+        // repositories): every fetched repository's packages are still evaluated, so each is
+        // fetched.
+        let loader = Loader::new(ws.clone(), kinds).with_load_cache(kinds);
         let engine = QueryEngine::new(&loader, ws.package_of_dir(cwd), args.common.keep_going);
         let expression = format!("deps({})", args.patterns.join(" + "));
         let expr = crate::query::parse::parse(&expression).map_err(CliError::bad_command_line)?;
         engine.eval(&expr).map_err(|e| CliError::build_failed(anyhow!(e.message)))?;
+        loader.save_load_cache();
     }
     eprintln!("INFO: All external dependencies fetched successfully.");
     Ok(())

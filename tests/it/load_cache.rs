@@ -441,3 +441,34 @@ fn a_repeated_query_after_an_edit_gives_the_answer_of_a_fresh_one() {
         assert_eq!((edited.code, &edited.stdout), (fresh.code, &fresh.stdout), "{args:?}: {}", edited.stderr);
     }
 }
+
+#[test]
+fn cquery_and_fetch_take_packages_from_the_cache() {
+    let ws = three_packages();
+    let counts = |out: &Output| -> (usize, usize) {
+        let re = regex::Regex::new(r"INFO: load cache: (\d+) packages evaluated, (\d+) from the cache").expect("regex");
+        let caps = re.captures(&out.stderr).unwrap_or_else(|| panic!("no load cache counts in:\n{}", out.stderr));
+        (caps[1].parse().expect("count"), caps[2].parse().expect("count"))
+    };
+    let cquery = |args: &[&str]| {
+        let mut all = vec!["cquery"];
+        all.extend_from_slice(args);
+        let out = ocib_env(ws.path(), &all, &[("OCIB_DEBUG_LOAD_CACHE", "1")]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out
+    };
+    let fresh = cquery(&["deps(//a:a_a + //c)"]);
+    assert_eq!(counts(&fresh).1, 0, "{}", fresh.stderr);
+    let cached = cquery(&["deps(//a:a_a + //c)"]);
+    assert_eq!(counts(&cached), (0, 2), "{}", cached.stderr);
+    assert_eq!(cached.stdout, fresh.stdout);
+    // An edit is seen: `c` evaluated again, its new file in the result.
+    write(ws.path(), "c/two.txt", "");
+    let edited = cquery(&["deps(//c)"]);
+    assert_eq!(counts(&edited), (1, 0), "{}", edited.stderr);
+    assert!(edited.stdout.contains("//c:two.txt"), "{}", edited.stdout);
+
+    let fetch = ocib_env(ws.path(), &["fetch", "//a:all", "//b:all"], &[("OCIB_DEBUG_LOAD_CACHE", "1")]);
+    assert_eq!(fetch.code, 0, "{}", fetch.stderr);
+    assert_eq!(counts(&fetch), (1, 1), "b evaluated, a from the cache:\n{}", fetch.stderr);
+}
