@@ -26,7 +26,6 @@
 //! `--stamp`, `--nobuild`). `OCIB_BUILD_ANSWERS=0` turns answers off.
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -37,7 +36,7 @@ use crate::exec::schedule::ExecReport;
 use crate::exec::{Action, ArtifactKind};
 use crate::load::Loader;
 use crate::load::cache::codec::{Reader, put_blob, put_u64};
-use crate::load::cache::{RACY_NS, Sig};
+use crate::load::cache::{RACY_NS, Sig, hash_field};
 use crate::workspace::Workspace;
 
 /// Environment variables a shell changes between two identical commands, which no action
@@ -78,8 +77,7 @@ pub fn key(args: &BuildArgs, cwd_package: &str, stable_status: &str) -> String {
     let mut h = blake3::Hasher::new();
     for (k, v) in &env {
         for s in [k, v] {
-            h.update(&(s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
+            hash_field(&mut h, s.as_bytes());
         }
     }
     format!("build\n{args:?}\n{cwd_package}\n{stable_status}\n{}", h.finalize().to_hex())
@@ -153,9 +151,8 @@ impl Answer {
         let sources: Vec<Watched> = sources
             .into_par_iter()
             .map(|path| {
-                let meta = std::fs::metadata(&path).ok()?;
-                let changed_ns = (meta.mtime() * 1_000_000_000 + meta.mtime_nsec()).max(meta.ctime() * 1_000_000_000 + meta.ctime_nsec());
-                (changed_ns < started_ns - RACY_NS).then(|| Watched { path, follow: true, sig: Some(Sig::of(&meta)) })
+                let sig = Sig::of(&std::fs::metadata(&path).ok()?);
+                (sig.changed_ns() < started_ns - RACY_NS).then_some(Watched { path, follow: true, sig: Some(sig) })
             })
             .collect::<Option<_>>()?;
         let outputs: Vec<Watched> =
@@ -256,8 +253,8 @@ impl Answer {
 }
 
 /// Answers the build from its stored result if nothing it depended on changed: returns
-/// whether it did. `loader` has the load cache (it checks the packages). Anything else (no answer, a change, a damaged file) returns false and the
-/// build runs as usual.
+/// whether it did. `loader` has the load cache (it checks the packages). Anything else (no
+/// answer, a change, a damaged file) returns false and the build runs as usual.
 pub fn replay(args: &BuildArgs, cwd: &Path, ws: &Workspace, loader: &Loader) -> super::CliResult<bool> {
     let Some(status) = stable_status(&ws.root, &args.opts) else { return Ok(false) };
     let key = key(args, &format!("{:?}", ws.package_of_dir(cwd)), &status.0);

@@ -21,8 +21,8 @@ pub struct Listing {
 }
 
 impl Listing {
-    pub fn read(ws: &Workspace, repo: &str, package: &str, dir: &Path) -> Result<Listing> {
-        let mut listing = Listing { entries: Vec::new(), dirs: Vec::new() };
+    pub fn read(ws: &Workspace, repo: &str, package: &str, dir: &Path) -> Listing {
+        let mut listing = Listing::empty();
         // The package directory itself, followed if it is a symlink; a directory that cannot
         // be read has no files for any glob.
         if let Ok(meta) = std::fs::metadata(dir)
@@ -33,7 +33,7 @@ impl Listing {
             listing.walk(ws, repo, package, dir, "", &mut ancestors);
         }
         listing.entries.sort();
-        Ok(listing)
+        listing
     }
 
     /// Lists `path` (the directory `rel` of the package, `""` for the package itself) and
@@ -52,20 +52,17 @@ impl Listing {
             let child = path.join(&name);
             let name = name.to_string_lossy();
             let child_rel = if rel.is_empty() { name.into_owned() } else { format!("{rel}/{name}") };
-            // Symlinks are followed (a dangling one is skipped); directories are stat'ed for
-            // the status the load cache keeps, taken before they are read.
-            let meta = if file_type.is_symlink() || file_type.is_dir() {
-                match std::fs::metadata(&child) {
-                    Ok(m) => Some(m),
-                    Err(_) => continue,
-                }
-            } else {
-                None
-            };
-            let Some(meta) = meta.filter(|m| m.is_dir()) else {
+            if !file_type.is_symlink() && !file_type.is_dir() {
                 self.entries.push((child_rel, false));
                 continue;
-            };
+            }
+            // Symlinks are followed (a dangling one is skipped); directories are stat'ed for
+            // the status the load cache keeps, taken before they are read.
+            let Ok(meta) = std::fs::metadata(&child) else { continue };
+            if !meta.is_dir() {
+                self.entries.push((child_rel, false));
+                continue;
+            }
             let id = (meta.dev(), meta.ino());
             // A symlink back to a directory being listed: a loop, skipped as walkdir did.
             if ancestors.contains(&id) {
@@ -98,8 +95,7 @@ impl Listing {
     pub fn digest(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();
         for (path, is_dir) in &self.entries {
-            h.update(&(path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
+            super::cache::hash_field(&mut h, path.as_bytes());
             h.update(&[*is_dir as u8]);
         }
         *h.finalize().as_bytes()

@@ -270,7 +270,7 @@ fn build_functions(builder: &mut GlobalsBuilder) {
             Some(l) => l,
             None => {
                 let l = match &ctx.dir {
-                    Some(dir) => Listing::read(ctx.ws, &ctx.package.repo, &ctx.package.package, dir)?,
+                    Some(dir) => Listing::read(ctx.ws, &ctx.package.repo, &ctx.package.package, dir),
                     None => Listing::empty(),
                 };
                 ctx.listing.get_or_init(|| l)

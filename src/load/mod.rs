@@ -457,8 +457,7 @@ impl Loader {
         }
         let mut h = blake3::Hasher::new();
         for s in ["defined by its repository", id.repo.as_str(), id.package.as_str()] {
-            h.update(&(s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
+            cache::hash_field(&mut h, s.as_bytes());
         }
         Some(*h.finalize().as_bytes())
     }
@@ -503,7 +502,7 @@ impl Loader {
         }
         cache.lookup(id, || {
             let dir = self.ws.package_dir(id)?;
-            let listing = glob::Listing::read(&self.ws, &id.repo, &id.package, &dir).ok()?;
+            let listing = glob::Listing::read(&self.ws, &id.repo, &id.package, &dir);
             Some((listing.digest(), listing.dirs().to_vec()))
         })
     }

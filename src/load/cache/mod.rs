@@ -92,6 +92,11 @@ impl Sig {
         [self.dev, self.ino, self.size, u64::from(self.mode), self.mtime_ns as u64, self.ctime_ns as u64]
     }
 
+    /// When the file last changed: the later of its modification and status-change times (ns).
+    pub fn changed_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+
     /// The status [`Sig::fields`] gave.
     pub fn from_fields(f: [u64; 6]) -> Sig {
         Sig { dev: f[0], ino: f[1], size: f[2], mode: f[3] as u32, mtime_ns: f[4] as i64, ctime_ns: f[5] as i64 }
@@ -206,14 +211,18 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     *blake3::hash(bytes).as_bytes()
 }
 
+/// Feeds `bytes` to `h` after its length, so that no two different sequences of fields hash
+/// the same bytes: how every identity of the load cache (and of build answers) is hashed.
+pub fn hash_field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
 /// The cache-wide key: everything that changes how any package evaluates. None if ocib's
 /// own binary cannot be identified (then there is no cache).
 pub fn global_key(ws: &Workspace, limits: super::EvalLimits) -> Option<[u8; 32]> {
     let mut h = blake3::Hasher::new();
-    let mut field = |bytes: &[u8]| {
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
+    let mut field = |bytes: &[u8]| hash_field(&mut h, bytes);
     field(MAGIC);
     field(env!("CARGO_PKG_VERSION").as_bytes());
     // The binary's identity stands for the embedded prelude and every builtin: a rebuilt
@@ -281,7 +290,7 @@ impl LoadCache {
     }
 
     fn record(&self, path: PathBuf, kind: Kind, sig: Sig, digest: [u8; 32]) -> Record {
-        let racy = sig.mtime_ns.max(sig.ctime_ns) >= self.started_ns - RACY_NS;
+        let racy = sig.changed_ns() >= self.started_ns - RACY_NS;
         Record { path, kind, sig, racy, digest }
     }
 
@@ -670,8 +679,7 @@ pub fn walk_identity(found: &[PackageId]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     for p in found {
         for s in [&p.repo, &p.package] {
-            h.update(&(s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
+            hash_field(&mut h, s.as_bytes());
         }
     }
     *h.finalize().as_bytes()
@@ -683,9 +691,7 @@ pub fn walk_identity(found: &[PackageId]) -> [u8; 32] {
 fn entry_identity<'r>(inputs: impl Iterator<Item = &'r Record>, glob: Option<&[u8; 32]>) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     for r in inputs {
-        let p = r.path.to_string_lossy();
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
+        hash_field(&mut h, r.path.to_string_lossy().as_bytes());
         h.update(&[r.kind as u8]);
         h.update(&r.digest);
     }
